@@ -1,0 +1,86 @@
+// tapegrad/tape.hpp — the Wengert list that records ops and walks them back.
+//
+// While a Tape lives it is its thread's active tape. Every op with an input that requires
+// grad appends one entry {op, inputs, output, backward}. Entries are in execution order, so
+// the backward pass is a plain reverse loop: when entry i is reached, every later use of its
+// output has already pushed its gradient into output.grad.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "tapegrad/tensor.hpp"
+
+namespace tg {
+
+/// Receives d loss / d output and accumulates d loss / d input into each input's grad.
+using BackwardFn = std::function<void(const Array& grad_output)>;
+
+/// One recorded op.
+struct TapeEntry {
+    const char* op;              // "matmul", "batch_norm", ...
+    std::vector<Tensor> inputs;  // kept alive until the tape is destroyed
+    Tensor output;
+    BackwardFn backward;
+};
+
+class Tape {
+public:
+    /// Starts recording: this tape becomes the thread's active tape (the previous one, if
+    /// any, is restored when this one is destroyed).
+    Tape();
+    ~Tape();
+    Tape(const Tape&) = delete;
+    Tape& operator=(const Tape&) = delete;
+
+    /// The thread's active tape, or nullptr (nothing is recorded).
+    static Tape* active();
+
+    /// Appends an entry and marks `output` as produced here (requires_grad = true).
+    void record(const char* op, std::vector<Tensor> inputs, Tensor& output, BackwardFn backward);
+
+    /// Seeds d loss / d loss = 1 for a one-element `loss` and walks the entries in reverse.
+    void backward(const Tensor& loss);
+    /// Same, seeding d loss / d output = `grad_output` (same shape as `output`).
+    void backward(const Tensor& output, const Array& grad_output);
+
+    std::size_t size() const { return entries_.size(); }
+    const std::vector<TapeEntry>& entries() const { return entries_; }
+    std::uint64_t id() const { return id_; }
+
+    /// Lists the entries: index, op, input names/shapes and output shape.
+    void print(std::ostream& out) const;
+    /// A Graphviz (dot) description of the recorded graph: leaves as boxes, ops as ellipses.
+    std::string to_dot() const;
+
+private:
+    Tape* previous_;
+    std::uint64_t id_;
+    bool walked_ = false;
+    std::vector<TapeEntry> entries_;
+};
+
+/// The tape an op must record on: the active tape if any input requires grad, else nullptr.
+template <class... T>
+Tape* recording_tape(const T&... inputs) {
+    Tape* tape = Tape::active();
+    if (tape == nullptr) return nullptr;
+    return (inputs.requires_grad() || ...) ? tape : nullptr;
+}
+
+/// RAII: while alive, no tape is active (nothing is recorded), like torch.no_grad().
+class NoGradGuard {
+public:
+    NoGradGuard();
+    ~NoGradGuard();
+    NoGradGuard(const NoGradGuard&) = delete;
+    NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+private:
+    Tape* saved_;
+};
+
+}  // namespace tg

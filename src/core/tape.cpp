@@ -1,0 +1,156 @@
+#include "tapegrad/tape.hpp"
+
+#include <atomic>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+#include <utility>
+
+namespace tg {
+
+namespace {
+thread_local Tape* active_tape = nullptr;
+std::atomic<std::uint64_t> next_tape_id{1};
+}  // namespace
+
+Tape::Tape() : previous_(active_tape), id_(next_tape_id++) { active_tape = this; }
+
+Tape::~Tape() { active_tape = previous_; }
+
+Tape* Tape::active() { return active_tape; }
+
+void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output,
+                  BackwardFn backward) {
+    Node& out = output.node();
+    out.requires_grad = true;
+    out.tape_id = id_;
+    entries_.push_back(TapeEntry{op, std::move(inputs), output, std::move(backward)});
+}
+
+void Tape::backward(const Tensor& loss) {
+    if (loss.numel() != 1) {
+        throw std::logic_error("Tape::backward: the loss must have one element, got shape " +
+                               shape_str(loss.value().shape()) +
+                               "; pass a grad_output to backward a non-scalar tensor");
+    }
+    Array one = Array::from_shape(loss.value().shape());
+    one.fill(real(1));
+    backward(loss, one);
+}
+
+void Tape::backward(const Tensor& output, const Array& grad_output) {
+    if (walked_) {
+        throw std::logic_error(
+            "Tape::backward: this tape was already walked backward; gradients are computed once "
+            "per tape (record a new forward pass on a new Tape)");
+    }
+    if (output.node().tape_id != id_) {
+        throw std::logic_error(
+            "Tape::backward: the tensor " + shape_str(output.value().shape()) +
+            " was not produced by an op recorded on this tape (computed with no active tape, "
+            "on another tape, detached, or a leaf)");
+    }
+    if (grad_output.shape() != output.value().shape()) {
+        throw std::invalid_argument("Tape::backward: grad_output has shape " +
+                                    shape_str(grad_output.shape()) + ", the output has shape " +
+                                    shape_str(output.value().shape()));
+    }
+    walked_ = true;
+    Tensor seed = output;
+    seed.accumulate_grad(grad_output);
+    // The reverse walk: entries are in execution order, so by the time entry i is reached
+    // every consumer of its output (all later entries) has added into output.grad.
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+        Node& out = it->output.node();
+        if (!out.has_grad) continue;  // does not lead to the loss
+        it->backward(out.grad);
+        if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
+            out.grad = Array();
+            out.has_grad = false;
+        }
+    }
+}
+
+namespace {
+
+// Labels: the tensor's name if it has one, else "%i" for the output of entry i, else "leaf k".
+struct Labels {
+    std::unordered_map<const Node*, std::size_t> produced_by;
+    std::unordered_map<const Node*, std::size_t> leaf_index;
+
+    explicit Labels(const std::vector<TapeEntry>& entries) {
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            produced_by[&entries[i].output.node()] = i;
+        }
+        for (const auto& e : entries) {
+            for (const auto& in : e.inputs) {
+                const Node* n = &in.node();
+                if (!produced_by.count(n) && !leaf_index.count(n)) {
+                    const std::size_t k = leaf_index.size();
+                    leaf_index[n] = k;
+                }
+            }
+        }
+    }
+
+    std::string of(const Tensor& t) const {
+        const Node* n = &t.node();
+        if (!n->name.empty()) return n->name;
+        if (auto it = produced_by.find(n); it != produced_by.end()) {
+            return "%" + std::to_string(it->second);
+        }
+        return "leaf" + std::to_string(leaf_index.at(n));
+    }
+};
+
+}  // namespace
+
+void Tape::print(std::ostream& out) const {
+    const Labels labels(entries_);
+    out << "Tape with " << entries_.size() << " entries\n";
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const TapeEntry& e = entries_[i];
+        out << "  %" << i << " = " << e.op << '(';
+        for (std::size_t k = 0; k < e.inputs.size(); ++k) {
+            if (k > 0) out << ", ";
+            out << labels.of(e.inputs[k]) << shape_str(e.inputs[k].value().shape());
+        }
+        out << ") -> " << shape_str(e.output.value().shape());
+        if (!e.output.name().empty()) out << "  '" << e.output.name() << "'";
+        out << '\n';
+    }
+}
+
+std::string Tape::to_dot() const {
+    const Labels labels(entries_);
+    std::ostringstream dot;
+    dot << "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n";
+    for (const auto& [node, k] : labels.leaf_index) {
+        dot << "  leaf" << k << " [shape=box, label=\""
+            << (node->name.empty() ? "leaf" + std::to_string(k) : node->name) << "\\n"
+            << shape_str(node->value.shape()) << "\""
+            << (node->requires_grad ? ", style=filled, fillcolor=\"#cde4ff\"" : "") << "];\n";
+    }
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const TapeEntry& e = entries_[i];
+        dot << "  op" << i << " [shape=ellipse, label=\"%" << i << " " << e.op << "\\n"
+            << shape_str(e.output.value().shape()) << "\"];\n";
+        for (const auto& in : e.inputs) {
+            const Node* n = &in.node();
+            if (auto it = labels.produced_by.find(n); it != labels.produced_by.end()) {
+                dot << "  op" << it->second << " -> op" << i << ";\n";
+            } else {
+                dot << "  leaf" << labels.leaf_index.at(n) << " -> op" << i << ";\n";
+            }
+        }
+    }
+    dot << "}\n";
+    return dot.str();
+}
+
+NoGradGuard::NoGradGuard() : saved_(active_tape) { active_tape = nullptr; }
+
+NoGradGuard::~NoGradGuard() { active_tape = saved_; }
+
+}  // namespace tg

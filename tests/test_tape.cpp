@@ -1,0 +1,160 @@
+// The tape itself: recording, the reverse walk, accumulation, errors, printing.
+#include <sstream>
+
+#include "tapegrad/tapegrad.hpp"
+#include "testing.hpp"
+
+using tg::Array;
+using tg::Tape;
+using tg::Tensor;
+
+TEST_CASE("no active tape: nothing is recorded and outputs do not require grad") {
+    Tensor a(Array{1, 2, 3}, true);
+    Tensor b = tg::mul(a, a);
+    CHECK_FALSE(b.requires_grad());
+    CHECK(b.is_leaf());
+    CHECK(Tape::active() == nullptr);
+}
+
+TEST_CASE("an op records one entry only when an input requires grad") {
+    Tape tape;
+    CHECK(Tape::active() == &tape);
+    Tensor x(Array{1, 2}, false), w(Array{3, 4}, true);
+    Tensor y = tg::mul(x, x);  // no input requires grad
+    CHECK(tape.size() == 0);
+    CHECK_FALSE(y.requires_grad());
+    Tensor z = tg::mul(x, w);
+    CHECK(tape.size() == 1);
+    CHECK(z.requires_grad());
+    CHECK_FALSE(z.is_leaf());
+    CHECK(std::string(tape.entries()[0].op) == "mul");
+}
+
+TEST_CASE("a tensor used twice gets both contributions: b = a + a, c = b * b") {
+    // c = (2a)^2, dc/da = 8a
+    Tensor a(Array{1, -2, 3}, true);
+    Tape tape;
+    Tensor b = tg::add(a, a);
+    Tensor c = tg::mul(b, b);
+    tape.backward(c, Array{1, 1, 1});
+    CHECK(a.grad() == Array{8, -16, 24});
+}
+
+TEST_CASE("gradients accumulate into leaves across tapes until zero_grad") {
+    Tensor a(Array{2}, true);
+    for (int i = 0; i < 2; ++i) {
+        Tape tape;
+        tape.backward(tg::mul(a, a));  // d(a^2)/da = 2a = 4
+    }
+    CHECK(a.grad() == Array{8});
+    a.zero_grad();
+    CHECK(a.grad() == Array{0});
+    a.zero_grad(/*set_to_none=*/true);
+    CHECK_FALSE(a.has_grad());
+}
+
+TEST_CASE("non-leaf grads are released after backward unless retained") {
+    Tensor a(Array{3}, true);
+    Tape tape;
+    Tensor b = tg::mul(a, a);
+    Tensor c = tg::mul(b, a);
+    Tensor d = tg::mul(c, a);  // d = a^4
+    b.retain_grad();
+    tape.backward(d);
+    CHECK(b.has_grad());
+    CHECK(b.grad() == Array{9});  // dd/db = a^2
+    CHECK_FALSE(c.has_grad());
+    CHECK(a.grad() == Array{4 * 27});
+}
+
+TEST_CASE("detach cuts a tensor from the tape") {
+    Tensor a(Array{3}, true);
+    Tape tape;
+    Tensor b = tg::mul(a, a);
+    Tensor c = tg::mul(b.detach(), a);  // only the direct use of a counts: dc/da = b = 9
+    tape.backward(c);
+    CHECK(a.grad() == Array{9});
+}
+
+TEST_CASE("backward twice on one tape is an error") {
+    Tensor a(Array{3}, true);
+    Tape tape;
+    Tensor b = tg::mul(a, a);
+    tape.backward(b);
+    CHECK_THROWS_WITH_AS(tape.backward(b), doctest::Contains("already walked backward"),
+                         std::logic_error);
+}
+
+TEST_CASE("backward on a tensor that is not on this tape is an error") {
+    Tensor a(Array{3}, true);
+    Tensor outside = tg::mul(a, a);  // no tape: a plain value
+    Tape tape;
+    CHECK_THROWS_WITH_AS(tape.backward(outside), doctest::Contains("not produced by an op"),
+                         std::logic_error);
+    Tensor other;
+    {
+        Tape inner;
+        other = tg::mul(a, a);
+    }
+    CHECK_THROWS_WITH_AS(tape.backward(other), doctest::Contains("not produced by an op"),
+                         std::logic_error);
+    CHECK_THROWS_WITH_AS(tape.backward(tg::mul(Tensor(Array{1, 2}, true), a)),
+                         doctest::Contains("must have one element"), std::logic_error);
+}
+
+TEST_CASE("nested tapes and NoGradGuard restore the previous active tape") {
+    Tape outer;
+    {
+        Tape inner;
+        CHECK(Tape::active() == &inner);
+        {
+            tg::NoGradGuard no_grad;
+            CHECK(Tape::active() == nullptr);
+        }
+        CHECK(Tape::active() == &inner);
+    }
+    CHECK(Tape::active() == &outer);
+}
+
+TEST_CASE("print and to_dot show ops, names and shapes") {
+    Tensor x(Array{{1, 2, 3}, {4, 5, 6}}, false, "x");
+    Tensor w(Array{1, 2, 3}, true, "w");
+    Tape tape;
+    Tensor y = tg::mul(x, w);
+    Tensor z = tg::add(y, y);
+    std::ostringstream out;
+    tape.print(out);
+    const std::string text = out.str();
+    CHECK(text.find("Tape with 2 entries") != std::string::npos);
+    CHECK(text.find("%0 = mul(x[2, 3], w[3]) -> [2, 3]") != std::string::npos);
+    CHECK(text.find("%1 = add(%0[2, 3], %0[2, 3]) -> [2, 3]") != std::string::npos);
+    const std::string dot = tape.to_dot();
+    CHECK(dot.find("digraph tape") != std::string::npos);
+    CHECK(dot.find("op0 -> op1") != std::string::npos);
+    CHECK(dot.find("w\\n[3]") != std::string::npos);
+}
+
+TEST_CASE("a shape mismatch names the op and both shapes") {
+    Tensor a(Array{{1, 2, 3}}, true), b(Array{1, 2}, true);
+    CHECK_THROWS_WITH_AS(tg::add(a, b),
+                         "add: shapes [1, 3] and [2] cannot be broadcast (axis 1: 3 vs 2)",
+                         std::invalid_argument);
+}
+
+TEST_CASE("gradcheck fails for a wrong gradient") {
+    // An op whose backward is deliberately wrong by a factor of 2.
+    auto wrong = [](const std::vector<Tensor>& in) {
+        Tensor x = in[0];
+        Tensor out(x.value() * x.value());
+        if (Tape* tape = tg::recording_tape(x)) {
+            tape->record("wrong_square", {x}, out, [x](const Array& g) {
+                x.accumulate_grad(4 * g * x.value());  // should be 2 g x
+            });
+        }
+        return out;
+    };
+    Tensor x(Array{0.5}, true);
+    const auto r = tg::gradcheck(wrong, {x}, 1e-3, 1e-4, 1e-3);
+    CHECK_FALSE(r.ok);
+    CHECK(r.message.find("analytic") != std::string::npos);
+}

@@ -1,0 +1,131 @@
+// tests/testing.hpp — what every test file shares: PyTorch reference data and comparisons.
+#pragma once
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "tapegrad/config.hpp"
+#include "tapegrad/gradcheck.hpp"
+
+namespace tgtest {
+
+using tg::Array;
+using tg::real;
+
+/// The PyTorch reference tensors of one group (tests/reference/<group>.txt, written by a
+/// gen_*.py script with refio.py), for this build's dtype: f32 lines in the float build,
+/// f64 lines in the float64 build.
+class Reference {
+public:
+    explicit Reference(const std::string& group) : group_(group) {
+        const std::string path = std::string(TAPEGRAD_REFERENCE_DIR) + "/" + group + ".txt";
+        std::ifstream in(path);
+        if (!in) throw std::runtime_error("reference: cannot open " + path);
+        const std::string prefix = tg::is_double ? "f64/" : "f32/";
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.compare(0, prefix.size(), prefix) != 0) continue;
+            std::istringstream s(line);
+            std::string key;
+            std::size_t ndim = 0;
+            s >> key >> ndim;
+            tg::Shape shape(ndim);
+            for (auto& d : shape) s >> d;
+            Array a = Array::from_shape(shape);
+            for (auto& v : a) {
+                double x = 0;
+                s >> x;
+                v = static_cast<real>(x);
+            }
+            if (!s) throw std::runtime_error("reference: malformed line for " + key + " in " + path);
+            tensors_[key.substr(prefix.size())] = std::move(a);
+        }
+    }
+
+    /// The tensor stored under "<case>/<tensor>".
+    const Array& at(const std::string& key) const {
+        auto it = tensors_.find(key);
+        if (it == tensors_.end()) {
+            throw std::runtime_error("reference: no tensor '" + key + "' in group " + group_);
+        }
+        return it->second;
+    }
+    bool has(const std::string& key) const { return tensors_.count(key) != 0; }
+
+private:
+    std::string group_;
+    std::map<std::string, Array> tensors_;
+};
+
+/// Loads a group once per test binary.
+inline const Reference& reference(const std::string& group) {
+    static std::map<std::string, Reference> cache;
+    auto it = cache.find(group);
+    if (it == cache.end()) it = cache.emplace(group, Reference(group)).first;
+    return it->second;
+}
+
+/// Element-wise relative tolerance against PyTorch: 1e-5 in float32, 1e-10 in float64.
+inline constexpr double kRtol = tg::is_double ? 1e-10 : 1e-5;
+
+/// Empty when `actual` matches `expected` element-wise: |a - e| <= atol + rtol * |e|.
+/// Otherwise a message naming the first mismatch.
+inline std::string mismatch(const Array& actual, const Array& expected, double rtol, double atol) {
+    if (actual.shape() != expected.shape()) {
+        return "shape " + tg::shape_str(actual.shape()) + " != expected " +
+               tg::shape_str(expected.shape());
+    }
+    for (std::size_t i = 0; i < actual.size(); ++i) {
+        const double a = actual.flat(i), e = expected.flat(i);
+        if (!(std::abs(a - e) <= atol + rtol * std::abs(e))) {
+            std::ostringstream m;
+            m.precision(17);
+            m << "element " << i << ": " << a << " vs expected " << e << " (|diff| "
+              << std::abs(a - e) << ", rtol " << rtol << ", atol " << atol << ")";
+            return m.str();
+        }
+    }
+    return {};
+}
+
+/// Against the tensor's scale: |a - e| <= atol + rtol * max|e|. For gradients summed over a
+/// batch (weight, gamma/beta grads), whose float32 summation-order error in PyTorch itself
+/// is of order 1e-5 of the largest entry (see ARCHITECTURE.md, "Numbers").
+inline std::string mismatch_scaled(const Array& actual, const Array& expected, double rtol,
+                                   double atol = 0.0) {
+    double scale = 0.0;
+    for (auto e : expected) scale = std::max(scale, std::abs(static_cast<double>(e)));
+    return mismatch(actual, expected, 0.0, atol + rtol * scale);
+}
+
+}  // namespace tgtest
+
+/// CHECK that `actual` matches the PyTorch reference `expected` element-wise (kRtol, with a
+/// tiny atol for values that are exactly zero in one and 1e-12 in the other).
+#define CHECK_MATCHES(actual, expected)                                                       \
+    do {                                                                                      \
+        const std::string why_ = tgtest::mismatch((actual), (expected), tgtest::kRtol,        \
+                                                  tg::is_double ? 1e-12 : 1e-6);              \
+        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                   \
+    } while (0)
+
+/// CHECK against the reference's scale (for batch-summed gradients).
+#define CHECK_MATCHES_SCALED(actual, expected)                                                \
+    do {                                                                                      \
+        const std::string why_ = tgtest::mismatch_scaled((actual), (expected), tgtest::kRtol); \
+        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                   \
+    } while (0)
+
+/// CHECK that tg::gradcheck passes. Finite differences need float64: use it in test cases
+/// marked `* doctest::skip(!tg::is_double)`, which run in the float64 test binary only.
+#define CHECK_GRADCHECK(...)                                                                  \
+    do {                                                                                      \
+        const auto gc_ = tg::gradcheck(__VA_ARGS__);                                          \
+        CHECK_MESSAGE(gc_.ok, gc_.message);                                                   \
+    } while (0)
