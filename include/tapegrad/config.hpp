@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -28,6 +29,9 @@ using Array = xt::xarray<real>;
 
 /// A tensor shape, outermost axis first: [N, C, H, W].
 using Shape = std::vector<std::size_t>;
+
+/// Integer class labels, one per example (what cross_entropy takes and DataLoader yields).
+using Labels = std::vector<std::int64_t>;
 
 /// Formats any shape-like container as "[2, 3, 4]" (the form used in every error message).
 template <class S>

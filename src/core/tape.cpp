@@ -74,12 +74,12 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
 
 namespace {
 
-// Labels: the tensor's name if it has one, else "%i" for the output of entry i, else "leaf k".
-struct Labels {
+// EntryLabels: the tensor's name if it has one, else "%i" for the output of entry i, else "leaf k".
+struct EntryLabels {
     std::unordered_map<const Node*, std::size_t> produced_by;
     std::unordered_map<const Node*, std::size_t> leaf_index;
 
-    explicit Labels(const std::vector<TapeEntry>& entries) {
+    explicit EntryLabels(const std::vector<TapeEntry>& entries) {
         for (std::size_t i = 0; i < entries.size(); ++i) {
             produced_by[&entries[i].output.node()] = i;
         }
@@ -107,7 +107,7 @@ struct Labels {
 }  // namespace
 
 void Tape::print(std::ostream& out) const {
-    const Labels labels(entries_);
+    const EntryLabels labels(entries_);
     out << "Tape with " << entries_.size() << " entries\n";
     for (std::size_t i = 0; i < entries_.size(); ++i) {
         const TapeEntry& e = entries_[i];
@@ -123,7 +123,7 @@ void Tape::print(std::ostream& out) const {
 }
 
 std::string Tape::to_dot() const {
-    const Labels labels(entries_);
+    const EntryLabels labels(entries_);
     std::ostringstream dot;
     dot << "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n";
     for (const auto& [node, k] : labels.leaf_index) {

@@ -1,0 +1,19 @@
+#include "tapegrad/ops/gemm.hpp"
+
+#include <xtensor-blas/xblas.hpp>
+
+namespace tg::detail {
+
+void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, real alpha,
+          const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,
+          std::size_t ldc) {
+    using idx = blas_index_t;
+    cxxblas::gemm<idx>(cxxblas::StorageOrder::RowMajor,
+                       trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                       trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
+                       static_cast<idx>(m), static_cast<idx>(n), static_cast<idx>(k), alpha, a,
+                       static_cast<idx>(lda), b, static_cast<idx>(ldb), beta, c,
+                       static_cast<idx>(ldc));
+}
+
+}  // namespace tg::detail
