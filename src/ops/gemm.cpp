@@ -7,7 +7,7 @@ namespace tg::detail {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, real alpha,
           const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,
           std::size_t ldc) {
-    using idx = blas_index_t;
+    using idx = xt::blas_index_t;
     cxxblas::gemm<idx>(cxxblas::StorageOrder::RowMajor,
                        trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
                        trans_b ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,
