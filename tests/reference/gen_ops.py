@@ -67,6 +67,13 @@ case("pow_2_5", {"x": uniform(0.1, 3.0, 2, 3)}, lambda x: torch.pow(x, 2.5))
 case("pow_3", {"x": randn(2, 3)}, lambda x: torch.pow(x, 3.0))
 case("pow_neg_1_5", {"x": uniform(0.5, 3.0, 2, 3)}, lambda x: torch.pow(x, -1.5))
 case("relu", {"x": away_from_zero(3, 4)}, lambda x: F.relu(x))
+# The edges PyTorch defines: relu'(0) = 0; d(x^0)/dx = 0 even at x = 0; d(a^b)/da = 0 where
+# b = 0 and d(a^b)/db = 0 where a = 0 and b >= 0 (no nan from 0 * log 0).
+T = lambda *v: torch.tensor(v, dtype=torch.float64)
+case("relu_at_zero", {"x": T(-1.0, 0.0, 2.0)}, lambda x: F.relu(x))
+case("pow_0", {"x": T(0.0, 1.5, -2.0)}, lambda x: torch.pow(x, 0.0))
+case("pow_tensor_zero_base", {"a": T(0.0, 0.0, 1.5, 2.0), "b": T(0.0, 2.0, 0.0, 3.0)},
+     lambda a, b: torch.pow(a, b))
 
 # --- reductions
 case("sum_all", {"x": randn(2, 3, 4)}, lambda x: x.sum())
