@@ -74,7 +74,7 @@ Panel& Panel::line(std::vector<double> x, std::vector<double> y, std::string lab
     return *this;
 }
 
-Panel& Panel::line(std::vector<double> y, std::string label, std::string colour, bool dashed) {
+Panel& Panel::curve(std::vector<double> y, std::string label, std::string colour, bool dashed) {
     std::vector<double> x(y.size());
     for (std::size_t i = 0; i < x.size(); ++i)
         x[i] = static_cast<double>(i + 1);

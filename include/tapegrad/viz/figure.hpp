@@ -75,9 +75,9 @@ struct Panel {
     /// Adds a line through (x[i], y[i]).
     Panel& line(std::vector<double> x, std::vector<double> y, std::string label = {},
                 std::string colour = {}, bool dashed = false);
-    /// Adds a line through (i + 1, y[i]): a curve over epochs or steps counted from 1.
-    Panel& line(std::vector<double> y, std::string label = {}, std::string colour = {},
-                bool dashed = false);
+    /// Adds a curve through (i + 1, y[i]): a value per epoch or step, counted from 1.
+    Panel& curve(std::vector<double> y, std::string label = {}, std::string colour = {},
+                 bool dashed = false);
 };
 
 /// How Figure::save renders.
