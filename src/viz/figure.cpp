@@ -251,6 +251,74 @@ void check_series(const Series& s, std::size_t r, std::size_t c, std::size_t k) 
     if (s.x.empty()) throw std::invalid_argument(where + ": line has no points");
 }
 
+// The commands of one panel: title, labels, axes, legend, and its plot command reading
+// <stem>_r<r>c<c>_s<k>.csv.
+void write_panel(std::ostream& g, const Panel& p, const Axis& x, const Axis& y,
+                 const std::string& stem, std::size_t r, std::size_t c, double title_size,
+                 double label_size) {
+    if (p.title.empty()) {
+        g << "unset title\n";
+    } else {
+        g << "set title " << quote(p.title) << " font " << quote("," + fmt(title_size))
+          << " offset 0,-0.5\n";
+    }
+    const std::string label_font = " font " + quote("," + fmt(label_size));
+    g << (p.xlabel.empty() ? "unset xlabel"
+                           : "set xlabel " + quote(p.xlabel) + label_font + " offset 0,0.3")
+      << "\n";
+    g << (p.ylabel.empty() ? "unset ylabel" : "set ylabel " + quote(p.ylabel) + label_font) << "\n";
+    const double x0 = std::ceil(x.range.lo / x.step - 1e-9) * x.step;
+    g << "set xrange [" << fmt(x.range.lo) << ":" << fmt(x.range.hi) << "]\n"
+      << "set xtics " << fmt(x0) << "," << fmt(x.step) << "\n"
+      << "set format x " << quote(x.format) << "\n";
+    if (p.logy) {
+        g << "set logscale y\n";
+        if (p.yrange) {
+            g << "set yrange [" << fmt(y.range.lo) << ":" << fmt(y.range.hi) << "]\n";
+        } else {
+            g << "set yrange [*:*]\n";
+        }
+        g << "set ytics autofreq\nset format y \"%g\"\n";
+    } else {
+        const double y0 = std::ceil(y.range.lo / y.step - 1e-9) * y.step;
+        g << "unset logscale y\n"
+          << "set yrange [" << fmt(y.range.lo) << ":" << fmt(y.range.hi) << "]\n"
+          << "set ytics " << fmt(y0) << "," << fmt(y.step) << "\n"
+          << "set format y " << quote(y.format) << "\n";
+    }
+    const bool any_label = std::any_of(p.series.begin(), p.series.end(),
+                                       [](const Series& s) { return !s.label.empty(); });
+    if (p.legend.empty() || !any_label) {
+        g << "unset key\n";
+    } else {
+        g << "set key " << p.legend
+          << " reverse Left samplen 2 spacing 1.1 box lc rgb \"#CCCCCC\" opaque\n";
+    }
+    for (const auto& cmd : p.extra)
+        g << cmd << "\n";
+
+    std::size_t colour_index = 0;  // each panel restarts the cycle: run k, colour k
+    g << "plot ";
+    for (std::size_t k = 0; k < p.series.size(); ++k) {
+        const Series& s = p.series[k];
+        std::string colour = s.colour;
+        if (colour.empty()) colour = kCycle[colour_index++ % std::size(kCycle)];
+        if (k > 0) g << ", \\\n     ";
+        g << "dir . " << quote(data_file(stem, r, c, k));
+        if (s.kind == Series::Kind::bars) {
+            const char* h = s.height == Series::BarHeight::density ? "density" : "count";
+            // A border in the fill colour closes the hairline gaps between boxes.
+            g << " using \"bin_center\":\"" << h << "\":\"bin_width\" with boxes"
+              << " lc rgb " << quote(colour) << " fs solid 1.0 border lc rgb " << quote(colour);
+        } else {
+            g << " using \"x\":\"y\" with lines lw " << fmt(s.line_width) << " lc rgb "
+              << quote(colour) << (s.dashed ? " dt 2" : "");
+        }
+        g << (s.label.empty() ? " notitle" : " title " + quote(s.label));
+    }
+    g << "\n";
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -313,8 +381,13 @@ std::string Figure::script(const std::string& stem) const {
             const std::size_t i = r * cols_ + c;
             any_title = any_title || !p.title.empty();
             any_xlabel = any_xlabel || !p.xlabel.empty();
-            (c == 0 ? ylabel_first : ylabel_other) =
-                (c == 0 ? ylabel_first : ylabel_other) || !p.ylabel.empty();
+            if (!p.ylabel.empty()) {
+                if (c == 0) {
+                    ylabel_first = true;
+                } else {
+                    ylabel_other = true;
+                }
+            }
             if (!p.logy) ytick_chars = std::max(ytick_chars, widest(yaxes[i].labels));
             if (p.logy) ytick_chars = std::max<std::size_t>(ytick_chars, 5);
             if (c + 1 == cols_ && !xaxes[i].labels.empty()) {
@@ -359,7 +432,7 @@ std::string Figure::script(const std::string& stem) const {
       << "set xtics offset 0,0.25\n"
       << "set multiplot layout " << rows_ << "," << cols_;
     if (!suptitle.empty()) {
-        g << " title " << quote(suptitle) << " font " << quote("," + fmt(title_size));
+        g << " title " << quote(suptitle) << " font " << quote("," + fmt(font_size * 1.15));
     }
     g << " \\\n    margins " << fmt(std::round(left) / W) << "," << fmt(1.0 - std::round(right) / W)
       << "," << fmt(std::round(bottom) / H) << "," << fmt(1.0 - std::round(top) / H) << " spacing "
@@ -373,73 +446,9 @@ std::string Figure::script(const std::string& stem) const {
               << "\n";
             if (p.series.empty()) {
                 g << "set multiplot next\n";
-                continue;
-            }
-            if (p.title.empty()) {
-                g << "unset title\n";
             } else {
-                g << "set title " << quote(p.title) << " font " << quote("," + fmt(title_size))
-                  << " offset 0,-0.5\n";
+                write_panel(g, p, xaxes[i], yaxes[i], stem, r, c, title_size, font_size * 1.1);
             }
-            const std::string label_font = " font " + quote("," + fmt(font_size * 1.1));
-            g << (p.xlabel.empty() ? "unset xlabel"
-                                   : "set xlabel " + quote(p.xlabel) + label_font + " offset 0,0.3")
-              << "\n";
-            g << (p.ylabel.empty() ? "unset ylabel" : "set ylabel " + quote(p.ylabel) + label_font)
-              << "\n";
-            const Axis& x = xaxes[i];
-            const Axis& y = yaxes[i];
-            const double x0 = std::ceil(x.range.lo / x.step - 1e-9) * x.step;
-            g << "set xrange [" << fmt(x.range.lo) << ":" << fmt(x.range.hi) << "]\n"
-              << "set xtics " << fmt(x0) << "," << fmt(x.step) << "\n"
-              << "set format x " << quote(x.format) << "\n";
-            if (p.logy) {
-                g << "set logscale y\n";
-                if (p.yrange) {
-                    g << "set yrange [" << fmt(y.range.lo) << ":" << fmt(y.range.hi) << "]\n";
-                } else {
-                    g << "set yrange [*:*]\n";
-                }
-                g << "set ytics autofreq\nset format y \"%g\"\n";
-            } else {
-                const double y0 = std::ceil(y.range.lo / y.step - 1e-9) * y.step;
-                g << "unset logscale y\n"
-                  << "set yrange [" << fmt(y.range.lo) << ":" << fmt(y.range.hi) << "]\n"
-                  << "set ytics " << fmt(y0) << "," << fmt(y.step) << "\n"
-                  << "set format y " << quote(y.format) << "\n";
-            }
-            const bool any_label = std::any_of(p.series.begin(), p.series.end(),
-                                               [](const Series& s) { return !s.label.empty(); });
-            if (p.legend.empty() || !any_label) {
-                g << "unset key\n";
-            } else {
-                g << "set key " << p.legend
-                  << " reverse Left samplen 2 spacing 1.1 box lc rgb \"#CCCCCC\" opaque\n";
-            }
-            for (const auto& cmd : p.extra)
-                g << cmd << "\n";
-
-            std::size_t colour_index = 0;  // each panel restarts the cycle: run k, colour k
-            g << "plot ";
-            for (std::size_t k = 0; k < p.series.size(); ++k) {
-                const Series& s = p.series[k];
-                std::string colour = s.colour;
-                if (colour.empty()) colour = kCycle[colour_index++ % std::size(kCycle)];
-                if (k > 0) g << ", \\\n     ";
-                g << "dir . " << quote(data_file(stem, r, c, k));
-                if (s.kind == Series::Kind::bars) {
-                    const char* h = s.height == Series::BarHeight::density ? "density" : "count";
-                    // A border in the fill colour closes the hairline gaps between boxes.
-                    g << " using \"bin_center\":\"" << h << "\":\"bin_width\" with boxes"
-                      << " lc rgb " << quote(colour) << " fs solid 1.0 border lc rgb "
-                      << quote(colour);
-                } else {
-                    g << " using \"x\":\"y\" with lines lw " << fmt(s.line_width) << " lc rgb "
-                      << quote(colour) << (s.dashed ? " dt 2" : "");
-                }
-                g << (s.label.empty() ? " notitle" : " title " + quote(s.label));
-            }
-            g << "\n";
         }
     }
     g << "\nunset multiplot\nunset output\n";
