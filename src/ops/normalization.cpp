@@ -46,13 +46,13 @@ void check_nc(const char* op, const Tensor& x) {
     }
 }
 
-/// An optional per-channel tensor (weight, bias, running statistic) must have C elements.
+/// An optional per-channel tensor (weight, bias, running statistic) must have shape [C].
 void check_per_channel(const char* op, const char* what, const Tensor& t, const Shape& x_shape) {
-    const std::size_t C = x_shape[1];
-    if (t.defined() && t.numel() != C) {
-        throw std::invalid_argument(
-            std::string(op) + ": " + what + " has shape " + shape_str(t.shape()) + ", expected " +
-            std::to_string(C) + " elements (one per channel of input " + shape_str(x_shape) + ")");
+    const Shape expected{x_shape[1]};
+    if (t.defined() && t.shape() != expected) {
+        throw std::invalid_argument(std::string(op) + ": " + what + " has shape " +
+                                    shape_str(t.shape()) + ", expected " + shape_str(expected) +
+                                    " (one per channel of input " + shape_str(x_shape) + ")");
     }
 }
 

@@ -32,9 +32,9 @@ namespace tg {
 /// 1/num_batches_tracked for a cumulative average).
 /// eval (training = false): normalises with running_mean/running_var; if they are undefined
 /// the batch statistics are used (PyTorch's track_running_stats=False).
-/// weight (γ) and bias (β) have C elements, or are undefined (affine = false).
-/// Throws if the input has rank < 2, a parameter or running statistic does not have C
-/// elements, or a channel has one value when batch statistics are needed.
+/// weight (γ), bias (β), running_mean, running_var have shape [C], or are undefined.
+/// Throws if the input has rank < 2, a parameter or running statistic is not [C],
+/// or a channel has one value when batch statistics are needed.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps);
@@ -47,7 +47,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 /// Group normalisation of x [N, C, *]: the C channels are split into num_groups groups of
 /// C/num_groups consecutive channels; μ, σ² (biased) are taken per (n, group) and
-/// y = γ_c x̂ + β_c per channel. weight (γ) and bias (β) have C elements, or are undefined.
+/// y = γ_c x̂ + β_c per channel. weight (γ) and bias (β) have shape [C], or are undefined.
 /// Throws unless C is divisible by num_groups.
 Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight = {},
                   const Tensor& bias = {}, double eps = 1e-5);
