@@ -77,23 +77,30 @@ real value_or(const Tensor& t, std::size_t i, real fallback) {
     return t.defined() ? t.value().data()[i] : fallback;
 }
 
-/// Two sums in double over i < len: su += Σ u_i, sv += Σ v_i, where {u_i, v_i} = term(i).
-/// Kept in kLanes interleaved partial sums: a single running sum makes every addition wait for
-/// the previous one (~4 cycles), and the compiler may not reorder floating-point additions.
+/// Two sums over i < len: su += Σ u_i, sv += Σ v_i, where {u_i, v_i} = term(i).
+/// The terms are computed in `real` (a block of kLanes at a time, which the compiler
+/// vectorises) and summed in double, in kLanes interleaved partial sums: one running sum would
+/// make every addition wait for the previous one, and the compiler may not reorder
+/// floating-point additions itself.
 struct Pair {
-    double u, v;
+    real u, v;
 };
-constexpr std::size_t kLanes = 4;
+constexpr std::size_t kLanes = 8;
 
 template <class Term>
 inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
     double u[kLanes] = {}, v[kLanes] = {};
     std::size_t i = 0;
     for (; i + kLanes <= len; i += kLanes) {
+        real tu[kLanes], tv[kLanes];
         for (std::size_t k = 0; k < kLanes; ++k) {
             const Pair p = term(i + k);
-            u[k] += p.u;
-            v[k] += p.v;
+            tu[k] = p.u;
+            tv[k] = p.v;
+        }
+        for (std::size_t k = 0; k < kLanes; ++k) {
+            u[k] += tu[k];
+            v[k] += tv[k];
         }
     }
     for (; i < len; ++i) {
@@ -101,8 +108,10 @@ inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) 
         u[0] += p.u;
         v[0] += p.v;
     }
-    su += (u[0] + u[1]) + (u[2] + u[3]);
-    sv += (v[0] + v[1]) + (v[2] + v[3]);
+    for (std::size_t k = 0; k < kLanes; ++k) {
+        su += u[k];
+        sv += v[k];
+    }
 }
 
 /// Mean μ and biased variance σ² of one set of B = runs·len values: `runs` contiguous runs of
@@ -123,19 +132,19 @@ Moments moments(const real* p, std::size_t runs, std::size_t len, std::size_t st
         const double nan = std::numeric_limits<double>::quiet_NaN();
         return {nan, nan};
     }
-    const double K = p[0];
+    const real K = p[0];
     double sum_d = 0.0, sum_d2 = 0.0;
     for (std::size_t r = 0; r < runs; ++r) {
         const real* q = p + r * stride;
         add_sums(
             len,
             [q, K](std::size_t i) {
-                const double d = q[i] - K;
+                const real d = q[i] - K;
                 return Pair{d, d * d};
             },
             sum_d, sum_d2);
     }
-    const double mean_d = sum_d / B;
+    const double mean_d = sum_d / B;  // μ − K
     const double var = sum_d2 / B - mean_d * mean_d;
     return {K + mean_d, var > 0.0 ? var : 0.0};
 }
@@ -198,7 +207,6 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
             Array dx;
             if (need_dx) dx = Array::from_shape(x.shape());
             // Per channel of one group: Σdy and Σdy·x̂ over its L values.
-            std::vector<Pair> channel_sums(Cg);
             const double B = static_cast<double>(Cg * L);
 
             for (std::size_t n = 0; n < N; ++n) {
@@ -506,7 +514,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 add_sums(
                     D,
                     [xr, dyr, wd, mu, is](std::size_t i) {
-                        const double dxhat = wd ? dyr[i] * wd[i] : dyr[i];
+                        const real dxhat = wd ? dyr[i] * wd[i] : dyr[i];
                         return Pair{dxhat, dxhat * ((xr[i] - mu) * is)};
                     },
                     sum_dxhat, sum_dxhat_xhat);
