@@ -155,6 +155,7 @@ TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running 
         {"bn2d_batch2", kMomentum01, 0.5},       // [2, 3]: two values per channel, large eps
         {"bn4d_noaffine", kMomentum01, 1e-5},    // weight, bias undefined
         {"bn3d_norunning", kMomentum01, 1e-5},   // no running stats: eval uses batch statistics
+        {"bn3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
         {"bn4d_eps", kCumulative, 1e-1},         // a large eps shows where it goes
     };
     for (const auto& c : cases)

@@ -77,30 +77,45 @@ real value_or(const Tensor& t, std::size_t i, real fallback) {
     return t.defined() ? t.value().data()[i] : fallback;
 }
 
+/// μ held as the `real` nearest it plus the rest, μ = hi + lo, so that x − μ computed as
+/// (x − hi) − lo keeps full precision in float even when |μ| ≫ σ (x − hi is then exact);
+/// a plain float μ would be off by up to 1/2 ulp of μ, magnified by 1/σ.
+struct Centre {
+    real hi, lo;
+};
+Centre centre(double mu) {
+    const real hi = static_cast<real>(mu);
+    return {hi, static_cast<real>(mu - hi)};
+}
+
 /// Two sums over i < len: su += Σ u_i, sv += Σ v_i, where {u_i, v_i} = term(i).
-/// The terms are computed in `real` (a block of kLanes at a time, which the compiler
-/// vectorises) and summed in double, in kLanes interleaved partial sums: one running sum would
-/// make every addition wait for the previous one, and the compiler may not reorder
-/// floating-point additions itself.
+/// Speed without losing accuracy: the terms are added in kLanes interleaved partial sums in
+/// `real` (which the compiler vectorises; it may not reorder one running sum itself), and
+/// every kChunk terms these are moved into partial sums in double.
 struct Pair {
     real u, v;
 };
 constexpr std::size_t kLanes = 8;
+constexpr std::size_t kChunk = 64;
 
 template <class Term>
 inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
     double u[kLanes] = {}, v[kLanes] = {};
+    const std::size_t whole = len - len % kLanes;
     std::size_t i = 0;
-    for (; i + kLanes <= len; i += kLanes) {
-        real tu[kLanes], tv[kLanes];
-        for (std::size_t k = 0; k < kLanes; ++k) {
-            const Pair p = term(i + k);
-            tu[k] = p.u;
-            tv[k] = p.v;
+    while (i < whole) {
+        const std::size_t end = std::min(whole, i + kChunk);
+        real chunk_u[kLanes] = {}, chunk_v[kLanes] = {};
+        for (; i < end; i += kLanes) {
+            for (std::size_t k = 0; k < kLanes; ++k) {
+                const Pair p = term(i + k);
+                chunk_u[k] += p.u;
+                chunk_v[k] += p.v;
+            }
         }
         for (std::size_t k = 0; k < kLanes; ++k) {
-            u[k] += tu[k];
-            v[k] += tv[k];
+            u[k] += chunk_u[k];
+            v[k] += chunk_v[k];
         }
     }
     for (; i < len; ++i) {
@@ -170,7 +185,7 @@ double unbiased(double var, std::size_t B) {
 /// `mean`/`invstd` hold one value per (n, g); `input_stats` says whether they were computed
 /// from x (then the backward goes through them) or are fixed running statistics.
 Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Tensor& weight,
-                        const Tensor& bias, std::vector<real> mean, std::vector<real> invstd,
+                        const Tensor& bias, std::vector<double> mean, std::vector<real> invstd,
                         bool input_stats) {
     const Shape shape = x.shape();
     const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
@@ -182,13 +197,14 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t c = 0; c < C; ++c) {
             const std::size_t ng = n * G + c / Cg;
-            const real mu = mean[ng], is = invstd[ng];
+            const Centre mu = centre(mean[ng]);
+            const real is = invstd[ng];
             const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
             const real* xb = xp + (n * C + c) * L;  // x[n, c, :]
             real* yb = yp + (n * C + c) * L;
             for (std::size_t l = 0; l < L; ++l) {
-                const real xhat = (xb[l] - mu) * is;  // x̂ = (x − μ) / σ
-                yb[l] = g * xhat + b;                 // y = γ x̂ + β
+                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;  // x̂ = (x − μ) / σ
+                yb[l] = g * xhat + b;                              // y = γ x̂ + β
             }
         }
     }
@@ -212,7 +228,8 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
             for (std::size_t n = 0; n < N; ++n) {
                 for (std::size_t g = 0; g < G; ++g) {
                     const std::size_t ng = n * G + g;
-                    const real mu = mean[ng], is = invstd[ng];
+                    const Centre mu = centre(mean[ng]);
+                    const real is = invstd[ng];
                     // Pass 1: per channel Σdy (→ dβ_c) and Σdy·x̂ (→ dγ_c); over the
                     // group Σdx̂ = Σ_c γ_c Σdy and Σ(dx̂·x̂) = Σ_c γ_c Σ(dy·x̂), with dx̂ =
                     // dy·γ_c.
@@ -225,7 +242,7 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
                         add_sums(
                             L,
                             [xb, dyb, mu, is](std::size_t l) {
-                                return Pair{dyb[l], dyb[l] * ((xb[l] - mu) * is)};
+                                return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
                             },
                             sdy, sdy_xhat);
                         dbeta[c] += sdy;
@@ -251,7 +268,7 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
                         real* dxb = dx.data() + (n * C + c) * L;
                         if (input_stats) {
                             for (std::size_t l = 0; l < L; ++l) {
-                                const real xhat = (xb[l] - mu) * is;
+                                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
                                 const real dxhat = dyb[l] * gamma;
                                 real d = Br * dxhat;  // term 1: B·dx̂
                                 d -= s1;              // term 2: Σdx̂
@@ -317,11 +334,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
     // Per channel: μ_c and 1/σ_c = 1 / sqrt(σ²_c + ε), from the batch or the running stats.
     const real* xp = x.value().data();
-    std::vector<real> mean(C), invstd(C);
+    std::vector<double> mean(C);
+    std::vector<real> invstd(C);
     for (std::size_t c = 0; c < C; ++c) {
         if (batch_stats) {
             const Moments m = moments(xp + c * L, N, L, C * L);  // N runs of L, C·L apart
-            mean[c] = static_cast<real>(m.mean);
+            mean[c] = m.mean;
             invstd[c] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
             if (training && running_mean.defined()) {
                 update_running(running_mean, c, momentum, m.mean);
@@ -338,12 +356,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     real* yp = y.data();
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t c = 0; c < C; ++c) {
-            const real mu = mean[c], is = invstd[c];
+            const Centre mu = centre(mean[c]);
+            const real is = invstd[c];
             const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
             const real* xb = xp + (n * C + c) * L;
             real* yb = yp + (n * C + c) * L;
             for (std::size_t l = 0; l < L; ++l) {
-                const real xhat = (xb[l] - mu) * is;
+                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
                 yb[l] = g * xhat + b;
             }
         }
@@ -367,7 +386,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             if (need_dbeta) db = Array::from_shape(bias.shape());
 
             for (std::size_t c = 0; c < C; ++c) {
-                const real mu = mean[c], is = invstd[c];
+                const Centre mu = centre(mean[c]);
+                const real is = invstd[c];
                 const real gamma = value_or(weight, c, 1);
 
                 // Pass 1 over the channel: dβ = Σdy, dγ = Σdy·x̂.
@@ -378,7 +398,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                     add_sums(
                         L,
                         [xb, dyb, mu, is](std::size_t l) {
-                            return Pair{dyb[l], dyb[l] * ((xb[l] - mu) * is)};
+                            return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
                         },
                         sum_dy, sum_dy_xhat);
                 }
@@ -399,7 +419,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                         const real* dyb = dyp + (n * C + c) * L;
                         real* dxb = dx.data() + (n * C + c) * L;
                         for (std::size_t l = 0; l < L; ++l) {
-                            const real xhat = (xb[l] - mu) * is;
+                            const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
                             const real dxhat = dyb[l] * gamma;
                             real d = Bn * dxhat;         // term 1: B·dx̂
                             d -= sum_dxhat;              // term 2: Σdx̂
@@ -465,16 +485,18 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     const real* xp = x.value().data();
     const real* wp = weight.defined() ? weight.value().data() : nullptr;
     const real* bp = bias.defined() ? bias.value().data() : nullptr;
-    std::vector<real> mean(R), invstd(R);
+    std::vector<double> mean(R);
+    std::vector<real> invstd(R);
     Array y = Array::from_shape(shape);
     for (std::size_t r = 0; r < R; ++r) {
         const Moments m = moments(xp + r * D, 1, D, D);
-        const real mu = mean[r] = static_cast<real>(m.mean);
+        mean[r] = m.mean;
+        const Centre mu = centre(m.mean);
         const real is = invstd[r] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
         const real* xr = xp + r * D;
         real* yr = y.data() + r * D;
         for (std::size_t i = 0; i < D; ++i) {
-            const real xhat = (xr[i] - mu) * is;                          // x̂ = (x − μ) / σ
+            const real xhat = ((xr[i] - mu.hi) - mu.lo) * is;             // x̂ = (x − μ) / σ
             yr[i] = (wp ? wp[i] * xhat : xhat) + (bp ? bp[i] : real(0));  // y = γ_i x̂ + β_i
         }
     }
@@ -496,13 +518,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
             const double Dd = static_cast<double>(D);
 
             for (std::size_t r = 0; r < R; ++r) {
-                const real mu = mean[r], is = invstd[r];
+                const Centre mu = centre(mean[r]);
+                const real is = invstd[r];
                 const real* xr = xd + r * D;
                 const real* dyr = dyp + r * D;
                 // dγ_i = Σ_rows dy·x̂, dβ_i = Σ_rows dy.
                 if (need_dgamma) {
                     for (std::size_t i = 0; i < D; ++i)
-                        dgamma[i] += dyr[i] * ((xr[i] - mu) * is);
+                        dgamma[i] += dyr[i] * (((xr[i] - mu.hi) - mu.lo) * is);
                 }
                 if (need_dbeta) {
                     for (std::size_t i = 0; i < D; ++i)
@@ -515,7 +538,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                     D,
                     [xr, dyr, wd, mu, is](std::size_t i) {
                         const real dxhat = wd ? dyr[i] * wd[i] : dyr[i];
-                        return Pair{dxhat, dxhat * ((xr[i] - mu) * is)};
+                        return Pair{dxhat, dxhat * (((xr[i] - mu.hi) - mu.lo) * is)};
                     },
                     sum_dxhat, sum_dxhat_xhat);
                 // Pass 2, batch_norm's formula with B = D: dx = 1/D · 1/σ · (D·dx̂ −
@@ -526,7 +549,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 const real Dr = static_cast<real>(Dd);
                 real* dxr = dx.data() + r * D;
                 for (std::size_t i = 0; i < D; ++i) {
-                    const real xhat = (xr[i] - mu) * is;
+                    const real xhat = ((xr[i] - mu.hi) - mu.lo) * is;
                     const real dxhat = wd ? dyr[i] * wd[i] : dyr[i];
                     real d = Dr * dxhat;  // term 1: D·dx̂
                     d -= s1;              // term 2: Σdx̂
@@ -574,10 +597,11 @@ Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight,
     // Each (n, g) is one contiguous set of Cg·L values.
     const std::size_t G = num_groups, Cg = C / G;
     const real* xp = x.value().data();
-    std::vector<real> mean(N * G), invstd(N * G);
+    std::vector<double> mean(N * G);
+    std::vector<real> invstd(N * G);
     for (std::size_t ng = 0; ng < N * G; ++ng) {
         const Moments m = moments(xp + ng * Cg * L, 1, Cg * L, Cg * L);
-        mean[ng] = static_cast<real>(m.mean);
+        mean[ng] = m.mean;
         invstd[ng] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
     }
     return normalize_groups(op, x, G, weight, bias, std::move(mean), std::move(invstd), true);
@@ -596,7 +620,8 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
     check_running_pair(op, running_mean, running_var);
     const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
 
-    std::vector<real> mean(N * C), invstd(N * C);
+    std::vector<double> mean(N * C);
+    std::vector<real> invstd(N * C);
     if (use_input_stats) {
         if (L == 1) {
             throw std::invalid_argument(std::string(op) +
@@ -611,7 +636,7 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
             for (std::size_t c = 0; c < C; ++c) {
                 const std::size_t nc = n * C + c;
                 const Moments m = moments(xp + nc * L, 1, L, L);
-                mean[nc] = static_cast<real>(m.mean);
+                mean[nc] = m.mean;
                 invstd[nc] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
                 batch_mean[c] += m.mean / static_cast<double>(N);
                 batch_var[c] += unbiased(m.var, L) / static_cast<double>(N);

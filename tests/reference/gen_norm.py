@@ -40,33 +40,46 @@ def params(shape, gen):
     return w, b
 
 
-def run(dtype, key, fn, x64, dy64, w64, b64):
-    """out = fn(x, w, b), backward of sum(out * dy); writes inputs, out and grads under key."""
-    # clone(): .to(float64) of a float64 tensor is the same tensor, whose grad would accumulate
-    x = x64.to(dtype).clone().requires_grad_()
-    dy = dy64.to(dtype)
-    w = w64.to(dtype).clone().requires_grad_() if w64 is not None else None
-    b = b64.to(dtype).clone().requires_grad_() if b64 is not None else None
+def as_dtype(t64, dtype, compute):
+    """t64 rounded to dtype, held in the compute dtype (a copy: never t64 itself)."""
+    return t64.to(dtype).to(compute).clone() if t64 is not None else None
+
+
+def run(dtype, key, fn, x64, dy64, w64, b64, compute=None):
+    """out = fn(x, w, b), backward of sum(out * dy); writes inputs, out and grads under key.
+
+    compute: the dtype PyTorch computes in (default: dtype). float64 on the float32 inputs
+    gives the exact answer where PyTorch's own float32 kernel loses digits.
+    """
+    compute = compute or dtype
+    x = as_dtype(x64, dtype, compute).requires_grad_()
+    dy = as_dtype(dy64, dtype, compute)
+    w = as_dtype(w64, dtype, compute)
+    b = as_dtype(b64, dtype, compute)
+    for p in (w, b):
+        if p is not None:
+            p.requires_grad_()
     out = fn(x, w, b)
     (out * dy).sum().backward()
-    W.add(dtype, f"{key}/x", x)
-    W.add(dtype, f"{key}/dy", dy)
-    W.add(dtype, f"{key}/out", out)
-    W.add(dtype, f"{key}/dx", x.grad)
+    W.add(dtype, f"{key}/x", x.to(dtype))
+    W.add(dtype, f"{key}/dy", dy.to(dtype))
+    W.add(dtype, f"{key}/out", out.to(dtype))
+    W.add(dtype, f"{key}/dx", x.grad.to(dtype))
     if w is not None:
-        W.add(dtype, f"{key}/weight", w)
-        W.add(dtype, f"{key}/dweight", w.grad)
+        W.add(dtype, f"{key}/weight", w.to(dtype))
+        W.add(dtype, f"{key}/dweight", w.grad.to(dtype))
     if b is not None:
-        W.add(dtype, f"{key}/bias", b)
-        W.add(dtype, f"{key}/dbias", b.grad)
+        W.add(dtype, f"{key}/bias", b.to(dtype))
+        W.add(dtype, f"{key}/dbias", b.grad.to(dtype))
 
 
 def stateful_case(name, fn, shape, seed, affine=True, running=True, momenta=(0.1, 0.1, 0.1),
-                  eps=1e-5, random_init=False):
+                  eps=1e-5, random_init=False, transform=None, exact=False):
     """Three training steps of fn (batch_norm or instance_norm), then one eval step.
 
     momenta: the momentum of each step (1/k for k = 1, 2, 3 is the cumulative average that
     nn.BatchNorm uses with momentum=None).
+    exact: compute the float32 case in float64 (on the same float32 inputs).
     """
     gen = torch.Generator().manual_seed(seed)
     C = shape[1]
@@ -77,21 +90,25 @@ def stateful_case(name, fn, shape, seed, affine=True, running=True, momenta=(0.1
     else:
         rm64, rv64 = torch.zeros(C, dtype=torch.float64), torch.ones(C, dtype=torch.float64)
     xs = [rand_input(shape, gen) for _ in range(4)]
+    if transform is not None:
+        xs = [transform(x) for x in xs]
     dys = [torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(4)]
     for dtype in both_dtypes():
-        rm = rm64.to(dtype).clone() if running else None
-        rv = rv64.to(dtype).clone() if running else None
+        compute = torch.float64 if exact else dtype
+        rm = as_dtype(rm64, dtype, compute) if running else None
+        rv = as_dtype(rv64, dtype, compute) if running else None
         if running:
-            W.add(dtype, f"{name}/rm_init", rm)
-            W.add(dtype, f"{name}/rv_init", rv)
+            W.add(dtype, f"{name}/rm_init", rm.to(dtype))
+            W.add(dtype, f"{name}/rv_init", rv.to(dtype))
         for k in range(3):
             run(dtype, f"{name}/step{k}",
-                lambda x, w, b: fn(x, rm, rv, w, b, True, momenta[k], eps), xs[k], dys[k], w64, b64)
+                lambda x, w, b: fn(x, rm, rv, w, b, True, momenta[k], eps), xs[k], dys[k], w64, b64,
+                compute)
             if running:
-                W.add(dtype, f"{name}/step{k}/running_mean", rm)
-                W.add(dtype, f"{name}/step{k}/running_var", rv)
+                W.add(dtype, f"{name}/step{k}/running_mean", rm.to(dtype))
+                W.add(dtype, f"{name}/step{k}/running_var", rv.to(dtype))
         run(dtype, f"{name}/eval", lambda x, w, b: fn(x, rm, rv, w, b, False, 0.1, eps), xs[3],
-            dys[3], w64, b64)
+            dys[3], w64, b64, compute)
 
 
 def batch_norm(x, rm, rv, w, b, training, momentum, eps):
@@ -126,6 +143,11 @@ stateful_case("bn2d", batch_norm, [8, 5], 3, random_init=True)
 stateful_case("bn2d_batch2", batch_norm, [2, 3], 4, eps=0.5)
 stateful_case("bn4d_noaffine", batch_norm, [3, 2, 4, 4], 5, affine=False)
 stateful_case("bn3d_norunning", batch_norm, [4, 3, 6], 6, running=False)
+# |μ| ≫ σ: a one-pass Σx² − (Σx)²/B variance would cancel catastrophically in float, and so
+# does PyTorch's own float32 kernel (y = x·γ/σ + (β − μγ/σ)): it is ~1e-5 off here. The
+# reference is the exact answer: float64 on the float32 inputs.
+stateful_case("bn3d_large_mean", batch_norm, [4, 3, 6], 8, transform=lambda x: 100 + 0.05 * x,
+              exact=True)
 stateful_case("bn4d_eps", batch_norm, [2, 3, 3, 3], 7, eps=1e-1, momenta=cumulative)
 
 # instance_norm: running stats updated from the per-instance statistics, eval with them.
