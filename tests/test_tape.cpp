@@ -1,6 +1,8 @@
 // The tape itself: recording, the reverse walk, accumulation, errors, printing.
 #include <sstream>
 
+#include <xtensor/xbuilder.hpp>
+
 #include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
 
@@ -157,4 +159,22 @@ TEST_CASE("gradcheck fails for a wrong gradient") {
     const auto r = tg::gradcheck(wrong, {x}, 1e-3, 1e-4, 1e-3);
     CHECK_FALSE(r.ok);
     CHECK(r.message.find("analytic") != std::string::npos);
+}
+
+TEST_CASE("profiling times each entry's forward and backward") {
+    Tensor a(tg::normal({200, 200}), true);
+    Tape tape;
+    tape.enable_profiling();
+    Tensor b = tg::mul(a, a);
+    Tensor c = tg::add(b, a);
+    tape.backward(c, xt::ones<tg::real>({200, 200}));
+    REQUIRE(tape.size() == 2);
+    for (const auto& e : tape.entries()) {
+        CHECK(e.forward_seconds > 0.0);
+        CHECK(e.backward_seconds > 0.0);
+    }
+    std::ostringstream out;
+    tape.print_profile(out);
+    CHECK(out.str().find("mul") != std::string::npos);
+    CHECK(out.str().find("total") != std::string::npos);
 }

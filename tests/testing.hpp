@@ -22,7 +22,7 @@ using tg::real;
 /// gen_*.py script with refio.py), for this build's dtype: f32 lines in the float build,
 /// f64 lines in the float64 build.
 class Reference {
-public:
+  public:
     explicit Reference(const std::string& group) : group_(group) {
         const std::string path = std::string(TAPEGRAD_REFERENCE_DIR) + "/" + group + ".txt";
         std::ifstream in(path);
@@ -36,14 +36,16 @@ public:
             std::size_t ndim = 0;
             s >> key >> ndim;
             tg::Shape shape(ndim);
-            for (auto& d : shape) s >> d;
+            for (auto& d : shape)
+                s >> d;
             Array a = Array::from_shape(shape);
             for (auto& v : a) {
                 double x = 0;
                 s >> x;
                 v = static_cast<real>(x);
             }
-            if (!s) throw std::runtime_error("reference: malformed line for " + key + " in " + path);
+            if (!s)
+                throw std::runtime_error("reference: malformed line for " + key + " in " + path);
             tensors_[key.substr(prefix.size())] = std::move(a);
         }
     }
@@ -58,7 +60,7 @@ public:
     }
     bool has(const std::string& key) const { return tensors_.count(key) != 0; }
 
-private:
+  private:
     std::string group_;
     std::map<std::string, Array> tensors_;
 };
@@ -100,7 +102,8 @@ inline std::string mismatch(const Array& actual, const Array& expected, double r
 inline std::string mismatch_scaled(const Array& actual, const Array& expected, double rtol,
                                    double atol = 0.0) {
     double scale = 0.0;
-    for (auto e : expected) scale = std::max(scale, std::abs(static_cast<double>(e)));
+    for (auto e : expected)
+        scale = std::max(scale, std::abs(static_cast<double>(e)));
     return mismatch(actual, expected, 0.0, atol + rtol * scale);
 }
 
@@ -108,24 +111,24 @@ inline std::string mismatch_scaled(const Array& actual, const Array& expected, d
 
 /// CHECK that `actual` matches the PyTorch reference `expected` element-wise (kRtol, with a
 /// tiny atol for values that are exactly zero in one and 1e-12 in the other).
-#define CHECK_MATCHES(actual, expected)                                                       \
-    do {                                                                                      \
-        const std::string why_ = tgtest::mismatch((actual), (expected), tgtest::kRtol,        \
-                                                  tg::is_double ? 1e-12 : 1e-6);              \
-        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                   \
+#define CHECK_MATCHES(actual, expected)                                                          \
+    do {                                                                                         \
+        const std::string why_ =                                                                 \
+            tgtest::mismatch((actual), (expected), tgtest::kRtol, tg::is_double ? 1e-12 : 1e-6); \
+        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                      \
     } while (0)
 
 /// CHECK against the reference's scale (for batch-summed gradients).
-#define CHECK_MATCHES_SCALED(actual, expected)                                                \
-    do {                                                                                      \
+#define CHECK_MATCHES_SCALED(actual, expected)                                                 \
+    do {                                                                                       \
         const std::string why_ = tgtest::mismatch_scaled((actual), (expected), tgtest::kRtol); \
-        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                   \
+        CHECK_MESSAGE(why_.empty(), #actual " vs " #expected ": " << why_);                    \
     } while (0)
 
 /// CHECK that tg::gradcheck passes. Finite differences need float64: use it in test cases
 /// marked `* doctest::skip(!tg::is_double)`, which run in the float64 test binary only.
-#define CHECK_GRADCHECK(...)                                                                  \
-    do {                                                                                      \
-        const auto gc_ = tg::gradcheck(__VA_ARGS__);                                          \
-        CHECK_MESSAGE(gc_.ok, gc_.message);                                                   \
+#define CHECK_GRADCHECK(...)                         \
+    do {                                             \
+        const auto gc_ = tg::gradcheck(__VA_ARGS__); \
+        CHECK_MESSAGE(gc_.ok, gc_.message);          \
     } while (0)

@@ -11,7 +11,7 @@ namespace tg {
 /// Mersenne Twister with our own uniform/normal transforms (std:: distributions differ
 /// between standard libraries; these do not).
 class Generator {
-public:
+  public:
     explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
     void seed(std::uint64_t s) { engine_.seed(s); }
     std::uint64_t next() { return engine_(); }
@@ -24,7 +24,7 @@ public:
     /// An integer in [0, n).
     std::uint64_t randint(std::uint64_t n);
 
-private:
+  private:
     std::mt19937_64 engine_;
     bool has_spare_ = false;
     double spare_ = 0.0;

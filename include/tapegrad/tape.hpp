@@ -6,6 +6,7 @@
 // output has already pushed its gradient into output.grad.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -25,10 +26,12 @@ struct TapeEntry {
     std::vector<Tensor> inputs;  // kept alive until the tape is destroyed
     Tensor output;
     BackwardFn backward;
+    double forward_seconds = 0.0;   // with profiling: time since the previous entry was recorded
+    double backward_seconds = 0.0;  // with profiling: time spent in `backward`
 };
 
 class Tape {
-public:
+  public:
     /// Starts recording: this tape becomes the thread's active tape (the previous one, if
     /// any, is restored when this one is destroyed).
     Tape();
@@ -51,15 +54,25 @@ public:
     const std::vector<TapeEntry>& entries() const { return entries_; }
     std::uint64_t id() const { return id_; }
 
+    /// Times every entry from now on: its forward (wall time since the previous entry was
+    /// recorded, or since this call) and its backward closure. See print_profile.
+    void enable_profiling();
+    bool profiling() const { return profiling_; }
+    /// A table of the entries with their forward and backward milliseconds and share of the
+    /// total: where the time of one training step goes.
+    void print_profile(std::ostream& out) const;
+
     /// Lists the entries: index, op, input names/shapes and output shape.
     void print(std::ostream& out) const;
     /// A Graphviz (dot) description of the recorded graph: leaves as boxes, ops as ellipses.
     std::string to_dot() const;
 
-private:
+  private:
     Tape* previous_;
     std::uint64_t id_;
     bool walked_ = false;
+    bool profiling_ = false;
+    std::chrono::steady_clock::time_point last_mark_{};
     std::vector<TapeEntry> entries_;
 };
 
@@ -73,13 +86,13 @@ Tape* recording_tape(const T&... inputs) {
 
 /// RAII: while alive, no tape is active (nothing is recorded), like torch.no_grad().
 class NoGradGuard {
-public:
+  public:
     NoGradGuard();
     ~NoGradGuard();
     NoGradGuard(const NoGradGuard&) = delete;
     NoGradGuard& operator=(const NoGradGuard&) = delete;
 
-private:
+  private:
     Tape* saved_;
 };
 

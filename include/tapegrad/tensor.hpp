@@ -12,19 +12,19 @@ namespace tg {
 
 /// What a Tensor handle points to. Copies of a Tensor share one Node.
 struct Node {
-    Array value;                 // the forward value
-    Array grad;                  // d loss / d value, meaningful only when has_grad
-    bool has_grad = false;       // false until backward reaches this tensor (or after zero_grad(true))
+    Array value;            // the forward value
+    Array grad;             // d loss / d value, meaningful only when has_grad
+    bool has_grad = false;  // false until backward reaches this tensor (or after zero_grad(true))
     bool requires_grad = false;  // leaves: set by the user; op outputs: set when recorded
-    bool retain_grad = false;    // keep the grad of a non-leaf after backward (PyTorch's retain_grad)
-    std::string name;            // optional, e.g. "conv1.weight"; shown by Tape::print and to_dot
-    std::uint64_t tape_id = 0;   // id of the tape whose op produced it; 0 for a leaf
+    bool retain_grad = false;  // keep the grad of a non-leaf after backward (PyTorch's retain_grad)
+    std::string name;          // optional, e.g. "conv1.weight"; shown by Tape::print and to_dot
+    std::uint64_t tape_id = 0;  // id of the tape whose op produced it; 0 for a leaf
 };
 
 /// A handle to a tensor: a value, its gradient, whether it requires grad, and a name.
 /// Copying a Tensor copies the handle, not the data (like a PyTorch tensor variable).
 class Tensor {
-public:
+  public:
     /// An undefined tensor (no node); using it throws.
     Tensor() = default;
     /// A leaf tensor holding `value`.
@@ -84,7 +84,7 @@ public:
 
     Node& node() const;
 
-private:
+  private:
     std::shared_ptr<Node> node_;
 };
 

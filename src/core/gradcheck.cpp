@@ -13,7 +13,8 @@ GradcheckResult gradcheck(const ScalarFn& f, const std::vector<Tensor>& inputs, 
     // Analytic gradients: one forward on a fresh tape, one reverse walk.
     std::vector<Array> analytic(inputs.size());
     {
-        for (auto t : inputs) t.zero_grad(/*set_to_none=*/true);
+        for (auto t : inputs)
+            t.zero_grad(/*set_to_none=*/true);
         Tape tape;
         const Tensor out = f(inputs);
         if (out.numel() != 1) {
@@ -24,7 +25,8 @@ GradcheckResult gradcheck(const ScalarFn& f, const std::vector<Tensor>& inputs, 
         for (std::size_t i = 0; i < inputs.size(); ++i) {
             if (!inputs[i].requires_grad()) continue;
             // An input the output does not depend on has gradient zero.
-            analytic[i] = inputs[i].has_grad() ? inputs[i].grad() : xt::zeros_like(inputs[i].value());
+            analytic[i] =
+                inputs[i].has_grad() ? inputs[i].grad() : xt::zeros_like(inputs[i].value());
         }
     }
 

@@ -1,6 +1,7 @@
 #include "tapegrad/tape.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -14,18 +15,33 @@ thread_local Tape* active_tape = nullptr;
 std::atomic<std::uint64_t> next_tape_id{1};
 }  // namespace
 
-Tape::Tape() : previous_(active_tape), id_(next_tape_id++) { active_tape = this; }
+Tape::Tape() : previous_(active_tape), id_(next_tape_id++) {
+    active_tape = this;
+}
 
-Tape::~Tape() { active_tape = previous_; }
+Tape::~Tape() {
+    active_tape = previous_;
+}
 
-Tape* Tape::active() { return active_tape; }
+Tape* Tape::active() {
+    return active_tape;
+}
 
-void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output,
-                  BackwardFn backward) {
+void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output, BackwardFn backward) {
     Node& out = output.node();
     out.requires_grad = true;
     out.tape_id = id_;
     entries_.push_back(TapeEntry{op, std::move(inputs), output, std::move(backward)});
+    if (profiling_) {
+        const auto now = std::chrono::steady_clock::now();
+        entries_.back().forward_seconds = std::chrono::duration<double>(now - last_mark_).count();
+        last_mark_ = now;
+    }
+}
+
+void Tape::enable_profiling() {
+    profiling_ = true;
+    last_mark_ = std::chrono::steady_clock::now();
 }
 
 void Tape::backward(const Tensor& loss) {
@@ -64,7 +80,14 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
         Node& out = it->output.node();
         if (!out.has_grad) continue;  // does not lead to the loss
-        it->backward(out.grad);
+        if (profiling_) {
+            const auto start = std::chrono::steady_clock::now();
+            it->backward(out.grad);
+            it->backward_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        } else {
+            it->backward(out.grad);
+        }
         if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
             out.grad = Array();
             out.has_grad = false;
@@ -122,6 +145,30 @@ void Tape::print(std::ostream& out) const {
     }
 }
 
+void Tape::print_profile(std::ostream& out) const {
+    double fwd = 0.0, bwd = 0.0;
+    for (const auto& e : entries_) {
+        fwd += e.forward_seconds;
+        bwd += e.backward_seconds;
+    }
+    const double total = fwd + bwd > 0 ? fwd + bwd : 1.0;
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-4s %-16s %-18s %10s %10s %7s\n", "#", "op", "output",
+                  "fwd ms", "bwd ms", "share");
+    out << line;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const TapeEntry& e = entries_[i];
+        std::snprintf(line, sizeof line, "  %-4zu %-16s %-18s %10.4f %10.4f %6.1f%%\n", i, e.op,
+                      shape_str(e.output.value().shape()).c_str(), 1e3 * e.forward_seconds,
+                      1e3 * e.backward_seconds,
+                      100.0 * (e.forward_seconds + e.backward_seconds) / total);
+        out << line;
+    }
+    std::snprintf(line, sizeof line, "  %-4s %-16s %-18s %10.4f %10.4f %6.1f%%\n", "", "total", "",
+                  1e3 * fwd, 1e3 * bwd, 100.0);
+    out << line;
+}
+
 std::string Tape::to_dot() const {
     const EntryLabels labels(entries_);
     std::ostringstream dot;
@@ -149,8 +196,12 @@ std::string Tape::to_dot() const {
     return dot.str();
 }
 
-NoGradGuard::NoGradGuard() : saved_(active_tape) { active_tape = nullptr; }
+NoGradGuard::NoGradGuard() : saved_(active_tape) {
+    active_tape = nullptr;
+}
 
-NoGradGuard::~NoGradGuard() { active_tape = saved_; }
+NoGradGuard::~NoGradGuard() {
+    active_tape = saved_;
+}
 
 }  // namespace tg

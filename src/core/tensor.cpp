@@ -30,7 +30,9 @@ Tensor Tensor::full(const Shape& shape, real fill, bool requires_grad) {
     return Tensor(std::move(a), requires_grad);
 }
 
-Tensor Tensor::scalar(real v, bool requires_grad) { return Tensor(Array(v), requires_grad); }
+Tensor Tensor::scalar(real v, bool requires_grad) {
+    return Tensor(Array(v), requires_grad);
+}
 
 Node& Tensor::node() const {
     if (!node_) throw std::logic_error("Tensor: use of an undefined (default-constructed) tensor");
@@ -40,7 +42,8 @@ Node& Tensor::node() const {
 const Array& Tensor::grad() const {
     const Node& n = node();
     if (!n.has_grad) {
-        throw std::logic_error("Tensor::grad: tensor " + (n.name.empty() ? "" : "'" + n.name + "' ") +
+        throw std::logic_error("Tensor::grad: tensor " +
+                               (n.name.empty() ? "" : "'" + n.name + "' ") +
                                shape_str(n.value.shape()) +
                                " has no gradient (backward has not reached it; a non-leaf keeps "
                                "its grad only after retain_grad())");
@@ -48,7 +51,9 @@ const Array& Tensor::grad() const {
     return n.grad;
 }
 
-Array& Tensor::grad() { return const_cast<Array&>(static_cast<const Tensor*>(this)->grad()); }
+Array& Tensor::grad() {
+    return const_cast<Array&>(static_cast<const Tensor*>(this)->grad());
+}
 
 Tensor& Tensor::requires_grad_(bool on) {
     if (!on && !is_leaf()) {
@@ -117,7 +122,9 @@ void Tensor::accumulate_grad(Array&& g) const {
     }
 }
 
-Tensor Tensor::detach() const { return Tensor(node().value, false, node().name); }
+Tensor Tensor::detach() const {
+    return Tensor(node().value, false, node().name);
+}
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t) {
     if (!t.defined()) return out << "Tensor(undefined)";

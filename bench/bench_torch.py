@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""PyTorch side of the tapegrad benchmark: the same network, data and work as bench_tapegrad.
+
+Prints one JSON object on stdout (bench/report.py turns both sides into one table).
+Run with Debian's python3-torch: /usr/bin/python3 bench/bench_torch.py --threads 2
+"""
+import argparse
+import gzip
+import json
+import os
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCHES = [8, 32, 64, 128, 256, 512]
+
+
+def load_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def find(dirname, stem):
+    for name in (stem + ".gz", stem):
+        p = os.path.join(dirname, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"{stem}[.gz] not in {dirname}")
+
+
+def load(dirname, split):
+    prefix = "train" if split == "train" else "t10k"
+    x = load_idx(find(dirname, f"{prefix}-images-idx3-ubyte"))
+    y = load_idx(find(dirname, f"{prefix}-labels-idx1-ubyte"))
+    x = torch.from_numpy(x.astype(np.float32) / 255.0).unsqueeze(1)  # [N, 1, 28, 28] in [0, 1]
+    return x, torch.from_numpy(y.astype(np.int64))
+
+
+def make_model():
+    # Conv2d(1,8,3) BN ReLU MaxPool(2) Conv2d(8,16,3) BN ReLU MaxPool(2) Flatten Linear(400,10)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(400, 10))
+
+
+def step(model, opt, x, y):
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def step_times(x, y, batch, warmup, steps):
+    torch.manual_seed(0)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    n = x.shape[0]
+    times = []
+    for i in range(warmup + steps):
+        s = (i * batch) % (n - batch)
+        xb, yb = x[s:s + batch], y[s:s + batch]
+        t0 = time.perf_counter()
+        step(model, opt, xb, yb)
+        t1 = time.perf_counter()
+        if i >= warmup:
+            times.append(t1 - t0)
+    return statistics.median(times)
+
+
+def epoch(x, y, xt, yt, batch, seed):
+    torch.manual_seed(seed)
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    g = torch.Generator().manual_seed(seed)
+    t0 = time.perf_counter()
+    perm = torch.randperm(x.shape[0], generator=g)
+    for s in range(0, x.shape[0], batch):
+        idx = perm[s:s + batch]
+        step(model, opt, x[idx], y[idx])
+    seconds = time.perf_counter() - t0
+    model.eval()
+    with torch.no_grad():
+        correct = sum(int((model(xt[s:s + 1000]).argmax(1) == yt[s:s + 1000]).sum())
+                      for s in range(0, xt.shape[0], 1000))
+    return seconds, correct / xt.shape[0]
+
+
+def layer_gflops(batch, reps):
+    """Forward+backward GFLOP/s of each conv/linear layer in isolation, and of a plain sgemm."""
+    out = {}
+    torch.manual_seed(0)
+    cases = {
+        "conv1": (nn.Conv2d(1, 8, 3), torch.rand(batch, 1, 28, 28), False),
+        "conv2": (nn.Conv2d(8, 16, 3), torch.rand(batch, 8, 13, 13, requires_grad=True), True),
+        "linear": (nn.Linear(400, 10), torch.rand(batch, 400, requires_grad=True), True),
+    }
+    for name, (layer, x, input_grad) in cases.items():
+        if name.startswith("conv"):
+            o, c, k = layer.out_channels, layer.in_channels, layer.kernel_size[0]
+            oh = x.shape[2] - k + 1
+            fwd = 2.0 * batch * o * oh * oh * c * k * k
+        else:
+            fwd = 2.0 * batch * layer.in_features * layer.out_features
+        flops = fwd * (3 if input_grad else 2)  # forward, weight grad, input grad
+        times = []
+        for i in range(reps + 3):
+            t0 = time.perf_counter()
+            layer.zero_grad()
+            if x.grad is not None:
+                x.grad = None
+            layer(x).sum().backward()
+            if i >= 3:
+                times.append(time.perf_counter() - t0)
+        out[name] = flops / statistics.median(times) / 1e9
+    a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
+    times = []
+    for i in range(8):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    out["sgemm_1024"] = 2.0 * 1024 ** 3 / statistics.median(times) / 1e9
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--fallback-dir", default=os.path.join(os.path.dirname(__file__), "..", "data"))
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--no-epoch", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    dataset = "fashion-mnist"
+    try:
+        x, y = load(args.data_dir, "train")
+        xt, yt = load(args.data_dir, "test")
+    except FileNotFoundError:
+        dataset = "bundled-mnist"
+        x, y = load(args.fallback_dir, "train")
+        xt, yt = load(args.fallback_dir, "test")
+
+    result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
+              "dataset": dataset, "step_ms": {}}
+    for b in BATCHES:
+        result["step_ms"][str(b)] = 1000 * step_times(x, y, b, args.warmup, args.steps)
+    if not args.no_epoch:
+        seconds, acc = epoch(x, y, xt, yt, 64, seed=0)
+        result["epoch"] = {"batch": 64, "images": int(x.shape[0]), "seconds": seconds,
+                           "images_per_second": x.shape[0] / seconds, "test_accuracy": acc}
+    result["gflops"] = layer_gflops(64, 20)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
