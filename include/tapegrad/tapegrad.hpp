@@ -10,9 +10,14 @@
 
 // ops: the functional API
 #include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/conv.hpp"
+#include "tapegrad/ops/dropout.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/linalg.hpp"
+#include "tapegrad/ops/linear.hpp"
 #include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/ops/pool.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 
