@@ -1,0 +1,416 @@
+// ch310_train_cnn — a LeNet-style CNN trained on MNIST twice, with and without BatchNorm, at
+// the same learning rate, from the same initial weights, on the same batches.
+//
+// The two models differ only in the BatchNorm2d after each convolution:
+//
+//   [N, 1, 28, 28] → Conv2d(1, 6, 5, padding 2) → [N, 6, 28, 28] → (BatchNorm2d(6))  → ReLU
+//                  → MaxPool2d(2) → [N, 6, 14, 14]
+//                  → Conv2d(6, 16, 5)          → [N, 16, 10, 10] → (BatchNorm2d(16)) → ReLU
+//                  → MaxPool2d(2) → [N, 16, 5, 5]
+//                  → Flatten → Linear(400, 120) → ReLU → Linear(120, 84) → ReLU → Linear(84, 10)
+// (LeNet-5's layout; the padding stands in for its 32 x 32 input.)
+//
+// Training: SGD with momentum 0.9 on the cross-entropy loss, the learning rate annealed from
+// --lr to 0 along a cosine. The default lr, 0.1, is high for a network without BN: the chapter's
+// claim is that BN lets it train well there, and the plain network trains worse (with some
+// seeds not at all). In training mode BatchNorm2d
+// normalises each channel with the batch's own mean and variance and updates its running
+// estimates; after each epoch the test set is scored in evaluation mode (tg::nn::EvalGuard),
+// where BatchNorm2d uses those running estimates instead.
+//
+// Output (in --out, default out/ch310): ch310_training.png (loss and accuracy curves of both
+// runs, drawn by gnuplot from ch310_training.gp and its CSV files), ch310_training_history.csv
+// (per epoch) and ch310_training_steps.csv (per step), and the trained models' checkpoints
+// cnn_bn.tgstate and cnn_nobn.tgstate (tg::nn::Module::load_state reads them back).
+//
+// The same seed gives the same printed numbers; only the lines with "ex/s" (timings) differ.
+//
+//     ./build/release/examples/ch310_train_cnn                        # the bundled digits
+//     ./build/release/examples/ch310_train_cnn --dataset fashion-mnist --epochs 10
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/data/dataset.hpp"
+#include "tapegrad/data/loader.hpp"
+#include "tapegrad/nn/nn.hpp"
+#include "tapegrad/ops/loss.hpp"
+#include "tapegrad/optim/sgd.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+#include "tapegrad/viz/viz.hpp"
+
+namespace fs = std::filesystem;
+namespace viz = tg::viz;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Settings {
+    std::size_t epochs = 6;
+    std::size_t batch_size = 64;
+    double lr = 0.1;
+    double momentum = 0.9;
+    double weight_decay = 0.0;
+    std::string schedule = "cosine";
+    std::uint64_t seed = 0;
+    std::string dataset = "mnist";
+    std::string out = "out/ch310";
+    bool quick = false;
+};
+
+// The LeNet-style CNN above; with_bn puts a BatchNorm2d after each convolution. The weights are
+// drawn from `gen` in layer order (BatchNorm2d draws nothing: γ = 1, β = 0), so two models
+// built from equally seeded generators start from the same convolution and linear weights.
+tg::nn::Sequential make_cnn(bool with_bn, tg::Generator& gen) {
+    using namespace tg::nn;
+    Sequential model;
+    model.push_back(Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
+    if (with_bn) model.push_back(BatchNorm2d(6));
+    model.push_back(ReLU());
+    model.push_back(MaxPool2d(2));
+    model.push_back(Conv2d(6, 16, 5, {.generator = &gen}));
+    if (with_bn) model.push_back(BatchNorm2d(16));
+    model.push_back(ReLU());
+    model.push_back(MaxPool2d(2));
+    model.push_back(Flatten());
+    model.push_back(Linear(16 * 5 * 5, 120, {.generator = &gen}));
+    model.push_back(ReLU());
+    model.push_back(Linear(120, 84, {.generator = &gen}));
+    model.push_back(ReLU());
+    model.push_back(Linear(84, 10, {.generator = &gen}));
+    return model;
+}
+
+// The number of rows of logits [N, C] whose largest entry is at the label.
+std::size_t count_correct(const tg::Array& logits, const tg::Labels& labels) {
+    const std::size_t C = logits.shape()[1];
+    const tg::real* row = logits.data();
+    std::size_t right = 0;
+    for (std::size_t n = 0; n < labels.size(); ++n, row += C) {
+        const auto best = std::max_element(row, row + C) - row;
+        right += best == labels[n];
+    }
+    return right;
+}
+
+// What one run records: the loss of every step, and per epoch the training loss and accuracy
+// (averaged over the epoch's batches, in training mode) and the test loss and accuracy (eval).
+struct History {
+    std::vector<double> step_loss;
+    std::vector<double> train_loss, train_acc, test_loss, test_acc;
+    double seconds = 0.0;  // training time, without the evaluations
+};
+
+// The mean cross-entropy and the accuracy of `model` on every batch of `data`, in evaluation
+// mode (BatchNorm uses its running statistics) and without recording a tape.
+std::pair<double, double> evaluate(tg::nn::Module& model, const tg::data::DataLoader& data) {
+    tg::nn::EvalGuard eval(model);  // back to training mode when it goes out of scope
+    tg::NoGradGuard no_grad;
+    double loss_sum = 0.0;
+    std::size_t right = 0, seen = 0;
+    for (const auto& [images, labels] : data.epoch(0)) {
+        const tg::Tensor logits = model(images);
+        loss_sum += tg::cross_entropy(logits, labels).item() * static_cast<double>(labels.size());
+        right += count_correct(logits.value(), labels);
+        seen += labels.size();
+    }
+    return {loss_sum / static_cast<double>(seen), static_cast<double>(right) / seen};
+}
+
+// A progress bar: on a terminal one line redrawn in place (\r); otherwise nothing until the
+// epoch's summary, so logs get one line per epoch.
+class Progress {
+  public:
+    Progress(std::string run, std::size_t epoch, std::size_t epochs, std::size_t steps)
+        : prefix_(format_prefix(run, epoch, epochs)),
+          steps_(steps),
+          tty_(::isatty(STDOUT_FILENO) == 1),
+          start_(Clock::now()) {}
+
+    // After step `done` (1-based) with the epoch's running loss and accuracy.
+    void update(std::size_t done, double loss, double acc, std::size_t examples) {
+        if (!tty_) return;
+        const auto now = Clock::now();
+        if (done != steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+        last_draw_ = now;
+        constexpr std::size_t width = 24;
+        const std::size_t filled = width * done / steps_;
+        std::string bar;
+        for (std::size_t i = 0; i < width; ++i)
+            bar += i < filled ? "█" : "░";
+        std::printf("\r%s %s %4zu/%zu  loss %.4f  acc %6.2f%%  %6.0f ex/s\033[K", prefix_.c_str(),
+                    bar.c_str(), done, steps_, loss, 100.0 * acc, examples / elapsed());
+        std::fflush(stdout);
+    }
+
+    // The epoch's summary (replacing the bar on a terminal), then its timing on its own line.
+    void finish(double loss, double acc, double test_loss, double test_acc, std::size_t examples,
+                double seconds) {
+        std::printf("%s%s  train loss %.4f  acc %6.2f%%   test loss %.4f  acc %6.2f%%%s\n",
+                    tty_ ? "\r" : "", prefix_.c_str(), loss, 100.0 * acc, test_loss,
+                    100.0 * test_acc, tty_ ? "\033[K" : "");
+        std::printf("%*s%.1f s, %.0f ex/s\n", static_cast<int>(prefix_.size()) + 2, "", seconds,
+                    static_cast<double>(examples) / seconds);
+        std::fflush(stdout);
+    }
+
+    double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+
+  private:
+    static std::string format_prefix(const std::string& run, std::size_t epoch,
+                                     std::size_t epochs) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%-6s epoch %zu/%zu", run.c_str(), epoch, epochs);
+        return buf;
+    }
+
+    std::string prefix_;
+    std::size_t steps_;
+    bool tty_;
+    Clock::time_point start_, last_draw_{};
+};
+
+// The learning rate of step t of T (from 0): constant, or cosine annealing from lr down to 0,
+// lr_t = lr · (1 + cos(π t / T)) / 2: large steps early, small ones to settle at the end.
+double learning_rate(const Settings& s, std::size_t t, std::size_t T) {
+    if (s.schedule == "constant") return s.lr;
+    return s.lr * 0.5 * (1.0 + std::cos(std::numbers::pi * static_cast<double>(t) / T));
+}
+
+// Trains `model` for s.epochs epochs of `train`, scoring `test` after each; returns the history.
+History fit(const std::string& run, tg::nn::Sequential& model, const tg::data::DataLoader& train,
+            const tg::data::DataLoader& test, const Settings& s) {
+    tg::optim::SGD opt(model.parameters(),
+                       {.lr = s.lr, .momentum = s.momentum, .weight_decay = s.weight_decay});
+    tg::nn::CrossEntropyLoss criterion;
+    History h;
+    const std::size_t total_steps = s.epochs * train.num_batches();
+    model.train();  // BatchNorm: batch statistics, running estimates updated
+    for (std::size_t epoch = 0; epoch < s.epochs; ++epoch) {
+        Progress bar(run, epoch + 1, s.epochs, train.num_batches());
+        double loss_sum = 0.0;
+        std::size_t right = 0, seen = 0, done = 0;
+        for (const auto& [images, labels] : train.epoch(epoch)) {
+            opt.options().lr = learning_rate(s, h.step_loss.size(), total_steps);
+            tg::Tape tape;  // records this step's forward pass
+            const tg::Tensor logits = model(images);
+            const tg::Tensor loss = criterion(logits, labels);
+            opt.zero_grad();
+            tape.backward(loss);  // dL/dp for every parameter p
+            opt.step();           // p ← p − lr·(momentum-smoothed dL/dp)
+
+            const double l = loss.item();
+            h.step_loss.push_back(l);
+            loss_sum += l * static_cast<double>(labels.size());
+            right += count_correct(logits.value(), labels);
+            seen += labels.size();
+            bar.update(++done, loss_sum / seen, static_cast<double>(right) / seen, seen);
+        }
+        const double seconds = bar.elapsed();
+        h.seconds += seconds;
+        h.train_loss.push_back(loss_sum / seen);
+        h.train_acc.push_back(static_cast<double>(right) / seen);
+        const auto [test_loss, test_acc] = evaluate(model, test);
+        h.test_loss.push_back(test_loss);
+        h.test_acc.push_back(test_acc);
+        bar.finish(h.train_loss.back(), h.train_acc.back(), test_loss, test_acc, seen, seconds);
+    }
+    return h;
+}
+
+// y[i] = the mean of y over the window of `w` values ending at i: the per-step loss smoothed.
+std::vector<double> running_mean(const std::vector<double>& y, std::size_t w) {
+    std::vector<double> out(y.size());
+    double sum = 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+        sum += y[i];
+        if (i >= w) sum -= y[i - w];
+        out[i] = sum / static_cast<double>(std::min(i + 1, w));
+    }
+    return out;
+}
+
+std::vector<double> percent(std::vector<double> v) {
+    for (auto& x : v)
+        x *= 100.0;
+    return v;
+}
+
+// Loss per step (left) and accuracy per epoch (right) of both runs.
+viz::RenderResult plot(const History& bn, const History& plain, std::size_t steps_per_epoch,
+                       const Settings& s, const std::string& data_name, const fs::path& png) {
+    viz::Figure fig(1, 2, 1400, 540);
+    char title[200];
+    std::snprintf(title, sizeof title,
+                  "LeNet-style CNN on %s, with and without BatchNorm (SGD lr %g %s, momentum %g, "
+                  "batch %zu, seed %llu)",
+                  data_name.c_str(), s.lr, s.schedule.c_str(), s.momentum, s.batch_size,
+                  static_cast<unsigned long long>(s.seed));
+    fig.suptitle = title;
+
+    // x in epochs: step k (from 0) ends at (k + 1) / steps_per_epoch.
+    std::vector<double> x(bn.step_loss.size());
+    for (std::size_t k = 0; k < x.size(); ++k)
+        x[k] = static_cast<double>(k + 1) / static_cast<double>(steps_per_epoch);
+    const std::size_t w = std::max<std::size_t>(1, steps_per_epoch / 10);
+    auto& loss = fig.panel(0, 0);
+    loss.set_title("Training loss (mean of the last " + std::to_string(w) + " steps)")
+        .set_xlabel("epoch")
+        .set_ylabel("cross-entropy")
+        .line(x, running_mean(plain.step_loss, w), "without BN", viz::kRed)
+        .line(x, running_mean(bn.step_loss, w), "with BN", viz::kBlue);
+    loss.logy = true;
+
+    fig.panel(0, 1)
+        .set_title("Accuracy after each epoch")
+        .set_xlabel("epoch")
+        .set_ylabel("accuracy (%)")
+        .curve(percent(plain.train_acc), "without BN, train", viz::kRed, /*dashed=*/true)
+        .curve(percent(plain.test_acc), "without BN, test (eval mode)", viz::kRed)
+        .curve(percent(bn.train_acc), "with BN, train", viz::kBlue, /*dashed=*/true)
+        .curve(percent(bn.test_acc), "with BN, test (eval mode)", viz::kBlue)
+        .legend = "bottom right";
+    return fig.save(png);
+}
+
+void write_history(const History& bn, const History& plain, const fs::path& out) {
+    std::vector<double> epoch(bn.train_loss.size()), step(bn.step_loss.size());
+    for (std::size_t i = 0; i < epoch.size(); ++i)
+        epoch[i] = static_cast<double>(i + 1);
+    for (std::size_t i = 0; i < step.size(); ++i)
+        step[i] = static_cast<double>(i + 1);
+    viz::write_csv(out / "ch310_training_history.csv", {{"epoch", epoch},
+                                                        {"bn_train_loss", bn.train_loss},
+                                                        {"bn_train_acc", bn.train_acc},
+                                                        {"bn_test_loss", bn.test_loss},
+                                                        {"bn_test_acc", bn.test_acc},
+                                                        {"nobn_train_loss", plain.train_loss},
+                                                        {"nobn_train_acc", plain.train_acc},
+                                                        {"nobn_test_loss", plain.test_loss},
+                                                        {"nobn_test_acc", plain.test_acc}});
+    viz::write_csv(out / "ch310_training_steps.csv",
+                   {{"step", step}, {"bn_loss", bn.step_loss}, {"nobn_loss", plain.step_loss}});
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "Train a LeNet-style CNN on MNIST with and without BatchNorm (same learning "
+        "rate, initial weights and batches) and compare them."};
+    Settings s;
+    app.add_option("--epochs", s.epochs, "passes over the training set")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--batch-size", s.batch_size, "examples per training step")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{60000}))
+        ->capture_default_str();
+    app.add_option("--lr", s.lr, "SGD learning rate, the same for both runs")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--schedule", s.schedule,
+                   "learning rate over the run: cosine (annealed from --lr to 0) or constant")
+        ->check(CLI::IsMember({"cosine", "constant"}))
+        ->capture_default_str();
+    app.add_option("--momentum", s.momentum, "SGD momentum")
+        ->check(CLI::Range(0.0, 0.999))
+        ->capture_default_str();
+    app.add_option("--seed", s.seed, "random seed (initial weights, batch order)")
+        ->capture_default_str();
+    app.add_option("--dataset", s.dataset,
+                   "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
+                   "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format files")
+        ->capture_default_str();
+    app.add_option("--out", s.out, "directory for the figure, CSV files and checkpoints")
+        ->capture_default_str();
+    app.add_flag("--quick", s.quick,
+                 "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test "
+                 "examples");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        const fs::path out = s.out;
+        fs::create_directories(out);
+        tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
+        tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
+        if (s.quick) {
+            s.epochs = std::min<std::size_t>(s.epochs, 2);
+            train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2000));
+            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
+        }
+        // "mnist (bundled) train" → "mnist (bundled)"
+        std::string data_name = train_set.name;
+        if (data_name.ends_with(" train")) data_name.resize(data_name.size() - 6);
+        // Inputs normalised with the training set's pixel mean and std: x = (p/255 − mean) / std.
+        const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
+        // Both runs see the same batches: the order of epoch k depends on (seed, k) only.
+        const tg::data::DataLoader train(std::move(train_set), {.batch_size = s.batch_size,
+                                                                .shuffle = true,
+                                                                .seed = s.seed,
+                                                                .mean = pixel_mean,
+                                                                .std = pixel_std});
+        const tg::data::DataLoader test(std::move(test_set),
+                                        {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
+        std::printf("%s: %zu training and %zu test images, %zu batches of %zu per epoch\n",
+                    data_name.c_str(), train.dataset().size(), test.dataset().size(),
+                    train.num_batches(), s.batch_size);
+        std::printf("SGD lr %g (%s), momentum %g, weight decay %g, %zu epochs, seed %llu\n\n", s.lr,
+                    s.schedule.c_str(), s.momentum, s.weight_decay, s.epochs,
+                    static_cast<unsigned long long>(s.seed));
+
+        // The same seed for both: identical convolution and linear weights to start with.
+        tg::Generator gen_bn(s.seed), gen_plain(s.seed);
+        tg::nn::Sequential with_bn = make_cnn(true, gen_bn);
+        tg::nn::Sequential without_bn = make_cnn(false, gen_plain);
+        std::cout << "With BatchNorm:\n" << with_bn << "\n\n";
+
+        const History bn = fit("BN", with_bn, train, test, s);
+        std::cout << "\n";
+        const History plain = fit("no BN", without_bn, train, test, s);
+
+        std::printf("\nTest accuracy (eval mode) after each epoch, the same lr %g for both:\n",
+                    s.lr);
+        std::printf("  %-8s", "epoch");
+        for (std::size_t e = 1; e <= s.epochs; ++e)
+            std::printf(" %7zu", e);
+        std::printf("\n");
+        for (const auto& [name, h] : {std::pair{"BN", &bn}, std::pair{"no BN", &plain}}) {
+            std::printf("  %-8s", name);
+            for (const double a : h->test_acc)
+                std::printf(" %6.2f%%", 100.0 * a);
+            std::printf("\n");
+        }
+        const double examples = static_cast<double>(s.epochs * train.dataset().size());
+        std::printf("Training time: BN %.1f s (%.0f ex/s), no BN %.1f s (%.0f ex/s)\n", bn.seconds,
+                    examples / bn.seconds, plain.seconds, examples / plain.seconds);
+
+        write_history(bn, plain, out);
+        with_bn.save_state((out / "cnn_bn.tgstate").string());
+        without_bn.save_state((out / "cnn_nobn.tgstate").string());
+        std::cout << "\nCheckpoints: " << (out / "cnn_bn.tgstate").string() << ", "
+                  << (out / "cnn_nobn.tgstate").string() << "\n";
+        const auto result =
+            plot(bn, plain, train.num_batches(), s, data_name, out / "ch310_training.png");
+        std::cout << result.message << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "ch310_train_cnn: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}
