@@ -204,19 +204,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
 
             Array dw = want_w ? xt::zeros<real>(weight.shape()) : Array();  // summed over images
             Array dx = want_x ? xt::zeros<real>(x.shape()) : Array();
-            std::vector<double> db(s.o, 0.0);  // long sums (N L terms): accumulated in double
+            Array db = want_b ? xt::zeros<real>({s.o}) : Array();
+            const std::vector<real> ones(want_b ? l : 0, real(1));
             std::vector<real> dcols(want_x ? k * l : 0);  // cols: the forward's buffer, reused
             for (std::size_t n = 0; n < s.n; ++n) {
                 const real* gn = g.data() + n * y_image;  // G = dL/dy[n] as [O, L]
-                if (want_b) {
-                    // db[o] += sum_(i, j) G[o, (i, j)]
-                    for (std::size_t o = 0; o < s.o; ++o) {
-                        double total = 0;
-                        for (std::size_t j = 0; j < l; ++j) {
-                            total += gn[o * l + j];
-                        }
-                        db[o] += total;
-                    }
+                if (want_b && l > 0) {
+                    // db [O] += G [O, L] 1 [L]   (the sum over the positions, done by BLAS)
+                    detail::gemm(false, false, s.o, 1, l, 1, gn, l, ones.data(), 1, 1, db.data(),
+                                 1);
                 }
                 if (empty) continue;
                 if (want_w) {
@@ -232,13 +228,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
                 }
             }
             if (want_w) weight.accumulate_grad(std::move(dw));
-            if (want_b) {
-                Array dbias = Array::from_shape({s.o});
-                for (std::size_t o = 0; o < s.o; ++o) {
-                    dbias(o) = static_cast<real>(db[o]);
-                }
-                bias.accumulate_grad(std::move(dbias));
-            }
+            if (want_b) bias.accumulate_grad(std::move(db));
             if (want_x) x.accumulate_grad(std::move(dx));
         });
     return out;
