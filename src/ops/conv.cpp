@@ -168,13 +168,15 @@ ConvShape check_and_size(const Tensor& x, const Tensor& weight, const Tensor& bi
     return s;
 }
 
-/// How many threads share the images: as many as BLAS is set to use (OPENBLAS_NUM_THREADS, the
-/// program's one thread setting), but only when each gets enough work (at least 2^20
-/// multiply-adds, some 50 microseconds) to repay starting a thread.
+/// How many threads share the images (see detail::conv2d_threads): as many as BLAS is set to
+/// use (OPENBLAS_NUM_THREADS, the program's one thread setting), but no more than give each
+/// thread 2^22 multiply-adds, and no more than there are images.
 std::size_t image_threads(const ConvShape& s) {
-    const std::size_t macs = s.n * s.o * s.k() * s.l();
+    if (detail::conv2d_threads > 0)
+        return std::max<std::size_t>(1, std::min(detail::conv2d_threads, s.n));
+    const std::size_t worth = s.n * s.o * s.k() * s.l() >> 22;  // multiply-adds / 2^22
     const auto blas = static_cast<std::size_t>(std::max(1, openblas_get_num_threads()));
-    return std::clamp<std::size_t>(macs >> 20, 1, std::min(blas, std::max<std::size_t>(s.n, 1)));
+    return std::max<std::size_t>(1, std::min({blas, s.n, worth}));
 }
 
 /// Splits the images [0, N) into `threads` contiguous blocks and runs body(first, last, t) for

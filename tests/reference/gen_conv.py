@@ -52,9 +52,6 @@ CONV = {
     "conv_s2_p0": ((4, 2, 9, 9), (5, 3, 3), 2, 0, True),
     "conv_s3_p2_k5": ((2, 3, 10, 11), (4, 5, 5), 3, 2, True),
     "conv_8to16": ((3, 8, 12, 12), (16, 3, 3), 1, 0, True),
-    # 15 * 8 * 196 * 100 = 2.35 M multiply-adds: enough for conv2d to split the images between
-    # two threads (blocks of 8 and 7) when BLAS is set to two or more.
-    "conv_threaded": ((15, 4, 10, 10), (8, 7, 7), 1, 3, True),
 }
 
 # pooling: (N, C, H, W), kernel, stride (None = kernel), padding
