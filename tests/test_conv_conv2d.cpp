@@ -13,8 +13,13 @@ struct ConvCase {
     std::size_t stride, padding;  // as in gen_conv.py
 };
 constexpr ConvCase kCases[] = {
-    {"conv_s1_p0", 1, 0}, {"conv_s2_p1_nonsquare", 2, 1}, {"conv_s1_p1_nobias_rect_kernel", 1, 1},
-    {"conv_s2_p0", 2, 0}, {"conv_s3_p2_k5", 3, 2},        {"conv_8to16", 1, 0},
+    {"conv_s1_p0", 1, 0},
+    {"conv_s2_p1_nonsquare", 2, 1},
+    {"conv_s1_p1_nobias_rect_kernel", 1, 1},
+    {"conv_s2_p0", 2, 0},
+    {"conv_s3_p2_k5", 3, 2},
+    {"conv_8to16", 1, 0},
+    {"conv_pad_exceeds_input", 1, 2},
 };
 }  // namespace
 

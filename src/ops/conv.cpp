@@ -88,17 +88,20 @@ void im2col(const ConvShape& s, const real* x, real* cols) {
                     std::fill(row, row + l, real(0));
                 }
                 const std::size_t len = cs.hi - cs.lo;
+                if (len == 0) continue;  // this tap sees only padding
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
                     // x[c, i s + p - pad, cs.lo s + q - pad]
                     const real* src = x + (c * s.h + i * s.stride + p - s.pad) * s.w +
                                       cs.lo * s.stride + q - s.pad;
                     real* dst = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {  // the common case, kept apart so it vectorises
-                        for (std::size_t j = 0; j < len; ++j)
+                        for (std::size_t j = 0; j < len; ++j) {
                             dst[j] = src[j];
+                        }
                     } else {
-                        for (std::size_t j = 0; j < len; ++j)
+                        for (std::size_t j = 0; j < len; ++j) {
                             dst[j] = src[j * s.stride];
+                        }
                     }
                 }
             }
@@ -117,16 +120,19 @@ void col2im(const ConvShape& s, const real* dcols, real* dx) {
                 const Span cs = inside(q, s.stride, s.pad, s.w, s.ow);
                 const real* row = dcols + ((c * s.kh + p) * s.kw + q) * l;
                 const std::size_t len = cs.hi - cs.lo;
+                if (len == 0) continue;
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
                     real* dst = dx + (c * s.h + i * s.stride + p - s.pad) * s.w + cs.lo * s.stride +
                                 q - s.pad;
                     const real* src = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {
-                        for (std::size_t j = 0; j < len; ++j)
+                        for (std::size_t j = 0; j < len; ++j) {
                             dst[j] += src[j];
+                        }
                     } else {
-                        for (std::size_t j = 0; j < len; ++j)
+                        for (std::size_t j = 0; j < len; ++j) {
                             dst[j * s.stride] += src[j];
+                        }
                     }
                 }
             }
