@@ -1,0 +1,35 @@
+#include "tapegrad/ops/activation.hpp"
+
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+Tensor relu(const Tensor& x) {
+    // Forward: y_i = max(x_i, 0), one pass over the contiguous data.
+    const Array& xv = x.value();
+    Array y = Array::from_shape(xv.shape());
+    const real* xp = xv.data();
+    real* yp = y.data();
+    const std::size_t n = xv.size();
+    for (std::size_t i = 0; i < n; ++i)
+        yp[i] = xp[i] > real(0) ? xp[i] : real(0);
+    Tensor out(std::move(y));
+
+    if (Tape* tape = recording_tape(x)) {
+        Tensor y_handle = out;  // the mask y > 0 is the mask x > 0; keep y, not a copy of x
+        tape->record("relu", {x}, out, [x, y_handle](const Array& g) {
+            // dx_i = g_i where y_i > 0, else 0
+            Array dx = Array::from_shape(g.shape());
+            const real* gp = g.data();
+            const real* yp2 = y_handle.value().data();
+            real* dp = dx.data();
+            const std::size_t m = g.size();
+            for (std::size_t i = 0; i < m; ++i)
+                dp[i] = yp2[i] > real(0) ? gp[i] : real(0);
+            x.accumulate_grad(std::move(dx));
+        });
+    }
+    return out;
+}
+
+}  // namespace tg
