@@ -64,11 +64,15 @@ Tensor Module::forward(const Tensor&) {
 
 Tensor Module::operator()(const Tensor& input) {
     Tensor output = forward(input);
+    call_forward_hooks(input, output);
+    return output;
+}
+
+void Module::call_forward_hooks(const Tensor& input, const Tensor& output) const {
     // A copy, so a hook may remove itself (or others) while we iterate.
     const auto hooks = hooks_->hooks;
     for (const auto& [id, hook] : hooks)
         hook(name_, input, output);
-    return output;
 }
 
 // ---- registration --------------------------------------------------------------------------

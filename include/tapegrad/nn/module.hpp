@@ -148,6 +148,9 @@ class Module {
     void print(std::ostream& out, int indent = 0) const;
 
   protected:
+    /// Calls every forward hook with (name(), input, output): for modules whose forward takes
+    /// other arguments and that define their own operator() (the losses).
+    void call_forward_hooks(const Tensor& input, const Tensor& output) const;
     /// The children in registration order (Sequential runs them in this order).
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
         return children_;
