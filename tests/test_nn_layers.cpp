@@ -1,7 +1,10 @@
 // The layers: initialisation statistics, the normalisation modules against torch.nn (running
 // statistics, eval outputs, options, errors), wiring of the thin layers, losses, printing.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include <xtensor/xview.hpp>
@@ -223,6 +226,31 @@ TEST_CASE("InstanceNorm2d, LayerNorm and GroupNorm modules match PyTorch") {
                          std::invalid_argument);
     CHECK_THROWS_WITH_AS(nn::GroupNorm(3, 4), doctest::Contains("divisible by num_groups"),
                          std::invalid_argument);
+}
+
+TEST_CASE("a CNN's state (with BatchNorm's 0-d counter) survives save_state / load_state") {
+    const auto make = [] {
+        return nn::Sequential(nn::Conv2d(1, 2, 3), nn::BatchNorm2d(2), nn::ReLU(), nn::Flatten(),
+                              nn::Linear(2 * 4 * 4, 3));
+    };
+    nn::Sequential a = make();
+    const Tensor x(tg::normal({4, 1, 6, 6}));
+    for (int i = 0; i < 3; ++i)
+        a(x);  // moves the running statistics, counts 3 batches
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("tapegrad_cnn_state_" + std::to_string(::getpid()) + ".tgs"))
+                                 .string();
+    a.save_state(path);
+    tg::manual_seed(99);  // other initial weights
+    nn::Sequential b = make();
+    b.load_state(path);
+    std::filesystem::remove(path);
+    CHECK(b.at<nn::BatchNorm2d>(1).num_batches_tracked.item() == 3);
+    CHECK(b.at<nn::BatchNorm2d>(1).running_var.value() ==
+          a.at<nn::BatchNorm2d>(1).running_var.value());
+    a.eval();
+    b.eval();
+    CHECK(b(x).value() == a(x).value());
 }
 
 // ---- the thin layers: wiring of their settings into the ops --------------------------------

@@ -147,6 +147,14 @@ TEST_CASE("Sequential forward applies the layers in order") {
     // (x * 2) * 3 + [1, -1]
     CHECK(seq(Tensor(Array{1, 2})).value() == Array{7, 11});
     CHECK(seq.size() == 2);
+    // push_back returns the layer as its own type; names default to the index.
+    Affine& third = seq.push_back(Affine(2, -1));
+    CHECK(third.name() == "2");
+    auto shared = std::make_shared<Affine>(2);
+    Affine& named = seq.push_back("last", shared);
+    CHECK(&named == shared.get());
+    CHECK(shared->scale.name() == "last.scale");
+    CHECK(seq(Tensor(Array{1, 2})).value() == Array{-7, -11});
 }
 
 TEST_CASE("train() and eval() recurse into every descendant") {
