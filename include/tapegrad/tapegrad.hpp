@@ -1,9 +1,30 @@
 // tapegrad/tapegrad.hpp — everything, for programs that want one include.
 #pragma once
 
+// core
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
-#include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
+
+// ops: the functional API
+#include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/conv.hpp"
+#include "tapegrad/ops/dropout.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/linalg.hpp"
+#include "tapegrad/ops/linear.hpp"
+#include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/ops/pool.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+// data
+#include "tapegrad/data/dataset.hpp"
+#include "tapegrad/data/idx.hpp"
+#include "tapegrad/data/loader.hpp"
+
+// viz
+#include "tapegrad/viz/viz.hpp"

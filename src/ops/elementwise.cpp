@@ -50,6 +50,17 @@ Array sum_to_shape(const Array& grad, const Shape& shape) {
     return summed;
 }
 
+// t.grad += unbroadcast(g): adds g straight into t.grad when no axis needs summing, so the
+// common same-shape case costs no temporary.
+void accumulate_unbroadcast(const Tensor& t, const Array& g) {
+    const Shape shape = t.shape();
+    if (same_shape(g, shape)) {
+        t.accumulate_grad(g);
+    } else {
+        t.accumulate_grad(sum_to_shape(g, shape));
+    }
+}
+
 }  // namespace
 
 Array unbroadcast(const Array& grad, const Shape& shape) {
@@ -70,8 +81,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
     if (Tape* tape = recording_tape(a, b)) {
         tape->record("add", {a, b}, out, [a, b](const Array& g) {
             // d(a + b)/da = 1, d(a + b)/db = 1
-            if (a.requires_grad()) a.accumulate_grad(unbroadcast(g, a.shape()));
-            if (b.requires_grad()) b.accumulate_grad(unbroadcast(g, b.shape()));
+            if (a.requires_grad()) accumulate_unbroadcast(a, g);
+            if (b.requires_grad()) accumulate_unbroadcast(b, g);
         });
     }
     return out;
@@ -83,7 +94,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
     if (Tape* tape = recording_tape(a, b)) {
         tape->record("sub", {a, b}, out, [a, b](const Array& g) {
             // d(a - b)/da = 1, d(a - b)/db = -1
-            if (a.requires_grad()) a.accumulate_grad(unbroadcast(g, a.shape()));
+            if (a.requires_grad()) accumulate_unbroadcast(a, g);
             if (b.requires_grad()) b.accumulate_grad(unbroadcast(Array(-g), b.shape()));
         });
     }

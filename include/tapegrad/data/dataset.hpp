@@ -1,0 +1,89 @@
+// tapegrad/data/dataset.hpp — labelled grey-level images: the bundled MNIST digits,
+// Fashion-MNIST, or any directory of MNIST-format files.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tg::data {
+
+/// Which half of a dataset: MNIST's "train" files or its "t10k" (test) files.
+enum class Split { train, test };
+
+/// "train" or "test".
+const char* split_name(Split split);
+/// Split::train for "train", Split::test for "test" (or "t10k"); anything else throws
+/// std::invalid_argument.
+Split parse_split(const std::string& name);
+
+/// N labelled images of rows x cols grey levels (0 = background, 255 = ink), as stored in
+/// the files: images [N, rows, cols] uint8 row-major, labels [N] uint8 in 0..num_classes-1.
+struct Dataset {
+    std::vector<std::uint8_t> images;  // [N, rows, cols]
+    std::vector<std::uint8_t> labels;  // [N]
+    std::size_t rows = 28;
+    std::size_t cols = 28;
+    std::vector<std::string> classes;  // the name of each class, index = label
+    std::string name;                  // e.g. "mnist (bundled) train", for messages
+
+    /// N, the number of examples.
+    std::size_t size() const { return labels.size(); }
+    std::size_t num_classes() const { return classes.size(); }
+    /// rows * cols, the pixels of one image.
+    std::size_t image_size() const { return rows * cols; }
+    /// The rows * cols pixels of example i, row-major.
+    const std::uint8_t* image(std::size_t i) const { return images.data() + i * image_size(); }
+    int label(std::size_t i) const { return labels[i]; }
+    /// How many examples each class has: counts[c] = #{i : label(i) = c}.
+    std::vector<std::size_t> class_counts() const;
+    /// Examples [first, first + count) as a new dataset (e.g. a small subset for a quick run).
+    Dataset slice(std::size_t first, std::size_t count) const;
+};
+
+/// Mean and standard deviation of all pixels scaled to [0, 1] (p / 255), over the whole
+/// dataset: the (mean, std) to give DataLoaderOptions for zero-mean, unit-variance inputs.
+/// MNIST's 60,000 training digits give (0.1307, 0.3081), the numbers in PyTorch's examples.
+std::pair<double, double> pixel_mean_std(const Dataset& data);
+
+/// Reads an image file ([N, rows, cols]) and a label file ([N]) in IDX format (gzip or raw).
+/// Labels must be < the number of `classes`. Throws std::runtime_error naming the file, the
+/// byte offset and what was expected (also when the two files hold different counts).
+Dataset load_idx_pair(const std::string& images_path, const std::string& labels_path,
+                      std::vector<std::string> classes);
+
+/// Loads split `split` from a directory holding MNIST's four files
+/// (train|t10k)-(images-idx3|labels-idx1)-ubyte, each either raw or with ".gz".
+/// `missing_hint` ends the message when a file is missing (say where the files come from).
+Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& missing_hint = {});
+
+/// The repository's data/ directory, where the bundled digits are. The build defines
+/// TAPEGRAD_DATA_DIR (an absolute path) for the tests and examples; a program built without
+/// it looks in "data" relative to the working directory. (A `const` at namespace scope is
+/// local to each translation unit, so each program sees its own build's value.)
+#ifdef TAPEGRAD_DATA_DIR
+constexpr const char* bundled_data_dir = TAPEGRAD_DATA_DIR;
+#else
+constexpr const char* bundled_data_dir = "data";
+#endif
+
+/// The 10,000 real MNIST digits bundled in data/ (8,000 train / 2,000 test; data/README.md):
+/// what every example trains on by default.
+Dataset bundled_mnist(Split split, const std::string& data_dir = bundled_data_dir);
+
+/// Where Debian's package dataset-fashion-mnist installs Fashion-MNIST.
+constexpr const char* fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
+
+/// Fashion-MNIST (Zalando; 60,000 train / 10,000 test; 10 kinds of clothing), from `dir`.
+/// A missing file's message says to install dataset-fashion-mnist or pass --data-dir.
+Dataset fashion_mnist(Split split, const std::string& dir = fashion_mnist_dir);
+
+/// Picks a dataset by name, as the examples' --dataset flag does: "mnist" (the bundled
+/// digits), "fashion-mnist" (from /usr/share/datasets/fashion-mnist), or else a directory
+/// of MNIST-format files (e.g. LeCun's full 60,000 / 10,000 MNIST).
+Dataset load_dataset(const std::string& which, Split split,
+                     const std::string& data_dir = bundled_data_dir);
+
+}  // namespace tg::data

@@ -1,0 +1,124 @@
+// tapegrad/data/loader.hpp — DataLoader: a dataset cut into (shuffled) batches of tensors.
+//
+//   auto loader = tg::data::DataLoader(tg::data::bundled_mnist(tg::data::Split::train),
+//                                      {.batch_size = 64, .shuffle = true, .seed = 1});
+//   for (const auto& [x, y] : loader) { ... }   // x [64, 1, 28, 28], y 64 labels
+//
+// Like torch.utils.data.DataLoader over torchvision's MNIST with
+// transforms.Compose([ToTensor(), Normalize((mean,), (std,))]).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "tapegrad/config.hpp"
+#include "tapegrad/data/dataset.hpp"
+#include "tapegrad/tensor.hpp"
+
+namespace tg::data {
+
+/// The DataLoader's settings (PyTorch's names and defaults; mean/std as in Normalize).
+struct DataLoaderOptions {
+    std::size_t batch_size = 1;  // examples per batch (PyTorch's default is 1)
+    bool shuffle = false;        // a new random order every epoch
+    std::uint64_t seed = 0;      // epoch k's order depends on (seed, k) only
+    bool drop_last = false;      // drop the last batch when it is smaller than batch_size
+    double mean = 0.0;           // x = (p / 255 - mean) / std for a pixel p in 0..255;
+    double std = 1.0;            // the defaults give x = p / 255 in [0, 1]
+};
+
+/// One batch: images [B, 1, rows, cols] (real) and their B labels.
+struct Batch {
+    Tensor images;
+    Labels labels;
+};
+
+/// Cuts a dataset into batches, in file order or, with `shuffle`, in an order drawn afresh
+/// for each epoch: epoch k is shuffled by a Generator seeded from (seed, k), so two runs
+/// with the same seed see the same batches, and each epoch differs from the last.
+class DataLoader {
+  public:
+    /// Owns the dataset (pass it with std::move, or a temporary).
+    explicit DataLoader(Dataset data, DataLoaderOptions options = {});
+    /// Shares a dataset with other loaders, without a copy.
+    explicit DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions options = {});
+
+    class Iterator;
+    /// The end of an epoch.
+    struct Sentinel {};
+    /// The batches of one epoch, as a range.
+    class Epoch {
+      public:
+        Iterator begin() const;
+        Sentinel end() const { return {}; }
+
+      private:
+        friend class DataLoader;
+        Epoch(const DataLoader* loader, std::size_t k) : loader_(loader), k_(k) {}
+        const DataLoader* loader_;
+        std::size_t k_;
+    };
+
+    /// The batches of epoch k (the same every time it is asked for).
+    Epoch epoch(std::size_t k) const { return Epoch(this, k); }
+    /// Range-for over the loader: each loop is the next epoch, 0, 1, 2, ... (as each loop
+    /// over a PyTorch DataLoader reshuffles).
+    Iterator begin();
+    Sentinel end() const { return {}; }
+    /// The epoch the next range-for will run.
+    std::size_t next_epoch() const { return next_epoch_; }
+    void set_next_epoch(std::size_t k) { next_epoch_ = k; }
+
+    /// Batches per epoch, len(loader): ceil(N / B), or floor(N / B) with drop_last.
+    std::size_t num_batches() const;
+    /// Example indices of epoch k in the order they are served: 0..N-1, or with `shuffle`
+    /// a Fisher–Yates permutation drawn from Generator(epoch_seed(seed, k)).
+    std::vector<std::size_t> order(std::size_t k) const;
+    /// Assembles the batch of examples indices[0..count): images [count, 1, rows, cols]
+    /// normalised, x = (p / 255 - mean) / std, and their labels.
+    Batch make_batch(const std::size_t* indices, std::size_t count) const;
+
+    const Dataset& dataset() const { return *data_; }
+    const DataLoaderOptions& options() const { return options_; }
+
+  private:
+    std::shared_ptr<const Dataset> data_;
+    DataLoaderOptions options_;
+    std::array<real, 256> lut_{};  // lut_[p] = (p / 255 - mean) / std
+    std::size_t next_epoch_ = 0;
+};
+
+/// An input iterator over the batches of one epoch; dereferencing gives the current batch.
+class DataLoader::Iterator {
+  public:
+    using value_type = Batch;
+    using difference_type = std::ptrdiff_t;
+
+    const Batch& operator*() const { return batch_; }
+    const Batch* operator->() const { return &batch_; }
+    Iterator& operator++();
+    void operator++(int) { ++*this; }
+    /// Index of the current batch within the epoch, 0..num_batches()-1.
+    std::size_t index() const { return index_; }
+    friend bool operator==(const Iterator& it, Sentinel) { return it.index_ >= it.count_; }
+
+  private:
+    friend class DataLoader;
+    Iterator(const DataLoader* loader, std::size_t epoch);
+    void load();
+
+    const DataLoader* loader_;
+    std::shared_ptr<const std::vector<std::size_t>> order_;
+    std::size_t index_ = 0;
+    std::size_t count_ = 0;
+    Batch batch_;
+};
+
+/// The seed of epoch k's shuffling generator: splitmix64 of seed + (k + 1) * golden ratio,
+/// so nearby seeds and epochs give unrelated streams.
+std::uint64_t epoch_seed(std::uint64_t seed, std::size_t k);
+
+}  // namespace tg::data

@@ -1,0 +1,119 @@
+// The DataLoader: an order per epoch, then batches copied out of the uint8 images.
+#include "tapegrad/data/loader.hpp"
+
+#include <algorithm>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "tapegrad/random.hpp"
+
+namespace tg::data {
+
+std::uint64_t epoch_seed(std::uint64_t seed, std::size_t k) {
+    // splitmix64 (Steele, Lea, Flood 2014): a bijective mix of a 64-bit counter.
+    std::uint64_t z = seed + (static_cast<std::uint64_t>(k) + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+DataLoader::DataLoader(Dataset data, DataLoaderOptions options)
+    : DataLoader(std::make_shared<const Dataset>(std::move(data)), options) {}
+
+DataLoader::DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions options)
+    : data_(std::move(data)), options_(options) {
+    if (!data_) throw std::invalid_argument("DataLoader: no dataset (null pointer)");
+    if (options_.batch_size == 0) {
+        throw std::invalid_argument("DataLoader: batch_size 0, expected at least 1");
+    }
+    if (!(options_.std > 0)) {
+        throw std::invalid_argument("DataLoader: std " + std::to_string(options_.std) +
+                                    ", expected > 0 (x = (p / 255 - mean) / std)");
+    }
+    if (data_->images.size() != data_->size() * data_->image_size()) {
+        throw std::invalid_argument(
+            "DataLoader: dataset " + data_->name + " has " + std::to_string(data_->images.size()) +
+            " pixels, expected " + std::to_string(data_->size()) + " x " +
+            std::to_string(data_->rows) + " x " + std::to_string(data_->cols));
+    }
+    // Only 256 grey levels exist, so normalisation is a table look-up per pixel.
+    for (int p = 0; p < 256; ++p) {
+        lut_[p] = static_cast<real>((p / 255.0 - options_.mean) / options_.std);
+    }
+}
+
+std::size_t DataLoader::num_batches() const {
+    const std::size_t n = data_->size(), b = options_.batch_size;
+    return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+std::vector<std::size_t> DataLoader::order(std::size_t k) const {
+    std::vector<std::size_t> idx(data_->size());
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    if (options_.shuffle) {
+        // Fisher–Yates: for i = N-1 .. 1, swap idx[i] with idx[j], j uniform in [0, i].
+        Generator gen(epoch_seed(options_.seed, k));
+        for (std::size_t i = idx.size(); i > 1; --i) {
+            const std::size_t j = gen.randint(i);
+            std::swap(idx[i - 1], idx[j]);
+        }
+    }
+    return idx;
+}
+
+Batch DataLoader::make_batch(const std::size_t* indices, std::size_t count) const {
+    const Dataset& d = *data_;
+    const std::size_t pixels = d.image_size();
+    Array x = Array::from_shape({count, 1, d.rows, d.cols});  // [B, 1, rows, cols]
+    real* out = x.data();
+    Labels y(count);
+    for (std::size_t b = 0; b < count; ++b) {
+        const std::size_t i = indices[b];
+        if (i >= d.size()) {
+            throw std::out_of_range("DataLoader::make_batch: example " + std::to_string(i) +
+                                    " of a dataset of " + std::to_string(d.size()));
+        }
+        const std::uint8_t* in = d.image(i);
+        real* dst = out + b * pixels;
+        for (std::size_t j = 0; j < pixels; ++j)
+            dst[j] = lut_[in[j]];
+        y[b] = d.labels[i];
+    }
+    return Batch{Tensor(std::move(x)), std::move(y)};
+}
+
+DataLoader::Iterator DataLoader::begin() {
+    return Iterator(this, next_epoch_++);
+}
+
+DataLoader::Iterator DataLoader::Epoch::begin() const {
+    return Iterator(loader_, k_);
+}
+
+DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t epoch)
+    : loader_(loader),
+      order_(std::make_shared<const std::vector<std::size_t>>(loader->order(epoch))),
+      count_(loader->num_batches()) {
+    load();
+}
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+    ++index_;
+    load();
+    return *this;
+}
+
+void DataLoader::Iterator::load() {
+    if (index_ >= count_) {
+        batch_ = Batch{};
+        return;
+    }
+    const std::size_t b = loader_->options_.batch_size;
+    const std::size_t first = index_ * b;
+    const std::size_t n = std::min(b, order_->size() - first);
+    batch_ = loader_->make_batch(order_->data() + first, n);
+}
+
+}  // namespace tg::data

@@ -1,0 +1,54 @@
+#include "tapegrad/ops/dropout.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+    if (!(p >= 0.0 && p <= 1.0)) {  // also rejects NaN
+        throw std::invalid_argument("dropout: probability p must be in [0, 1], got " +
+                                    std::to_string(p) + " (input " + shape_str(x.shape()) + ")");
+    }
+    // As PyTorch: nothing to drop, so the input itself is returned (no copy, no random draws).
+    if (!training || p == 0.0) return x;
+
+    // mask[i] = 1 / (1 - p) with probability 1 - p, else 0. With p = 1 every element is
+    // dropped (and no random numbers are needed).
+    Array mask = Array::from_shape(x.shape());
+    real* mp = mask.data();
+    if (p == 1.0) {
+        mask.fill(real(0));
+    } else {
+        const real scale = static_cast<real>(1.0 / (1.0 - p));
+        for (std::size_t i = 0; i < mask.size(); ++i) {
+            mp[i] = gen.uniform01() < 1.0 - p ? scale : real(0);  // keep with probability 1 - p
+        }
+    }
+
+    // y = x * mask
+    Array y = Array::from_shape(x.shape());
+    const real* xp = x.value().data();
+    real* yp = y.data();
+    for (std::size_t i = 0; i < y.size(); ++i)
+        yp[i] = xp[i] * mp[i];
+
+    Tensor out(std::move(y));
+    if (Tape* tape = recording_tape(x)) {
+        tape->record("dropout", {x}, out, [x, mask = std::move(mask)](const Array& g) {
+            // dy/dx = mask: dropped elements get no gradient, kept ones are scaled by 1/(1-p)
+            Array dx = Array::from_shape(x.shape());
+            const real* gp = g.data();
+            const real* mp2 = mask.data();
+            real* dxp = dx.data();
+            for (std::size_t i = 0; i < dx.size(); ++i)
+                dxp[i] = gp[i] * mp2[i];
+            x.accumulate_grad(std::move(dx));
+        });
+    }
+    return out;
+}
+
+}  // namespace tg

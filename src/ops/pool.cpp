@@ -1,0 +1,176 @@
+// Max and average pooling over square k x k windows, stride s, padding pad (ceil_mode false).
+//
+// Output (i, j) of a plane x[n, c] [H, W] covers input rows i s - pad ... i s - pad + k - 1 and
+// columns j s - pad ... j s - pad + k - 1, clipped to the plane: the padding takes no part
+// (max: it is -inf; average: it is 0 but still counted in the divisor k^2).
+#include "tapegrad/ops/pool.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+
+struct PoolShape {
+    std::size_t planes, h, w;  // input [N, C, H, W] as N C planes [H, W]
+    std::size_t oh, ow;        // output planes [OH, OW]
+    std::size_t k, stride, pad;
+};
+
+/// The window of output index i along an axis of size `in`: [begin, end) after clipping.
+struct Window {
+    std::size_t begin, end;
+};
+Window window(std::size_t i, const PoolShape& s, std::size_t in) {
+    const std::size_t start = i * s.stride;  // window start + pad (kept unsigned)
+    const std::size_t begin = start < s.pad ? 0 : start - s.pad;
+    const std::size_t end = std::min(start + s.k - s.pad, in);  // k > pad, so no underflow
+    return {begin, end};
+}
+
+PoolShape check_and_size(const char* op, const Tensor& x, std::size_t kernel, std::size_t stride,
+                         std::size_t padding) {
+    const Shape xs = x.shape();
+    const std::string name(op);
+    if (xs.size() != 4) {
+        throw std::invalid_argument(name + ": expected a 4-D input [N, C, H, W], got " +
+                                    shape_str(xs));
+    }
+    if (kernel == 0) throw std::invalid_argument(name + ": kernel size must be positive, got 0");
+    if (stride == 0) stride = kernel;  // PyTorch's stride=None
+    if (2 * padding > kernel) {
+        throw std::invalid_argument(name + ": padding " + std::to_string(padding) +
+                                    " is more than half the kernel size " + std::to_string(kernel));
+    }
+    const std::size_t ph = xs[2] + 2 * padding, pw = xs[3] + 2 * padding;
+    if (kernel > ph || kernel > pw) {
+        throw std::invalid_argument(name + ": kernel " + std::to_string(kernel) + "x" +
+                                    std::to_string(kernel) + " does not fit the padded input " +
+                                    std::to_string(ph) + "x" + std::to_string(pw) + " (input " +
+                                    shape_str(xs) + ", padding " + std::to_string(padding) + ")");
+    }
+    PoolShape s{};
+    s.planes = xs[0] * xs[1], s.h = xs[2], s.w = xs[3];
+    s.k = kernel, s.stride = stride, s.pad = padding;
+    s.oh = (ph - kernel) / stride + 1;
+    s.ow = (pw - kernel) / stride + 1;
+    return s;
+}
+
+Shape output_shape(const Tensor& x, const PoolShape& s) {
+    return {x.size(0), x.size(1), s.oh, s.ow};
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
+    const PoolShape s = check_and_size("max_pool2d", x, kernel, stride, padding);
+    Array y = Array::from_shape(output_shape(x, s));
+    // argmax[o] = the flat index into x of the maximum that output o took.
+    std::vector<std::size_t> argmax(y.size());
+
+    const real* xp = x.value().data();
+    real* yp = y.data();
+    std::size_t o = 0;  // flat output index
+    for (std::size_t plane = 0; plane < s.planes; ++plane) {
+        const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
+        for (std::size_t i = 0; i < s.oh; ++i) {
+            const Window rows = window(i, s, s.h);
+            for (std::size_t j = 0; j < s.ow; ++j, ++o) {
+                const Window cols = window(j, s, s.w);
+                // As PyTorch: start from -inf at the first element; a NaN always wins.
+                real best = -std::numeric_limits<real>::infinity();
+                std::size_t best_at = base + rows.begin * s.w + cols.begin;
+                for (std::size_t r = rows.begin; r < rows.end; ++r) {
+                    for (std::size_t c = cols.begin; c < cols.end; ++c) {
+                        const std::size_t at = base + r * s.w + c;
+                        if (xp[at] > best || std::isnan(xp[at])) {
+                            best = xp[at];
+                            best_at = at;
+                        }
+                    }
+                }
+                yp[o] = best;
+                argmax[o] = best_at;
+            }
+        }
+    }
+
+    Tensor out(std::move(y));
+    if (Tape* tape = recording_tape(x)) {
+        tape->record("max_pool2d", {x}, out, [x, argmax = std::move(argmax)](const Array& g) {
+            // dx[argmax[t]] += dy[t] for every output t: only the maximum of each window
+            // gets a gradient.
+            Array dx = xt::zeros<real>(x.shape());
+            real* dxp = dx.data();
+            const real* gp = g.data();
+            for (std::size_t t = 0; t < argmax.size(); ++t)
+                dxp[argmax[t]] += gp[t];
+            x.accumulate_grad(std::move(dx));
+        });
+    }
+    return out;
+}
+
+Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
+    const PoolShape s = check_and_size("avg_pool2d", x, kernel, stride, padding);
+    Array y = Array::from_shape(output_shape(x, s));
+    // count_include_pad: the divisor is always k^2, padding included.
+    const real area = static_cast<real>(s.k * s.k);
+
+    const real* xp = x.value().data();
+    real* yp = y.data();
+    std::size_t o = 0;
+    for (std::size_t plane = 0; plane < s.planes; ++plane) {
+        const real* in = xp + plane * s.h * s.w;
+        for (std::size_t i = 0; i < s.oh; ++i) {
+            const Window rows = window(i, s, s.h);
+            for (std::size_t j = 0; j < s.ow; ++j, ++o) {
+                const Window cols = window(j, s, s.w);
+                real total = 0;
+                for (std::size_t r = rows.begin; r < rows.end; ++r) {
+                    for (std::size_t c = cols.begin; c < cols.end; ++c)
+                        total += in[r * s.w + c];
+                }
+                yp[o] = total / area;
+            }
+        }
+    }
+
+    Tensor out(std::move(y));
+    if (Tape* tape = recording_tape(x)) {
+        tape->record("avg_pool2d", {x}, out, [x, s, area](const Array& g) {
+            // dx[r, c] += dy[i, j] / k^2 for every (r, c) in window (i, j)
+            Array dx = xt::zeros<real>(x.shape());
+            for (std::size_t plane = 0; plane < s.planes; ++plane) {
+                const real* dy = g.data() + plane * s.oh * s.ow;  // dL/dy[n, c]
+                real* d = dx.data() + plane * s.h * s.w;          // dL/dx[n, c]
+                for (std::size_t i = 0; i < s.oh; ++i) {
+                    const Window rows = window(i, s, s.h);
+                    for (std::size_t j = 0; j < s.ow; ++j) {
+                        const Window cols = window(j, s, s.w);
+                        const real share = dy[i * s.ow + j] / area;
+                        for (std::size_t r = rows.begin; r < rows.end; ++r) {
+                            for (std::size_t c = cols.begin; c < cols.end; ++c) {
+                                d[r * s.w + c] += share;
+                            }
+                        }
+                    }
+                }
+            }
+            x.accumulate_grad(std::move(dx));
+        });
+    }
+    return out;
+}
+
+}  // namespace tg

@@ -1,0 +1,93 @@
+// max_pool2d and avg_pool2d against PyTorch and finite differences.
+#include "conv_helpers.hpp"
+#include "tapegrad/ops/pool.hpp"
+#include "tapegrad/random.hpp"
+
+using convtest::error_of;
+using convtest::param;
+using tg::Tensor;
+
+namespace {
+struct PoolCase {
+    const char* name;
+    std::size_t kernel, stride, padding;  // as in gen_conv.py; stride 0 = PyTorch's None
+};
+constexpr PoolCase kCases[] = {
+    {"k2", 2, 0, 0},       {"k3_s2_p1_nonsquare", 3, 2, 1}, {"k3_s1", 3, 1, 0},
+    {"k2_s1_p1", 2, 1, 1}, {"k4_s3_p2_odd", 4, 3, 2},       {"k2_odd_size", 2, 0, 0},
+};
+using PoolFn = Tensor (*)(const Tensor&, std::size_t, std::size_t, std::size_t);
+
+void check_against_pytorch(const std::string& prefix, PoolFn pool) {
+    const auto& ref = tgtest::reference("conv");
+    for (const PoolCase& k : kCases) {
+        const std::string c = prefix + k.name;
+        CAPTURE(c);
+        Tensor x = param(c, "x");
+        tg::Tape tape;
+        Tensor y = pool(x, k.kernel, k.stride, k.padding);
+        CHECK_MATCHES(y.value(), ref.at(c + "/y"));
+        tape.backward(y, ref.at(c + "/gy"));
+        CHECK_MATCHES(x.grad(), ref.at(c + "/dx"));
+    }
+}
+
+void check_gradients(PoolFn pool) {
+    tg::Generator gen(9);
+    for (const PoolCase& k : kCases) {
+        CAPTURE(k.name);
+        // Random normal inputs: no ties in a max-pool window, so the max is differentiable.
+        Tensor x(tg::normal({2, 2, 7, 6}, 0, 1, gen), true);
+        const tg::Array r = tg::normal(pool(x, k.kernel, k.stride, k.padding).shape(), 0, 1, gen);
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) {
+                return convtest::weighted_sum(pool(in[0], k.kernel, k.stride, k.padding), r);
+            },
+            {x});
+    }
+}
+}  // namespace
+
+TEST_CASE("max_pool2d matches PyTorch: output and dx") {
+    check_against_pytorch("max_", tg::max_pool2d);
+}
+
+TEST_CASE("avg_pool2d matches PyTorch: output and dx (count_include_pad)") {
+    check_against_pytorch("avg_", tg::avg_pool2d);
+}
+
+TEST_CASE("max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+    check_gradients(tg::max_pool2d);
+}
+
+TEST_CASE("avg_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+    check_gradients(tg::avg_pool2d);
+}
+
+TEST_CASE("max_pool2d never picks the padding, even when every input is negative") {
+    Tensor x = Tensor::full({1, 1, 2, 2}, -5);
+    x.value()(0, 0, 1, 1) = -3;
+    Tensor y = tg::max_pool2d(x, 2, 1, 1);  // 2x2 windows over the padded 4x4
+    CHECK(y.value() == tg::Array({{{{-5, -5, -5}, {-5, -3, -3}, {-5, -3, -3}}}}));
+}
+
+TEST_CASE("pooling rejects bad arguments with a message naming them") {
+    for (PoolFn pool : {PoolFn(tg::max_pool2d), PoolFn(tg::avg_pool2d)}) {
+        const std::string op = pool == PoolFn(tg::max_pool2d) ? "max_pool2d" : "avg_pool2d";
+        CAPTURE(op);
+        CHECK(error_of([&] {
+                  pool(Tensor::zeros({3, 8, 8}), 2, 0, 0);
+              }) == op + ": expected a 4-D input [N, C, H, W], got [3, 8, 8]");
+        CHECK(error_of([&] {
+                  pool(Tensor::zeros({1, 1, 8, 8}), 3, 1, 2);
+              }) == op + ": padding 2 is more than half the kernel size 3");
+        CHECK(error_of([&] {
+                  pool(Tensor::zeros({1, 1, 2, 5}), 3, 0, 0);
+              }) ==
+              op +
+                  ": kernel 3x3 does not fit the padded input 2x5 (input [1, 1, 2, 5], padding 0)");
+        CHECK(error_of([&] {
+                  pool(Tensor::zeros({1, 1, 2, 5}), 0, 0, 0);
+              }) == op + ": kernel size must be positive, got 0");
+    }
+}

@@ -1,0 +1,442 @@
+// Normalisation ops: against PyTorch (tests/reference/gen_norm.py), against finite
+// differences (float64 build), and their error messages.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <xtensor/xmath.hpp>
+
+#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+#include "testing.hpp"
+
+using tg::Array;
+using tg::Shape;
+using tg::Tape;
+using tg::Tensor;
+
+namespace {
+
+const tgtest::Reference& ref() {
+    return tgtest::reference("norm");
+}
+
+/// A parameter from the reference (requires grad), or undefined if the case has none.
+Tensor param(const std::string& key) {
+    return ref().has(key) ? Tensor(ref().at(key), true) : Tensor{};
+}
+
+using NormFn = std::function<Tensor(const Tensor& x, const Tensor& w, const Tensor& b)>;
+
+/// Runs fn on the reference's <key>/x, weight, bias; backward of sum(out * dy); compares out,
+/// dx, dweight, dbias with PyTorch's.
+void check_step(const std::string& key, const NormFn& fn) {
+    INFO("reference case " << key);
+    Tensor x(ref().at(key + "/x"), true);
+    Tensor w = param(key + "/weight"), b = param(key + "/bias");
+    Tape tape;
+    Tensor out = fn(x, w, b);
+    CHECK_MATCHES(out.value(), ref().at(key + "/out"));
+    tape.backward(out, ref().at(key + "/dy"));  // = backward of sum(out * dy)
+    CHECK_MATCHES(x.grad(), ref().at(key + "/dx"));
+    CHECK(w.defined() == ref().has(key + "/dweight"));
+    CHECK(b.defined() == ref().has(key + "/dbias"));
+    if (w.defined()) CHECK_MATCHES_SCALED(w.grad(), ref().at(key + "/dweight"));
+    if (b.defined()) CHECK_MATCHES_SCALED(b.grad(), ref().at(key + "/dbias"));
+}
+
+/// batch_norm or instance_norm: (x, running_mean, running_var, weight, bias, training or
+/// use_input_stats, momentum, eps).
+using StatefulFn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                        const Tensor&, bool, double, double)>;
+
+struct StatefulCase {
+    std::string name;
+    std::vector<double> momenta;  // of the three training steps
+    double eps;
+};
+
+const std::vector<double> kMomentum01{0.1, 0.1, 0.1};
+const std::vector<double> kCumulative{1.0, 1.0 / 2, 1.0 / 3};  // momentum = 1/k: running average
+
+/// Three training steps on three batches (output, grads, running stats after each), then eval.
+void check_stateful(const StatefulCase& c, const StatefulFn& fn) {
+    INFO("reference case " << c.name);
+    const bool running = ref().has(c.name + "/rm_init");
+    Tensor rm = running ? Tensor(ref().at(c.name + "/rm_init")) : Tensor{};
+    Tensor rv = running ? Tensor(ref().at(c.name + "/rv_init")) : Tensor{};
+    for (int k = 0; k < 3; ++k) {
+        const std::string key = c.name + "/step" + std::to_string(k);
+        check_step(key, [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+            return fn(x, rm, rv, w, b, true, c.momenta[k], c.eps);
+        });
+        if (running) {
+            CHECK_MATCHES(rm.value(), ref().at(key + "/running_mean"));
+            CHECK_MATCHES(rv.value(), ref().at(key + "/running_var"));
+            CHECK_FALSE(rm.has_grad());
+            CHECK_FALSE(rv.has_grad());
+        }
+    }
+    const Array rm_before = running ? rm.value() : Array{};
+    const Array rv_before = running ? rv.value() : Array{};
+    // Eval: with running stats, normalise with them; without, with the batch's statistics
+    // (batch_norm), or use_input_stats = true (instance_norm, as nn.InstanceNorm does).
+    const bool use_input_stats_in_eval = !running && c.name.rfind("in", 0) == 0;
+    check_step(c.name + "/eval", [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+        return fn(x, rm, rv, w, b, use_input_stats_in_eval, 0.1, c.eps);
+    });
+    if (running) {  // eval leaves the running statistics alone
+        CHECK(rm.value() == rm_before);
+        CHECK(rv.value() == rv_before);
+    }
+}
+
+/// sum(out * weights) as one recorded op: the scalar a gradcheck needs (d/d out = weights).
+Tensor weighted_sum(const Tensor& out, const Array& weights) {
+    Tensor s = Tensor::scalar(xt::sum(out.value() * weights)());
+    if (Tape* tape = tg::recording_tape(out)) {
+        tape->record("weighted_sum", {out}, s,
+                     [out, weights](const Array& g) { out.accumulate_grad(g() * weights); });
+    }
+    return s;
+}
+
+/// A random leaf [shape] requiring grad, channels (axis 1) with different means and spreads.
+Tensor random_input(const Shape& shape, tg::Generator& gen) {
+    Array a = tg::normal(shape, 0.0, 1.0, gen);
+    if (shape.size() >= 2) {
+        const std::size_t C = shape[1];
+        const std::size_t L = a.size() / (shape[0] * C);
+        for (std::size_t n = 0; n < shape[0]; ++n) {
+            for (std::size_t c = 0; c < C; ++c) {
+                for (std::size_t l = 0; l < L; ++l) {
+                    a.data()[(n * C + c) * L + l] =
+                        a.data()[(n * C + c) * L + l] * (1.0 + 0.5 * c) + 2.0 * c - 1.0;
+                }
+            }
+        }
+    }
+    return Tensor(std::move(a), true);
+}
+
+/// Gradcheck of sum(norm(x, w, b) * r) with respect to x, w, b (those defined), r random.
+void check_gradcheck(const Shape& x_shape, const Shape& param_shape, bool affine, const NormFn& fn,
+                     std::uint64_t seed) {
+    tg::Generator gen(seed);
+    Tensor x = random_input(x_shape, gen);
+    Tensor w = affine ? Tensor(tg::uniform(param_shape, 0.5, 1.5, gen), true) : Tensor{};
+    Tensor b = affine ? Tensor(tg::normal(param_shape, 0.0, 0.5, gen), true) : Tensor{};
+    const Array r = tg::normal(x_shape, 0.0, 1.0, gen);
+    std::vector<Tensor> inputs{x};
+    if (affine) {
+        inputs.push_back(w);
+        inputs.push_back(b);
+    }
+    CHECK_GRADCHECK(
+        [&](const std::vector<Tensor>& in) {
+            return weighted_sum(fn(in[0], affine ? in[1] : Tensor{}, affine ? in[2] : Tensor{}), r);
+        },
+        inputs);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Against PyTorch
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
+    const std::vector<StatefulCase> cases{
+        {"bn4d", kMomentum01, 1e-5},             // [4, 3, 5, 6]
+        {"bn3d_cumulative", kCumulative, 1e-5},  // [5, 4, 7], momentum 1/k, random initial stats
+        {"bn2d", kMomentum01, 1e-5},             // [8, 5]
+        {"bn2d_batch2", kMomentum01, 0.5},       // [2, 3]: two values per channel, large eps
+        {"bn4d_noaffine", kMomentum01, 1e-5},    // weight, bias undefined
+        {"bn3d_norunning", kMomentum01, 1e-5},   // no running stats: eval uses batch statistics
+        {"bn3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
+        {"bn4d_eps", kCumulative, 1e-1},         // a large eps shows where it goes
+    };
+    for (const auto& c : cases)
+        check_stateful(c, tg::batch_norm);
+}
+
+TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
+    const std::vector<StatefulCase> cases{
+        {"in4d", kMomentum01, 1e-5},            // [3, 4, 5, 5], random initial stats
+        {"in3d_noaffine", kCumulative, 1e-5},   // [4, 3, 7]
+        {"in3d_norunning", kMomentum01, 1e-5},  // [2, 3, 6]: use_input_stats always
+    };
+    for (const auto& c : cases)
+        check_stateful(c, tg::instance_norm);
+}
+
+TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
+    const auto ln = [](Shape normalized_shape, double eps = 1e-5) {
+        return [normalized_shape, eps](const Tensor& x, const Tensor& w, const Tensor& b) {
+            return tg::layer_norm(x, normalized_shape, w, b, eps);
+        };
+    };
+    check_step("ln2d", ln({10}));                     // [6, 10]
+    check_step("ln4d", ln({5, 6}));                   // [3, 4, 5, 6]
+    check_step("ln3d_noaffine", ln({8}));             // [4, 3, 8]
+    check_step("ln_whole", ln({2, 3, 4}));            // [2, 3, 4]: one set
+    check_step("ln_weight_only_eps", ln({7}, 1e-2));  // [5, 7], bias undefined
+    check_step("ln1d", ln({9}));                      // [9]
+}
+
+TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
+    const auto gn = [](std::size_t groups, double eps = 1e-5) {
+        return [groups, eps](const Tensor& x, const Tensor& w, const Tensor& b) {
+            return tg::group_norm(x, groups, w, b, eps);
+        };
+    };
+    check_step("gn4d", gn(3));                            // [3, 6, 4, 5], 3 groups
+    check_step("gn3d_noaffine", gn(2));                   // [4, 8, 5]
+    check_step("gn2d", gn(2));                            // [5, 6]
+    check_step("gn_one_group", gn(1));                    // [2, 4, 3, 3]
+    check_step("gn_group_per_channel_eps", gn(4, 1e-1));  // [2, 4, 6]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against finite differences (float64 build)
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("batch_norm gradcheck: training and eval, ranks 2-4, affine or not" *
+          doctest::skip(!tg::is_double)) {
+    for (const Shape& shape : {Shape{5, 3}, Shape{3, 2, 4}, Shape{2, 3, 3, 2}}) {
+        INFO("input " << tg::shape_str(shape));
+        const Shape c_shape{shape[1]};
+        Tensor rm(tg::normal(c_shape, 0.5, 1.0, tg::default_generator()));
+        Tensor rv(tg::uniform(c_shape, 0.5, 2.0, tg::default_generator()));
+        for (bool affine : {true, false}) {
+            // training (batch statistics; running stats are updated but do not matter)
+            check_gradcheck(
+                shape, c_shape, affine,
+                [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+                    return tg::batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+                },
+                1);
+            // eval with running statistics: an affine map of x
+            check_gradcheck(
+                shape, c_shape, affine,
+                [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+                    return tg::batch_norm(x, rm, rv, w, b, false, 0.1, 1e-5);
+                },
+                2);
+            // eval without running statistics: batch statistics
+            check_gradcheck(
+                shape, c_shape, affine,
+                [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+                    return tg::batch_norm(x, {}, {}, w, b, false, 0.1, 1e-5);
+                },
+                3);
+        }
+    }
+}
+
+TEST_CASE("instance_norm gradcheck: input statistics and running statistics" *
+          doctest::skip(!tg::is_double)) {
+    for (const Shape& shape : {Shape{3, 2, 4}, Shape{2, 3, 3, 2}}) {
+        INFO("input " << tg::shape_str(shape));
+        const Shape c_shape{shape[1]};
+        Tensor rm(tg::normal(c_shape, 0.5, 1.0, tg::default_generator()));
+        Tensor rv(tg::uniform(c_shape, 0.5, 2.0, tg::default_generator()));
+        for (bool affine : {true, false}) {
+            check_gradcheck(
+                shape, c_shape, affine,
+                [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+                    return tg::instance_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+                },
+                4);
+            check_gradcheck(
+                shape, c_shape, affine,
+                [&](const Tensor& x, const Tensor& w, const Tensor& b) {
+                    return tg::instance_norm(x, rm, rv, w, b, false, 0.1, 1e-5);
+                },
+                5);
+        }
+    }
+}
+
+TEST_CASE("layer_norm gradcheck" * doctest::skip(!tg::is_double)) {
+    for (bool affine : {true, false}) {
+        check_gradcheck(
+            {4, 5}, {5}, affine,
+            [](const Tensor& x, const Tensor& w, const Tensor& b) {
+                return tg::layer_norm(x, {5}, w, b);
+            },
+            6);
+        check_gradcheck(
+            {2, 3, 2, 3}, {2, 3}, affine,
+            [](const Tensor& x, const Tensor& w, const Tensor& b) {
+                return tg::layer_norm(x, {2, 3}, w, b);
+            },
+            7);
+    }
+}
+
+TEST_CASE("group_norm gradcheck" * doctest::skip(!tg::is_double)) {
+    for (bool affine : {true, false}) {
+        check_gradcheck(
+            {2, 4, 3}, {4}, affine,
+            [](const Tensor& x, const Tensor& w, const Tensor& b) {
+                return tg::group_norm(x, 2, w, b);
+            },
+            8);
+        check_gradcheck(
+            {2, 6, 2, 2}, {6}, affine,
+            [](const Tensor& x, const Tensor& w, const Tensor& b) {
+                return tg::group_norm(x, 3, w, b);
+            },
+            9);
+        check_gradcheck(
+            {3, 4}, {4}, affine,
+            [](const Tensor& x, const Tensor& w, const Tensor& b) {
+                return tg::group_norm(x, 2, w, b);
+            },
+            10);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recording and running statistics
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("batch_norm records one tape entry; running stats are not inputs and get no grad") {
+    Tensor x(Array{{1, 2}, {3, 5}, {4, 0}}, true);
+    Tensor w(Array{1, 2}, true), b(Array{0, 1}, true);
+    Tensor rm(Array{0, 0}), rv(Array{1, 1});
+    {
+        Tensor y = tg::batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);  // no tape: not recorded
+        CHECK_FALSE(y.requires_grad());
+    }
+    Tape tape;
+    Tensor y = tg::batch_norm(x, rm, rv, w, b, true, 0.1, 1e-5);
+    REQUIRE(tape.size() == 1);
+    CHECK(std::string(tape.entries()[0].op) == "batch_norm");
+    CHECK(tape.entries()[0].inputs.size() == 3);  // x, weight, bias
+    // Two training calls: running_mean = 0.9 (0.9·0 + 0.1·μ) + 0.1·μ with μ = [8/3, 7/3].
+    CHECK(rm.value()(0) == doctest::Approx(0.19 * 8.0 / 3.0));
+    CHECK(rm.value()(1) == doctest::Approx(0.19 * 7.0 / 3.0));
+    tape.backward(y, Array{{1, 0}, {0, 1}, {1, 1}});
+    CHECK_FALSE(rm.has_grad());
+    CHECK(b.grad() == Array{2, 2});  // dβ = Σdy
+}
+
+TEST_CASE("batch_norm normalises each channel to mean 0, variance 1 (biased) in training") {
+    Tensor x(Array{{1, 10}, {2, 20}, {6, 60}});
+    const Array y = tg::batch_norm(x, {}, {}, {}, {}, true, 0.1, 0.0).value();
+    // channel 0: μ = 3, σ² = (4 + 1 + 9)/3 = 14/3
+    const double s = std::sqrt(14.0 / 3.0);
+    CHECK(y(0, 0) == doctest::Approx(-2.0 / s));
+    CHECK(y(1, 0) == doctest::Approx(-1.0 / s));
+    CHECK(y(2, 0) == doctest::Approx(3.0 / s));
+    CHECK(y(2, 1) == doctest::Approx(3.0 / s));  // channel 1 is channel 0 times 10
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("batch_norm errors name the op, the shapes and what was expected") {
+    Tensor rm(Array{0, 0, 0, 0}), rv(Array{1, 1, 1, 1});
+    CHECK_THROWS_WITH_AS(
+        tg::batch_norm(Tensor(Array{{1, 2, 3, 4}}), rm, rv, {}, {}, true, 0.1, 1e-5),
+        "batch_norm: expected more than 1 value per channel when training, got "
+        "input size [1, 4]",
+        std::invalid_argument);
+    // [1, 4] in eval normalises with the running statistics: fine; without them it needs the
+    // batch statistics of one value: the same error as training.
+    CHECK_NOTHROW(tg::batch_norm(Tensor(Array{{1, 2, 3, 4}}), rm, rv, {}, {}, false, 0.1, 1e-5));
+    CHECK_THROWS_WITH_AS(
+        tg::batch_norm(Tensor(Array{{1, 2, 3, 4}}), {}, {}, {}, {}, false, 0.1, 1e-5),
+        "batch_norm: expected more than 1 value per channel when training, got input size [1, 4]",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        tg::batch_norm(Tensor::zeros({1, 4, 1, 1}), {}, {}, {}, {}, true, 0.1, 1e-5),
+        "batch_norm: expected more than 1 value per channel when training, got input size "
+        "[1, 4, 1, 1]",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::batch_norm(Tensor(Array{1, 2, 3, 4}), {}, {}, {}, {}, true, 0.1, 1e-5),
+                         "batch_norm: input [4] has rank 1, expected rank 2 or more ([N, C, *])",
+                         std::invalid_argument);
+    const Tensor x = Tensor::zeros({2, 4, 5});
+    CHECK_THROWS_WITH_AS(tg::batch_norm(x, rm, rv, Tensor::ones({3}), {}, true, 0.1, 1e-5),
+                         "batch_norm: weight has shape [3], expected [4] (one per channel of input "
+                         "[2, 4, 5])",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        tg::batch_norm(x, rm, rv, {}, Tensor::ones({5}), true, 0.1, 1e-5),
+        "batch_norm: bias has shape [5], expected [4] (one per channel of input [2, 4, 5])",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::batch_norm(x, Tensor::zeros({3}), rv, {}, {}, true, 0.1, 1e-5),
+                         "batch_norm: running_mean has shape [3], expected [4] (one per "
+                         "channel of input [2, 4, 5])",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        tg::batch_norm(x, rm, Tensor::ones({2, 2}), {}, {}, true, 0.1, 1e-5),
+        "batch_norm: running_var has shape [2, 2], expected [4] (one per channel of "
+        "input [2, 4, 5])",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::batch_norm(x, rm, {}, {}, {}, true, 0.1, 1e-5),
+                         "batch_norm: running_mean and running_var must be both defined or both "
+                         "undefined",
+                         std::invalid_argument);
+}
+
+TEST_CASE("layer_norm, group_norm, instance_norm errors") {
+    const Tensor x = Tensor::zeros({2, 6, 4});
+    CHECK_THROWS_WITH_AS(tg::layer_norm(Tensor::zeros({2, 3}), {4}),
+                         "layer_norm: normalized_shape [4] does not match input [2, 3] (expected "
+                         "input of shape [*, 4])",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::layer_norm(Tensor::zeros({3}), {2, 3}),
+                         "layer_norm: normalized_shape [2, 3] does not match input [3] (expected "
+                         "input of shape [*, 2, 3])",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::layer_norm(x, {}),
+                         "layer_norm: normalized_shape is empty, expected at least one dim",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::layer_norm(x, {4}, Tensor::ones({2})),
+                         "layer_norm: weight has shape [2], expected normalized_shape [4]",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::layer_norm(x, {6, 4}, {}, Tensor::ones({24})),
+                         "layer_norm: bias has shape [24], expected normalized_shape [6, 4]",
+                         std::invalid_argument);
+
+    CHECK_THROWS_WITH_AS(tg::group_norm(x, 4),
+                         "group_norm: input [2, 6, 4] has 6 channels, expected a number "
+                         "divisible by num_groups = 4",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::group_norm(x, 0),
+                         "group_norm: input [2, 6, 4] has 6 channels, expected a number "
+                         "divisible by num_groups = 0",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::group_norm(Tensor::zeros({6}), 2),
+                         "group_norm: input [6] has rank 1, expected rank 2 or more ([N, C, *])",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::group_norm(x, 3, Tensor::ones({3})),
+                         "group_norm: weight has shape [3], expected [6] (one per channel "
+                         "of input [2, 6, 4])",
+                         std::invalid_argument);
+
+    CHECK_THROWS_WITH_AS(
+        tg::instance_norm(Tensor::zeros({2, 3, 1}), {}, {}, {}, {}, true, 0.1, 1e-5),
+        "instance_norm: expected more than 1 spatial element when training, got input size "
+        "[2, 3, 1]",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::instance_norm(x, {}, {}, {}, {}, false, 0.1, 1e-5),
+                         "instance_norm: running_mean and running_var must be defined when "
+                         "use_input_stats is false",
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(
+        tg::instance_norm(x, Tensor::zeros({3}), Tensor::ones({3}), {}, {}, true, 0.1, 1e-5),
+        "instance_norm: running_mean has shape [3], expected [6] (one per channel of "
+        "input [2, 6, 4])",
+        std::invalid_argument);
+    CHECK_THROWS_WITH_AS(tg::instance_norm(Tensor::zeros({4}), {}, {}, {}, {}, true, 0.1, 1e-5),
+                         "instance_norm: input [4] has rank 1, expected rank 2 or more ([N, C, *])",
+                         std::invalid_argument);
+}
