@@ -82,8 +82,8 @@ class Module {
     Tensor register_buffer(const std::string& name, Tensor buffer);
     /// Registers `child` under `name` (no dots); its tensors become "<name>.<tensor>".
     std::shared_ptr<Module> register_module(const std::string& name, std::shared_ptr<Module> child);
-    /// Same, keeping the child's type: `fc = register_module("fc", std::make_shared<Linear>(4,
-    /// 2))`.
+    /// Same, keeping the child's type:
+    ///     fc = register_module("fc", std::make_shared<Linear>(4, 2));
     template <std::derived_from<Module> M>
     std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> child) {
         register_module(name, std::static_pointer_cast<Module>(child));
@@ -113,9 +113,12 @@ class Module {
     /// Evaluation mode: train(false). BatchNorm then uses its running statistics, Dropout
     /// passes its input through.
     Module& eval() { return train(false); }
+    /// True in training mode (the default), false after eval().
     bool is_training() const { return training_; }
 
-    /// Every parameter stops requiring grad (no gradient is computed; optimisers skip it).
+    /// Every parameter stops requiring grad: the tape computes no gradient for it. As in
+    /// PyTorch a gradient it already has is kept (zero_grad(true) releases it), and optimisers
+    /// update every parameter that has a gradient.
     void freeze();
     /// Every parameter requires grad again.
     void unfreeze();
