@@ -17,6 +17,7 @@ class ReLU : public Module {
 /// (torch.nn.Flatten).
 class Flatten : public Module {
   public:
+    /// Merges axes start..end (negative counts from the end).
     explicit Flatten(int start = 1, int end = -1) : start_dim(start), end_dim(end) {}
     /// y = flatten(x, start_dim, end_dim).
     Tensor forward(const Tensor& x) override;

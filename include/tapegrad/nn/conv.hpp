@@ -22,6 +22,7 @@ struct Conv2dOptions {
 ///     tg::nn::Conv2d conv(1, 4, 3);   tg::nn::Conv2d same(4, 8, 3, {.padding = 1});
 class Conv2d : public Module {
   public:
+    /// W [O, C, k, k] and b [O], drawn from options.generator (default: default_generator()).
     Conv2d(std::size_t in_channels, std::size_t out_channels, std::size_t kernel_size,
            Conv2dOptions options = {});
 

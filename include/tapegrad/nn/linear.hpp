@@ -19,6 +19,7 @@ struct LinearOptions {
 ///     tg::nn::Linear fc(784, 10);   tg::nn::Linear head(64, 2, {.bias = false});
 class Linear : public Module {
   public:
+    /// W [out, in] and b [out], drawn from options.generator (default: default_generator()).
     Linear(std::size_t in_features, std::size_t out_features, LinearOptions options = {});
 
     /// y = linear(x, W, b).

@@ -42,6 +42,7 @@ class BatchNorm : public Module {
     Tensor running_mean, running_var, num_batches_tracked;
 
   protected:
+    /// Registers γ, β (if affine) and the running statistics (if tracked), all [C].
     BatchNorm(std::size_t num_features, BatchNormOptions options);
     /// Throws std::invalid_argument unless x has a rank this layer accepts.
     virtual void check_input_dim(const Tensor& x) const = 0;
@@ -53,6 +54,7 @@ class BatchNorm : public Module {
 ///     std::nullopt});
 class BatchNorm1d : public BatchNorm {
   public:
+    /// γ, β, running statistics of size C = num_features.
     explicit BatchNorm1d(std::size_t num_features, BatchNormOptions options = {});
     std::string type_name() const override { return "BatchNorm1d"; }
 
@@ -65,6 +67,7 @@ class BatchNorm1d : public BatchNorm {
 ///     tg::nn::BatchNorm2d bn(4);   tg::nn::BatchNorm2d plain(4, {.affine = false});
 class BatchNorm2d : public BatchNorm {
   public:
+    /// γ, β, running statistics of size C = num_features.
     explicit BatchNorm2d(std::size_t num_features, BatchNormOptions options = {});
     std::string type_name() const override { return "BatchNorm2d"; }
 
@@ -83,6 +86,7 @@ struct InstanceNormOptions {
 /// (n, c) plane is normalised with its own mean and biased variance.
 class InstanceNorm2d : public Module {
   public:
+    /// γ, β (if affine) and running statistics (if tracked) of size C = num_features.
     explicit InstanceNorm2d(std::size_t num_features, InstanceNormOptions options = {});
     /// y = instance_norm(x, ...); running statistics are used in eval when tracked.
     Tensor forward(const Tensor& x) override;
@@ -104,6 +108,7 @@ struct LayerNormOptions {
 /// y = γ (x - μ) / sqrt(σ² + eps) + β, γ and β of shape normalized_shape.
 class LayerNorm : public Module {
   public:
+    /// γ (ones) and β (zeros) of shape normalized_shape, if elementwise_affine.
     explicit LayerNorm(Shape normalized_shape, LayerNormOptions options = {});
     /// y = layer_norm(x, normalized_shape, γ, β, eps).
     Tensor forward(const Tensor& x) override;

@@ -17,6 +17,7 @@ struct Pool2dOptions {
 ///     tg::nn::MaxPool2d pool(2);   tg::nn::MaxPool2d overlap(3, {.stride = 2, .padding = 1});
 class MaxPool2d : public Module {
   public:
+    /// A k x k window moved by options.stride (default: k).
     explicit MaxPool2d(std::size_t kernel_size, Pool2dOptions options = {});
     /// y = max_pool2d(x, kernel, stride, padding).
     Tensor forward(const Tensor& x) override;
@@ -29,6 +30,7 @@ class MaxPool2d : public Module {
 /// y[n, c, i, j] = mean of x[n, c] over the k x k window (padding counted as zeros).
 class AvgPool2d : public Module {
   public:
+    /// A k x k window moved by options.stride (default: k).
     explicit AvgPool2d(std::size_t kernel_size, Pool2dOptions options = {});
     /// y = avg_pool2d(x, kernel, stride, padding).
     Tensor forward(const Tensor& x) override;
