@@ -24,6 +24,7 @@ class Sequential : public Module {
   public:
     Sequential() = default;
     /// Appends each argument in order: `Sequential{Linear(4, 8), ReLU(), Linear(8, 2)}`.
+    /// (A lone Sequential argument is moved, not nested: nest one with push_back.)
     template <ModuleArg... M>
     explicit Sequential(M&&... layers) {
         (push_back(std::forward<M>(layers)), ...);
