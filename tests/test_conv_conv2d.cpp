@@ -13,26 +13,43 @@ struct ConvCase {
     std::size_t stride, padding;  // as in gen_conv.py
 };
 constexpr ConvCase kCases[] = {
-    {"conv_s1_p0", 1, 0}, {"conv_s2_p1_nonsquare", 2, 1}, {"conv_s1_p1_nobias_rect_kernel", 1, 1},
-    {"conv_s2_p0", 2, 0}, {"conv_s3_p2_k5", 3, 2},        {"conv_8to16", 1, 0},
+    {"conv_s1_p0", 1, 0},
+    {"conv_s2_p1_nonsquare", 2, 1},
+    {"conv_s1_p1_nobias_rect_kernel", 1, 1},
+    {"conv_s2_p0", 2, 0},
+    {"conv_s3_p2_k5", 3, 2},
+    {"conv_8to16", 1, 0},
+    {"conv_pad_exceeds_input", 1, 2},
 };
 }  // namespace
 
+/// Sets detail::conv2d_threads for one scope.
+struct ConvThreads {
+    explicit ConvThreads(std::size_t n) { tg::detail::conv2d_threads = n; }
+    ~ConvThreads() { tg::detail::conv2d_threads = 0; }
+};
+
 TEST_CASE("conv2d matches PyTorch: output, dx, dW, db") {
     const auto& ref = tgtest::reference("conv");
-    for (const ConvCase& k : kCases) {
-        const std::string c = k.name;
-        CAPTURE(c);
-        const bool has_bias = ref.has(c + "/b");
-        Tensor x = param(c, "x"), w = param(c, "w");
-        Tensor b = has_bias ? param(c, "b") : Tensor{};
-        tg::Tape tape;
-        Tensor y = tg::conv2d(x, w, b, k.stride, k.padding);
-        CHECK_MATCHES(y.value(), ref.at(c + "/y"));
-        tape.backward(y, ref.at(c + "/gy"));
-        CHECK_MATCHES(x.grad(), ref.at(c + "/dx"));
-        CHECK_MATCHES_SCALED(w.grad(), ref.at(c + "/dw"));  // sums over batch and positions
-        if (has_bias) CHECK_MATCHES_SCALED(b.grad(), ref.at(c + "/db"));
+    // 0: the automatic choice (one thread for these small batches); 3: the images split into
+    // blocks on three threads (some blocks get one image, some none when N < 3).
+    for (std::size_t threads : {0, 3}) {
+        ConvThreads scope(threads);
+        for (const ConvCase& k : kCases) {
+            const std::string c = k.name;
+            CAPTURE(threads);
+            CAPTURE(c);
+            const bool has_bias = ref.has(c + "/b");
+            Tensor x = param(c, "x"), w = param(c, "w");
+            Tensor b = has_bias ? param(c, "b") : Tensor{};
+            tg::Tape tape;
+            Tensor y = tg::conv2d(x, w, b, k.stride, k.padding);
+            CHECK_MATCHES(y.value(), ref.at(c + "/y"));
+            tape.backward(y, ref.at(c + "/gy"));
+            CHECK_MATCHES(x.grad(), ref.at(c + "/dx"));
+            CHECK_MATCHES_SCALED(w.grad(), ref.at(c + "/dw"));  // sums over batch and positions
+            if (has_bias) CHECK_MATCHES_SCALED(b.grad(), ref.at(c + "/db"));
+        }
     }
 }
 
@@ -55,23 +72,27 @@ TEST_CASE("conv2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
         std::size_t stride, padding;
         bool bias;
     };
-    for (const Config& cfg : {Config{{2, 2, 5, 4}, {3, 2, 3, 3}, 1, 1, true},
-                              Config{{1, 3, 6, 7}, {2, 3, 2, 3}, 2, 0, false},
-                              Config{{2, 1, 5, 5}, {2, 1, 3, 3}, 2, 2, true}}) {
-        CAPTURE(tg::shape_str(cfg.x));
-        Tensor x(tg::normal(cfg.x, 0, 1, gen), true), w(tg::normal(cfg.w, 0, 1, gen), true);
-        Tensor b = cfg.bias ? Tensor(tg::normal({cfg.w[0]}, 0, 1, gen), true) : Tensor{};
-        const Tensor y0 = tg::conv2d(x, w, b, cfg.stride, cfg.padding);
-        const tg::Array r = tg::normal(y0.shape(), 0, 1, gen);
-        std::vector<Tensor> inputs{x, w};
-        if (cfg.bias) inputs.push_back(b);
-        CHECK_GRADCHECK(
-            [&](const std::vector<Tensor>& in) {
-                const Tensor bias = in.size() == 3 ? in[2] : Tensor{};
-                return convtest::weighted_sum(
-                    tg::conv2d(in[0], in[1], bias, cfg.stride, cfg.padding), r);
-            },
-            inputs);
+    for (std::size_t threads : {0, 2}) {  // 2: the batch's images split between two threads
+        for (const Config& cfg : {Config{{2, 2, 5, 4}, {3, 2, 3, 3}, 1, 1, true},
+                                  Config{{1, 3, 6, 7}, {2, 3, 2, 3}, 2, 0, false},
+                                  Config{{2, 1, 5, 5}, {2, 1, 3, 3}, 2, 2, true}}) {
+            ConvThreads scope(threads);
+            CAPTURE(threads);
+            CAPTURE(tg::shape_str(cfg.x));
+            Tensor x(tg::normal(cfg.x, 0, 1, gen), true), w(tg::normal(cfg.w, 0, 1, gen), true);
+            Tensor b = cfg.bias ? Tensor(tg::normal({cfg.w[0]}, 0, 1, gen), true) : Tensor{};
+            const Tensor y0 = tg::conv2d(x, w, b, cfg.stride, cfg.padding);
+            const tg::Array r = tg::normal(y0.shape(), 0, 1, gen);
+            std::vector<Tensor> inputs{x, w};
+            if (cfg.bias) inputs.push_back(b);
+            CHECK_GRADCHECK(
+                [&](const std::vector<Tensor>& in) {
+                    const Tensor bias = in.size() == 3 ? in[2] : Tensor{};
+                    return convtest::weighted_sum(
+                        tg::conv2d(in[0], in[1], bias, cfg.stride, cfg.padding), r);
+                },
+                inputs);
+        }
     }
 }
 

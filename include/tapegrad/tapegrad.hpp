@@ -21,6 +21,10 @@
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
 
+// nn and optim
+#include "tapegrad/nn/nn.hpp"
+#include "tapegrad/optim/optim.hpp"
+
 // data
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/idx.hpp"

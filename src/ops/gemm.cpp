@@ -2,7 +2,14 @@
 
 #include <xtensor-blas/xblas.hpp>
 
+// OpenBLAS's own control function (not part of the cblas interface xtensor-blas declares).
+extern "C" void openblas_set_num_threads(int num_threads);
+
 namespace tg::detail {
+
+void set_num_threads(int threads) {
+    openblas_set_num_threads(threads);
+}
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, real alpha,
           const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,

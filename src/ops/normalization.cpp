@@ -222,17 +222,15 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
             std::vector<double> dgamma(C, 0.0), dbeta(C, 0.0);
             Array dx;
             if (need_dx) dx = Array::from_shape(x.shape());
-            // Per channel of one group: Σdy and Σdy·x̂ over its L values.
-            const double B = static_cast<double>(Cg * L);
+            const double B = static_cast<double>(Cg * L);  // values per set (n, g)
 
             for (std::size_t n = 0; n < N; ++n) {
                 for (std::size_t g = 0; g < G; ++g) {
                     const std::size_t ng = n * G + g;
                     const Centre mu = centre(mean[ng]);
                     const real is = invstd[ng];
-                    // Pass 1: per channel Σdy (→ dβ_c) and Σdy·x̂ (→ dγ_c); over the
-                    // group Σdx̂ = Σ_c γ_c Σdy and Σ(dx̂·x̂) = Σ_c γ_c Σ(dy·x̂), with dx̂ =
-                    // dy·γ_c.
+                    // Pass 1: per channel Σdy (→ dβ_c) and Σdy·x̂ (→ dγ_c); with dx̂ = dy·γ_c,
+                    // over the group Σdx̂ = Σ_c γ_c Σdy and Σ(dx̂·x̂) = Σ_c γ_c Σ(dy·x̂).
                     double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
                     for (std::size_t j = 0; j < Cg; ++j) {
                         const std::size_t c = g * Cg + j;
@@ -252,14 +250,13 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
                         sum_dxhat_xhat += gamma * sdy_xhat;
                     }
                     if (!need_dx) continue;
-                    // Pass 2, the same formula as batch_norm's with B = Cg·L values
-                    // per set:
+                    // Pass 2, batch_norm's formula with B = Cg·L values per set:
                     //   input statistics: dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
                     //   fixed statistics: dx = dx̂ / σ
                     const real k = static_cast<real>(is / B);
                     const real s1 = static_cast<real>(sum_dxhat);
                     const real s2 = static_cast<real>(sum_dxhat_xhat);
-                    const real Br = static_cast<real>(B);
+                    const real Bn = static_cast<real>(B);
                     for (std::size_t j = 0; j < Cg; ++j) {
                         const std::size_t c = g * Cg + j;
                         const real gamma = value_or(weight, c, 1);
@@ -270,7 +267,7 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
                             for (std::size_t l = 0; l < L; ++l) {
                                 const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
                                 const real dxhat = dyb[l] * gamma;
-                                real d = Br * dxhat;  // term 1: B·dx̂
+                                real d = Bn * dxhat;  // term 1: B·dx̂
                                 d -= s1;              // term 2: Σdx̂
                                 d -= xhat * s2;       // term 3: x̂·Σ(dx̂·x̂)
                                 dxb[l] = k * d;

@@ -52,6 +52,8 @@ CONV = {
     "conv_s2_p0": ((4, 2, 9, 9), (5, 3, 3), 2, 0, True),
     "conv_s3_p2_k5": ((2, 3, 10, 11), (4, 5, 5), 3, 2, True),
     "conv_8to16": ((3, 8, 12, 12), (16, 3, 3), 1, 0, True),
+    # padding 2 around a 1x2 image: some kernel taps see nothing but padding
+    "conv_pad_exceeds_input": ((2, 2, 1, 2), (3, 3, 3), 1, 2, True),
 }
 
 # pooling: (N, C, H, W), kernel, stride (None = kernel), padding

@@ -15,4 +15,12 @@ namespace tg {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               std::size_t stride = 1, std::size_t padding = 0);
 
+namespace detail {
+/// How many threads conv2d splits a batch's images between. 0 (the default) chooses: up to as
+/// many as BLAS uses (OPENBLAS_NUM_THREADS), each with at least 2^22 multiply-adds (about
+/// 0.15 ms of work; starting a thread costs some 40 microseconds). A positive value forces
+/// that many, at most one per image (the tests use it to run the threaded path).
+inline std::size_t conv2d_threads = 0;
+}  // namespace detail
+
 }  // namespace tg

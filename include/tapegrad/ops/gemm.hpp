@@ -17,4 +17,7 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,
           std::size_t ldc);
 
+/// The number of threads BLAS may use (OpenBLAS's openblas_set_num_threads).
+void set_num_threads(int threads);
+
 }  // namespace tg::detail

@@ -1,0 +1,226 @@
+// bench_tapegrad — tapegrad's side of the benchmark (bench/bench_torch.py is PyTorch's).
+//
+// Trains the reference network
+//   Conv2d(1, 8, 3) BN ReLU MaxPool(2) Conv2d(8, 16, 3) BN ReLU MaxPool(2) Flatten Linear(400, 10)
+// with cross-entropy and plain SGD (lr 0.05) on Fashion-MNIST (the bundled digits if it is not
+// installed) and prints one JSON object: median step times per batch size, one epoch at batch
+// 64, per-layer GFLOP/s, peak RSS, and a per-op profile of one step.
+// Run it through `bash scripts/bench.sh`, which prints both sides as one table.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/ops/gemm.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace nn = tg::nn;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nn::Sequential make_model(std::uint64_t seed) {
+    tg::manual_seed(seed);
+    return nn::Sequential{nn::Conv2d(1, 8, 3),  nn::BatchNorm2d(8),  nn::ReLU(), nn::MaxPool2d(2),
+                          nn::Conv2d(8, 16, 3), nn::BatchNorm2d(16), nn::ReLU(), nn::MaxPool2d(2),
+                          nn::Flatten(),        nn::Linear(400, 10)};
+}
+
+/// One training step: forward, backward through the tape, SGD update.
+void train_step(nn::Sequential& model, tg::optim::SGD& opt, const tg::data::Batch& batch,
+                std::string* profile = nullptr) {
+    tg::Tape tape;
+    if (profile) tape.enable_profiling();
+    const tg::Tensor loss = tg::cross_entropy(model(batch.images), batch.labels);
+    opt.zero_grad();
+    tape.backward(loss);
+    opt.step();
+    if (profile) {
+        std::ostringstream out;
+        tape.print_profile(out);
+        *profile = out.str();
+    }
+}
+
+double step_ms(const tg::data::Dataset& train, std::size_t batch, int warmup, int steps) {
+    nn::Sequential model = make_model(0);
+    tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
+    tg::data::DataLoader loader(train, {.batch_size = batch, .drop_last = true});
+    std::vector<tg::data::Batch> batches;
+    for (const auto& b : loader) {
+        batches.push_back(b);
+        if (batches.size() == static_cast<std::size_t>(warmup + steps)) break;
+    }
+    std::vector<double> times;
+    for (int i = 0; i < warmup + steps; ++i) {
+        const auto t0 = Clock::now();
+        train_step(model, opt, batches[static_cast<std::size_t>(i) % batches.size()]);
+        if (i >= warmup) times.push_back(seconds_since(t0));
+    }
+    return 1e3 * median(times);
+}
+
+double accuracy(nn::Sequential& model, const tg::data::Dataset& test) {
+    nn::EvalGuard eval(model);
+    tg::data::DataLoader loader(test, {.batch_size = 1000});
+    std::size_t correct = 0;
+    for (const auto& [x, y] : loader) {
+        const tg::Array& logits = model(x).value();
+        const std::size_t C = logits.shape()[1];
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            const tg::real* row = logits.data() + i * C;
+            const auto best = std::max_element(row, row + C) - row;
+            correct += best == y[i];
+        }
+    }
+    return static_cast<double>(correct) / static_cast<double>(test.size());
+}
+
+/// GFLOP/s of forward + backward of one layer alone at batch `n` (FLOPs counted as PyTorch's
+/// side counts them: forward, weight gradient, and input gradient when the input needs one).
+template <class Layer>
+double layer_gflops(Layer& layer, tg::Tensor x, double forward_flops, int reps) {
+    const double flops = forward_flops * (x.requires_grad() ? 3 : 2);
+    std::vector<double> times;
+    for (int i = 0; i < reps + 3; ++i) {
+        const auto t0 = Clock::now();
+        layer.zero_grad();
+        x.zero_grad(true);
+        tg::Tape tape;
+        tape.backward(tg::sum(layer(x)));
+        if (i >= 3) times.push_back(seconds_since(t0));
+    }
+    return flops / median(times) / 1e9;
+}
+
+double sgemm_gflops() {
+    const std::size_t n = 1024;
+    tg::Array a = tg::uniform({n, n}, 0, 1), b = tg::uniform({n, n}, 0, 1);
+    tg::Array c = tg::Array::from_shape({n, n});
+    std::vector<double> times;
+    for (int i = 0; i < 8; ++i) {
+        const auto t0 = Clock::now();
+        tg::detail::gemm(false, false, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
+        if (i >= 2) times.push_back(seconds_since(t0));
+    }
+    return 2.0 * static_cast<double>(n * n * n) / median(times) / 1e9;
+}
+
+std::string json_escape(const std::string& s) {
+    std::string out;
+    for (char ch : s) {
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (ch == '\n') {
+            out += "\\n";
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "tapegrad's side of the CNN training benchmark; prints JSON (see scripts/bench.sh)"};
+    int threads = 2, steps = 50, warmup = 10;
+    bool no_epoch = false;
+    std::string data_dir = tg::data::fashion_mnist_dir;
+    app.add_option("--threads", threads, "BLAS threads");
+    app.add_option("--steps", steps, "timed steps per batch size");
+    app.add_option("--warmup", warmup, "untimed steps first");
+    app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
+    app.add_flag("--no-epoch", no_epoch, "skip the full epoch");
+    CLI11_PARSE(app, argc, argv);
+    tg::detail::set_num_threads(threads);
+
+    std::string dataset = "fashion-mnist";
+    tg::data::Dataset train, test;
+    try {
+        train = tg::data::fashion_mnist(tg::data::Split::train, data_dir);
+        test = tg::data::fashion_mnist(tg::data::Split::test, data_dir);
+    } catch (const std::exception& e) {
+        std::cerr << "bench: " << e.what() << "\nbench: using the bundled MNIST digits instead\n";
+        dataset = "bundled-mnist";
+        train = tg::data::bundled_mnist(tg::data::Split::train);
+        test = tg::data::bundled_mnist(tg::data::Split::test);
+    }
+
+    std::ostringstream json;
+    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"dataset\": \""
+         << dataset << "\", \"step_ms\": {";
+    const std::size_t sizes[] = {8, 32, 64, 128, 256, 512};
+    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+        json << (i ? ", " : "") << '"' << sizes[i]
+             << "\": " << step_ms(train, sizes[i], warmup, steps);
+    }
+    json << "}";
+
+    if (!no_epoch) {
+        nn::Sequential model = make_model(0);
+        tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
+        tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
+        const auto t0 = Clock::now();
+        for (const auto& batch : loader)
+            train_step(model, opt, batch);
+        const double secs = seconds_since(t0);
+        const double acc = accuracy(model, test);
+        json << ", \"epoch\": {\"batch\": 64, \"images\": " << train.size()
+             << ", \"seconds\": " << secs
+             << ", \"images_per_second\": " << static_cast<double>(train.size()) / secs
+             << ", \"test_accuracy\": " << acc << "}";
+    }
+
+    {
+        tg::manual_seed(0);
+        const std::size_t n = 64;
+        nn::Conv2d conv1(1, 8, 3), conv2(8, 16, 3);
+        nn::Linear fc(400, 10);
+        tg::Tensor x1(tg::uniform({n, 1, 28, 28}, 0, 1));
+        tg::Tensor x2(tg::uniform({n, 8, 13, 13}, 0, 1), true);
+        tg::Tensor x3(tg::uniform({n, 400}, 0, 1), true);
+        const double N = static_cast<double>(n);
+        json << ", \"gflops\": {\"conv1\": " << layer_gflops(conv1, x1, 2 * N * 8 * 26 * 26 * 9, 20)
+             << ", \"conv2\": " << layer_gflops(conv2, x2, 2 * N * 16 * 11 * 11 * 8 * 9, 20)
+             << ", \"linear\": " << layer_gflops(fc, x3, 2 * N * 400 * 10, 20)
+             << ", \"sgemm_1024\": " << sgemm_gflops() << "}";
+    }
+
+    {
+        nn::Sequential model = make_model(0);
+        tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
+        tg::data::DataLoader loader(train, {.batch_size = 64, .drop_last = true});
+        std::string profile;
+        int k = 0;
+        for (const auto& batch : loader) {  // warm up, then profile the 11th step
+            train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
+            if (k == 11) break;
+        }
+        json << ", \"profile_batch\": 64, \"profile\": \"" << json_escape(profile) << "\"";
+    }
+
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    json << ", \"peak_rss_mb\": " << static_cast<double>(usage.ru_maxrss) / 1024.0 << "}";
+    std::cout << json.str() << std::endl;
+}

@@ -1,0 +1,201 @@
+#include "tapegrad/nn/normalization.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/ops/shape.hpp"
+
+namespace tg::nn {
+
+namespace {
+
+// "BatchNorm2d 'features.1'" for error messages.
+std::string who(const Module& m) {
+    return m.type_name() + (m.name().empty() ? "" : " '" + m.name() + "'");
+}
+
+std::string py_bool(bool b) {
+    return b ? "True" : "False";
+}
+
+// A number as Python prints it in a module repr (1e-05, 0.1).
+std::string py_number(double v) {
+    std::ostringstream s;
+    s << v;
+    return s.str();
+}
+
+}  // namespace
+
+// ---- BatchNorm1d / BatchNorm2d -------------------------------------------------------------
+
+BatchNorm::BatchNorm(std::size_t channels, BatchNormOptions opts)
+    : num_features(channels), options(opts) {
+    if (options.affine) {
+        weight = register_parameter("weight", Tensor::ones({channels}));
+        bias = register_parameter("bias", Tensor::zeros({channels}));
+    }
+    if (options.track_running_stats) {
+        running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+        running_var = register_buffer("running_var", Tensor::ones({channels}));
+        num_batches_tracked = register_buffer("num_batches_tracked", Tensor::scalar(0));
+    }
+}
+
+BatchNorm1d::BatchNorm1d(std::size_t channels, BatchNormOptions opts) : BatchNorm(channels, opts) {}
+
+BatchNorm2d::BatchNorm2d(std::size_t channels, BatchNormOptions opts) : BatchNorm(channels, opts) {}
+
+void BatchNorm::reset_running_stats() {
+    if (!options.track_running_stats) return;
+    running_mean.value().fill(0);
+    running_var.value().fill(1);
+    num_batches_tracked.value().fill(0);
+}
+
+void BatchNorm::reset_parameters() {
+    reset_running_stats();
+    if (options.affine) {
+        weight.value().fill(1);
+        bias.value().fill(0);
+    }
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+    check_input_dim(x);
+    // The factor batch_norm applies to the running statistics (PyTorch's
+    // exponential_average_factor). Like PyTorch, the batch is counted before batch_norm checks
+    // it, so a rejected batch still counts.
+    double factor = options.momentum.value_or(0.0);
+    if (is_training() && options.track_running_stats) {
+        num_batches_tracked.value() += real(1);
+        factor = options.momentum ? *options.momentum
+                                  : 1.0 / static_cast<double>(num_batches_tracked.item());
+    }
+    // Batch statistics in training, and in eval when there are no running statistics.
+    const bool use_batch_stats = is_training() || !options.track_running_stats;
+    return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
+                      options.eps);
+}
+
+std::string BatchNorm::extra_repr() const {
+    return std::to_string(num_features) + ", eps=" + py_number(options.eps) +
+           ", momentum=" + (options.momentum ? py_number(*options.momentum) : "None") +
+           ", affine=" + py_bool(options.affine) +
+           ", track_running_stats=" + py_bool(options.track_running_stats);
+}
+
+void BatchNorm1d::check_input_dim(const Tensor& x) const {
+    if (x.dim() != 2 && x.dim() != 3) {
+        throw std::invalid_argument(
+            who(*this) + ": expected 2D input [N, C] or 3D input [N, C, L] (got " +
+            std::to_string(x.dim()) + "D input " + shape_str(x.shape()) + ")");
+    }
+}
+
+void BatchNorm2d::check_input_dim(const Tensor& x) const {
+    if (x.dim() != 4) {
+        throw std::invalid_argument(who(*this) + ": expected 4D input [N, C, H, W] (got " +
+                                    std::to_string(x.dim()) + "D input " + shape_str(x.shape()) +
+                                    ")");
+    }
+}
+
+// ---- InstanceNorm2d ------------------------------------------------------------------------
+
+InstanceNorm2d::InstanceNorm2d(std::size_t channels, InstanceNormOptions opts)
+    : num_features(channels), options(opts) {
+    if (options.affine) {
+        weight = register_parameter("weight", Tensor::ones({channels}));
+        bias = register_parameter("bias", Tensor::zeros({channels}));
+    }
+    if (options.track_running_stats) {
+        running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+        running_var = register_buffer("running_var", Tensor::ones({channels}));
+        // Registered as in PyTorch (so state dicts match) but never counted by InstanceNorm.
+        num_batches_tracked = register_buffer("num_batches_tracked", Tensor::scalar(0));
+    }
+}
+
+Tensor InstanceNorm2d::forward(const Tensor& x) {
+    if (x.dim() != 3 && x.dim() != 4) {
+        throw std::invalid_argument(
+            who(*this) + ": expected 3D input [C, H, W] or 4D input [N, C, H, W] (got " +
+            std::to_string(x.dim()) + "D input " + shape_str(x.shape()) + ")");
+    }
+    const std::size_t channels = x.size(-3);
+    if (channels != num_features && options.affine) {
+        throw std::invalid_argument(
+            who(*this) + ": expected input's size at dim=" + std::to_string(x.dim() - 3) +
+            " to match num_features (" + std::to_string(num_features) +
+            "), but got: " + std::to_string(channels) + " (input " + shape_str(x.shape()) + ")");
+    }
+    // Instance statistics in training, and in eval unless running statistics are tracked.
+    const bool use_input_stats = is_training() || !options.track_running_stats;
+    if (x.dim() == 3) {  // one unbatched image [C, H, W]: normalise it as a batch of one
+        const Shape shape = x.shape();
+        const Tensor batched = reshape(x, {1, shape[0], shape[1], shape[2]});
+        return reshape(instance_norm(batched, running_mean, running_var, weight, bias,
+                                     use_input_stats, options.momentum, options.eps),
+                       shape);
+    }
+    return instance_norm(x, running_mean, running_var, weight, bias, use_input_stats,
+                         options.momentum, options.eps);
+}
+
+std::string InstanceNorm2d::extra_repr() const {
+    return std::to_string(num_features) + ", eps=" + py_number(options.eps) +
+           ", momentum=" + py_number(options.momentum) + ", affine=" + py_bool(options.affine) +
+           ", track_running_stats=" + py_bool(options.track_running_stats);
+}
+
+// ---- LayerNorm -----------------------------------------------------------------------------
+
+LayerNorm::LayerNorm(Shape shape, LayerNormOptions opts)
+    : normalized_shape(std::move(shape)), options(opts) {
+    if (options.elementwise_affine) {
+        weight = register_parameter("weight", Tensor::ones(normalized_shape));
+        bias = register_parameter("bias", Tensor::zeros(normalized_shape));
+    }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+    return layer_norm(x, normalized_shape, weight, bias, options.eps);
+}
+
+std::string LayerNorm::extra_repr() const {
+    std::string dims = "(";
+    for (std::size_t i = 0; i < normalized_shape.size(); ++i) {
+        dims += (i ? ", " : "") + std::to_string(normalized_shape[i]);
+    }
+    dims += normalized_shape.size() == 1 ? ",)" : ")";
+    return dims + ", eps=" + py_number(options.eps) +
+           ", elementwise_affine=" + py_bool(options.elementwise_affine);
+}
+
+// ---- GroupNorm -----------------------------------------------------------------------------
+
+GroupNorm::GroupNorm(std::size_t groups, std::size_t channels, GroupNormOptions opts)
+    : num_groups(groups), num_channels(channels), options(opts) {
+    if (groups == 0 || channels % groups != 0) {
+        throw std::invalid_argument(
+            "GroupNorm: num_channels must be divisible by num_groups (got " +
+            std::to_string(channels) + " channels, " + std::to_string(groups) + " groups)");
+    }
+    if (options.affine) {
+        weight = register_parameter("weight", Tensor::ones({channels}));
+        bias = register_parameter("bias", Tensor::zeros({channels}));
+    }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+    return group_norm(x, num_groups, weight, bias, options.eps);
+}
+
+std::string GroupNorm::extra_repr() const {
+    return std::to_string(num_groups) + ", " + std::to_string(num_channels) +
+           ", eps=" + py_number(options.eps) + ", affine=" + py_bool(options.affine);
+}
+
+}  // namespace tg::nn

@@ -1,0 +1,40 @@
+#include "tapegrad/nn/pool.hpp"
+
+#include "tapegrad/ops/pool.hpp"
+
+namespace tg::nn {
+
+namespace {
+std::string pool_repr(std::size_t kernel, std::size_t stride, std::size_t padding) {
+    return "kernel_size=" + std::to_string(kernel) + ", stride=" + std::to_string(stride) +
+           ", padding=" + std::to_string(padding);
+}
+}  // namespace
+
+MaxPool2d::MaxPool2d(std::size_t kernel, Pool2dOptions options)
+    : kernel_size(kernel),
+      stride(options.stride == 0 ? kernel : options.stride),
+      padding(options.padding) {}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+    return max_pool2d(x, kernel_size, stride, padding);
+}
+
+std::string MaxPool2d::extra_repr() const {
+    return pool_repr(kernel_size, stride, padding) + ", dilation=1, ceil_mode=False";
+}
+
+AvgPool2d::AvgPool2d(std::size_t kernel, Pool2dOptions options)
+    : kernel_size(kernel),
+      stride(options.stride == 0 ? kernel : options.stride),
+      padding(options.padding) {}
+
+Tensor AvgPool2d::forward(const Tensor& x) {
+    return avg_pool2d(x, kernel_size, stride, padding);
+}
+
+std::string AvgPool2d::extra_repr() const {
+    return pool_repr(kernel_size, stride, padding);
+}
+
+}  // namespace tg::nn
