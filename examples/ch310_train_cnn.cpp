@@ -206,6 +206,8 @@ History fit(const std::string& run, tg::nn::Sequential& model, const tg::data::D
         for (const auto& [images, labels] : train.epoch(epoch)) {
             opt.options().lr = learning_rate(s, h.step_loss.size(), total_steps);
             tg::Tape tape;  // records this step's forward pass
+            // Each BatchNorm2d in the model normalises its input with this batch's per-channel
+            // mean and variance (training mode): step in here to reach tg::batch_norm.
             const tg::Tensor logits = model(images);
             const tg::Tensor loss = criterion(logits, labels);
             opt.zero_grad();
