@@ -167,8 +167,8 @@ int main(int argc, char** argv) {
     }
 
     std::ostringstream json;
-    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"dataset\": \""
-         << dataset << "\", \"step_ms\": {";
+    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"blas_core\": \""
+         << tg::detail::blas_core() << "\", \"dataset\": \"" << dataset << "\", \"step_ms\": {";
     const std::size_t sizes[] = {8, 32, 64, 128, 256, 512};
     for (std::size_t i = 0; i < std::size(sizes); ++i) {
         json << (i ? ", " : "") << '"' << sizes[i]
