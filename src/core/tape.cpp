@@ -1,7 +1,10 @@
 #include "tapegrad/tape.hpp"
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
