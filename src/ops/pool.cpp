@@ -91,6 +91,31 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
         for (std::size_t plane = first; plane < last; ++plane) {
             const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
             std::size_t o = plane * s.oh * s.ow;         // flat output index of y[n, c, 0, 0]
+            if (s.k == 2 && s.stride == 2 && s.pad == 0) {
+                // The common 2x2 window, stride 2, no padding: the four candidates in the
+                // same scan order, each taken when greater than the best or NaN (written as
+                // selects, so the compiler need not branch on data).
+                for (std::size_t i = 0; i < s.oh; ++i) {
+                    const real* r0 = xp + base + 2 * i * s.w;  // rows 2i and 2i + 1
+                    const real* r1 = r0 + s.w;
+                    for (std::size_t j = 0; j < s.ow; ++j, ++o) {
+                        const std::size_t c = 2 * j;
+                        real best = r0[c];
+                        std::size_t at = c;  // offset from r0
+                        const auto take = [&best, &at](real v, std::size_t offset) {
+                            const bool wins = v > best || v != v;  // v != v: v is NaN
+                            best = wins ? v : best;
+                            at = wins ? offset : at;
+                        };
+                        take(r0[c + 1], c + 1);
+                        take(r1[c], s.w + c);
+                        take(r1[c + 1], s.w + c + 1);
+                        yp[o] = best;
+                        argmax[o] = base + 2 * i * s.w + at;
+                    }
+                }
+                continue;
+            }
             for (std::size_t i = 0; i < s.oh; ++i) {
                 const Window rows = window(i, s, s.h);
                 for (std::size_t j = 0; j < s.ow; ++j, ++o) {
