@@ -145,12 +145,16 @@ int main(int argc, char** argv) {
         "tapegrad's side of the CNN training benchmark; prints JSON (see scripts/bench.sh)"};
     int threads = 2, steps = 50, warmup = 10;
     bool no_epoch = false;
+    std::vector<std::size_t> sizes = {8, 32, 64, 128, 256, 512};
     std::string data_dir = tg::data::fashion_mnist_dir;
     app.add_option("--threads", threads, "BLAS threads");
     app.add_option("--steps", steps, "timed steps per batch size");
     app.add_option("--warmup", warmup, "untimed steps first");
     app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
     app.add_flag("--no-epoch", no_epoch, "skip the full epoch");
+    app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
+    std::size_t profile_batch = 64;
+    app.add_option("--profile-batch", profile_batch, "batch size of the per-op profile");
     CLI11_PARSE(app, argc, argv);
     tg::detail::set_num_threads(threads);
 
@@ -167,10 +171,9 @@ int main(int argc, char** argv) {
     }
 
     std::ostringstream json;
-    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"dataset\": \""
-         << dataset << "\", \"step_ms\": {";
-    const std::size_t sizes[] = {8, 32, 64, 128, 256, 512};
-    for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"blas_core\": \""
+         << tg::detail::blas_core() << "\", \"dataset\": \"" << dataset << "\", \"step_ms\": {";
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
         json << (i ? ", " : "") << '"' << sizes[i]
              << "\": " << step_ms(train, sizes[i], warmup, steps);
     }
@@ -209,14 +212,14 @@ int main(int argc, char** argv) {
     {
         nn::Sequential model = make_model(0);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
-        tg::data::DataLoader loader(train, {.batch_size = 64, .drop_last = true});
+        tg::data::DataLoader loader(train, {.batch_size = profile_batch, .drop_last = true});
         std::string profile;
         int k = 0;
         for (const auto& batch : loader) {  // warm up, then profile the 11th step
             train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
             if (k == 11) break;
         }
-        json << ", \"profile_batch\": 64, \"profile\": \"" << json_escape(profile) << "\"";
+        json << ", \"profile_batch\": " << profile_batch << ", \"profile\": \"" << json_escape(profile) << "\"";
     }
 
     rusage usage{};

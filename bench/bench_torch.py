@@ -142,6 +142,7 @@ def main():
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-epoch", action="store_true")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=BATCHES)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -156,7 +157,7 @@ def main():
 
     result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
               "dataset": dataset, "step_ms": {}}
-    for b in BATCHES:
+    for b in args.batch_sizes:
         result["step_ms"][str(b)] = 1000 * step_times(x, y, b, args.warmup, args.steps)
     if not args.no_epoch:
         seconds, acc = epoch(x, y, xt, yt, 64, seed=0)

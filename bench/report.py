@@ -65,7 +65,9 @@ def main():
     with open(args.torch) as f:
         pt = json.load(f)
     head = (f"Machine: {cpu_model()}, {os.cpu_count()} cores; {tg.get('threads', '?')} threads "
-            f"each ({pt['framework']}); dataset {pt['dataset']}; "
+            f"each ({pt['framework']}); OpenBLAS kernels {tg.get('blas_core', '?')} "
+            f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}); "
+            f"dataset {pt['dataset']}; "
             f"{time.strftime('%Y-%m-%d')}.")
     body = table(tg, pt)
     print(head)

@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
 bash scripts/setup.sh
+source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target bench_tapegrad
 out="$(mktemp -d)"

@@ -69,9 +69,11 @@ TEST_CASE("dropout with p = 1 drops everything: zero output, zero gradient") {
 TEST_CASE("dropout rejects p outside [0, 1], naming the op and p") {
     const Tensor x = Tensor::zeros({2, 3});
     CHECK(error_of([&] { tg::dropout(x, 1.5, true); }) ==
-          "dropout: probability p must be in [0, 1], got 1.500000 (input [2, 3])");
+          "dropout: probability p must be in [0, 1], got 1.5 (input [2, 3])");
     CHECK(error_of([&] { tg::dropout(x, -0.1, false); }) ==
-          "dropout: probability p must be in [0, 1], got -0.100000 (input [2, 3])");
+          "dropout: probability p must be in [0, 1], got -0.1 (input [2, 3])");
+    CHECK(error_of([&] { tg::dropout(x, std::nan(""), true); }) ==
+          "dropout: probability p must be in [0, 1], got nan (input [2, 3])");
 }
 
 TEST_CASE("dropout gradcheck with a fixed mask (float64)" * doctest::skip(!tg::is_double)) {

@@ -91,3 +91,27 @@ TEST_CASE("pooling rejects bad arguments with a message naming them") {
               }) == op + ": kernel size must be positive, got 0");
     }
 }
+
+TEST_CASE("max_pool2d: a tie goes to the first maximum in scan order, a NaN always wins") {
+    // PyTorch: torch.nn.functional.max_pool2d(torch.tensor([[[[1., 3.], [3., 2.]]]]), 2,
+    // return_indices=True) gives value 3 at index 1; with a NaN at index 2 the output is NaN
+    // with index 2. The gradient follows the index.
+    for (const auto& [x0, expect_at] :
+         std::vector<std::pair<tg::Array, std::size_t>>{{tg::Array{1, 3, 3, 2}, 1},
+                                                        {tg::Array{1, 3, NAN, 2}, 2},
+                                                        {tg::Array{5, 5, 5, 5}, 0}}) {
+        tg::Array a = x0;
+        a.reshape({1, 1, 2, 2});
+        tg::Tensor x(a, true);
+        tg::Tape tape;
+        tg::Tensor y = tg::max_pool2d(x, 2);
+        tape.backward(y);
+        for (std::size_t i = 0; i < 4; ++i)
+            CHECK(x.grad().flat(i) == (i == expect_at ? 1 : 0));
+        if (expect_at == 2) {
+            CHECK(std::isnan(y.item()));
+        } else {
+            CHECK(y.item() == x0.flat(expect_at));
+        }
+    }
+}

@@ -1,8 +1,14 @@
 #include "tapegrad/ops/activation.hpp"
 
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
+
+namespace {
+// Element-wise loops split between threads in chunks of at least this many elements.
+constexpr std::size_t kGrain = 1 << 16;
+}  // namespace
 
 Tensor relu(const Tensor& x) {
     // Forward: y_i = max(x_i, 0), one pass over the contiguous data.
@@ -10,9 +16,10 @@ Tensor relu(const Tensor& x) {
     Array y = Array::from_shape(xv.shape());
     const real* xp = xv.data();
     real* yp = y.data();
-    const std::size_t n = xv.size();
-    for (std::size_t i = 0; i < n; ++i)
-        yp[i] = xp[i] > real(0) ? xp[i] : real(0);
+    parallel_for(xv.size(), kGrain, [xp, yp](std::size_t begin, std::size_t end) {
+        for (std::size_t i = begin; i < end; ++i)
+            yp[i] = xp[i] > real(0) ? xp[i] : real(0);
+    });
     Tensor out(std::move(y));
 
     if (Tape* tape = recording_tape(x)) {
@@ -23,9 +30,10 @@ Tensor relu(const Tensor& x) {
             const real* gp = g.data();
             const real* yp2 = y_handle.value().data();
             real* dp = dx.data();
-            const std::size_t m = g.size();
-            for (std::size_t i = 0; i < m; ++i)
-                dp[i] = yp2[i] > real(0) ? gp[i] : real(0);
+            parallel_for(g.size(), kGrain, [gp, yp2, dp](std::size_t begin, std::size_t end) {
+                for (std::size_t i = begin; i < end; ++i)
+                    dp[i] = yp2[i] > real(0) ? gp[i] : real(0);
+            });
             x.accumulate_grad(std::move(dx));
         });
     }

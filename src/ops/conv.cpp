@@ -37,9 +37,6 @@
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/tape.hpp"
 
-// OpenBLAS's thread count (declared here: its cblas.h clashes with xtensor-blas's declarations).
-extern "C" int openblas_get_num_threads(void);
-
 namespace tg {
 
 namespace {
@@ -186,7 +183,7 @@ std::size_t image_threads(const ConvShape& s) {
         return std::max<std::size_t>(1, std::min(detail::conv2d_threads, s.n));
     }
     const std::size_t worth = s.n * s.o * s.k() * s.l() >> 22;  // multiply-adds / 2^22
-    const auto blas = static_cast<std::size_t>(std::max(1, openblas_get_num_threads()));
+    const auto blas = static_cast<std::size_t>(std::max(1, detail::num_threads()));
     return std::max<std::size_t>(1, std::min({blas, s.n, worth}));
 }
 

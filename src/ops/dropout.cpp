@@ -1,5 +1,6 @@
 #include "tapegrad/ops/dropout.hpp"
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -9,8 +10,10 @@ namespace tg {
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     if (!(p >= 0.0 && p <= 1.0)) {  // also rejects NaN
-        throw std::invalid_argument("dropout: probability p must be in [0, 1], got " +
-                                    std::to_string(p) + " (input " + shape_str(x.shape()) + ")");
+        std::ostringstream msg;
+        msg << "dropout: probability p must be in [0, 1], got " << p << " (input "
+            << shape_str(x.shape()) << ")";
+        throw std::invalid_argument(msg.str());
     }
     // As PyTorch: nothing to drop, so the input itself is returned (no copy, no random draws).
     if (!training || p == 0.0) return x;

@@ -2,13 +2,24 @@
 
 #include <xtensor-blas/xblas.hpp>
 
-// OpenBLAS's own control function (not part of the cblas interface xtensor-blas declares).
+// OpenBLAS's own control functions (not part of the cblas interface xtensor-blas declares;
+// OpenBLAS's cblas.h would clash with those declarations, so they are declared here).
 extern "C" void openblas_set_num_threads(int num_threads);
+extern "C" int openblas_get_num_threads(void);
+extern "C" char* openblas_get_corename(void);
 
 namespace tg::detail {
 
 void set_num_threads(int threads) {
     openblas_set_num_threads(threads);
+}
+
+int num_threads() {
+    return openblas_get_num_threads();
+}
+
+const char* blas_core() {
+    return openblas_get_corename();
 }
 
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, real alpha,

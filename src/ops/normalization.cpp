@@ -9,11 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
 
 namespace {
+
+// Loops split between threads only in chunks of at least this many values.
+constexpr std::size_t kParallelGrain = 1 << 16;
 
 // ---------------------------------------------------------------------------------------------
 // Shared pieces: argument checks, recording, and the per-set sums every normalisation needs.
@@ -333,26 +337,34 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const real* xp = x.value().data();
     std::vector<double> mean(C);
     std::vector<real> invstd(C);
-    for (std::size_t c = 0; c < C; ++c) {
-        if (batch_stats) {
-            const Moments m = moments(xp + c * L, N, L, C * L);  // N runs of L, C·L apart
-            mean[c] = m.mean;
-            invstd[c] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
-            if (training && running_mean.defined()) {
-                update_running(running_mean, c, momentum, m.mean);
-                update_running(running_var, c, momentum, unbiased(m.var, B));
+    // Channels are independent: split them between threads when each gets enough values.
+    const std::size_t channel_grain =
+        std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, B));
+    parallel_for(C, channel_grain, [&](std::size_t c_begin, std::size_t c_end) {
+        for (std::size_t c = c_begin; c < c_end; ++c) {
+            if (batch_stats) {
+                const Moments m = moments(xp + c * L, N, L, C * L);  // N runs of L, C·L apart
+                mean[c] = m.mean;
+                invstd[c] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
+                if (training && running_mean.defined()) {
+                    update_running(running_mean, c, momentum, m.mean);
+                    update_running(running_var, c, momentum, unbiased(m.var, B));
+                }
+            } else {
+                mean[c] = running_mean.value().data()[c];
+                invstd[c] = static_cast<real>(1.0 / std::sqrt(running_var.value().data()[c] + eps));
             }
-        } else {
-            mean[c] = running_mean.value().data()[c];
-            invstd[c] = static_cast<real>(1.0 / std::sqrt(running_var.value().data()[c] + eps));
         }
-    }
+    });
 
-    // y = γ x̂ + β, x̂ = (x − μ) / σ: for each n, channel c's contiguous block x[n, c, :].
+    // y = γ x̂ + β, x̂ = (x − μ) / σ: block by block, block (n, c) = the contiguous x[n, c, :].
     Array y = Array::from_shape(shape);
     real* yp = y.data();
-    for (std::size_t n = 0; n < N; ++n) {
-        for (std::size_t c = 0; c < C; ++c) {
+    const std::size_t block_grain =
+        std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, L));
+    parallel_for(N * C, block_grain, [&](std::size_t first, std::size_t last) {
+        for (std::size_t nc = first; nc < last; ++nc) {
+            const std::size_t n = nc / C, c = nc % C;
             const Centre mu = centre(mean[c]);
             const real is = invstd[c];
             const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
@@ -363,7 +375,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                 yb[l] = g * xhat + b;
             }
         }
-    }
+    });
 
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
@@ -382,60 +394,65 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             if (need_dgamma) dw = Array::from_shape(weight.shape());
             if (need_dbeta) db = Array::from_shape(bias.shape());
 
-            for (std::size_t c = 0; c < C; ++c) {
-                const Centre mu = centre(mean[c]);
-                const real is = invstd[c];
-                const real gamma = value_or(weight, c, 1);
+            // Channels are independent: split them between threads when each gets enough.
+            const std::size_t grain =
+                std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, B));
+            parallel_for(C, grain, [&](std::size_t c_begin, std::size_t c_end) {
+                for (std::size_t c = c_begin; c < c_end; ++c) {
+                    const Centre mu = centre(mean[c]);
+                    const real is = invstd[c];
+                    const real gamma = value_or(weight, c, 1);
 
-                // Pass 1 over the channel: dβ = Σdy, dγ = Σdy·x̂.
-                double sum_dy = 0.0, sum_dy_xhat = 0.0;
-                for (std::size_t n = 0; n < N; ++n) {
-                    const real* xb = xd + (n * C + c) * L;
-                    const real* dyb = dyp + (n * C + c) * L;
-                    add_sums(
-                        L,
-                        [xb, dyb, mu, is](std::size_t l) {
-                            return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
-                        },
-                        sum_dy, sum_dy_xhat);
-                }
-                if (need_dgamma) dw.data()[c] = static_cast<real>(sum_dy_xhat);
-                if (need_dbeta) db.data()[c] = static_cast<real>(sum_dy);
-                if (!need_dx) continue;
-
-                if (batch_stats) {
-                    // μ and σ depend on every x of the channel. With dx̂ = dy·γ:
-                    //   Σdx̂ = γ·Σdy,   Σ(dx̂·x̂) = γ·Σ(dy·x̂)
-                    const real sum_dxhat = static_cast<real>(gamma * sum_dy);
-                    const real sum_dxhat_xhat = static_cast<real>(gamma * sum_dy_xhat);
-                    const real Bn = static_cast<real>(B);  // B as a number
-                    const real k = is / Bn;                // 1/B · 1/σ
-                    // Pass 2. dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
+                    // Pass 1 over the channel: dβ = Σdy, dγ = Σdy·x̂.
+                    double sum_dy = 0.0, sum_dy_xhat = 0.0;
                     for (std::size_t n = 0; n < N; ++n) {
                         const real* xb = xd + (n * C + c) * L;
                         const real* dyb = dyp + (n * C + c) * L;
-                        real* dxb = dx.data() + (n * C + c) * L;
-                        for (std::size_t l = 0; l < L; ++l) {
-                            const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
-                            const real dxhat = dyb[l] * gamma;
-                            real d = Bn * dxhat;         // term 1: B·dx̂
-                            d -= sum_dxhat;              // term 2: Σdx̂
-                            d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                            dxb[l] = k * d;
+                        add_sums(
+                            L,
+                            [xb, dyb, mu, is](std::size_t l) {
+                                return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
+                            },
+                            sum_dy, sum_dy_xhat);
+                    }
+                    if (need_dgamma) dw.data()[c] = static_cast<real>(sum_dy_xhat);
+                    if (need_dbeta) db.data()[c] = static_cast<real>(sum_dy);
+                    if (!need_dx) continue;
+
+                    if (batch_stats) {
+                        // μ and σ depend on every x of the channel. With dx̂ = dy·γ:
+                        //   Σdx̂ = γ·Σdy,   Σ(dx̂·x̂) = γ·Σ(dy·x̂)
+                        const real sum_dxhat = static_cast<real>(gamma * sum_dy);
+                        const real sum_dxhat_xhat = static_cast<real>(gamma * sum_dy_xhat);
+                        const real Bn = static_cast<real>(B);  // B as a number
+                        const real k = is / Bn;                // 1/B · 1/σ
+                        // Pass 2. dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
+                        for (std::size_t n = 0; n < N; ++n) {
+                            const real* xb = xd + (n * C + c) * L;
+                            const real* dyb = dyp + (n * C + c) * L;
+                            real* dxb = dx.data() + (n * C + c) * L;
+                            for (std::size_t l = 0; l < L; ++l) {
+                                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
+                                const real dxhat = dyb[l] * gamma;
+                                real d = Bn * dxhat;         // term 1: B·dx̂
+                                d -= sum_dxhat;              // term 2: Σdx̂
+                                d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
+                                dxb[l] = k * d;
+                            }
+                        }
+                    } else {
+                        // Eval: μ and σ are fixed running statistics, y = γ (x − μ)/σ + β
+                        // is affine in x: dx = dy·γ/σ.
+                        const real scale = gamma * is;
+                        for (std::size_t n = 0; n < N; ++n) {
+                            const real* dyb = dyp + (n * C + c) * L;
+                            real* dxb = dx.data() + (n * C + c) * L;
+                            for (std::size_t l = 0; l < L; ++l)
+                                dxb[l] = dyb[l] * scale;
                         }
                     }
-                } else {
-                    // Eval: μ and σ are fixed running statistics, y = γ (x − μ)/σ + β
-                    // is affine in x: dx = dy·γ/σ.
-                    const real scale = gamma * is;
-                    for (std::size_t n = 0; n < N; ++n) {
-                        const real* dyb = dyp + (n * C + c) * L;
-                        real* dxb = dx.data() + (n * C + c) * L;
-                        for (std::size_t l = 0; l < L; ++l)
-                            dxb[l] = dyb[l] * scale;
-                    }
                 }
-            }
+            });
             if (need_dx) x.accumulate_grad(std::move(dx));
             if (need_dgamma) weight.accumulate_grad(std::move(dw));
             if (need_dbeta) bias.accumulate_grad(std::move(db));

@@ -14,6 +14,7 @@
 
 #include <xtensor/xbuilder.hpp>
 
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -25,6 +26,11 @@ struct PoolShape {
     std::size_t oh, ow;        // output planes [OH, OW]
     std::size_t k, stride, pad;
 };
+
+/// Planes per thread chunk: enough that each chunk reads at least 2^16 input values.
+std::size_t plane_grain(const PoolShape& s) {
+    return std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(1, s.h * s.w));
+}
 
 /// The window of output index i along an axis of size `in`: [begin, end) after clipping.
 struct Window {
@@ -80,41 +86,74 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
 
     const real* xp = x.value().data();
     real* yp = y.data();
-    std::size_t o = 0;  // flat output index
-    for (std::size_t plane = 0; plane < s.planes; ++plane) {
-        const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
-        for (std::size_t i = 0; i < s.oh; ++i) {
-            const Window rows = window(i, s, s.h);
-            for (std::size_t j = 0; j < s.ow; ++j, ++o) {
-                const Window cols = window(j, s, s.w);
-                // As PyTorch: start from -inf at the first element; a NaN always wins.
-                real best = -std::numeric_limits<real>::infinity();
-                std::size_t best_at = base + rows.begin * s.w + cols.begin;
-                for (std::size_t r = rows.begin; r < rows.end; ++r) {
-                    for (std::size_t c = cols.begin; c < cols.end; ++c) {
-                        const std::size_t at = base + r * s.w + c;
-                        if (xp[at] > best || std::isnan(xp[at])) {
-                            best = xp[at];
-                            best_at = at;
-                        }
+    // Planes (n, c) are independent: split them between threads when each gets enough.
+    parallel_for(s.planes, plane_grain(s), [&](std::size_t first, std::size_t last) {
+        for (std::size_t plane = first; plane < last; ++plane) {
+            const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
+            std::size_t o = plane * s.oh * s.ow;         // flat output index of y[n, c, 0, 0]
+            if (s.k == 2 && s.stride == 2 && s.pad == 0) {
+                // The common 2x2 window, stride 2, no padding: the four candidates in the
+                // same scan order, each taken when greater than the best or NaN (written as
+                // selects, so the compiler need not branch on data).
+                for (std::size_t i = 0; i < s.oh; ++i) {
+                    const real* r0 = xp + base + 2 * i * s.w;  // rows 2i and 2i + 1
+                    const real* r1 = r0 + s.w;
+                    for (std::size_t j = 0; j < s.ow; ++j, ++o) {
+                        const std::size_t c = 2 * j;
+                        real best = r0[c];
+                        std::size_t at = c;  // offset from r0
+                        const auto take = [&best, &at](real v, std::size_t offset) {
+                            const bool wins = v > best || v != v;  // v != v: v is NaN
+                            best = wins ? v : best;
+                            at = wins ? offset : at;
+                        };
+                        take(r0[c + 1], c + 1);
+                        take(r1[c], s.w + c);
+                        take(r1[c + 1], s.w + c + 1);
+                        yp[o] = best;
+                        argmax[o] = base + 2 * i * s.w + at;
                     }
                 }
-                yp[o] = best;
-                argmax[o] = best_at;
+                continue;
+            }
+            for (std::size_t i = 0; i < s.oh; ++i) {
+                const Window rows = window(i, s, s.h);
+                for (std::size_t j = 0; j < s.ow; ++j, ++o) {
+                    const Window cols = window(j, s, s.w);
+                    // As PyTorch: start from -inf at the first element; a NaN always wins.
+                    real best = -std::numeric_limits<real>::infinity();
+                    std::size_t best_at = base + rows.begin * s.w + cols.begin;
+                    for (std::size_t r = rows.begin; r < rows.end; ++r) {
+                        for (std::size_t c = cols.begin; c < cols.end; ++c) {
+                            const std::size_t at = base + r * s.w + c;
+                            if (xp[at] > best || std::isnan(xp[at])) {
+                                best = xp[at];
+                                best_at = at;
+                            }
+                        }
+                    }
+                    yp[o] = best;
+                    argmax[o] = best_at;
+                }
             }
         }
-    }
+    });
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {
-        tape->record("max_pool2d", {x}, out, [x, argmax = std::move(argmax)](const Array& g) {
+        tape->record("max_pool2d", {x}, out, [x, s, argmax = std::move(argmax)](const Array& g) {
             // dx[argmax[t]] += dy[t] for every output t: only the maximum of each window
             // gets a gradient.
+            // The outputs of plane p take their maxima from plane p only, so planes can be
+            // split between threads.
             Array dx = xt::zeros<real>(x.shape());
             real* dxp = dx.data();
             const real* gp = g.data();
-            for (std::size_t t = 0; t < argmax.size(); ++t)
-                dxp[argmax[t]] += gp[t];
+            const std::size_t per_plane = s.oh * s.ow;
+            parallel_for(s.planes, plane_grain(s), [&](std::size_t first, std::size_t last) {
+                for (std::size_t t = first * per_plane; t < last * per_plane; ++t)
+                    dxp[argmax[t]] += gp[t];
+            });
             x.accumulate_grad(std::move(dx));
         });
     }

@@ -17,7 +17,11 @@ void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t 
           const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,
           std::size_t ldc);
 
-/// The number of threads BLAS may use (OpenBLAS's openblas_set_num_threads).
+/// Sets the number of threads BLAS may use (OpenBLAS's openblas_set_num_threads).
 void set_num_threads(int threads);
+/// The number of threads BLAS uses (OPENBLAS_NUM_THREADS, or set_num_threads).
+int num_threads();
+/// The name of the kernels OpenBLAS chose for this CPU, e.g. "SkylakeX" (see scripts/env.sh).
+const char* blas_core();
 
 }  // namespace tg::detail

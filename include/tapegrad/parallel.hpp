@@ -1,0 +1,27 @@
+// tapegrad/parallel.hpp — splitting a loop between threads.
+//
+// Kernels whose iterations are independent (per image, per channel, per element) call
+// parallel_for; it runs the loop on the calling thread alone when there is too little work
+// to pay for waking other threads, which is always the case at small batch sizes. So a
+// reader stepping through with small inputs never leaves the thread they started on.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace tg {
+
+/// How many threads kernels split work between: TAPEGRAD_NUM_THREADS if set, else the
+/// number of hardware threads.
+std::size_t num_threads();
+/// Sets it (1 = everything on the calling thread).
+void set_num_threads(std::size_t threads);
+
+/// Calls body(begin, end) on contiguous chunks that together cover [0, n), in parallel,
+/// with at most num_threads() chunks of at least `grain` iterations each (so n < 2·grain
+/// runs as one call on the calling thread). Chunks must not write to shared data.
+/// Returns after every chunk is done; an exception from a chunk is rethrown here.
+void parallel_for(std::size_t n, std::size_t grain,
+                  const std::function<void(std::size_t begin, std::size_t end)>& body);
+
+}  // namespace tg

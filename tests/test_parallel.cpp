@@ -1,0 +1,107 @@
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "tapegrad/parallel.hpp"
+#include "tapegrad/tapegrad.hpp"
+#include "testing.hpp"
+
+TEST_CASE("parallel_for covers [0, n) exactly once, in chunks of at least `grain`") {
+    for (std::size_t threads : {1, 2, 3}) {
+        tg::set_num_threads(threads);
+        for (std::size_t n : {0, 1, 7, 100, 1001}) {
+            std::vector<int> hits(n, 0);
+            std::mutex m;
+            std::vector<std::pair<std::size_t, std::size_t>> chunks;
+            tg::parallel_for(n, 10, [&](std::size_t b, std::size_t e) {
+                for (std::size_t i = b; i < e; ++i)
+                    ++hits[i];
+                std::lock_guard lock(m);
+                chunks.emplace_back(b, e);
+            });
+            for (int h : hits)
+                CHECK(h == 1);
+            if (n >= 20) {
+                for (auto [b, e] : chunks)
+                    CHECK(e - b >= 10);
+            }
+        }
+    }
+    tg::set_num_threads(std::thread::hardware_concurrency());
+}
+
+TEST_CASE("parallel_for runs chunks on other threads when there is enough work") {
+    if (std::thread::hardware_concurrency() < 2) return;
+    tg::set_num_threads(2);
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    tg::parallel_for(2, 1, [&](std::size_t, std::size_t) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::lock_guard lock(m);
+        ids.insert(std::this_thread::get_id());
+    });
+    CHECK(ids.size() == 2);
+}
+
+TEST_CASE("a nested parallel_for runs inline, and exceptions reach the caller") {
+    tg::set_num_threads(2);
+    std::atomic<int> total{0};
+    tg::parallel_for(4, 1, [&](std::size_t b, std::size_t e) {
+        tg::parallel_for(10, 1, [&](std::size_t b2, std::size_t e2) {
+            total += static_cast<int>((e - b) * (e2 - b2));
+        });
+    });
+    CHECK(total == 40);
+    CHECK_THROWS_WITH_AS(tg::parallel_for(4, 1,
+                                          [](std::size_t b, std::size_t) {
+                                              if (b > 0) throw std::runtime_error("chunk failed");
+                                          }),
+                         "chunk failed", std::runtime_error);
+    // the pool still works afterwards
+    std::atomic<int> count{0};
+    tg::parallel_for(100, 1, [&](std::size_t b, std::size_t e) { count += int(e - b); });
+    CHECK(count == 100);
+}
+
+namespace {
+// Forward value and input gradient of f at x, with `threads` threads.
+std::pair<tg::Array, tg::Array> run_with(std::size_t threads, const tg::Array& x0,
+                                         const std::function<tg::Tensor(const tg::Tensor&)>& f) {
+    tg::set_num_threads(threads);
+    tg::Tensor x(x0, true);
+    tg::Tape tape;
+    tg::Tensor y = f(x);
+    tg::Generator gen(7);
+    const tg::Array g = tg::normal(y.shape(), 0, 1, gen);
+    tape.backward(y, g);
+    tg::set_num_threads(std::thread::hardware_concurrency());
+    return {y.value(), x.grad()};
+}
+}  // namespace
+
+TEST_CASE("threaded kernels give the same numbers as one thread (relu, batch_norm, max_pool2d)") {
+    // Big enough that every kernel splits its work: 4 x 3 x 128 x 128 = 196,608 values.
+    tg::Generator gen(3);
+    const tg::Array x0 = tg::normal({4, 3, 128, 128}, 1.0, 2.0, gen);
+    const std::vector<std::pair<const char*, std::function<tg::Tensor(const tg::Tensor&)>>> ops = {
+        {"relu", [](const tg::Tensor& x) { return tg::relu(x); }},
+        {"max_pool2d", [](const tg::Tensor& x) { return tg::max_pool2d(x, 2); }},
+        {"batch_norm",
+         [](const tg::Tensor& x) {
+             tg::Tensor w(tg::Array{1.5, 0.5, 2.0}, true), b(tg::Array{0.1, -0.2, 0.3}, true);
+             return tg::batch_norm(x, {}, {}, w, b, true, 0.1, 1e-5);
+         }},
+    };
+    for (const auto& [name, f] : ops) {
+        CAPTURE(name);
+        const auto [y1, g1] = run_with(1, x0, f);
+        const auto [y2, g2] = run_with(2, x0, f);
+        CHECK(y1 == y2);
+        CHECK(g1 == g2);
+    }
+}
