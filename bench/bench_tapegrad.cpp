@@ -219,7 +219,8 @@ int main(int argc, char** argv) {
             train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
             if (k == 11) break;
         }
-        json << ", \"profile_batch\": " << profile_batch << ", \"profile\": \"" << json_escape(profile) << "\"";
+        json << ", \"profile_batch\": " << profile_batch << ", \"profile\": \""
+             << json_escape(profile) << "\"";
     }
 
     rusage usage{};

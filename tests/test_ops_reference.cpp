@@ -115,7 +115,8 @@ TEST_CASE("unary ops match PyTorch") {
 TEST_CASE("derivatives at the edges follow PyTorch: relu'(0), x^0, 0^b") {
     check_against_pytorch("relu_at_zero", X,
                           [](const std::vector<Tensor>& v) { return tg::relu(v[0]); });
-    check_against_pytorch("pow_0", X, [](const std::vector<Tensor>& v) { return tg::pow(v[0], 0); });
+    check_against_pytorch("pow_0", X,
+                          [](const std::vector<Tensor>& v) { return tg::pow(v[0], 0); });
     check_against_pytorch("pow_tensor_zero_base", AB,
                           [](const std::vector<Tensor>& v) { return tg::pow(v[0], v[1]); });
 }
