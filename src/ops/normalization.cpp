@@ -174,6 +174,15 @@ void update_running(Tensor running, std::size_t c, double momentum, double batch
     r = static_cast<real>((1.0 - momentum) * r + momentum * batch_stat);
 }
 
+/// t.grad += sums, where sums (one per element of t, e.g. dγ_c = Σ dy·x̂ over channel c)
+/// were accumulated in double.
+void accumulate_sums(const Tensor& t, const std::vector<double>& sums) {
+    Array g = Array::from_shape(t.shape());
+    std::transform(sums.begin(), sums.end(), g.begin(),
+                   [](double v) { return static_cast<real>(v); });
+    t.accumulate_grad(std::move(g));
+}
+
 /// The unbiased variance σ² · B/(B − 1) that running_var tracks.
 double unbiased(double var, std::size_t B) {
     return var * static_cast<double>(B) / static_cast<double>(B - 1);
@@ -285,18 +294,8 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
                 }
             }
             if (need_dx) x.accumulate_grad(std::move(dx));
-            if (need_dgamma) {
-                Array dw = Array::from_shape(weight.shape());
-                for (std::size_t c = 0; c < C; ++c)
-                    dw.data()[c] = static_cast<real>(dgamma[c]);
-                weight.accumulate_grad(std::move(dw));
-            }
-            if (need_dbeta) {
-                Array db = Array::from_shape(bias.shape());
-                for (std::size_t c = 0; c < C; ++c)
-                    db.data()[c] = static_cast<real>(dbeta[c]);
-                bias.accumulate_grad(std::move(db));
-            }
+            if (need_dgamma) accumulate_sums(weight, dgamma);
+            if (need_dbeta) accumulate_sums(bias, dbeta);
         };
         tape->record(op, std::move(inputs), out, std::move(backward));
     }
@@ -572,18 +571,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                 }
             }
             if (need_dx) x.accumulate_grad(std::move(dx));
-            if (need_dgamma) {
-                Array dw = Array::from_shape(weight.shape());
-                for (std::size_t i = 0; i < D; ++i)
-                    dw.data()[i] = static_cast<real>(dgamma[i]);
-                weight.accumulate_grad(std::move(dw));
-            }
-            if (need_dbeta) {
-                Array db = Array::from_shape(bias.shape());
-                for (std::size_t i = 0; i < D; ++i)
-                    db.data()[i] = static_cast<real>(dbeta[i]);
-                bias.accumulate_grad(std::move(db));
-            }
+            if (need_dgamma) accumulate_sums(weight, dgamma);
+            if (need_dbeta) accumulate_sums(bias, dbeta);
         };
         tape->record(op, std::move(inputs), out, std::move(backward));
     }
