@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
     app.add_flag("--no-epoch", no_epoch, "skip the full epoch");
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
     std::size_t profile_batch = 64;
+    std::uint64_t seed = 0;
+    app.add_option("--seed", seed, "seed of the epoch's initial weights and shuffling");
     app.add_option("--profile-batch", profile_batch, "batch size of the per-op profile");
     CLI11_PARSE(app, argc, argv);
     tg::detail::set_num_threads(threads);
@@ -180,9 +182,9 @@ int main(int argc, char** argv) {
     json << "}";
 
     if (!no_epoch) {
-        nn::Sequential model = make_model(0);
+        nn::Sequential model = make_model(seed);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
-        tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = 0});
+        tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = seed});
         const auto t0 = Clock::now();
         for (const auto& batch : loader)
             train_step(model, opt, batch);

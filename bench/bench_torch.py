@@ -143,6 +143,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--no-epoch", action="store_true")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=BATCHES)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the epoch's weights and shuffling")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -160,7 +161,7 @@ def main():
     for b in args.batch_sizes:
         result["step_ms"][str(b)] = 1000 * step_times(x, y, b, args.warmup, args.steps)
     if not args.no_epoch:
-        seconds, acc = epoch(x, y, xt, yt, 64, seed=0)
+        seconds, acc = epoch(x, y, xt, yt, 64, seed=args.seed)
         result["epoch"] = {"batch": 64, "images": int(x.shape[0]), "seconds": seconds,
                            "images_per_second": x.shape[0] / seconds, "test_accuracy": acc}
     result["gflops"] = layer_gflops(64, 20)

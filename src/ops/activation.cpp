@@ -31,8 +31,12 @@ Tensor relu(const Tensor& x) {
             const real* yp2 = y_handle.value().data();
             real* dp = dx.data();
             parallel_for(g.size(), kGrain, [gp, yp2, dp](std::size_t begin, std::size_t end) {
-                for (std::size_t i = begin; i < end; ++i)
-                    dp[i] = yp2[i] > real(0) ? gp[i] : real(0);
+                for (std::size_t i = begin; i < end; ++i) {
+                    // Load g_i first, then select: a load made only when y_i > 0 would force
+                    // a branch on data (mispredicted half the time) instead of a vector blend.
+                    const real gi = gp[i];
+                    dp[i] = yp2[i] > real(0) ? gi : real(0);
+                }
             });
             x.accumulate_grad(std::move(dx));
         });
