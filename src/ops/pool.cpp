@@ -103,7 +103,9 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
                         real best = r0[c];
                         std::size_t at = c;  // offset from r0
                         const auto take = [&best, &at](real v, std::size_t offset) {
-                            const bool wins = v > best || v != v;  // v != v: v is NaN
+                            // v != v: v is NaN. `|`, not `||`: both sides are always
+                            // evaluated, so there is nothing to branch on.
+                            const bool wins = (v > best) | (v != v);
                             best = wins ? v : best;
                             at = wins ? offset : at;
                         };
