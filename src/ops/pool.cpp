@@ -92,31 +92,29 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
             const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
             std::size_t o = plane * s.oh * s.ow;         // flat output index of y[n, c, 0, 0]
             if (s.k == 2 && s.stride == 2 && s.pad == 0) {
-                // The common 2x2 window, stride 2, no padding: the four candidates in the
-                // same scan order, each taken when greater than the best or NaN (written as
-                // selects, so the compiler need not branch on data).
+                // The common 2x2 window, stride 2, no padding, without branches on data
+                // (they mispredict): m = max(a, b, c, d), and its index is the first of
+                // a, b, c, d equal to m. That is the general loop's answer unless the plane
+                // holds a NaN; such a (rare) plane is redone by the general loop below.
+                unsigned nan_seen = 0;
                 for (std::size_t i = 0; i < s.oh; ++i) {
                     const real* r0 = xp + base + 2 * i * s.w;  // rows 2i and 2i + 1
                     const real* r1 = r0 + s.w;
+                    const std::size_t row_at = base + 2 * i * s.w;
                     for (std::size_t j = 0; j < s.ow; ++j, ++o) {
-                        const std::size_t c = 2 * j;
-                        real best = r0[c];
-                        std::size_t at = c;  // offset from r0
-                        const auto take = [&best, &at](real v, std::size_t offset) {
-                            // v != v: v is NaN. `|`, not `||`: both sides are always
-                            // evaluated, so there is nothing to branch on.
-                            const bool wins = (v > best) | (v != v);
-                            best = wins ? v : best;
-                            at = wins ? offset : at;
-                        };
-                        take(r0[c + 1], c + 1);
-                        take(r1[c], s.w + c);
-                        take(r1[c + 1], s.w + c + 1);
-                        yp[o] = best;
-                        argmax[o] = base + 2 * i * s.w + at;
+                        const real a = r0[2 * j], b = r0[2 * j + 1];
+                        const real c = r1[2 * j], d = r1[2 * j + 1];
+                        const real m = std::max(std::max(a, b), std::max(c, d));
+                        nan_seen |= (a != a) | (b != b) | (c != c) | (d != d);
+                        // Window position 0..3 of the first value equal to m.
+                        const unsigned not_a = a != m, not_b = b != m, not_c = c != m;
+                        const unsigned pos = not_a * (1 + not_b * (1 + not_c));
+                        yp[o] = m;
+                        argmax[o] = row_at + (pos >> 1) * s.w + 2 * j + (pos & 1u);
                     }
                 }
-                continue;
+                if (!nan_seen) continue;
+                o = plane * s.oh * s.ow;  // a NaN: redo this plane as PyTorch does, below
             }
             for (std::size_t i = 0; i < s.oh; ++i) {
                 const Window rows = window(i, s, s.h);
