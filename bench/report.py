@@ -37,7 +37,12 @@ def table(tg, pt):
         rows.append(f"| images | {e['images']} | {f['images']} | |")
         rows.append(f"| seconds | {e['seconds']:.2f} | {f['seconds']:.2f} | {e['seconds'] / f['seconds']:.2f} |")
         rows.append(f"| images / s | {e['images_per_second']:.0f} | {f['images_per_second']:.0f} | {e['images_per_second'] / f['images_per_second']:.2f} |")
-        rows.append(f"| test accuracy | {100 * e['test_accuracy']:.2f}% | {100 * f['test_accuracy']:.2f}% | |")
+        def accs(a):
+            a = a if isinstance(a, list) else [a]
+            mean = 100 * sum(a) / len(a)
+            return f"{mean:.2f}% (" + ", ".join(f"{100 * v:.1f}" for v in a) + ")"
+        n = len(e["test_accuracy"]) if isinstance(e["test_accuracy"], list) else 1
+        rows.append(f"| test accuracy after the epoch, mean (seeds 0..{n - 1}) | {accs(e['test_accuracy'])} | {accs(f['test_accuracy'])} | |")
     rows.append(f"| peak RSS (MB, whole process) | {tg['peak_rss_mb']:.0f} | {pt['peak_rss_mb']:.0f} | {tg['peak_rss_mb'] / pt['peak_rss_mb']:.2f} |")
     rows.append("\n### Achieved GFLOP/s at batch 64 (forward + backward of the layer alone)\n")
     rows.append("| | tapegrad | PyTorch |")
@@ -45,6 +50,23 @@ def table(tg, pt):
     for k in ["conv1", "conv2", "linear", "sgemm_1024"]:
         label = "sgemm 1024x1024 (the ceiling)" if k == "sgemm_1024" else k
         rows.append(f"| {label} | {tg['gflops'].get(k, 0):.1f} | {pt['gflops'].get(k, 0):.1f} |")
+    rows.append("\n### The targets, in this run\n")
+    ratios = {b: tg["step_ms"][b] / pt["step_ms"][b] for b in pt["step_ms"] if b in tg["step_ms"]}
+    worst = max(ratios, key=ratios.get)
+    rows.append(f"- step time at or below PyTorch's at every batch size: "
+                f"{'met' if ratios[worst] <= 1.0 else 'NOT met'} (worst ratio {ratios[worst]:.2f}, batch {worst})")
+    if "8" in ratios:
+        rows.append(f"- at batch 8, at most half of PyTorch's: "
+                    f"{'met' if ratios['8'] <= 0.5 else 'NOT met'} (ratio {ratios['8']:.2f})")
+    mem = tg["peak_rss_mb"] / pt["peak_rss_mb"]
+    rows.append(f"- peak memory at most PyTorch's: {'met' if mem <= 1.0 else 'NOT met'} (ratio {mem:.2f})")
+    if "epoch" in tg and "epoch" in pt and isinstance(tg["epoch"]["test_accuracy"], list):
+        a, b = tg["epoch"]["test_accuracy"], pt["epoch"]["test_accuracy"]
+        ma, mb = sum(a) / len(a), sum(b) / len(b)
+        spread = max(max(a) - min(a), max(b) - min(b))
+        rows.append(f"- same accuracy after one epoch, within noise: "
+                    f"{'met' if abs(ma - mb) <= spread else 'NOT met'} (means {100 * ma:.2f}% vs "
+                    f"{100 * mb:.2f}%; seed-to-seed spread up to {100 * spread:.1f} points)")
     if "profile" in tg:
         rows.append(f"\n### Where one tapegrad step goes (batch {tg.get('profile_batch', 64)})\n")
         rows.append("```")

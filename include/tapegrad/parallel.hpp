@@ -24,4 +24,10 @@ void set_num_threads(std::size_t threads);
 void parallel_for(std::size_t n, std::size_t grain,
                   const std::function<void(std::size_t begin, std::size_t end)>& body);
 
+/// The same, and body also receives the index of its chunk, 0 <= chunk < num_threads(), so
+/// each chunk can sum into its own partial result (conv2d's per-thread dW).
+void parallel_for_chunks(
+    std::size_t n, std::size_t grain,
+    const std::function<void(std::size_t chunk, std::size_t begin, std::size_t end)>& body);
+
 }  // namespace tg

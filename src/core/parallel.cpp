@@ -116,8 +116,8 @@ void set_num_threads(std::size_t threads) {
     thread_count = std::max<std::size_t>(1, threads);
 }
 
-void parallel_for(std::size_t n, std::size_t grain,
-                  const std::function<void(std::size_t, std::size_t)>& body) {
+void parallel_for_chunks(std::size_t n, std::size_t grain,
+                         const std::function<void(std::size_t, std::size_t, std::size_t)>& body) {
     if (n == 0) return;
     grain = std::max<std::size_t>(1, grain);
     std::size_t chunks = std::min(thread_count, n / grain);
@@ -128,14 +128,20 @@ void parallel_for(std::size_t n, std::size_t grain,
         chunks = 1;  // too little work, or already inside a parallel_for: run here
     }
     if (chunks <= 1) {
-        body(0, n);
+        body(0, 0, n);
         return;
     }
     const std::size_t per = (n + chunks - 1) / chunks;
     pool().run(chunks, [&](std::size_t i) {
         const std::size_t begin = i * per, end = std::min(n, begin + per);
-        if (begin < end) body(begin, end);
+        if (begin < end) body(i, begin, end);
     });
+}
+
+void parallel_for(std::size_t n, std::size_t grain,
+                  const std::function<void(std::size_t, std::size_t)>& body) {
+    parallel_for_chunks(
+        n, grain, [&body](std::size_t, std::size_t begin, std::size_t end) { body(begin, end); });
 }
 
 }  // namespace tg

@@ -29,12 +29,12 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <xtensor/xbuilder.hpp>
 
 #include "tapegrad/ops/gemm.hpp"
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -187,19 +187,15 @@ std::size_t image_threads(const ConvShape& s) {
     return std::max<std::size_t>(1, std::min({blas, s.n, worth}));
 }
 
-/// Splits the images [0, N) into `threads` contiguous blocks and runs body(first, last, t) for
-/// block t, all at once (block 0 on the calling thread). Blocks touch disjoint images.
+/// Splits the images [0, N) into up to `threads` contiguous blocks and runs
+/// body(first, last, t) for block t on the thread pool (block 0 on the calling thread).
+/// Blocks touch disjoint images; t < threads.
 template <class Body>
 void for_image_blocks(std::size_t n, std::size_t threads, const Body& body) {
-    const std::size_t per = (n + threads - 1) / threads;
-    std::vector<std::thread> workers;
-    for (std::size_t t = 1; t < threads; ++t) {
-        workers.emplace_back(body, std::min(n, t * per), std::min(n, (t + 1) * per), t);
-    }
-    body(0, std::min(n, per), 0);
-    for (auto& worker : workers) {
-        worker.join();
-    }
+    const std::size_t per = (n + threads - 1) / threads;  // images per block
+    parallel_for_chunks(n, per, [&body](std::size_t t, std::size_t first, std::size_t last) {
+        body(first, last, t);
+    });
 }
 
 /// Forward for one image: y[n] [O, L] = W [O, K] im2col(x[n]) [K, L] + b.
@@ -217,6 +213,7 @@ void forward_image(const ConvShape& s, const real* xn, const real* w, const real
 
 /// What the backward pass of one block of images accumulates into, and its scratch space.
 struct BackwardBlock {
+    bool used = false;  // the pool may run fewer blocks than asked for
     bool want_w = false, want_b = false;
     Array dw;                 // [O, C, kH, kW] = [O, K]  this block's part of dW
     Array db;                 // [O]     this block's part of db
@@ -284,6 +281,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
         std::vector<BackwardBlock> blocks(threads);
         for_image_blocks(s.n, threads, [&](std::size_t first, std::size_t last, std::size_t t) {
             BackwardBlock& blk = blocks[t];
+            blk.used = true;
             blk.want_w = want_w;
             blk.want_b = want_b;
             if (want_w) {
@@ -302,6 +300,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
             }
         });
         for (std::size_t t = 1; t < threads; ++t) {
+            if (!blocks[t].used) continue;
             if (want_w) blocks[0].dw += blocks[t].dw;
             if (want_b) blocks[0].db += blocks[t].db;
         }

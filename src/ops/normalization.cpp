@@ -336,7 +336,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     const real* xp = x.value().data();
     std::vector<double> mean(C);
     std::vector<real> invstd(C);
-    // Channels are independent: split them between threads when each gets enough values.
+    Array y = Array::from_shape(shape);
+    real* yp = y.data();
+    // Channel by channel (channels are independent, so they are split between threads when
+    // each gets enough values): its statistics, then y = γ x̂ + β over its N blocks x[n, c, :]
+    // at once, while the channel's values are still in cache.
     const std::size_t channel_grain =
         std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, B));
     parallel_for(C, channel_grain, [&](std::size_t c_begin, std::size_t c_end) {
@@ -353,25 +357,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                 mean[c] = running_mean.value().data()[c];
                 invstd[c] = static_cast<real>(1.0 / std::sqrt(running_var.value().data()[c] + eps));
             }
-        }
-    });
 
-    // y = γ x̂ + β, x̂ = (x − μ) / σ: block by block, block (n, c) = the contiguous x[n, c, :].
-    Array y = Array::from_shape(shape);
-    real* yp = y.data();
-    const std::size_t block_grain =
-        std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, L));
-    parallel_for(N * C, block_grain, [&](std::size_t first, std::size_t last) {
-        for (std::size_t nc = first; nc < last; ++nc) {
-            const std::size_t n = nc / C, c = nc % C;
+            // y = γ x̂ + β with x̂ = (x − μ) / σ
             const Centre mu = centre(mean[c]);
             const real is = invstd[c];
             const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
-            const real* xb = xp + (n * C + c) * L;
-            real* yb = yp + (n * C + c) * L;
-            for (std::size_t l = 0; l < L; ++l) {
-                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
-                yb[l] = g * xhat + b;
+            for (std::size_t n = 0; n < N; ++n) {
+                const real* xb = xp + (n * C + c) * L;
+                real* yb = yp + (n * C + c) * L;
+                for (std::size_t l = 0; l < L; ++l) {
+                    const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
+                    yb[l] = g * xhat + b;
+                }
             }
         }
     });
