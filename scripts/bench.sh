@@ -9,9 +9,18 @@ source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target bench_tapegrad
 out="$(mktemp -d)"
-echo "tapegrad ($THREADS threads)..."
-OPENBLAS_NUM_THREADS="$THREADS" ./build/release/bench/bench_tapegrad --threads "$THREADS" "$@" >"$out/tapegrad.json"
-echo "PyTorch ($THREADS threads)..."
-/usr/bin/python3 bench/bench_torch.py --threads "$THREADS" "$@" >"$out/torch.json"
-/usr/bin/python3 bench/report.py "$out/tapegrad.json" "$out/torch.json" --write docs/performance.md
+# RUNS pairs (tapegrad, then PyTorch), back to back; the epoch is run in the first pair only.
+# The table gives, per batch size, the median of the pairs' ratios (this machine is noisy).
+RUNS="${RUNS:-3}"
+pairs=()
+for r in $(seq 1 "$RUNS"); do
+  extra=()
+  if [ "$r" -gt 1 ]; then extra=(--no-epoch); fi
+  echo "pair $r of $RUNS: tapegrad ($THREADS threads)..."
+  OPENBLAS_NUM_THREADS="$THREADS" ./build/release/bench/bench_tapegrad --threads "$THREADS" "${extra[@]}" "$@" >"$out/tapegrad$r.json"
+  echo "pair $r of $RUNS: PyTorch ($THREADS threads)..."
+  /usr/bin/python3 bench/bench_torch.py --threads "$THREADS" "${extra[@]}" "$@" >"$out/torch$r.json"
+  pairs+=("$out/tapegrad$r.json" "$out/torch$r.json")
+done
+/usr/bin/python3 bench/report.py "${pairs[@]}" --write docs/performance.md
 echo "(table written to docs/performance.md)"
