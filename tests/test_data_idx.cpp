@@ -23,22 +23,7 @@ using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed at the end of the test.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("tapegrad_idx_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using tgtest::TempDir;
 
 /// An IDX header written by hand: 0 0 0x08 ndim, then big-endian uint32 dims.
 Bytes idx_header(const std::vector<std::uint32_t>& dims, std::uint8_t type = 0x08) {
@@ -105,9 +90,7 @@ std::string error_of(const std::function<void()>& f) {
     return {};
 }
 
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+using tgtest::contains;
 
 }  // namespace
 

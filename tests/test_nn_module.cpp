@@ -54,25 +54,7 @@ std::vector<std::string> names_of(const tg::nn::NamedTensors& named) {
     return out;
 }
 
-// A fresh empty directory under the system temp dir, removed when the test ends.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("tapegrad_nn_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::vector<std::string> files() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path))
-            out.push_back(e.path().filename());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
+using tgtest::TempDir;
 
 // Gives every parameter and buffer distinct values, so a round trip is a real test.
 void scramble(Module& m, tg::real base) {

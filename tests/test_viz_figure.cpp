@@ -16,30 +16,9 @@ namespace {
 
 const bool kHaveGnuplot = viz::find_executable("gnuplot").has_value();
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name)
-        : path(fs::temp_directory_path() /
-               ("tapegrad_test_" + name + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-bool contains(const std::string& s, const std::string& what) {
-    return s.find(what) != std::string::npos;
-}
+using tgtest::contains;
+using tgtest::read_file;
+using tgtest::TempDir;
 
 // The chapter's 2 x 4 grid: before/after BN histograms for four batch sizes.
 viz::Figure chapter_figure() {
@@ -180,13 +159,13 @@ TEST_CASE("viz: save writes the data and the script, and says how to render with
                    "install gnuplot-nox and run: gnuplot " + (dir.path / "bn.gp").string()));
     CHECK_FALSE(fs::exists(dir.path / "bn.png"));
     CHECK(r.script == dir.path / "bn.gp");
-    CHECK(slurp(r.script) == fig.script("bn"));
+    CHECK(read_file(r.script) == fig.script("bn"));
     REQUIRE(r.data.size() == 8);
     CHECK(r.data[0] == dir.path / "bn_r0c0_s0.csv");
     CHECK(r.data[7] == dir.path / "bn_r1c3_s0.csv");
     // The CSV holds the histogram of that panel.
     const auto& h = fig.panel(0, 0).series[0].histogram;
-    CHECK(slurp(r.data[0]) == viz::csv_text(viz::histogram_columns(h)));
+    CHECK(read_file(r.data[0]) == viz::csv_text(viz::histogram_columns(h)));
     CHECK(entries(dir.path) == 9);  // 8 CSV + the script, no temporaries
 
     const auto unrendered = fig.save(dir.path / "bn.png", {.render = false});
@@ -217,7 +196,7 @@ TEST_CASE("viz: gnuplot renders the chapter's grid to a PNG" * doctest::skip(!kH
     const auto r = chapter_figure().save(dir.path / "bn.png");
     INFO(r.message);
     REQUIRE(r.rendered());
-    const std::string png = slurp(dir.path / "bn.png");
+    const std::string png = read_file(dir.path / "bn.png");
     REQUIRE(png.size() > 1000);
     CHECK(png.substr(0, 8) == "\x89PNG\r\n\x1a\n");
     // Width and height from the IHDR chunk (big-endian at bytes 16 and 20).

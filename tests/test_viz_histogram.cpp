@@ -13,31 +13,8 @@ namespace viz = tg::viz;
 
 namespace {
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// A fresh empty directory for one test, removed when the test ends.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name)
-        : path(fs::temp_directory_path() /
-               ("tapegrad_test_" + name + "_" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::size_t files() const {
-        return static_cast<std::size_t>(
-            std::distance(fs::directory_iterator(path), fs::directory_iterator{}));
-    }
-};
+using tgtest::read_file;
+using tgtest::TempDir;
 
 std::vector<double> dens(std::initializer_list<double> d) {
     return d;
@@ -228,7 +205,7 @@ TEST_CASE("viz: files are written atomically and replace the old file") {
     fs::create_directories(dir.path / "d.csv" / "inner");
     CHECK_THROWS_WITH_AS(viz::write_text_atomically(dir.path / "d.csv", "x"),
                          doctest::Contains("d.csv"), std::runtime_error);
-    CHECK(dir.files() == 2);  // sub/ and d.csv/
+    CHECK(dir.files().size() == 2);  // sub/ and d.csv/
 }
 
 TEST_CASE("viz: terminal histogram, one line per bin with a proportional bar") {

@@ -1,12 +1,17 @@
 // tests/testing.hpp — what every test file shares: PyTorch reference data and comparisons.
 #pragma once
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -17,6 +22,52 @@ namespace tgtest {
 
 using tg::Array;
 using tg::real;
+
+/// A fresh empty directory under the system temp dir, unique to this process and object,
+/// removed (with its contents) when the test ends.
+class TempDir {
+  public:
+    explicit TempDir(const std::string& tag = "tmp") {
+        static int counter = 0;
+        path = std::filesystem::temp_directory_path() /
+               ("tapegrad_test_" + tag + "_" + std::to_string(::getpid()) + "_" +
+                std::to_string(counter++));
+        std::filesystem::remove_all(path);
+        std::filesystem::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    /// The path of `name` inside the directory.
+    std::string file(const std::string& name) const { return (path / name).string(); }
+    /// The names of the directory's entries, sorted.
+    std::vector<std::string> files() const {
+        std::vector<std::string> out;
+        for (const auto& e : std::filesystem::directory_iterator(path))
+            out.push_back(e.path().filename().string());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
+    std::filesystem::path path;
+};
+
+/// The whole content of a file, as bytes in a string.
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+/// True when `part` occurs in `s`.
+inline bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 /// The PyTorch reference tensors of one group (tests/reference/<group>.txt, written by a
 /// gen_*.py script with refio.py), for this build's dtype: f32 lines in the float build,

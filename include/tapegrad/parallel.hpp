@@ -17,6 +17,17 @@ std::size_t num_threads();
 /// Sets it (1 = everything on the calling thread).
 void set_num_threads(std::size_t threads);
 
+/// The least work worth handing to another thread, in values read or written (waking a
+/// thread costs some microseconds); smaller loops stay on the calling thread.
+inline constexpr std::size_t kMinValuesPerThread = std::size_t{1} << 16;
+
+/// The grain for a loop whose items touch `values_per_item` values each: enough items that
+/// every chunk has at least kMinValuesPerThread values.
+inline std::size_t grain_for(std::size_t values_per_item) {
+    const std::size_t per = values_per_item > 0 ? values_per_item : 1;
+    return kMinValuesPerThread / per > 0 ? kMinValuesPerThread / per : 1;
+}
+
 /// Calls body(begin, end) on contiguous chunks that together cover [0, n), in parallel,
 /// with at most num_threads() chunks of at least `grain` iterations each (so n < 2·grain
 /// runs as one call on the calling thread). Chunks must not write to shared data.

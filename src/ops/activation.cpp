@@ -5,18 +5,13 @@
 
 namespace tg {
 
-namespace {
-// Element-wise loops split between threads in chunks of at least this many elements.
-constexpr std::size_t kGrain = 1 << 16;
-}  // namespace
-
 Tensor relu(const Tensor& x) {
     // Forward: y_i = max(x_i, 0), one pass over the contiguous data.
     const Array& xv = x.value();
     Array y = Array::from_shape(xv.shape());
     const real* xp = xv.data();
     real* yp = y.data();
-    parallel_for(xv.size(), kGrain, [xp, yp](std::size_t begin, std::size_t end) {
+    parallel_for(xv.size(), grain_for(1), [xp, yp](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i)
             yp[i] = xp[i] > real(0) ? xp[i] : real(0);
     });
@@ -30,7 +25,7 @@ Tensor relu(const Tensor& x) {
             const real* gp = g.data();
             const real* yp2 = y_handle.value().data();
             real* dp = dx.data();
-            parallel_for(g.size(), kGrain, [gp, yp2, dp](std::size_t begin, std::size_t end) {
+            parallel_for(g.size(), grain_for(1), [gp, yp2, dp](std::size_t begin, std::size_t end) {
                 for (std::size_t i = begin; i < end; ++i) {
                     // Load g_i first, then select: a load made only when y_i > 0 would force
                     // a branch on data (mispredicted half the time) instead of a vector blend.

@@ -16,9 +16,6 @@ namespace tg {
 
 namespace {
 
-// Loops split between threads only in chunks of at least this many values.
-constexpr std::size_t kParallelGrain = 1 << 16;
-
 // ---------------------------------------------------------------------------------------------
 // Shared pieces: argument checks, recording, and the per-set sums every normalisation needs.
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +63,20 @@ void check_running_pair(const char* op, const Tensor& running_mean, const Tensor
                                     ": running_mean and running_var must be both defined or "
                                     "both undefined");
     }
+}
+
+/// The checks batch_norm and instance_norm share: x is [N, C, *], and weight, bias and the
+/// running statistics are each undefined or [C], the two statistics defined together.
+void check_per_channel_args(const char* op, const Tensor& x, const Tensor& weight,
+                            const Tensor& bias, const Tensor& running_mean,
+                            const Tensor& running_var) {
+    check_nc(op, x);
+    const Shape shape = x.shape();
+    check_per_channel(op, "weight", weight, shape);
+    check_per_channel(op, "bias", bias, shape);
+    check_per_channel(op, "running_mean", running_mean, shape);
+    check_per_channel(op, "running_var", running_var, shape);
+    check_running_pair(op, running_mean, running_var);
 }
 
 /// Product of shape[from..]: the number of values per [n, c] for [N, C, H, W] (H·W).
@@ -312,13 +323,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
     const char* op = "batch_norm";
-    check_nc(op, x);
+    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
     const Shape shape = x.shape();
-    check_per_channel(op, "weight", weight, shape);
-    check_per_channel(op, "bias", bias, shape);
-    check_per_channel(op, "running_mean", running_mean, shape);
-    check_per_channel(op, "running_var", running_var, shape);
-    check_running_pair(op, running_mean, running_var);
 
     // x [N, C, L] with L = H·W (1 for [N, C]); channel c has B = N·L values.
     const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
@@ -341,8 +347,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // Channel by channel (channels are independent, so they are split between threads when
     // each gets enough values): its statistics, then y = γ x̂ + β over its N blocks x[n, c, :]
     // at once, while the channel's values are still in cache.
-    const std::size_t channel_grain =
-        std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, B));
+    const std::size_t channel_grain = grain_for(B);
     parallel_for(C, channel_grain, [&](std::size_t c_begin, std::size_t c_end) {
         for (std::size_t c = c_begin; c < c_end; ++c) {
             if (batch_stats) {
@@ -391,8 +396,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
             if (need_dbeta) db = Array::from_shape(bias.shape());
 
             // Channels are independent: split them between threads when each gets enough.
-            const std::size_t grain =
-                std::max<std::size_t>(1, kParallelGrain / std::max<std::size_t>(1, B));
+            const std::size_t grain = grain_for(B);
             parallel_for(C, grain, [&](std::size_t c_begin, std::size_t c_end) {
                 for (std::size_t c = c_begin; c < c_end; ++c) {
                     const Centre mu = centre(mean[c]);
@@ -611,13 +615,8 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
                      const Tensor& weight, const Tensor& bias, bool use_input_stats,
                      double momentum, double eps) {
     const char* op = "instance_norm";
-    check_nc(op, x);
+    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
     const Shape shape = x.shape();
-    check_per_channel(op, "weight", weight, shape);
-    check_per_channel(op, "bias", bias, shape);
-    check_per_channel(op, "running_mean", running_mean, shape);
-    check_per_channel(op, "running_var", running_var, shape);
-    check_running_pair(op, running_mean, running_var);
     const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
 
     std::vector<double> mean(N * C);

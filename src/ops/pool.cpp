@@ -27,11 +27,6 @@ struct PoolShape {
     std::size_t k, stride, pad;
 };
 
-/// Planes per thread chunk: enough that each chunk reads at least 2^16 input values.
-std::size_t plane_grain(const PoolShape& s) {
-    return std::max<std::size_t>(1, (std::size_t{1} << 16) / std::max<std::size_t>(1, s.h * s.w));
-}
-
 /// The window of output index i along an axis of size `in`: [begin, end) after clipping.
 struct Window {
     std::size_t begin, end;
@@ -87,7 +82,7 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
     const real* xp = x.value().data();
     real* yp = y.data();
     // Planes (n, c) are independent: split them between threads when each gets enough.
-    parallel_for(s.planes, plane_grain(s), [&](std::size_t first, std::size_t last) {
+    parallel_for(s.planes, grain_for(s.h * s.w), [&](std::size_t first, std::size_t last) {
         for (std::size_t plane = first; plane < last; ++plane) {
             const std::size_t base = plane * s.h * s.w;  // x[n, c, 0, 0]
             std::size_t o = plane * s.oh * s.ow;         // flat output index of y[n, c, 0, 0]
@@ -150,7 +145,7 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
             real* dxp = dx.data();
             const real* gp = g.data();
             const std::size_t per_plane = s.oh * s.ow;
-            parallel_for(s.planes, plane_grain(s), [&](std::size_t first, std::size_t last) {
+            parallel_for(s.planes, grain_for(s.h * s.w), [&](std::size_t first, std::size_t last) {
                 for (std::size_t t = first * per_plane; t < last * per_plane; ++t)
                     dxp[argmax[t]] += gp[t];
             });
