@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "tapegrad/anomaly.hpp"
+
 namespace tg {
 
 namespace {
@@ -55,6 +57,7 @@ void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output, Ba
         entries_.back().forward_seconds = std::chrono::duration<double>(now - last_mark_).count();
         last_mark_ = now;
     }
+    if (detail::anomaly_guards != 0) detail::check_forward(entries_, entries_.size() - 1);
 }
 
 void Tape::enable_profiling() {
@@ -97,7 +100,8 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
     // every consumer of its output (all later entries) has added into output.grad.
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
         Node& out = it->output.node();
-        if (!out.has_grad) continue;  // does not lead to the loss
+        if (!out.has_grad) continue;                         // does not lead to the loss
+        const detail::BackwardCheck anomaly(entries_, *it);  // under a DetectAnomaly guard
         if (profiling_) {
             const auto start = std::chrono::steady_clock::now();
             it->backward(out.grad);
@@ -106,6 +110,7 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
         } else {
             it->backward(out.grad);
         }
+        anomaly.after_backward();
         if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
             out.grad = Array();
             out.has_grad = false;
