@@ -16,9 +16,13 @@
 #   print a(0, 1, 2)   one element (an xmethod: no call into the program)
 #   print t.grad()     the grad (xmethod; "no gradient" is a gdb error, not a C++ exception)
 #   tg-at a 0 1 2      the same element, also for a Tensor
+#   tg-view x N C L    the values at a raw pointer (a kernel's `const real* x`) as [N, C, L]
 #   tg-tape [tape]     the thread's active tape (or the given one)
+#   tg-break-backward batch_norm   stop the tape's reverse loop before that op's backward
 #   tg-stats x         mean, std, min, max, NaN/Inf count of a Tensor or array
 #   tg-hist x [bins]   a histogram in the terminal
+#   tg-advance TEXT    run to the next line of this source file containing TEXT
+#   $tg_data(t)        the address of t's first value: watch -l $tg_data(running_mean)[0]
 #   set tg-edgeitems 3 / set tg-threshold 16 / set tg-precision 4: how much is printed
 import math
 import os
@@ -134,7 +138,8 @@ def _seq(val):
 
 
 class XArray:
-    """An xt::xarray_container / xtensor_container read from the inferior."""
+    """An xt::xarray_container / xtensor_container read from the inferior (or, with
+    XArray.raw, `count` values at a pointer seen with a shape)."""
 
     def __init__(self, val):
         self.val = _deref(val)
@@ -143,8 +148,27 @@ class XArray:
         storage = self.val["m_storage"]
         self.begin = storage["p_begin"]
         self.elem = self.begin.type.strip_typedefs().target().strip_typedefs()
-        self.size = self.elem.sizeof
         self.stored = int(storage["p_end"] - self.begin) if int(self.begin) else 0
+        self._set_kind()
+
+    @classmethod
+    def raw(cls, pointer, shape):
+        """The row-major array of `shape` at `pointer` (a kernel's `const real* x`)."""
+        self = cls.__new__(cls)
+        self.val = pointer
+        self.begin = pointer
+        self.elem = pointer.type.strip_typedefs().target().strip_typedefs()
+        self.shape = list(shape)
+        self.strides, acc = [], 1
+        for d in reversed(self.shape):
+            self.strides.insert(0, acc)
+            acc *= d
+        self.stored = acc if int(pointer) else 0
+        self._set_kind()
+        return self
+
+    def _set_kind(self):
+        self.size = self.elem.sizeof
         code = self.elem.code
         if code == gdb.TYPE_CODE_FLT:
             self.kind = "float"
@@ -833,9 +857,19 @@ def _register_xmethods():
 
 
 def _array_of(expr):
-    """The XArray an expression denotes: a tg::Tensor (its value), a Node, or an xt array."""
-    val = _deref(gdb.parse_and_eval(expr))
+    """The XArray an expression denotes: a tg::Tensor (its value), a Node, an xt array, or a
+    C array such as `*mean@C` (gdb's @ syntax, for a kernel's raw pointers)."""
+    val = gdb.parse_and_eval(expr)
+    if val.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
+        lo, hi = val.type.strip_typedefs().range()
+        elem = val.type.strip_typedefs().target()
+        return XArray.raw(val[lo].address.cast(elem.pointer()), [hi - lo + 1])
+    val = _deref(val)
     tag = val.type.strip_typedefs().tag or ""
+    if tag.startswith("std::vector<"):  # mean, var, invstd in tg::batch_norm: vector<double>
+        start = val["_M_impl"]["_M_start"]
+        n = int(val["_M_impl"]["_M_finish"] - start)
+        return XArray.raw(start, [n])
     if tag == "tg::Tensor":
         node = _node_of_tensor(val)
         if int(node) == 0:
@@ -873,6 +907,39 @@ Indices may be negative (from the end), as in NumPy. Example: tg-at dy 0 0 1 2""
         gdb.write("%s%s = %s\n" % (argv[0], list(index), text))
 
 
+class ViewCommand(gdb.Command):
+    """Print the values at a pointer as an array of the given shape, NumPy-style:
+    tg-view POINTER D0 [D1 ...]
+    tg-view EXPR           (a std::vector, C array, tg::Tensor or xt array: its own shape)
+A kernel works on raw pointers (const real* x, double* mean): `tg-view x N C L` shows x as
+[N, C, L]; `tg-view mean C` the C channel means. Dimensions may be expressions (N, C*L)."""
+
+    def __init__(self):
+        super().__init__("tg-view", gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
+
+    def invoke(self, arg, from_tty):
+        argv = _split(arg)
+        if not argv:
+            raise gdb.GdbError("usage: tg-view POINTER D0 [D1 ...]")
+        if len(argv) == 1:
+            arr = _array_of(argv[0])
+            self._write(arr)
+            return
+        ptr = gdb.parse_and_eval(argv[0])
+        if ptr.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
+            ptr = ptr[0].address
+        if ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            raise gdb.GdbError("tg-view: %s is a %s, not a pointer" % (argv[0], ptr.type))
+        shape = [int(gdb.parse_and_eval(d)) for d in argv[1:]]
+        self._write(XArray.raw(ptr, shape))
+
+    @staticmethod
+    def _write(arr):
+        head = "%s %s" % (arr.dtype, shape_str(arr.shape))
+        text = format_array(arr, indent=2)
+        gdb.write(head + (" " + text if "\n" not in text else "\n  " + text) + "\n")
+
+
 class TapeCommand(gdb.Command):
     """List the entries of the thread's active tape (or of the tg::Tape EXPR): tg-tape [EXPR]"""
 
@@ -889,6 +956,117 @@ class TapeCommand(gdb.Command):
                           "tg::NoGradGuard).\n")
                 return
         gdb.write(TapeView(tape).text() + "\n")
+
+
+def _loop_entry(frame):
+    """The tg::TapeEntry the reverse loop of Tape::backward is at (its local `it`)."""
+    it = frame.read_var("it")
+    return it["current"]["_M_current"][-1]  # std::reverse_iterator: one before `current`
+
+
+class _BackwardStop(gdb.Breakpoint):
+    """A breakpoint in Tape::backward's loop that stops only at the entries of one op."""
+
+    def __init__(self, location, op):
+        super().__init__(location)
+        self.op = op
+
+    def stop(self):
+        try:
+            return _cstring(_loop_entry(gdb.selected_frame())["op"]) == self.op
+        except (gdb.error, ValueError) as err:
+            gdb.write("tg-break-backward: cannot read the tape's loop (%s); stopping\n" % err)
+            return True
+
+
+def _backward_loop_line():
+    """(file, line) of the statement in Tape::backward's reverse loop that comes right before
+    an entry's backward is called (the anomaly check, `detail::BackwardCheck`)."""
+    symbol = gdb.lookup_global_symbol("tg::Tape::backward(tg::Tensor const&, "
+                                      "tg::Array const&)")
+    if symbol is None:
+        for sym_name in ("tg::Tape::backward",):
+            found = gdb.lookup_symbol(sym_name)[0]
+            symbol = found or symbol
+    if symbol is None or symbol.symtab is None:
+        raise gdb.GdbError("tg-break-backward: tg::Tape::backward not found (no debug info?)")
+    path = symbol.symtab.fullname()
+    with open(path) as f:
+        lines = f.readlines()
+    for number in range(symbol.line, len(lines) + 1):
+        if "detail::BackwardCheck" in lines[number - 1]:
+            return path, number
+    raise gdb.GdbError("tg-break-backward: no BackwardCheck line in Tape::backward (%s)" % path)
+
+
+class BreakBackwardCommand(gdb.Command):
+    """Stop the tape's reverse walk at the entries of one op: tg-break-backward OP
+Example: tg-break-backward batch_norm, then `continue`: gdb stops in Tape::backward's loop
+just before BatchNorm's backward runs; `step` goes from there into the op's backward and its
+named kernel (the skip rules keep it out of std:: and the tape's bookkeeping)."""
+
+    def __init__(self):
+        super().__init__("tg-break-backward", gdb.COMMAND_BREAKPOINTS)
+
+    def invoke(self, arg, from_tty):
+        op = arg.strip()
+        if not op:
+            raise gdb.GdbError("usage: tg-break-backward OP   (an op name as tg-tape shows it)")
+        path, line = _backward_loop_line()
+        bp = _BackwardStop("%s:%d" % (path, line), op)
+        gdb.write("Breakpoint %d: Tape::backward's loop (%s:%d) at the entries of %s\n" %
+                  (bp.number, os.path.basename(path), line, op))
+
+
+class AdvanceCommand(gdb.Command):
+    """Run to the next line of the current source file that contains TEXT:
+    tg-advance TEXT
+Like `advance FILE:LINE` (it also stops if the current function returns), with the line
+found by its text, so a walkthrough does not depend on line numbers.
+Example, in batch_norm_backward: tg-advance term3"""
+
+    def __init__(self):
+        super().__init__("tg-advance", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        text = arg.strip()
+        if not text:
+            raise gdb.GdbError("usage: tg-advance TEXT")
+        sal = gdb.selected_frame().find_sal()
+        if sal.symtab is None:
+            raise gdb.GdbError("tg-advance: no source for the current frame")
+        path = sal.symtab.fullname()
+        with open(path) as f:
+            lines = f.readlines()
+        for number in range(sal.line + 1, len(lines) + 1):
+            if text in lines[number - 1]:
+                gdb.execute("advance %s:%d" % (path, number), from_tty)
+                return
+        raise gdb.GdbError("tg-advance: no line after %d of %s contains %r" %
+                           (sal.line, os.path.basename(path), text))
+
+
+class DataFunction(gdb.Function):
+    """$tg_data(t): the address of the first value of a tg::Tensor or xt array, as a pointer
+to its element type. For watchpoints on one value: watch -l $tg_data(running_mean)[0]"""
+
+    def __init__(self):
+        super().__init__("tg_data")
+
+    def invoke(self, value):
+        val = _deref(value)
+        tag = val.type.strip_typedefs().tag or ""
+        if tag == "tg::Tensor":
+            node = _node_of_tensor(val)
+            if int(node) == 0:
+                raise gdb.GdbError("$tg_data: an undefined tensor")
+            val = node.dereference()["value"]
+        elif tag == "tg::Node":
+            val = val["value"]
+        if not _is_xcontainer(val.type):
+            raise gdb.GdbError("$tg_data: %s is not a tg::Tensor or an xt array" % val.type)
+        arr = XArray(val)
+        return arr.begin.cast(arr.elem.pointer())
 
 
 def statistics(values):
@@ -974,7 +1152,11 @@ def histogram_text(name, arr, values, finite, bins, width=50):
 
 def _register_commands():
     AtCommand()
+    ViewCommand()
     TapeCommand()
+    BreakBackwardCommand()
+    AdvanceCommand()
+    DataFunction()
     StatsCommand()
     HistCommand()
 
@@ -989,7 +1171,10 @@ def _source_skip_rules():
     for name in ("skip.gdb", "tapegrad-skip.gdb"):
         path = os.path.join(_HERE, name)
         if os.path.exists(path):
-            gdb.execute("source " + path, to_string=True)
+            try:
+                gdb.execute("source " + path, to_string=True)
+            except gdb.error as err:  # a bad rule must not cost the printers
+                gdb.write("tapegrad: %s\n" % err)
 
 
 if not getattr(gdb, "_tapegrad_loaded", False):

@@ -3,6 +3,8 @@
 // tests/gdb/printers.expected). Not a chapter program: every value here is fixed.
 #include <cstdint>
 #include <cstdio>
+#include <iostream>
+#include <limits>
 
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xtensor.hpp>
@@ -47,6 +49,11 @@ int main() {
 
     inspect_here(tape);
     std::printf("%g %g %zu %g\n", d(0, 0), big(0, 0, 0, 1), ints.size(), with_nan(0));
+    // The same module and tape as the program itself prints them (Module::print, Tape::print),
+    // which gdb_tests.py compares with the printers' text.
+    std::cout << "<<model>>\n" << model << "\n<</model>>\n<<tape>>\n";
+    tape.print(std::cout);
+    std::cout << "<</tape>>\n";
     (void)undefined;
     (void)cumulative;
     return 0;
