@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
-bash scripts/setup.sh
+bash scripts/setup.sh build torch
 source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target bench_tapegrad
