@@ -4,6 +4,9 @@
 // core
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
