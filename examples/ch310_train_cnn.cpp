@@ -45,6 +45,8 @@
 
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/optim/sgd.hpp"
@@ -351,6 +353,8 @@ int main(int argc, char** argv) {
         "(tg::nn::Module::load_state). Timings are on the lines with \"ex/s\"; every other "
         "printed number is the same for the same seed.");
     CLI11_PARSE(app, argc, argv);
+    std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
+    tg::tune_allocator_for_training();                   // keep freed memory for the next step
 
     try {
         const fs::path out = s.out;
