@@ -4,6 +4,7 @@
 // core
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
