@@ -7,6 +7,7 @@
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/memory.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/parallel.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
