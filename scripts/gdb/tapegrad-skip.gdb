@@ -27,3 +27,13 @@ skip -rfu ^tg::recording_tape<
 skip -rfu ^tg::Tape::active($|[(])
 skip -rfu ^tg::detail::BackwardCheck::
 skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
+
+# The op/kernel seam's plumbing (also in skip.gdb): which kernels run, argument checks,
+# optional pointers. Parentheses that are part of a name are written [(] and [)], and a
+# space as . (gdb splits the command's arguments at spaces).
+skip -rfu ^tg::kernels_in_use[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::check_
+skip -rfu ^tg::[(]anonymous.namespace[)]::data_or_null[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::fixed_stat[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::tape_for[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::InputGrads::

@@ -384,13 +384,19 @@ def _node_of_tensor(val):
 
 def active_tape():
     """The thread's active tg::Tape* as a gdb.Value, or None."""
-    for expr in ("'tg::(anonymous namespace)::active_tape'", "tg::active_tape"):
-        try:
-            tape = gdb.parse_and_eval(expr)
-            return tape if int(tape) != 0 else None
-        except gdb.error:
-            continue
-    return None
+    try:  # the top of the thread's scope stack (tape.cpp): a Tape, or a NoGradGuard (null)
+        top = gdb.parse_and_eval("'tg::(anonymous namespace)::top_scope'")
+        if int(top) == 0:
+            return None
+        tape = top.dereference()["tape"]
+        return tape if int(tape) != 0 else None
+    except gdb.error:
+        pass
+    try:  # before the scope stack: a plain pointer
+        tape = gdb.parse_and_eval("'tg::(anonymous namespace)::active_tape'")
+        return tape if int(tape) != 0 else None
+    except gdb.error:
+        return None
 
 
 class TapeView:
@@ -479,6 +485,8 @@ def format_node(node, indent=2):
     tape_id = int(node["tape_id"])
     if tape_id == 0:
         head += ", leaf"
+    elif tape_id == (1 << 64) - 1:  # detail::kDestroyedTape
+        head += ", made on a tape since destroyed"
     else:
         made = _producer(node.address)
         head += ", from " + made if made else ", made by an op on tape #%d" % tape_id
@@ -979,31 +987,40 @@ class _BackwardStop(gdb.Breakpoint):
             return True
 
 
-def _backward_loop_line():
-    """(file, line) of the statement in Tape::backward's reverse loop that comes right before
-    an entry's backward is called (the anomaly check, `detail::BackwardCheck`)."""
-    symbol = gdb.lookup_global_symbol("tg::Tape::backward(tg::Tensor const&, "
-                                      "tg::Array const&)")
-    if symbol is None:
-        for sym_name in ("tg::Tape::backward",):
-            found = gdb.lookup_symbol(sym_name)[0]
-            symbol = found or symbol
-    if symbol is None or symbol.symtab is None:
+def _backward_call_lines():
+    """(file, [lines]) of the calls of an entry's backward in Tape::backward's reverse loop:
+    the lines containing "(out.grad)" between the anomaly check (`detail::BackwardCheck`)
+    and `after_backward` (one with profiling on, one without)."""
+    try:
+        sals = gdb.decode_line("tg::Tape::backward")[1] or []
+    except gdb.error:
+        sals = []
+    sals = [sal for sal in sals if sal.symtab is not None]
+    if not sals:
         raise gdb.GdbError("tg-break-backward: tg::Tape::backward not found (no debug info?)")
-    path = symbol.symtab.fullname()
+    path = sals[0].symtab.fullname()
     with open(path) as f:
         lines = f.readlines()
-    for number in range(symbol.line, len(lines) + 1):
-        if "detail::BackwardCheck" in lines[number - 1]:
-            return path, number
-    raise gdb.GdbError("tg-break-backward: no BackwardCheck line in Tape::backward (%s)" % path)
+    found, inside = [], False
+    for number in range(min(sal.line for sal in sals), len(lines) + 1):
+        text = lines[number - 1]
+        if "detail::BackwardCheck" in text:
+            inside = True
+        elif "after_backward" in text and inside:
+            break
+        elif inside and "(out.grad)" in text:
+            found.append(number)
+    if not found:
+        raise gdb.GdbError("tg-break-backward: no call of an entry's backward found in "
+                           "Tape::backward's loop (%s)" % path)
+    return path, found
 
 
 class BreakBackwardCommand(gdb.Command):
     """Stop the tape's reverse walk at the entries of one op: tg-break-backward OP
 Example: tg-break-backward batch_norm, then `continue`: gdb stops in Tape::backward's loop
-just before BatchNorm's backward runs; `step` goes from there into the op's backward and its
-named kernel (the skip rules keep it out of std:: and the tape's bookkeeping)."""
+on the line that calls BatchNorm's backward; `step` goes from there into the op's backward
+and its named kernel (the skip rules keep it out of std:: and the tape's bookkeeping)."""
 
     def __init__(self):
         super().__init__("tg-break-backward", gdb.COMMAND_BREAKPOINTS)
@@ -1012,26 +1029,30 @@ named kernel (the skip rules keep it out of std:: and the tape's bookkeeping).""
         op = arg.strip()
         if not op:
             raise gdb.GdbError("usage: tg-break-backward OP   (an op name as tg-tape shows it)")
-        path, line = _backward_loop_line()
-        bp = _BackwardStop("%s:%d" % (path, line), op)
-        gdb.write("Breakpoint %d: Tape::backward's loop (%s:%d) at the entries of %s\n" %
-                  (bp.number, os.path.basename(path), line, op))
+        path, lines = _backward_call_lines()
+        for line in lines:
+            bp = _BackwardStop("%s:%d" % (path, line), op)
+            gdb.write("Breakpoint %d: the call of each %s entry's backward in Tape::backward "
+                      "(%s:%d)\n" % (bp.number, op, os.path.basename(path), line))
 
 
 class AdvanceCommand(gdb.Command):
     """Run to the next line of the current source file that contains TEXT:
-    tg-advance TEXT
+    tg-advance TEXT [if CONDITION]
 Like `advance FILE:LINE` (it also stops if the current function returns), with the line
-found by its text, so a walkthrough does not depend on line numbers.
-Example, in batch_norm_backward: tg-advance term3"""
+found by its text, so a walkthrough does not depend on line numbers. With `if CONDITION`,
+runs (like `tbreak FILE:LINE if CONDITION` and `continue`) to the first time the line is
+reached with CONDITION true.
+Example, in batch_norm_backward: tg-advance term3 if dy[i] != 0"""
 
     def __init__(self):
         super().__init__("tg-advance", gdb.COMMAND_RUNNING)
 
     def invoke(self, arg, from_tty):
-        text = arg.strip()
+        text, _, condition = arg.strip().partition(" if ")
+        text = text.strip()
         if not text:
-            raise gdb.GdbError("usage: tg-advance TEXT")
+            raise gdb.GdbError("usage: tg-advance TEXT [if CONDITION]")
         sal = gdb.selected_frame().find_sal()
         if sal.symtab is None:
             raise gdb.GdbError("tg-advance: no source for the current frame")
@@ -1040,7 +1061,11 @@ Example, in batch_norm_backward: tg-advance term3"""
             lines = f.readlines()
         for number in range(sal.line + 1, len(lines) + 1):
             if text in lines[number - 1]:
-                gdb.execute("advance %s:%d" % (path, number), from_tty)
+                if condition.strip():
+                    gdb.execute("tbreak %s:%d if %s" % (path, number, condition), to_string=True)
+                    gdb.execute("continue", from_tty)
+                else:
+                    gdb.execute("advance %s:%d" % (path, number), from_tty)
                 return
         raise gdb.GdbError("tg-advance: no line after %d of %s contains %r" %
                            (sal.line, os.path.basename(path), text))
