@@ -169,9 +169,10 @@ TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running 
 
 TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
     const std::vector<StatefulCase> cases{
-        {"in4d", kMomentum01, 1e-5},            // [3, 4, 5, 5], random initial stats
-        {"in3d_noaffine", kCumulative, 1e-5},   // [4, 3, 7]
-        {"in3d_norunning", kMomentum01, 1e-5},  // [2, 3, 6]: use_input_stats always
+        {"in4d", kMomentum01, 1e-5},             // [3, 4, 5, 5], random initial stats
+        {"in3d_noaffine", kCumulative, 1e-5},    // [4, 3, 7]
+        {"in3d_norunning", kMomentum01, 1e-5},   // [2, 3, 6]: use_input_stats always
+        {"in3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
     };
     for (const auto& c : cases)
         check_stateful(c, tg::instance_norm);
@@ -189,6 +190,7 @@ TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
     check_step("ln_whole", ln({2, 3, 4}));            // [2, 3, 4]: one set
     check_step("ln_weight_only_eps", ln({7}, 1e-2));  // [5, 7], bias undefined
     check_step("ln1d", ln({9}));                      // [9]
+    check_step("ln_large_mean", ln({16}));            // [4, 16], x ≈ 100 ± 0.15: |μ| ≫ σ
 }
 
 TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
@@ -202,6 +204,7 @@ TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
     check_step("gn2d", gn(2));                            // [5, 6]
     check_step("gn_one_group", gn(1));                    // [2, 4, 3, 3]
     check_step("gn_group_per_channel_eps", gn(4, 1e-1));  // [2, 4, 6]
+    check_step("gn_large_mean", gn(2));  // [2, 4, 8], x ≈ 100 ± 0.15: |μ| ≫ σ
 }
 
 // ---------------------------------------------------------------------------------------------
