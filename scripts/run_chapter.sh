@@ -1,25 +1,54 @@
 #!/usr/bin/env bash
-# The chapter's main job: builds the two Batch Normalisation programs (release preset) and runs
+# The chapter's main job: builds the Batch Normalisation programs (release preset) and runs
 # them with their defaults, then says where the figures are.
 #   ch310_bn_histograms  the chapter's figure (activations before/after BN for B = 8..512), the
 #                        noise of the batch statistics, the same figure from a CNN on MNIST
 #   ch310_train_cnn      a LeNet-style CNN trained on MNIST with and without BN
+#   ch310_lr_sweep ... ch310_small_batch   the chapter's claims about training, one experiment
+#                        each (docs/ch310_experiments.md)
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
+#
+#   bash scripts/run_chapter.sh           everything with the chapter's settings
+#   bash scripts/run_chapter.sh --quick   every program in its few-second mode, for a first look
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=()
+case "${1:-}" in
+  --quick) quick=(--quick) ;;
+  "") ;;
+  *) echo "usage: bash scripts/run_chapter.sh [--quick]" >&2; exit 2 ;;
+esac
 bash scripts/setup.sh build chapter
 source scripts/env.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn
+experiments=(ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
+             ch310_placement ch310_small_batch ch310_finetune)
+cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn \
+  "${experiments[@]}"
 
-out="out/ch310"  # both programs' default output directory
+out="out/ch310"  # every program's default output directory
 
 echo
 echo "=== ch310_bn_histograms: BatchNorm histograms across batch sizes ==="
-./build/release/examples/ch310_bn_histograms
+./build/release/examples/ch310_bn_histograms "${quick[@]}"
 echo
 echo "=== ch310_train_cnn: a CNN trained with and without BatchNorm ==="
-./build/release/examples/ch310_train_cnn
+./build/release/examples/ch310_train_cnn "${quick[@]}"
+
+# --- The chapter's claims about training (issue 11; docs/ch310_experiments.md) -------------
+# One program per claim, in this order: ch310_convergence reads ch310_lr_sweep's summary to
+# train each model at its best learning rate.
+experiment_figures=()
+experiments_start=$SECONDS
+for program in "${experiments[@]}"; do
+  echo
+  echo "=== $program: $(./build/release/examples/"$program" --help | sed -n "1{s/:.*//;p}") ==="
+  ./build/release/examples/"$program" "${quick[@]}"
+  experiment_figures+=("${program}")
+done
+echo
+echo "The ${#experiments[@]} experiments took $((SECONDS - experiments_start)) s."
+# --- end of the training-claims experiments ---------------------------------------------------
 
 # --- tg::dist (issue 13): the data-parallel BatchNorm gotcha and SyncBatchNorm, on MPI --------
 # Runs only when Open MPI is installed (mpirun) and the build found it. 4 ranks, as the
@@ -33,7 +62,7 @@ if command -v mpirun >/dev/null &&
   echo "=== ch310_sync_batchnorm: BatchNorm vs SyncBatchNorm on 4 MPI ranks ==="
   root_flag=""
   [ "$(id -u)" -eq 0 ] && root_flag="--allow-run-as-root"
-  mpirun $root_flag --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm
+  mpirun $root_flag --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm "${quick[@]}"
   figures_mpi="ch310_sync_batchnorm"
 else
   echo
@@ -43,7 +72,8 @@ fi
 
 echo
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"
-for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training $figures_mpi; do
+for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training \
+         "${experiment_figures[@]}" $figures_mpi; do
   if [ -f "$out/$f.png" ]; then
     echo "  $out/$f.png"
   else
