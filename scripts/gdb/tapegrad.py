@@ -963,7 +963,24 @@ class TapeCommand(gdb.Command):
                 gdb.write("No active tape in this thread (no tg::Tape alive here, or inside a "
                           "tg::NoGradGuard).\n")
                 return
-        gdb.write(TapeView(tape).text() + "\n")
+        view = TapeView(tape)
+        lines = view.text().split("\n")
+        here = self._entry_in_backward(view)
+        if here is not None:  # stopped in Tape::backward's loop: mark the entry it is at
+            lines[1 + here] += "   <- Tape::backward is here"
+        gdb.write("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _entry_in_backward(view):
+        try:
+            frame = gdb.selected_frame()
+            while frame is not None:
+                if (frame.name() or "").startswith("tg::Tape::backward"):
+                    return view.index_of_entry(_loop_entry(frame))
+                frame = frame.older()
+        except (gdb.error, ValueError):
+            pass
+        return None
 
 
 def _loop_entry(frame):
