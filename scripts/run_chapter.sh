@@ -81,3 +81,25 @@ for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training \
   fi
 done
 echo "Compare $out/ch310_batchnorm.png with the chapter's figure; data next to each figure as CSV."
+
+# ---- i12: the mechanics and gotcha demonstrations (docs/ch310_gotchas.md) -------------------
+# Eight short programs, each printing what happened; together well under two minutes.
+gotchas=(ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
+         ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
+cmake --build --preset release -j "$(nproc)" --target "${gotchas[@]}"
+for program in "${gotchas[@]}"; do
+  echo
+  echo "=== $program ==="
+  ./build/release/examples/"$program"
+done
+echo
+echo "Gotcha demonstrations' outputs (see docs/ch310_gotchas.md):"
+for f in out/ch310/ch310_train_vs_eval.png out/ch310/ch310_shifted_stats.png \
+         out/ch310/ch310_variance_convention.png out/ch310/ch310_norm_axes.png \
+         out/ch310/ch310_checkpoint_bn.png out/ch306/ch306_tape.png; do
+  if [ -f "$f" ]; then echo "  $f"; else echo "  $f   (not rendered: gnuplot/graphviz missing)"; fi
+done
+for program in "${gotchas[@]}"; do
+  ls out/*/"${program}_facts.json" 2>/dev/null | sed 's/^/  /'
+done
+# ---- end of i12's block -----------------------------------------------------------------------
