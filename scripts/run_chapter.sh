@@ -18,7 +18,7 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bash scripts/run_chapter.sh [--quick]" >&2; exit 2 ;;
 esac
-bash scripts/setup.sh build chapter
+bash scripts/setup.sh build chapter mpi
 source scripts/env.sh
 cmake --preset release >/dev/null
 experiments=(ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
