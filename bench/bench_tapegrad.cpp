@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     bool no_epoch = false;
     std::vector<std::size_t> sizes = {8, 32, 64, 128, 256, 512};
     std::string data_dir = tg::data::fashion_mnist_dir;
-    app.add_option("--threads", threads, "BLAS threads");
+    app.add_option("--threads", threads, "threads (tapegrad's and BLAS's)");
     app.add_option("--steps", steps, "timed steps per batch size");
     app.add_option("--warmup", warmup, "untimed steps first");
     app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
@@ -200,6 +200,9 @@ int main(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
     use_cpu_clock = clock == "cpu";
     tg::detail::set_num_threads(threads);
+    tg::set_num_threads(static_cast<std::size_t>(threads));
+    tg::tune_allocator_for_training();
+    std::cerr << tg::runtime_summary() << '\n';
 
     std::string dataset = "fashion-mnist";
     tg::data::Dataset train, test;
@@ -215,7 +218,8 @@ int main(int argc, char** argv) {
 
     std::ostringstream json;
     json << "{\"framework\": \"tapegrad\", \"clock\": \"" << clock << "\", \"threads\": " << threads
-         << ", \"blas_core\": \"" << tg::detail::blas_core() << "\", \"kernels\": \"OpenBLAS "
+         << ", \"kernels\": \"" << tg::kernels_name() << "\", \"blas_core\": \""
+         << tg::detail::blas_core() << "\", \"conv_kernels\": \"OpenBLAS "
          << tg::detail::blas_core() << "; direct convolution "
          << tg::kernels::fast::conv2d_direct_simd() << "\", \"dataset\": \"" << dataset
          << "\", \"step_ms\": {";

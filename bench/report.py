@@ -154,7 +154,7 @@ def main():
     tg, pt = pairs[0]
     head = (f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load()} when the "
             f"report was written; {tg.get('threads', '?')} threads each. "
-            f"tapegrad: {tg.get('kernels', 'OpenBLAS ' + tg.get('blas_core', '?'))} (OpenBLAS "
+            f"tapegrad: {tg.get('conv_kernels', 'OpenBLAS ' + tg.get('blas_core', '?'))} (OpenBLAS "
             f"kernels chosen by scripts/env.sh). {pt['framework']}: {pt.get('kernels', '?')}. "
             f"Dataset {pt['dataset']}; {time.strftime('%Y-%m-%d %H:%M %Z')}.")
     body = table(tg, pt, pairs, refs)

@@ -7,7 +7,7 @@
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh build chapter
 source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn
@@ -21,9 +21,29 @@ echo
 echo "=== ch310_train_cnn: a CNN trained with and without BatchNorm ==="
 ./build/release/examples/ch310_train_cnn
 
+# --- tg::dist (issue 13): the data-parallel BatchNorm gotcha and SyncBatchNorm, on MPI --------
+# Runs only when Open MPI is installed (mpirun) and the build found it. 4 ranks, as the
+# chapter's "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores
+# (each rank then uses one thread).
+figures_mpi=""
+if command -v mpirun >/dev/null &&
+   cmake --build --preset release --target help | grep -q ch310_sync_batchnorm; then
+  cmake --build --preset release -j "$(nproc)" --target ch310_sync_batchnorm
+  echo
+  echo "=== ch310_sync_batchnorm: BatchNorm vs SyncBatchNorm on 4 MPI ranks ==="
+  root_flag=""
+  [ "$(id -u)" -eq 0 ] && root_flag="--allow-run-as-root"
+  mpirun $root_flag --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm
+  figures_mpi="ch310_sync_batchnorm"
+else
+  echo
+  echo "(ch310_sync_batchnorm skipped: needs Open MPI, apt-get install libopenmpi-dev openmpi-bin)"
+fi
+# --- end tg::dist --------------------------------------------------------------------------
+
 echo
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"
-for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training; do
+for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training $figures_mpi; do
   if [ -f "$out/$f.png" ]; then
     echo "  $out/$f.png"
   else
