@@ -345,7 +345,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                           bn.invstd.data(), bn.x, bn.gamma, bn.beta, bn.fixed_mean,
                                           bn.fixed_var, bn.N, bn.C, bn.L, eps);
 
-    if (training && running_mean.defined()) {
+    // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
+    // stay as they are instead of becoming NaN for good.
+    if (training && running_mean.defined() && bn.B > 0) {
         // running_mean = (1 − momentum)·running_mean + momentum·μ_B
         // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
         real* run_mean = Tensor(running_mean).value().data();
