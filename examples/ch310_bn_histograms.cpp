@@ -37,6 +37,8 @@
 
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/ops/normalization.hpp"
@@ -568,6 +570,8 @@ int main(int argc, char** argv) {
         "(*_stats.csv) and the noise tables (ch310_batch_noise.csv, "
         "ch310_batchnorm_cnn_noise.csv).");
     CLI11_PARSE(app, argc, argv);
+    std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
+    tg::tune_allocator_for_training();                   // keep freed memory for the next step
     if (quick) {
         noise_batches = std::min<std::size_t>(noise_batches, 20);
         cnn_steps = std::min<std::size_t>(cnn_steps, 10);

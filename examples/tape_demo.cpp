@@ -6,6 +6,7 @@
 // p -= lr * dL/dp, zero_grad. At the end the last step's tape is printed and written as
 // Graphviz (render with `dot -Tsvg tape.dot -o tape.svg`).
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <numbers>
@@ -14,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/linalg.hpp"
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
     app.add_option("--hidden", hidden, "hidden units")->check(CLI::PositiveNumber);
     app.add_option("--dot", dot_path, "where to write the last step's tape as Graphviz");
     CLI11_PARSE(app, argc, argv);
+    std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
 
     tg::Generator gen(seed);
     const Data data = make_blobs(100, gen);
