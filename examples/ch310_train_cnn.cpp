@@ -27,10 +27,7 @@
 //
 //     ./build/release/examples/ch310_train_cnn                        # the bundled digits
 //     ./build/release/examples/ch310_train_cnn --dataset fashion-mnist --epochs 10
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -43,8 +40,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+#include "common/progress.hpp"
+
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/optim/sgd.hpp"
@@ -54,7 +57,6 @@
 
 namespace fs = std::filesystem;
 namespace viz = tg::viz;
-using Clock = std::chrono::steady_clock;
 
 namespace {
 
@@ -94,18 +96,6 @@ tg::nn::Sequential make_cnn(bool with_bn, tg::Generator& gen) {
     return model;
 }
 
-// The number of rows of logits [N, C] whose largest entry is at the label.
-std::size_t count_correct(const tg::Array& logits, const tg::Labels& labels) {
-    const std::size_t C = logits.shape()[1];
-    const tg::real* row = logits.data();
-    std::size_t right = 0;
-    for (std::size_t n = 0; n < labels.size(); ++n, row += C) {
-        const auto best = std::max_element(row, row + C) - row;
-        right += best == labels[n];
-    }
-    return right;
-}
-
 // What one run records: the loss of every step, and per epoch the training loss and accuracy
 // (averaged over the epoch's batches, in training mode) and the test loss and accuracy (eval).
 struct History {
@@ -124,64 +114,11 @@ std::pair<double, double> evaluate(tg::nn::Module& model, const tg::data::DataLo
     for (const auto& [images, labels] : data.epoch(0)) {
         const tg::Tensor logits = model(images);
         loss_sum += tg::cross_entropy(logits, labels).item() * static_cast<double>(labels.size());
-        right += count_correct(logits.value(), labels);
+        right += tg::num_correct(logits, labels);
         seen += labels.size();
     }
     return {loss_sum / static_cast<double>(seen), static_cast<double>(right) / seen};
 }
-
-// A progress bar: on a terminal one line redrawn in place (\r); otherwise nothing until the
-// epoch's summary, so logs get one line per epoch.
-class Progress {
-  public:
-    Progress(std::string run, std::size_t epoch, std::size_t epochs, std::size_t steps)
-        : prefix_(format_prefix(run, epoch, epochs)),
-          steps_(steps),
-          tty_(::isatty(STDOUT_FILENO) == 1),
-          start_(Clock::now()) {}
-
-    // After step `done` (1-based) with the epoch's running loss and accuracy.
-    void update(std::size_t done, double loss, double acc, std::size_t examples) {
-        if (!tty_) return;
-        const auto now = Clock::now();
-        if (done != steps_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
-        last_draw_ = now;
-        constexpr std::size_t width = 24;
-        const std::size_t filled = width * done / steps_;
-        std::string bar;
-        for (std::size_t i = 0; i < width; ++i)
-            bar += i < filled ? "█" : "░";
-        std::printf("\r%s %s %4zu/%zu  loss %.4f  acc %6.2f%%  %6.0f ex/s\033[K", prefix_.c_str(),
-                    bar.c_str(), done, steps_, loss, 100.0 * acc, examples / elapsed());
-        std::fflush(stdout);
-    }
-
-    // The epoch's summary (replacing the bar on a terminal), then its timing on its own line.
-    void finish(double loss, double acc, double test_loss, double test_acc, std::size_t examples,
-                double seconds) {
-        std::printf("%s%s  train loss %.4f  acc %6.2f%%   test loss %.4f  acc %6.2f%%%s\n",
-                    tty_ ? "\r" : "", prefix_.c_str(), loss, 100.0 * acc, test_loss,
-                    100.0 * test_acc, tty_ ? "\033[K" : "");
-        std::printf("%*s%.1f s, %.0f ex/s\n", static_cast<int>(prefix_.size()) + 2, "", seconds,
-                    static_cast<double>(examples) / seconds);
-        std::fflush(stdout);
-    }
-
-    double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
-
-  private:
-    static std::string format_prefix(const std::string& run, std::size_t epoch,
-                                     std::size_t epochs) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%-6s epoch %zu/%zu", run.c_str(), epoch, epochs);
-        return buf;
-    }
-
-    std::string prefix_;
-    std::size_t steps_;
-    bool tty_;
-    Clock::time_point start_, last_draw_{};
-};
 
 // The learning rate of step t of T (from 0): constant, or cosine annealing from lr down to 0,
 // lr_t = lr · (1 + cos(π t / T)) / 2: large steps early, small ones to settle at the end.
@@ -200,7 +137,7 @@ History fit(const std::string& run, tg::nn::Sequential& model, const tg::data::D
     const std::size_t total_steps = s.epochs * train.num_batches();
     model.train();  // BatchNorm: batch statistics, running estimates updated
     for (std::size_t epoch = 0; epoch < s.epochs; ++epoch) {
-        Progress bar(run, epoch + 1, s.epochs, train.num_batches());
+        tg::examples::EpochProgress bar(run, epoch + 1, s.epochs, train.num_batches());
         double loss_sum = 0.0;
         std::size_t right = 0, seen = 0, done = 0;
         for (const auto& [images, labels] : train.epoch(epoch)) {
@@ -217,7 +154,7 @@ History fit(const std::string& run, tg::nn::Sequential& model, const tg::data::D
             const double l = loss.item();
             h.step_loss.push_back(l);
             loss_sum += l * static_cast<double>(labels.size());
-            right += count_correct(logits.value(), labels);
+            right += tg::num_correct(logits, labels);
             seen += labels.size();
             bar.update(++done, loss_sum / seen, static_cast<double>(right) / seen, seen);
         }
@@ -310,51 +247,41 @@ void write_history(const History& bn, const History& plain, const fs::path& out)
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
-        "Train a LeNet-style CNN on MNIST with and without BatchNorm (same learning "
-        "rate, initial weights and batches) and compare them."};
+    tg::examples::Cli cli("ch310_train_cnn",
+                          "Train a LeNet-style CNN on MNIST with and without BatchNorm (same "
+                          "learning rate, initial weights and batches) and compare them.");
     Settings s;
-    app.add_option("--epochs", s.epochs, "passes over the training set")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--batch-size", s.batch_size, "examples per training step")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{60000}))
-        ->capture_default_str();
-    app.add_option("--lr", s.lr, "SGD learning rate, the same for both runs")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
-    app.add_option("--schedule", s.schedule,
-                   "learning rate over the run: cosine (annealed from --lr to 0) or constant")
+    tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
+    cli.option("--epochs", s.epochs, "passes over the training set", tg::examples::at_least(1));
+    cli.option("--batch-size", s.batch_size, "examples per training step",
+               tg::examples::between(2, 60000));
+    cli.option("--lr", s.lr, "SGD learning rate, the same for both runs",
+               tg::examples::greater_than(0));
+    cli.option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)",
+               tg::examples::at_least(0));
+    cli.app()
+        .add_option("--schedule", s.schedule,
+                    "learning rate over the run: cosine (annealed from --lr to 0) or constant")
         ->check(CLI::IsMember({"cosine", "constant"}))
         ->capture_default_str();
-    app.add_option("--momentum", s.momentum, "SGD momentum")
-        ->check(CLI::Range(0.0, 0.999))
-        ->capture_default_str();
-    app.add_option("--seed", s.seed, "random seed (initial weights, batch order)")
-        ->capture_default_str();
-    app.add_option("--dataset", s.dataset,
-                   "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
-                   "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format files")
-        ->capture_default_str();
-    app.add_option("--out", s.out, "directory for the figure, CSV files and checkpoints")
-        ->capture_default_str();
-    app.add_flag("--quick", s.quick,
-                 "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test "
-                 "examples");
-    app.footer(
-        "Writes into --out: ch310_training.png (loss and accuracy of both runs) with its gnuplot "
-        "script and data, ch310_training_history.csv (per epoch), ch310_training_steps.csv "
-        "(loss per step), and checkpoints cnn_bn.tgstate, cnn_nobn.tgstate "
-        "(tg::nn::Module::load_state). Timings are on the lines with \"ex/s\"; every other "
-        "printed number is the same for the same seed.");
-    CLI11_PARSE(app, argc, argv);
+    cli.option("--momentum", s.momentum, "SGD momentum", tg::examples::between(0, 0.999));
+    cli.quick_help(
+        "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test examples");
+    cli.outputs(
+        "ch310_training.png (loss and accuracy of both runs) with its gnuplot script and data, "
+        "ch310_training_history.csv (per epoch), ch310_training_steps.csv (loss per step), and "
+        "checkpoints cnn_bn.tgstate, cnn_nobn.tgstate (tg::nn::Module::load_state). Timings are "
+        "on the lines with \"ex/s\"; every other printed number is the same for the same seed.");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    s.seed = flags.seed;
+    s.dataset = flags.dataset;
+    s.out = flags.out;
+    s.quick = flags.quick;
 
     try {
-        const fs::path out = s.out;
-        fs::create_directories(out);
+        const fs::path out = cli.prepare();  // --threads applied, --out created and writable
+        std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
+        tg::tune_allocator_for_training();                   // keep freed memory for the next step
         tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
         tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
         if (s.quick) {

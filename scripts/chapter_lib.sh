@@ -10,13 +10,15 @@ chapter_run() {
   mkdir -p "$out"
   local marker t0=$SECONDS
   marker="$(mktemp)"  # files modified after this one were written by this run
-  "$bin/$prog" --out "$out" "$@" | tee "$out/$prog.txt"
+  # CHAPTER_LAUNCHER: a command to start it with (e.g. "mpirun -np 4"), word-split on purpose.
+  # shellcheck disable=SC2086
+  ${CHAPTER_LAUNCHER:-} "$bin/$prog" --out "$out" "$@" | tee "$out/$prog.txt"
   local status=${PIPESTATUS[0]}
   local files
   files="$(find "$out" -maxdepth 1 -type f -newer "$marker" ! -name "$prog.txt" \
     ! -name runs.tsv ! -name index.html -printf '%f ' | tr ' ' '\n' | sort | tr '\n' ' ')"
   rm -f "$marker"
-  local cmd="./build/release/examples/$prog"
+  local cmd="${CHAPTER_LAUNCHER:+$CHAPTER_LAUNCHER }./build/release/examples/$prog"
   [ "$out" = "out/ch310" ] || cmd+=" --out $out"
   [ $# -eq 0 ] || cmd+=" $*"
   printf '%s\t%s\t%s\t%s\n' "$prog" "$cmd" "$((SECONDS - t0))" "$files" >>"$out/runs.tsv"

@@ -24,6 +24,25 @@ for prog in "${programs[@]}"; do
   chapter_run "$out" build/release/examples "$prog"
 done
 
+# --- tg::dist (issue 13): the data-parallel BatchNorm gotcha and SyncBatchNorm, on MPI --------
+# Runs only when Open MPI is installed (mpirun) and the build found it. 4 ranks, as the
+# chapter's "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores
+# (each rank then uses one thread).
+if command -v mpirun >/dev/null &&
+   cmake --build --preset release --target help | grep -q ch310_sync_batchnorm; then
+  cmake --build --preset release -j "$(nproc)" --target ch310_sync_batchnorm
+  echo
+  echo "=== ch310_sync_batchnorm: BatchNorm vs SyncBatchNorm on 4 MPI ranks ==="
+  root_flag=""
+  [ "$(id -u)" -eq 0 ] && root_flag="--allow-run-as-root"
+  CHAPTER_LAUNCHER="mpirun $root_flag --oversubscribe -np 4" \
+    chapter_run "$out" build/release/examples ch310_sync_batchnorm
+else
+  echo
+  echo "(ch310_sync_batchnorm skipped: needs Open MPI, bash scripts/setup.sh mpi)"
+fi
+# --- end tg::dist --------------------------------------------------------------------------
+
 echo
 /usr/bin/python3 scripts/chapter_page.py "$out"
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"

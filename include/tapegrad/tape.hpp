@@ -8,17 +8,71 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
 
 namespace tg {
 
-/// Receives d loss / d output and accumulates d loss / d input into each input's grad.
-using BackwardFn = std::function<void(const Array& grad_output)>;
+class Tape;
+
+namespace detail {
+/// One link in the thread's stack of recording scopes (a Tape, or a NoGradGuard with
+/// `tape == nullptr`). The top of the stack is the active tape. A doubly linked list, so a
+/// scope destroyed out of order (two unique_ptr<Tape> reset first-made-first) unlinks itself
+/// wherever it is and never restores a scope that is already gone.
+struct ScopeLink {
+    Tape* tape = nullptr;
+    ScopeLink* below = nullptr;
+    ScopeLink* above = nullptr;
+};
+/// The tape_id of a tensor whose tape has been destroyed (its backward closures are gone).
+inline constexpr std::uint64_t kDestroyedTape = ~std::uint64_t{0};
+}  // namespace detail
+
+
+/// The interface of a recorded backward closure (see BackwardFn).
+struct BackwardClosure {
+    virtual ~BackwardClosure() = default;
+    virtual void operator()(const Array& grad_output) = 0;
+};
+
+/// A closure of type F (an op's lambda) behind that interface.
+template <class F>
+struct BackwardClosureOf final : BackwardClosure {
+    explicit BackwardClosureOf(F f) : fn(std::move(f)) {}
+    void operator()(const Array& grad_output) override { fn(grad_output); }
+    F fn;
+};
+
+/// Receives d loss / d output and accumulates d loss / d input into each input's grad: any
+/// callable `void(const Array& grad_output)`, e.g. an op's lambda. Not std::function: calling
+/// through it is one virtual call, so in a debugger's backtrace the op's closure sits two
+/// frames above Tape::backward (std::function puts four frames of its own plumbing there).
+/// Copies share the closure.
+class BackwardFn {
+  public:
+    BackwardFn() = default;
+    template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
+             std::is_invocable_v<std::decay_t<F>&, const Array&>)
+        BackwardFn(F f)  // NOLINT(google-explicit-constructor): ops pass their lambda directly
+        : closure_(std::make_shared<BackwardClosureOf<std::decay_t<F>>>(std::move(f))) {}
+
+    explicit operator bool() const { return closure_ != nullptr; }
+    /// The closure itself: Tape::backward calls `backward.closure()(grad)` so that no frame of
+    /// BackwardFn's own stands between the tape and the op.
+    BackwardClosure& closure() const { return *closure_; }
+    void operator()(const Array& grad_output) const { (*closure_)(grad_output); }
+
+  private:
+    std::shared_ptr<BackwardClosure> closure_;
+};
 
 /// One recorded op.
 struct TapeEntry {
@@ -33,7 +87,9 @@ struct TapeEntry {
 class Tape {
   public:
     /// Starts recording: this tape becomes the thread's active tape (the previous one, if
-    /// any, is restored when this one is destroyed).
+    /// any, is restored when this one is destroyed). Tapes may be destroyed in any order; a
+    /// Tape belongs to the thread that made it. Destroying it marks the tensors it produced,
+    /// so a later backward through them is an error instead of a silently lost gradient.
     Tape();
     ~Tape();
     Tape(const Tape&) = delete;
@@ -68,7 +124,11 @@ class Tape {
     std::string to_dot() const;
 
   private:
-    Tape* previous_;
+    // Throws if a tensor on the way from `output` back to the leaves was produced on a tape
+    // that has been destroyed.
+    void check_no_destroyed_tape_inputs(const Tensor& output) const;
+
+    detail::ScopeLink link_;
     std::uint64_t id_;
     bool walked_ = false;
     bool profiling_ = false;
@@ -93,7 +153,7 @@ class NoGradGuard {
     NoGradGuard& operator=(const NoGradGuard&) = delete;
 
   private:
-    Tape* saved_;
+    detail::ScopeLink link_;
 };
 
 }  // namespace tg

@@ -2,8 +2,13 @@
 #pragma once
 
 // core
+#include "tapegrad/checkpoint.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
+#include "tapegrad/metrics.hpp"
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"

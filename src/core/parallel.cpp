@@ -17,7 +17,11 @@ std::size_t default_threads() {
         const long v = std::strtol(env, nullptr, 10);
         if (v > 0) return static_cast<std::size_t>(v);
     }
+#if defined(TAPEGRAD_DEFAULT_THREADS) && TAPEGRAD_DEFAULT_THREADS > 0
+    return TAPEGRAD_DEFAULT_THREADS;  // the build's choice (CMake TAPEGRAD_THREADS)
+#else
     return std::max(1u, std::thread::hardware_concurrency());
+#endif
 }
 
 /// Worker threads that sleep until a job is posted. Job k is chunks 1..m-1 of one
@@ -38,6 +42,13 @@ class Pool {
             t.join();
     }
     std::size_t workers() const { return threads_.size(); }
+    /// Starts workers until there are at least `n` (only while no job runs: the caller holds
+    /// pool_mutex). set_num_threads(k) is honoured even on a machine with fewer hardware
+    /// threads, so tests that force two threads run two threads on a one-CPU runner too.
+    void ensure_workers(std::size_t n) {
+        while (threads_.size() < n)
+            threads_.emplace_back([this] { work(); });
+    }
 
     /// Runs chunk(i) for i in [1, chunks) on the workers and chunk(0) here; waits for all.
     void run(std::size_t chunks, const std::function<void(std::size_t)>& chunk) {
@@ -116,32 +127,31 @@ void set_num_threads(std::size_t threads) {
     thread_count = std::max<std::size_t>(1, threads);
 }
 
-void parallel_for_chunks(std::size_t n, std::size_t grain,
-                         const std::function<void(std::size_t, std::size_t, std::size_t)>& body) {
+namespace detail {
+
+void parallel_for_pooled(std::size_t n, std::size_t grain,
+                         const std::function<void(std::size_t, std::size_t)>& body) {
     if (n == 0) return;
     grain = std::max<std::size_t>(1, grain);
     std::size_t chunks = std::min(thread_count, n / grain);
     std::unique_lock lock(pool_mutex, std::defer_lock);
     if (chunks > 1 && lock.try_lock()) {
+        pool().ensure_workers(thread_count - 1);
         chunks = std::min(chunks, pool().workers() + 1);
     } else {
         chunks = 1;  // too little work, or already inside a parallel_for: run here
     }
     if (chunks <= 1) {
-        body(0, 0, n);
+        body(0, n);
         return;
     }
     const std::size_t per = (n + chunks - 1) / chunks;
     pool().run(chunks, [&](std::size_t i) {
         const std::size_t begin = i * per, end = std::min(n, begin + per);
-        if (begin < end) body(i, begin, end);
+        if (begin < end) body(begin, end);
     });
 }
 
-void parallel_for(std::size_t n, std::size_t grain,
-                  const std::function<void(std::size_t, std::size_t)>& body) {
-    parallel_for_chunks(
-        n, grain, [&body](std::size_t, std::size_t begin, std::size_t end) { body(begin, end); });
-}
+}  // namespace detail
 
 }  // namespace tg

@@ -121,6 +121,19 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     return child;
 }
 
+std::shared_ptr<Module> Module::replace_module(const std::string& name,
+                                               std::shared_ptr<Module> child) {
+    if (!child) throw std::invalid_argument(describe(*this) + ": module '" + name + "' is null");
+    for (auto& [n, c] : children_) {
+        if (n != name) continue;
+        child->set_qualified_name(join(name_, name));
+        std::swap(c, child);
+        return child;
+    }
+    throw std::invalid_argument(describe(*this) + ": cannot replace module '" + name +
+                                "': there is no child module of that name");
+}
+
 void Module::set_qualified_name(const std::string& qualified) {
     name_ = qualified;
     for (auto& [name, t] : parameters_)
@@ -263,7 +276,8 @@ void Module::load_state_dict(const NamedTensors& state) {
     std::unordered_map<std::string, const Tensor*> given;
     for (const auto& [name, t] : state) {
         if (!given.emplace(name, &t).second) {
-            throw std::invalid_argument("load_state_dict: the state has '" + name + "' twice");
+            throw std::invalid_argument("load_state_dict: the state has '" + printable(name) +
+                                        "' twice");
         }
     }
     const NamedTensors own = state_dict();
@@ -286,8 +300,8 @@ void Module::load_state_dict(const NamedTensors& state) {
             own_names.insert(name);
         for (const auto& [name, t] : state) {
             if (!own_names.count(name)) {
-                throw std::invalid_argument("load_state_dict: unexpected '" + name + "' " +
-                                            shape_str(t.shape()) +
+                throw std::invalid_argument("load_state_dict: unexpected '" + printable(name) +
+                                            "' " + shape_str(t.shape()) +
                                             " (the state has it, the model does not)");
             }
         }

@@ -193,8 +193,9 @@ std::size_t image_threads(const ConvShape& s) {
 template <class Body>
 void for_image_blocks(std::size_t n, std::size_t threads, const Body& body) {
     const std::size_t per = (n + threads - 1) / threads;  // images per block
-    parallel_for_chunks(n, per, [&body](std::size_t t, std::size_t first, std::size_t last) {
-        body(first, last, t);
+    parallel_for_blocks(threads, [&body, n, per](std::size_t t) {
+        const std::size_t first = std::min(n, t * per), last = std::min(n, first + per);
+        if (first < last) body(first, last, t);
     });
 }
 

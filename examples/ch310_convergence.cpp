@@ -1,0 +1,268 @@
+// ch310_convergence — experiment 2 of the chapter's claims: "BN speeds up convergence".
+//
+// The chapter's CNN with and without BatchNorm, each at its own best learning rate from
+// experiment 1 (read from ch310_lr_sweep_summary.csv in --out when ch310_lr_sweep has run
+// there; --lr-bn and --lr-plain set them by hand), trained for the same budget (SGD, momentum
+// 0.9, constant lr, batch 64) from the same initial weights on the same batches, with the test
+// set scored in eval mode every --eval-every steps. Reported: the steps (and seconds) until
+// the test accuracy first reaches --target, over seeds.
+//
+// Output (in --out, default out/ch310): ch310_convergence.png (test accuracy against steps,
+// whole and zoomed on the target), ch310_convergence.csv (every evaluation: variant 0 = with
+// BN, 1 = without; lr, seed, step, test loss and accuracy), ch310_convergence_summary.csv (per
+// run: steps to the target, NaN if never reached, and the final accuracy), and
+// ch310_convergence_timing.csv (seconds: the only file that differs between runs of one seed).
+//
+//     ./build/release/examples/ch310_lr_sweep && ./build/release/examples/ch310_convergence
+//     ./build/release/examples/ch310_convergence --lr-bn 0.3 --lr-plain 0.03 --target 0.98
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "common/cli.hpp"
+#include "common/experiment.hpp"
+
+namespace fs = std::filesystem;
+namespace ex = tg::examples;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The learning rate with the highest mean test accuracy for each variant of
+// ch310_lr_sweep_summary.csv (columns variant, lr, test_acc_mean, ...); empty if no file.
+std::map<int, double> best_rates(const fs::path& summary) {
+    std::ifstream in(summary);
+    std::map<int, double> best_lr;
+    if (!in) return best_lr;
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> header;
+    {
+        std::stringstream h(line);
+        for (std::string col; std::getline(h, col, ',');)
+            header.push_back(col);
+    }
+    const auto column = [&](const std::string& name) {
+        for (std::size_t i = 0; i < header.size(); ++i)
+            if (header[i] == name) return i;
+        throw std::runtime_error(summary.string() + ": no column " + name);
+    };
+    const std::size_t c_variant = column("variant"), c_lr = column("lr"),
+                      c_acc = column("test_acc_mean");
+    std::map<int, double> best_acc;
+    while (std::getline(in, line)) {
+        std::vector<double> v;
+        std::stringstream row(line);
+        for (std::string cell; std::getline(row, cell, ',');)
+            v.push_back(std::stod(cell));
+        if (v.size() != header.size())
+            throw std::runtime_error(summary.string() + ": a row has " + std::to_string(v.size()) +
+                                     " cells, the header " + std::to_string(header.size()));
+        const int variant = static_cast<int>(v[c_variant]);
+        if (!best_acc.contains(variant) || v[c_acc] > best_acc[variant]) {
+            best_acc[variant] = v[c_acc];
+            best_lr[variant] = v[c_lr];
+        }
+    }
+    return best_lr;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ex::Cli cli("ch310_convergence",
+                "Experiment 2, \"BN speeds up convergence\": steps and seconds until the test "
+                "accuracy reaches a target, with and without BatchNorm, each at its best learning "
+                "rate, over several seeds.");
+    ex::CommonFlags& common = cli.add_common({.seeds = 3});
+    double target = 0.97, lr_bn = 0, lr_plain = 0, momentum = 0.9;
+    std::size_t epochs = 3, batch_size = 64, eval_every = 25;
+    cli.option("--target", target, "test accuracy to reach (a fraction)", ex::between(0.1, 1));
+    cli.option("--lr-bn", lr_bn,
+               "learning rate with BN; 0: the best of ch310_lr_sweep_summary.csv in --out, or 0.1 "
+               "if it is not there",
+               ex::at_least(0));
+    cli.option("--lr-plain", lr_plain,
+               "learning rate without BN; 0: the best of ch310_lr_sweep_summary.csv in --out, or "
+               "0.03 if it is not there",
+               ex::at_least(0));
+    cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
+    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
+    cli.option("--eval-every", eval_every, "score the test set every this many steps",
+               ex::at_least(1));
+    cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
+    cli.quick_help(
+        "a few-second run for the tests: 1 epoch of the first 1,000 training images, "
+        "500 test images, target 0.5, scored every 4 steps");
+    cli.outputs(
+        "ch310_convergence.png (test accuracy against steps), ch310_convergence.csv "
+        "(every evaluation: variant 0 = with BN, 1 = without; lr, seed, step, test loss "
+        "and accuracy), ch310_convergence_summary.csv (per run: steps to the target, NaN "
+        "if never reached; final accuracy), ch310_convergence_timing.csv (seconds).");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+
+    try {
+        const fs::path out = cli.prepare();
+        if (common.quick) {
+            epochs = 1;
+            target = std::min(target, 0.5);
+            eval_every = 4;
+        }
+        const ex::Data data = ex::load_data(common, 1000, 500);
+        const auto best = best_rates(out / "ch310_lr_sweep_summary.csv");
+        const bool from_sweep = best.contains(0) && best.contains(1);
+        if (lr_bn == 0) lr_bn = from_sweep ? best.at(0) : 0.1;
+        if (lr_plain == 0) lr_plain = from_sweep ? best.at(1) : 0.03;
+        const std::size_t steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
+        std::printf(
+            "%s: %zu training, %zu test images\n%zu steps of %zu per run, test scored "
+            "every %zu steps\nlearning rates with BN %g, without BN %g %s\nSGD momentum %g, "
+            "constant lr; target %.1f%%\n\n",
+            data.name.c_str(), data.train->size(), data.test->size(), steps, batch_size, eval_every,
+            lr_bn, lr_plain, from_sweep ? "(best of ch310_lr_sweep)" : "(flags/defaults)", momentum,
+            100.0 * target);
+
+        const std::vector<std::pair<std::string, ex::CnnOptions>> variants = {
+            {"with BN", {.norm = ex::Norm::batch}}, {"without BN", {.norm = ex::Norm::none}}};
+        const double lr_of[2] = {lr_bn, lr_plain};
+        const auto seeds = common.seed_list();
+        // CSV columns.
+        std::vector<double> e_variant, e_lr, e_seed, e_step, e_loss, e_acc;
+        std::vector<double> s_variant, s_lr, s_seed, s_steps_to, s_final;
+        std::vector<double> t_variant, t_seed, t_seconds, t_per_step, t_to_target;
+        // acc[v][seed][eval] for the figure.
+        std::vector<std::vector<std::vector<double>>> acc(2);
+        std::vector<double> eval_x;
+        ex::SweepProgress progress(2 * seeds.size());
+        std::size_t run = 0;
+        for (std::size_t v = 0; v < 2; ++v) {
+            for (const std::uint64_t seed : seeds) {
+                progress.start(run++, ex::format("%s seed %llu", variants[v].first.c_str(),
+                                                 static_cast<unsigned long long>(seed)));
+                tg::nn::Sequential model = ex::make_cnn(variants[v].second, seed);
+                const ex::TrainResult r =
+                    ex::train(model, data, data.train,
+                              {.lr = lr_of[v],
+                               .momentum = momentum,
+                               .batch_size = batch_size,
+                               .steps = steps,
+                               .seed = seed,
+                               .eval_every = eval_every},
+                              [&](std::size_t done, std::size_t total, double loss) {
+                                  progress.step(done, total, loss);
+                              });
+                double steps_to = kNaN;
+                std::vector<double> curve;
+                for (std::size_t k = 0; k < r.evals.size(); ++k) {
+                    e_variant.push_back(static_cast<double>(v));
+                    e_lr.push_back(lr_of[v]);
+                    e_seed.push_back(static_cast<double>(seed));
+                    e_step.push_back(static_cast<double>(r.eval_step[k]));
+                    e_loss.push_back(r.evals[k].loss);
+                    e_acc.push_back(r.evals[k].accuracy);
+                    curve.push_back(100.0 * r.evals[k].accuracy);
+                    if (std::isnan(steps_to) && r.evals[k].accuracy >= target)
+                        steps_to = static_cast<double>(r.eval_step[k]);
+                }
+                // A diverged run stops early: the rest of its curve is a gap.
+                const std::size_t evals = (steps + eval_every - 1) / eval_every;
+                curve.resize(evals, kNaN);
+                if (eval_x.empty())
+                    for (std::size_t k = 0; k < evals; ++k)
+                        eval_x.push_back(
+                            static_cast<double>(std::min((k + 1) * eval_every, steps)));
+                acc[v].push_back(curve);
+                const double final_acc = r.evals.empty() ? kNaN : r.evals.back().accuracy;
+                s_variant.push_back(static_cast<double>(v));
+                s_lr.push_back(lr_of[v]);
+                s_seed.push_back(static_cast<double>(seed));
+                s_steps_to.push_back(steps_to);
+                s_final.push_back(final_acc);
+                const double per_step = r.seconds / static_cast<double>(r.step_loss.size());
+                t_variant.push_back(static_cast<double>(v));
+                t_seed.push_back(static_cast<double>(seed));
+                t_seconds.push_back(r.seconds);
+                t_per_step.push_back(per_step);
+                t_to_target.push_back(steps_to * per_step);
+                progress.finish(std::isnan(steps_to)
+                                    ? ex::format("target not reached, %.2f%%", 100.0 * final_acc)
+                                    : ex::format("target at step %.0f", steps_to));
+            }
+        }
+        progress.done();
+
+        tg::viz::write_csv(out / "ch310_convergence.csv", {{"variant", e_variant},
+                                                           {"lr", e_lr},
+                                                           {"seed", e_seed},
+                                                           {"step", e_step},
+                                                           {"test_loss", e_loss},
+                                                           {"test_acc", e_acc}});
+        tg::viz::write_csv(out / "ch310_convergence_summary.csv", {{"variant", s_variant},
+                                                                   {"lr", s_lr},
+                                                                   {"seed", s_seed},
+                                                                   {"steps_to_target", s_steps_to},
+                                                                   {"final_test_acc", s_final}});
+        tg::viz::write_csv(out / "ch310_convergence_timing.csv",
+                           {{"variant", t_variant},
+                            {"seed", t_seed},
+                            {"train_seconds", t_seconds},
+                            {"seconds_per_step", t_per_step},
+                            {"seconds_to_target", t_to_target}});
+
+        ex::Table table({"model", "lr", "steps to target", "reached", "seconds", "final test %"});
+        for (std::size_t v = 0; v < 2; ++v) {
+            std::vector<double> reached_steps, reached_seconds, finals;
+            for (std::size_t i = 0; i < s_variant.size(); ++i) {
+                if (s_variant[i] != static_cast<double>(v)) continue;
+                finals.push_back(s_final[i]);
+                if (!std::isnan(s_steps_to[i])) {
+                    reached_steps.push_back(s_steps_to[i]);
+                    reached_seconds.push_back(t_to_target[i]);
+                }
+            }
+            table.add(
+                {variants[v].first, ex::format("%g", lr_of[v]),
+                 reached_steps.empty() ? "-" : ex::format_mean_sd(ex::mean_sd(reached_steps), 0),
+                 ex::format("%zu/%zu", reached_steps.size(), finals.size()),
+                 reached_seconds.empty() ? "-"
+                                         : ex::format_mean_sd(ex::mean_sd(reached_seconds), 1),
+                 ex::format_mean_sd(ex::mean_sd(finals), 2, true)});
+        }
+        std::printf(
+            "\nSteps until the test accuracy first reached %.1f%% (scored every %zu "
+            "steps),\nmean ± sd over the seeds that reached it; seconds are this machine's "
+            "(timings)\n\n",
+            100.0 * target, eval_every);
+        table.print();
+
+        tg::viz::Figure fig(1, 2, 1400, 540);
+        fig.suptitle = ex::format(
+            "Convergence with and without BatchNorm at each one's best learning rate (%g, %g): "
+            "%s, batch %zu, %zu seeds",
+            lr_bn, lr_plain, data.name.c_str(), batch_size, seeds.size());
+        for (std::size_t col = 0; col < 2; ++col) {
+            auto& p = fig.panel(0, col)
+                          .set_title(col == 0 ? "Test accuracy (eval mode) during training"
+                                              : "The same, near the target")
+                          .set_xlabel("SGD steps")
+                          .set_ylabel("test accuracy (%)");
+            ex::add_spread(p, eval_x, acc[0], ex::format("with BN, lr %g", lr_bn), ex::kWithBn);
+            ex::add_spread(p, eval_x, acc[1], ex::format("without BN, lr %g", lr_plain),
+                           ex::kWithoutBn);
+            p.line({eval_x.front(), eval_x.back()}, {100.0 * target, 100.0 * target},
+                   ex::format("target %.1f%%", 100.0 * target), "#555555", /*dashed=*/true);
+            p.legend = "bottom right";
+        }
+        fig.panel(0, 1).set_yrange(100.0 * target - 6.0, 100.0);
+        ex::save_figure(fig, out / "ch310_convergence.png");
+    } catch (const std::exception& e) {
+        std::cerr << "ch310_convergence: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

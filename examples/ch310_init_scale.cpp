@@ -1,0 +1,247 @@
+// ch310_init_scale — experiment 3 of the chapter's claims: BN "reduces sensitivity to weight
+// initialisation" (ch308).
+//
+// The chapter's CNN with and without BatchNorm, every Conv2d and Linear weight multiplied at
+// init by s = 0.1, 0.5, 1, 2 or 10 (PyTorch's default init times s). Forward hooks record the
+// standard deviation of each block's output on one training batch right after init:
+//   conv1: after Conv → (BN) → ReLU       conv2: after Conv → (BN) → ReLU
+//   fc1, fc2: after Linear → ReLU         logits: the last Linear
+// Without BN each layer multiplies the scale in, so conv2's output grows like s² and the
+// logits like s⁵; BN divides the convolutions' scale out, but the three Linear layers after it
+// have no BN, so the logits still grow like s³. Then each network is trained for the same
+// budget (SGD, momentum 0.9, constant lr, batch 64) and scored on the test set in eval mode.
+//
+// Output (in --out, default out/ch310): ch310_init_scale.png (test accuracy, conv2's and the
+// logits' std against s), ch310_init_scale.csv (one row per run: bn 1/0, scale, seed, the five
+// stds, losses, diverged, test loss and accuracy).
+//
+//     ./build/release/examples/ch310_init_scale
+//     ./build/release/examples/ch310_init_scale --scales 0.3,1,3 --lr 0.03
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "common/cli.hpp"
+#include "common/experiment.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace fs = std::filesystem;
+namespace ex = tg::examples;
+
+namespace {
+
+const std::vector<std::string> kBlocks = {"conv1", "conv2", "fc1", "fc2", "logits"};
+
+// The population standard deviation of every value of a.
+double stddev(const tg::Array& a) {
+    double sum = 0.0, sq = 0.0;
+    for (const tg::real x : a)
+        sum += x;
+    const double mean = sum / static_cast<double>(a.size());
+    for (const tg::real x : a)
+        sq += (x - mean) * (x - mean);
+    return std::sqrt(sq / static_cast<double>(a.size()));
+}
+
+// The std of the output of each block of kBlocks on `images`: the outputs of the four ReLUs
+// and of the last layer, recorded by forward hooks on every module of the model.
+std::vector<double> block_stds(tg::nn::Sequential& model, const tg::Tensor& images) {
+    std::vector<double> stds;
+    tg::NoGradGuard no_grad;
+    const std::string last = std::to_string(model.size() - 1);
+    auto hooks = model.register_forward_hook_all(
+        [&](const std::string& name, const tg::Tensor&, const tg::Tensor& y) {
+            if (name.empty()) return;  // the model itself
+            if (model[std::stoul(name)].type_name() == "ReLU" || name == last)
+                stds.push_back(stddev(y.value()));
+        });
+    model(images);
+    hooks.remove();
+    return stds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ex::Cli cli("ch310_init_scale",
+                "Experiment 3, \"BN reduces sensitivity to initialisation\": weights scaled at "
+                "init by 0.1 to 10, with and without BatchNorm; activation std per layer after "
+                "init and test accuracy after a fixed budget, over several seeds.");
+    ex::CommonFlags& common = cli.add_common({.seeds = 3});
+    std::vector<double> scales = {0.1, 0.5, 1, 2, 10};
+    double lr = 0.01, momentum = 0.9;
+    std::size_t epochs = 1, batch_size = 64;
+    cli.list("--scales", scales, "init scales s (every weight times s), comma-separated",
+             ex::greater_than(0));
+    cli.option("--lr", lr, "SGD learning rate", ex::greater_than(0));
+    cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
+    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
+    cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
+    cli.quick_help(
+        "a few-second run for the tests: scales 0.5 and 2, the first 1,000 training "
+        "and 500 test images");
+    cli.outputs(
+        "ch310_init_scale.png (test accuracy and activation std against the init scale), "
+        "ch310_init_scale.csv (one row per run: bn 1/0, scale, seed, std of conv1, conv2, "
+        "fc1, fc2 and logits after init, losses, diverged, test loss and accuracy).");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+
+    try {
+        const fs::path out = cli.prepare();
+        if (common.quick) scales = {0.5, 2};
+        const ex::Data data = ex::load_data(common, 1000, 500);
+        const std::size_t steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
+        const auto seeds = common.seed_list();
+        std::printf(
+            "%s: %zu training, %zu test images\n%zu steps of %zu per run (SGD lr %g, "
+            "momentum %g)\n%zu scales x 2 models x %zu seeds\n\n",
+            data.name.c_str(), data.train->size(), data.test->size(), steps, batch_size, lr,
+            momentum, scales.size(), seeds.size());
+        // One fixed batch of 64 training images for the activation statistics.
+        const tg::Tensor probe =
+            ex::make_loader(data, data.train, 64, false).epoch(0).begin()->images;
+
+        std::vector<double> c_bn, c_scale, c_seed, c_first, c_final, c_div, c_loss, c_acc;
+        std::vector<std::vector<double>> c_std(kBlocks.size());
+        // [bn][seed][scale] for the figure.
+        std::vector<std::vector<std::vector<double>>> acc(2), conv2(2), logits(2);
+        for (int b = 0; b < 2; ++b) {
+            acc[b].assign(seeds.size(), std::vector<double>(scales.size()));
+            conv2[b] = logits[b] = acc[b];
+        }
+        ex::SweepProgress progress(2 * scales.size() * seeds.size());
+        std::size_t run = 0;
+        for (std::size_t i = 0; i < scales.size(); ++i) {
+            for (int b = 0; b < 2; ++b) {
+                const bool bn = b == 0;
+                for (std::size_t k = 0; k < seeds.size(); ++k) {
+                    progress.start(run++,
+                                   ex::format("%s s %g seed %llu", bn ? "BN" : "no BN", scales[i],
+                                              static_cast<unsigned long long>(seeds[k])));
+                    tg::nn::Sequential model = ex::make_cnn(
+                        {.norm = bn ? ex::Norm::batch : ex::Norm::none, .init_scale = scales[i]},
+                        seeds[k]);
+                    // Training mode, as the first step sees it (BN: this batch's statistics).
+                    // NoGrad: nothing recorded; the running statistics move once and are reset.
+                    const std::vector<double> stds = block_stds(model, probe);
+                    for (auto& [name, buffer] : model.named_buffers()) {
+                        if (name.ends_with("running_mean") || name.ends_with("num_batches_tracked"))
+                            buffer.value().fill(0);
+                        else if (name.ends_with("running_var"))
+                            buffer.value().fill(1);
+                    }
+                    const ex::TrainResult r =
+                        ex::train(model, data, data.train,
+                                  {.lr = lr,
+                                   .momentum = momentum,
+                                   .batch_size = batch_size,
+                                   .steps = steps,
+                                   .seed = seeds[k]},
+                                  [&](std::size_t done, std::size_t total, double loss) {
+                                      progress.step(done, total, loss);
+                                  });
+                    const ex::Score test = ex::evaluate(model, data, data.test);
+                    c_bn.push_back(bn ? 1 : 0);
+                    c_scale.push_back(scales[i]);
+                    c_seed.push_back(static_cast<double>(seeds[k]));
+                    for (std::size_t j = 0; j < kBlocks.size(); ++j)
+                        c_std[j].push_back(stds.at(j));
+                    c_first.push_back(r.first_loss());
+                    c_final.push_back(r.final_loss());
+                    c_div.push_back(r.diverged ? 1 : 0);
+                    c_loss.push_back(test.loss);
+                    c_acc.push_back(test.accuracy);
+                    acc[b][k][i] = 100.0 * test.accuracy;
+                    conv2[b][k][i] = stds[1];
+                    logits[b][k][i] = stds[4];
+                    progress.finish(r.diverged ? "diverged (NaN loss)"
+                                               : ex::format("test %.2f%%", 100.0 * test.accuracy));
+                }
+            }
+        }
+        progress.done();
+        std::vector<tg::viz::CsvColumn> columns = {
+            {"bn", c_bn}, {"scale", c_scale}, {"seed", c_seed}};
+        for (std::size_t j = 0; j < kBlocks.size(); ++j)
+            columns.push_back({"std_" + kBlocks[j], c_std[j]});
+        columns.push_back({"first_loss", c_first});
+        columns.push_back({"final_loss", c_final});
+        columns.push_back({"diverged", c_div});
+        columns.push_back({"test_loss", c_loss});
+        columns.push_back({"test_acc", c_acc});
+        tg::viz::write_csv(out / "ch310_init_scale.csv", columns);
+
+        // Tables: the stds after init (mean over seeds), then the accuracy.
+        std::printf(
+            "\nStd of each block's output after init, on one batch of 64 (mean over "
+            "seeds)\n\n");
+        ex::Table stds({"scale", "model", "conv1", "conv2", "fc1", "fc2", "logits"});
+        ex::Table accs({"scale", "with BN: test %", "failed", "without BN: test %", "failed"});
+        for (std::size_t i = 0; i < scales.size(); ++i) {
+            std::vector<std::string> acc_row = {ex::format("%g", scales[i])};
+            for (int b = 0; b < 2; ++b) {
+                std::vector<std::string> row = {ex::format("%g", scales[i]),
+                                                b == 0 ? "BN" : "no BN"};
+                for (std::size_t j = 0; j < kBlocks.size(); ++j) {
+                    std::vector<double> v;
+                    for (std::size_t r = 0; r < c_bn.size(); ++r)
+                        if (c_bn[r] == (b == 0 ? 1 : 0) && c_scale[r] == scales[i])
+                            v.push_back(c_std[j][r]);
+                    row.push_back(ex::format("%.3g", ex::mean_sd(v).mean));
+                }
+                stds.add(row);
+                std::vector<double> a;
+                std::size_t failed = 0;
+                for (std::size_t r = 0; r < c_bn.size(); ++r)
+                    if (c_bn[r] == (b == 0 ? 1 : 0) && c_scale[r] == scales[i]) {
+                        a.push_back(c_acc[r]);
+                        failed += c_div[r] != 0 || !(c_final[r] < c_first[r]);
+                    }
+                acc_row.push_back(ex::format_mean_sd(ex::mean_sd(a), 2, true));
+                acc_row.push_back(ex::format("%zu/%zu", failed, a.size()));
+            }
+            accs.add(acc_row);
+        }
+        stds.print();
+        std::printf(
+            "\nTest accuracy (eval mode) after %zu steps, mean ± sd over %zu seeds;\n"
+            "failed: loss NaN or ended above where it started\n\n",
+            steps, seeds.size());
+        accs.print();
+
+        tg::viz::Figure fig(1, 3, 1680, 540);
+        fig.suptitle = ex::format(
+            "Weights scaled by s at init, with and without BatchNorm: %s, "
+            "%zu steps of %zu, SGD lr %g, momentum %g, %zu seeds",
+            data.name.c_str(), steps, batch_size, lr, momentum, seeds.size());
+        auto& p0 = fig.panel(0, 0)
+                       .set_title("Test accuracy after training")
+                       .set_xlabel("init scale s")
+                       .set_ylabel("accuracy (%)");
+        auto& p1 = fig.panel(0, 1)
+                       .set_title("Std after conv2 block, at init")
+                       .set_xlabel("init scale s")
+                       .set_ylabel("std of activations");
+        auto& p2 = fig.panel(0, 2)
+                       .set_title("Std of the logits, at init")
+                       .set_xlabel("init scale s")
+                       .set_ylabel("std of logits");
+        for (auto* p : {&p0, &p1, &p2}) {
+            ex::log_x(*p, scales);
+            p->legend = "top left";
+        }
+        p0.legend = "bottom center";
+        p1.logy = p2.logy = true;
+        ex::add_spread(p0, scales, acc[0], "with BN", ex::kWithBn);
+        ex::add_spread(p0, scales, acc[1], "without BN", ex::kWithoutBn);
+        ex::add_spread(p1, scales, conv2[0], "with BN", ex::kWithBn);
+        ex::add_spread(p1, scales, conv2[1], "without BN", ex::kWithoutBn);
+        ex::add_spread(p2, scales, logits[0], "with BN", ex::kWithBn);
+        ex::add_spread(p2, scales, logits[1], "without BN", ex::kWithoutBn);
+        ex::save_figure(fig, out / "ch310_init_scale.png");
+    } catch (const std::exception& e) {
+        std::cerr << "ch310_init_scale: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

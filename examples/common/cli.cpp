@@ -1,0 +1,154 @@
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+#include <system_error>
+
+#include "tapegrad/parallel.hpp"
+
+namespace fs = std::filesystem;
+
+namespace tg::examples {
+
+std::vector<std::uint64_t> CommonFlags::seed_list() const {
+    std::vector<std::uint64_t> list;
+    for (std::size_t k = 0; k < seeds; ++k)
+        list.push_back(seed + k);
+    return list;
+}
+
+namespace {
+
+// A number as a person writes it: 1, 0.5, 1e-05 -> "1e-05" stays; integers without ".0".
+std::string plain_number(double x) {
+    std::ostringstream s;
+    s << x;
+    return s.str();
+}
+
+}  // namespace
+
+Cli::Cli(std::string program, std::string description)
+    : program_(std::move(program)), app_(std::move(description), program_) {
+    app_.get_formatter()->column_width(28);
+}
+
+CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
+    common_ = std::move(defaults);
+    option("--seed", common_.seed,
+           "random seed (initial weights, batch order, dropout masks); the same seed gives the "
+           "same numbers");
+    if (with_seeds)
+        option("--seeds", common_.seeds,
+               "repeat every run for this many seeds (--seed, --seed + 1, ...); tables and figures "
+               "show the mean and the spread",
+               at_least(1));
+    option("--out", common_.out, "directory for the figures, CSV files and anything else written");
+    quick_option_ = flag("--quick", common_.quick, quick_help_);
+    option("--threads", common_.threads,
+           "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
+           "core. Results are the same for any count");
+    option("--dataset", common_.dataset,
+           "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
+           "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
+    return common_;
+}
+
+CLI::Option* Cli::flag(const std::string& name, bool& value, const std::string& help) {
+    return app_.add_flag(name, value, help);
+}
+
+void Cli::outputs(const std::string& what) {
+    app_.footer("Writes into --out: " + what);
+}
+
+void Cli::quick_help(const std::string& what) {
+    quick_help_ = what;
+    if (quick_option_ != nullptr) quick_option_->description(what);
+}
+
+void Cli::add_limit(CLI::Option* opt, const std::string& name, Limit limit) {
+    // Runs on the text before CLI11 converts it, so "-1" is seen before an unsigned wraps it.
+    opt->check(CLI::Validator(
+        [this, name, limit](std::string& text) -> std::string {
+            char* end = nullptr;
+            errno = 0;
+            const double v = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0') {
+                plain_error_ = name + " takes a number, not \"" + text + "\"";
+                return plain_error_;
+            }
+            const bool low = limit.lo && (limit.lo_strict ? !(v > *limit.lo) : !(v >= *limit.lo));
+            const bool high = limit.hi && !(v <= *limit.hi);
+            if (!low && !high) return {};
+            if (limit.lo && limit.hi) {
+                plain_error_ = name + " must be between " + plain_number(*limit.lo) + " and " +
+                               plain_number(*limit.hi);
+            } else if (limit.lo_strict) {
+                plain_error_ = name + " must be greater than " + plain_number(*limit.lo);
+            } else if (limit.lo && *limit.lo == 0) {
+                plain_error_ = name + " must be 0 or more";
+            } else if (limit.lo) {
+                plain_error_ = name + " must be at least " + plain_number(*limit.lo);
+            } else {
+                plain_error_ = name + " must be at most " + plain_number(*limit.hi);
+            }
+            plain_error_ += " (got " + text + ")";
+            return plain_error_;
+        },
+        ""));
+}
+
+std::optional<int> Cli::parse(int argc, char** argv) {
+    try {
+        app_.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        std::cout << app_.help();
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        const std::string message = plain_error_.empty() ? e.what() : plain_error_;
+        std::cerr << program_ << ": " << message << "\nRun " << program_
+                  << " --help for the flags and their ranges.\n";
+        return 2;
+    }
+    return std::nullopt;
+}
+
+void check_writable(const fs::path& dir, const std::string& flag) {
+    const auto fail = [&](const std::string& why) {
+        throw std::runtime_error("cannot write into " + flag + " " + dir.string() + ": " + why);
+    };
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) fail(ec.message());
+    if (!fs::is_directory(dir)) fail("it is not a directory");
+    const fs::path probe = dir / (".write_test_" + std::to_string(::getpid()));
+    {
+        std::ofstream f(probe);
+        if (!f) fail(std::strerror(errno));
+        f << "x";
+        f.close();
+        if (!f) {
+            fs::remove(probe, ec);
+            fail("writing a file there failed");
+        }
+    }
+    fs::remove(probe, ec);
+}
+
+fs::path Cli::prepare() const {
+    if (common_.threads > 0) tg::set_num_threads(common_.threads);
+    const fs::path out = common_.out;
+    check_writable(out);
+    return out;
+}
+
+}  // namespace tg::examples

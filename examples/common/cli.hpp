@@ -1,0 +1,130 @@
+// examples/common/cli.hpp — the one command-line convention of every example program.
+//
+// Every program has --help (each flag with its default, and a footer naming what the program
+// writes), --seed, --out (created and checked writable before any work), --quick, --threads
+// and --dataset; the experiments also have --seeds N. A number out of range is refused with a
+// plain sentence naming the flag ("--epochs must be at least 1 (got 0)"), a minus sign on a
+// count or seed too ("--seed must be 0 or more (got -1)"), instead of CLI11's raw message.
+//
+//     tg::examples::Cli cli("ch310_lr_sweep", "Learning rates with and without BN.");
+//     auto& common = cli.add_common({.seeds = 3});
+//     std::size_t epochs = 1;
+//     cli.option("--epochs", epochs, "passes over the training set", tg::examples::at_least(1));
+//     cli.outputs("ch310_lr_sweep.png, ch310_lr_sweep.csv");
+//     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+//     const fs::path out = cli.prepare();   // --threads applied, --out ready
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace tg::examples {
+
+/// The flags every program shares, with their defaults.
+struct CommonFlags {
+    std::uint64_t seed = 0;         // --seed: initial weights, batch order, dropout masks
+    std::size_t seeds = 1;          // --seeds: runs repeated for seed, seed + 1, ...
+    std::string out = "out/ch310";  // --out: where figures, CSV files, checkpoints go
+    bool quick = false;             // --quick: the few-second mode the tests run
+    std::size_t threads = 0;        // --threads: tg::set_num_threads; 0 = leave as is
+    std::string dataset = "mnist";  // --dataset: mnist, fashion-mnist or a directory
+
+    /// The seeds of the repeated runs: seed, seed + 1, ..., seed + seeds − 1.
+    std::vector<std::uint64_t> seed_list() const;
+};
+
+/// A numeric flag's allowed range; see at_least, greater_than, between.
+struct Limit {
+    std::optional<double> lo, hi;
+    bool lo_strict = false;  // value > lo rather than value >= lo
+};
+/// value >= lo: "--epochs must be at least 1".
+inline Limit at_least(double lo) {
+    return {lo, std::nullopt, false};
+}
+/// value > lo: "--lr must be greater than 0".
+inline Limit greater_than(double lo) {
+    return {lo, std::nullopt, true};
+}
+/// lo <= value <= hi: "--momentum must be between 0 and 0.999".
+inline Limit between(double lo, double hi) {
+    return {lo, hi, false};
+}
+
+class Cli {
+  public:
+    /// `program` is the name errors start with ("ch310_lr_sweep: ...").
+    Cli(std::string program, std::string description);
+
+    /// Adds --seed, --out, --quick, --threads, --dataset and, if `with_seeds`, --seeds, with the
+    /// defaults in `defaults`. Returns the flags, filled in by parse().
+    CommonFlags& add_common(CommonFlags defaults = {}, bool with_seeds = true);
+    CommonFlags& common() { return common_; }
+
+    /// An option showing its default in --help. Unsigned integers refuse a minus sign; a Limit
+    /// refuses values outside it, each with a sentence naming the flag.
+    template <class T>
+    CLI::Option* option(const std::string& name, T& value, const std::string& help,
+                        std::optional<Limit> limit = std::nullopt) {
+        CLI::Option* opt = app_.add_option(name, value, help)->capture_default_str();
+        if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+            if (!limit) limit = at_least(0);
+        }
+        if (limit) add_limit(opt, name, *limit);
+        return opt;
+    }
+    /// A list option ("--lrs 0.01,0.1,1"), every element within `limit`.
+    template <class T>
+    CLI::Option* list(const std::string& name, std::vector<T>& values, const std::string& help,
+                      std::optional<Limit> limit = std::nullopt) {
+        CLI::Option* opt =
+            app_.add_option(name, values, help)->delimiter(',')->capture_default_str();
+        if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
+            if (!limit) limit = at_least(0);
+        }
+        if (limit) add_limit(opt, name, *limit);
+        return opt;
+    }
+    /// A flag (no value).
+    CLI::Option* flag(const std::string& name, bool& value, const std::string& help);
+
+    /// The --help footer: "Writes into --out: <what>".
+    void outputs(const std::string& what);
+    /// What --quick does, shown in --help.
+    void quick_help(const std::string& what);
+
+    /// Parses the command line. Returns nothing to go on, or the exit code to return at once:
+    /// 0 after --help, 2 after an error (printed as "program: <sentence>").
+    std::optional<int> parse(int argc, char** argv);
+
+    /// After parse(): applies --threads (tg::set_num_threads) and makes --out, checking it
+    /// can be written by creating and removing a file there. Throws std::runtime_error naming
+    /// the directory if not. Returns --out.
+    std::filesystem::path prepare() const;
+
+    CLI::App& app() { return app_; }
+    const std::string& program() const { return program_; }
+
+  private:
+    void add_limit(CLI::Option* opt, const std::string& name, Limit limit);
+
+    std::string program_;
+    CLI::App app_;
+    CommonFlags common_;
+    std::string quick_help_ = "a fast run for the tests (seconds)";
+    CLI::Option* quick_option_ = nullptr;
+    std::string plain_error_;  // set by a failing range check, printed instead of CLI11's text
+};
+
+/// Checks that `dir` can be written: creates it (and its parents) and a file in it, then
+/// removes the file. Throws std::runtime_error "cannot write into <flag> <dir>: <reason>".
+void check_writable(const std::filesystem::path& dir, const std::string& flag = "--out");
+
+}  // namespace tg::examples

@@ -1,0 +1,369 @@
+#!/usr/bin/python3
+"""Runs one of the chapter's experiment programs (issue 11) in --quick mode and checks what it
+writes (CTest runs this once per program; see tests/CMakeLists.txt).
+
+    check_ch310_experiments.py <name> <path to the program>
+    name: lr_sweep | convergence | init_scale | regularisation | placement | small_batch |
+          finetune
+
+Every program, whatever its name:
+  - --help exits 0 and lists the shared flags and a footer naming the outputs; --seed -1,
+    a zero count and an unwritable --out are refused with a sentence naming the flag, exit
+    code non-zero, nothing written;
+  - run three times with --quick --seed 3 --seeds 2, twice with --threads 2, once with 1:
+    the CSV files are well-formed (a header, every row as many numeric cells), have one row per
+    (configuration, seed) and both seeds 3 and 4, no NaN where none is expected; every CSV but
+    the timings is byte-identical between the two 2-thread runs (deterministic by seed); files
+    that differ at 1 thread are named (a NOTE: the kernels are not yet thread-count
+    independent at every learning rate, issue 9); the PNG is rendered when gnuplot is installed; the printed tables fit 80 columns;
+  - and deterministic facts of each experiment (below, per program), never a statistical
+    direction that could flip with the seed.
+"""
+import csv
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+FAILURES = []
+SEEDS = [3, 4]
+
+
+def check(cond, what):
+    print(("  ok   " if cond else "  FAIL ") + what)
+    if not cond:
+        FAILURES.append(what)
+    return cond
+
+
+def run(cmd, expect_ok=True):
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=600)
+    print(proc.stdout + proc.stderr)
+    if expect_ok and proc.returncode != 0:
+        sys.exit("FAILED: exit code %d" % proc.returncode)
+    return proc
+
+
+def read_csv(path):
+    """The rows of a CSV file as dicts of floats, after checking every row is complete."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    name = os.path.basename(path)
+    check(len(rows) >= 2, "%s: a header and at least one row" % name)
+    header = rows[0]
+    ragged = [i for i, r in enumerate(rows[1:], 1) if len(r) != len(header)]
+    check(not ragged, "%s: every row has the header's %d cells" % (name, len(header)))
+    out = []
+    for r in rows[1:]:
+        try:
+            out.append({k: float(v) for k, v in zip(header, r)})
+        except ValueError:
+            check(False, "%s: a non-numeric cell in %s" % (name, r))
+    return out
+
+
+def no_nan(rows, columns, name):
+    bad = [(c, i) for i, r in enumerate(rows) for c in columns if math.isnan(r[c])]
+    check(not bad, "%s: no NaN in %s%s" % (name, ", ".join(columns),
+                                          "" if not bad else " (first: %s row %d)" % bad[0]))
+
+
+def seeds_present(rows, name, per_seed=None):
+    seeds = sorted({int(r["seed"]) for r in rows})
+    check(seeds == SEEDS, "%s: seeds %s (expected %s)" % (name, seeds, SEEDS))
+    if per_seed is not None:
+        counts = [sum(1 for r in rows if int(r["seed"]) == s) for s in SEEDS]
+        check(counts == [per_seed] * len(SEEDS),
+              "%s: %s rows per seed (expected %d)" % (name, counts, per_seed))
+
+
+def check_png(out, stem):
+    if not shutil.which("gnuplot"):
+        print("  (gnuplot not installed: %s.png not expected)" % stem)
+        check(os.path.isfile(os.path.join(out, stem + ".gp")), stem + ".gp written")
+        return
+    png = os.path.join(out, stem + ".png")
+    ok = os.path.isfile(png) and os.path.getsize(png) > 10000
+    if ok:
+        with open(png, "rb") as f:
+            ok = f.read(8) == b"\x89PNG\r\n\x1a\n"
+    check(ok, stem + ".png rendered")
+
+
+def check_width(stdout, out_dirs):
+    """Every printed line but those naming a file in the (long) temporary directory."""
+    wide = [l for l in stdout.splitlines()
+            if len(l) > 80 and not any(d in l for d in out_dirs)]
+    check(not wide, "printed lines fit 80 columns%s" % ("" if not wide else ": " + wide[0]))
+
+
+def close(a, b, tol=1e-9):
+    return abs(a - b) <= tol * max(1.0, abs(a), abs(b))
+
+
+# ----------------------------------------------------------------------------------------------
+# Per program: the expected files and the deterministic facts.
+
+def lr_sweep_facts(out, stem, lrs, variant_names):
+    rows = read_csv(os.path.join(out, stem + ".csv"))
+    summary = read_csv(os.path.join(out, stem + "_summary.csv"))
+    check(len(rows) == len(lrs) * 2 * len(SEEDS),
+          "%s.csv: %d rows = %d rates x 2 variants x %d seeds" % (stem, len(rows), len(lrs),
+                                                                    len(SEEDS)))
+    seeds_present(rows, stem, per_seed=len(lrs) * 2)
+    check(sorted({r["lr"] for r in rows}) == sorted(lrs), "%s: rates %s" % (stem, lrs))
+    no_nan(rows, ["first_loss", "steps", "diverged", "failed", "test_acc"], stem)
+    budget = max(r["steps"] for r in rows)
+    for r in rows:
+        if r["diverged"]:
+            check(math.isnan(r["final_loss"]) and r["failed"] == 1,
+                  "%s: a diverged run has final_loss NaN and counts as failed" % stem)
+        else:
+            check(r["steps"] == budget and not math.isnan(r["final_loss"]),
+                  "%s: a run that did not diverge took all %d steps" % (stem, budget))
+            check(r["failed"] == (0 if r["final_loss"] < r["first_loss"] else 1),
+                  "%s: failed = final loss not below the first" % stem)
+    # The first step's loss is computed before any update: for one variant and seed it is the
+    # same at every learning rate (same initial weights, same first batch).
+    for v in (0, 1):
+        for s in SEEDS:
+            firsts = {r["first_loss"] for r in rows if r["variant"] == v and r["seed"] == s}
+            check(len(firsts) == 1,
+                  "%s: %s, seed %d: the same first loss at every rate" % (stem, variant_names[v], s))
+    # The two variants are different networks: their first losses differ for every seed.
+    for s in SEEDS:
+        f0 = [r["first_loss"] for r in rows if r["variant"] == 0 and r["seed"] == s][0]
+        f1 = [r["first_loss"] for r in rows if r["variant"] == 1 and r["seed"] == s][0]
+        check(f0 != f1, "%s: seed %d: %s and %s start from different losses (%.6f, %.6f)" %
+              (stem, s, variant_names[0], variant_names[1], f0, f1))
+    # The summary is the mean over the seeds of the rows.
+    check(len(summary) == len(lrs) * 2, "%s_summary.csv: one row per variant and rate" % stem)
+    for srow in summary:
+        accs = [r["test_acc"] for r in rows if r["variant"] == srow["variant"]
+                and r["lr"] == srow["lr"]]
+        check(close(srow["test_acc_mean"], sum(accs) / len(accs), 1e-12)
+              and srow["runs"] == len(SEEDS),
+              "%s_summary: variant %d lr %g: mean of its %d runs" %
+              (stem, srow["variant"], srow["lr"], len(accs)))
+    check_png(out, stem)
+
+
+def facts_lr_sweep(out):
+    lr_sweep_facts(out, "ch310_lr_sweep", [0.01, 1.0], ["with BN", "without BN"])
+
+
+def facts_placement(out):
+    lr_sweep_facts(out, "ch310_placement", [0.03, 0.3], ["Conv-BN-ReLU", "Conv-ReLU-BN"])
+
+
+def facts_convergence(out):
+    evals = read_csv(os.path.join(out, "ch310_convergence.csv"))
+    summary = read_csv(os.path.join(out, "ch310_convergence_summary.csv"))
+    timing = read_csv(os.path.join(out, "ch310_convergence_timing.csv"))
+    check(len(summary) == 2 * len(SEEDS) and len(timing) == 2 * len(SEEDS),
+          "convergence: summary and timing have one row per model and seed")
+    seeds_present(summary, "ch310_convergence_summary", per_seed=2)
+    seeds_present(evals, "ch310_convergence")
+    no_nan(evals, ["step", "test_loss", "test_acc"], "ch310_convergence")
+    no_nan(timing, ["train_seconds", "seconds_per_step"], "ch310_convergence_timing")
+    # Quick mode: 1,000 images = 16 steps of 64, scored every 4 steps; target 0.5.
+    for v in (0, 1):
+        for s in SEEDS:
+            e = [r for r in evals if r["variant"] == v and r["seed"] == s]
+            steps = [r["step"] for r in e]
+            check(steps == [4, 8, 12, 16][:len(steps)] and len(steps) >= 1,
+                  "convergence: variant %d seed %d scored at steps %s" % (v, s, steps))
+            srow = [r for r in summary if r["variant"] == v and r["seed"] == s][0]
+            reached = [r["step"] for r in e if r["test_acc"] >= 0.5]
+            expect = reached[0] if reached else float("nan")
+            check((math.isnan(expect) and math.isnan(srow["steps_to_target"]))
+                  or srow["steps_to_target"] == expect,
+                  "convergence: variant %d seed %d: steps to target = first score >= 0.5 (%s)"
+                  % (v, s, expect))
+            check(srow["final_test_acc"] == e[-1]["test_acc"],
+                  "convergence: final accuracy = the last score")
+    # No ch310_lr_sweep_summary.csv in this directory: the fallback rates 0.1 and 0.03.
+    check(sorted({(r["variant"], r["lr"]) for r in summary}) == [(0, 0.1), (1, 0.03)],
+          "convergence: without a sweep summary, lr 0.1 with BN and 0.03 without")
+    check_png(out, "ch310_convergence")
+
+
+def facts_convergence_from_sweep(program, out):
+    """With a ch310_lr_sweep_summary.csv in --out, each model trains at its best rate there."""
+    with open(os.path.join(out, "ch310_lr_sweep_summary.csv"), "w") as f:
+        f.write("variant,lr,test_acc_mean,test_acc_sd,final_loss_mean,final_loss_sd,"
+                "failed_runs,runs\n"
+                "0,0.01,0.5,0,1,0,0,2\n1,0.01,0.7,0,1,0,0,2\n"
+                "0,0.3,0.9,0,1,0,0,2\n1,0.3,0.2,0,1,0,0,2\n")
+    run([program, "--quick", "--seed", "3", "--seeds", "2", "--out", out])
+    summary = read_csv(os.path.join(out, "ch310_convergence_summary.csv"))
+    check(sorted({(r["variant"], r["lr"]) for r in summary}) == [(0, 0.3), (1, 0.01)],
+          "convergence: the best rates of ch310_lr_sweep_summary.csv (0.3 with BN, 0.01 without)")
+
+
+def facts_init_scale(out):
+    rows = read_csv(os.path.join(out, "ch310_init_scale.csv"))
+    check(len(rows) == 2 * 2 * len(SEEDS), "init_scale: 2 scales x 2 models x 2 seeds rows")
+    seeds_present(rows, "ch310_init_scale", per_seed=4)
+    stds = ["std_conv1", "std_conv2", "std_fc1", "std_fc2", "std_logits"]
+    no_nan(rows, stds + ["first_loss", "test_acc"], "ch310_init_scale")
+    check(sorted({r["scale"] for r in rows}) == [0.5, 2.0], "init_scale: scales 0.5 and 2")
+    for s in SEEDS:
+        bn = {r["scale"]: r for r in rows if r["bn"] == 1 and r["seed"] == s}
+        plain = {r["scale"]: r for r in rows if r["bn"] == 0 and r["seed"] == s}
+        # BN divides the convolution's scale out: BN(s·Wx + b) = BN(Wx) up to ε/σ², so the
+        # conv blocks' outputs at init do not depend on s (a fact, not a statistic).
+        for k in ("std_conv1", "std_conv2"):
+            a, b = bn[0.5][k], bn[2.0][k]
+            check(abs(a - b) <= 0.01 * max(a, b),
+                  "init_scale: seed %d: with BN, %s at init is the same for s = 0.5 and 2 "
+                  "(%.4f, %.4f)" % (s, k, a, b))
+        # Without BN a 4x larger scale gives a conv1 output 4x larger, up to the unscaled
+        # bias: the ratio is well above 2.
+        check(plain[2.0]["std_conv1"] > 2 * plain[0.5]["std_conv1"],
+              "init_scale: seed %d: without BN, conv1's std grows with s (%.4f -> %.4f)" %
+              (s, plain[0.5]["std_conv1"], plain[2.0]["std_conv1"]))
+    check_png(out, "ch310_init_scale")
+
+
+def facts_regularisation(out):
+    rows = read_csv(os.path.join(out, "ch310_regularisation.csv"))
+    curve = read_csv(os.path.join(out, "ch310_regularisation_curve.csv"))
+    check(len(rows) == 4 * len(SEEDS), "regularisation: 4 models x 2 seeds rows")
+    seeds_present(rows, "ch310_regularisation", per_seed=4)
+    no_nan(rows, ["train_acc", "test_acc", "gap", "train_loss", "test_loss"],
+           "ch310_regularisation")
+    configs = sorted({(r["bn"], r["dropout"]) for r in rows})
+    check(configs == [(0, 0), (0, 0.5), (1, 0), (1, 0.5)],
+          "regularisation: neither, BN, Dropout 0.5, both (%s)" % configs)
+    for r in rows:
+        check(close(r["gap"], r["train_acc"] - r["test_acc"], 1e-12)
+              and close(r["train_acc"] * 200, round(r["train_acc"] * 200), 1e-9)
+              and close(r["test_acc"] * 500, round(r["test_acc"] * 500), 1e-9),
+              "regularisation: gap = train - test; accuracies count 200 and 500 images")
+    # Quick mode: 4 epochs scored every 2: epochs 2 and 4, per model and seed.
+    check(len(curve) == 2 * len(rows) and sorted({r["epoch"] for r in curve}) == [2, 4],
+          "regularisation_curve: epochs 2 and 4 for every run")
+    check_png(out, "ch310_regularisation")
+
+
+def facts_small_batch(out):
+    rows = read_csv(os.path.join(out, "ch310_small_batch.csv"))
+    check(len(rows) == 2 * 5 * len(SEEDS), "small_batch: 2 batch sizes x 5 norms x 2 seeds rows")
+    seeds_present(rows, "ch310_small_batch", per_seed=10)
+    no_nan(rows, ["first_loss", "test_acc", "test_acc_train_mode", "lr"], "ch310_small_batch")
+    for r in rows:
+        check(close(r["lr"], 0.02 * r["batch"] / 32, 1e-12),
+              "small_batch: lr = 0.02 B / 32 at B = %d" % r["batch"])
+    # GroupNorm, LayerNorm and no norm have no running statistics: training mode computes what
+    # eval mode does, to the bit. BN's two modes differ (running vs batch statistics).
+    for r in rows:
+        if r["norm"] != 0:
+            check(r["test_acc_train_mode"] == r["test_acc"],
+                  "small_batch: norm %d B %d seed %d: train mode = eval mode" %
+                  (r["norm"], r["batch"], r["seed"]))
+    # Every norm of one seed starts from the same conv and linear weights, but a different
+    # network: their first losses are not all equal.
+    for s in SEEDS:
+        firsts = {r["first_loss"] for r in rows if r["seed"] == s and r["batch"] == 32}
+        check(len(firsts) == 5, "small_batch: seed %d: five different networks" % s)
+    check_png(out, "ch310_small_batch")
+
+
+def facts_finetune(out):
+    rows = read_csv(os.path.join(out, "ch310_finetune.csv"))
+    check(len(rows) == 3 * len(SEEDS), "finetune: 3 ways x 2 seeds rows")
+    seeds_present(rows, "ch310_finetune", per_seed=3)
+    no_nan(rows, ["acc_new", "acc_old", "pretrain_acc_old"], "ch310_finetune")
+    for s in SEEDS:
+        pre = {r["pretrain_acc_old"] for r in rows if r["seed"] == s}
+        check(len(pre) == 1, "finetune: seed %d: the three ways start from one pretrained net" % s)
+        frozen = [r for r in rows if r["seed"] == s and r["mode"] == 0][0]
+        check(frozen["bn_stats_changed"] == 0,
+              "finetune: seed %d: frozen BN keeps its running statistics" % s)
+        full = [r for r in rows if r["seed"] == s and r["mode"] == 2][0]
+        check(full["bn_stats_changed"] == 1,
+              "finetune: seed %d: fully trained BN moves its running statistics" % s)
+    check_png(out, "ch310_finetune")
+
+
+FACTS = {
+    "lr_sweep": facts_lr_sweep,
+    "convergence": facts_convergence,
+    "init_scale": facts_init_scale,
+    "regularisation": facts_regularisation,
+    "placement": facts_placement,
+    "small_batch": facts_small_batch,
+    "finetune": facts_finetune,
+}
+# Files whose numbers are timings: expected to differ between two runs of one seed.
+TIMINGS = {"ch310_convergence_timing.csv"}
+
+
+def csv_files(out):
+    return sorted(f for f in os.listdir(out) if f.endswith(".csv") or f.endswith(".gp"))
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in FACTS:
+        sys.exit(__doc__)
+    name, program = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="tapegrad_ch310_%s_" % name)
+    try:
+        # --help, and flags refused in plain words.
+        help_text = run([program, "--help"]).stdout
+        for flag in ("--seed", "--seeds", "--out", "--quick", "--threads", "--dataset",
+                     "Writes into --out:"):
+            check(flag in help_text, "--help mentions %s" % flag)
+        bad_out = os.path.join(tmp, "not_a_dir")
+        with open(bad_out, "w") as f:
+            f.write("a file\n")
+        for args, message in ((["--seed", "-1"], "--seed must be 0 or more (got -1)"),
+                              (["--seeds", "0"], "--seeds must be at least 1 (got 0)"),
+                              (["--threads", "-2"], "--threads must be 0 or more (got -2)"),
+                              (["--out", os.path.join(bad_out, "x")],
+                               "cannot write into --out " + os.path.join(bad_out, "x"))):
+            proc = run([program, "--quick", "--out", os.path.join(tmp, "refused")] + args
+                       if args[0] != "--out" else [program, "--quick"] + args, expect_ok=False)
+            check(proc.returncode != 0 and message in proc.stderr,
+                  "%s refused: \"%s\"" % (" ".join(args), message))
+        check(not os.path.exists(os.path.join(tmp, "refused")), "nothing written when refused")
+
+        # Two runs of the same seed on 2 threads, and one on 1 thread.
+        a, b, c = (os.path.join(tmp, d) for d in "abc")
+        common = ["--quick", "--seed", "3", "--seeds", "2"]
+        out_a = run([program] + common + ["--threads", "2", "--out", a]).stdout
+        run([program] + common + ["--threads", "2", "--out", b])
+        run([program] + common + ["--threads", "1", "--out", c])
+        check("runs done" in out_a, "progress shown (runs done)")
+        check_width(out_a, [tmp])
+        FACTS[name](a)
+        files = csv_files(a)
+        check(files == csv_files(b), "both runs wrote the same files")
+        for f in files:
+            if f in TIMINGS:
+                continue
+            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
+                check(fa.read() == fb.read(), "%s: byte-identical for the same seed" % f)
+            # The project's rule is "the same at any thread count"; today the library's kernels
+            # are not (issue 9: at large learning rates the last bits of some steps differ
+            # between 1 and 2 threads). Reported here, asserted once the kernels are.
+            with open(os.path.join(a, f), "rb") as fa, open(os.path.join(c, f), "rb") as fc:
+                if fa.read() != fc.read():
+                    print("  NOTE %s differs between 1 and 2 threads" % f)
+        if name == "convergence":
+            facts_convergence_from_sweep(program, os.path.join(tmp, "c"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILURES:
+        print("\n%d check(s) failed:\n  %s" % (len(FAILURES), "\n  ".join(FAILURES)))
+        sys.exit(1)
+    print("\nall checks passed")
+
+
+if __name__ == "__main__":
+    main()
