@@ -1,6 +1,6 @@
 # Sourced by scripts/run_chapter.sh and scripts/ci/chapter_page.sh.
 #
-# chapter_run OUT BIN PROGRAM [ARGS...] runs BIN/PROGRAM --out OUT ARGS..., shows and keeps what
+# chapter_run OUT BIN PROGRAM [ARGS...] runs [$CHAPTER_LAUNCHER] BIN/PROGRAM --out OUT ARGS..., shows and keeps what
 # it prints (OUT/PROGRAM.txt) and appends to OUT/runs.tsv the line
 #   PROGRAM <TAB> the command <TAB> seconds <TAB> the files it wrote
 # from which scripts/chapter_page.py builds OUT/index.html.
@@ -10,9 +10,9 @@ chapter_run() {
   mkdir -p "$out"
   local marker t0=$SECONDS
   marker="$(mktemp)"  # files modified after this one were written by this run
-  # CHAPTER_LAUNCHER: a command to start it with (e.g. "mpirun -np 4"), word-split on purpose.
-  # shellcheck disable=SC2086
-  ${CHAPTER_LAUNCHER:-} "$bin/$prog" --out "$out" "$@" | tee "$out/$prog.txt"
+  local launch=()  # CHAPTER_LAUNCHER="mpirun -np 4" runs the program under a launcher
+  [ -z "${CHAPTER_LAUNCHER:-}" ] || read -ra launch <<<"$CHAPTER_LAUNCHER"
+  "${launch[@]}" "$bin/$prog" --out "$out" "$@" | tee "$out/$prog.txt"
   local status=${PIPESTATUS[0]}
   local files
   files="$(find "$out" -maxdepth 1 -type f -newer "$marker" ! -name "$prog.txt" \
