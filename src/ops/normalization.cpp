@@ -136,10 +136,13 @@ struct InputGrads {
         if (weight.defined() && weight.requires_grad()) dgamma = allocate(weight, dgamma_array_);
         if (bias.defined() && bias.requires_grad()) dbeta = allocate(bias, dbeta_array_);
     }
+    // By the wanted flags, not the pointers: an empty batch's dx has no data (null) but is
+    // still a gradient of shape [0, C, *] to accumulate.
     void accumulate() {
-        if (dx) x_.accumulate_grad(std::move(dx_array_));
-        if (dgamma) weight_.accumulate_grad(std::move(dgamma_array_));
-        if (dbeta) bias_.accumulate_grad(std::move(dbeta_array_));
+        if (x_.requires_grad()) x_.accumulate_grad(std::move(dx_array_));
+        if (weight_.defined() && weight_.requires_grad())
+            weight_.accumulate_grad(std::move(dgamma_array_));
+        if (bias_.defined() && bias_.requires_grad()) bias_.accumulate_grad(std::move(dbeta_array_));
     }
     real* dx = nullptr;
     real* dgamma = nullptr;
