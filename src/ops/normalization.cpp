@@ -142,7 +142,8 @@ struct InputGrads {
         if (x_.requires_grad()) x_.accumulate_grad(std::move(dx_array_));
         if (weight_.defined() && weight_.requires_grad())
             weight_.accumulate_grad(std::move(dgamma_array_));
-        if (bias_.defined() && bias_.requires_grad()) bias_.accumulate_grad(std::move(dbeta_array_));
+        if (bias_.defined() && bias_.requires_grad())
+            bias_.accumulate_grad(std::move(dbeta_array_));
     }
     real* dx = nullptr;
     real* dgamma = nullptr;
