@@ -3,7 +3,7 @@
 //
 // The chapter's CNN four ways: neither BN nor Dropout, BN alone (after each convolution),
 // Dropout alone (p = 0.5 after each hidden Linear's ReLU), both. Each trained on a training
-// subset small enough to overfit (default 1,000 images, 40 epochs; SGD, momentum 0.9,
+// subset small enough to overfit (default 1,000 images, 30 epochs; SGD, momentum 0.9,
 // constant lr, batch 64) from the same initial weights on the same batches. Every few epochs
 // the training subset and the test set are scored in eval mode; the gap between them is how
 // much the network overfits. A regulariser lowers the gap and, if it helps, raises the test
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
                 "alone, Dropout alone, both and neither, on a training subset small enough to "
                 "overfit; train and test accuracy and their gap, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 3});
-    std::size_t train_size = 1000, epochs = 40, eval_epochs = 5, batch_size = 64;
+    std::size_t train_size = 1000, epochs = 30, eval_epochs = 5, batch_size = 64;
     double lr = 0.01, momentum = 0.9, dropout = 0.5;
     cli.option("--train-size", train_size, "training images used (the first ones)",
                ex::at_least(10));

@@ -4,8 +4,8 @@
 // The chapter's CNN with each normalisation after its convolutions: BatchNorm2d, GroupNorm
 // with 2 groups, GroupNorm with one group per channel (InstanceNorm with γ, β), LayerNorm over
 // [C, H, W], or none; trained at batch sizes 2 to 128 on the same number of examples (so a
-// small batch takes many more steps), with the learning rate scaled with the batch size,
-// lr = base · B / 32 (SGD, momentum 0.9, constant lr). Scored on the test set in eval mode,
+// small batch takes many more steps; default 4,000, half an epoch), with the learning rate
+// scaled with the batch size, lr = base · B / 32 (SGD, momentum 0.9, constant lr). Scored on the test set in eval mode,
 // and in training mode with test batches of the same size B, which uses each batch's
 // own statistics as training did: the difference is BN's train/eval gap. GroupNorm and
 // LayerNorm normalise each example on its own, so their two modes give the same numbers and
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
                 "128, the learning rate scaled with the batch size, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 2});
     std::vector<std::size_t> batch_sizes = {2, 4, 8, 16, 32, 128};
-    std::size_t examples = 8000;
+    std::size_t examples = 4000;
     double base_lr = 0.02, momentum = 0.9;
     cli.list("--batch-sizes", batch_sizes, "batch sizes, comma-separated", ex::at_least(2));
     cli.option("--examples", examples,

@@ -1,53 +1,71 @@
 #!/usr/bin/env bash
-# The chapter's main job: builds the two Batch Normalisation programs (release preset) and runs
-# them with their defaults, then says where the figures are.
+# The chapter's main job: builds the Batch Normalisation programs (release preset), runs them
+# with their chapter settings, then writes out/ch310/index.html, one page with every figure,
+# what each program printed, the claim it tests and the command that reproduces it.
 #   ch310_bn_histograms  the chapter's figure (activations before/after BN for B = 8..512), the
 #                        noise of the batch statistics, the same figure from a CNN on MNIST
 #   ch310_train_cnn      a LeNet-style CNN trained on MNIST with and without BN
+#   ch310_lr_sweep ... ch310_finetune   the chapter's claims about training, one experiment
+#                        each (docs/ch310_experiments.md)
+#   ch310_train_vs_eval ... ch310_checkpoint_bn   the mechanics and production gotchas, one
+#                        demonstration each (docs/ch310_gotchas.md)
+#   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
+#                        (docs/distributed.md), when Open MPI is installed
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
+#
+#   bash scripts/run_chapter.sh           everything with the chapter's settings
+#   bash scripts/run_chapter.sh --quick   every program in its few-second mode, for a first look
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh build chapter
+quick=()
+case "${1:-}" in
+  --quick) quick=(--quick) ;;
+  "") ;;
+  *) echo "usage: bash scripts/run_chapter.sh [--quick]" >&2; exit 2 ;;
+esac
+bash scripts/setup.sh build chapter mpi
 source scripts/env.sh
+source scripts/chapter_lib.sh
+# In this order: ch310_convergence reads ch310_lr_sweep's summary to train each model at its
+# best learning rate.
+programs=(ch310_bn_histograms ch310_train_cnn
+          ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
+          ch310_placement ch310_small_batch ch310_finetune
+          ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
+          ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn
+cmake --build --preset release -j "$(nproc)" --target "${programs[@]}"
 
-out="out/ch310"  # both programs' default output directory
+out="out/ch310"  # every program's default output directory
+mkdir -p "$out"
+rm -f "$out/runs.tsv"
+start=$SECONDS
+for prog in "${programs[@]}"; do
+  echo
+  echo "=== $prog ==="
+  chapter_run "$out" build/release/examples "$prog" "${quick[@]}"
+done
 
-echo
-echo "=== ch310_bn_histograms: BatchNorm histograms across batch sizes ==="
-./build/release/examples/ch310_bn_histograms
-echo
-echo "=== ch310_train_cnn: a CNN trained with and without BatchNorm ==="
-./build/release/examples/ch310_train_cnn
-
-# --- tg::dist (issue 13): the data-parallel BatchNorm gotcha and SyncBatchNorm, on MPI --------
-# Runs only when Open MPI is installed (mpirun) and the build found it. 4 ranks, as the
-# chapter's "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores
-# (each rank then uses one thread).
-figures_mpi=""
+# tg::dist: the data-parallel BatchNorm gotcha and SyncBatchNorm. 4 ranks, as the chapter's
+# "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores.
 if command -v mpirun >/dev/null &&
    cmake --build --preset release --target help | grep -q ch310_sync_batchnorm; then
   cmake --build --preset release -j "$(nproc)" --target ch310_sync_batchnorm
   echo
-  echo "=== ch310_sync_batchnorm: BatchNorm vs SyncBatchNorm on 4 MPI ranks ==="
-  root_flag=""
-  [ "$(id -u)" -eq 0 ] && root_flag="--allow-run-as-root"
-  mpirun $root_flag --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm
-  figures_mpi="ch310_sync_batchnorm"
+  echo "=== ch310_sync_batchnorm (mpirun -np 4) ==="
+  root_flag=()
+  [ "$(id -u)" -ne 0 ] || root_flag=(--allow-run-as-root)
+  CHAPTER_LAUNCHER="mpirun ${root_flag[*]} --oversubscribe -np 4" \
+    chapter_run "$out" build/release/examples ch310_sync_batchnorm "${quick[@]}"
 else
   echo
-  echo "(ch310_sync_batchnorm skipped: needs Open MPI, apt-get install libopenmpi-dev openmpi-bin)"
+  echo "(ch310_sync_batchnorm skipped: needs Open MPI: bash scripts/setup.sh mpi)"
 fi
-# --- end tg::dist --------------------------------------------------------------------------
+echo
+echo "All programs took $((SECONDS - start)) s."
 
 echo
+/usr/bin/python3 scripts/chapter_page.py "$out"
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"
-for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training $figures_mpi; do
-  if [ -f "$out/$f.png" ]; then
-    echo "  $out/$f.png"
-  else
-    echo "  $out/$f.gp   (not rendered: install gnuplot-nox, then: gnuplot $out/$f.gp)"
-  fi
-done
-echo "Compare $out/ch310_batchnorm.png with the chapter's figure; data next to each figure as CSV."
+for f in "$out"/*.png; do echo "  $f"; done
+echo "All of it on one page: $out/index.html"

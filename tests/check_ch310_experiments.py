@@ -285,9 +285,17 @@ def facts_finetune(out):
         frozen = [r for r in rows if r["seed"] == s and r["mode"] == 0][0]
         check(frozen["bn_stats_changed"] == 0,
               "finetune: seed %d: frozen BN keeps its running statistics" % s)
+        recalibrated = [r for r in rows if r["seed"] == s and r["mode"] == 1][0]
+        check(recalibrated["bn_stats_changed"] == 1,
+              "finetune: seed %d: update_bn replaces the running statistics" % s)
         full = [r for r in rows if r["seed"] == s and r["mode"] == 2][0]
         check(full["bn_stats_changed"] == 1,
               "finetune: seed %d: fully trained BN moves its running statistics" % s)
+    curve = read_csv(os.path.join(out, "ch310_finetune_curve.csv"))
+    # Quick mode: 40 images in batches of 20 for 4 epochs = 8 steps, scored every 2.
+    check(sorted({r["step"] for r in curve}) == [2, 4, 6, 8] and len(curve) == 4 * len(rows),
+          "finetune_curve: steps 2, 4, 6, 8 for every run")
+    no_nan(curve, ["acc_new", "acc_old"], "ch310_finetune_curve")
     check_png(out, "ch310_finetune")
 
 

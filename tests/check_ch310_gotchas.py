@@ -112,7 +112,69 @@ def family(stdout, f):
         check(f[n + "_train_eval_diff"] == 0, f"{n}: train and eval identical")
 
 
-CHECKS = {"manual": manual, "variance": variance, "checkpoint": checkpoint, "family": family}
+ONE_VALUE_ERROR = "expected more than 1 value per channel when training"
+
+
+def layernorm(stdout, f):
+    check(f["layernorm_token_mean_max"] < 1e-5 and f["layernorm_token_std_max_dev"] < 1e-3,
+          "LayerNorm: every token mean 0, std 1 on a batch of one")
+    check(ONE_VALUE_ERROR in f["batchnorm_one_token_error"],
+          f"BatchNorm1d on one token raises: {f['batchnorm_one_token_error']!r}")
+    check(ONE_VALUE_ERROR in stdout, "the error text is printed")
+    check(f["layernorm_one_token_vs_sequence"] == 0, "LayerNorm of a lone token = its row")
+    check(f["layernorm_first_token_change"] == 0, "LayerNorm: token 0 independent of later tokens")
+    check(f["batchnorm_first_token_change"] > 0.01, "BatchNorm over positions: token 0 depends "
+          "on the last token")
+    check(f["layernorm_train_eval_diff"] == 0, "LayerNorm identical in train and eval")
+    check(f["batchnorm_train_eval_diff"] > 0.01, "BatchNorm differs between train and eval")
+
+
+def tape(stdout, f):
+    check(f["gradcheck_ok"] is True and f["gradcheck_max_abs_error"] < 1e-6,
+          f"finite differences agree (max error {f['gradcheck_max_abs_error']:.3g})")
+    check(f["bn_formula_vs_composed"] < 1e-12,
+          f"BN backward formula = composed ops' gradient ({f['bn_formula_vs_composed']:.3g})")
+    check(f["bn_fused_vs_composed"] < 1e-12,
+          f"fused batch_norm = composed ops' gradient ({f['bn_fused_vs_composed']:.3g})")
+    check(f["bn_without_term2_error"] > 1e-3 and f["bn_without_term3_error"] > 1e-3,
+          "dropping term 2 or term 3 gives a wrong gradient")
+    check(f["tape_entries"] >= 5 and "Tape with" in stdout, "the tape is printed")
+
+
+def train_eval(stdout, f):
+    check(ONE_VALUE_ERROR in f["batch_of_one_error"],
+          f"one example in training mode raises: {f['batch_of_one_error']!r}")
+    check(f["same_input_eval_diff"] == 0, "eval outputs independent of the batch (exactly)")
+    check(f["same_input_train_diff"] > 1e-3, "training-mode outputs depend on the batch")
+    check(f["acc_eval"] > 0.8, f"the trained model scores {100 * f['acc_eval']:.1f}% in eval")
+    check(f["acc_train_mode_sorted_B2"] < f["acc_eval"] - 0.1,
+          "training mode on class-sorted batches of 2 loses accuracy")
+    check(f["drift_batches_counted"] > 0 and f["drift_running_mean"] > 0,
+          "a forgotten eval() moves the running statistics")
+    check(f["guard_eval_inside"] is True and f["guard_restored_after_throw"] is True,
+          "EvalGuard: eval inside, training restored after an exception")
+
+
+def shift(stdout, f):
+    check(f["acc_before_contrast"] < f["acc_before_none"] - 0.1,
+          "contrast 0.5: accuracy collapses with the training statistics "
+          f"({100 * f['acc_before_contrast']:.1f}% vs {100 * f['acc_before_none']:.1f}%)")
+    for key in ("contrast", "bright", "strong"):  # affine shifts: recalibration undoes them
+        check(f[f"acc_after_{key}"] > f[f"acc_before_{key}"] and
+              f[f"acc_after_{key}"] >= f["acc_after_none"] - 0.03,
+              f"{key}: update_bn recovers the accuracy ({100 * f[f'acc_before_{key}']:.1f}% -> "
+              f"{100 * f[f'acc_after_{key}']:.1f}%)")
+    check(f["acc_after_inverted"] < f["acc_after_none"] - 0.3,
+          "inverted: recalibration cannot undo a sign flip")
+    for key in ("none", "contrast", "bright", "strong", "inverted"):
+        check(f[f"tracked_after_{key}"] == f["calibration_batches"],
+              f"{key}: num_batches_tracked = calibration batches")
+        check(f[f"eval_mode_kept_{key}"] is True and f[f"momentum_kept_{key}"] is True,
+              f"{key}: update_bn restored eval mode and momentum")
+
+
+CHECKS = {"manual": manual, "variance": variance, "checkpoint": checkpoint, "family": family,
+          "layernorm": layernorm, "tape": tape, "train_eval": train_eval, "shift": shift}
 
 
 def main():

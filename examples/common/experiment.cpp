@@ -204,6 +204,7 @@ TrainResult train(tg::nn::Module& model, const Data& data,
                 r.eval_step.push_back(step);
                 r.evals.push_back(evaluate(model, data, data.test));
                 if (o.eval_train_too) r.train_evals.push_back(evaluate(model, data, train_set));
+                if (o.on_eval) o.on_eval(step);
                 eval_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
                 if (o.stop_at > 0 && r.evals.back().accuracy >= o.stop_at) step = o.steps;
             }

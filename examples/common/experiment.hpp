@@ -90,6 +90,7 @@ struct TrainOptions {
     std::size_t eval_every = 0;   // score the test set every this many steps (0: never)
     double stop_at = 0.0;         // stop at the first such score >= stop_at (0: never)
     bool eval_train_too = false;  // at each evaluation also score the training set (eval mode)
+    std::function<void(std::size_t step)> on_eval = {};  // called after each evaluation, if set
 };
 
 /// A test-set score: mean cross-entropy and accuracy.

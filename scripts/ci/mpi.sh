@@ -6,6 +6,7 @@
 # Needs Debian's libopenmpi-dev and openmpi-bin; exits non-zero if MPI is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+bash scripts/setup.sh build test mpi
 command -v mpiexec >/dev/null || { echo "mpi.sh: mpiexec not found (apt-get install libopenmpi-dev openmpi-bin)"; exit 1; }
 source scripts/env.sh
 export CMAKE_CXX_COMPILER_LAUNCHER="${CMAKE_CXX_COMPILER_LAUNCHER:-$(command -v ccache || true)}"

@@ -934,11 +934,20 @@ A kernel works on raw pointers (const real* x, double* mean): `tg-view x N C L` 
             self._write(arr)
             return
         ptr = gdb.parse_and_eval(argv[0])
+        shape = [int(gdb.parse_and_eval(d)) for d in argv[1:]]
         if ptr.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
             ptr = ptr[0].address
-        if ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
-            raise gdb.GdbError("tg-view: %s is a %s, not a pointer" % (argv[0], ptr.type))
-        shape = [int(gdb.parse_and_eval(d)) for d in argv[1:]]
+        elif ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            # A tensor, array or vector seen with another shape of the same size (a reshape).
+            arr = _array_of(argv[0])
+            count = 1
+            for d in shape:
+                count *= d
+            if count != arr.numel:
+                raise gdb.GdbError("tg-view: %s has %d values, the shape %s has %d" %
+                                   (argv[0], arr.numel, shape_str(shape), count))
+            ptr = arr.begin
+        shape = [int(d) for d in shape]
         self._write(XArray.raw(ptr, shape))
 
     @staticmethod

@@ -202,8 +202,12 @@ SyncBatchNorm::SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn)
 
 Tensor SyncBatchNorm::forward(const Tensor& x) {
     check_input_dim(x);
-    const double factor = count_batch();
     const bool use_batch_stats = is_training() || !options.track_running_stats;
+    if (recomputing()) {  // under tg::checkpoint's recomputation: statistics, no update
+        return dist::sync_batch_norm(*ctx_, x, Tensor{}, Tensor{}, weight, bias, true, 0.0,
+                                     options.eps);
+    }
+    const double factor = count_batch();
     return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, use_batch_stats,
                                  factor, options.eps);
 }

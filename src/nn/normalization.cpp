@@ -82,23 +82,28 @@ void BatchNorm::reset_parameters() {
 
 Tensor BatchNorm::forward(const Tensor& x) {
     check_input_dim(x);
-    if (is_training() && options.track_running_stats && !running_stats_update_enabled()) {
+    // Batch statistics in training, and in eval when there are no running statistics.
+    const bool use_batch_stats = is_training() || !options.track_running_stats;
+    if (recomputing()) {
         // Recomputation under tg::checkpoint (or another NoStatsUpdateGuard): the same batch
         // statistics, but the batch was already counted; without running statistics
         // batch_norm updates nothing.
         return batch_norm(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
     }
-    // The factor batch_norm applies to the running statistics (PyTorch's
-    // exponential_average_factor). Like PyTorch, the batch is counted before batch_norm checks
-    // it, so a rejected batch still counts.
+    // Like PyTorch, the batch is counted before batch_norm checks it, so a rejected batch
+    // still counts.
     const double factor = count_batch();
-    // Batch statistics in training, and in eval when there are no running statistics.
-    const bool use_batch_stats = is_training() || !options.track_running_stats;
     return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
                       options.eps);
 }
 
+bool BatchNorm::recomputing() const {
+    return is_training() && options.track_running_stats && !running_stats_update_enabled();
+}
+
 double BatchNorm::count_batch() {
+    // The factor batch_norm applies to the running statistics (PyTorch's
+    // exponential_average_factor).
     double factor = options.momentum.value_or(0.0);
     if (is_training() && options.track_running_stats) {
         num_batches_tracked.value() += real(1);

@@ -117,6 +117,45 @@ void accumulate_sums(const Tensor& t, const std::vector<double>& sums) {
     t.accumulate_grad(std::move(g));
 }
 
+/// x seen as [N, C, L], and whether the statistics were the batch's own: what BatchNorm's
+/// backward kernel needs besides the arrays. (Captured as one struct: gdb then does not stop
+/// on the closure's capture list while the kernel's arguments are evaluated.)
+struct BatchNormShape {
+    std::size_t N, C, L;
+    bool batch_stats;
+};
+
+/// The gradients a normalisation's backward kernel writes: dx [x's shape], dγ and dβ [C], each
+/// allocated only when its tensor requires grad (else null, which the kernels skip);
+/// accumulate() adds them into the tensors' grads. One line in the op's backward closure, so
+/// that `step` from the tape reaches the kernel in a few steps (docs/debugging.md).
+struct InputGrads {
+    InputGrads(const Tensor& x, const Tensor& weight, const Tensor& bias)
+        : x_(x), weight_(weight), bias_(bias) {
+        if (x.requires_grad()) dx = allocate(x, dx_array_);
+        if (weight.defined() && weight.requires_grad()) dgamma = allocate(weight, dgamma_array_);
+        if (bias.defined() && bias.requires_grad()) dbeta = allocate(bias, dbeta_array_);
+    }
+    void accumulate() {
+        if (dx) x_.accumulate_grad(std::move(dx_array_));
+        if (dgamma) weight_.accumulate_grad(std::move(dgamma_array_));
+        if (dbeta) bias_.accumulate_grad(std::move(dbeta_array_));
+    }
+    real* dx = nullptr;
+    real* dgamma = nullptr;
+    real* dbeta = nullptr;
+
+  private:
+    static real* allocate(const Tensor& t, Array& a) {
+        a = Array::from_shape(t.shape());
+        return a.data();
+    }
+    const Tensor& x_;
+    const Tensor& weight_;
+    const Tensor& bias_;
+    Array dx_array_, dgamma_array_, dbeta_array_;
+};
+
 /// The data of an optional tensor (weight, bias), or null when it is undefined.
 const real* data_or_null(const Tensor& t) {
     return t.defined() ? t.value().data() : nullptr;
@@ -306,7 +345,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                           bn.invstd.data(), bn.x, bn.gamma, bn.beta, bn.fixed_mean,
                                           bn.fixed_var, bn.N, bn.C, bn.L, eps);
 
-    if (training && running_mean.defined()) {
+    // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
+    // stay as they are instead of becoming NaN for good.
+    if (training && running_mean.defined() && bn.B > 0) {
         // running_mean = (1 − momentum)·running_mean + momentum·μ_B
         // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
         real* run_mean = Tensor(running_mean).value().data();
@@ -325,29 +366,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         // Saved for backward: μ and invstd per channel (x̂ is recomputed from x, which the tape
         // keeps alive anyway): 2·C numbers instead of a copy of x. The data pointers are taken
         // afresh: a tensor's value may have been replaced since the forward pass.
-        auto backward = [x, weight, bias, N = bn.N, C = bn.C, L = bn.L,
-                         batch_stats = bn.batch_stats, mean = std::move(bn.mean),
+        const BatchNormShape s{bn.N, bn.C, bn.L, bn.batch_stats};
+        auto backward = [x, weight, bias, s, mean = std::move(bn.mean),
                          invstd = std::move(bn.invstd)](const Array& dy) {
-            const bool want_dx = x.requires_grad();
-            const bool want_dgamma = weight.defined() && weight.requires_grad();
-            const bool want_dbeta = bias.defined() && bias.requires_grad();
-            Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
-            Array dgamma = want_dgamma ? Array::from_shape({C}) : Array();
-            Array dbeta = want_dbeta ? Array::from_shape({C}) : Array();
-            real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
-            real* dgammap = want_dgamma ? dgamma.data() : nullptr;
-            real* dbetap = want_dbeta ? dbeta.data() : nullptr;
+            InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
             if (kernels_in_use() == Kernels::reference)
                 kernels::reference::batch_norm_backward(
-                    dxp, dgammap, dbetap, dy.data(), x.value().data(), mean.data(), invstd.data(),
-                    data_or_null(weight), N, C, L, batch_stats);
+                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
             else
-                kernels::fast::batch_norm_backward(dxp, dgammap, dbetap, dy.data(),
-                                                   x.value().data(), mean.data(), invstd.data(),
-                                                   data_or_null(weight), N, C, L, batch_stats);
-            if (want_dx) x.accumulate_grad(std::move(dx));
-            if (want_dgamma) weight.accumulate_grad(std::move(dgamma));
-            if (want_dbeta) bias.accumulate_grad(std::move(dbeta));
+                kernels::fast::batch_norm_backward(
+                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
+            grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
         };
         tape->record("batch_norm", std::move(inputs), out, std::move(backward));
     }

@@ -60,6 +60,9 @@ class BatchNorm : public Module {
     /// returns the factor for the running statistics: momentum, or 1/num_batches_tracked
     /// when momentum is unset (PyTorch's exponential_average_factor).
     double count_batch();
+    /// True in training with running statistics inside a tg::NoStatsUpdateGuard (checkpoint
+    /// recomputation): normalise with the batch statistics, count nothing, update nothing.
+    bool recomputing() const;
     /// Throws std::invalid_argument unless x has a rank this layer accepts.
     virtual void check_input_dim(const Tensor& x) const = 0;
 };
