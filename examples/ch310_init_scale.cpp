@@ -230,7 +230,6 @@ int main(int argc, char** argv) {
             ex::log_x(*p, scales);
             p->legend = "top left";
         }
-        p0.legend = "bottom center";
         p1.logy = p2.logy = true;
         ex::add_spread(p0, scales, acc[0], "with BN", ex::kWithBn);
         ex::add_spread(p0, scales, acc[1], "without BN", ex::kWithoutBn);

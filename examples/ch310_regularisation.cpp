@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
             ex::add_spread(right, eval_x, gap_curve[c], configs[c].name, configs[c].colour);
         }
         left.legend = "bottom right";
-        right.legend = "top left";
+        right.legend = "bottom right";
         ex::save_figure(fig, out / "ch310_regularisation.png");
     } catch (const std::exception& e) {
         std::cerr << "ch310_regularisation: " << e.what() << "\n";

@@ -5,9 +5,9 @@
 // with 2 groups, GroupNorm with one group per channel (InstanceNorm with γ, β), LayerNorm over
 // [C, H, W], or none; trained at batch sizes 2 to 128 on the same number of examples (so a
 // small batch takes many more steps; default 4,000, half an epoch), with the learning rate
-// scaled with the batch size, lr = base · B / 32 (SGD, momentum 0.9, constant lr). Scored on the test set in eval mode,
-// and in training mode with test batches of the same size B, which uses each batch's
-// own statistics as training did: the difference is BN's train/eval gap. GroupNorm and
+// scaled with the batch size, lr = base · B / 32 (SGD, momentum 0.9, constant lr). Scored on the
+// test set in eval mode, and in training mode with test batches of the same size B, which uses each
+// batch's own statistics as training did: the difference is BN's train/eval gap. GroupNorm and
 // LayerNorm normalise each example on its own, so their two modes give the same numbers and
 // B only changes the gradient noise.
 //
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
         ex::add_spread(right, x, bn_train_mode, "BN, training mode (batch statistics)", ex::kFifth);
         ex::log_x(left, x, 2);
         ex::log_x(right, x, 2);
-        left.legend = right.legend = "bottom right";
+        left.legend = right.legend = "bottom left";
         ex::save_figure(fig, out / "ch310_small_batch.png");
     } catch (const std::exception& e) {
         std::cerr << "ch310_small_batch: " << e.what() << "\n";

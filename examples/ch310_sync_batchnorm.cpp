@@ -276,6 +276,7 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
             panel.set_title(run.name + (row == 0 ? ": running_mean[0]" : ": running_var[0]"))
                 .set_xlabel("epoch")
                 .set_ylabel(row == 0 ? "running_mean" : "running_var");
+            panel.legend = row == 0 ? "bottom right" : "top right";  // away from the curves
             for (std::size_t r = 0; r < P; ++r) {
                 // Dashed lines from rank 1 on, so identical curves stay visible under rank 0's.
                 panel.line(x, row == 0 ? run.mean0[r] : run.var0[r], "rank " + std::to_string(r),

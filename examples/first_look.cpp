@@ -1,6 +1,5 @@
 // first_look: the README's first program. A small CNN with BatchNorm learns the bundled
 // MNIST digits (8,000 to train on, 2,000 to test) and prints its test accuracy.
-#include <algorithm>
 #include <cstdio>
 
 #include "tapegrad/tapegrad.hpp"
@@ -34,11 +33,7 @@ int main() {
         tg::NoGradGuard no_grad;        // nothing to record
         std::size_t right = 0, seen = 0;
         for (const auto& [x, y] : test.epoch(0)) {
-            const tg::Tensor logits = model(x);  // [N, 10]
-            for (std::size_t n = 0; n < y.size(); ++n) {
-                const tg::real* row = logits.value().data() + n * 10;
-                right += std::max_element(row, row + 10) - row == y[n];  // largest logit is y[n]
-            }
+            right += tg::num_correct(model(x), y);  // rows whose largest logit is the label
             seen += y.size();
         }
         std::printf("epoch %d  test accuracy %.2f%%\n", epoch, 100.0 * right / seen);

@@ -98,7 +98,7 @@ def main():
     out = sys.argv[1]
     if not os.path.isdir(out):
         sys.exit(f"chapter_page: {out} does not exist; run bash scripts/run_chapter.sh first")
-    pngs = sorted(f for f in os.listdir(out) if f.endswith(".png"))
+    pngs = sorted(f for f in os.listdir(out) if f.endswith(".png") and f != "index.png")
     runs = read_runs(out)
     body, shown = [], set()
     for run in runs:

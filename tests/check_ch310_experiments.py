@@ -327,6 +327,8 @@ def main():
         for flag in ("--seed", "--seeds", "--out", "--quick", "--threads", "--dataset",
                      "Writes into --out:"):
             check(flag in help_text, "--help mentions %s" % flag)
+        wide = [l for l in help_text.splitlines() if len(l) > 80]
+        check(not wide, "--help fits 80 columns%s" % ("" if not wide else ": " + wide[0]))
         bad_out = os.path.join(tmp, "not_a_dir")
         with open(bad_out, "w") as f:
             f.write("a file\n")

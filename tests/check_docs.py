@@ -92,12 +92,15 @@ def commands(repo, build):
     scratch = tempfile.mkdtemp(prefix="tapegrad-docs-")
     try:
         for entry in os.listdir(repo):
-            if entry not in ("build", "out", ".git"):
+            if entry not in ("build", "out", ".git", ".home"):
                 os.symlink(os.path.join(repo, entry), os.path.join(scratch, entry))
         os.makedirs(os.path.join(scratch, "build"))
         for preset in ("release", "debug", "ci"):
             os.symlink(os.path.abspath(build), os.path.join(scratch, "build", preset))
-        env = dict(os.environ, PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""))
+        # A scratch HOME: a block writing into ~ (a dotfile) leaves nothing behind.
+        os.makedirs(os.path.join(scratch, ".home"))
+        env = dict(os.environ, PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""),
+                   HOME=os.path.join(scratch, ".home"))
         ran = skipped = 0
         failures = []
         for doc in docs:

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -34,11 +35,47 @@ std::string plain_number(double x) {
     return s.str();
 }
 
+// Characters on screen, not bytes: UTF-8 continuation bytes do not count.
+std::size_t display_width(const std::string& s) {
+    std::size_t n = 0;
+    for (const unsigned char c : s)
+        n += (c & 0xC0) != 0x80;
+    return n;
+}
+
+constexpr std::size_t kScreen = 80;  // --help fits an 80-column terminal
+constexpr std::size_t kColumn = 28;  // where the flags' descriptions start
+
+// `text` broken into lines of at most `width` characters at spaces (a longer word stays whole).
+std::string wrap(const std::string& text, std::size_t width) {
+    std::istringstream words(text);
+    std::string out, line, word;
+    while (words >> word) {
+        if (!line.empty() && display_width(line) + 1 + display_width(word) > width) {
+            out += line + "\n";
+            line.clear();
+        }
+        line += (line.empty() ? "" : " ") + word;
+    }
+    return out + line;
+}
+
+// CLI11's formatter with every description wrapped to the screen: CLI11 2.1 does not wrap.
+// (CLI11 indents the lines after each '\n' to the description column itself.)
+class WrappingFormatter : public CLI::Formatter {
+  public:
+    std::string make_option_desc(const CLI::Option* opt) const override {
+        return wrap(opt->get_description(), kScreen - kColumn - 1);
+    }
+};
+
 }  // namespace
 
 Cli::Cli(std::string program, std::string description)
-    : program_(std::move(program)), app_(std::move(description), program_) {
-    app_.get_formatter()->column_width(28);
+    : program_(std::move(program)), app_(wrap(description, kScreen - 1), program_) {
+    auto formatter = std::make_shared<WrappingFormatter>();
+    formatter->column_width(kColumn);
+    app_.formatter(formatter);
 }
 
 CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
@@ -55,7 +92,7 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
     quick_option_ = flag("--quick", common_.quick, quick_help_);
     option("--threads", common_.threads,
            "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
-           "core. Results are the same for any count");
+           "core");
     option("--dataset", common_.dataset,
            "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
            "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
@@ -67,7 +104,7 @@ CLI::Option* Cli::flag(const std::string& name, bool& value, const std::string& 
 }
 
 void Cli::outputs(const std::string& what) {
-    app_.footer("Writes into --out: " + what);
+    app_.footer(wrap("Writes into --out: " + what, kScreen - 1));
 }
 
 void Cli::quick_help(const std::string& what) {

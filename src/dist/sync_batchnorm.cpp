@@ -1,6 +1,5 @@
 #include "tapegrad/dist/sync_batchnorm.hpp"
 
-#include <atomic>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -15,8 +14,6 @@ namespace tg::dist {
 
 namespace {
 
-std::atomic<Kernels> g_kernels{Kernels::fast};
-
 // The kernel functions of the chosen path.
 struct KernelSet {
     decltype(&kernels::fast::local_moments) local_moments;
@@ -25,7 +22,7 @@ struct KernelSet {
     decltype(&kernels::fast::backward_dx) backward_dx;
 };
 KernelSet kernel_set() {
-    if (g_kernels.load() == Kernels::reference) {
+    if (kernels_in_use() == Kernels::reference) {
         return {kernels::reference::local_moments, kernels::reference::normalize,
                 kernels::reference::backward_reduce, kernels::reference::backward_dx};
     }
@@ -45,13 +42,6 @@ const real* data_or_null(const Tensor& t) {
 }
 
 }  // namespace
-
-void set_kernels(Kernels k) {
-    g_kernels.store(k);
-}
-Kernels get_kernels() {
-    return g_kernels.load();
-}
 
 Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& running_mean,
                        const Tensor& running_var, const Tensor& weight, const Tensor& bias,

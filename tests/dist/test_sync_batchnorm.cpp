@@ -113,19 +113,17 @@ void check_equivalence(Shape shape, bool equal, BatchNormOptions options, double
 }
 
 struct KernelsGuard {
-    explicit KernelsGuard(tg::dist::Kernels k) : saved(tg::dist::get_kernels()) {
-        tg::dist::set_kernels(k);
-    }
-    ~KernelsGuard() { tg::dist::set_kernels(saved); }
-    tg::dist::Kernels saved;
+    explicit KernelsGuard(tg::Kernels k) : saved(tg::kernels_in_use()) { tg::set_kernels(k); }
+    ~KernelsGuard() { tg::set_kernels(saved); }
+    tg::Kernels saved;
 };
 
 }  // namespace
 
 TEST_CASE("SyncBatchNorm over P ranks equals BatchNorm over the whole batch") {
-    for (const auto k : {tg::dist::Kernels::reference, tg::dist::Kernels::fast}) {
+    for (const auto k : {tg::Kernels::reference, tg::Kernels::fast}) {
         KernelsGuard guard(k);
-        const std::string path = k == tg::dist::Kernels::reference ? "reference" : "fast";
+        const std::string path = k == tg::Kernels::reference ? "reference" : "fast";
         CAPTURE(path);
         for (const bool equal : {true, false}) {
             CAPTURE(equal);

@@ -17,6 +17,7 @@
 //                 dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)),   dx̂ = γ dy
 //             dγ = Σdy·x̂ and dβ = Σdy stay this rank's own: DataParallel averages them with
 //             the other gradients.
+// Its kernels (src/dist/kernels/{reference,fast}/) follow tg::set_kernels (tapegrad/kernels.hpp).
 // Every rank must run the forward and the backward (they are collectives). A rank may have
 // fewer rows than another, or none (PyTorch's SyncBatchNorm allows unequal counts).
 #pragma once
@@ -25,15 +26,10 @@
 #include <memory>
 
 #include "tapegrad/dist/context.hpp"
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/nn/normalization.hpp"
 
 namespace tg::dist {
-
-/// Which kernels sync_batch_norm runs (src/dist/kernels/): `reference` (plain loops, the
-/// equations, in double) or `fast` (the default).
-enum class Kernels { reference, fast };
-void set_kernels(Kernels k);
-Kernels get_kernels();
 
 /// batch_norm (tapegrad/ops/normalization.hpp) over the batch formed by x [N_r, C, *] of every
 /// rank of ctx. training: statistics of the global batch as above, running statistics (if

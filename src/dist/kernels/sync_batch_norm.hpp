@@ -1,7 +1,7 @@
 // The kernels of sync_batch_norm (src/dist/sync_batchnorm.cpp), in two versions with one
 // signature: reference/ (plain loops that read like the chapter's equations, sums in double)
 // and fast/ (the loops the core's batch_norm uses: channels split between threads, sums in
-// interleaved partial sums). tg::dist::set_kernels picks which the op calls.
+// interleaved partial sums). tg::set_kernels (tapegrad/kernels.hpp) picks which the op calls.
 //
 // x, dy, y, dx are [N, C, L] (L = H·W, 1 for [N, C]): channel c of example n is the run of L
 // values at (n·C + c)·L. Per-channel arrays have C entries. This rank holds N rows; B (where

@@ -1,4 +1,4 @@
-// SyncBatchNorm's fast kernels: the core batch_norm's loops (src/ops/normalization.cpp).
+// SyncBatchNorm's fast kernels: the core batch_norm's loops and pieces (src/ops/kernels/fast/).
 // Channels are independent, so they are split between threads when each has enough values;
 // sums run in kLanes interleaved `real` partial sums (which the compiler vectorises) moved into
 // double every kChunk values; x − μ is computed as (x − hi) − lo with μ = hi + lo, so a float
@@ -6,60 +6,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../../../ops/kernels/fast/sums.hpp"
 #include "../sync_batch_norm.hpp"
 #include "tapegrad/parallel.hpp"
 
 namespace tg::dist::kernels::fast {
 
-namespace {
-
-struct Pair {
-    real u, v;
-};
-constexpr std::size_t kLanes = 8;
-constexpr std::size_t kChunk = 64;
-
-/// su += Σ_{i<len} u_i, sv += Σ v_i for {u_i, v_i} = term(i), in kLanes partial sums.
-template <class Term>
-inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
-    double u[kLanes] = {}, v[kLanes] = {};
-    const std::size_t whole = len - len % kLanes;
-    std::size_t i = 0;
-    while (i < whole) {
-        const std::size_t end = std::min(whole, i + kChunk);
-        real cu[kLanes] = {}, cv[kLanes] = {};
-        for (; i < end; i += kLanes)
-            for (std::size_t k = 0; k < kLanes; ++k) {
-                const Pair p = term(i + k);
-                cu[k] += p.u;
-                cv[k] += p.v;
-            }
-        for (std::size_t k = 0; k < kLanes; ++k) {
-            u[k] += cu[k];
-            v[k] += cv[k];
-        }
-    }
-    for (; i < len; ++i) {
-        const Pair p = term(i);
-        u[0] += p.u;
-        v[0] += p.v;
-    }
-    for (std::size_t k = 0; k < kLanes; ++k) {
-        su += u[k];
-        sv += v[k];
-    }
-}
-
-/// μ = hi + lo with hi the nearest `real`.
-struct Centre {
-    real hi, lo;
-};
-inline Centre centre(double mu) {
-    const real hi = static_cast<real>(mu);
-    return {hi, static_cast<real>(mu - hi)};
-}
-
-}  // namespace
+// add_sums, Pair, Centre: the core batch_norm's fast pieces (src/ops/kernels/fast/sums.hpp).
+using tg::kernels::fast::add_sums;
+using tg::kernels::fast::centre;
+using tg::kernels::fast::Centre;
+using tg::kernels::fast::Pair;
 
 void local_moments(const real* x, std::size_t N, std::size_t C, std::size_t L, double* mean,
                    double* m2) {
