@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../src/ops/kernels/fast/conv2d_direct.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/tapegrad.hpp"
 
@@ -93,21 +94,33 @@ double accuracy(nn::Sequential& model, const tg::data::Dataset& test) {
     return static_cast<double>(correct) / static_cast<double>(test.size());
 }
 
-/// GFLOP/s of forward + backward of one layer alone at batch `n` (FLOPs counted as PyTorch's
-/// side counts them: forward, weight gradient, and input gradient when the input needs one).
+/// GFLOP/s of one layer alone at batch `n`, FLOPs counted as PyTorch's side counts them.
+struct LayerGflops {
+    double forward, backward, both;  // backward: weight gradient, and input gradient if wanted
+};
+
+/// Times forward alone and forward + backward (medians); backward is their difference.
 template <class Layer>
-double layer_gflops(Layer& layer, tg::Tensor x, double forward_flops, int reps) {
-    const double flops = forward_flops * (x.requires_grad() ? 3 : 2);
-    std::vector<double> times;
+LayerGflops layer_gflops(Layer& layer, tg::Tensor x, double forward_flops, int reps) {
+    const double backward_flops = forward_flops * (x.requires_grad() ? 2 : 1);
+    std::vector<double> fwd_times, both_times;
     for (int i = 0; i < reps + 3; ++i) {
-        const auto t0 = Clock::now();
         layer.zero_grad();
         x.zero_grad(true);
+        const auto t0 = Clock::now();
         tg::Tape tape;
-        tape.backward(tg::sum(layer(x)));
-        if (i >= 3) times.push_back(seconds_since(t0));
+        const tg::Tensor y = layer(x);
+        const auto t1 = Clock::now();
+        tape.backward(tg::sum(y));
+        const auto t2 = Clock::now();
+        if (i >= 3) {
+            fwd_times.push_back(std::chrono::duration<double>(t1 - t0).count());
+            both_times.push_back(std::chrono::duration<double>(t2 - t0).count());
+        }
     }
-    return flops / median(times) / 1e9;
+    const double f = median(fwd_times), both = median(both_times);
+    return {forward_flops / f / 1e9, backward_flops / std::max(both - f, 1e-9) / 1e9,
+            (forward_flops + backward_flops) / both / 1e9};
 }
 
 double sgemm_gflops() {
@@ -178,8 +191,10 @@ int main(int argc, char** argv) {
     }
 
     std::ostringstream json;
-    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"kernels\": \""
-         << tg::kernels_name() << "\", \"blas_core\": \"" << tg::detail::blas_core()
+    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"kernel_set\": \""
+         << tg::kernels_name() << "\", \"blas_core\": \""
+         << tg::detail::blas_core() << "\", \"kernels\": \"OpenBLAS " << tg::detail::blas_core()
+         << "; direct convolution " << tg::kernels::fast::conv2d_direct_simd()
          << "\", \"dataset\": \"" << dataset << "\", \"step_ms\": {";
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         json << (i ? ", " : "") << '"' << sizes[i]
@@ -217,10 +232,19 @@ int main(int argc, char** argv) {
         tg::Tensor x2(tg::uniform({n, 8, 13, 13}, 0, 1), true);
         tg::Tensor x3(tg::uniform({n, 400}, 0, 1), true);
         const double N = static_cast<double>(n);
-        json << ", \"gflops\": {\"conv1\": " << layer_gflops(conv1, x1, 2 * N * 8 * 26 * 26 * 9, 20)
-             << ", \"conv2\": " << layer_gflops(conv2, x2, 2 * N * 16 * 11 * 11 * 8 * 9, 20)
-             << ", \"linear\": " << layer_gflops(fc, x3, 2 * N * 400 * 10, 20)
-             << ", \"sgemm_1024\": " << sgemm_gflops() << "}";
+        const LayerGflops g1 = layer_gflops(conv1, x1, 2 * N * 8 * 26 * 26 * 9, 20);
+        const LayerGflops g2 = layer_gflops(conv2, x2, 2 * N * 16 * 11 * 11 * 8 * 9, 20);
+        const LayerGflops g3 = layer_gflops(fc, x3, 2 * N * 400 * 10, 20);
+        const auto pass = [&](const char* key, double LayerGflops::*field) {
+            json << ", \"" << key << "\": {\"conv1\": " << g1.*field << ", \"conv2\": " << g2.*field
+                 << ", \"linear\": " << g3.*field;
+        };
+        pass("gflops_forward", &LayerGflops::forward);
+        json << "}";
+        pass("gflops_backward", &LayerGflops::backward);
+        json << "}";
+        pass("gflops", &LayerGflops::both);
+        json << ", \"sgemm_1024\": " << sgemm_gflops() << "}";
     }
 
     {

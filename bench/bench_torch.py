@@ -8,6 +8,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import resource
 import statistics
 import time
@@ -97,8 +98,9 @@ def epoch(x, y, xt, yt, batch, seed):
 
 
 def layer_gflops(batch, reps):
-    """Forward+backward GFLOP/s of each conv/linear layer in isolation, and of a plain sgemm."""
-    out = {}
+    """GFLOP/s of each conv/linear layer in isolation: forward alone, backward alone (forward +
+    backward minus forward, medians), both; and of a plain sgemm (the ceiling)."""
+    out = {"forward": {}, "backward": {}, "both": {}}
     torch.manual_seed(0)
     cases = {
         "conv1": (nn.Conv2d(1, 8, 3), torch.rand(batch, 1, 28, 28), False),
@@ -112,17 +114,24 @@ def layer_gflops(batch, reps):
             fwd = 2.0 * batch * o * oh * oh * c * k * k
         else:
             fwd = 2.0 * batch * layer.in_features * layer.out_features
-        flops = fwd * (3 if input_grad else 2)  # forward, weight grad, input grad
-        times = []
+        bwd = fwd * (2 if input_grad else 1)  # weight grad, and input grad if wanted
+        fwd_times, both_times = [], []
         for i in range(reps + 3):
             t0 = time.perf_counter()
+            y = layer(x)
+            t1 = time.perf_counter()
             layer.zero_grad()
             if x.grad is not None:
                 x.grad = None
-            layer(x).sum().backward()
+            y.sum().backward()
+            t2 = time.perf_counter()
             if i >= 3:
-                times.append(time.perf_counter() - t0)
-        out[name] = flops / statistics.median(times) / 1e9
+                fwd_times.append(t1 - t0)
+                both_times.append(t2 - t0)
+        f, b = statistics.median(fwd_times), statistics.median(both_times)
+        out["forward"][name] = fwd / f / 1e9
+        out["backward"][name] = bwd / max(b - f, 1e-9) / 1e9
+        out["both"][name] = (fwd + bwd) / b / 1e9
     a, b = torch.rand(1024, 1024), torch.rand(1024, 1024)
     times = []
     for i in range(8):
@@ -132,6 +141,22 @@ def layer_gflops(batch, reps):
             times.append(time.perf_counter() - t0)
     out["sgemm_1024"] = 2.0 * 1024 ** 3 / statistics.median(times) / 1e9
     return out
+
+
+def kernels():
+    """What computes PyTorch's convolutions and products, from its build configuration."""
+    config = torch.__config__.show()
+    parts = []
+    for line in config.splitlines():
+        line = line.strip(" -")
+        if line.startswith("Intel(R) MKL-DNN") or line.startswith("oneDNN"):
+            parts.append(line.split(" (")[0] + (" (convolutions)" if torch.backends.mkldnn.is_available() else ""))
+        elif line.startswith("CPU capability usage"):
+            parts.append(line.replace("CPU capability usage:", "ATen kernels"))
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    if blas:
+        parts.append("BLAS " + blas.group(1))
+    return "; ".join(parts)
 
 
 def main():
@@ -158,7 +183,7 @@ def main():
         xt, yt = load(args.fallback_dir, "test")
 
     result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-              "dataset": dataset, "step_ms": {}}
+              "kernels": kernels(), "dataset": dataset, "step_ms": {}}
     for b in args.batch_sizes:
         result["step_ms"][str(b)] = 1000 * step_times(x, y, b, args.warmup, args.steps)
     if not args.no_epoch:
@@ -167,7 +192,9 @@ def main():
         result["epoch"] = {"batch": 64, "images": int(x.shape[0]), "seconds": seconds,
                            "images_per_second": x.shape[0] / seconds,
                            "test_accuracy": [acc for _, acc in runs]}
-    result["gflops"] = layer_gflops(64, 20)
+    g = layer_gflops(64, 20)
+    result["gflops"] = dict(g["both"], sgemm_1024=g["sgemm_1024"])
+    result["gflops_forward"], result["gflops_backward"] = g["forward"], g["backward"]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps(result))
 

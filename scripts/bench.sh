@@ -1,26 +1,54 @@
 #!/usr/bin/env bash
 # Benchmarks tapegrad against PyTorch on the same CPU: builds the release preset, runs both
-# back to back with the same thread count, prints one table and writes docs/performance.md.
+# back to back with the same thread count, prints one table and writes it to out/bench/.
+#
+#   bash scripts/bench.sh                  # table printed and written to out/bench/
+#   bash scripts/bench.sh --update-docs    # ... and to docs/performance.md (deliberately)
+#   RUNS=5 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
+#
+# If bench_tapegrad takes --kernels, a tapegrad run with the reference kernels is added as a
+# third column (the price of the readable path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
-bash scripts/setup.sh
+update_docs=0
+args=()
+for a in "$@"; do
+  if [ "$a" = "--update-docs" ]; then update_docs=1; else args+=("$a"); fi
+done
+bash scripts/setup.sh build torch
 source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target bench_tapegrad
-out="$(mktemp -d)"
+bench=./build/release/bench/bench_tapegrad
+mkdir -p out/bench
+stamp="$(date -u +%Y%m%d-%H%M%S)"
+raw="out/bench/$stamp"
+mkdir -p "$raw"
 # RUNS pairs (tapegrad, then PyTorch), back to back; the epoch is run in the first pair only.
 # The table gives, per batch size, the median of the pairs' ratios (this machine is noisy).
 RUNS="${RUNS:-3}"
+with_reference=0
+if "$bench" --help 2>/dev/null | grep -q -- "--kernels"; then with_reference=1; fi
 pairs=()
+refs=()
 for r in $(seq 1 "$RUNS"); do
   extra=()
   if [ "$r" -gt 1 ]; then extra=(--no-epoch); fi
   echo "pair $r of $RUNS: tapegrad ($THREADS threads)..."
-  OPENBLAS_NUM_THREADS="$THREADS" ./build/release/bench/bench_tapegrad --threads "$THREADS" "${extra[@]}" "$@" >"$out/tapegrad$r.json"
+  OPENBLAS_NUM_THREADS="$THREADS" "$bench" --threads "$THREADS" "${extra[@]}" ${args[@]+"${args[@]}"} >"$raw/tapegrad$r.json"
   echo "pair $r of $RUNS: PyTorch ($THREADS threads)..."
-  /usr/bin/python3 bench/bench_torch.py --threads "$THREADS" "${extra[@]}" "$@" >"$out/torch$r.json"
-  pairs+=("$out/tapegrad$r.json" "$out/torch$r.json")
+  /usr/bin/python3 bench/bench_torch.py --threads "$THREADS" "${extra[@]}" ${args[@]+"${args[@]}"} >"$raw/torch$r.json"
+  pairs+=("$raw/tapegrad$r.json" "$raw/torch$r.json")
+  if [ "$with_reference" = 1 ]; then
+    echo "pair $r of $RUNS: tapegrad, reference kernels ($THREADS threads)..."
+    OPENBLAS_NUM_THREADS="$THREADS" "$bench" --threads "$THREADS" --kernels reference --no-epoch ${args[@]+"${args[@]}"} >"$raw/reference$r.json"
+    refs+=("$raw/reference$r.json")
+  fi
 done
-/usr/bin/python3 bench/report.py "${pairs[@]}" --write docs/performance.md
-echo "(table written to docs/performance.md)"
+writes=(--write "out/bench/$stamp.md" --write out/bench/latest.md)
+if [ "$update_docs" = 1 ]; then writes+=(--write docs/performance.md); fi
+/usr/bin/python3 bench/report.py "${pairs[@]}" ${refs[@]+--reference "${refs[@]}"} "${writes[@]}"
+echo
+echo "(table written to out/bench/$stamp.md and out/bench/latest.md; raw JSON in $raw/)"
+if [ "$update_docs" = 1 ]; then echo "(and to docs/performance.md)"; fi

@@ -7,7 +7,7 @@
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh build chapter
 source scripts/env.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn

@@ -1,33 +1,152 @@
 #!/usr/bin/env bash
-# Installs every Debian package tapegrad needs. Idempotent: when all are present it does
-# nothing; otherwise it runs `apt-get update` once and installs what is missing.
-# Needs root (or sudo) on Debian 12.
+# Installs the Debian 12 packages a command needs, in named groups, and nothing else:
+#
+#   bash scripts/setup.sh                 # the group "build" (compiler, CMake, libraries)
+#   bash scripts/setup.sh build chapter   # several groups
+#   bash scripts/setup.sh --list          # the groups and their packages
+#
+# Idempotent: packages already installed are skipped; when all are, it says so and stops.
+# Otherwise it says what it installs and roughly how long it takes, refreshes the package
+# lists, installs with --no-install-recommends and keeps apt/dpkg's output in a log file
+# (TAPEGRAD_SETUP_LOG, default /tmp/tapegrad-setup.log), printing a progress line now and
+# then. Works as root, or through sudo when it is present.
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake pkg-config           # compiler and build
-  libxtensor-dev xtl-dev libxsimd-dev         # arrays
-  libxtensor-blas-dev libopenblas-dev         # GEMM through BLAS
-  zlib1g-dev                                  # gzip-compressed IDX files
-  doctest-dev                                 # unit tests
-  libcli11-dev                                # command-line flags of the examples
-  gnuplot-nox                                 # figures (PNG via pngcairo)
-  graphviz                                    # drawing the tape (dot)
-  python3 python3-torch python3-numpy         # PyTorch reference values and benchmarks
-  dataset-fashion-mnist                       # Fashion-MNIST 60k/10k (IDX)
-)
+# --- the groups (other scripts ask for the ones they need) -----------------------------------
+declare -A GROUP_PACKAGES GROUP_WHAT
+GROUP_WHAT[build]="compile the library, tests and programs"
+GROUP_PACKAGES[build]="build-essential cmake pkg-config
+  libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
+  zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
+GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST"
+GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist"
+GROUP_WHAT[test]="the test scripts CTest runs (python3 standard library only)"
+GROUP_PACKAGES[test]="python3"
+GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib)"
+GROUP_PACKAGES[notebooks]="jupyter-nbconvert python3-ipykernel python3-matplotlib python3-numpy"
+GROUP_WHAT[browser]="render out/ch310/index.html headless (the page check)"
+GROUP_PACKAGES[browser]="chromium"
+GROUP_WHAT[torch]="PyTorch: only the benchmark and regenerating tests/reference/"
+GROUP_PACKAGES[torch]="python3 python3-torch python3-numpy"
+GROUP_WHAT[debug]="step through the programs"
+GROUP_PACKAGES[debug]="gdb"
+GROUP_WHAT[sanitizers]="clang with its sanitizer runtimes"
+GROUP_PACKAGES[sanitizers]="clang libclang-rt-14-dev"
+GROUP_WHAT[mpi]="OpenMPI (SyncBatchNorm)"
+GROUP_PACKAGES[mpi]="libopenmpi-dev openmpi-bin"
+GROUP_WHAT[perf]="callgrind instruction counts"
+GROUP_PACKAGES[perf]="valgrind"
+GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers mpi perf)
 
+LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
+
+usage() {
+  echo "usage: bash scripts/setup.sh [GROUP...]   (default: build)"
+  echo "groups:"
+  for g in "${GROUP_ORDER[@]}"; do
+    printf '  %-10s %s\n' "$g" "${GROUP_WHAT[$g]}"
+    echo ${GROUP_PACKAGES[$g]} | fold -s -w 64 | sed 's/^/               /'
+  done
+}
+
+groups=()
+for a in "$@"; do
+  case "$a" in
+    -h | --help | --list) usage; exit 0 ;;
+    *)
+      if [ -z "${GROUP_PACKAGES[$a]+x}" ]; then
+        echo "setup: unknown group '$a' (groups: ${GROUP_ORDER[*]})" >&2
+        exit 2
+      fi
+      groups+=("$a") ;;
+  esac
+done
+[ ${#groups[@]} -gt 0 ] || groups=(build)
+
+# --- what is missing --------------------------------------------------------------------------
+wanted=()
+for g in "${groups[@]}"; do
+  for p in ${GROUP_PACKAGES[$g]}; do
+    case " ${wanted[*]-} " in *" $p "*) ;; *) wanted+=("$p") ;; esac
+  done
+done
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} Debian packages are installed"
+  echo "setup: ${groups[*]}: all ${#wanted[@]} packages already installed"
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# --- root, sudo, or a clear message -----------------------------------------------------------
+# sudo resets the environment, so DEBIAN_FRONTEND is passed through env(1) explicitly.
+if [ "$(id -u)" -eq 0 ]; then
+  AS_ROOT=(env DEBIAN_FRONTEND=noninteractive)
+elif command -v sudo >/dev/null 2>&1; then
+  AS_ROOT=(sudo env DEBIAN_FRONTEND=noninteractive)
+else
+  echo "setup: ${groups[*]} needs these Debian packages, and installing them needs root:" >&2
+  echo "  ${missing[*]}" >&2
+  echo "Run as root:  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup: ${groups[*]}: ${#missing[@]} of ${#wanted[@]} packages missing: ${missing[*]}"
+echo "setup: apt/dpkg output goes to $LOG"
+: >"$LOG"
+echo "setup: refreshing the package lists (apt-get update, about 10-30 s)..."
+if ! "${AS_ROOT[@]}" apt-get update >>"$LOG" 2>&1; then
+  echo "setup: apt-get update failed; last lines of $LOG:" >&2
+  tail -n 15 "$LOG" >&2
+  exit 1
+fi
+
+# How much: count the packages apt would install (with their dependencies) and the download.
+plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
+  echo "setup: apt cannot install ${missing[*]}:" >&2
+  echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
+  exit 1
+}
+count="$(echo "$plan" | grep -c '^Inst ' || true)"
+apt_says="$(cd / && LC_ALL=C "${AS_ROOT[@]}" apt-get install --assume-no --no-install-recommends \
+  "${missing[@]}" 2>/dev/null || true)"
+# "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
+get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
+disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
+download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
+  if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
+# A rough model (measured here: 100 packages, 127 MB in 137 s): download at ~10 MB/s, ~1 s
+# per package to unpack and configure.
+secs=$(( ${download_mb:-0} / 10 + count + 10 ))
+if [ "$secs" -lt 90 ]; then eta="about $secs s"; else eta="about $(( (secs + 30) / 60 )) minutes"; fi
+echo "setup: installing $count packages with their dependencies (${get:-?} to download," \
+  "${disk:-?} on disk), $eta..."
+
+# Install in the background; every 15 s say how far dpkg has got (it logs "Setting up X").
+start=$SECONDS
+base=$(($(wc -l <"$LOG") + 1))  # the install's lines start here (the update's are above)
+"${AS_ROOT[@]}" apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" \
+  >>"$LOG" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true' INT TERM
+while kill -0 "$pid" 2>/dev/null; do
+  for _ in $(seq 1 15); do
+    sleep 1
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    done_n="$(tail -n +"$base" "$LOG" | grep -c '^Setting up ' || true)"
+    got_n="$(tail -n +"$base" "$LOG" | grep -c '^Get:' || true)"
+    echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $done_n of $count set up"
+  fi
+done
+status=0
+wait "$pid" || status=$?
+trap - INT TERM
+if [ "$status" -ne 0 ]; then
+  echo "setup: apt-get install failed (exit $status); last lines of $LOG:" >&2
+  tail -n 20 "$LOG" >&2
+  exit "$status"
+fi
+echo "setup: done in $((SECONDS - start)) s (${groups[*]})"

@@ -36,7 +36,7 @@ TEST_CASE("parallel_for covers [0, n) exactly once, in chunks of at least `grain
 }
 
 TEST_CASE("parallel_for runs chunks on other threads when there is enough work") {
-    if (std::thread::hardware_concurrency() < 2) return;
+    // Forced to two threads: this holds on a one-CPU runner too (the pool grows to match).
     tg::set_num_threads(2);
     std::mutex m;
     std::set<std::thread::id> ids;
@@ -50,13 +50,26 @@ TEST_CASE("parallel_for runs chunks on other threads when there is enough work")
 
 TEST_CASE("a nested parallel_for runs inline, and exceptions reach the caller") {
     tg::set_num_threads(2);
-    std::atomic<int> total{0};
+    std::atomic<int> total{0}, inner_calls{0}, inner_elsewhere{0};
+    std::mutex m;
+    std::set<std::thread::id> outer_ids;
     tg::parallel_for(4, 1, [&](std::size_t b, std::size_t e) {
+        const std::thread::id outer = std::this_thread::get_id();
+        {
+            std::lock_guard lock(m);
+            outer_ids.insert(outer);
+        }
         tg::parallel_for(10, 1, [&](std::size_t b2, std::size_t e2) {
             total += static_cast<int>((e - b) * (e2 - b2));
+            ++inner_calls;
+            if (std::this_thread::get_id() != outer) ++inner_elsewhere;
         });
     });
     CHECK(total == 40);
+    CHECK(outer_ids.size() == 2);  // the outer loop really used the pool
+    // Inline: one call per outer chunk, covering [0, 10) on the outer chunk's own thread.
+    CHECK(inner_calls == 2);
+    CHECK(inner_elsewhere == 0);
     CHECK_THROWS_WITH_AS(tg::parallel_for(4, 1,
                                           [](std::size_t b, std::size_t) {
                                               if (b > 0) throw std::runtime_error("chunk failed");

@@ -10,13 +10,23 @@ namespace tg {
 
 /// Mersenne Twister with our own uniform/normal transforms (std:: distributions differ
 /// between standard libraries; these do not).
+///
+/// A Generator is not thread-safe, except the default one: every draw from
+/// default_generator() (and every array filled from it by uniform/normal) holds one
+/// process-wide lock, so threads sharing it never corrupt its state. Which thread gets which
+/// numbers then depends on timing: for reproducible results give each thread its own.
 class Generator {
   public:
     explicit Generator(std::uint64_t seed = 0) : engine_(seed) {}
-    void seed(std::uint64_t s) { engine_.seed(s); }
-    std::uint64_t next() { return engine_(); }
+    /// Copies the state (under the lock when `other` is the default generator); the copy is
+    /// an ordinary, unlocked generator, and assigning to the default one keeps it locked.
+    Generator(const Generator& other);
+    Generator& operator=(const Generator& other);
+
+    void seed(std::uint64_t s);
+    std::uint64_t next();
     /// U[0, 1) with 53 random bits.
-    double uniform01() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+    double uniform01();
     /// U[lo, hi).
     double uniform(double lo, double hi) { return lo + (hi - lo) * uniform01(); }
     /// N(mean, std^2) by the Box–Muller transform.
@@ -24,10 +34,18 @@ class Generator {
     /// An integer in [0, n).
     std::uint64_t randint(std::uint64_t n);
 
+    /// True for the process-wide default generator (its draws are locked).
+    bool is_default() const { return is_default_; }
+
   private:
+    friend Generator& default_generator();
+    struct DefaultTag {};
+    explicit Generator(DefaultTag) : engine_(0), is_default_(true) {}
+
     std::mt19937_64 engine_;
     bool has_spare_ = false;
     double spare_ = 0.0;
+    bool is_default_ = false;
 };
 
 /// The process-wide generator used when none is passed.

@@ -19,6 +19,23 @@
 
 namespace tg {
 
+class Tape;
+
+namespace detail {
+/// One link in the thread's stack of recording scopes (a Tape, or a NoGradGuard with
+/// `tape == nullptr`). The top of the stack is the active tape. A doubly linked list, so a
+/// scope destroyed out of order (two unique_ptr<Tape> reset first-made-first) unlinks itself
+/// wherever it is and never restores a scope that is already gone.
+struct ScopeLink {
+    Tape* tape = nullptr;
+    ScopeLink* below = nullptr;
+    ScopeLink* above = nullptr;
+};
+/// The tape_id of a tensor whose tape has been destroyed (its backward closures are gone).
+inline constexpr std::uint64_t kDestroyedTape = ~std::uint64_t{0};
+}  // namespace detail
+
+
 /// The interface of a recorded backward closure (see BackwardFn).
 struct BackwardClosure {
     virtual ~BackwardClosure() = default;
@@ -70,7 +87,9 @@ struct TapeEntry {
 class Tape {
   public:
     /// Starts recording: this tape becomes the thread's active tape (the previous one, if
-    /// any, is restored when this one is destroyed).
+    /// any, is restored when this one is destroyed). Tapes may be destroyed in any order; a
+    /// Tape belongs to the thread that made it. Destroying it marks the tensors it produced,
+    /// so a later backward through them is an error instead of a silently lost gradient.
     Tape();
     ~Tape();
     Tape(const Tape&) = delete;
@@ -105,7 +124,11 @@ class Tape {
     std::string to_dot() const;
 
   private:
-    Tape* previous_;
+    // Throws if a tensor on the way from `output` back to the leaves was produced on a tape
+    // that has been destroyed.
+    void check_no_destroyed_tape_inputs(const Tensor& output) const;
+
+    detail::ScopeLink link_;
     std::uint64_t id_;
     bool walked_ = false;
     bool profiling_ = false;
@@ -130,7 +153,7 @@ class NoGradGuard {
     NoGradGuard& operator=(const NoGradGuard&) = delete;
 
   private:
-    Tape* saved_;
+    detail::ScopeLink link_;
 };
 
 }  // namespace tg

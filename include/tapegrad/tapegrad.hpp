@@ -2,6 +2,7 @@
 #pragma once
 
 // core
+#include "tapegrad/checkpoint.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/kernels.hpp"

@@ -42,6 +42,13 @@ class Pool {
             t.join();
     }
     std::size_t workers() const { return threads_.size(); }
+    /// Starts workers until there are at least `n` (only while no job runs: the caller holds
+    /// pool_mutex). set_num_threads(k) is honoured even on a machine with fewer hardware
+    /// threads, so tests that force two threads run two threads on a one-CPU runner too.
+    void ensure_workers(std::size_t n) {
+        while (threads_.size() < n)
+            threads_.emplace_back([this] { work(); });
+    }
 
     /// Runs chunk(i) for i in [1, chunks) on the workers and chunk(0) here; waits for all.
     void run(std::size_t chunks, const std::function<void(std::size_t)>& chunk) {
@@ -129,6 +136,7 @@ void parallel_for_pooled(std::size_t n, std::size_t grain,
     std::size_t chunks = std::min(thread_count, n / grain);
     std::unique_lock lock(pool_mutex, std::defer_lock);
     if (chunks > 1 && lock.try_lock()) {
+        pool().ensure_workers(thread_count - 1);
         chunks = std::min(chunks, pool().workers() + 1);
     } else {
         chunks = 1;  // too little work, or already inside a parallel_for: run here

@@ -2,10 +2,61 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 namespace tg {
 
+namespace {
+
+// The default generator's lock. Recursive: uniform()/normal() hold it for a whole array
+// while each draw takes it again.
+std::recursive_mutex& default_lock() {
+    static std::recursive_mutex m;
+    return m;
+}
+
+// Locks the default generator's mutex when `gen` is the default generator, else nothing.
+std::unique_lock<std::recursive_mutex> lock_if_default(const Generator& gen) {
+    return gen.is_default() ? std::unique_lock(default_lock())
+                            : std::unique_lock<std::recursive_mutex>();
+}
+
+}  // namespace
+
+Generator::Generator(const Generator& other) {
+    const auto lock = lock_if_default(other);
+    engine_ = other.engine_;
+    has_spare_ = other.has_spare_;
+    spare_ = other.spare_;
+}
+
+Generator& Generator::operator=(const Generator& other) {
+    if (this == &other) return *this;
+    const auto lock = lock_if_default(is_default_ ? *this : other);
+    const auto lock_other = lock_if_default(is_default_ ? other : *this);
+    engine_ = other.engine_;
+    has_spare_ = other.has_spare_;
+    spare_ = other.spare_;
+    return *this;  // is_default_ stays what it was
+}
+
+void Generator::seed(std::uint64_t s) {
+    const auto lock = lock_if_default(*this);
+    engine_.seed(s);
+}
+
+std::uint64_t Generator::next() {
+    const auto lock = lock_if_default(*this);
+    return engine_();
+}
+
+double Generator::uniform01() {
+    const auto lock = lock_if_default(*this);
+    return static_cast<double>(engine_() >> 11) * 0x1.0p-53;
+}
+
 double Generator::normal(double mean, double std) {
+    const auto lock = lock_if_default(*this);
     // Box–Muller: two uniforms give two independent N(0, 1) samples; keep the second.
     if (has_spare_) {
         has_spare_ = false;
@@ -23,6 +74,7 @@ double Generator::normal(double mean, double std) {
 }
 
 std::uint64_t Generator::randint(std::uint64_t n) {
+    const auto lock = lock_if_default(*this);
     // Rejection sampling: unbiased for any n.
     const std::uint64_t limit =
         std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
@@ -33,7 +85,7 @@ std::uint64_t Generator::randint(std::uint64_t n) {
 }
 
 Generator& default_generator() {
-    static Generator gen(0);
+    static Generator gen(Generator::DefaultTag{});
     return gen;
 }
 
@@ -42,6 +94,7 @@ void manual_seed(std::uint64_t seed) {
 }
 
 Array uniform(const Shape& shape, double lo, double hi, Generator& gen) {
+    const auto lock = lock_if_default(gen);  // one array from one run of the default stream
     Array a = Array::from_shape(shape);
     for (auto& v : a)
         v = static_cast<real>(gen.uniform(lo, hi));
@@ -49,6 +102,7 @@ Array uniform(const Shape& shape, double lo, double hi, Generator& gen) {
 }
 
 Array normal(const Shape& shape, double mean, double std, Generator& gen) {
+    const auto lock = lock_if_default(gen);
     Array a = Array::from_shape(shape);
     for (auto& v : a)
         v = static_cast<real>(gen.normal(mean, std));

@@ -6,26 +6,56 @@
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
+
+#include "tapegrad/anomaly.hpp"
 
 namespace tg {
 
 namespace {
-thread_local Tape* active_tape = nullptr;
+// The top of the thread's scope stack (see detail::ScopeLink); trivially destructible, so a
+// Tape outliving the thread's thread_local objects still unlinks safely.
+thread_local detail::ScopeLink* top_scope = nullptr;
+
+void push_scope(detail::ScopeLink& link, Tape* tape) {
+    link.tape = tape;
+    link.below = top_scope;
+    link.above = nullptr;
+    if (top_scope != nullptr) top_scope->above = &link;
+    top_scope = &link;
+}
+
+// Unlinks `link` wherever it is: the scopes above and below it are joined, and the active
+// tape is whatever is on top afterwards (never a destroyed one).
+void pop_scope(detail::ScopeLink& link) {
+    if (link.below != nullptr) link.below->above = link.above;
+    if (link.above != nullptr) {
+        link.above->below = link.below;
+    } else if (top_scope == &link) {
+        top_scope = link.below;
+    }
+    link.below = link.above = nullptr;
+}
 std::atomic<std::uint64_t> next_tape_id{1};
 
 }  // namespace
 
-Tape::Tape() : previous_(active_tape), id_(next_tape_id++) {
-    active_tape = this;
+Tape::Tape() : id_(next_tape_id++) {
+    push_scope(link_, this);
 }
 
 Tape::~Tape() {
-    active_tape = previous_;
+    pop_scope(link_);
+    // The backward closures die with the tape: a tensor it produced can no longer pass a
+    // gradient back. Mark it, so backward on a later tape reports that instead of treating
+    // it as a leaf and losing the gradient (Tape::backward checks the mark).
+    for (auto& e : entries_)
+        e.output.node().tape_id = detail::kDestroyedTape;
 }
 
 Tape* Tape::active() {
-    return active_tape;
+    return top_scope == nullptr ? nullptr : top_scope->tape;
 }
 
 void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output, BackwardFn backward) {
@@ -38,6 +68,7 @@ void Tape::record(const char* op, std::vector<Tensor> inputs, Tensor& output, Ba
         entries_.back().forward_seconds = std::chrono::duration<double>(now - last_mark_).count();
         last_mark_ = now;
     }
+    if (detail::anomaly_guards != 0) detail::check_forward(entries_, entries_.size() - 1);
 }
 
 void Tape::enable_profiling() {
@@ -54,6 +85,29 @@ void Tape::backward(const Tensor& loss) {
     Array one = Array::from_shape(loss.value().shape());
     one.fill(real(1));
     backward(loss, one);
+}
+
+void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {
+    // Walk back from `output` over the entries that lead to it (the same reverse order as
+    // backward), before anything is changed: an input that needs a gradient but was produced
+    // on a tape that is gone would otherwise act as a leaf and swallow it.
+    std::unordered_set<const Node*> leads_to_output{&output.node()};
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
+        if (!leads_to_output.count(&it->output.node())) continue;
+        for (std::size_t k = 0; k < it->inputs.size(); ++k) {
+            const Node& in = it->inputs[k].node();
+            if (in.tape_id == detail::kDestroyedTape) {
+                throw std::logic_error(
+                    std::string("Tape::backward: input ") + std::to_string(k) + " of '" + it->op +
+                    "' " + (in.name.empty() ? "" : "('" + in.name + "') ") +
+                    shape_str(in.value.shape()) +
+                    " was computed on a tape that has been destroyed, so no gradient can flow "
+                    "back through it; compute it on this tape, or detach() it to use it as a "
+                    "constant");
+            }
+            leads_to_output.insert(&in);
+        }
+    }
 }
 
 void Tape::backward(const Tensor& output, const Array& grad_output) {
@@ -73,6 +127,7 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
                                     shape_str(grad_output.shape()) + ", the output has shape " +
                                     shape_str(output.value().shape()));
     }
+    check_no_destroyed_tape_inputs(output);
     walked_ = true;
     Tensor seed = output;
     seed.accumulate_grad(grad_output);
@@ -80,7 +135,8 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
     // every consumer of its output (all later entries) has added into output.grad.
     for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
         Node& out = it->output.node();
-        if (!out.has_grad) continue;  // does not lead to the loss
+        if (!out.has_grad) continue;                         // does not lead to the loss
+        const detail::BackwardCheck anomaly(entries_, *it);  // under a DetectAnomaly guard
         if (profiling_) {
             const auto start = std::chrono::steady_clock::now();
             it->backward.closure()(out.grad);
@@ -89,6 +145,7 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
         } else {
             it->backward.closure()(out.grad);
         }
+        anomaly.after_backward();
         if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
             out.grad = Array();
             out.has_grad = false;
@@ -197,12 +254,12 @@ std::string Tape::to_dot() const {
     return dot.str();
 }
 
-NoGradGuard::NoGradGuard() : saved_(active_tape) {
-    active_tape = nullptr;
+NoGradGuard::NoGradGuard() {
+    push_scope(link_, nullptr);
 }
 
 NoGradGuard::~NoGradGuard() {
-    active_tape = saved_;
+    pop_scope(link_);
 }
 
 }  // namespace tg

@@ -1,6 +1,7 @@
 // The IDX reader: header first, then the data in chunks, every read bounds-checked.
 #include "tapegrad/data/idx.hpp"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -37,6 +38,11 @@ std::string hex(std::uint64_t v, int digits) {
 class ByteSource {
   public:
     explicit ByteSource(const std::string& path) : path_(path) {
+        // fopen succeeds on a directory and only the first read fails (EISDIR): say so here.
+        struct stat st {};
+        if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+            fail(path, 0, "is a directory, expected an IDX file");
+        }
         gzip_ = is_gzip_file(path);
         if (gzip_) {
             gz_ = gzopen(path.c_str(), "rb");
@@ -71,7 +77,9 @@ class ByteSource {
             }
         } else {
             got = std::fread(dst, 1, n, raw_);
-            if (got < n && std::ferror(raw_)) fail(path_, offset_ + got, "read error");
+            if (got < n && std::ferror(raw_)) {
+                fail(path_, offset_ + got, "read error: " + std::string(std::strerror(errno)));
+            }
         }
         offset_ += got;
         return got;
@@ -158,12 +166,23 @@ IdxArray read_idx(const std::string& path, std::size_t expected_ndim, std::size_
     }
     IdxArray out;
     out.shape.resize(ndim);
-    std::size_t need = 1;
+    // The product of the non-zero sizes is bounded as well: a 0 makes the byte count 0, but
+    // an array of that shape has strides that are products of the other sizes, and
+    // [0, 2^32-1, 2^32-1, 2^32-1] would overflow them.
+    std::size_t need = 1, nonzero_product = 1;
     bool too_big = false;
-    for (std::size_t i = 0; i < ndim; ++i) {
+    for (std::size_t i = 0; i < ndim; ++i)
         out.shape[i] = big_endian_u32(dims_bytes + 4 * i);
-        if (out.shape[i] != 0 && need > max_bytes / out.shape[i]) too_big = true;
-        if (!too_big) need *= out.shape[i];
+    for (const std::size_t d : out.shape) {
+        if (d == 0) {
+            need = 0;
+        } else if (nonzero_product > max_bytes / d) {
+            too_big = true;
+            break;
+        } else {
+            nonzero_product *= d;
+            need *= d;
+        }
     }
     if (too_big || need > max_bytes) {
         fail(path, 4,

@@ -23,8 +23,9 @@ double leaky_relu_gain(double a) {
 }
 
 void uniform_(Tensor& t, double lo, double hi, Generator& gen) {
-    for (auto& v : t.value())
-        v = static_cast<real>(gen.uniform(lo, hi));
+    // tg::uniform draws the whole array in one go (under the default generator's lock, so a
+    // layer built on another thread cannot take numbers from the middle of it).
+    t.value() = tg::uniform(t.shape(), lo, hi, gen);
 }
 
 void kaiming_uniform_(Tensor& t, double a, Generator& gen) {

@@ -263,7 +263,8 @@ void Module::load_state_dict(const NamedTensors& state) {
     std::unordered_map<std::string, const Tensor*> given;
     for (const auto& [name, t] : state) {
         if (!given.emplace(name, &t).second) {
-            throw std::invalid_argument("load_state_dict: the state has '" + name + "' twice");
+            throw std::invalid_argument("load_state_dict: the state has '" + printable(name) +
+                                        "' twice");
         }
     }
     const NamedTensors own = state_dict();
@@ -286,8 +287,8 @@ void Module::load_state_dict(const NamedTensors& state) {
             own_names.insert(name);
         for (const auto& [name, t] : state) {
             if (!own_names.count(name)) {
-                throw std::invalid_argument("load_state_dict: unexpected '" + name + "' " +
-                                            shape_str(t.shape()) +
+                throw std::invalid_argument("load_state_dict: unexpected '" + printable(name) +
+                                            "' " + shape_str(t.shape()) +
                                             " (the state has it, the model does not)");
             }
         }

@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tapegrad/checkpoint.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/shape.hpp"
 
@@ -68,15 +69,25 @@ Tensor BatchNorm::forward(const Tensor& x) {
     // exponential_average_factor). Like PyTorch, the batch is counted before batch_norm checks
     // it, so a rejected batch still counts.
     double factor = options.momentum.value_or(0.0);
+    // Batch statistics in training, and in eval when there are no running statistics.
+    const bool use_batch_stats = is_training() || !options.track_running_stats;
+    if (is_training() && options.track_running_stats && !running_stats_update_enabled()) {
+        // Recomputation under tg::checkpoint (or another NoStatsUpdateGuard): the same batch
+        // statistics, but the batch was already counted; without running statistics
+        // batch_norm updates nothing.
+        return batch_norm(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
+    }
     if (is_training() && options.track_running_stats) {
         num_batches_tracked.value() += real(1);
         factor = options.momentum ? *options.momentum
                                   : 1.0 / static_cast<double>(num_batches_tracked.item());
     }
-    // Batch statistics in training, and in eval when there are no running statistics.
-    const bool use_batch_stats = is_training() || !options.track_running_stats;
     return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
                       options.eps);
+}
+
+Module& BatchNorm::train(bool on) {
+    return Module::train(on && !frozen);
 }
 
 std::string BatchNorm::extra_repr() const {
@@ -133,15 +144,20 @@ Tensor InstanceNorm2d::forward(const Tensor& x) {
     }
     // Instance statistics in training, and in eval unless running statistics are tracked.
     const bool use_input_stats = is_training() || !options.track_running_stats;
+    // Inside a tg::NoStatsUpdateGuard the running statistics are left alone (instance_norm
+    // updates only what it is given).
+    const bool update = use_input_stats && running_stats_update_enabled();
+    const Tensor mean_stat = update || !use_input_stats ? running_mean : Tensor{};
+    const Tensor var_stat = update || !use_input_stats ? running_var : Tensor{};
     if (x.dim() == 3) {  // one unbatched image [C, H, W]: normalise it as a batch of one
         const Shape shape = x.shape();
         const Tensor batched = reshape(x, {1, shape[0], shape[1], shape[2]});
-        return reshape(instance_norm(batched, running_mean, running_var, weight, bias,
-                                     use_input_stats, options.momentum, options.eps),
+        return reshape(instance_norm(batched, mean_stat, var_stat, weight, bias, use_input_stats,
+                                     options.momentum, options.eps),
                        shape);
     }
-    return instance_norm(x, running_mean, running_var, weight, bias, use_input_stats,
-                         options.momentum, options.eps);
+    return instance_norm(x, mean_stat, var_stat, weight, bias, use_input_stats, options.momentum,
+                         options.eps);
 }
 
 std::string InstanceNorm2d::extra_repr() const {

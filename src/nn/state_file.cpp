@@ -1,16 +1,18 @@
 #include "tapegrad/nn/state_file.hpp"
 
-#include <unistd.h>  // fsync, getpid
-#include <zlib.h>    // crc32_z
+#include <fcntl.h>     // open, O_*
+#include <sys/file.h>  // flock
+#include <sys/stat.h>  // fstat, fchmod
+#include <unistd.h>    // fsync, rename, unlink
+#include <zlib.h>      // crc32_z
 
 #include <algorithm>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <stdexcept>
 
@@ -128,7 +130,10 @@ NamedTensors decode(const std::string& path, const std::string& bytes) {
     for (std::uint64_t k = 0; k < count; ++k) {
         const std::string which = "tensor " + std::to_string(k);
         const auto name_len = in.le<std::uint64_t>("the name length of " + which);
-        std::string name = in.text(name_len, "the name of " + which);
+        const std::size_t name_at = in.offset();
+        // Names go into messages escaped: a NUL would cut the message, control characters
+        // would reach the terminal.
+        const std::string name = printable(in.text(name_len, "the name of " + which));
         const std::size_t dims_at = in.offset();
         const auto ndim = in.le<std::uint64_t>("the rank of '" + name + "'");
         if (ndim > kMaxDims) {
@@ -138,18 +143,22 @@ NamedTensors decode(const std::string& path, const std::string& bytes) {
         for (auto& d : shape)
             d = in.le<std::uint64_t>("the shape of '" + name + "'");
         const std::string values = "the values of '" + name + "' " + shape_str(shape);
-        std::uint64_t numel = 1;
+        // The product of the non-zero sizes is bounded too: a 0 in the shape makes the count
+        // 0, but the array's strides are products of the other sizes, and [0, 2^40, 2^40]
+        // would overflow them (signed, undefined behaviour inside xtensor).
+        std::uint64_t numel = 1, nonzero_product = 1;
         for (auto d : shape) {
-            if (d != 0 && numel > kMaxNumel / d) {  // the byte count would overflow
+            if (d != 0 && nonzero_product > kMaxNumel / d) {  // the byte count would overflow
                 in.fail("corrupt shape " + shape_str(shape) + " of '" + name + "'", dims_at);
             }
+            if (d != 0) nonzero_product *= d;
             numel *= d;
         }
         in.need(numel * 8, values);
         Array value = Array::from_shape(shape);
         for (auto& v : value)
             v = static_cast<real>(in.f64());
-        state.emplace_back(std::move(name), Tensor(std::move(value)));
+        state.emplace_back(std::string(bytes, name_at, name_len), Tensor(std::move(value)));
     }
     const std::size_t crc_at = in.offset();
     const auto stored_crc = in.le<std::uint32_t>("the CRC-32 checksum");
@@ -164,33 +173,194 @@ NamedTensors decode(const std::string& path, const std::string& bytes) {
 
 }  // namespace
 
+namespace {
+
+// ---- saving: a private temporary file beside the target, then an atomic rename ----
+//
+// The temporary file is "<name>.tmp-XXXXXX" in the target's directory (a rename is atomic
+// only within one filesystem), made by mkostemp: an unpredictable name opened with
+// O_CREAT | O_EXCL, which fails on any existing entry, a planted symlink included, so the
+// bytes never go anywhere but a new file of ours. Its writer holds flock(LOCK_EX) on it
+// until it is renamed, so a temporary file whose lock can be taken is one whose writer
+// died (a killed process loses its locks): the next successful save of the same target
+// removes it, and never removes the file of a writer still at work (another thread or
+// process saving the same path).
+
+constexpr const char* kTempInfix = ".tmp-";
+constexpr std::size_t kTempRandomChars = 6;  // mkstemp's XXXXXX
+
+std::string errno_text(int err) {
+    return std::strerror(err);
+}
+
+// The permissions a new file would get from open(..., 0666): 0666 minus the umask, read
+// from /proc (umask(2) itself cannot be read without changing it, which races with threads).
+mode_t new_file_mode() {
+    mode_t mask = 022;
+    if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f) != nullptr) {
+            unsigned int m = 0;
+            if (std::sscanf(line, "Umask: %o", &m) == 1) {
+                mask = static_cast<mode_t>(m);
+                break;
+            }
+        }
+        std::fclose(f);
+    }
+    return static_cast<mode_t>(0666 & ~mask);
+}
+
+bool write_all(int fd, const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+// True for a name mkostemp could have made for `base`: "<base>.tmp-" and six characters.
+bool is_temp_name_of(const std::string& name, const std::string& base) {
+    const std::string prefix = base + kTempInfix;
+    if (name.size() != prefix.size() + kTempRandomChars || name.compare(0, prefix.size(), prefix))
+        return false;
+    return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size()), name.end(),
+                       [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+// Removes the temporary files of `base` in `dir` left by writers that died (their flock is
+// free). Best effort: a file that cannot be examined is left alone.
+void remove_stale_temps(const std::filesystem::path& dir, const std::string& base) {
+    std::error_code ec;
+    std::filesystem::directory_iterator it(dir, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (!is_temp_name_of(name, base)) continue;
+        const std::string temp = it->path().string();
+        const int fd = ::open(temp.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;  // a symlink, already gone, or not ours to read
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            ::unlink(temp.c_str());  // its writer is gone: nobody will rename it
+        }
+        ::close(fd);
+    }
+}
+
+}  // namespace
+
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u == '\\') {
+            out += "\\\\";
+        } else if (u >= 0x20 && u < 0x7f) {
+            out += c;
+        } else {
+            static constexpr char kHex[] = "0123456789abcdef";
+            out += "\\x";
+            out += kHex[u >> 4];
+            out += kHex[u & 15];
+        }
+    }
+    return out;
+}
+
 void write_state_file(const std::string& path, const NamedTensors& state) {
     const std::string bytes = encode(state);
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+    const std::filesystem::path target(path);
+    const std::string base = target.filename().string();
+    const std::filesystem::path dir =
+        target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     const auto fail = [&](const std::string& why) {
-        std::error_code ignored;
-        std::filesystem::remove(tmp, ignored);
         throw std::runtime_error("write_state_file(" + path + "): " + why);
     };
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (f == nullptr) fail("cannot create " + tmp + ": " + std::strerror(errno));
-    // Write, flush to the OS, then to the disk: only a complete file is ever renamed.
-    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() &&
-                         std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-    const int saved_errno = errno;
-    const bool closed = std::fclose(f) == 0;
-    if (!written || !closed) fail("writing " + tmp + " failed: " + std::strerror(saved_errno));
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) fail("cannot rename " + tmp + " to " + path + ": " + ec.message());
+    if (base.empty() || base == "." || base == "..") fail("the path does not name a file");
+
+    // 1. A new temporary file of our own, locked (see above). mkostemp gives mode 0600; the
+    // checkpoint gets what a plain open() would have given it.
+    std::string tmp;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+        std::string name =
+            (dir / (base + kTempInfix + std::string(kTempRandomChars, 'X'))).string();
+        fd = ::mkostemp(name.data(), O_CLOEXEC);
+        if (fd < 0)
+            fail("cannot create a temporary file in " + dir.string() + ": " + errno_text(errno));
+        tmp = std::move(name);
+        ::flock(fd, LOCK_EX);
+        // Another saver's cleanup may have taken it between mkostemp and flock: start again.
+        struct stat st {};
+        if (::fstat(fd, &st) == 0 && st.st_nlink == 0 && attempt < 100) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+    const auto fail_and_remove = [&](const std::string& why) {
+        ::unlink(tmp.c_str());
+        ::close(fd);
+        fail(why);
+    };
+
+    // 2. Write, flush to the disk: only a complete file is ever renamed.
+    if (::fchmod(fd, new_file_mode()) != 0) {
+        fail_and_remove("cannot set the permissions of " + tmp + ": " + errno_text(errno));
+    }
+    if (!write_all(fd, bytes) || ::fsync(fd) != 0) {
+        fail_and_remove("writing " + tmp + " failed: " + errno_text(errno));
+    }
+
+    // 3. The atomic step: readers see the old file or the new one, never a mix.
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        fail_and_remove("cannot rename " + tmp + " to " + path + ": " + errno_text(errno));
+    }
+    ::close(fd);  // releases the lock; the file now has the target's name
+
+    // 4. Make the rename itself durable, then clear what killed savers left behind.
+    if (const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    remove_stale_temps(dir, base);
 }
 
 NamedTensors read_state_file(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error("read_state_file(" + path + "): cannot open the file");
-    const std::string bytes((std::istreambuf_iterator<char>(file)),
-                            std::istreambuf_iterator<char>());
-    if (file.bad()) throw std::runtime_error("read_state_file(" + path + "): read error");
+    const auto fail = [&](const std::string& why) {
+        throw std::runtime_error("read_state_file(" + path + "): " + why);
+    };
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail("cannot open the file: " + errno_text(errno));
+    std::string bytes;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+        const int err = errno;
+        ::close(fd);
+        fail("cannot examine the file: " + errno_text(err));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        fail("is a directory, expected a tapegrad state file");
+    }
+    char chunk[1 << 16];
+    for (;;) {
+        const ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n == 0) break;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            ::close(fd);
+            fail("read error after " + std::to_string(bytes.size()) + " bytes: " + errno_text(err));
+        }
+        bytes.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
     return decode(path, bytes);
 }
 

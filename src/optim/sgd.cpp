@@ -32,6 +32,7 @@ void SGD::step() {
     const real wd = static_cast<real>(options_.weight_decay);
     const bool use_momentum = options_.momentum != 0;
 
+    check_grad_shapes();  // every gradient is read as numel() values below
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
         Tensor& param = parameters_[i];
         if (!param.has_grad()) continue;

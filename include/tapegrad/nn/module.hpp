@@ -109,7 +109,8 @@ class Module {
     std::vector<std::pair<std::string, Module*>> named_modules();
 
     /// Sets training mode (true) or evaluation mode (false) here and in every descendant.
-    Module& train(bool on = true);
+    /// Virtual so a layer can refuse: a BatchNorm frozen by freeze_batchnorm stays in eval.
+    virtual Module& train(bool on = true);
     /// Evaluation mode: train(false). BatchNorm then uses its running statistics, Dropout
     /// passes its input through.
     Module& eval() { return train(false); }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tapegrad/nn/activation.hpp"
+#include "tapegrad/nn/batchnorm_utils.hpp"
 #include "tapegrad/nn/conv.hpp"
 #include "tapegrad/nn/dropout.hpp"
 #include "tapegrad/nn/init.hpp"

@@ -27,8 +27,13 @@ struct BatchNormOptions {
 ///             (the batch statistics again when track_running_stats is false)
 class BatchNorm : public Module {
   public:
-    /// Counts the batch (training), then y = batch_norm(x, ...) as above.
+    /// Counts the batch (training), then y = batch_norm(x, ...) as above. Inside a
+    /// tg::NoStatsUpdateGuard (checkpoint recomputation) training mode normalises with the
+    /// batch statistics but neither counts the batch nor updates the running statistics.
     Tensor forward(const Tensor& x) override;
+    /// Sets the mode, except that a frozen layer (freeze_batchnorm) stays in eval mode:
+    /// train(true) leaves it in eval, as mmdetection's norm_eval does in PyTorch.
+    Module& train(bool on = true) override;
     /// running_mean = 0, running_var = 1, num_batches_tracked = 0.
     void reset_running_stats();
     /// reset_running_stats(), γ = 1, β = 0.
@@ -40,6 +45,9 @@ class BatchNorm : public Module {
     Tensor weight, bias;  // γ, β [C]; undefined unless affine
     // [C], [C] and a 0-d count; undefined unless track_running_stats
     Tensor running_mean, running_var, num_batches_tracked;
+    /// Set by freeze_batchnorm, cleared by unfreeze_batchnorm: the layer stays in eval mode
+    /// whatever train() is called with (see train()).
+    bool frozen = false;
 
   protected:
     /// Registers γ, β (if affine) and the running statistics (if tracked), all [C].

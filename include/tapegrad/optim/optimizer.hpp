@@ -24,6 +24,11 @@ class Optimizer {
     /// Checks the list as PyTorch does (not empty, leaves only); `name` prefixes the errors.
     Optimizer(const std::string& name, std::vector<Tensor> parameters);
 
+    /// Throws std::logic_error, before any parameter is changed, if a parameter's gradient
+    /// does not have the parameter's shape (a step would read past the end of the gradient).
+    void check_grad_shapes() const;
+
+    std::string name_;
     std::vector<Tensor> parameters_;
 };
 

@@ -1,0 +1,176 @@
+// bench_conv_kernels — which convolution algorithm wins on which layer shape.
+//
+// For each layer of the benchmark network and of ch310_train_cnn, at several batch sizes,
+// times forward and backward (dW + db, and dx where the layer has an input gradient) of
+//   direct     : the direct kernels (src/ops/kernels/fast/conv2d_direct.*)
+//   per-image  : im2col + one GEMM per image (tg::conv2d's path)
+//   batched    : im2col of the whole batch into cols [K, N L] and one GEMM for all images
+// on one thread (tapegrad's and BLAS's), and prints GFLOP/s. Times are the thread's CPU time
+// (CLOCK_THREAD_CPUTIME_ID), not wall time, and the minimum over repetitions: on a shared,
+// loaded machine that leaves out the time other processes held the core.
+#include <time.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include <xsimd/xsimd.hpp>
+#include "../src/ops/kernels/fast/conv2d_direct.hpp"
+
+#include "tapegrad/ops/gemm.hpp"
+#include "tapegrad/parallel.hpp"
+#include "tapegrad/tapegrad.hpp"
+
+namespace {
+
+using tg::real;
+using tg::kernels::fast::DirectConvShape;
+
+/// CPU time of the calling thread, in seconds.
+double thread_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double min_seconds(int reps, const std::function<void()>& f) {
+    f();  // warm up: caches, first-touch of buffers
+    double best = 1e30;
+    for (int i = 0; i < reps; ++i) {
+        const double t0 = thread_seconds();
+        f();
+        best = std::min(best, thread_seconds() - t0);
+    }
+    return best;
+}
+
+/// cols [K, L] of one image for stride 1 (conv.cpp's im2col, written out plainly here).
+void im2col(const DirectConvShape& s, const real* x, real* cols, std::size_t ld) {
+    const std::size_t oh = s.oh(), ow = s.ow();
+    for (std::size_t c = 0; c < s.c; ++c)
+        for (std::size_t p = 0; p < s.kh; ++p)
+            for (std::size_t q = 0; q < s.kw; ++q) {
+                real* row = cols + ((c * s.kh + p) * s.kw + q) * ld;
+                for (std::size_t i = 0; i < oh; ++i) {
+                    const auto hi =
+                        static_cast<std::ptrdiff_t>(i + p) - static_cast<std::ptrdiff_t>(s.pad_h);
+                    for (std::size_t j = 0; j < ow; ++j) {
+                        const auto wj = static_cast<std::ptrdiff_t>(j + q) -
+                                        static_cast<std::ptrdiff_t>(s.pad_w);
+                        const bool in = hi >= 0 && hi < static_cast<std::ptrdiff_t>(s.h) &&
+                                        wj >= 0 && wj < static_cast<std::ptrdiff_t>(s.w);
+                        row[i * ow + j] = in ? x[(c * s.h + static_cast<std::size_t>(hi)) * s.w +
+                                                 static_cast<std::size_t>(wj)]
+                                             : real(0);
+                    }
+                }
+            }
+}
+
+struct Layer {
+    const char* name;
+    DirectConvShape s;  // n is set per batch size
+    bool input_grad;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"direct vs per-image GEMM vs batched GEMM convolution, one thread"};
+    std::vector<std::size_t> sizes = {8, 64, 512};
+    int reps = 10;
+    app.add_option("--batch-sizes", sizes, "batch sizes");
+    app.add_option("--reps", reps, "repetitions (the minimum is kept)");
+    CLI11_PARSE(app, argc, argv);
+    tg::set_num_threads(1);
+    tg::detail::set_num_threads(1);
+
+    const Layer layers[] = {
+        {"bench conv1 1->8 3x3 28x28", {0, 1, 28, 28, 8, 3, 3, 0, 0}, false},
+        {"bench conv2 8->16 3x3 13x13", {0, 8, 13, 13, 16, 3, 3, 0, 0}, true},
+        {"cnn conv1 1->6 5x5 p2 28x28", {0, 1, 28, 28, 6, 5, 5, 2, 2}, false},
+        {"cnn conv2 6->16 5x5 14x14", {0, 6, 14, 14, 16, 5, 5, 0, 0}, true},
+    };
+    std::printf("BLAS kernels: %s; SIMD: %zu-byte registers (%s)\n", tg::detail::blas_core(),
+                sizeof(xsimd::batch<real>), xsimd::default_arch::name());
+    std::printf("%-30s %5s  %-9s %9s %9s %9s   (GFLOP/s, fwd / bwd = dW+db[+dx])\n", "layer", "N",
+                "pass", "direct", "per-image", "batched");
+    for (const Layer& layer : layers) {
+        for (std::size_t n : sizes) {
+            DirectConvShape s = layer.s;
+            s.n = n;
+            const std::size_t K = s.c * s.kh * s.kw, L = s.oh() * s.ow();
+            const double macs = static_cast<double>(n * s.o * K * L);
+            tg::Array x = tg::uniform({n, s.c, s.h, s.w}, -1, 1);
+            tg::Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1);
+            tg::Array b = tg::uniform({s.o}, -1, 1);
+            tg::Array gy = tg::uniform({n, s.o, s.oh(), s.ow()}, -1, 1);
+            tg::Array y = tg::Array::from_shape({n, s.o, s.oh(), s.ow()});
+            tg::Array dx = tg::Array::from_shape({n, s.c, s.h, s.w});
+            tg::Array dw = tg::Array::from_shape({s.o, K}), db = tg::Array::from_shape({s.o});
+
+            // direct
+            const double d_fwd = min_seconds(reps, [&] {
+                tg::kernels::fast::conv2d_direct_forward(s, x.data(), w.data(), b.data(), y.data());
+            });
+            const double d_bwd = min_seconds(reps, [&] {
+                tg::kernels::fast::conv2d_direct_backward_weight(s, x.data(), gy.data(), dw.data(),
+                                                                 db.data());
+                if (layer.input_grad)
+                    tg::kernels::fast::conv2d_direct_backward_input(s, gy.data(), w.data(),
+                                                                    dx.data());
+            });
+            // per image: tg::conv2d forward alone, then forward + backward minus forward
+            tg::Tensor xt(x, layer.input_grad), wt(w, true), bt(b, true);
+            const double p_fwd = min_seconds(reps, [&] { tg::conv2d(xt, wt, bt, 1, s.pad_h); });
+            const double p_all = min_seconds(reps, [&] {
+                tg::Tape tape;
+                tape.backward(tg::conv2d(xt, wt, bt, 1, s.pad_h), gy);
+                wt.zero_grad();
+                bt.zero_grad();
+                if (layer.input_grad) xt.zero_grad();
+            });
+            // batched: cols [K, N L]; Y [O, N L] = W cols; then Y -> y [N, O, L]
+            std::vector<real> cols(K * n * L), big(s.o * n * L), gbig(s.o * n * L);
+            std::vector<real> dcols(K * n * L);
+            const double b_fwd = min_seconds(reps, [&] {
+                for (std::size_t i = 0; i < n; ++i)
+                    im2col(s, x.data() + i * s.c * s.h * s.w, cols.data() + i * L, n * L);
+                tg::detail::gemm(false, false, s.o, n * L, K, 1, w.data(), K, cols.data(), n * L, 0,
+                                 big.data(), n * L);
+                for (std::size_t i = 0; i < n; ++i)
+                    for (std::size_t o = 0; o < s.o; ++o)
+                        for (std::size_t l = 0; l < L; ++l)
+                            y.data()[(i * s.o + o) * L + l] = big[o * n * L + i * L + l] + b[o];
+            });
+            const double b_bwd = min_seconds(reps, [&] {
+                for (std::size_t i = 0; i < n; ++i)  // g [N, O, L] -> G [O, N L]
+                    for (std::size_t o = 0; o < s.o; ++o)
+                        std::copy_n(gy.data() + (i * s.o + o) * L, L,
+                                    gbig.data() + o * n * L + i * L);
+                for (std::size_t i = 0; i < n; ++i)
+                    im2col(s, x.data() + i * s.c * s.h * s.w, cols.data() + i * L, n * L);
+                tg::detail::gemm(false, true, s.o, K, n * L, 1, gbig.data(), n * L, cols.data(),
+                                 n * L, 0, dw.data(), K);
+                for (std::size_t o = 0; o < s.o; ++o) {
+                    real t = 0;
+                    for (std::size_t l = 0; l < n * L; ++l)
+                        t += gbig[o * n * L + l];
+                    db.data()[o] = t;
+                }
+                if (layer.input_grad)  // dcols = W^T G (col2im not timed: a lower bound)
+                    tg::detail::gemm(true, false, K, n * L, s.o, 1, w.data(), K, gbig.data(), n * L,
+                                     0, dcols.data(), n * L);
+            });
+            const double bwd_macs = macs * (layer.input_grad ? 2 : 1);
+            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f\n", layer.name, n, "forward",
+                        2 * macs / d_fwd / 1e9, 2 * macs / p_fwd / 1e9, 2 * macs / b_fwd / 1e9);
+            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f\n", layer.name, n, "backward",
+                        2 * bwd_macs / d_bwd / 1e9, 2 * bwd_macs / (p_all - p_fwd) / 1e9,
+                        2 * bwd_macs / b_bwd / 1e9);
+        }
+    }
+}

@@ -1,0 +1,118 @@
+#include "tapegrad/checkpoint.hpp"
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_set>
+#include <utility>
+
+#include "tapegrad/tape.hpp"
+
+namespace tg {
+
+namespace {
+thread_local bool stats_update_enabled = true;
+thread_local bool recomputing = false;
+
+// RAII: is_recomputing() is true while alive.
+class RecomputeScope {
+  public:
+    RecomputeScope() : saved_(recomputing) { recomputing = true; }
+    ~RecomputeScope() { recomputing = saved_; }
+    RecomputeScope(const RecomputeScope&) = delete;
+    RecomputeScope& operator=(const RecomputeScope&) = delete;
+
+  private:
+    bool saved_;
+};
+}  // namespace
+
+bool running_stats_update_enabled() {
+    return stats_update_enabled;
+}
+
+NoStatsUpdateGuard::NoStatsUpdateGuard() : saved_(stats_update_enabled) {
+    stats_update_enabled = false;
+}
+
+NoStatsUpdateGuard::~NoStatsUpdateGuard() {
+    stats_update_enabled = saved_;
+}
+
+bool is_recomputing() {
+    return recomputing;
+}
+
+Tensor checkpoint(const CheckpointFn& fn, std::vector<Tensor> inputs, CheckpointOptions options) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!inputs[i].defined()) {
+            throw std::invalid_argument("checkpoint: input " + std::to_string(i) +
+                                        " is an undefined tensor");
+        }
+    }
+    Tape* outer = Tape::active();
+    if (outer == nullptr) return fn(inputs);  // nothing records: a plain call
+
+    // The forward, on a scratch tape: its entries tell which tensors that require grad fn read
+    // (the inputs, and parameters the callable captured). The tape and with it every
+    // intermediate activation of fn is freed when this block ends; only y's value is kept.
+    std::vector<Tensor> reads;  // what the entry will keep: inputs first, then the rest
+    Array y_value;
+    bool records = false;
+    {
+        Tape scratch;
+        const Tensor y = fn(inputs);
+        if (!y.defined())
+            throw std::invalid_argument("checkpoint: fn returned an undefined tensor");
+        std::unordered_set<const Node*> seen, produced;
+        for (const auto& e : scratch.entries())
+            produced.insert(&e.output.node());
+        for (const auto& x : inputs) {
+            if (seen.insert(&x.node()).second) reads.push_back(x);
+        }
+        for (const auto& e : scratch.entries()) {
+            for (const auto& in : e.inputs) {
+                const Node* n = &in.node();
+                if (in.requires_grad() && !produced.count(n) && seen.insert(n).second) {
+                    reads.push_back(in);
+                }
+            }
+        }
+        // y depends on something requiring grad iff it was recorded (or is such an input).
+        records = y.requires_grad();
+        if (y.node().tape_id == scratch.id()) {
+            y_value = std::move(y.node().value);  // fn's own result: nobody else holds it
+        } else {
+            y_value = y.value();  // fn returned an input or a captured tensor: copy
+        }
+    }
+    Tensor out(std::move(y_value));
+    if (!records) return out;
+
+    auto backward = [fn, inputs, options](const Array& dy) {
+        // Recompute: fn's forward again, on a tape of its own, then its backward seeded with
+        // dL/dy. That tape's closures add dL/dx into the inputs' and parameters' grads, which
+        // are the very nodes the outer tape holds, so its walk goes on from there.
+        const RecomputeScope recompute;
+        std::unique_ptr<NoStatsUpdateGuard> frozen;
+        if (!options.recompute_updates_running_stats)
+            frozen = std::make_unique<NoStatsUpdateGuard>();
+        Tape inner;
+        const Tensor y = fn(inputs);
+        frozen.reset();
+        if (y.shape() != dy.shape()) {
+            throw std::logic_error("checkpoint: the recomputed output has shape " +
+                                   shape_str(y.shape()) + ", the forward's had " +
+                                   shape_str(dy.shape()) + " (fn must compute the same thing)");
+        }
+        if (y.node().tape_id == inner.id()) {
+            inner.backward(y, dy);
+        } else if (y.requires_grad()) {
+            y.accumulate_grad(dy);  // fn returned one of its inputs (or a leaf) unchanged
+        }
+    };
+    outer->record("checkpoint", std::move(reads), out, std::move(backward));
+    return out;
+}
+
+}  // namespace tg

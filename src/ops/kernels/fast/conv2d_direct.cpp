@@ -1,0 +1,435 @@
+// Direct convolution kernels: see conv2d_direct.hpp for the maths.
+//
+// The one idea: lay every image out on a "padded-width grid". With the input zero-padded to
+// xp [C, Hp, Wp] (Hp = H + 2 pad_h, Wp = W + 2 pad_w) and the output position (i, j) numbered
+// m = i Wp + j, the convolution becomes a one-dimensional one along m:
+//
+//   y[o, m] = b[o] + sum_{c, p, q} W[o, c, p, q] xp[c Hp Wp + m + p Wp + q]
+//
+// so the inner loop runs over consecutive m with no row boundaries and vectorises plainly
+// (xsimd batches of V numbers). The grid has Wp - OW columns per row that are not outputs
+// (j >= OW); they are computed and thrown away (forward) or held at 0 (the gradient g laid on
+// the grid, for dW). The grid is rounded up to whole register blocks, and xp has zeros after
+// its end, so every load stays inside the buffer.
+//
+// Register blocking: the forward pass keeps OB output channels x MB vectors of positions in
+// registers and streams the taps (c, p, q) past them: one load of x feeds OB fused
+// multiply-adds. The weight gradient keeps OB output channels x kW taps of one filter row in
+// registers and streams the positions past them.
+#include "conv2d_direct.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "tapegrad/parallel.hpp"
+
+namespace tg::kernels::fast {
+
+namespace {
+
+using Batch = xsimd::batch<real>;
+constexpr std::size_t V = Batch::size;  // numbers per SIMD register
+constexpr std::size_t MB = 2;           // vectors of positions per forward register block
+constexpr std::size_t kChunk = MB * V;  // positions per forward register block
+/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
+constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
+/// Output channels per forward register block: OB x MB accumulators, MB inputs, 1 weight.
+constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
+
+/// a b + c, rounded once. xsimd 8.1 (Debian 12) has no AVX-512 fused multiply-add and falls
+/// back to a multiply and an add there (twice the instructions, rounded twice), so the
+/// AVX-512 instruction is named here; every other target goes through xsimd::fma.
+#if defined(__AVX512F__)
+inline __m512 fma512(__m512 a, __m512 b, __m512 c) {
+    return _mm512_fmadd_ps(a, b, c);
+}
+inline __m512d fma512(__m512d a, __m512d b, __m512d c) {
+    return _mm512_fmadd_pd(a, b, c);
+}
+#endif
+inline Batch fma(const Batch& a, const Batch& b, const Batch& c) {
+#if defined(__AVX512F__)
+    if constexpr (sizeof(Batch) == 64) return Batch(fma512(a, b, c));
+#endif
+    return xsimd::fma(a, b, c);
+}
+
+/// The sum of the V lanes of `v`, in lane order. (Not xsimd::hadd: GCC 12 warns inside its
+/// AVX-512 double version, and the order of a written-out loop is plain to see.)
+real sum_lanes(const Batch& v) {
+    alignas(sizeof(Batch)) std::array<real, V> lanes;
+    v.store_aligned(lanes.data());
+    real total = 0;
+    for (real lane : lanes)
+        total += lane;
+    return total;
+}
+
+/// The padded-width grid of one image's convolution (see the top of the file).
+struct Grid {
+    std::size_t hp, wp;  // padded input height and width
+    std::size_t plane;   // hp wp: numbers per padded input channel
+    std::size_t m;       // oh wp: grid positions holding the outputs' rows
+    std::size_t mr;      // m rounded up to whole register blocks
+    std::size_t padded;  // numbers in the padded input buffer (with zeros after its end)
+};
+
+Grid grid_of(const DirectConvShape& s) {
+    Grid g{};
+    g.hp = s.h + 2 * s.pad_h;
+    g.wp = s.w + 2 * s.pad_w;
+    g.plane = g.hp * g.wp;
+    g.m = s.oh() * g.wp;
+    g.mr = (g.m + kChunk - 1) / kChunk * kChunk;
+    // The last load starts at (C-1) plane + (kH-1) wp + (kW-1) + mr - 1 and since
+    // (kH-1) wp = plane - m, it ends before C plane + (mr - m) + kW.
+    g.padded = s.c * g.plane + (g.mr - g.m) + s.kw;
+    return g;
+}
+
+/// Scratch space of one thread, kept between calls so a training step allocates nothing.
+struct Workspace {
+    std::vector<real> xp;   // padded input image [C, Hp, Wp] and its tail
+    std::vector<real> out;  // forward: kMaxOB output rows on the grid [kMaxOB, mr]
+    std::vector<real> gg;   // weight gradient: g on the grid [O, mr]
+    std::vector<real> dwv;  // weight gradient: dW and db of the block, V lanes per number
+};
+Workspace& workspace() {
+    thread_local Workspace ws;
+    return ws;
+}
+
+/// Grows `v` to at least `n` numbers plus V of slack (so whole-vector copies may run past
+/// the end of the last row); never shrinks, so the steady state allocates nothing.
+real* room(std::vector<real>& v, std::size_t n) {
+    if (v.size() < n + V) v.resize(n + V);
+    return v.data();
+}
+
+/// dst[0, n) = 0, by whole vectors (may write up to V - 1 numbers past n).
+void zero(real* dst, std::size_t n) {
+    for (std::size_t j = 0; j < n; j += V)
+        Batch(real(0)).store_unaligned(dst + j);
+}
+
+/// dst[0, len) = src[0, len), by whole vectors. The copies are far too short for memcpy's
+/// call to pay (rows of 10 to 32 numbers): the last vector may read and write up to V - 1
+/// numbers past len, so callers copy rows in increasing order and write what follows
+/// afterwards, and call this only where src has those numbers.
+void copy_row(const real* src, real* dst, std::size_t len) {
+    for (std::size_t j = 0; j < len; j += V)
+        Batch::load_unaligned(src + j).store_unaligned(dst + j);
+}
+
+/// dst[0, len) = src[0, len) exactly, for the last rows of an image (nothing may be touched
+/// past the end).
+void copy_exact(const real* src, real* dst, std::size_t len) {
+    std::size_t j = 0;
+    for (; j + V <= len; j += V)
+        Batch::load_unaligned(src + j).store_unaligned(dst + j);
+    for (; j < len; ++j)
+        dst[j] = src[j];
+}
+
+/// Lays the planes x [C, H, W] out with row stride wp, starting pad_h rows and pad_w
+/// columns into each plane of `plane` numbers; everything else in dst[0, total) is 0.
+/// (pad_image for the input, and g onto the grid for the weight gradient.)
+void spread_rows(const real* x, std::size_t c_count, std::size_t h, std::size_t w,
+                 std::size_t pad_h, std::size_t pad_w, std::size_t wp, std::size_t plane, real* dst,
+                 std::size_t total) {
+    zero(dst, total);
+    const std::size_t image = c_count * h * w, whole = (w + V - 1) / V * V;
+    for (std::size_t c = 0; c < c_count; ++c) {
+        for (std::size_t i = 0; i < h; ++i) {
+            const std::size_t from = (c * h + i) * w;
+            real* row = dst + c * plane + (i + pad_h) * wp + pad_w;
+            if (from + whole <= image) {
+                copy_row(x + from, row, w);
+                // the last vector wrote past the row: put back the zeros there (what lies
+                // beyond them is the next rows, written next)
+                Batch(real(0)).store_unaligned(row + w);
+            } else {
+                copy_exact(x + from, row, w);
+            }
+        }
+    }
+}
+
+/// xp [C, Hp, Wp] (+ zeros after) = x [C, H, W] with pad_h, pad_w zeros around each plane.
+void pad_image(const DirectConvShape& s, const Grid& g, const real* x, real* xp) {
+    spread_rows(x, s.c, s.h, s.w, s.pad_h, s.pad_w, g.wp, g.plane, xp, g.padded);
+}
+
+/// out[ob, m] for ob < OB: output channels o0 .. o0 + OB - 1 of one padded image, on the grid.
+///   out[ob, m] = b[o0 + ob] + sum_{c, p, q} W[o0 + ob, c, p, q] xp[c plane + m + p wp + q]
+template <std::size_t OB>
+void forward_channels(const DirectConvShape& s, const Grid& g, const real* xp, const real* w,
+                      const real* b, std::size_t o0, real* out) {
+    const std::size_t taps = s.kh * s.kw, filter = s.c * taps;  // numbers per W[o]
+    for (std::size_t m = 0; m < g.mr; m += kChunk) {
+        std::array<std::array<Batch, MB>, OB> acc;
+        for (std::size_t ob = 0; ob < OB; ++ob) {
+            const Batch start(b ? b[o0 + ob] : real(0));
+            for (std::size_t mb = 0; mb < MB; ++mb)
+                acc[ob][mb] = start;
+        }
+        for (std::size_t c = 0; c < s.c; ++c) {
+            for (std::size_t p = 0; p < s.kh; ++p) {
+                const real* xrow = xp + c * g.plane + p * g.wp + m;
+                const real* wrow = w + o0 * filter + c * taps + p * s.kw;  // W[o0, c, p, :]
+                for (std::size_t q = 0; q < s.kw; ++q) {
+                    std::array<Batch, MB> xv;
+                    for (std::size_t mb = 0; mb < MB; ++mb)
+                        xv[mb] = Batch::load_unaligned(xrow + q + mb * V);
+                    for (std::size_t ob = 0; ob < OB; ++ob) {
+                        const Batch wv(wrow[ob * filter + q]);  // W[o0 + ob, c, p, q]
+                        for (std::size_t mb = 0; mb < MB; ++mb)
+                            acc[ob][mb] = fma(wv, xv[mb], acc[ob][mb]);
+                    }
+                }
+            }
+        }
+        for (std::size_t ob = 0; ob < OB; ++ob) {
+            for (std::size_t mb = 0; mb < MB; ++mb)
+                acc[ob][mb].store_unaligned(out + ob * g.mr + m + mb * V);
+        }
+    }
+}
+
+/// y [O, OH, OW] = conv(x [C, H, W]) + b for one image.
+void forward_image(const DirectConvShape& s, const Grid& g, const real* x, const real* w,
+                   const real* b, real* y, Workspace& ws) {
+    real* xp = room(ws.xp, g.padded);
+    real* out = room(ws.out, kMaxOB * g.mr);
+    pad_image(s, g, x, xp);
+    const std::size_t oh = s.oh(), ow = s.ow();
+    for (std::size_t o0 = 0; o0 < s.o;) {
+        const std::size_t left = s.o - o0;
+        std::size_t ob = 1;
+        if (left >= kMaxOB) {
+            ob = kMaxOB;
+            forward_channels<kMaxOB>(s, g, xp, w, b, o0, out);
+        } else if (left >= 4) {
+            ob = 4;
+            forward_channels<4>(s, g, xp, w, b, o0, out);
+        } else if (left >= 2) {
+            ob = 2;
+            forward_channels<2>(s, g, xp, w, b, o0, out);
+        } else {
+            forward_channels<1>(s, g, xp, w, b, o0, out);
+        }
+        // keep columns j < OW of each grid row; rows in increasing order (see copy_row),
+        // exactly where a whole vector would pass the end of the image
+        const std::size_t whole = (ow + V - 1) / V * V, image = s.o * oh * ow;
+        for (std::size_t k = 0; k < ob; ++k) {
+            for (std::size_t i = 0; i < oh; ++i) {
+                const std::size_t to = ((o0 + k) * oh + i) * ow;
+                if (to + whole <= image) {
+                    copy_row(out + k * g.mr + i * g.wp, y + to, ow);
+                } else {
+                    copy_exact(out + k * g.mr + i * g.wp, y + to, ow);
+                }
+            }
+        }
+        o0 += ob;
+    }
+}
+
+/// The least multiply-adds worth handing to another thread (a wake-up costs microseconds).
+constexpr std::size_t kMinMacsPerThread = std::size_t{1} << 20;
+
+std::size_t macs_per_image(const DirectConvShape& s) {
+    return std::max<std::size_t>(1, s.o * s.c * s.kh * s.kw * s.oh() * s.ow());
+}
+
+/// Output channels per weight-gradient register block for filter rows of KW taps:
+/// OB x KW accumulators, OB gradient vectors and one input vector must fit the registers.
+template <std::size_t KW>
+constexpr std::size_t weight_block() {
+    if (4 * (KW + 1) + 1 <= kRegisters) return 4;
+    if (2 * (KW + 1) + 1 <= kRegisters) return 2;
+    return 1;
+}
+
+/// dWv[o0 + ob, c, p, q] += gg[o0 + ob, m] xp[c plane + p wp + q + m], summed over the
+/// positions m lane by lane (lane l takes m = l mod V), for every c, p and q < KW = kW,
+/// ob < OB. gg is g on the grid, 0 at the positions that are not outputs. dWv holds V lane
+/// sums per number of dW; they are added up once per block of images (finish_block), not
+/// once per image.
+template <std::size_t OB, std::size_t KW>
+void weight_channels(const DirectConvShape& s, const Grid& g, const real* xp, const real* gg,
+                     std::size_t o0, real* dwv) {
+    const std::size_t taps = s.kh * KW, filter = s.c * taps;
+    for (std::size_t c = 0; c < s.c; ++c) {
+        for (std::size_t p = 0; p < s.kh; ++p) {
+            const real* xrow = xp + c * g.plane + p * g.wp;
+            const auto lanes = [&](std::size_t ob, std::size_t q) {  // dWv[o0 + ob, c, p, q]
+                return dwv + ((o0 + ob) * filter + c * taps + p * KW + q) * V;
+            };
+            std::array<std::array<Batch, KW>, OB> acc;
+            for (std::size_t ob = 0; ob < OB; ++ob)
+                for (std::size_t q = 0; q < KW; ++q)
+                    acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
+            for (std::size_t m = 0; m < g.mr; m += V) {
+                std::array<Batch, OB> gv;
+                for (std::size_t ob = 0; ob < OB; ++ob)
+                    gv[ob] = Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
+                for (std::size_t q = 0; q < KW; ++q) {
+                    const Batch xv = Batch::load_unaligned(xrow + m + q);
+                    for (std::size_t ob = 0; ob < OB; ++ob)
+                        acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
+                }
+            }
+            for (std::size_t ob = 0; ob < OB; ++ob)
+                for (std::size_t q = 0; q < KW; ++q)
+                    acc[ob][q].store_unaligned(lanes(ob, q));
+        }
+    }
+}
+
+template <std::size_t KW>
+void weight_image_kw(const DirectConvShape& s, const Grid& g, const real* xp, const real* gg,
+                     real* dwv) {
+    constexpr std::size_t OB = weight_block<KW>();
+    std::size_t o0 = 0;
+    for (; o0 + OB <= s.o; o0 += OB)
+        weight_channels<OB, KW>(s, g, xp, gg, o0, dwv);
+    if constexpr (OB > 2) {
+        for (; o0 + 2 <= s.o; o0 += 2)
+            weight_channels<2, KW>(s, g, xp, gg, o0, dwv);
+    }
+    for (; o0 < s.o; ++o0)
+        weight_channels<1, KW>(s, g, xp, gg, o0, dwv);
+}
+
+/// Adds one image to the lane sums dWv [O, C, kH, kW, V] (if want_w) and dbv [O, V] (if
+/// want_b) that follow each other in ws.dwv.
+void weight_image(const DirectConvShape& s, const Grid& g, const real* x, const real* gy,
+                  bool want_w, bool want_b, Workspace& ws) {
+    real* dwv = ws.dwv.data();
+    real* dbv = dwv + s.o * s.c * s.kh * s.kw * V;
+    real* gg = room(ws.gg, s.o * g.mr);
+    // g [O, OH, OW] onto the grid [O, mr]: row i of channel o at o mr + i wp, zeros elsewhere
+    spread_rows(gy, s.o, s.oh(), s.ow(), 0, 0, g.wp, g.mr, gg, s.o * g.mr);
+    if (want_b) {  // dbv[o] += gg[o, m], lane by lane
+        for (std::size_t o = 0; o < s.o; ++o) {
+            Batch acc = Batch::load_unaligned(dbv + o * V);
+            for (std::size_t m = 0; m < g.mr; m += V)
+                acc += Batch::load_unaligned(gg + o * g.mr + m);
+            acc.store_unaligned(dbv + o * V);
+        }
+    }
+    if (!want_w) return;
+    real* xp = room(ws.xp, g.padded);
+    pad_image(s, g, x, xp);
+    switch (s.kw) {
+        case 1:
+            weight_image_kw<1>(s, g, xp, gg, dwv);
+            break;
+        case 2:
+            weight_image_kw<2>(s, g, xp, gg, dwv);
+            break;
+        case 3:
+            weight_image_kw<3>(s, g, xp, gg, dwv);
+            break;
+        case 4:
+            weight_image_kw<4>(s, g, xp, gg, dwv);
+            break;
+        case 5:
+            weight_image_kw<5>(s, g, xp, gg, dwv);
+            break;
+        case 6:
+            weight_image_kw<6>(s, g, xp, gg, dwv);
+            break;
+        default:
+            weight_image_kw<7>(s, g, xp, gg, dwv);
+            break;  // supports() caps kW at 7
+    }
+}
+
+}  // namespace
+
+const char* conv2d_direct_simd() {
+    return xsimd::default_arch::name();
+}
+
+bool conv2d_direct_supports(const DirectConvShape& s, std::size_t stride) {
+    return stride == 1 && s.kh >= 1 && s.kw >= 1 && s.kw <= kMaxDirectKw && s.pad_h < s.kh &&
+           s.pad_w < s.kw && s.h + 2 * s.pad_h >= s.kh && s.w + 2 * s.pad_w >= s.kw && s.c > 0 &&
+           s.o > 0;
+}
+
+void conv2d_direct_forward(const DirectConvShape& s, const real* x, const real* w, const real* b,
+                           real* y) {
+    const Grid g = grid_of(s);
+    const std::size_t x_image = s.c * s.h * s.w, y_image = s.o * s.oh() * s.ow();
+    const std::size_t grain = std::max<std::size_t>(1, kMinMacsPerThread / macs_per_image(s));
+    parallel_for(s.n, grain, [&](std::size_t first, std::size_t last) {
+        Workspace& ws = workspace();
+        for (std::size_t n = first; n < last; ++n)
+            forward_image(s, g, x + n * x_image, w, b, y + n * y_image, ws);
+    });
+}
+
+void conv2d_direct_backward_input(const DirectConvShape& s, const real* g, const real* w,
+                                  real* dx) {
+    // dx[c, h, w] = sum_{o, p', q'} Wt[c, o, p', q'] gp[o, h + p', w + q'] with Wt the filters
+    // turned 180 degrees and channels swapped, Wt[c, o, p', q'] = W[o, c, kH-1-p', kW-1-q'],
+    // and gp = g padded by kH-1-pad_h, kW-1-pad_w: the forward convolution of g with Wt.
+    DirectConvShape t{};
+    t.n = s.n, t.c = s.o, t.h = s.oh(), t.w = s.ow();
+    t.o = s.c, t.kh = s.kh, t.kw = s.kw;
+    t.pad_h = s.kh - 1 - s.pad_h, t.pad_w = s.kw - 1 - s.pad_w;
+    std::vector<real> wt(s.o * s.c * s.kh * s.kw);
+    for (std::size_t o = 0; o < s.o; ++o)
+        for (std::size_t c = 0; c < s.c; ++c)
+            for (std::size_t p = 0; p < s.kh; ++p)
+                for (std::size_t q = 0; q < s.kw; ++q)
+                    wt[((c * s.o + o) * s.kh + p) * s.kw + q] =
+                        w[((o * s.c + c) * s.kh + (s.kh - 1 - p)) * s.kw + (s.kw - 1 - q)];
+    conv2d_direct_forward(t, g, wt.data(), nullptr, dx);
+}
+
+void conv2d_direct_backward_weight(const DirectConvShape& s, const real* x, const real* g, real* dw,
+                                   real* db) {
+    if (dw == nullptr && db == nullptr) return;
+    const Grid grid = grid_of(s);
+    const std::size_t x_image = s.c * s.h * s.w, y_image = s.o * s.oh() * s.ow();
+    const std::size_t dw_size = s.o * s.c * s.kh * s.kw, part_size = dw_size + s.o;
+    // Block k sums images [k B, (k+1) B) into partial[k] (dW then db); the blocks are added
+    // in order afterwards, so the sum does not depend on which thread ran which block.
+    const std::size_t blocks = (s.n + kImagesPerBlock - 1) / kImagesPerBlock;
+    std::vector<real> partial(blocks * part_size, real(0));
+    const std::size_t grain =
+        std::max<std::size_t>(1, kMinMacsPerThread / (macs_per_image(s) * kImagesPerBlock));
+    parallel_for(blocks, grain, [&](std::size_t first, std::size_t last) {
+        Workspace& ws = workspace();
+        for (std::size_t k = first; k < last; ++k) {
+            real* dwv = room(ws.dwv, part_size * V);
+            zero(dwv, part_size * V);
+            const std::size_t end = std::min(s.n, (k + 1) * kImagesPerBlock);
+            for (std::size_t n = k * kImagesPerBlock; n < end; ++n)
+                weight_image(s, grid, x + n * x_image, g + n * y_image, dw != nullptr,
+                             db != nullptr, ws);
+            real* part = partial.data() + k * part_size;  // the lanes added, in lane order
+            for (std::size_t i = 0; i < part_size; ++i)
+                part[i] = sum_lanes(Batch::load_unaligned(dwv + i * V));
+        }
+    });
+    for (std::size_t k = 0; k < blocks; ++k) {
+        const real* part = partial.data() + k * part_size;
+        if (dw != nullptr)
+            for (std::size_t i = 0; i < dw_size; ++i)
+                dw[i] += part[i];
+        if (db != nullptr)
+            for (std::size_t o = 0; o < s.o; ++o)
+                db[o] += part[dw_size + o];
+    }
+}
+
+}  // namespace tg::kernels::fast

@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""gdb in batch mode on the debug build (CTest label `gdb`, scripts/ci/gdb.sh).
+
+    gdb_tests.py printers    GDB SOURCE_DIR FIXTURE   the printers' text for known values
+    gdb_tests.py walkthrough GDB SOURCE_DIR PROGRAM   docs/debugging.md's gdb sessions, replayed
+    gdb_tests.py steps       GDB SOURCE_DIR PROGRAM   step counts the doc promises
+
+printers: gdb stops in tests/gdb/gdb_fixture.cpp, runs tests/gdb/printers.gdb, and its output
+must equal tests/gdb/printers.expected (values written by hand from the fixture's source);
+the module and tape text must also equal what the program itself prints (Module::print,
+Tape::print: C++ code the Python printers do not share).
+
+walkthrough: every ```gdb block of docs/debugging.md that follows a `$ gdb ...` command line
+is run in one gdb session. Lines starting "(gdb) " are commands; the lines after one are its
+output as the doc shows it, and the real output must match line for line, where "<...>"
+inside a line stands for any text and a line "<...>" for any number of lines. A command that
+fails (gdb's "Error in sourced command file") fails the test.
+
+steps: counts the `step`/`next` commands the doc's step block (the one starting with
+"(gdb) tg-break-backward") needs to reach the kernel it names, and checks the doc's promise
+("at most N step/next").
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+NOISE = re.compile(r"^(\[New Thread |\[Thread |\[Inferior |Using host libthread_db|"
+                   r"\[Thread debugging using libthread_db|warning: Error disabling address "
+                   r"space randomization)")
+MARK = "@@@ command "
+
+
+def run_gdb(gdb, source_dir, args, commands, extra=()):
+    """Runs gdb -batch from the source directory with scripts/gdb/gdbinit and `commands`;
+    returns (exit code, output lines without thread noise)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".gdb", delete=False) as f:
+        f.write("\n".join(commands) + "\n")
+        script = f.name
+    try:
+        cmd = [gdb, "-nx", "-batch", "-ix", "scripts/gdb/gdbinit", *extra, "-x", script,
+               "--args", *args]
+        env = dict(os.environ, TERM="dumb", COLUMNS="200", LC_ALL="C.UTF-8")
+        proc = subprocess.run(cmd, cwd=source_dir, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=600)
+    finally:
+        os.unlink(script)
+    lines = [l for l in proc.stdout.splitlines() if not NOISE.match(l)]
+    return proc.returncode, lines
+
+
+def fail(message):
+    print("FAIL: " + message)
+    sys.exit(1)
+
+
+# ---- printers ----------------------------------------------------------------------------
+
+
+def printers(gdb, source_dir, fixture):
+    here = os.path.join(source_dir, "tests", "gdb")
+    with open(os.path.join(here, "printers.gdb")) as f:
+        commands = [l.rstrip("\n") for l in f if l.strip() and not l.startswith("#")]
+    # Without the init file: the printers must come from the program's auto-load entry.
+    with tempfile.NamedTemporaryFile("w", suffix=".gdb", delete=False) as f:
+        f.write("\n".join(commands) + "\n")
+        script = f.name
+    try:
+        proc = subprocess.run([gdb, "-nx", "-batch", "-iex",
+                               "add-auto-load-safe-path " + source_dir, "-x", script, fixture],
+                              cwd=source_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=300, env=dict(os.environ, LC_ALL="C.UTF-8"))
+    finally:
+        os.unlink(script)
+    lines = [l for l in proc.stdout.splitlines() if not NOISE.match(l)]
+    text = "\n".join(lines)
+    if "Error in sourced command file" in text:
+        fail("gdb stopped on an error:\n" + text)
+    start = next((i for i, l in enumerate(lines) if l.startswith("==== ")), None)
+    if start is None:
+        fail("no printer output (were the printers auto-loaded?):\n" + text)
+    got = lines[start:]
+    with open(os.path.join(here, "printers.expected")) as f:
+        expected = f.read().rstrip("\n").splitlines()
+    if got != expected:
+        import difflib
+        fail("printer output differs from tests/gdb/printers.expected:\n" +
+             "\n".join(difflib.unified_diff(expected, got, "expected", "gdb", lineterm="")))
+    # The program's own Module::print and Tape::print (stdout, before the gdb session ended)
+    # against the printers' text.
+    own = subprocess.run([fixture], stdout=subprocess.PIPE, text=True, timeout=60).stdout
+    section = lambda tag: own.split("<<" + tag + ">>\n")[1].split("<</" + tag + ">>")[0]
+    model = section("model").rstrip("\n")
+    if ("= " + model) not in "\n".join(got):
+        fail("the Module printer differs from Module::print:\n" + model)
+    tape = section("tape").rstrip("\n").replace("Tape with", "Tape #1 with", 1)
+    if ("= " + tape) not in "\n".join(got):
+        fail("the Tape printer differs from Tape::print:\n" + tape)
+    print("printers: %d lines as expected; Module and Tape printers agree with Module::print "
+          "and Tape::print" % len(got))
+
+
+# ---- the walkthrough of docs/debugging.md ---------------------------------------------------
+
+
+def doc_sessions(source_dir):
+    """[(program args, [(command, [expected lines])])] for every `$ gdb` line of the doc and
+    the ```gdb blocks after it (up to the next `$ gdb` line)."""
+    with open(os.path.join(source_dir, "docs", "debugging.md")) as f:
+        doc = f.read()
+    sessions = []
+    for block in re.finditer(r"```(\w*)\n(.*?)```", doc, re.S):
+        lang, body = block.group(1), block.group(2)
+        if lang in ("sh", "console", "bash"):
+            for line in body.splitlines():
+                m = re.match(r"^\$? ?gdb -ix scripts/gdb/gdbinit (?:-ex '[^']*' )*--args (.*)$",
+                             line.strip())
+                if m:
+                    sessions.append((m.group(1).split(), []))
+        elif lang == "gdb" and sessions:
+            steps = sessions[-1][1]
+            for line in body.splitlines():
+                if line.startswith("(gdb) "):
+                    steps.append((line[6:].split("  #")[0].rstrip(), []))
+                elif steps:
+                    steps[-1][1].append(line)
+    return sessions
+
+
+def line_matches(pattern, line):
+    parts = [re.escape(p) for p in pattern.split("<...>")]
+    return re.fullmatch(".*".join(parts), line) is not None
+
+
+def match_output(expected, got):
+    """True if `got` matches `expected` (with <...> wildcards), line for line."""
+    expected = [l for l in expected if l.strip() or l == ""]
+    while expected and expected[-1] == "":
+        expected.pop()
+    while got and got[-1] == "":
+        got = got[:-1]
+
+    def rec(i, j):
+        if i == len(expected):
+            return j == len(got)
+        if expected[i].strip() == "<...>":
+            return any(rec(i + 1, k) for k in range(j, len(got) + 1))
+        return j < len(got) and line_matches(expected[i], got[j]) and rec(i + 1, j + 1)
+
+    return rec(0, 0)
+
+
+def walkthrough(gdb, source_dir, program):
+    sessions = doc_sessions(source_dir)
+    if not sessions:
+        fail("docs/debugging.md has no `gdb -ix scripts/gdb/gdbinit --args ...` session")
+    total = 0
+    for args, steps in sessions:
+        if not steps:
+            continue
+        argv = [program] + args[1:]
+        commands = []
+        for k, (command, _) in enumerate(steps):
+            commands.append("echo %s%d\\n" % (MARK, k))
+            commands.append(command)
+        commands.append("echo %send\\n" % MARK)
+        code, lines = run_gdb(gdb, source_dir, argv, commands)
+        text = "\n".join(lines)
+        if "Error in sourced command file" in text:
+            fail("a command of docs/debugging.md failed:\n" + text[-4000:])
+        outputs, current = {}, None
+        for line in lines:
+            if line.startswith(MARK):
+                current = line[len(MARK):]
+                outputs[current] = []
+            elif current is not None:
+                outputs[current].append(line)
+        if "end" not in outputs:
+            fail("the session did not run to its end:\n" + text[-4000:])
+        for k, (command, expected) in enumerate(steps):
+            got = outputs.get(str(k), [])
+            if not match_output(expected, got):
+                fail("docs/debugging.md: `%s` printed\n%s\nbut the doc shows\n%s" %
+                     (command, "\n".join(got), "\n".join(expected)))
+        total += len(steps)
+        print("session `gdb %s`: %d commands, output as the doc shows" % (" ".join(args),
+                                                                          len(steps)))
+    print("walkthrough: %d commands of docs/debugging.md replayed" % total)
+
+
+# ---- step counts ------------------------------------------------------------------------------
+
+
+def steps(gdb, source_dir, program):
+    with open(os.path.join(source_dir, "docs", "debugging.md")) as f:
+        doc = f.read()
+    promise = re.search(r"at most (\d+) `step`/`next`", doc)
+    if not promise:
+        fail("docs/debugging.md states no promise 'at most N `step`/`next`'")
+    limit = int(promise.group(1))
+    checked = 0
+    for args, session in doc_sessions(source_dir):
+        commands = [c for c, _ in session]
+        for k, c in enumerate(commands):
+            if not c.startswith("tg-break-backward"):
+                continue
+            # The session up to the end of the step/next run that follows the breakpoint (the
+            # `continue` that reaches it included), then where gdb is.
+            j = k + 1
+            while j < len(commands) and not re.fullmatch(r"(step|next|s|n)", commands[j]):
+                j += 1
+            first = j
+            while j < len(commands) and re.fullmatch(r"(step|next|s|n)", commands[j]):
+                j += 1
+            moves = j - first
+            if moves == 0:
+                fail("no step/next after `%s` in docs/debugging.md" % c)
+            script = commands[:j] + ["echo @@@ frame\\n", "frame 0"]
+            code, lines = run_gdb(gdb, source_dir, [program] + args[1:], script)
+            text = "\n".join(lines)
+            if "Error in sourced command file" in text:
+                fail("the step commands failed:\n" + text[-3000:])
+            frame = text.split("@@@ frame")[-1]
+            m = re.search(r"#0\s+(?:0x[0-9a-f]+ in )?([\w:~]+)", frame)
+            where = m.group(1) if m else "?"
+            target = "tg::kernels::reference::" + c.split()[1] + "_backward"
+            if where != target:
+                fail("after %d step/next from `%s`, gdb is in %s, not %s:\n%s" %
+                     (moves, c, where, target, text[-3000:]))
+            if moves > limit:
+                fail("%d step/next commands, the doc promises at most %d" % (moves, limit))
+            print("steps: from `%s`, %d step/next commands reach %s (the doc: at most %d)" %
+                  (c, moves, target, limit))
+            checked += 1
+    if not checked:
+        fail("docs/debugging.md has no `tg-break-backward` step block")
+
+
+def main():
+    if len(sys.argv) != 5 or sys.argv[1] not in ("printers", "walkthrough", "steps"):
+        print(__doc__)
+        sys.exit(2)
+    what, gdb, source_dir, binary = sys.argv[1:]
+    {"printers": printers, "walkthrough": walkthrough, "steps": steps}[what](
+        gdb, os.path.abspath(source_dir), os.path.abspath(binary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+// The direct convolution fast kernels (src/ops/kernels/fast/conv2d_direct.*) against conv2d's
+// im2col + GEMM path, which test_conv_conv2d.cpp checks against PyTorch and finite
+// differences: forward, dx, dW and db on the chapter's layer shapes and on random shapes, in
+// float32 and float64; and bit-identical results at 1 and 2 threads.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../src/ops/kernels/fast/conv2d_direct.hpp"
+#include "tapegrad/ops/conv.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/parallel.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+#include "testing.hpp"
+
+namespace {
+
+using tg::Array;
+using tg::Tensor;
+using tg::kernels::fast::DirectConvShape;
+
+/// Sets tg::set_num_threads for one scope.
+struct Threads {
+    explicit Threads(std::size_t n) : before(tg::num_threads()) { tg::set_num_threads(n); }
+    ~Threads() { tg::set_num_threads(before); }
+    std::size_t before;
+};
+
+/// y, dx, dW, db of one convolution.
+struct ConvResult {
+    Array y, dx, dw, db;
+};
+
+/// The direct kernels' results for input x, weight w, bias b and upstream gradient gy.
+ConvResult direct(const DirectConvShape& s, const Array& x, const Array& w, const Array& b,
+                  const Array& gy) {
+    ConvResult r;
+    r.y = Array::from_shape({s.n, s.o, s.oh(), s.ow()});
+    r.dx = Array::from_shape({s.n, s.c, s.h, s.w});
+    r.dw = xt::zeros<tg::real>({s.o, s.c, s.kh, s.kw});
+    r.db = xt::zeros<tg::real>({s.o});
+    tg::kernels::fast::conv2d_direct_forward(s, x.data(), w.data(), b.data(), r.y.data());
+    tg::kernels::fast::conv2d_direct_backward_input(s, gy.data(), w.data(), r.dx.data());
+    tg::kernels::fast::conv2d_direct_backward_weight(s, x.data(), gy.data(), r.dw.data(),
+                                                     r.db.data());
+    return r;
+}
+
+/// The same from tg::conv2d (im2col + GEMM) and its tape backward.
+ConvResult gemm_path(const DirectConvShape& s, const Array& x, const Array& w, const Array& b,
+                     const Array& gy) {
+    Tensor xt_(x, true), wt(w, true), bt(b, true);
+    tg::Tape tape;
+    Tensor y = tg::conv2d(xt_, wt, bt, 1, s.pad_h);
+    tape.backward(y, gy);
+    return {y.value(), xt_.grad(), wt.grad(), bt.grad()};
+}
+
+/// Checks the direct kernels against conv2d on one shape (square padding, as conv2d has).
+void check_shape(const DirectConvShape& s, tg::Generator& gen) {
+    CAPTURE(s.n);
+    CAPTURE(s.c);
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.o);
+    CAPTURE(s.kh);
+    CAPTURE(s.kw);
+    CAPTURE(s.pad_h);
+    REQUIRE(tg::kernels::fast::conv2d_direct_supports(s, 1));
+    const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
+    const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+    const Array b = tg::uniform({s.o}, -1, 1, gen);
+    const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
+    const ConvResult want = gemm_path(s, x, w, b, gy), got = direct(s, x, w, b, gy);
+    // Sums of up to a few thousand products of numbers in [-1, 1]: compared against the
+    // tensor's scale, with float32 (or float64) round-off for that many terms.
+    const double rtol = tg::is_double ? 1e-12 : 1e-5;
+    CHECK(tgtest::mismatch_scaled(got.y, want.y, rtol) == "");
+    CHECK(tgtest::mismatch_scaled(got.dx, want.dx, rtol) == "");
+    CHECK(tgtest::mismatch_scaled(got.dw, want.dw, rtol) == "");
+    CHECK(tgtest::mismatch_scaled(got.db, want.db, rtol) == "");
+}
+
+DirectConvShape shape(std::size_t n, std::size_t c, std::size_t h, std::size_t w, std::size_t o,
+                      std::size_t k, std::size_t pad, std::size_t kw = 0) {
+    return {n, c, h, w, o, k, kw ? kw : k, pad, pad};
+}
+
+bool bit_identical(const Array& a, const Array& b) {
+    return a.shape() == b.shape() &&
+           std::memcmp(a.data(), b.data(), a.size() * sizeof(tg::real)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d direct kernels match conv2d on the chapter's layers") {
+    tg::Generator gen(14);
+    check_shape(shape(5, 1, 28, 28, 6, 5, 2), gen);   // ch310_train_cnn conv1
+    check_shape(shape(5, 6, 14, 14, 16, 5, 0), gen);  // ch310_train_cnn conv2
+    check_shape(shape(9, 1, 28, 28, 8, 3, 0), gen);   // bench conv1
+    check_shape(shape(9, 8, 13, 13, 16, 3, 0), gen);  // bench conv2
+}
+
+TEST_CASE("conv2d direct kernels match conv2d on random shapes") {
+    tg::Generator gen(2026);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    for (int i = 0; i < 60; ++i) {
+        const std::size_t kh = pick(1, 5), kw = pick(1, 7);
+        const std::size_t pad = pick(0, std::min(kh, kw) - 1);
+        // at least as large as the kernel once padded; rectangular on purpose
+        const std::size_t h = pick(kh > 2 * pad ? kh - 2 * pad : 1, 12);
+        const std::size_t w = pick(kw > 2 * pad ? kw - 2 * pad : 1, 12);
+        check_shape(shape(pick(1, 4), pick(1, 5), h, w, pick(1, 19), kh, pad, kw), gen);
+    }
+}
+
+TEST_CASE("conv2d direct kernels: bit-identical at 1 and 2 threads") {
+    tg::Generator gen(7);
+    for (const DirectConvShape& s :
+         {shape(40, 8, 13, 13, 16, 3, 0), shape(37, 1, 28, 28, 6, 5, 2)}) {
+        CAPTURE(s.c);
+        const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
+        const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+        const Array b = tg::uniform({s.o}, -1, 1, gen);
+        const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
+        ConvResult one, two;
+        {
+            Threads t(1);
+            one = direct(s, x, w, b, gy);
+        }
+        {
+            Threads t(2);
+            two = direct(s, x, w, b, gy);
+        }
+        CHECK(bit_identical(one.y, two.y));
+        CHECK(bit_identical(one.dx, two.dx));
+        CHECK(bit_identical(one.dw, two.dw));
+        CHECK(bit_identical(one.db, two.db));
+    }
+}
+
+TEST_CASE("conv2d direct kernels: which shapes they take") {
+    using tg::kernels::fast::conv2d_direct_supports;
+    CHECK(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 5, 2), 1));
+    CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 5, 2), 2));     // stride 2
+    CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 3, 3), 1));     // pad >= kernel
+    CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 3, 0, 9), 1));  // kW > 7
+    CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 2, 2, 6, 3, 0), 1));       // kernel > input
+}
