@@ -1,5 +1,5 @@
-// Normalisation ops: against PyTorch (tests/reference/gen_norm.py), against finite
-// differences (float64 build), and their error messages.
+// Normalisation ops (src/ops/normalization.cpp): against PyTorch (tests/reference/gen_norm.py),
+// against finite differences (float64 build), their error messages, and fast vs reference kernels.
 #include <functional>
 #include <string>
 #include <utility>
