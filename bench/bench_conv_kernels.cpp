@@ -88,7 +88,6 @@ int main(int argc, char** argv) {
     app.add_option("--reps", reps, "repetitions (the minimum is kept)");
     CLI11_PARSE(app, argc, argv);
     tg::set_num_threads(1);
-    tg::detail::set_num_threads(1);
 
     const Layer layers[] = {
         {"bench conv1 1->8 3x3 28x28", {0, 1, 28, 28, 8, 3, 3, 0, 0}, false},

@@ -181,7 +181,8 @@ int main(int argc, char** argv) {
     bool no_epoch = false;
     std::vector<std::size_t> sizes = {8, 32, 64, 128, 256, 512};
     std::string data_dir = tg::data::fashion_mnist_dir;
-    app.add_option("--threads", threads, "threads (tapegrad's and BLAS's)");
+    app.add_option("--threads", threads,
+                   "tapegrad's threads (BLAS runs single-threaded inside its blocks)");
     app.add_option("--steps", steps, "timed steps per batch size");
     app.add_option("--warmup", warmup, "untimed steps first");
     app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
@@ -199,7 +200,6 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"wall", "cpu"}));
     CLI11_PARSE(app, argc, argv);
     use_cpu_clock = clock == "cpu";
-    tg::detail::set_num_threads(threads);
     tg::set_num_threads(static_cast<std::size_t>(threads));
     tg::tune_allocator_for_training();
     std::cerr << tg::runtime_summary() << '\n';

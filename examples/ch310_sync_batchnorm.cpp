@@ -336,11 +336,9 @@ int main(int argc, char** argv) {
                                         " does not split evenly between " + std::to_string(P) +
                                         " ranks");
         }
-        // The ranks share the machine's cores: one thread each (BLAS and tapegrad's pool).
-        if (P > 1) {
-            tg::set_num_threads(1);
-            tg::detail::set_num_threads(1);
-        }
+        // The ranks share the machine's cores: one thread each (tg::set_num_threads is the one
+        // thread knob; BLAS always runs single-threaded).
+        if (P > 1) tg::set_num_threads(1);
         tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
         tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
         if (s.quick) {

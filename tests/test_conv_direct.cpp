@@ -1,5 +1,5 @@
 // The direct convolution fast kernels (src/ops/kernels/fast/conv2d_direct.*) against conv2d's
-// im2col + GEMM path, which test_conv_conv2d.cpp checks against PyTorch and finite
+// im2col + GEMM path, which test_conv.cpp checks against PyTorch and finite
 // differences: forward, dx, dW and db on the chapter's layer shapes and on random shapes, in
 // float32 and float64; and bit-identical results at 1 and 2 threads.
 #include <cstring>

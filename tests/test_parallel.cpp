@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -116,5 +117,78 @@ TEST_CASE("threaded kernels give the same numbers as one thread (relu, batch_nor
         const auto [y2, g2] = run_with(2, x0, f);
         CHECK(y1 == y2);
         CHECK(g1 == g2);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism across thread counts: a chapter training run
+// ---------------------------------------------------------------------------------------------
+
+// OpenBLAS's own thread setting (its cblas.h would clash with xtensor-blas's declarations).
+extern "C" void openblas_set_num_threads(int num_threads);
+
+namespace {
+
+/// The losses of `steps` SGD steps of examples/ch310_train_cnn.cpp's LeNet-style CNN with
+/// BatchNorm on random batches of 64, then every parameter and buffer, on `threads` threads
+/// (tapegrad's and OpenBLAS's setting both).
+std::vector<tg::Array> chapter_run(std::size_t threads, int steps) {
+    tg::set_num_threads(threads);
+    openblas_set_num_threads(static_cast<int>(threads));
+    namespace nn = tg::nn;
+    tg::Generator gen(0);
+    nn::Sequential model;
+    model.push_back(nn::Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
+    model.push_back(nn::BatchNorm2d(6));
+    model.push_back(nn::ReLU());
+    model.push_back(nn::MaxPool2d(2));
+    model.push_back(nn::Conv2d(6, 16, 5, {.generator = &gen}));
+    model.push_back(nn::BatchNorm2d(16));
+    model.push_back(nn::ReLU());
+    model.push_back(nn::MaxPool2d(2));
+    model.push_back(nn::Flatten());
+    model.push_back(nn::Linear(400, 120, {.generator = &gen}));
+    model.push_back(nn::ReLU());
+    model.push_back(nn::Linear(120, 84, {.generator = &gen}));
+    model.push_back(nn::ReLU());
+    model.push_back(nn::Linear(84, 10, {.generator = &gen}));
+    tg::optim::SGD opt(model.parameters(), {.lr = 0.1, .momentum = 0.9});
+
+    std::vector<tg::Array> out;
+    tg::Generator data(1);
+    for (int step = 0; step < steps; ++step) {
+        const tg::Tensor images(tg::normal({64, 1, 28, 28}, 0.0, 1.0, data));
+        tg::Labels labels;
+        for (auto v : tg::uniform({64}, 0.0, 10.0, data))
+            labels.push_back(static_cast<std::int64_t>(v));
+        tg::Tape tape;
+        const tg::Tensor loss = tg::cross_entropy(model(images), labels);
+        opt.zero_grad();
+        tape.backward(loss);
+        opt.step();
+        out.push_back(loss.value());
+    }
+    for (const auto& [name, t] : model.state_dict())
+        out.push_back(t.value());
+    tg::set_num_threads(std::thread::hardware_concurrency());
+    openblas_set_num_threads(1);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a chapter CNN's training steps are bit-identical on 1 and 2 threads (both kernel sets)") {
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        const std::vector<tg::Array> one = chapter_run(1, 3);
+        const std::vector<tg::Array> two = chapter_run(2, 3);
+        REQUIRE(one.size() == two.size());
+        for (std::size_t i = 0; i < one.size(); ++i) {
+            CAPTURE(i);  // 0-2: the losses, then the state dict in order
+            CHECK(one[i] == two[i]);
+        }
     }
 }

@@ -10,14 +10,6 @@ extern "C" char* openblas_get_corename(void);
 
 namespace tg::detail {
 
-void set_num_threads(int threads) {
-    openblas_set_num_threads(threads);
-}
-
-int num_threads() {
-    return openblas_get_num_threads();
-}
-
 const char* blas_core() {
     return openblas_get_corename();
 }
@@ -25,6 +17,11 @@ const char* blas_core() {
 void gemm(bool trans_a, bool trans_b, std::size_t m, std::size_t n, std::size_t k, real alpha,
           const real* a, std::size_t lda, const real* b, std::size_t ldb, real beta, real* c,
           std::size_t ldc) {
+    // BLAS runs single-threaded, whatever OPENBLAS_NUM_THREADS says: the fast kernels call it
+    // inside their own fixed blocks of work (tapegrad/parallel.hpp), and OpenBLAS's threads
+    // split one product differently for 1 and 2 threads (measured: 1,874 of 7,680 outputs of
+    // a 64×120×400 sgemm differ), which would make the numbers depend on the thread count.
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     using idx = xt::blas_index_t;
     cxxblas::gemm<idx>(cxxblas::StorageOrder::RowMajor,
                        trans_a ? cxxblas::Transpose::Trans : cxxblas::Transpose::NoTrans,

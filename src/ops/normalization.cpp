@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "kernels/fast/batch_norm.hpp"
-#include "kernels/fast/sums.hpp"
+#include "kernels/fast/normalize_sets.hpp"
 #include "kernels/reference/batch_norm.hpp"
+#include "kernels/reference/normalize_sets.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -88,33 +89,6 @@ std::size_t trailing_size(const Shape& shape, std::size_t from) {
     for (std::size_t i = from; i < shape.size(); ++i)
         n *= shape[i];
     return n;
-}
-
-/// The i-th element of an optional tensor, or `fallback` if it is undefined (γ = 1, β = 0).
-real value_or(const Tensor& t, std::size_t i, real fallback) {
-    return t.defined() ? t.value().data()[i] : fallback;
-}
-
-using kernels::fast::add_sums;
-using kernels::fast::Centre;
-using kernels::fast::centre;
-using kernels::fast::Moments;
-using kernels::fast::moments;
-using kernels::fast::Pair;
-
-/// running = (1 − momentum) running + momentum batch_stat, in place (no gradient).
-void update_running(Tensor running, std::size_t c, double momentum, double batch_stat) {
-    real& r = running.value().data()[c];
-    r = static_cast<real>((1.0 - momentum) * r + momentum * batch_stat);
-}
-
-/// t.grad += sums, where sums (one per element of t, e.g. dγ_c = Σ dy·x̂ over channel c)
-/// were accumulated in double.
-void accumulate_sums(const Tensor& t, const std::vector<double>& sums) {
-    Array g = Array::from_shape(t.shape());
-    std::transform(sums.begin(), sums.end(), g.begin(),
-                   [](double v) { return static_cast<real>(v); });
-    t.accumulate_grad(std::move(g));
 }
 
 /// x seen as [N, C, L], and whether the statistics were the batch's own: what BatchNorm's
@@ -216,120 +190,6 @@ double unbiased(double var, std::size_t B) {
     return var * static_cast<double>(B) / static_cast<double>(B - 1);
 }
 
-// ---------------------------------------------------------------------------------------------
-// group_norm and instance_norm: x [N, C, L] seen as [N, G, C/G, L]; each (n, g) is one
-// contiguous set of B = C/G · L values with its own μ, 1/σ, and channel c of the group is
-// scaled by γ_c and shifted by β_c. Instance norm is the case G = C.
-// ---------------------------------------------------------------------------------------------
-
-/// y = γ_c (x − μ_ng) · invstd_ng + β_c over x [N, C, L] (C = G·Cg), and its backward.
-/// `mean`/`invstd` hold one value per (n, g); `input_stats` says whether they were computed
-/// from x (then the backward goes through them) or are fixed running statistics.
-Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Tensor& weight,
-                        const Tensor& bias, std::vector<double> mean, std::vector<real> invstd,
-                        bool input_stats) {
-    const Shape shape = x.shape();
-    const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
-    const std::size_t Cg = G == 0 ? 0 : C / G;
-
-    Array y = Array::from_shape(shape);
-    const real* xp = x.value().data();
-    real* yp = y.data();
-    for (std::size_t n = 0; n < N; ++n) {
-        for (std::size_t c = 0; c < C; ++c) {
-            const std::size_t ng = n * G + c / Cg;
-            const Centre mu = centre(mean[ng]);
-            const real is = invstd[ng];
-            const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
-            const real* xb = xp + (n * C + c) * L;  // x[n, c, :]
-            real* yb = yp + (n * C + c) * L;
-            for (std::size_t l = 0; l < L; ++l) {
-                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;  // x̂ = (x − μ) / σ
-                yb[l] = g * xhat + b;                              // y = γ x̂ + β
-            }
-        }
-    }
-
-    Tensor out(std::move(y));
-    std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
-        auto backward = [x, weight, bias, mean = std::move(mean), invstd = std::move(invstd), N, C,
-                         L, G, Cg, input_stats](const Array& dy) {
-            const bool need_dx = x.requires_grad();
-            const bool need_dgamma = weight.defined() && weight.requires_grad();
-            const bool need_dbeta = bias.defined() && bias.requires_grad();
-            const real* xd = x.value().data();
-            const real* dyp = dy.data();
-            std::vector<double> dgamma(C, 0.0), dbeta(C, 0.0);
-            Array dx;
-            if (need_dx) dx = Array::from_shape(x.shape());
-            const double B = static_cast<double>(Cg * L);  // values per set (n, g)
-
-            for (std::size_t n = 0; n < N; ++n) {
-                for (std::size_t g = 0; g < G; ++g) {
-                    const std::size_t ng = n * G + g;
-                    const Centre mu = centre(mean[ng]);
-                    const real is = invstd[ng];
-                    // Pass 1: per channel Σdy (→ dβ_c) and Σdy·x̂ (→ dγ_c); with dx̂ = dy·γ_c,
-                    // over the group Σdx̂ = Σ_c γ_c Σdy and Σ(dx̂·x̂) = Σ_c γ_c Σ(dy·x̂).
-                    double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
-                    for (std::size_t j = 0; j < Cg; ++j) {
-                        const std::size_t c = g * Cg + j;
-                        const real* xb = xd + (n * C + c) * L;
-                        const real* dyb = dyp + (n * C + c) * L;
-                        double sdy = 0.0, sdy_xhat = 0.0;
-                        add_sums(
-                            L,
-                            [xb, dyb, mu, is](std::size_t l) {
-                                return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
-                            },
-                            sdy, sdy_xhat);
-                        dbeta[c] += sdy;
-                        dgamma[c] += sdy_xhat;
-                        const double gamma = value_or(weight, c, 1);
-                        sum_dxhat += gamma * sdy;
-                        sum_dxhat_xhat += gamma * sdy_xhat;
-                    }
-                    if (!need_dx) continue;
-                    // Pass 2, batch_norm's formula with B = Cg·L values per set:
-                    //   input statistics: dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
-                    //   fixed statistics: dx = dx̂ / σ
-                    const real k = static_cast<real>(is / B);
-                    const real s1 = static_cast<real>(sum_dxhat);
-                    const real s2 = static_cast<real>(sum_dxhat_xhat);
-                    const real Bn = static_cast<real>(B);
-                    for (std::size_t j = 0; j < Cg; ++j) {
-                        const std::size_t c = g * Cg + j;
-                        const real gamma = value_or(weight, c, 1);
-                        const real* xb = xd + (n * C + c) * L;
-                        const real* dyb = dyp + (n * C + c) * L;
-                        real* dxb = dx.data() + (n * C + c) * L;
-                        if (input_stats) {
-                            for (std::size_t l = 0; l < L; ++l) {
-                                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
-                                const real dxhat = dyb[l] * gamma;
-                                real d = Bn * dxhat;  // term 1: B·dx̂
-                                d -= s1;              // term 2: Σdx̂
-                                d -= xhat * s2;       // term 3: x̂·Σ(dx̂·x̂)
-                                dxb[l] = k * d;
-                            }
-                        } else {
-                            const real scale = gamma * is;
-                            for (std::size_t l = 0; l < L; ++l)
-                                dxb[l] = dyb[l] * scale;
-                        }
-                    }
-                }
-            }
-            if (need_dx) x.accumulate_grad(std::move(dx));
-            if (need_dgamma) accumulate_sums(weight, dgamma);
-            if (need_dbeta) accumulate_sums(bias, dbeta);
-        };
-        tape->record(op, std::move(inputs), out, std::move(backward));
-    }
-    return out;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -390,8 +250,71 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 // ---------------------------------------------------------------------------------------------
-// layer_norm
+// layer_norm, group_norm, instance_norm: one "normalise a set" kernel pair
+// (kernels/*/normalize_sets.cpp) with x seen as R sets [R, K, L], parameters p = (r mod G)·K + k.
 // ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// The layout of x as R contiguous sets [R, K, L] (see kernels/reference/normalize_sets.hpp).
+struct SetLayout {
+    std::size_t R, G, K, L;
+};
+
+/// Normalises x by sets: runs the forward kernel (with the sets' own statistics, or the fixed
+/// ones given), records the tape entry whose backward runs the backward kernel. mean and var
+/// receive each set's μ and biased σ² (instance_norm's running statistics need them).
+Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const Tensor& weight,
+                      const Tensor& bias, const real* fixed_mean, const real* fixed_var, double eps,
+                      std::vector<double>& mean, std::vector<double>& var) {
+    mean.assign(s.R, 0.0);
+    var.assign(s.R, 0.0);
+    std::vector<double> invstd(s.R);
+    Array y = Array::from_shape(x.shape());
+    if (kernels_in_use() == Kernels::reference)
+        kernels::reference::normalize_sets_forward(y.data(), mean.data(), var.data(), invstd.data(),
+                                                   x.value().data(), data_or_null(weight),
+                                                   data_or_null(bias), fixed_mean, fixed_var, s.R,
+                                                   s.G, s.K, s.L, eps);
+    else
+        kernels::fast::normalize_sets_forward(y.data(), mean.data(), var.data(), invstd.data(),
+                                              x.value().data(), data_or_null(weight),
+                                              data_or_null(bias), fixed_mean, fixed_var, s.R, s.G,
+                                              s.K, s.L, eps);
+
+    Tensor out(std::move(y));
+    std::vector<Tensor> inputs;
+    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
+        const bool set_stats = fixed_mean == nullptr;
+        auto backward = [x, weight, bias, s, set_stats, mean,
+                         invstd = std::move(invstd)](const Array& dy) {
+            const bool want_dx = x.requires_grad();
+            const bool want_dgamma = weight.defined() && weight.requires_grad();
+            const bool want_dbeta = bias.defined() && bias.requires_grad();
+            Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
+            Array dgamma = want_dgamma ? Array::from_shape(weight.shape()) : Array();
+            Array dbeta = want_dbeta ? Array::from_shape(bias.shape()) : Array();
+            real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
+            real* dgammap = want_dgamma ? dgamma.data() : nullptr;
+            real* dbetap = want_dbeta ? dbeta.data() : nullptr;
+            if (kernels_in_use() == Kernels::reference)
+                kernels::reference::normalize_sets_backward(
+                    dxp, dgammap, dbetap, dy.data(), x.value().data(), mean.data(), invstd.data(),
+                    data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
+            else
+                kernels::fast::normalize_sets_backward(
+                    dxp, dgammap, dbetap, dy.data(), x.value().data(), mean.data(), invstd.data(),
+                    data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
+            if (want_dx) x.accumulate_grad(std::move(dx));
+            if (want_dgamma) weight.accumulate_grad(std::move(dgamma));
+            if (want_dbeta) bias.accumulate_grad(std::move(dbeta));
+        };
+        tape->record(op, std::move(inputs), out, std::move(backward));
+    }
+    return out;
+}
+
+}  // namespace
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
@@ -420,96 +343,13 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     check_param("weight", weight);
     check_param("bias", bias);
 
-    // x [R, D]: R rows (the leading dims), each one set of D values (normalized_shape).
+    // x [R, D]: R rows (the leading dims), each one set of D values (normalized_shape), γ and β
+    // one per position in the row.
     const std::size_t D = trailing_size(shape, shape.size() - nd);
     const std::size_t R = D == 0 ? 0 : x.numel() / D;
-    const real* xp = x.value().data();
-    const real* wp = weight.defined() ? weight.value().data() : nullptr;
-    const real* bp = bias.defined() ? bias.value().data() : nullptr;
-    std::vector<double> mean(R);
-    std::vector<real> invstd(R);
-    Array y = Array::from_shape(shape);
-    for (std::size_t r = 0; r < R; ++r) {
-        const Moments m = moments(xp + r * D, 1, D, D);
-        mean[r] = m.mean;
-        const Centre mu = centre(m.mean);
-        const real is = invstd[r] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
-        const real* xr = xp + r * D;
-        real* yr = y.data() + r * D;
-        for (std::size_t i = 0; i < D; ++i) {
-            const real xhat = ((xr[i] - mu.hi) - mu.lo) * is;             // x̂ = (x − μ) / σ
-            yr[i] = (wp ? wp[i] * xhat : xhat) + (bp ? bp[i] : real(0));  // y = γ_i x̂ + β_i
-        }
-    }
-
-    Tensor out(std::move(y));
-    std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
-        auto backward = [x, weight, bias, mean = std::move(mean), invstd = std::move(invstd), R,
-                         D](const Array& dy) {
-            const bool need_dx = x.requires_grad();
-            const bool need_dgamma = weight.defined() && weight.requires_grad();
-            const bool need_dbeta = bias.defined() && bias.requires_grad();
-            const real* xd = x.value().data();
-            const real* wd = weight.defined() ? weight.value().data() : nullptr;
-            const real* dyp = dy.data();
-            Array dx;
-            if (need_dx) dx = Array::from_shape(x.shape());
-            std::vector<double> dgamma(need_dgamma ? D : 0, 0.0), dbeta(need_dbeta ? D : 0, 0.0);
-            const double Dd = static_cast<double>(D);
-
-            for (std::size_t r = 0; r < R; ++r) {
-                const Centre mu = centre(mean[r]);
-                const real is = invstd[r];
-                const real* xr = xd + r * D;
-                const real* dyr = dyp + r * D;
-                // dγ_i = Σ_rows dy·x̂, dβ_i = Σ_rows dy.
-                if (need_dgamma) {
-                    for (std::size_t i = 0; i < D; ++i)
-                        dgamma[i] += dyr[i] * (((xr[i] - mu.hi) - mu.lo) * is);
-                }
-                if (need_dbeta) {
-                    for (std::size_t i = 0; i < D; ++i)
-                        dbeta[i] += dyr[i];
-                }
-                if (!need_dx) continue;
-                // Pass 1: Σdx̂ and Σ(dx̂·x̂) over the row, dx̂_i = dy_i·γ_i.
-                double sum_dxhat = 0.0, sum_dxhat_xhat = 0.0;
-                add_sums(
-                    D,
-                    [xr, dyr, wd, mu, is](std::size_t i) {
-                        const real dxhat = wd ? dyr[i] * wd[i] : dyr[i];
-                        return Pair{dxhat, dxhat * (((xr[i] - mu.hi) - mu.lo) * is)};
-                    },
-                    sum_dxhat, sum_dxhat_xhat);
-                // Pass 2, batch_norm's formula with B = D: dx = 1/D · 1/σ · (D·dx̂ −
-                // Σdx̂ − x̂·Σ(dx̂·x̂))
-                const real k = static_cast<real>(is / Dd);
-                const real s1 = static_cast<real>(sum_dxhat);
-                const real s2 = static_cast<real>(sum_dxhat_xhat);
-                const real Dr = static_cast<real>(Dd);
-                real* dxr = dx.data() + r * D;
-                for (std::size_t i = 0; i < D; ++i) {
-                    const real xhat = ((xr[i] - mu.hi) - mu.lo) * is;
-                    const real dxhat = wd ? dyr[i] * wd[i] : dyr[i];
-                    real d = Dr * dxhat;  // term 1: D·dx̂
-                    d -= s1;              // term 2: Σdx̂
-                    d -= xhat * s2;       // term 3: x̂·Σ(dx̂·x̂)
-                    dxr[i] = k * d;
-                }
-            }
-            if (need_dx) x.accumulate_grad(std::move(dx));
-            if (need_dgamma) accumulate_sums(weight, dgamma);
-            if (need_dbeta) accumulate_sums(bias, dbeta);
-        };
-        tape->record(op, std::move(inputs), out, std::move(backward));
-    }
-    return out;
+    std::vector<double> mean, var;
+    return normalize_sets(op, x, {R, 1, D, 1}, weight, bias, nullptr, nullptr, eps, mean, var);
 }
-
-// ---------------------------------------------------------------------------------------------
-// group_norm and instance_norm
-// ---------------------------------------------------------------------------------------------
 
 Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight, const Tensor& bias,
                   double eps) {
@@ -525,17 +365,11 @@ Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight,
     check_per_channel(op, "weight", weight, shape);
     check_per_channel(op, "bias", bias, shape);
 
-    // Each (n, g) is one contiguous set of Cg·L values.
-    const std::size_t G = num_groups, Cg = C / G;
-    const real* xp = x.value().data();
-    std::vector<double> mean(N * G);
-    std::vector<real> invstd(N * G);
-    for (std::size_t ng = 0; ng < N * G; ++ng) {
-        const Moments m = moments(xp + ng * Cg * L, 1, Cg * L, Cg * L);
-        mean[ng] = m.mean;
-        invstd[ng] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
-    }
-    return normalize_groups(op, x, G, weight, bias, std::move(mean), std::move(invstd), true);
+    // x [N, C, L] as N·G sets (n, g) of C/G channels × L values; γ_c, β_c per channel.
+    const std::size_t G = num_groups;
+    std::vector<double> mean, var;
+    return normalize_sets(op, x, {N * G, G, C / G, L}, weight, bias, nullptr, nullptr, eps, mean,
+                          var);
 }
 
 Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
@@ -545,52 +379,41 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
     check_per_channel_args(op, x, weight, bias, running_mean, running_var);
     const Shape shape = x.shape();
     const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
+    if (use_input_stats && L == 1) {
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected more than 1 spatial element when training, "
+                                    "got input size " +
+                                    shape_str(shape));
+    }
+    if (!use_input_stats && !running_mean.defined()) {
+        throw std::invalid_argument(std::string(op) +
+                                    ": running_mean and running_var must be defined when "
+                                    "use_input_stats is false");
+    }
 
-    std::vector<double> mean(N * C);
-    std::vector<real> invstd(N * C);
-    if (use_input_stats) {
-        if (L == 1) {
-            throw std::invalid_argument(std::string(op) +
-                                        ": expected more than 1 spatial element when training, "
-                                        "got input size " +
-                                        shape_str(shape));
-        }
-        // μ, σ² per (n, c); the running statistics track their mean over n.
-        const real* xp = x.value().data();
-        std::vector<double> batch_mean(C, 0.0), batch_var(C, 0.0);
-        for (std::size_t n = 0; n < N; ++n) {
-            for (std::size_t c = 0; c < C; ++c) {
-                const std::size_t nc = n * C + c;
-                const Moments m = moments(xp + nc * L, 1, L, L);
-                mean[nc] = m.mean;
-                invstd[nc] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
-                batch_mean[c] += m.mean / static_cast<double>(N);
-                batch_var[c] += unbiased(m.var, L) / static_cast<double>(N);
+    // x [N, C, L] as N·C sets (n, c) of L values: group norm with one channel per group (G = C).
+    std::vector<double> mean, var;
+    Tensor out =
+        normalize_sets(op, x, {N * C, C, 1, L}, weight, bias,
+                       use_input_stats ? nullptr : running_mean.value().data(),
+                       use_input_stats ? nullptr : running_var.value().data(), eps, mean, var);
+    if (use_input_stats && running_mean.defined()) {
+        // The running statistics track the mean over n of the instances' μ and unbiased σ²:
+        //   running_mean = (1 − momentum)·running_mean + momentum·(1/N Σ_n μ_nc)
+        //   running_var  = (1 − momentum)·running_var  + momentum·(1/N Σ_n σ²_nc·L/(L − 1))
+        real* run_mean = Tensor(running_mean).value().data();
+        real* run_var = Tensor(running_var).value().data();
+        for (std::size_t c = 0; c < C; ++c) {
+            double mean_c = 0.0, var_c = 0.0;
+            for (std::size_t n = 0; n < N; ++n) {
+                mean_c += mean[n * C + c] / static_cast<double>(N);
+                var_c += unbiased(var[n * C + c], L) / static_cast<double>(N);
             }
-        }
-        if (running_mean.defined()) {
-            for (std::size_t c = 0; c < C; ++c) {
-                update_running(running_mean, c, momentum, batch_mean[c]);
-                update_running(running_var, c, momentum, batch_var[c]);
-            }
-        }
-    } else {
-        if (!running_mean.defined()) {
-            throw std::invalid_argument(std::string(op) +
-                                        ": running_mean and running_var must be defined when "
-                                        "use_input_stats is false");
-        }
-        for (std::size_t n = 0; n < N; ++n) {
-            for (std::size_t c = 0; c < C; ++c) {
-                mean[n * C + c] = running_mean.value().data()[c];
-                invstd[n * C + c] =
-                    static_cast<real>(1.0 / std::sqrt(running_var.value().data()[c] + eps));
-            }
+            run_mean[c] = static_cast<real>((1.0 - momentum) * run_mean[c] + momentum * mean_c);
+            run_var[c] = static_cast<real>((1.0 - momentum) * run_var[c] + momentum * var_c);
         }
     }
-    // Instance norm is group norm with one channel per group (G = C).
-    return normalize_groups(op, x, C, weight, bias, std::move(mean), std::move(invstd),
-                            use_input_stats);
+    return out;
 }
 
 }  // namespace tg

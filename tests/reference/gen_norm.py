@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch references for the normalisation ops (tests/test_norm.cpp).
+"""PyTorch references for the normalisation ops (tests/test_normalization.cpp).
 
 Every case is made in float64 with a fixed seed and cast, so the f32 and f64 lines hold the
 same inputs. For each forward pass the gradients are those of loss = sum(out * dy), dy a fixed

@@ -16,11 +16,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               std::size_t stride = 1, std::size_t padding = 0);
 
 namespace detail {
-/// How many threads conv2d splits a batch's images between. 0 (the default) chooses: up to as
-/// many as BLAS uses (OPENBLAS_NUM_THREADS), each with at least 2^22 multiply-adds (about
-/// 0.15 ms of work; starting a thread costs some 40 microseconds). A positive value forces
-/// that many, at most one per image (the tests use it to run the threaded path).
-inline std::size_t conv2d_threads = 0;
+/// How many images the fast kernel puts in one block (blocks are what threads share; dW and db
+/// are summed per block, then the blocks in order). 0, the default: chosen from the shapes
+/// alone, enough images for 2^22 multiply-adds per block. The tests set 1 to run many blocks.
+/// Never depends on the thread count, so neither do the numbers.
+inline std::size_t conv2d_images_per_block = 0;
 }  // namespace detail
 
 }  // namespace tg

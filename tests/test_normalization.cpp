@@ -1,5 +1,5 @@
-// Normalisation ops: against PyTorch (tests/reference/gen_norm.py), against finite
-// differences (float64 build), and their error messages.
+// Normalisation ops (src/ops/normalization.cpp): against PyTorch (tests/reference/gen_norm.py),
+// against finite differences (float64 build), their error messages, and fast vs reference kernels.
 #include <functional>
 #include <string>
 #include <utility>
@@ -161,7 +161,8 @@ TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running 
     };
     for (const tg::Kernels k : tgtest::kBothKernels) {
         tgtest::KernelsGuard guard(k);
-        CAPTURE(tg::kernels_name());
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
         for (const auto& c : cases)
             check_stateful(c, tg::batch_norm);
     }
@@ -174,8 +175,13 @@ TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, runni
         {"in3d_norunning", kMomentum01, 1e-5},   // [2, 3, 6]: use_input_stats always
         {"in3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
     };
-    for (const auto& c : cases)
-        check_stateful(c, tg::instance_norm);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        for (const auto& c : cases)
+            check_stateful(c, tg::instance_norm);
+    }
 }
 
 TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
@@ -184,13 +190,18 @@ TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
             return tg::layer_norm(x, normalized_shape, w, b, eps);
         };
     };
-    check_step("ln2d", ln({10}));                     // [6, 10]
-    check_step("ln4d", ln({5, 6}));                   // [3, 4, 5, 6]
-    check_step("ln3d_noaffine", ln({8}));             // [4, 3, 8]
-    check_step("ln_whole", ln({2, 3, 4}));            // [2, 3, 4]: one set
-    check_step("ln_weight_only_eps", ln({7}, 1e-2));  // [5, 7], bias undefined
-    check_step("ln1d", ln({9}));                      // [9]
-    check_step("ln_large_mean", ln({16}));            // [4, 16], x ≈ 100 ± 0.15: |μ| ≫ σ
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        check_step("ln2d", ln({10}));                     // [6, 10]
+        check_step("ln4d", ln({5, 6}));                   // [3, 4, 5, 6]
+        check_step("ln3d_noaffine", ln({8}));             // [4, 3, 8]
+        check_step("ln_whole", ln({2, 3, 4}));            // [2, 3, 4]: one set
+        check_step("ln_weight_only_eps", ln({7}, 1e-2));  // [5, 7], bias undefined
+        check_step("ln1d", ln({9}));                      // [9]
+        check_step("ln_large_mean", ln({16}));            // [4, 16], x ≈ 100 ± 0.15: |μ| ≫ σ
+    }
 }
 
 TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
@@ -199,12 +210,17 @@ TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
             return tg::group_norm(x, groups, w, b, eps);
         };
     };
-    check_step("gn4d", gn(3));                            // [3, 6, 4, 5], 3 groups
-    check_step("gn3d_noaffine", gn(2));                   // [4, 8, 5]
-    check_step("gn2d", gn(2));                            // [5, 6]
-    check_step("gn_one_group", gn(1));                    // [2, 4, 3, 3]
-    check_step("gn_group_per_channel_eps", gn(4, 1e-1));  // [2, 4, 6]
-    check_step("gn_large_mean", gn(2));  // [2, 4, 8], x ≈ 100 ± 0.15: |μ| ≫ σ
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        check_step("gn4d", gn(3));                            // [3, 6, 4, 5], 3 groups
+        check_step("gn3d_noaffine", gn(2));                   // [4, 8, 5]
+        check_step("gn2d", gn(2));                            // [5, 6]
+        check_step("gn_one_group", gn(1));                    // [2, 4, 3, 3]
+        check_step("gn_group_per_channel_eps", gn(4, 1e-1));  // [2, 4, 6]
+        check_step("gn_large_mean", gn(2));  // [2, 4, 8], x ≈ 100 ± 0.15: |μ| ≫ σ
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -542,5 +558,44 @@ TEST_CASE("batch_norm: fast kernels match the reference kernels on 200 random sh
         }
         CHECK_FAST_MATCHES_REFERENCE(values, batch_norm_op(affine, running, training));
         if (training && running) check_running_update(x);
+    }
+}
+
+TEST_CASE(
+    "layer_norm, group_norm, instance_norm: fast kernels match the reference kernels on 300 "
+    "random shapes") {
+    tg::Generator gen(2025);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {  // a size in [lo, hi]
+        return lo + static_cast<std::size_t>(tg::uniform({1}, 0.0, double(hi - lo + 1), gen)(0));
+    };
+    for (int trial = 0; trial < 300; ++trial) {
+        const int op = trial % 3;  // 0 layer_norm, 1 group_norm, 2 instance_norm
+        const std::size_t N = pick(1, 4), G = pick(1, 3), C = G * pick(1, 3);
+        Shape shape{N, C};
+        for (std::size_t d = 0, rank = pick(op == 2 ? 1 : 0, 2); d < rank; ++d)
+            shape.push_back(pick(op == 2 ? 2 : 1, 5));
+        const bool affine = trial % 2 == 0;
+        CAPTURE(op);
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(affine);
+        Array x = tg::normal(shape, 0.0, 1.0, gen) * (0.5 + 2.0 * tg::uniform({1}, 0, 1, gen)(0)) +
+                  5.0 * tg::normal({1}, 0.0, 1.0, gen)(0);
+        Shape param_shape{C};
+        if (op == 0) param_shape.assign(shape.begin() + 1, shape.end());  // normalize [C, *]
+        std::vector<Array> values{x};
+        if (affine) {
+            values.push_back(tg::uniform(param_shape, 0.5, 1.5, gen));
+            values.push_back(tg::normal(param_shape, 0.0, 0.5, gen));
+        }
+        const bool use_input_stats = trial % 4 != 3;
+        const tgtest::OpFn fn = [=](const std::vector<Tensor>& in) {
+            const Tensor w = affine ? in[1] : Tensor{}, b = affine ? in[2] : Tensor{};
+            if (op == 0) return tg::layer_norm(in[0], param_shape, w, b);
+            if (op == 1) return tg::group_norm(in[0], G, w, b);
+            const auto [rm0, rv0] = running_stats(C);
+            return tg::instance_norm(in[0], Tensor(rm0), Tensor(rv0), w, b, use_input_stats, 0.1,
+                                     1e-5);
+        };
+        CHECK_FAST_MATCHES_REFERENCE(values, fn);
     }
 }

@@ -1,4 +1,7 @@
 // max_pool2d and avg_pool2d against PyTorch and finite differences.
+#include <cmath>
+#include <string>
+
 #include "conv_helpers.hpp"
 #include "tapegrad/ops/pool.hpp"
 #include "tapegrad/random.hpp"
@@ -49,11 +52,21 @@ void check_gradients(PoolFn pool) {
 }  // namespace
 
 TEST_CASE("max_pool2d matches PyTorch: output and dx") {
-    check_against_pytorch("max_", tg::max_pool2d);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        check_against_pytorch("max_", tg::max_pool2d);
+    }
 }
 
 TEST_CASE("avg_pool2d matches PyTorch: output and dx (count_include_pad)") {
-    check_against_pytorch("avg_", tg::avg_pool2d);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        check_against_pytorch("avg_", tg::avg_pool2d);
+    }
 }
 
 TEST_CASE("max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
@@ -112,6 +125,53 @@ TEST_CASE("max_pool2d: a tie goes to the first maximum in scan order, a NaN alwa
             CHECK(std::isnan(y.item()));
         } else {
             CHECK(y.item() == x0.flat(expect_at));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast kernels against the reference kernels
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("max_pool2d, avg_pool2d: fast kernels match the reference kernels on 200 random shapes") {
+    tg::Generator gen(17);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(tg::uniform({1}, 0.0, double(hi - lo + 1), gen)(0));
+    };
+    for (int trial = 0; trial < 200; ++trial) {
+        const bool max = trial % 2 == 0;
+        // Every fourth case is the fast path's 2x2 window, stride 2, no padding.
+        const std::size_t k = trial % 4 == 0 ? 2 : pick(1, 3);
+        const std::size_t stride = trial % 4 == 0 ? 2 : pick(1, 3);
+        const std::size_t pad = trial % 4 == 0 ? 0 : pick(0, k / 2);
+        const tg::Shape shape{pick(1, 3), pick(1, 3), pick(k, 9), pick(k, 9)};
+        tg::Array x = tg::normal(shape, 0.0, 1.0, gen);
+        if (trial % 8 == 4) x.flat(pick(0, x.size() - 1)) = std::nan("");  // a NaN wins
+        if (trial % 8 == 6) x.fill(1.0);                                   // ties everywhere
+        CAPTURE(max);
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(k);
+        CAPTURE(stride);
+        CAPTURE(pad);
+        const tgtest::OpFn fn = [=](const std::vector<Tensor>& in) {
+            return max ? tg::max_pool2d(in[0], k, stride, pad)
+                       : tg::avg_pool2d(in[0], k, stride, pad);
+        };
+        const auto ref =
+            tgtest::run_with_kernels(tg::Kernels::reference, std::vector<tg::Array>{x}, fn);
+        const auto fast =
+            tgtest::run_with_kernels(tg::Kernels::fast, std::vector<tg::Array>{x}, fn);
+        // Pooling does no arithmetic that could round differently (a max, or the same sums in
+        // the same order): the fast kernels give the reference's numbers exactly, NaN included.
+        for (std::size_t i = 0; i < ref.size(); ++i) {
+            CAPTURE(i);
+            CHECK(ref[i].shape() == fast[i].shape());
+            bool same = true;
+            for (std::size_t j = 0; j < ref[i].size(); ++j) {
+                const double a = ref[i].flat(j), b = fast[i].flat(j);
+                same = same && (a == b || (std::isnan(a) && std::isnan(b)));
+            }
+            CHECK(same);
         }
     }
 }

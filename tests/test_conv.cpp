@@ -1,6 +1,7 @@
 // conv2d (im2col + GEMM) against PyTorch and finite differences.
 #include "conv_helpers.hpp"
 #include "tapegrad/ops/conv.hpp"
+#include "tapegrad/parallel.hpp"
 #include "tapegrad/random.hpp"
 
 using convtest::error_of;
@@ -23,21 +24,38 @@ constexpr ConvCase kCases[] = {
 };
 }  // namespace
 
-/// Sets detail::conv2d_threads for one scope.
-struct ConvThreads {
-    explicit ConvThreads(std::size_t n) { tg::detail::conv2d_threads = n; }
-    ~ConvThreads() { tg::detail::conv2d_threads = 0; }
+/// One way to run conv2d, for one scope: the kernel set, the thread count, and how many images
+/// the fast kernel puts in a block (0: its own choice).
+struct ConvSetting {
+    ConvSetting(tg::Kernels k, std::size_t threads, std::size_t images_per_block)
+        : saved_threads(tg::num_threads()), kernels(k) {
+        tg::set_num_threads(threads);
+        tg::detail::conv2d_images_per_block = images_per_block;
+    }
+    ~ConvSetting() {
+        tg::set_num_threads(saved_threads);
+        tg::detail::conv2d_images_per_block = 0;
+    }
+    std::size_t saved_threads;
+    tgtest::KernelsGuard kernels;
 };
 
 TEST_CASE("conv2d matches PyTorch: output, dx, dW, db") {
     const auto& ref = tgtest::reference("conv");
-    // 0: the automatic choice (one thread for these small batches); 3: the images split into
-    // blocks on three threads (some blocks get one image, some none when N < 3).
-    for (std::size_t threads : {0, 3}) {
-        ConvThreads scope(threads);
+    // Reference kernels; fast kernels with their own blocks (one block for these small
+    // batches) on one thread, and with one image per block on three threads.
+    const struct {
+        tg::Kernels kernels;
+        std::size_t threads, images_per_block;
+    } settings[] = {
+        {tg::Kernels::reference, 1, 0}, {tg::Kernels::fast, 1, 0}, {tg::Kernels::fast, 3, 1}};
+    for (const auto& setting : settings) {
+        ConvSetting scope(setting.kernels, setting.threads, setting.images_per_block);
         for (const ConvCase& k : kCases) {
             const std::string c = k.name;
-            CAPTURE(threads);
+            const std::string kernel_set = tg::kernels_name();
+            CAPTURE(kernel_set);
+            CAPTURE(setting.threads);
             CAPTURE(c);
             const bool has_bias = ref.has(c + "/b");
             Tensor x = param(c, "x"), w = param(c, "w");
@@ -72,12 +90,15 @@ TEST_CASE("conv2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
         std::size_t stride, padding;
         bool bias;
     };
-    for (std::size_t threads : {0, 2}) {  // 2: the batch's images split between two threads
+    // Reference kernels; fast kernels with one image per block on two threads.
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        const std::size_t threads = k == tg::Kernels::fast ? 2 : 1;
         for (const Config& cfg : {Config{{2, 2, 5, 4}, {3, 2, 3, 3}, 1, 1, true},
                                   Config{{1, 3, 6, 7}, {2, 3, 2, 3}, 2, 0, false},
                                   Config{{2, 1, 5, 5}, {2, 1, 3, 3}, 2, 2, true}}) {
-            ConvThreads scope(threads);
-            CAPTURE(threads);
+            ConvSetting scope(k, threads, k == tg::Kernels::fast ? 1 : 0);
+            const std::string kernel_set = tg::kernels_name();
+            CAPTURE(kernel_set);
             CAPTURE(tg::shape_str(cfg.x));
             Tensor x(tg::normal(cfg.x, 0, 1, gen), true), w(tg::normal(cfg.w, 0, 1, gen), true);
             Tensor b = cfg.bias ? Tensor(tg::normal({cfg.w[0]}, 0, 1, gen), true) : Tensor{};
@@ -124,4 +145,33 @@ TEST_CASE("conv2d rejects bad shapes with a message naming them") {
     CHECK(error_of([] {
               tg::conv2d(Tensor::zeros({1, 1, 4, 4}), Tensor::zeros({2, 1, 3, 3}), {}, 0);
           }) == "conv2d: stride must be positive, got 0");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast kernels against the reference kernels
+// ---------------------------------------------------------------------------------------------
+
+TEST_CASE("conv2d: fast kernels match the reference kernels on 200 random shapes") {
+    tg::Generator gen(31);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(tg::uniform({1}, 0.0, double(hi - lo + 1), gen)(0));
+    };
+    for (int trial = 0; trial < 200; ++trial) {
+        const std::size_t kh = pick(1, 3), kw = pick(1, 3), stride = pick(1, 2), pad = pick(0, 2);
+        const tg::Shape xs{pick(1, 5), pick(1, 3), pick(kh, 7), pick(kw, 7)};
+        const tg::Shape ws{pick(1, 4), xs[1], kh, kw};
+        const bool bias = trial % 3 != 0;
+        // Many blocks of one image (the fast kernel's partial sums), or the automatic blocks.
+        tg::detail::conv2d_images_per_block = trial % 2 == 0 ? 1 : 0;
+        CAPTURE(tg::shape_str(xs));
+        CAPTURE(tg::shape_str(ws));
+        CAPTURE(stride);
+        CAPTURE(pad);
+        std::vector<tg::Array> values{tg::normal(xs, 0.0, 1.0, gen), tg::normal(ws, 0.0, 0.5, gen)};
+        if (bias) values.push_back(tg::normal({ws[0]}, 0.0, 0.5, gen));
+        CHECK_FAST_MATCHES_REFERENCE(values, [=](const std::vector<Tensor>& in) {
+            return tg::conv2d(in[0], in[1], bias ? in[2] : Tensor{}, stride, pad);
+        });
+    }
+    tg::detail::conv2d_images_per_block = 0;
 }
