@@ -1,4 +1,5 @@
-// bench_conv_kernels — which convolution algorithm wins on which layer shape.
+// bench_conv_kernels — which convolution algorithm wins on which layer shape; and the fused
+// ReLU + 2x2 max-pool kernel against tg::relu then tg::max_pool2d.
 //
 // For each layer of the benchmark network and of ch310_train_cnn, at several batch sizes,
 // times forward and backward (dW + db, and dx where the layer has an input gradient) of
@@ -19,6 +20,7 @@
 
 #include <xsimd/xsimd.hpp>
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
+#include "../src/ops/kernels/fast/relu_max_pool2d.hpp"
 
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
@@ -171,6 +173,32 @@ int main(int argc, char** argv) {
             std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f\n", layer.name, n, "backward",
                         2 * bwd_macs / d_bwd / 1e9, 2 * bwd_macs / (p_all - p_fwd) / 1e9,
                         2 * bwd_macs / b_bwd / 1e9);
+        }
+    }
+
+    std::printf("\n%-30s %5s  %12s %12s   (ms, forward + backward, one thread)\n",
+                "relu + max_pool2d 2x2", "N", "two ops", "fused");
+    for (std::size_t n : sizes) {
+        for (const auto& [c, h] : {std::pair<std::size_t, std::size_t>{8, 26}, {16, 11}}) {
+            tg::Array x = tg::uniform({n, c, h, h}, -1, 1);
+            tg::Array g = tg::uniform({n, c, h / 2, h / 2}, -1, 1);
+            tg::Array y = tg::Array::from_shape(g.shape()), dx = tg::Array::from_shape(x.shape());
+            std::vector<std::size_t> argmax(y.size());
+            tg::Tensor xt(x, true);
+            const double two_ops = min_seconds(reps, [&] {
+                tg::Tape tape;
+                tape.backward(tg::max_pool2d(tg::relu(xt), 2, 2, 0), g);
+                xt.zero_grad();
+            });
+            const double one_pass = min_seconds(reps, [&] {
+                tg::kernels::fast::relu_max_pool2x2_forward(x.data(), n * c, h, h, y.data(),
+                                                            argmax.data());
+                tg::kernels::fast::relu_max_pool2x2_backward(g.data(), y.data(), argmax.data(),
+                                                             n * c, h, h, dx.data());
+            });
+            char label[64];
+            std::snprintf(label, sizeof label, "[N, %zu, %zu, %zu]", c, h, h);
+            std::printf("%-30s %5zu  %12.3f %12.3f\n", label, n, 1e3 * two_ops, 1e3 * one_pass);
         }
     }
 }

@@ -7,6 +7,7 @@
 // 64, per-layer GFLOP/s, peak RSS, and a per-op profile of one step.
 // Run it through `bash scripts/bench.sh`, which prints both sides as one table.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,6 +30,21 @@ namespace nn = tg::nn;
 
 double seconds_since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+/// --clock cpu: step and layer times in the process's CPU time instead of wall time. On a
+/// loaded machine that leaves out the time other processes held the cores; meaningful with
+/// --threads 1 only (with more threads it is the sum over the threads).
+bool use_cpu_clock = false;
+
+/// Seconds on the chosen clock (wall or process CPU time), from an arbitrary origin.
+double now_seconds() {
+    if (use_cpu_clock) {
+        timespec t{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+        return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+    }
+    return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
 double median(std::vector<double> v) {
@@ -71,9 +87,9 @@ double step_ms(const tg::data::Dataset& train, std::size_t batch, int warmup, in
     }
     std::vector<double> times;
     for (int i = 0; i < warmup + steps; ++i) {
-        const auto t0 = Clock::now();
+        const double t0 = now_seconds();
         train_step(model, opt, batches[static_cast<std::size_t>(i) % batches.size()]);
-        if (i >= warmup) times.push_back(seconds_since(t0));
+        if (i >= warmup) times.push_back(now_seconds() - t0);
     }
     return 1e3 * median(times);
 }
@@ -100,22 +116,27 @@ struct LayerGflops {
 };
 
 /// Times forward alone and forward + backward (medians); backward is their difference.
+/// dL/dy is all ones (as PyTorch's side passes it).
 template <class Layer>
 LayerGflops layer_gflops(Layer& layer, tg::Tensor x, double forward_flops, int reps) {
     const double backward_flops = forward_flops * (x.requires_grad() ? 2 : 1);
     std::vector<double> fwd_times, both_times;
+    // The backward pass starts from a given dL/dy of ones, not from tg::sum(y): the broadcast
+    // in sum's backward cost more than conv1's own backward and is not the layer's work.
+    tg::Array ones;
     for (int i = 0; i < reps + 3; ++i) {
         layer.zero_grad();
         x.zero_grad(true);
-        const auto t0 = Clock::now();
+        const double t0 = now_seconds();
         tg::Tape tape;
         const tg::Tensor y = layer(x);
-        const auto t1 = Clock::now();
-        tape.backward(tg::sum(y));
-        const auto t2 = Clock::now();
+        const double t1 = now_seconds();
+        if (ones.size() != y.value().size()) ones = xt::ones<tg::real>(y.shape());
+        tape.backward(y, ones);
+        const double t2 = now_seconds();
         if (i >= 3) {
-            fwd_times.push_back(std::chrono::duration<double>(t1 - t0).count());
-            both_times.push_back(std::chrono::duration<double>(t2 - t0).count());
+            fwd_times.push_back(t1 - t0);
+            both_times.push_back(t2 - t0);
         }
     }
     const double f = median(fwd_times), both = median(both_times);
@@ -160,7 +181,7 @@ int main(int argc, char** argv) {
     bool no_epoch = false;
     std::vector<std::size_t> sizes = {8, 32, 64, 128, 256, 512};
     std::string data_dir = tg::data::fashion_mnist_dir;
-    app.add_option("--threads", threads, "BLAS threads");
+    app.add_option("--threads", threads, "threads (tapegrad's and BLAS's)");
     app.add_option("--steps", steps, "timed steps per batch size");
     app.add_option("--warmup", warmup, "untimed steps first");
     app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
@@ -172,8 +193,16 @@ int main(int argc, char** argv) {
                    "epochs run, with seeds 0, 1, ... (weights and shuffling); one epoch's accuracy "
                    "varies by a few points with the seed");
     app.add_option("--profile-batch", profile_batch, "batch size of the per-op profile");
+    std::string clock = "wall";
+    app.add_option("--clock", clock,
+                   "wall, or cpu: process CPU time (for loaded machines; with --threads 1 only)")
+        ->check(CLI::IsMember({"wall", "cpu"}));
     CLI11_PARSE(app, argc, argv);
+    use_cpu_clock = clock == "cpu";
     tg::detail::set_num_threads(threads);
+    tg::set_num_threads(static_cast<std::size_t>(threads));
+    tg::tune_allocator_for_training();
+    std::cerr << tg::runtime_summary() << '\n';
 
     std::string dataset = "fashion-mnist";
     tg::data::Dataset train, test;
@@ -188,10 +217,12 @@ int main(int argc, char** argv) {
     }
 
     std::ostringstream json;
-    json << "{\"framework\": \"tapegrad\", \"threads\": " << threads << ", \"blas_core\": \""
-         << tg::detail::blas_core() << "\", \"kernels\": \"OpenBLAS " << tg::detail::blas_core()
-         << "; direct convolution " << tg::kernels::fast::conv2d_direct_simd()
-         << "\", \"dataset\": \"" << dataset << "\", \"step_ms\": {";
+    json << "{\"framework\": \"tapegrad\", \"clock\": \"" << clock << "\", \"threads\": " << threads
+         << ", \"kernels\": \"" << tg::kernels_name() << "\", \"blas_core\": \""
+         << tg::detail::blas_core() << "\", \"conv_kernels\": \"OpenBLAS "
+         << tg::detail::blas_core() << "; direct convolution "
+         << tg::kernels::fast::conv2d_direct_simd() << "\", \"dataset\": \"" << dataset
+         << "\", \"step_ms\": {";
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         json << (i ? ", " : "") << '"' << sizes[i]
              << "\": " << step_ms(train, sizes[i], warmup, steps);

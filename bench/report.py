@@ -23,6 +23,10 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+# Everything from this line on in a page being rewritten is hand-written and kept as it is.
+KEEP_MARKER = "<!-- Written by hand from here on: bench/report.py keeps it when it rewrites the page. -->"
+
+
 def load():
     try:
         with open("/proc/loadavg") as f:
@@ -150,7 +154,7 @@ def main():
     tg, pt = pairs[0]
     head = (f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load()} when the "
             f"report was written; {tg.get('threads', '?')} threads each. "
-            f"tapegrad: {tg.get('kernels', 'OpenBLAS ' + tg.get('blas_core', '?'))} (OpenBLAS "
+            f"tapegrad: {tg.get('conv_kernels', 'OpenBLAS ' + tg.get('blas_core', '?'))} (OpenBLAS "
             f"kernels chosen by scripts/env.sh). {pt['framework']}: {pt.get('kernels', '?')}. "
             f"Dataset {pt['dataset']}; {time.strftime('%Y-%m-%d %H:%M %Z')}.")
     body = table(tg, pt, pairs, refs)
@@ -171,9 +175,17 @@ def main():
                 "(`RUNS=5 bash scripts/bench.sh` for more). The reference-kernel column, when present, "
                 "is the same step with the readable kernels (`--kernels reference`).\n\n" + body + "\n")
         for path in args.write:
+            page = text
+            try:  # keep the hand-written part of an existing page (below the marker)
+                with open(path) as f:
+                    old = f.read()
+                if KEEP_MARKER in old:
+                    page += "\n" + old[old.index(KEEP_MARKER):]
+            except OSError:
+                pass
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
-                f.write(text)
+                f.write(page)
             os.replace(tmp, path)
 
 

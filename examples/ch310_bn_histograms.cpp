@@ -35,8 +35,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
+
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/ops/normalization.hpp"
@@ -51,7 +55,8 @@ namespace viz = tg::viz;
 namespace {
 
 // The chapter's batch sizes, its 64 features from N(5, 3²), and BatchNorm's default ε.
-const std::vector<std::size_t> kBatchSizes = {8, 32, 128, 512};
+// The chapter's batch sizes (--batch-sizes changes them): the columns of both 2 x 4 figures.
+const std::vector<std::size_t> kDefaultBatchSizes = {8, 32, 128, 512};
 constexpr std::size_t kFeatures = 64;
 constexpr double kMu = 5.0, kSigma = 3.0;
 constexpr double kEps = 1e-5;
@@ -130,28 +135,57 @@ struct StatsTable {
     }
 };
 
-// One terminal line per histogram: its label, range, shape and peak.
+// One terminal line per histogram, at most 80 columns: its label, range, shape and peak. The
+// sparkline has one character per `merge` adjacent bins (density of the merged bin =
+// its count / (N · its width)), at most 30 characters.
 void print_spark(const std::string& label, const viz::Histogram& h) {
-    std::printf("  %-20s %7.2f %s %-7.2f peak density %.3f\n", label.c_str(), h.lo(),
-                viz::sparkline(h).c_str(), h.hi(), h.max_density());
+    const std::size_t merge = (h.bins() + 29) / 30;
+    viz::Histogram coarse;
+    std::size_t total = 0;
+    for (std::size_t c : h.counts)
+        total += c;
+    for (std::size_t i = 0; i < h.bins(); i += merge) {
+        const std::size_t j = std::min(i + merge, h.bins());
+        std::size_t count = 0;
+        for (std::size_t k = i; k < j; ++k)
+            count += h.counts[k];
+        coarse.edges.push_back(h.edges[i]);
+        coarse.counts.push_back(count);
+        coarse.density.push_back(total == 0
+                                     ? 0.0
+                                     : static_cast<double>(count) / (static_cast<double>(total) *
+                                                                     (h.edges[j] - h.edges[i])));
+    }
+    coarse.edges.push_back(h.hi());
+    std::printf("  %-17s %6.2f %s %-6.2f peak %.3f\n", label.c_str(), h.lo(),
+                viz::sparkline(coarse).c_str(), h.hi(), h.max_density());
 }
 
+// Where the figure went; the re-render hint on its own line, to keep lines short.
 void report(const viz::RenderResult& r) {
-    std::cout << "  " << r.message << "\n";
+    const std::string& m = r.message;
+    const auto hint = m.find(" (restyle and re-render: ");
+    if (hint == std::string::npos) {
+        std::cout << "  " << m << "\n";
+    } else {
+        std::cout << "  " << m.substr(0, hint)
+                  << "\n    (restyle and re-render: " << m.substr(hint + 25) << "\n";
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Part 1: the chapter's figure, from N(5, 3²) samples.
 
-void synthetic_figure(std::uint64_t seed, const fs::path& out) {
-    std::cout << "Synthetic activations: x [B, 64] ~ N(5, 3²), y = batch_norm(x) in training "
-                 "mode (no γ, β)\n";
+void synthetic_figure(std::uint64_t seed, const std::vector<std::size_t>& batch_sizes,
+                      const fs::path& out) {
+    std::cout << "Synthetic activations: x [B, 64] ~ N(5, 3²),\n"
+                 "y = batch_norm(x) in training mode (no γ, β)\n";
     tg::Generator gen(seed);
-    viz::Figure fig(2, 4);
+    viz::Figure fig(2, batch_sizes.size());
     fig.suptitle = "Batch Normalisation: distribution before/after, across batch sizes";
     StatsTable stats;
-    for (std::size_t col = 0; col < kBatchSizes.size(); ++col) {
-        const std::size_t B = kBatchSizes[col];
+    for (std::size_t col = 0; col < batch_sizes.size(); ++col) {
+        const std::size_t B = batch_sizes[col];
         // x [B, 64]: B examples of 64 features, every value from N(5, 3²).
         const tg::Tensor x(tg::normal({B, kFeatures}, kMu, kSigma, gen));
 
@@ -167,10 +201,12 @@ void synthetic_figure(std::uint64_t seed, const fs::path& out) {
         const viz::Histogram after = viz::histogram(y.value(), kBins);
         fig.panel(0, col)
             .set_title("Before BN " + batch_label(B))
+            .set_xlabel("x (feature value)")
             .set_xrange(-5, 15)
             .bars(before, viz::kRed);
         fig.panel(1, col)
             .set_title("After BN " + batch_label(B))
+            .set_xlabel("x̂ = (x − μ_B) / √(σ²_B + ε)")
             .set_xrange(-4, 4)
             .bars(after, viz::kBlue);
         print_spark("before BN " + batch_label(B), before);
@@ -184,8 +220,8 @@ void synthetic_figure(std::uint64_t seed, const fs::path& out) {
 
     const auto [dm, dv] = stats.worst();
     std::printf(
-        "  after BN, every feature of every batch: |mean| <= %.1e, "
-        "|var - σ²/(σ² + ε)| <= %.1e\n",
+        "  after BN, every feature of every batch: |mean| <= %.1e,\n"
+        "  |var - σ²/(σ² + ε)| <= %.1e\n",
         dm, dv);
     stats.write(out / "ch310_batchnorm_stats.csv");
     report(fig.save(out / "ch310_batchnorm.png"));
@@ -260,6 +296,7 @@ void noise_table(std::uint64_t seed, std::size_t batches, const fs::path& out) {
         .set_ylabel("sd(μ_B)")
         .set_xrange(6, 680)
         .line(col_B, sd_mean, "measured", viz::kBlue)
+        .markers()
         .line(col_B, sd_mean_theory, "σ/√B", "#555555", /*dashed=*/true)
         .logy = true;
     fig.panel(0, 1)
@@ -268,6 +305,7 @@ void noise_table(std::uint64_t seed, std::size_t batches, const fs::path& out) {
         .set_ylabel("sd(s²_B)")
         .set_xrange(6, 680)
         .line(col_B, sd_var, "measured", viz::kRed)
+        .markers()
         .line(col_B, sd_var_theory, "σ²·√(2/(B−1))", "#555555", /*dashed=*/true)
         .logy = true;
     fig.panel(0, 0).extra = log_x;
@@ -378,14 +416,15 @@ ChannelStats conv_population(tg::nn::Conv2d& conv,
 }
 
 void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_batches,
+                const std::vector<std::size_t>& batch_sizes, const std::string& dataset,
                 const fs::path& out) {
     tg::Generator gen(seed);
     tg::nn::Sequential model = make_cnn(gen);
     auto& conv1 = model.at<tg::nn::Conv2d>(0);
     auto& bn1 = model.at<tg::nn::BatchNorm2d>(1);
 
-    const auto train =
-        std::make_shared<const tg::data::Dataset>(tg::data::bundled_mnist(tg::data::Split::train));
+    const auto train = std::make_shared<const tg::data::Dataset>(
+        tg::data::load_dataset(dataset, tg::data::Split::train));
     const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(*train);
     const tg::data::DataLoaderOptions inputs{
         .batch_size = 64, .shuffle = true, .seed = seed, .mean = pixel_mean, .std = pixel_std};
@@ -410,10 +449,10 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
             }
         }
         std::printf(
-            "Real activations: a CNN trained for %zu steps on the bundled MNIST digits "
-            "(batch 64, SGD lr 0.05,\nmomentum 0.9; loss %.3f → %.3f); its first layers "
-            "are Conv2d(1, 6, 5) → BatchNorm2d(6)\n",
-            train_steps, first_loss, last_loss);
+            "Real activations: a CNN trained for %zu steps on %s\n(batch 64, SGD lr 0.05, "
+            "momentum 0.9; loss %.3f → %.3f);\nits first layers are Conv2d(1, 6, 5) → "
+            "BatchNorm2d(6)\n",
+            train_steps, train->name.c_str(), first_loss, last_loss);
     } else {
         std::printf(
             "Real activations: an untrained CNN; its first layers are Conv2d(1, 6, 5) → "
@@ -423,7 +462,7 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
         return std::vector<double>(t.value().begin(), t.value().end());
     };
     const std::vector<double> gamma = to_vector(bn1.weight), beta = to_vector(bn1.bias);
-    std::printf("  bn1's learned γ in [%.3f, %.3f], β in [%.3f, %.3f]: after BN is γ x̂ + β\n",
+    std::printf("  bn1's learned γ in [%.3f, %.3f], β in [%.3f, %.3f]:\n  after BN is γ x̂ + β\n",
                 *std::min_element(gamma.begin(), gamma.end()),
                 *std::max_element(gamma.begin(), gamma.end()),
                 *std::min_element(beta.begin(), beta.end()),
@@ -446,7 +485,7 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
     model.train();
     std::vector<tg::Array> before, after;
     StatsTable stats;
-    for (const std::size_t B : kBatchSizes) {
+    for (const std::size_t B : batch_sizes) {
         tg::data::DataLoaderOptions o = inputs;
         o.batch_size = B;
         o.seed = seed + B;
@@ -460,18 +499,26 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
     post_hook.remove();
 
     const viz::Range xb = common_range(before), xa = common_range(after);
-    viz::Figure fig(2, 4);
+    viz::Figure fig(2, batch_sizes.size());
     fig.suptitle =
         "Real activations: conv1 of a CNN on MNIST" +
         (train_steps > 0 ? " (trained " + std::to_string(train_steps) + " steps)"
                          : std::string(" (untrained)")) +
         ", before and after its BatchNorm2d in training mode; 6 channels x 28x28 positions pooled";
-    for (std::size_t col = 0; col < kBatchSizes.size(); ++col) {
-        const std::string b = batch_label(kBatchSizes[col]);
+    for (std::size_t col = 0; col < batch_sizes.size(); ++col) {
+        const std::string b = batch_label(batch_sizes[col]);
         const viz::Histogram hb = viz::histogram(before[col], 60, xb.lo, xb.hi);
         const viz::Histogram ha = viz::histogram(after[col], 60, xa.lo, xa.hi);
-        fig.panel(0, col).set_title("Before BN " + b).set_xrange(xb.lo, xb.hi).bars(hb, viz::kRed);
-        fig.panel(1, col).set_title("After BN " + b).set_xrange(xa.lo, xa.hi).bars(ha, viz::kBlue);
+        fig.panel(0, col)
+            .set_title("Before BN " + b)
+            .set_xlabel("conv1 output")
+            .set_xrange(xb.lo, xb.hi)
+            .bars(hb, viz::kRed);
+        fig.panel(1, col)
+            .set_title("After BN " + b)
+            .set_xlabel("bn1 output, γ x̂ + β")
+            .set_xrange(xa.lo, xa.hi)
+            .bars(ha, viz::kBlue);
         print_spark("before BN " + b, hb);
         print_spark("after BN  " + b, ha);
     }
@@ -480,8 +527,8 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
 
     const auto [dm, dv] = stats.worst();
     std::printf(
-        "  after BN, every channel of every batch: |mean - β| <= %.1e, "
-        "|var - γ²σ²/(σ² + ε)| <= %.1e\n",
+        "  after BN, every channel of every batch: |mean - β| <= %.1e,\n"
+        "  |var - γ²σ²/(σ² + ε)| <= %.1e\n",
         dm, dv);
     stats.write(out / "ch310_batchnorm_cnn_stats.csv");
     report(fig.save(out / "ch310_batchnorm_cnn.png"));
@@ -490,27 +537,22 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
     // neighbouring positions of one image are alike, so they count for fewer independent values.
     const ChannelStats population = conv_population(conv1, train, inputs);
     std::printf(
-        "\n  Noise in bn1's batch statistics, %zu batches of each size; per channel "
-        "relative to its\n  statistics over all %zu training images (σ: its standard "
-        "deviation there)\n\n",
+        "\n  Noise in bn1's batch statistics, %zu batches of each size; per channel\n"
+        "  relative to its statistics over all %zu training images (σ: its standard\n"
+        "  deviation there). n: values per channel; n_eff: as many independent values\n\n",
         noise_batches, train->size());
-    std::printf(
-        "      B │ values n per channel │ sd(μ_B)/σ  if independent 1/√n │ sd(σ²_B)/σ² │ "
-        "as many independent values as\n");
-    std::printf(
-        "  ──────┼──────────────────────┼────────────────────────────────┼─────────────┼─"
-        "──────────────────────────────\n");
+    std::printf("      B │        n │ sd(μ_B)/σ     1/√n │ sd(σ²_B)/σ² │  n_eff (per image)\n");
+    std::printf("  ──────┼──────────┼────────────────────┼─────────────┼───────────────────\n");
     std::vector<double> col_B, col_n, sd_mean, sd_var;
     const std::size_t positions = pre_bn.shape()[2] * pre_bn.shape()[3];  // 28·28
-    for (const std::size_t B : kBatchSizes) {
+    for (const std::size_t B : batch_sizes) {
         const ChannelNoise noise = conv_noise(conv1, train, population, B, noise_batches, inputs);
         const double n = static_cast<double>(B * positions);
         // n independent values would give sd(μ_B)/σ = 1/√n; the measured spread is that of
         // 1 / (sd(μ_B)/σ)² independent values.
         const double n_eff = 1.0 / (noise.sd_mean * noise.sd_mean);
-        std::printf("  %5zu │ %20.0f │ %9.4f   %9.4f           │ %11.4f │ %7.0f (%.0f per image)\n",
-                    B, n, noise.sd_mean, 1.0 / std::sqrt(n), noise.sd_var, n_eff,
-                    n_eff / static_cast<double>(B));
+        std::printf("  %5zu │ %8.0f │ %9.4f %8.4f │ %11.4f │ %6.0f (%4.0f)\n", B, n, noise.sd_mean,
+                    1.0 / std::sqrt(n), noise.sd_var, n_eff, n_eff / static_cast<double>(B));
         col_B.push_back(static_cast<double>(B));
         col_n.push_back(n);
         sd_mean.push_back(noise.sd_mean);
@@ -518,12 +560,13 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
     }
     double per_image = 0;  // the mean over the batch sizes of n_eff / B
     for (std::size_t i = 0; i < col_B.size(); ++i)
-        per_image += 1.0 / (sd_mean[i] * sd_mean[i] * col_B[i] * kBatchSizes.size());
+        per_image += 1.0 / (sd_mean[i] * sd_mean[i] * col_B[i] * batch_sizes.size());
+    const double B0 = col_B[0], synthetic = 1.0 / std::sqrt(B0);  // sd(μ_B)/σ of B values
     std::printf(
-        "\n  Each image's 28x28 positions count as about %.0f independent values: neighbours are\n"
-        "  alike. Still, at B = 8 the channel means are %.0fx steadier than the synthetic\n"
-        "  features' (sd(μ_B)/σ = 1/√8 = 0.354 there, %.3f here).\n",
-        per_image, (1.0 / std::sqrt(8.0)) / sd_mean[0], sd_mean[0]);
+        "\n  Each image's 28x28 positions count as about %.0f independent values:\n"
+        "  neighbours are alike. Still, at B = %.0f the channel means are %.0fx steadier\n"
+        "  than the synthetic features' (sd(μ_B)/σ = 1/√%.0f = %.3f there, %.3f here).\n",
+        per_image, B0, synthetic / sd_mean[0], B0, synthetic, sd_mean[0]);
     viz::write_csv(out / "ch310_batchnorm_cnn_noise.csv", {{"batch_size", col_B},
                                                            {"values_per_channel", col_n},
                                                            {"sd_mean_relative", sd_mean},
@@ -533,60 +576,66 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_bn_histograms",
         "Histograms of activations before and after Batch Normalisation, for batch sizes 8, 32, "
         "128 and 512 (the chapter's figure), the noise in the batch statistics, and the same "
-        "figure from a CNN's first layer on MNIST."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
+        "figure from a CNN's first layer on MNIST.");
+    tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
     std::vector<std::string> figures = {"synthetic", "noise", "cnn"};
+    std::vector<std::size_t> batch_sizes = kDefaultBatchSizes;
     std::size_t noise_batches = 200;
     std::size_t cnn_steps = 100;
-    bool quick = false;
-    app.add_option("--seed", seed, "random seed: the same seed gives the same numbers")
-        ->capture_default_str();
-    app.add_option("--out", out, "directory for the figures, their scripts and data")
-        ->capture_default_str();
-    app.add_option("--figures", figures,
-                   "which parts to make, comma-separated: synthetic (the chapter's figure), "
-                   "noise (spread of the batch statistics), cnn (real activations)")
+    cli.app()
+        .add_option("--figures", figures,
+                    "which parts to make, comma-separated: synthetic (the chapter's figure), "
+                    "noise (spread of the batch statistics), cnn (real activations, from "
+                    "--dataset)")
         ->delimiter(',')
         ->check(CLI::IsMember({"synthetic", "noise", "cnn"}))
         ->capture_default_str();
-    app.add_option("--noise-batches", noise_batches,
-                   "batches drawn per batch size for the noise table (the CNN's uses half as many)")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--cnn-steps", cnn_steps,
-                   "training steps of the CNN before its activations are recorded (0: untrained)")
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "a fast run for the tests: 20 noise batches, 10 CNN steps");
-    app.footer(
-        "Writes into --out: ch310_batchnorm.png (the chapter's figure), ch310_batch_noise.png, "
+    cli.list("--batch-sizes", batch_sizes,
+             "the batch sizes of the two histogram figures, one column each, comma-separated",
+             tg::examples::at_least(2));
+    cli.option("--noise-batches", noise_batches,
+               "batches drawn per batch size for the noise table (the CNN's uses half as many)",
+               tg::examples::at_least(1));
+    cli.option("--cnn-steps", cnn_steps,
+               "training steps of the CNN before its activations are recorded (0: untrained)");
+    cli.quick_help("a fast run for the tests: 20 noise batches, 10 CNN steps");
+    cli.outputs(
+        "ch310_batchnorm.png (the chapter's figure), ch310_batch_noise.png, "
         "ch310_batchnorm_cnn.png; next to each PNG its gnuplot script (.gp: edit it, then run "
         "gnuplot on it) and the data it plots (.csv); the per-channel statistics after BN "
         "(*_stats.csv) and the noise tables (ch310_batch_noise.csv, "
         "ch310_batchnorm_cnn_noise.csv).");
-    CLI11_PARSE(app, argc, argv);
-    if (quick) {
-        noise_batches = std::min<std::size_t>(noise_batches, 20);
-        cnn_steps = std::min<std::size_t>(cnn_steps, 10);
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    if (batch_sizes.empty()) {
+        std::cerr << "ch310_bn_histograms: --batch-sizes needs at least one batch size\n";
+        return 2;
     }
-
-    const auto wants = [&](const char* part) {
-        return std::find(figures.begin(), figures.end(), part) != figures.end();
-    };
     try {
-        fs::create_directories(out);
+        const fs::path out = cli.prepare();  // --threads applied, --out created and writable
+        std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
+        tg::tune_allocator_for_training();                   // keep freed memory for the next step
+        if (flags.quick) {
+            noise_batches = std::min<std::size_t>(noise_batches, 20);
+            cnn_steps = std::min<std::size_t>(cnn_steps, 10);
+        }
+        const auto wants = [&](const char* part) {
+            return std::find(figures.begin(), figures.end(), part) != figures.end();
+        };
+        const std::uint64_t seed = flags.seed;
         // Each part has its own generator, so making one part does not change another's numbers.
-        if (wants("synthetic")) synthetic_figure(seed, out);
+        if (wants("synthetic")) synthetic_figure(seed, batch_sizes, out);
         if (wants("noise")) {
             std::cout << "\n";
             noise_table(seed + 1, noise_batches, out);
         }
         if (wants("cnn")) {
             std::cout << "\n";
-            cnn_figure(seed + 2, cnn_steps, std::max<std::size_t>(5, noise_batches / 2), out);
+            cnn_figure(seed + 2, cnn_steps, std::max<std::size_t>(5, noise_batches / 2),
+                       batch_sizes, flags.dataset, out);
         }
     } catch (const std::exception& e) {
         std::cerr << "ch310_bn_histograms: " << e.what() << "\n";

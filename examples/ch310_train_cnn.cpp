@@ -40,10 +40,13 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/cli.hpp"
 #include "common/progress.hpp"
 
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/memory.hpp"
 #include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
@@ -244,51 +247,41 @@ void write_history(const History& bn, const History& plain, const fs::path& out)
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
-        "Train a LeNet-style CNN on MNIST with and without BatchNorm (same learning "
-        "rate, initial weights and batches) and compare them."};
+    tg::examples::Cli cli("ch310_train_cnn",
+                          "Train a LeNet-style CNN on MNIST with and without BatchNorm (same "
+                          "learning rate, initial weights and batches) and compare them.");
     Settings s;
-    app.add_option("--epochs", s.epochs, "passes over the training set")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--batch-size", s.batch_size, "examples per training step")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{60000}))
-        ->capture_default_str();
-    app.add_option("--lr", s.lr, "SGD learning rate, the same for both runs")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
-    app.add_option("--schedule", s.schedule,
-                   "learning rate over the run: cosine (annealed from --lr to 0) or constant")
+    tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
+    cli.option("--epochs", s.epochs, "passes over the training set", tg::examples::at_least(1));
+    cli.option("--batch-size", s.batch_size, "examples per training step",
+               tg::examples::between(2, 60000));
+    cli.option("--lr", s.lr, "SGD learning rate, the same for both runs",
+               tg::examples::greater_than(0));
+    cli.option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)",
+               tg::examples::at_least(0));
+    cli.app()
+        .add_option("--schedule", s.schedule,
+                    "learning rate over the run: cosine (annealed from --lr to 0) or constant")
         ->check(CLI::IsMember({"cosine", "constant"}))
         ->capture_default_str();
-    app.add_option("--momentum", s.momentum, "SGD momentum")
-        ->check(CLI::Range(0.0, 0.999))
-        ->capture_default_str();
-    app.add_option("--seed", s.seed, "random seed (initial weights, batch order)")
-        ->capture_default_str();
-    app.add_option("--dataset", s.dataset,
-                   "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
-                   "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format files")
-        ->capture_default_str();
-    app.add_option("--out", s.out, "directory for the figure, CSV files and checkpoints")
-        ->capture_default_str();
-    app.add_flag("--quick", s.quick,
-                 "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test "
-                 "examples");
-    app.footer(
-        "Writes into --out: ch310_training.png (loss and accuracy of both runs) with its gnuplot "
-        "script and data, ch310_training_history.csv (per epoch), ch310_training_steps.csv "
-        "(loss per step), and checkpoints cnn_bn.tgstate, cnn_nobn.tgstate "
-        "(tg::nn::Module::load_state). Timings are on the lines with \"ex/s\"; every other "
-        "printed number is the same for the same seed.");
-    CLI11_PARSE(app, argc, argv);
+    cli.option("--momentum", s.momentum, "SGD momentum", tg::examples::between(0, 0.999));
+    cli.quick_help(
+        "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test examples");
+    cli.outputs(
+        "ch310_training.png (loss and accuracy of both runs) with its gnuplot script and data, "
+        "ch310_training_history.csv (per epoch), ch310_training_steps.csv (loss per step), and "
+        "checkpoints cnn_bn.tgstate, cnn_nobn.tgstate (tg::nn::Module::load_state). Timings are "
+        "on the lines with \"ex/s\"; every other printed number is the same for the same seed.");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    s.seed = flags.seed;
+    s.dataset = flags.dataset;
+    s.out = flags.out;
+    s.quick = flags.quick;
 
     try {
-        const fs::path out = s.out;
-        fs::create_directories(out);
+        const fs::path out = cli.prepare();  // --threads applied, --out created and writable
+        std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
+        tg::tune_allocator_for_training();                   // keep freed memory for the next step
         tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
         tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
         if (s.quick) {

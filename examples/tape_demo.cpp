@@ -4,22 +4,28 @@
 //   logits [N, 3] = relu(x [N, 2] W1 [2, H] + b1 [H]) W2 [H, 3] + b2 [3]
 // Loss: cross-entropy. Plain gradient descent, written out: one Tape per step, backward,
 // p -= lr * dL/dp, zero_grad. At the end the last step's tape is printed and written as
-// Graphviz (render with `dot -Tsvg tape.dot -o tape.svg`).
+// Graphviz into --out (default out/tape_demo; render with `dot -Tsvg tape.dot -o tape.svg`).
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
 #include <iostream>
 #include <numbers>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/linalg.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
+#include "tapegrad/viz/csv.hpp"
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -48,35 +54,31 @@ tg::Tensor weight(std::size_t fan_in, std::size_t fan_out, tg::Generator& gen, c
     return tg::Tensor(tg::normal({fan_in, fan_out}, 0.0, std::sqrt(2.0 / fan_in), gen), true, name);
 }
 
-// The fraction of rows whose largest logit is the label.
-double accuracy(const tg::Array& logits, const tg::Labels& y) {
-    std::size_t right = 0;
-    const std::size_t C = logits.shape()[1];
-    for (std::size_t i = 0; i < y.size(); ++i) {
-        std::size_t best = 0;
-        for (std::size_t c = 1; c < C; ++c) {
-            if (logits(i, c) > logits(i, best)) best = c;
-        }
-        right += static_cast<std::int64_t>(best) == y[i];
-    }
-    return static_cast<double>(right) / static_cast<double>(y.size());
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-    CLI::App app{"Train a tiny MLP by hand on the tape, then show the tape."};
-    std::uint64_t seed = 0;
+int main(int argc, char** argv) try {
+    tg::examples::Cli cli("tape_demo", "Train a tiny MLP by hand on the tape, then show the tape.");
+    tg::examples::CommonFlags& flags = cli.common();  // tape_demo has no dataset: its own subset
+    flags.out = "out/tape_demo";
     int steps = 200;
     double lr = 0.1;
     std::size_t hidden = 16;
-    std::string dot_path = "tape.dot";
-    app.add_option("--seed", seed, "random seed for data and initial weights");
-    app.add_option("--steps", steps, "gradient-descent steps")->check(CLI::PositiveNumber);
-    app.add_option("--lr", lr, "learning rate");
-    app.add_option("--hidden", hidden, "hidden units")->check(CLI::PositiveNumber);
-    app.add_option("--dot", dot_path, "where to write the last step's tape as Graphviz");
-    CLI11_PARSE(app, argc, argv);
+    cli.option("--seed", flags.seed, "random seed for the data and the initial weights");
+    cli.option("--out", flags.out, "directory for tape.dot (checked writable before training)");
+    cli.flag("--quick", flags.quick, "20 steps instead of --steps (the tests' few-second mode)");
+    cli.option("--threads", flags.threads,
+               "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
+               "core. Results are the same for any count");
+    cli.option("--steps", steps, "gradient-descent steps", tg::examples::at_least(1));
+    cli.option("--lr", lr, "learning rate", tg::examples::greater_than(0));
+    cli.option("--hidden", hidden, "hidden units", tg::examples::at_least(1));
+    cli.outputs("tape.dot, the last step's tape as Graphviz (dot -Tsvg tape.dot -o tape.svg)");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const fs::path out = cli.prepare();  // --threads applied, --out created and writable
+    if (flags.quick) steps = 20;
+    const std::string dot_path = (out / "tape.dot").string();
+    const std::uint64_t seed = flags.seed;
+    std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
 
     tg::Generator gen(seed);
     const Data data = make_blobs(100, gen);
@@ -102,19 +104,17 @@ int main(int argc, char** argv) {
 
         if (step == 1 || step % 20 == 0 || step == steps) {
             std::cout << "step " << step << "  loss " << loss.item() << "  accuracy "
-                      << accuracy(logits.value(), data.y) << "\n";
+                      << tg::accuracy(logits, data.y) << "\n";
         }
         if (step == steps) {
             std::cout << "\nThe last step's tape:\n";
             tape.print(std::cout);
-            std::ofstream dot(dot_path);
-            dot << tape.to_dot();
-            if (!dot) {
-                std::cerr << "tape_demo: cannot write " << dot_path << "\n";
-                return 1;
-            }
+            tg::viz::write_text_atomically(dot_path, tape.to_dot());
             std::cout << "Graphviz description written to " << dot_path << "\n";
         }
     }
     return 0;
+} catch (const std::exception& e) {
+    std::cerr << "tape_demo: " << e.what() << "\n";
+    return 1;
 }

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The chapter's main job: builds the Batch Normalisation programs (release preset) and runs
-# them with their defaults, then says where the figures are.
+# The chapter's main job: builds the Batch Normalisation programs (release preset), runs them
+# with their chapter settings, then writes out/ch310/index.html, one page with every figure,
+# what each program printed, the claim it tests and the command that reproduces it.
 #   ch310_bn_histograms  the chapter's figure (activations before/after BN for B = 8..512), the
 #                        noise of the batch statistics, the same figure from a CNN on MNIST
 #   ch310_train_cnn      a LeNet-style CNN trained on MNIST with and without BN
-#   ch310_lr_sweep ... ch310_small_batch   the chapter's claims about training, one experiment
+#   ch310_lr_sweep ... ch310_finetune   the chapter's claims about training, one experiment
 #                        each (docs/ch310_experiments.md)
+#   ch310_train_vs_eval ... ch310_checkpoint_bn   the mechanics and production gotchas, one
+#                        demonstration each (docs/ch310_gotchas.md)
+#   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
+#                        (docs/distributed.md), when Open MPI is installed
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 #
 #   bash scripts/run_chapter.sh           everything with the chapter's settings
@@ -18,46 +23,49 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: bash scripts/run_chapter.sh [--quick]" >&2; exit 2 ;;
 esac
-bash scripts/setup.sh build chapter
+bash scripts/setup.sh build chapter mpi
 source scripts/env.sh
+source scripts/chapter_lib.sh
+# In this order: ch310_convergence reads ch310_lr_sweep's summary to train each model at its
+# best learning rate.
+programs=(ch310_bn_histograms ch310_train_cnn
+          ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
+          ch310_placement ch310_small_batch ch310_finetune
+          ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
+          ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
 cmake --preset release >/dev/null
-experiments=(ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
-             ch310_placement ch310_small_batch ch310_finetune)
-cmake --build --preset release -j "$(nproc)" --target ch310_bn_histograms ch310_train_cnn \
-  "${experiments[@]}"
+cmake --build --preset release -j "$(nproc)" --target "${programs[@]}"
 
 out="out/ch310"  # every program's default output directory
-
-echo
-echo "=== ch310_bn_histograms: BatchNorm histograms across batch sizes ==="
-./build/release/examples/ch310_bn_histograms "${quick[@]}"
-echo
-echo "=== ch310_train_cnn: a CNN trained with and without BatchNorm ==="
-./build/release/examples/ch310_train_cnn "${quick[@]}"
-
-# --- The chapter's claims about training (issue 11; docs/ch310_experiments.md) -------------
-# One program per claim, in this order: ch310_convergence reads ch310_lr_sweep's summary to
-# train each model at its best learning rate.
-experiment_figures=()
-experiments_start=$SECONDS
-for program in "${experiments[@]}"; do
+mkdir -p "$out"
+rm -f "$out/runs.tsv"
+start=$SECONDS
+for prog in "${programs[@]}"; do
   echo
-  echo "=== $program: $(./build/release/examples/"$program" --help | sed -n "1{s/:.*//;p}") ==="
-  ./build/release/examples/"$program" "${quick[@]}"
-  experiment_figures+=("${program}")
+  echo "=== $prog ==="
+  chapter_run "$out" build/release/examples "$prog" "${quick[@]}"
 done
+
+# tg::dist: the data-parallel BatchNorm gotcha and SyncBatchNorm. 4 ranks, as the chapter's
+# "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores.
+if command -v mpirun >/dev/null &&
+   cmake --build --preset release --target help | grep -q ch310_sync_batchnorm; then
+  cmake --build --preset release -j "$(nproc)" --target ch310_sync_batchnorm
+  echo
+  echo "=== ch310_sync_batchnorm (mpirun -np 4) ==="
+  root_flag=()
+  [ "$(id -u)" -ne 0 ] || root_flag=(--allow-run-as-root)
+  CHAPTER_LAUNCHER="mpirun ${root_flag[*]} --oversubscribe -np 4" \
+    chapter_run "$out" build/release/examples ch310_sync_batchnorm "${quick[@]}"
+else
+  echo
+  echo "(ch310_sync_batchnorm skipped: needs Open MPI: bash scripts/setup.sh mpi)"
+fi
 echo
-echo "The ${#experiments[@]} experiments took $((SECONDS - experiments_start)) s."
-# --- end of the training-claims experiments ---------------------------------------------------
+echo "All programs took $((SECONDS - start)) s."
 
 echo
+/usr/bin/python3 scripts/chapter_page.py "$out"
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"
-for f in ch310_batchnorm ch310_batch_noise ch310_batchnorm_cnn ch310_training \
-         "${experiment_figures[@]}"; do
-  if [ -f "$out/$f.png" ]; then
-    echo "  $out/$f.png"
-  else
-    echo "  $out/$f.gp   (not rendered: install gnuplot-nox, then: gnuplot $out/$f.gp)"
-  fi
-done
-echo "Compare $out/ch310_batchnorm.png with the chapter's figure; data next to each figure as CSV."
+for f in "$out"/*.png; do echo "  $f"; done
+echo "All of it on one page: $out/index.html"

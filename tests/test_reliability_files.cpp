@@ -270,7 +270,7 @@ TEST_CASE("optimisers reject a gradient whose shape is not the parameter's") {
 TEST_CASE("the default generator is safe to share between threads; each array is one run") {
     // Defect 6: two threads building layers raced inside mt19937_64.
     const tg::Generator saved = tg::default_generator();
-    constexpr std::size_t kN = 200000;
+    constexpr std::size_t kN = 2000000;  // ~20 ms per array: the threads overlap
     tg::manual_seed(99);
     const Array first = tg::uniform({kN}, 0, 1);
     const Array second = tg::uniform({kN}, 0, 1);

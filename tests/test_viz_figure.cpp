@@ -128,6 +128,19 @@ TEST_CASE("viz: the script of line plots with legends") {
     CHECK(contains(g, "set xrange [0.9:3.1]"));
 }
 
+TEST_CASE("viz: measured points get markers, a theory line none") {
+    viz::Figure fig(1, 1, 600, 400);
+    fig.panel(0, 0)
+        .line({8, 32}, {1.1, 0.5}, "measured", "#1F77B4")
+        .markers()
+        .line({8, 32}, {1.06, 0.53}, "theory", "#555555", true);
+    const std::string g = fig.script("noise");
+    CHECK(contains(g, "with linespoints pt 7 ps 1.3 lw 2 lc rgb \"#1F77B4\" title \"measured\""));
+    CHECK(contains(g, "with lines lw 2 lc rgb \"#555555\" dt 2 title \"theory\""));
+    viz::Figure empty(1, 1, 600, 400);
+    CHECK_THROWS_AS(empty.panel(0, 0).markers(), std::logic_error);
+}
+
 TEST_CASE("viz: titles are quoted for gnuplot") {
     viz::Figure fig(1, 1);
     fig.panel(0, 0).set_title("a \"quoted\" \\ title").curve({1, 2});

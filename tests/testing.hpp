@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -17,6 +18,9 @@
 
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"
+#include "tapegrad/kernels.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
 
 namespace tgtest {
 
@@ -158,6 +162,59 @@ inline std::string mismatch_scaled(const Array& actual, const Array& expected, d
     return mismatch(actual, expected, 0.0, atol + rtol * scale);
 }
 
+/// Selects the kernels (reference or fast) for one scope and restores the previous choice.
+class KernelsGuard {
+  public:
+    explicit KernelsGuard(tg::Kernels k) : saved_(tg::kernels_in_use()) { tg::set_kernels(k); }
+    ~KernelsGuard() { tg::set_kernels(saved_); }
+    KernelsGuard(const KernelsGuard&) = delete;
+    KernelsGuard& operator=(const KernelsGuard&) = delete;
+
+  private:
+    tg::Kernels saved_;
+};
+
+/// Both kernel sets, for tests that run every check on each.
+inline constexpr tg::Kernels kBothKernels[] = {tg::Kernels::reference, tg::Kernels::fast};
+
+/// An op under test: builds its output from leaves (which require grad).
+using OpFn = std::function<tg::Tensor(const std::vector<tg::Tensor>&)>;
+
+/// Runs `op` on leaves holding `values` with kernels `k`, then backward from a random
+/// upstream gradient (fixed by `seed`). Returns the output, then each leaf's gradient (an
+/// empty array for a leaf the output does not depend on).
+inline std::vector<Array> run_with_kernels(tg::Kernels k, const std::vector<Array>& values,
+                                           const OpFn& op, std::uint64_t seed = 7) {
+    KernelsGuard guard(k);
+    std::vector<tg::Tensor> leaves;
+    for (const Array& v : values)
+        leaves.emplace_back(v, true);
+    tg::Tape tape;
+    const tg::Tensor y = op(leaves);
+    tg::Generator gen(seed);
+    tape.backward(y, tg::normal(y.shape(), 0.0, 1.0, gen));
+    std::vector<Array> out{y.value()};
+    for (const tg::Tensor& leaf : leaves)
+        out.push_back(leaf.has_grad() ? leaf.grad() : Array());
+    return out;
+}
+
+/// Tolerance of fast against reference kernels, relative to each tensor's largest entry: the
+/// reference kernels sum in double, the fast ones partly in float.
+inline constexpr double kKernelsRtol = tg::is_double ? 1e-11 : 2e-5;
+
+/// Empty when the fast kernels give the reference kernels' output and gradients for `op` on
+/// `values`, within kKernelsRtol of each tensor's scale; else which tensor differs and how.
+inline std::string fast_vs_reference(const std::vector<Array>& values, const OpFn& op) {
+    const auto ref = run_with_kernels(tg::Kernels::reference, values, op);
+    const auto fast = run_with_kernels(tg::Kernels::fast, values, op);
+    for (std::size_t i = 0; i < ref.size(); ++i) {
+        const std::string why = mismatch_scaled(fast[i], ref[i], kKernelsRtol, kKernelsRtol);
+        if (!why.empty())
+            return (i == 0 ? "output: " : "grad of input " + std::to_string(i - 1) + ": ") + why;
+    }
+    return {};
+}
 }  // namespace tgtest
 
 /// CHECK that `actual` matches the PyTorch reference `expected` element-wise (kRtol, with a
@@ -182,4 +239,11 @@ inline std::string mismatch_scaled(const Array& actual, const Array& expected, d
     do {                                             \
         const auto gc_ = tg::gradcheck(__VA_ARGS__); \
         CHECK_MESSAGE(gc_.ok, gc_.message);          \
+    } while (0)
+
+/// CHECK that the fast kernels agree with the reference kernels on `op` (fast_vs_reference).
+#define CHECK_FAST_MATCHES_REFERENCE(values, op)                            \
+    do {                                                                    \
+        const std::string why_ = tgtest::fast_vs_reference((values), (op)); \
+        CHECK_MESSAGE(why_.empty(), "fast vs reference kernels: " << why_); \
     } while (0)

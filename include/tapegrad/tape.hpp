@@ -8,9 +8,11 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tapegrad/tensor.hpp"
@@ -33,8 +35,44 @@ struct ScopeLink {
 inline constexpr std::uint64_t kDestroyedTape = ~std::uint64_t{0};
 }  // namespace detail
 
-/// Receives d loss / d output and accumulates d loss / d input into each input's grad.
-using BackwardFn = std::function<void(const Array& grad_output)>;
+
+/// The interface of a recorded backward closure (see BackwardFn).
+struct BackwardClosure {
+    virtual ~BackwardClosure() = default;
+    virtual void operator()(const Array& grad_output) = 0;
+};
+
+/// A closure of type F (an op's lambda) behind that interface.
+template <class F>
+struct BackwardClosureOf final : BackwardClosure {
+    explicit BackwardClosureOf(F f) : fn(std::move(f)) {}
+    void operator()(const Array& grad_output) override { fn(grad_output); }
+    F fn;
+};
+
+/// Receives d loss / d output and accumulates d loss / d input into each input's grad: any
+/// callable `void(const Array& grad_output)`, e.g. an op's lambda. Not std::function: calling
+/// through it is one virtual call, so in a debugger's backtrace the op's closure sits two
+/// frames above Tape::backward (std::function puts four frames of its own plumbing there).
+/// Copies share the closure.
+class BackwardFn {
+  public:
+    BackwardFn() = default;
+    template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
+             std::is_invocable_v<std::decay_t<F>&, const Array&>)
+        BackwardFn(F f)  // NOLINT(google-explicit-constructor): ops pass their lambda directly
+        : closure_(std::make_shared<BackwardClosureOf<std::decay_t<F>>>(std::move(f))) {}
+
+    explicit operator bool() const { return closure_ != nullptr; }
+    /// The closure itself: Tape::backward calls `backward.closure()(grad)` so that no frame of
+    /// BackwardFn's own stands between the tape and the op.
+    BackwardClosure& closure() const { return *closure_; }
+    void operator()(const Array& grad_output) const { (*closure_)(grad_output); }
+
+  private:
+    std::shared_ptr<BackwardClosure> closure_;
+};
 
 /// One recorded op.
 struct TapeEntry {

@@ -934,11 +934,20 @@ A kernel works on raw pointers (const real* x, double* mean): `tg-view x N C L` 
             self._write(arr)
             return
         ptr = gdb.parse_and_eval(argv[0])
+        shape = [int(gdb.parse_and_eval(d)) for d in argv[1:]]
         if ptr.type.strip_typedefs().code == gdb.TYPE_CODE_ARRAY:
             ptr = ptr[0].address
-        if ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
-            raise gdb.GdbError("tg-view: %s is a %s, not a pointer" % (argv[0], ptr.type))
-        shape = [int(gdb.parse_and_eval(d)) for d in argv[1:]]
+        elif ptr.type.strip_typedefs().code != gdb.TYPE_CODE_PTR:
+            # A tensor, array or vector seen with another shape of the same size (a reshape).
+            arr = _array_of(argv[0])
+            count = 1
+            for d in shape:
+                count *= d
+            if count != arr.numel:
+                raise gdb.GdbError("tg-view: %s has %d values, the shape %s has %d" %
+                                   (argv[0], arr.numel, shape_str(shape), count))
+            ptr = arr.begin
+        shape = [int(d) for d in shape]
         self._write(XArray.raw(ptr, shape))
 
     @staticmethod
@@ -963,7 +972,24 @@ class TapeCommand(gdb.Command):
                 gdb.write("No active tape in this thread (no tg::Tape alive here, or inside a "
                           "tg::NoGradGuard).\n")
                 return
-        gdb.write(TapeView(tape).text() + "\n")
+        view = TapeView(tape)
+        lines = view.text().split("\n")
+        here = self._entry_in_backward(view)
+        if here is not None:  # stopped in Tape::backward's loop: mark the entry it is at
+            lines[1 + here] += "   <- Tape::backward is here"
+        gdb.write("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _entry_in_backward(view):
+        try:
+            frame = gdb.selected_frame()
+            while frame is not None:
+                if (frame.name() or "").startswith("tg::Tape::backward"):
+                    return view.index_of_entry(_loop_entry(frame))
+                frame = frame.older()
+        except (gdb.error, ValueError):
+            pass
+        return None
 
 
 def _loop_entry(frame):

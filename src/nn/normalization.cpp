@@ -44,6 +44,23 @@ BatchNorm::BatchNorm(std::size_t channels, BatchNormOptions opts)
     }
 }
 
+BatchNorm::BatchNorm(TakeOver, BatchNorm& other)
+    : num_features(other.num_features), options(other.options) {
+    if (options.affine) {
+        const bool w = other.weight.requires_grad(), b = other.bias.requires_grad();
+        weight = register_parameter("weight", other.weight);
+        bias = register_parameter("bias", other.bias);
+        weight.requires_grad_(w);  // register_parameter turned it on; keep a frozen γ frozen
+        bias.requires_grad_(b);
+    }
+    if (options.track_running_stats) {
+        running_mean = register_buffer("running_mean", other.running_mean);
+        running_var = register_buffer("running_var", other.running_var);
+        num_batches_tracked = register_buffer("num_batches_tracked", other.num_batches_tracked);
+    }
+    train(other.is_training());
+}
+
 BatchNorm1d::BatchNorm1d(std::size_t channels, BatchNormOptions opts) : BatchNorm(channels, opts) {}
 
 BatchNorm2d::BatchNorm2d(std::size_t channels, BatchNormOptions opts) : BatchNorm(channels, opts) {}
@@ -65,25 +82,35 @@ void BatchNorm::reset_parameters() {
 
 Tensor BatchNorm::forward(const Tensor& x) {
     check_input_dim(x);
-    // The factor batch_norm applies to the running statistics (PyTorch's
-    // exponential_average_factor). Like PyTorch, the batch is counted before batch_norm checks
-    // it, so a rejected batch still counts.
-    double factor = options.momentum.value_or(0.0);
     // Batch statistics in training, and in eval when there are no running statistics.
     const bool use_batch_stats = is_training() || !options.track_running_stats;
-    if (is_training() && options.track_running_stats && !running_stats_update_enabled()) {
+    if (recomputing()) {
         // Recomputation under tg::checkpoint (or another NoStatsUpdateGuard): the same batch
         // statistics, but the batch was already counted; without running statistics
         // batch_norm updates nothing.
         return batch_norm(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
     }
+    // Like PyTorch, the batch is counted before batch_norm checks it, so a rejected batch
+    // still counts.
+    const double factor = count_batch();
+    return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
+                      options.eps);
+}
+
+bool BatchNorm::recomputing() const {
+    return is_training() && options.track_running_stats && !running_stats_update_enabled();
+}
+
+double BatchNorm::count_batch() {
+    // The factor batch_norm applies to the running statistics (PyTorch's
+    // exponential_average_factor).
+    double factor = options.momentum.value_or(0.0);
     if (is_training() && options.track_running_stats) {
         num_batches_tracked.value() += real(1);
         factor = options.momentum ? *options.momentum
                                   : 1.0 / static_cast<double>(num_batches_tracked.item());
     }
-    return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
-                      options.eps);
+    return factor;
 }
 
 Module& BatchNorm::train(bool on) {

@@ -6,14 +6,15 @@
 namespace tg {
 
 Tensor relu(const Tensor& x) {
-    // Forward: y_i = max(x_i, 0), one pass over the contiguous data.
+    // Forward: y_i = max(x_i, 0), one pass over the contiguous data. Written as "0 where
+    // x_i <= 0, else x_i" so a NaN passes through (PyTorch: relu(NaN) = NaN).
     const Array& xv = x.value();
     Array y = Array::from_shape(xv.shape());
     const real* xp = xv.data();
     real* yp = y.data();
     parallel_for(xv.size(), grain_for(1), [xp, yp](std::size_t begin, std::size_t end) {
         for (std::size_t i = begin; i < end; ++i)
-            yp[i] = xp[i] > real(0) ? xp[i] : real(0);
+            yp[i] = xp[i] <= real(0) ? real(0) : xp[i];
     });
     Tensor out(std::move(y));
 

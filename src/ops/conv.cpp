@@ -27,6 +27,7 @@
 #include "tapegrad/ops/conv.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -159,6 +160,14 @@ ConvShape check_and_size(const Tensor& x, const Tensor& weight, const Tensor& bi
                                     std::to_string(ws[0]) + "]");
     }
     if (stride == 0) throw std::invalid_argument("conv2d: stride must be positive, got 0");
+    // H + 2 padding must not wrap around (padding = (size_t)-1 made it H - 2).
+    const std::size_t larger = std::max(xs[2], xs[3]);
+    if (padding > (std::numeric_limits<std::size_t>::max() - larger) / 2) {
+        throw std::invalid_argument("conv2d: padding " + std::to_string(padding) +
+                                    " is too large: the padded input (" + std::to_string(larger) +
+                                    " + 2 x padding rows) does not fit in a size_t (input " +
+                                    shape_str(xs) + ")");
+    }
     const std::size_t ph = xs[2] + 2 * padding, pw = xs[3] + 2 * padding;
     if (ws[2] > ph || ws[3] > pw || ws[2] == 0 || ws[3] == 0) {
         throw std::invalid_argument("conv2d: kernel " + std::to_string(ws[2]) + "x" +
@@ -193,8 +202,9 @@ std::size_t image_threads(const ConvShape& s) {
 template <class Body>
 void for_image_blocks(std::size_t n, std::size_t threads, const Body& body) {
     const std::size_t per = (n + threads - 1) / threads;  // images per block
-    parallel_for_chunks(n, per, [&body](std::size_t t, std::size_t first, std::size_t last) {
-        body(first, last, t);
+    parallel_for_blocks(threads, [&body, n, per](std::size_t t) {
+        const std::size_t first = std::min(n, t * per), last = std::min(n, first + per);
+        if (first < last) body(first, last, t);
     });
 }
 
@@ -299,6 +309,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
                                want_x ? dx.data() + n * x_image : nullptr);
             }
         });
+        if (!blocks[0].used) {  // an empty batch (N = 0) runs no block: dW = 0, db = 0
+            if (want_w) blocks[0].dw = xt::zeros<real>(weight.shape());
+            if (want_b) blocks[0].db = xt::zeros<real>({s.o});
+        }
         for (std::size_t t = 1; t < threads; ++t) {
             if (!blocks[t].used) continue;
             if (want_w) blocks[0].dw += blocks[t].dw;

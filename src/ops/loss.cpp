@@ -32,16 +32,26 @@ struct Rows {
     std::size_t offset(std::size_t o, std::size_t i) const { return o * n * inner + i; }
 };
 
-// log sum_j e^(x_j) over n elements `stride` apart, as m + log sum_j e^(x_j - m).
-real log_sum_exp(const real* x, std::size_t n, std::size_t stride) {
+// The two parts of log sum_j e^(x_j) over n elements `stride` apart: m = max_j x_j and
+// log s, s = sum_j e^(x_j - m) (so the sum is m + log s).
+struct MaxAndLogSum {
+    real m, log_s;
+};
+MaxAndLogSum max_and_log_sum(const real* x, std::size_t n, std::size_t stride) {
     real m = -std::numeric_limits<real>::infinity();
     for (std::size_t j = 0; j < n; ++j)
         m = std::max(m, x[j * stride]);
-    if (std::isinf(m)) return m;  // all -inf (or empty): avoid inf - inf
+    if (std::isinf(m)) return {m, real(0)};  // all -inf (or empty), or +inf: avoid inf - inf
     real s = 0;
     for (std::size_t j = 0; j < n; ++j)
         s += std::exp(x[j * stride] - m);
-    return m + std::log(s);
+    return {m, std::log(s)};
+}
+
+// log sum_j e^(x_j) over n elements `stride` apart, as m + log sum_j e^(x_j - m).
+real log_sum_exp(const real* x, std::size_t n, std::size_t stride) {
+    const MaxAndLogSum p = max_and_log_sum(x, n, stride);
+    return p.m + p.log_s;
 }
 
 }  // namespace
@@ -50,14 +60,16 @@ Tensor log_softmax(const Tensor& x, int dim) {
     const Rows r("log_softmax", x.shape(), dim);
     const Array& xv = x.value();
     Array y = Array::from_shape(xv.shape());
-    // Forward: y_j = x_j - lse, lse = log sum_j e^(x_j)
+    // Forward: y_j = (x_j - m) - log s, s = sum_k e^(x_k - m), as PyTorch computes it. Not
+    // x_j - (m + log s): for |m| of 50-100, m + log s rounds to a multiple of ulp(m) (3.8e-6
+    // at 55), which a log-probability near 0 cannot afford.
     for (std::size_t o = 0; o < r.outer; ++o) {
         for (std::size_t i = 0; i < r.inner; ++i) {
             const real* xr = xv.data() + r.offset(o, i);
             real* yr = y.data() + r.offset(o, i);
-            const real lse = log_sum_exp(xr, r.n, r.inner);
+            const MaxAndLogSum p = max_and_log_sum(xr, r.n, r.inner);
             for (std::size_t j = 0; j < r.n; ++j)
-                yr[j * r.inner] = xr[j * r.inner] - lse;
+                yr[j * r.inner] = (xr[j * r.inner] - p.m) - p.log_s;
         }
     }
     Tensor out(std::move(y));

@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "tapegrad/parallel.hpp"
+#include "kernels/fast/batch_norm.hpp"
+#include "kernels/fast/sums.hpp"
+#include "kernels/reference/batch_norm.hpp"
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -92,92 +95,12 @@ real value_or(const Tensor& t, std::size_t i, real fallback) {
     return t.defined() ? t.value().data()[i] : fallback;
 }
 
-/// μ held as the `real` nearest it plus the rest, μ = hi + lo, so that x − μ computed as
-/// (x − hi) − lo keeps full precision in float even when |μ| ≫ σ (x − hi is then exact);
-/// a plain float μ would be off by up to 1/2 ulp of μ, magnified by 1/σ.
-struct Centre {
-    real hi, lo;
-};
-Centre centre(double mu) {
-    const real hi = static_cast<real>(mu);
-    return {hi, static_cast<real>(mu - hi)};
-}
-
-/// Two sums over i < len: su += Σ u_i, sv += Σ v_i, where {u_i, v_i} = term(i).
-/// Speed without losing accuracy: the terms are added in kLanes interleaved partial sums in
-/// `real` (which the compiler vectorises; it may not reorder one running sum itself), and
-/// every kChunk terms these are moved into partial sums in double.
-struct Pair {
-    real u, v;
-};
-constexpr std::size_t kLanes = 8;
-constexpr std::size_t kChunk = 64;
-
-template <class Term>
-inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
-    double u[kLanes] = {}, v[kLanes] = {};
-    const std::size_t whole = len - len % kLanes;
-    std::size_t i = 0;
-    while (i < whole) {
-        const std::size_t end = std::min(whole, i + kChunk);
-        real chunk_u[kLanes] = {}, chunk_v[kLanes] = {};
-        for (; i < end; i += kLanes) {
-            for (std::size_t k = 0; k < kLanes; ++k) {
-                const Pair p = term(i + k);
-                chunk_u[k] += p.u;
-                chunk_v[k] += p.v;
-            }
-        }
-        for (std::size_t k = 0; k < kLanes; ++k) {
-            u[k] += chunk_u[k];
-            v[k] += chunk_v[k];
-        }
-    }
-    for (; i < len; ++i) {
-        const Pair p = term(i);
-        u[0] += p.u;
-        v[0] += p.v;
-    }
-    for (std::size_t k = 0; k < kLanes; ++k) {
-        su += u[k];
-        sv += v[k];
-    }
-}
-
-/// Mean μ and biased variance σ² of one set of B = runs·len values: `runs` contiguous runs of
-/// `len` values starting `stride` apart (batch_norm's channel c of [N, C, L]: N runs of L,
-/// C·L apart; one run for the other normalisations).
-///
-/// One pass, with the sums of d = x − K shifted by K = the set's first value:
-///     μ = K + Σd/B,    σ² = Σd²/B − (Σd/B)²
-/// Shifting by a value of the set keeps both terms of the size of σ², so the subtraction loses
-/// nothing (the unshifted Σx²/B − μ² cancels badly when |μ| ≫ σ). Sums are in double.
-struct Moments {
-    double mean, var;
-};
-
-Moments moments(const real* p, std::size_t runs, std::size_t len, std::size_t stride) {
-    const double B = static_cast<double>(runs * len);
-    if (runs * len == 0) {
-        const double nan = std::numeric_limits<double>::quiet_NaN();
-        return {nan, nan};
-    }
-    const real K = p[0];
-    double sum_d = 0.0, sum_d2 = 0.0;
-    for (std::size_t r = 0; r < runs; ++r) {
-        const real* q = p + r * stride;
-        add_sums(
-            len,
-            [q, K](std::size_t i) {
-                const real d = q[i] - K;
-                return Pair{d, d * d};
-            },
-            sum_d, sum_d2);
-    }
-    const double mean_d = sum_d / B;  // μ − K
-    const double var = sum_d2 / B - mean_d * mean_d;
-    return {K + mean_d, var > 0.0 ? var : 0.0};
-}
+using kernels::fast::add_sums;
+using kernels::fast::Centre;
+using kernels::fast::centre;
+using kernels::fast::Moments;
+using kernels::fast::moments;
+using kernels::fast::Pair;
 
 /// running = (1 − momentum) running + momentum batch_stat, in place (no gradient).
 void update_running(Tensor running, std::size_t c, double momentum, double batch_stat) {
@@ -192,6 +115,96 @@ void accumulate_sums(const Tensor& t, const std::vector<double>& sums) {
     std::transform(sums.begin(), sums.end(), g.begin(),
                    [](double v) { return static_cast<real>(v); });
     t.accumulate_grad(std::move(g));
+}
+
+/// x seen as [N, C, L], and whether the statistics were the batch's own: what BatchNorm's
+/// backward kernel needs besides the arrays. (Captured as one struct: gdb then does not stop
+/// on the closure's capture list while the kernel's arguments are evaluated.)
+struct BatchNormShape {
+    std::size_t N, C, L;
+    bool batch_stats;
+};
+
+/// The gradients a normalisation's backward kernel writes: dx [x's shape], dγ and dβ [C], each
+/// allocated only when its tensor requires grad (else null, which the kernels skip);
+/// accumulate() adds them into the tensors' grads. One line in the op's backward closure, so
+/// that `step` from the tape reaches the kernel in a few steps (docs/debugging.md).
+struct InputGrads {
+    InputGrads(const Tensor& x, const Tensor& weight, const Tensor& bias)
+        : x_(x), weight_(weight), bias_(bias) {
+        if (x.requires_grad()) dx = allocate(x, dx_array_);
+        if (weight.defined() && weight.requires_grad()) dgamma = allocate(weight, dgamma_array_);
+        if (bias.defined() && bias.requires_grad()) dbeta = allocate(bias, dbeta_array_);
+    }
+    void accumulate() {
+        if (dx) x_.accumulate_grad(std::move(dx_array_));
+        if (dgamma) weight_.accumulate_grad(std::move(dgamma_array_));
+        if (dbeta) bias_.accumulate_grad(std::move(dbeta_array_));
+    }
+    real* dx = nullptr;
+    real* dgamma = nullptr;
+    real* dbeta = nullptr;
+
+  private:
+    static real* allocate(const Tensor& t, Array& a) {
+        a = Array::from_shape(t.shape());
+        return a.data();
+    }
+    const Tensor& x_;
+    const Tensor& weight_;
+    const Tensor& bias_;
+    Array dx_array_, dgamma_array_, dbeta_array_;
+};
+
+/// The data of an optional tensor (weight, bias), or null when it is undefined.
+const real* data_or_null(const Tensor& t) {
+    return t.defined() ? t.value().data() : nullptr;
+}
+
+/// What batch_norm works on: its arguments as the kernels take them — x seen as [N, C, L]
+/// (L = H·W, 1 for [N, C]), channel c one set of B = N·L values, raw pointers to the data —
+/// and the buffers the forward kernel fills.
+struct BatchNormWork {
+    std::size_t N, C, L, B;
+    bool batch_stats;  // normalise with the batch's statistics (training, or no running ones)
+    const real* x;
+    const real* gamma;       // weight, or null (γ = 1)
+    const real* beta;        // bias, or null (β = 0)
+    const real* fixed_mean;  // the running statistics to normalise with, or null (batch_stats)
+    const real* fixed_var;
+    Array y;                                // [N, C, *], the output
+    std::vector<double> mean, var, invstd;  // [C] each: μ_B, σ²_B, invstd = 1/sqrt(σ²_B + ε)
+};
+
+/// Checks batch_norm's arguments (see check_per_channel_args; a channel must have more than
+/// one value when batch statistics are needed, as in PyTorch), returns them as the kernels take
+/// them, with the output and statistics allocated.
+BatchNormWork prepare_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                 const Tensor& running_mean, const Tensor& running_var,
+                                 bool training) {
+    const char* op = "batch_norm";
+    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
+    const Shape shape = x.shape();
+    BatchNormWork bn{};
+    bn.N = shape[0], bn.C = shape[1], bn.L = trailing_size(shape, 2);
+    bn.B = bn.N * bn.L;
+    bn.batch_stats = training || !running_mean.defined();
+    if (bn.batch_stats && bn.B == 1) {
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected more than 1 value per channel when training, "
+                                    "got input size " +
+                                    shape_str(shape));
+    }
+    bn.x = x.value().data();
+    bn.gamma = data_or_null(weight);
+    bn.beta = data_or_null(bias);
+    bn.fixed_mean = bn.batch_stats ? nullptr : running_mean.value().data();
+    bn.fixed_var = bn.batch_stats ? nullptr : running_var.value().data();
+    bn.y = Array::from_shape(shape);
+    bn.mean.resize(bn.C);
+    bn.var.resize(bn.C);
+    bn.invstd.resize(bn.C);
+    return bn;
 }
 
 /// The unbiased variance σ² · B/(B − 1) that running_var tracks.
@@ -322,142 +335,52 @@ Tensor normalize_groups(const char* op, const Tensor& x, std::size_t G, const Te
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
-    const char* op = "batch_norm";
-    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
-    const Shape shape = x.shape();
+    BatchNormWork bn = prepare_batch_norm(x, weight, bias, running_mean, running_var, training);
+    if (kernels_in_use() == Kernels::reference)
+        kernels::reference::batch_norm_forward(bn.y.data(), bn.mean.data(), bn.var.data(),
+                                               bn.invstd.data(), bn.x, bn.gamma, bn.beta,
+                                               bn.fixed_mean, bn.fixed_var, bn.N, bn.C, bn.L, eps);
+    else
+        kernels::fast::batch_norm_forward(bn.y.data(), bn.mean.data(), bn.var.data(),
+                                          bn.invstd.data(), bn.x, bn.gamma, bn.beta, bn.fixed_mean,
+                                          bn.fixed_var, bn.N, bn.C, bn.L, eps);
 
-    // x [N, C, L] with L = H·W (1 for [N, C]); channel c has B = N·L values.
-    const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape, 2);
-    const std::size_t B = N * L;
-    // Batch statistics when training, and in eval without running statistics.
-    const bool batch_stats = training || !running_mean.defined();
-    if (batch_stats && B == 1) {
-        throw std::invalid_argument(std::string(op) +
-                                    ": expected more than 1 value per channel when training, "
-                                    "got input size " +
-                                    shape_str(shape));
+    // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
+    // stay as they are instead of becoming NaN for good.
+    if (training && running_mean.defined() && bn.B > 0) {
+        // running_mean = (1 − momentum)·running_mean + momentum·μ_B
+        // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
+        real* run_mean = Tensor(running_mean).value().data();
+        real* run_var = Tensor(running_var).value().data();
+        const double B = static_cast<double>(bn.B);
+        for (std::size_t c = 0; c < bn.C; ++c) {
+            run_mean[c] = static_cast<real>((1.0 - momentum) * run_mean[c] + momentum * bn.mean[c]);
+            run_var[c] = static_cast<real>((1.0 - momentum) * run_var[c] +
+                                           momentum * bn.var[c] * B / (B - 1.0));
+        }
     }
 
-    // Per channel: μ_c and 1/σ_c = 1 / sqrt(σ²_c + ε), from the batch or the running stats.
-    const real* xp = x.value().data();
-    std::vector<double> mean(C);
-    std::vector<real> invstd(C);
-    Array y = Array::from_shape(shape);
-    real* yp = y.data();
-    // Channel by channel (channels are independent, so they are split between threads when
-    // each gets enough values): its statistics, then y = γ x̂ + β over its N blocks x[n, c, :]
-    // at once, while the channel's values are still in cache.
-    const std::size_t channel_grain = grain_for(B);
-    parallel_for(C, channel_grain, [&](std::size_t c_begin, std::size_t c_end) {
-        for (std::size_t c = c_begin; c < c_end; ++c) {
-            if (batch_stats) {
-                const Moments m = moments(xp + c * L, N, L, C * L);  // N runs of L, C·L apart
-                mean[c] = m.mean;
-                invstd[c] = static_cast<real>(1.0 / std::sqrt(m.var + eps));
-                if (training && running_mean.defined()) {
-                    update_running(running_mean, c, momentum, m.mean);
-                    update_running(running_var, c, momentum, unbiased(m.var, B));
-                }
-            } else {
-                mean[c] = running_mean.value().data()[c];
-                invstd[c] = static_cast<real>(1.0 / std::sqrt(running_var.value().data()[c] + eps));
-            }
-
-            // y = γ x̂ + β with x̂ = (x − μ) / σ
-            const Centre mu = centre(mean[c]);
-            const real is = invstd[c];
-            const real g = value_or(weight, c, 1), b = value_or(bias, c, 0);
-            for (std::size_t n = 0; n < N; ++n) {
-                const real* xb = xp + (n * C + c) * L;
-                real* yb = yp + (n * C + c) * L;
-                for (std::size_t l = 0; l < L; ++l) {
-                    const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
-                    yb[l] = g * xhat + b;
-                }
-            }
-        }
-    });
-
-    Tensor out(std::move(y));
+    Tensor out(std::move(bn.y));
     std::vector<Tensor> inputs;
     if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
-        // Saved for backward: μ and 1/σ per channel (x̂ is recomputed from x, which the tape
-        // keeps alive anyway) — 2·C numbers instead of a copy of x.
-        auto backward = [x, weight, bias, mean = std::move(mean), invstd = std::move(invstd), N, C,
-                         L, B, batch_stats](const Array& dy) {
-            const bool need_dx = x.requires_grad();
-            const bool need_dgamma = weight.defined() && weight.requires_grad();
-            const bool need_dbeta = bias.defined() && bias.requires_grad();
-            const real* xd = x.value().data();
-            const real* dyp = dy.data();
-            Array dx, dw, db;
-            if (need_dx) dx = Array::from_shape(x.shape());
-            if (need_dgamma) dw = Array::from_shape(weight.shape());
-            if (need_dbeta) db = Array::from_shape(bias.shape());
-
-            // Channels are independent: split them between threads when each gets enough.
-            const std::size_t grain = grain_for(B);
-            parallel_for(C, grain, [&](std::size_t c_begin, std::size_t c_end) {
-                for (std::size_t c = c_begin; c < c_end; ++c) {
-                    const Centre mu = centre(mean[c]);
-                    const real is = invstd[c];
-                    const real gamma = value_or(weight, c, 1);
-
-                    // Pass 1 over the channel: dβ = Σdy, dγ = Σdy·x̂.
-                    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-                    for (std::size_t n = 0; n < N; ++n) {
-                        const real* xb = xd + (n * C + c) * L;
-                        const real* dyb = dyp + (n * C + c) * L;
-                        add_sums(
-                            L,
-                            [xb, dyb, mu, is](std::size_t l) {
-                                return Pair{dyb[l], dyb[l] * (((xb[l] - mu.hi) - mu.lo) * is)};
-                            },
-                            sum_dy, sum_dy_xhat);
-                    }
-                    if (need_dgamma) dw.data()[c] = static_cast<real>(sum_dy_xhat);
-                    if (need_dbeta) db.data()[c] = static_cast<real>(sum_dy);
-                    if (!need_dx) continue;
-
-                    if (batch_stats) {
-                        // μ and σ depend on every x of the channel. With dx̂ = dy·γ:
-                        //   Σdx̂ = γ·Σdy,   Σ(dx̂·x̂) = γ·Σ(dy·x̂)
-                        const real sum_dxhat = static_cast<real>(gamma * sum_dy);
-                        const real sum_dxhat_xhat = static_cast<real>(gamma * sum_dy_xhat);
-                        const real Bn = static_cast<real>(B);  // B as a number
-                        const real k = is / Bn;                // 1/B · 1/σ
-                        // Pass 2. dx = 1/B · 1/σ · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
-                        for (std::size_t n = 0; n < N; ++n) {
-                            const real* xb = xd + (n * C + c) * L;
-                            const real* dyb = dyp + (n * C + c) * L;
-                            real* dxb = dx.data() + (n * C + c) * L;
-                            for (std::size_t l = 0; l < L; ++l) {
-                                const real xhat = ((xb[l] - mu.hi) - mu.lo) * is;
-                                const real dxhat = dyb[l] * gamma;
-                                real d = Bn * dxhat;         // term 1: B·dx̂
-                                d -= sum_dxhat;              // term 2: Σdx̂
-                                d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                                dxb[l] = k * d;
-                            }
-                        }
-                    } else {
-                        // Eval: μ and σ are fixed running statistics, y = γ (x − μ)/σ + β
-                        // is affine in x: dx = dy·γ/σ.
-                        const real scale = gamma * is;
-                        for (std::size_t n = 0; n < N; ++n) {
-                            const real* dyb = dyp + (n * C + c) * L;
-                            real* dxb = dx.data() + (n * C + c) * L;
-                            for (std::size_t l = 0; l < L; ++l)
-                                dxb[l] = dyb[l] * scale;
-                        }
-                    }
-                }
-            });
-            if (need_dx) x.accumulate_grad(std::move(dx));
-            if (need_dgamma) weight.accumulate_grad(std::move(dw));
-            if (need_dbeta) bias.accumulate_grad(std::move(db));
+        // Saved for backward: μ and invstd per channel (x̂ is recomputed from x, which the tape
+        // keeps alive anyway): 2·C numbers instead of a copy of x. The data pointers are taken
+        // afresh: a tensor's value may have been replaced since the forward pass.
+        const BatchNormShape s{bn.N, bn.C, bn.L, bn.batch_stats};
+        auto backward = [x, weight, bias, s, mean = std::move(bn.mean),
+                         invstd = std::move(bn.invstd)](const Array& dy) {
+            InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
+            if (kernels_in_use() == Kernels::reference)
+                kernels::reference::batch_norm_backward(
+                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
+            else
+                kernels::fast::batch_norm_backward(
+                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
+            grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
         };
-        tape->record(op, std::move(inputs), out, std::move(backward));
+        tape->record("batch_norm", std::move(inputs), out, std::move(backward));
     }
     return out;
 }

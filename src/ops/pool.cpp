@@ -48,9 +48,17 @@ PoolShape check_and_size(const char* op, const Tensor& x, std::size_t kernel, st
     }
     if (kernel == 0) throw std::invalid_argument(name + ": kernel size must be positive, got 0");
     if (stride == 0) stride = kernel;  // PyTorch's stride=None
-    if (2 * padding > kernel) {
+    // 2 padding > kernel, written so that it cannot wrap around (padding = 2^63 made it 0).
+    if (padding > kernel / 2) {
         throw std::invalid_argument(name + ": padding " + std::to_string(padding) +
                                     " is more than half the kernel size " + std::to_string(kernel));
+    }
+    const std::size_t larger = std::max(xs[2], xs[3]);
+    if (padding > (std::numeric_limits<std::size_t>::max() - larger) / 2) {
+        throw std::invalid_argument(name + ": padding " + std::to_string(padding) +
+                                    " is too large: the padded input (" + std::to_string(larger) +
+                                    " + 2 x padding rows) does not fit in a size_t (input " +
+                                    shape_str(xs) + ")");
     }
     const std::size_t ph = xs[2] + 2 * padding, pw = xs[3] + 2 * padding;
     if (kernel > ph || kernel > pw) {

@@ -1,3 +1,5 @@
+// Our own CSV writer: none of the packaged libraries writes through a temporary file, fsync and
+// rename, which keeps a half-written figure input from ever being read by gnuplot.
 #include "tapegrad/viz/csv.hpp"
 
 #include <unistd.h>

@@ -74,6 +74,12 @@ Panel& Panel::line(std::vector<double> x, std::vector<double> y, std::string lab
     return *this;
 }
 
+Panel& Panel::markers() {
+    if (series.empty()) throw std::logic_error("Panel::markers: no series to mark yet");
+    series.back().markers = true;
+    return *this;
+}
+
 Panel& Panel::curve(std::vector<double> y, std::string label, std::string colour, bool dashed) {
     std::vector<double> x(y.size());
     for (std::size_t i = 0; i < x.size(); ++i)
@@ -311,8 +317,9 @@ void write_panel(std::ostream& g, const Panel& p, const Axis& x, const Axis& y,
             g << " using \"bin_center\":\"" << h << "\":\"bin_width\" with boxes"
               << " lc rgb " << quote(colour) << " fs solid 1.0 border lc rgb " << quote(colour);
         } else {
-            g << " using \"x\":\"y\" with lines lw " << fmt(s.line_width) << " lc rgb "
-              << quote(colour) << (s.dashed ? " dt 2" : "");
+            g << " using \"x\":\"y\" with " << (s.markers ? "linespoints pt 7 ps 1.3" : "lines")
+              << " lw " << fmt(s.line_width) << " lc rgb " << quote(colour)
+              << (s.dashed ? " dt 2" : "");
         }
         g << (s.label.empty() ? " notitle" : " title " + quote(s.label));
     }

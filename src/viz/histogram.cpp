@@ -1,3 +1,5 @@
+// Our own histogram, not a library's: it must reproduce numpy.histogram bin for bin (edges, the
+// closed last bin, float rounding at the edges) so the figures match the chapter's matplotlib.
 #include "tapegrad/viz/histogram.hpp"
 
 #include <algorithm>

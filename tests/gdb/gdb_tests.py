@@ -22,11 +22,12 @@ steps: counts the `step`/`next` commands the doc's step block (the one starting 
 """
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 
-NOISE = re.compile(r"^(\[New Thread |\[Thread |\[Inferior |Using host libthread_db|"
+NOISE = re.compile(r"^(\[New Thread |\[Thread |Using host libthread_db|"
                    r"\[Thread debugging using libthread_db|warning: Error disabling address "
                    r"space randomization)")
 MARK = "@@@ command "
@@ -160,12 +161,18 @@ def walkthrough(gdb, source_dir, program):
         if not steps:
             continue
         argv = [program] + args[1:]
+        out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
+        if "--out" not in argv:  # what the program writes goes to a directory removed after
+            argv += ["--out", out_dir]
         commands = []
         for k, (command, _) in enumerate(steps):
             commands.append("echo %s%d\\n" % (MARK, k))
             commands.append(command)
         commands.append("echo %send\\n" % MARK)
-        code, lines = run_gdb(gdb, source_dir, argv, commands)
+        try:
+            code, lines = run_gdb(gdb, source_dir, argv, commands)
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
         text = "\n".join(lines)
         if "Error in sourced command file" in text:
             fail("a command of docs/debugging.md failed:\n" + text[-4000:])
@@ -217,7 +224,12 @@ def steps(gdb, source_dir, program):
             if moves == 0:
                 fail("no step/next after `%s` in docs/debugging.md" % c)
             script = commands[:j] + ["echo @@@ frame\\n", "frame 0"]
-            code, lines = run_gdb(gdb, source_dir, [program] + args[1:], script)
+            out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
+            try:
+                code, lines = run_gdb(gdb, source_dir,
+                                      [program] + args[1:] + ["--out", out_dir], script)
+            finally:
+                shutil.rmtree(out_dir, ignore_errors=True)
             text = "\n".join(lines)
             if "Error in sourced command file" in text:
                 fail("the step commands failed:\n" + text[-3000:])

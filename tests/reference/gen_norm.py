@@ -121,15 +121,19 @@ def instance_norm(x, rm, rv, w, b, training, momentum, eps):
     return F.instance_norm(x, rm, rv, w, b, training or rm is None, momentum, eps)
 
 
-def stateless_case(name, fn, shape, seed, param_shape=None, affine=(True, True)):
+def stateless_case(name, fn, shape, seed, param_shape=None, affine=(True, True), transform=None,
+                   exact=False):
+    """exact: compute the float32 case in float64 (on the same float32 inputs)."""
     gen = torch.Generator().manual_seed(seed)
     w64, b64 = params(param_shape, gen) if param_shape is not None else (None, None)
     w64 = w64 if affine[0] else None
     b64 = b64 if affine[1] else None
     x64 = rand_input(shape, gen)
+    if transform is not None:
+        x64 = transform(x64)
     dy64 = torch.randn(shape, generator=gen, dtype=torch.float64)
     for dtype in both_dtypes():
-        run(dtype, name, fn, x64, dy64, w64, b64)
+        run(dtype, name, fn, x64, dy64, w64, b64, torch.float64 if exact else None)
 
 
 cumulative = (1.0, 1.0 / 2, 1.0 / 3)
@@ -154,6 +158,9 @@ stateful_case("bn4d_eps", batch_norm, [2, 3, 3, 3], 7, eps=1e-1, momenta=cumulat
 stateful_case("in4d", instance_norm, [3, 4, 5, 5], 11, random_init=True)
 stateful_case("in3d_noaffine", instance_norm, [4, 3, 7], 12, affine=False, momenta=cumulative)
 stateful_case("in3d_norunning", instance_norm, [2, 3, 6], 13, running=False)
+# |μ| ≫ σ (as bn3d_large_mean): per-instance statistics of x ≈ 100 ± 0.15, exact reference.
+stateful_case("in3d_large_mean", instance_norm, [2, 3, 16], 14,
+              transform=lambda x: 100 + 0.05 * x, exact=True)
 
 # layer_norm
 stateless_case("ln2d", lambda x, w, b: F.layer_norm(x, [10], w, b), [6, 10], 21, [10])
@@ -164,6 +171,9 @@ stateless_case("ln_whole", lambda x, w, b: F.layer_norm(x, [2, 3, 4], w, b), [2,
 stateless_case("ln_weight_only_eps", lambda x, w, b: F.layer_norm(x, [7], w, b, eps=1e-2),
                [5, 7], 25, [7], affine=(True, False))
 stateless_case("ln1d", lambda x, w, b: F.layer_norm(x, [9], w, b), [9], 26, [9])
+# |μ| ≫ σ: x ≈ 100 ± 0.15; without the centring (E[x²] − μ²) float32 loses ~1e-4.
+stateless_case("ln_large_mean", lambda x, w, b: F.layer_norm(x, [16], w, b), [4, 16], 27, [16],
+               transform=lambda x: 100 + 0.05 * x, exact=True)
 
 # group_norm
 stateless_case("gn4d", lambda x, w, b: F.group_norm(x, 3, w, b), [3, 6, 4, 5], 31, [6])
@@ -172,5 +182,7 @@ stateless_case("gn2d", lambda x, w, b: F.group_norm(x, 2, w, b), [5, 6], 33, [6]
 stateless_case("gn_one_group", lambda x, w, b: F.group_norm(x, 1, w, b), [2, 4, 3, 3], 34, [4])
 stateless_case("gn_group_per_channel_eps",
                lambda x, w, b: F.group_norm(x, 4, w, b, eps=1e-1), [2, 4, 6], 35, [4])
+stateless_case("gn_large_mean", lambda x, w, b: F.group_norm(x, 2, w, b), [2, 4, 8], 36, [4],
+               transform=lambda x: 100 + 0.05 * x, exact=True)
 
 W.save()

@@ -110,6 +110,25 @@ case("mse_loss", {"a": randn(3, 4), "b": randn(3, 4)}, lambda a, b: F.mse_loss(a
 case("mse_loss_bcast", {"a": randn(3, 4), "b": randn(4)},
      lambda a, b: F.mse_loss(a, b.expand(3, 4)))
 
+# --- added for issue 16, from their own generator (so the cases above keep their numbers;
+# their weights w are drawn in main() after every earlier case's)
+gen16 = torch.Generator().manual_seed(1616)
+# Logits of magnitude 50-100. Rows 0 and 2 have a dominant logit (97.5 with the next at
+# 90.5; 66 with the next at 61): the max's log-prob is about -1e-3 and -1e-2, which
+# x - (m + log s) gets wrong by up to ulp(m)/2 (3.8e-6 at 97.5: 3.5 and 2.2 times the
+# float32 tolerance) while (x - m) - log s keeps it. Row 1: all near -55.
+magnitude = torch.tensor([[97.5, 90.5, -60.5, 71.0, -88.75, 55.5],
+                          [-55.0, -62.0, -70.0, -61.5, -66.25, -58.0],
+                          [66.0, 59.25, 61.0, -70.0, 52.5, 60.0]], dtype=torch.float64)
+signs = torch.where(torch.rand((2, 6), generator=gen16, dtype=torch.float64) < 0.5, -1.0, 1.0)
+magnitude = torch.cat([magnitude, signs * (50 + 50 * torch.rand((2, 6), generator=gen16,
+                                                                 dtype=torch.float64))])
+case("log_softmax_magnitude_50_100", {"x": magnitude}, lambda x: F.log_softmax(x, dim=-1))
+# Without the max shift e^100 overflows float32 (inf/inf = nan) and e^-100... underflows.
+case("softmax_no_shift", {"x": torch.tensor([[100.0, 0.0, -5.0], [-100.0, -101.0, -103.0]],
+                                            dtype=torch.float64)},
+     lambda x: F.softmax(x, dim=-1))
+
 
 def main():
     out = RefWriter("ops")

@@ -59,31 +59,29 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 /// `missing_hint` ends the message when a file is missing (say where the files come from).
 Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& missing_hint = {});
 
-/// The repository's data/ directory, where the bundled digits are. The build defines
-/// TAPEGRAD_DATA_DIR (an absolute path) for the tests and examples; a program built without
-/// it looks in "data" relative to the working directory. (A `const` at namespace scope is
-/// local to each translation unit, so each program sees its own build's value.)
-#ifdef TAPEGRAD_DATA_DIR
-constexpr const char* bundled_data_dir = TAPEGRAD_DATA_DIR;
-#else
-constexpr const char* bundled_data_dir = "data";
-#endif
+/// The directory of the bundled digits, the first of these that holds them:
+///   1. the data/ directory of the source tree the library was built from (compile-time path),
+///   2. the installed share directory, <prefix>/share/tapegrad/data (`cmake --install`),
+///   3. the directory named by the environment variable TAPEGRAD_DATA.
+/// So a program finds them from any working directory. Throws std::runtime_error listing
+/// every place it looked when none holds them.
+std::string bundled_data_dir();
 
 /// The 10,000 real MNIST digits bundled in data/ (8,000 train / 2,000 test; data/README.md):
-/// what every example trains on by default.
-Dataset bundled_mnist(Split split, const std::string& data_dir = bundled_data_dir);
+/// what every example trains on by default. `data_dir` empty: bundled_data_dir().
+Dataset bundled_mnist(Split split, const std::string& data_dir = {});
 
 /// Where Debian's package dataset-fashion-mnist installs Fashion-MNIST.
 constexpr const char* fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
 
 /// Fashion-MNIST (Zalando; 60,000 train / 10,000 test; 10 kinds of clothing), from `dir`.
-/// A missing file's message says to install dataset-fashion-mnist or pass --data-dir.
+/// A missing file's message says to install dataset-fashion-mnist or pass --dataset DIR.
 Dataset fashion_mnist(Split split, const std::string& dir = fashion_mnist_dir);
 
 /// Picks a dataset by name, as the examples' --dataset flag does: "mnist" (the bundled
 /// digits), "fashion-mnist" (from /usr/share/datasets/fashion-mnist), or else a directory
 /// of MNIST-format files (e.g. LeCun's full 60,000 / 10,000 MNIST).
-Dataset load_dataset(const std::string& which, Split split,
-                     const std::string& data_dir = bundled_data_dir);
+/// `data_dir` is where "mnist" is read (empty: bundled_data_dir()).
+Dataset load_dataset(const std::string& which, Split split, const std::string& data_dir = {});
 
 }  // namespace tg::data

@@ -95,6 +95,12 @@ class Module {
         return register_module(name, std::make_shared<M>(std::move(child)));
     }
 
+    /// Puts `child` in the place of the direct child `name` (same name and position; its
+    /// tensors are renamed to match) and returns the old one. Throws std::invalid_argument if
+    /// there is no child of that name or `child` is null. How convert_sync_batchnorm swaps
+    /// layers.
+    std::shared_ptr<Module> replace_module(const std::string& name, std::shared_ptr<Module> child);
+
     /// Every parameter of this module and its descendants, each once, in registration order.
     std::vector<Tensor> parameters() const;
     /// The same with qualified names relative to this module: "features.0.weight".

@@ -52,6 +52,17 @@ class BatchNorm : public Module {
   protected:
     /// Registers γ, β (if affine) and the running statistics (if tracked), all [C].
     BatchNorm(std::size_t num_features, BatchNormOptions options);
+    /// Registers `other`'s own tensors (the same handles, requires_grad kept) with its options
+    /// and mode: how SyncBatchNorm takes a BatchNorm's place (convert_sync_batchnorm).
+    struct TakeOver {};
+    BatchNorm(TakeOver, BatchNorm& other);
+    /// In training with running statistics, counts the batch (num_batches_tracked += 1);
+    /// returns the factor for the running statistics: momentum, or 1/num_batches_tracked
+    /// when momentum is unset (PyTorch's exponential_average_factor).
+    double count_batch();
+    /// True in training with running statistics inside a tg::NoStatsUpdateGuard (checkpoint
+    /// recomputation): normalise with the batch statistics, count nothing, update nothing.
+    bool recomputing() const;
     /// Throws std::invalid_argument unless x has a rank this layer accepts.
     virtual void check_input_dim(const Tensor& x) const = 0;
 };

@@ -51,6 +51,7 @@ struct Series {
     std::vector<double> x, y;
     double line_width = 2.0;
     bool dashed = false;
+    bool markers = false;  // a filled circle on every point: measured values, not a formula
 };
 
 /// One plot of the grid: a title, axis labels and ranges, and the series drawn in it.
@@ -75,6 +76,9 @@ struct Panel {
     /// Adds a line through (x[i], y[i]).
     Panel& line(std::vector<double> x, std::vector<double> y, std::string label = {},
                 std::string colour = {}, bool dashed = false);
+    /// Marks every point of the last series added with a filled circle (measured values, so
+    /// they stay visible under a theory line drawn through them).
+    Panel& markers();
     /// Adds a curve through (i + 1, y[i]): a value per epoch or step, counted from 1.
     Panel& curve(std::vector<double> y, std::string label = {}, std::string colour = {},
                  bool dashed = false);

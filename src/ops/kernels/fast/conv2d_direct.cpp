@@ -76,6 +76,7 @@ struct Grid {
     std::size_t plane;   // hp wp: numbers per padded input channel
     std::size_t m;       // oh wp: grid positions holding the outputs' rows
     std::size_t mr;      // m rounded up to whole register blocks
+    std::size_t mv;      // m rounded up to whole vectors (the weight gradient's loops)
     std::size_t padded;  // numbers in the padded input buffer (with zeros after its end)
 };
 
@@ -86,6 +87,7 @@ Grid grid_of(const DirectConvShape& s) {
     g.plane = g.hp * g.wp;
     g.m = s.oh() * g.wp;
     g.mr = (g.m + kChunk - 1) / kChunk * kChunk;
+    g.mv = (g.m + V - 1) / V * V;
     // The last load starts at (C-1) plane + (kH-1) wp + (kW-1) + mr - 1 and since
     // (kH-1) wp = plane - m, it ends before C plane + (mr - m) + kW.
     g.padded = s.c * g.plane + (g.mr - g.m) + s.kw;
@@ -275,7 +277,7 @@ void weight_channels(const DirectConvShape& s, const Grid& g, const real* xp, co
             for (std::size_t ob = 0; ob < OB; ++ob)
                 for (std::size_t q = 0; q < KW; ++q)
                     acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
-            for (std::size_t m = 0; m < g.mr; m += V) {
+            for (std::size_t m = 0; m < g.mv; m += V) {  // gg is 0 from m on
                 std::array<Batch, OB> gv;
                 for (std::size_t ob = 0; ob < OB; ++ob)
                     gv[ob] = Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
@@ -319,7 +321,7 @@ void weight_image(const DirectConvShape& s, const Grid& g, const real* x, const 
     if (want_b) {  // dbv[o] += gg[o, m], lane by lane
         for (std::size_t o = 0; o < s.o; ++o) {
             Batch acc = Batch::load_unaligned(dbv + o * V);
-            for (std::size_t m = 0; m < g.mr; m += V)
+            for (std::size_t m = 0; m < g.mv; m += V)
                 acc += Batch::load_unaligned(gg + o * g.mr + m);
             acc.store_unaligned(dbv + o * V);
         }

@@ -1,0 +1,242 @@
+// ch306_tape_backprop — backpropagation on the tape, seen and checked, in float64.
+//
+// A small network, x [8, 4] → Linear(4, 5) → BatchNorm1d(5) → ReLU → Linear(5, 3) →
+// cross-entropy, run once on a tg::Tape. The program
+//   1. prints the tape (one entry per op, in execution order: backward walks it in reverse)
+//      and draws it with Graphviz (ch306_tape.dot → ch306_tape.png by `dot -Tpng`);
+//   2. checks the gradient of every parameter and of the input against central finite
+//      differences, (L(θ + h) − L(θ − h)) / 2h (tg::gradcheck);
+//   3. checks the BatchNorm backward formula term by term. With x̂ = (x − μ)/σ, y = γ x̂ + β,
+//      dx̂ = dy·γ, per channel over its B values:
+//          dx = 1/(B σ) · ( B·dx̂  −  Σ dx̂  −  x̂ · Σ(dx̂ · x̂) )
+//               term 1: the direct path   term 2: through μ   term 3: through σ²
+//      computed here by hand, against the tape's gradient of BatchNorm composed from
+//      primitive ops (mean, subtract, multiply, add, sqrt, divide: one entry each) and against the
+//      library's fused batch_norm (one entry).
+// This program is built against the float64 library (tapegrad_f64), so the differences are
+// rounding in the 15th digit, not float32's 7th.
+//
+//     ./build/release/examples/ch306_tape_backprop         # writes out/ch306/
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "gotchas/facts.hpp"
+#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/nn/nn.hpp"
+#include "tapegrad/ops/elementwise.hpp"
+#include "tapegrad/ops/loss.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+#include "tapegrad/viz/figure.hpp"
+
+namespace fs = std::filesystem;
+using tg::Array;
+using tg::Tensor;
+
+static_assert(tg::is_double, "ch306_tape_backprop is built against tapegrad_f64");
+
+namespace {
+
+Array randn(const tg::Shape& shape, tg::Generator& gen, double mean = 0.0, double std = 1.0) {
+    Array a = Array::from_shape(shape);
+    for (auto& v : a)
+        v = gen.normal(mean, std);
+    return a;
+}
+
+double max_abs_diff(const Array& a, const Array& b) {
+    double m = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        m = std::max(m, std::abs(a.flat(i) - b.flat(i)));
+    return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "Backpropagation on the tape: a small network's tape printed and drawn, its gradient "
+        "checked by finite differences (float64), BatchNorm's backward formula term by term."};
+    std::uint64_t seed = 0;
+    std::string out = "out/ch306";
+    bool quick = false;
+    app.add_option("--seed", seed, "random seed (weights, input)")->capture_default_str();
+    app.add_option("--out", out, "directory for ch306_tape.dot/.png and the facts")
+        ->capture_default_str();
+    app.add_flag("--quick", quick, "the same (it takes well under a second); for the tests");
+    app.footer(
+        "Writes ch306_tape.dot, ch306_tape.png (when Graphviz's dot is installed) and "
+        "ch306_tape_backprop_facts.json into --out.");
+    CLI11_PARSE(app, argc, argv);
+    (void)quick;
+
+    try {
+        gotchas::ensure_writable(out);
+        const fs::path dir = out;
+        tg::Generator gen(seed);
+        tg::nn::Sequential model(tg::nn::Linear(4, 5, {.generator = &gen}), tg::nn::BatchNorm1d(5),
+                                 tg::nn::ReLU(), tg::nn::Linear(5, 3, {.generator = &gen}));
+        auto& bn = model.at<tg::nn::BatchNorm1d>(1);
+        for (std::size_t c = 0; c < 5; ++c) {  // γ, β away from 1, 0 so every term shows
+            bn.weight.value()(c) = gen.uniform(0.5, 1.5);
+            bn.bias.value()(c) = gen.uniform(-0.5, 0.5);
+        }
+        const Tensor x(randn({8, 4}, gen), /*requires_grad=*/true, "x");
+        const tg::Labels labels{0, 1, 2, 0, 1, 2, 0, 1};
+        gotchas::Facts facts;
+
+        // 1. The tape.
+        {
+            tg::Tape tape;
+            const Tensor loss = tg::cross_entropy(model(x), labels);
+            std::cout << "The forward pass, as recorded (backward walks it bottom-up):\n";
+            tape.print(std::cout);
+            std::ofstream dot(dir / "ch306_tape.dot");
+            dot << tape.to_dot();
+            dot.close();
+            facts.number("tape_entries", static_cast<double>(tape.size()));
+            tape.backward(loss);
+            std::printf("loss %.12f\n", loss.item());
+        }
+        const auto dot_exe = tg::viz::find_executable("dot");
+        if (dot_exe) {
+            const std::string cmd = "\"" + dot_exe->string() + "\" -Tpng \"" +
+                                    (dir / "ch306_tape.dot").string() + "\" -o \"" +
+                                    (dir / "ch306_tape.png").string() + "\"";
+            const int rc = std::system(cmd.c_str());
+            std::cout << (rc == 0 ? "wrote " + (dir / "ch306_tape.png").string()
+                                  : "dot failed: " + cmd)
+                      << "\n";
+        } else {
+            std::cout << "Graphviz's dot not found: apt-get install graphviz, then dot -Tpng "
+                      << (dir / "ch306_tape.dot").string() << " -o ch306_tape.png\n";
+        }
+
+        // 2. Finite differences for every parameter and the input.
+        std::vector<Tensor> checked{x};
+        for (const auto& p : model.parameters())
+            checked.push_back(p);
+        const auto gc = tg::gradcheck(
+            [&](const std::vector<Tensor>&) { return tg::cross_entropy(model(x), labels); },
+            checked);
+        std::size_t elements = 0;
+        for (const auto& t : checked)
+            elements += t.numel();
+        std::printf(
+            "\nFinite differences (central, h = 1e-6) for x and all %zu parameter tensors "
+            "(%zu numbers): %s, largest |tape − numeric| %.3g\n",
+            checked.size() - 1, elements, gc.ok ? "agree" : "DISAGREE", gc.max_abs_error);
+        if (!gc.ok) std::cout << "  " << gc.message << "\n";
+        facts.flag("gradcheck_ok", gc.ok);
+        facts.number("gradcheck_max_abs_error", gc.max_abs_error);
+
+        // 3. BatchNorm's backward, term by term, on h [B, C] = [8, 5].
+        const std::size_t B = 8, C = 5;
+        const double eps = 1e-5;
+        const Array hv = randn({B, C}, gen, 1.0, 2.0);
+        const Array dy = randn({B, C}, gen);  // dL/dy: L = Σ y·dy
+        const Array gamma = bn.weight.value(), beta = bn.bias.value();
+
+        // (a) the library's fused op
+        const Tensor h1(hv, true), g1(gamma, true), b1(beta, true);
+        Array dx_fused;
+        {
+            tg::Tape tape;
+            const Tensor y = tg::batch_norm(h1, {}, {}, g1, b1, true, 0.1, eps);
+            tape.backward(tg::sum(y * Tensor(dy)));
+            dx_fused = h1.grad();
+        }
+        // (b) composed from primitive ops: the tape differentiates each one
+        const Tensor h2(hv, true), g2(gamma, true), b2(beta, true);
+        Array dx_composed;
+        std::size_t composed_entries = 0;
+        {
+            tg::Tape tape;
+            const Tensor mu = tg::mean(h2, {0}, true);
+            const Tensor centred = h2 - mu;
+            const Tensor var = tg::mean(centred * centred, {0}, true);
+            const Tensor xhat = centred / tg::sqrt(var + eps);
+            const Tensor y = g2 * xhat + b2;
+            composed_entries = tape.size();
+            tape.backward(tg::sum(y * Tensor(dy)));
+            dx_composed = h2.grad();
+        }
+        // (c) the formula, by hand
+        Array dx_formula = Array::from_shape({B, C});
+        Array t1 = Array::from_shape({B, C}), t3 = Array::from_shape({B, C});
+        std::vector<double> t2(C), sigma(C);
+        for (std::size_t c = 0; c < C; ++c) {
+            double mu = 0, var = 0;
+            for (std::size_t n = 0; n < B; ++n)
+                mu += hv(n, c);
+            mu /= B;
+            for (std::size_t n = 0; n < B; ++n)
+                var += (hv(n, c) - mu) * (hv(n, c) - mu);
+            var /= B;
+            sigma[c] = std::sqrt(var + eps);
+            double sum_dxhat = 0, sum_dxhat_xhat = 0;
+            for (std::size_t n = 0; n < B; ++n) {
+                const double xhat = (hv(n, c) - mu) / sigma[c], dxhat = dy(n, c) * gamma(c);
+                sum_dxhat += dxhat;
+                sum_dxhat_xhat += dxhat * xhat;
+            }
+            t2[c] = sum_dxhat;
+            for (std::size_t n = 0; n < B; ++n) {
+                const double xhat = (hv(n, c) - mu) / sigma[c], dxhat = dy(n, c) * gamma(c);
+                t1(n, c) = static_cast<double>(B) * dxhat;
+                t3(n, c) = xhat * sum_dxhat_xhat;
+                dx_formula(n, c) =
+                    (t1(n, c) - t2[c] - t3(n, c)) / (static_cast<double>(B) * sigma[c]);
+            }
+        }
+        std::printf(
+            "\nBatchNorm backward on h [%zu, %zu], channel 0, term by term "
+            "(dx = (term1 − term2 − term3) / (B σ), B σ = %.6f):\n",
+            B, C, static_cast<double>(B) * sigma[0]);
+        std::printf("  %-3s %13s %13s %13s   %16s %16s %16s\n", "n", "term1 B·dx̂", "term2 Σdx̂",
+                    "term3 x̂Σdx̂x̂", "dx formula", "dx composed", "dx fused");
+        for (std::size_t n = 0; n < B; ++n)
+            std::printf("  %-3zu %13.6f %13.6f %13.6f   %16.12f %16.12f %16.12f\n", n, t1(n, 0),
+                        t2[0], t3(n, 0), dx_formula(n, 0), dx_composed(n, 0), dx_fused(n, 0));
+        const double formula_vs_composed = max_abs_diff(dx_formula, dx_composed);
+        const double fused_vs_composed = max_abs_diff(dx_fused, dx_composed);
+        // Each term alone is not the gradient: dropping term 2 or term 3 is what forgetting
+        // that μ and σ depend on x does.
+        Array without2 = Array::from_shape({B, C}), without3 = Array::from_shape({B, C});
+        for (std::size_t n = 0; n < B; ++n)
+            for (std::size_t c = 0; c < C; ++c) {
+                without2(n, c) = (t1(n, c) - t3(n, c)) / (static_cast<double>(B) * sigma[c]);
+                without3(n, c) = (t1(n, c) - t2[c]) / (static_cast<double>(B) * sigma[c]);
+            }
+        std::printf(
+            "\nAll %zu channels: max |formula − composed| %.3g, max |fused − composed| "
+            "%.3g (the composed version is %zu tape entries, the fused one 1)\n",
+            C, formula_vs_composed, fused_vs_composed, composed_entries);
+        std::printf(
+            "Dropping a term (treating μ or σ as constants) is wrong by: without term 2 "
+            "%.3g, without term 3 %.3g\n",
+            max_abs_diff(without2, dx_composed), max_abs_diff(without3, dx_composed));
+        facts.number("bn_formula_vs_composed", formula_vs_composed);
+        facts.number("bn_fused_vs_composed", fused_vs_composed);
+        facts.number("bn_without_term2_error", max_abs_diff(without2, dx_composed));
+        facts.number("bn_without_term3_error", max_abs_diff(without3, dx_composed));
+        facts.number("composed_entries", static_cast<double>(composed_entries));
+        std::cout << "Facts: " << facts.save(dir, "ch306_tape_backprop").string() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "ch306_tape_backprop: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,380 @@
+// ch310_sync_batchnorm — the chapter's multi-GPU gotcha, for real: data-parallel training of
+// the chapter's CNN on P MPI ranks, once with plain BatchNorm and once with SyncBatchNorm.
+//
+//     mpirun -np 4 ./build/release/examples/ch310_sync_batchnorm
+//     mpirun --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm --quick
+//
+// Every rank holds a copy of the model (rank 0's initial weights, broadcast by
+// tg::dist::DataParallel) and trains on its own B/P images of each global batch of B (the
+// DistributedSampler's share); after tape.backward the gradients are averaged across the
+// ranks, so all copies take the same step. BatchNorm is the exception the chapter warns
+// about: a plain BatchNorm2d normalises with its own rank's B/P images and updates its own
+// running_mean/var, so the ranks' running statistics drift apart — and in eval mode, where
+// those statistics are used, the "same" model scores differently on every rank.
+// tg::nn::SyncBatchNorm (convert_sync_batchnorm) combines the ranks' statistics: every rank
+// normalises with the global batch's μ_B and σ²_B and keeps identical running statistics.
+//
+// Printed after every epoch: each rank's running_mean of the first BatchNorm (diverging for
+// BatchNorm, identical for SyncBatchNorm), then each rank's test accuracy in eval mode and the
+// step time. Written into --out (rank 0): ch310_sync_batchnorm.png (the running statistics of
+// channel 0 per rank over the steps, both runs) with its gnuplot script, and
+// ch310_sync_batchnorm_steps.csv / ch310_sync_batchnorm_epochs.csv.
+//
+// Both runs start from the same weights (--seed) and see the same batches. Timings (lines with
+// "ms/step") vary; every other printed number is the same for the same seed and rank count.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "tapegrad/data/dataset.hpp"
+#include "tapegrad/data/loader.hpp"
+#include "tapegrad/dist/data_parallel.hpp"
+#include "tapegrad/dist/sync_batchnorm.hpp"
+#include "tapegrad/nn/nn.hpp"
+#include "tapegrad/ops/gemm.hpp"
+#include "tapegrad/ops/loss.hpp"
+#include "tapegrad/optim/sgd.hpp"
+#include "tapegrad/parallel.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+#include "tapegrad/viz/viz.hpp"
+
+namespace fs = std::filesystem;
+namespace viz = tg::viz;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Settings {
+    std::size_t epochs = 3;
+    std::size_t batch_size = 128;  // the global batch: B/P images per rank
+    double lr = 0.05;
+    double momentum = 0.9;
+    std::uint64_t seed = 0;
+    std::string dataset = "mnist";
+    std::string out = "out/ch310";
+    bool quick = false;
+};
+
+// The chapter's CNN (ch310_train_cnn), BatchNorm2d after each convolution.
+tg::nn::Sequential make_cnn(tg::Generator& gen) {
+    using namespace tg::nn;
+    Sequential model;
+    model.push_back(Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
+    model.push_back(BatchNorm2d(6));
+    model.push_back(ReLU());
+    model.push_back(MaxPool2d(2));
+    model.push_back(Conv2d(6, 16, 5, {.generator = &gen}));
+    model.push_back(BatchNorm2d(16));
+    model.push_back(ReLU());
+    model.push_back(MaxPool2d(2));
+    model.push_back(Flatten());
+    model.push_back(Linear(16 * 5 * 5, 120, {.generator = &gen}));
+    model.push_back(ReLU());
+    model.push_back(Linear(120, 84, {.generator = &gen}));
+    model.push_back(ReLU());
+    model.push_back(Linear(84, 10, {.generator = &gen}));
+    return model;
+}
+
+// What one run records on rank 0 (gathered from every rank).
+struct Run {
+    std::string name;
+    // [rank][step]: running_mean[0] and running_var[0] of the first BatchNorm after each step
+    std::vector<std::vector<double>> mean0, var0;
+    std::vector<std::vector<double>> accuracy;  // [rank][epoch], eval mode, the test set
+    double step_seconds = 0.0;                  // per step, mean over the ranks
+    double all_reduce_seconds = 0.0;            // per step, in all_reduce_gradients
+    std::size_t steps = 0;
+};
+
+// Fraction of `data` that `model` classifies right, in eval mode.
+double accuracy(tg::nn::Module& model, const tg::data::DataLoader& data) {
+    tg::nn::EvalGuard eval(model);
+    tg::NoGradGuard no_grad;
+    std::size_t right = 0, seen = 0;
+    for (const auto& [images, labels] : data.epoch(0)) {
+        const tg::Array& logits = model(images).value();
+        const std::size_t C = logits.shape()[1];
+        for (std::size_t n = 0; n < labels.size(); ++n) {
+            const tg::real* row = logits.data() + n * C;
+            right += std::max_element(row, row + C) - row == labels[n];
+        }
+        seen += labels.size();
+    }
+    return static_cast<double>(right) / static_cast<double>(seen);
+}
+
+// A fingerprint of the bytes of every parameter and buffer (FNV-1a): equal on two ranks iff
+// their models are bit-for-bit the same (up to a 2^-64 chance).
+std::uint64_t fingerprint(const tg::nn::Module& model) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (const auto& [name, p] : model.state_dict()) {
+        const auto* bytes = reinterpret_cast<const unsigned char*>(p.value().data());
+        for (std::size_t i = 0; i < p.numel() * sizeof(tg::real); ++i) {
+            h ^= bytes[i];
+            h *= 1099511628211ULL;
+        }
+    }
+    return h;
+}
+
+// "running_mean" of the first BatchNorm of every rank, one line per rank (rank 0 prints).
+void print_running_means(const tg::dist::Context& ctx, const tg::Array& mean) {
+    const std::vector<double> all = ctx.all_gather(std::vector<double>(mean.begin(), mean.end()));
+    if (ctx.rank() != 0) return;
+    const std::size_t C = mean.size();
+    double spread = 0.0;
+    for (int r = 0; r < ctx.world_size(); ++r) {
+        std::printf("    rank %d  running_mean", r);
+        for (std::size_t c = 0; c < C; ++c) {
+            const double v = all[static_cast<std::size_t>(r) * C + c];
+            std::printf(" %+.6f", v);
+            spread = std::max(spread, std::abs(v - all[c]));
+        }
+        std::printf("\n");
+    }
+    std::printf("    largest difference from rank 0: %.3g%s\n", spread,
+                spread == 0.0 ? "  (identical on every rank)" : "");
+}
+
+Run train(const std::string& name, bool sync, const tg::dist::Context& ctx,
+          const tg::data::DataLoader& train_data, const tg::data::DataLoader& test_data,
+          const Settings& s) {
+    const std::size_t P = static_cast<std::size_t>(ctx.world_size());
+    const std::size_t local = s.batch_size / P;
+    Run run;
+    run.name = name;
+    run.mean0.assign(P, {});
+    run.var0.assign(P, {});
+    run.accuracy.assign(P, {});
+
+    tg::Generator gen(s.seed);
+    tg::nn::Sequential model = make_cnn(gen);
+    if (sync) tg::nn::convert_sync_batchnorm(model, ctx);  // keeps the weights and buffers
+    tg::dist::DataParallel dp(ctx, model);                 // rank 0's weights on every rank
+    tg::optim::SGD opt(model.parameters(), {.lr = s.lr, .momentum = s.momentum});
+    auto& first_bn = dynamic_cast<tg::nn::BatchNorm&>(model[1]);
+
+    // Every rank: its disjoint share of each epoch, the same shuffle for both runs.
+    const tg::dist::DistributedSampler sampler(train_data.dataset().size(), ctx,
+                                               {.seed = s.seed, .drop_last = true});
+    const std::size_t steps = sampler.num_samples() / local;
+    if (ctx.rank() == 0) {
+        std::printf("%s: %zu ranks x %zu images = global batch %zu, %zu steps per epoch\n",
+                    name.c_str(), P, local, local * P, steps);
+    }
+    double seconds = 0.0;
+    for (std::size_t epoch = 0; epoch < s.epochs; ++epoch) {
+        const std::vector<std::size_t> mine = sampler.indices(epoch);
+        for (std::size_t step = 0; step < steps; ++step) {
+            const auto start = Clock::now();
+            const tg::data::Batch batch = train_data.make_batch(mine.data() + step * local, local);
+            opt.zero_grad();
+            {
+                tg::Tape tape;
+                // Each BatchNorm normalises this rank's `local` images: with its own statistics
+                // (BatchNorm2d), or the global batch's (SyncBatchNorm: collectives inside).
+                const tg::Tensor loss = tg::cross_entropy(model(batch.images), batch.labels);
+                tape.backward(loss);
+            }
+            dp.all_reduce_gradients();  // g = 1/P Σ_ranks g: the same step everywhere
+            opt.step();
+            seconds += std::chrono::duration<double>(Clock::now() - start).count();
+            const auto stats = ctx.all_gather(std::vector<double>{first_bn.running_mean.value()(0),
+                                                                  first_bn.running_var.value()(0)});
+            for (std::size_t r = 0; r < P; ++r) {
+                run.mean0[r].push_back(stats[2 * r]);
+                run.var0[r].push_back(stats[2 * r + 1]);
+            }
+            ++run.steps;
+        }
+        // Each rank scores its own copy of the model on the whole test set, in eval mode.
+        const double acc = accuracy(model, test_data);
+        const auto accs = ctx.all_gather(std::vector<double>{acc});
+        for (std::size_t r = 0; r < P; ++r)
+            run.accuracy[r].push_back(accs[r]);
+        if (ctx.rank() == 0) {
+            std::printf("  %s, epoch %zu/%zu: first BatchNorm (%zu channels), per rank:\n",
+                        name.c_str(), epoch + 1, s.epochs, first_bn.num_features);
+        }
+        print_running_means(ctx, first_bn.running_mean.value());
+        const auto prints = ctx.all_gather(fingerprint(model));
+        if (ctx.rank() == 0) {
+            const bool same = std::all_of(prints.begin(), prints.end(),
+                                          [&](std::uint64_t f) { return f == prints[0]; });
+            std::printf("    weights and buffers: %s\n",
+                        same ? "bit-identical on every rank" : "differ between ranks");
+            std::printf("    test accuracy (eval mode):");
+            for (std::size_t r = 0; r < P; ++r)
+                std::printf("  rank %zu %.2f%%", r, 100.0 * accs[r]);
+            std::printf("\n");
+        }
+    }
+    // Step time and time in the gradient all-reduce, averaged over the ranks.
+    std::vector<double> times{seconds / static_cast<double>(run.steps),
+                              dp.all_reduce_seconds() / static_cast<double>(run.steps)};
+    ctx.all_reduce_sum(times.data(), times.size());
+    run.step_seconds = times[0] / static_cast<double>(P);
+    run.all_reduce_seconds = times[1] / static_cast<double>(P);
+    if (ctx.rank() == 0) {
+        std::printf(
+            "  %s: %.2f ms/step (%.0f images/s), of which %.2f ms/step in the gradient "
+            "all-reduce (%zu bucket(s))\n\n",
+            name.c_str(), 1e3 * run.step_seconds,
+            static_cast<double>(s.batch_size) / run.step_seconds, 1e3 * run.all_reduce_seconds,
+            dp.bucket_sizes().size());
+    }
+    return run;
+}
+
+void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t steps_per_epoch,
+                   const Settings& s, const fs::path& out) {
+    std::vector<viz::CsvColumn> steps{{"step", {}}}, epochs{{"epoch", {}}};
+    for (std::size_t k = 0; k < plain.steps; ++k)
+        steps[0].values.push_back(static_cast<double>(k + 1));
+    for (std::size_t e = 0; e < s.epochs; ++e)
+        epochs[0].values.push_back(static_cast<double>(e + 1));
+    for (const Run* run : {&plain, &sync}) {
+        const std::string tag = run == &plain ? "bn" : "syncbn";
+        for (std::size_t r = 0; r < P; ++r) {
+            const std::string rk = "_rank" + std::to_string(r);
+            steps.push_back({tag + rk + "_running_mean0", run->mean0[r]});
+            steps.push_back({tag + rk + "_running_var0", run->var0[r]});
+            epochs.push_back({tag + rk + "_test_acc", run->accuracy[r]});
+        }
+    }
+    viz::write_csv(out / "ch310_sync_batchnorm_steps.csv", steps);
+    viz::write_csv(out / "ch310_sync_batchnorm_epochs.csv", epochs);
+
+    // Rows: running_mean, running_var of channel 0; columns: BatchNorm, SyncBatchNorm. x in
+    // epochs.
+    viz::Figure fig(2, 2, 1400, 900);
+    char title[200];
+    std::snprintf(title, sizeof title,
+                  "Data-parallel CNN on %zu ranks, global batch %zu (%zu per rank), seed %llu: "
+                  "first BatchNorm, channel 0",
+                  P, s.batch_size, s.batch_size / P, static_cast<unsigned long long>(s.seed));
+    fig.suptitle = title;
+    std::vector<double> x(plain.steps);
+    for (std::size_t k = 0; k < x.size(); ++k)
+        x[k] = static_cast<double>(k + 1) / static_cast<double>(steps_per_epoch);
+    const char* colours[] = {"#E41A1C", "#377EB8", "#4DAF4A", "#984EA3",
+                             "#FF7F00", "#A65628", "#F781BF", "#999999"};
+    for (std::size_t col = 0; col < 2; ++col) {
+        const Run& run = col == 0 ? plain : sync;
+        for (std::size_t row = 0; row < 2; ++row) {
+            auto& panel = fig.panel(row, col);
+            panel.set_title(run.name + (row == 0 ? ": running_mean[0]" : ": running_var[0]"))
+                .set_xlabel("epoch")
+                .set_ylabel(row == 0 ? "running_mean" : "running_var");
+            panel.legend = row == 0 ? "bottom right" : "top right";  // away from the curves
+            for (std::size_t r = 0; r < P; ++r) {
+                // Dashed lines from rank 1 on, so identical curves stay visible under rank 0's.
+                panel.line(x, row == 0 ? run.mean0[r] : run.var0[r], "rank " + std::to_string(r),
+                           colours[r % 8], r > 0);
+            }
+        }
+    }
+    const auto result = fig.save(out / "ch310_sync_batchnorm.png");
+    std::cout << result.message << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::dist::Context ctx(argc, argv);
+    CLI::App app{
+        "Data-parallel training of the chapter's CNN on MPI ranks, with plain BatchNorm and "
+        "with SyncBatchNorm from the same start: watch the ranks' running statistics diverge, "
+        "then agree. Start with mpirun -np P (add --oversubscribe for more ranks than cores)."};
+    Settings s;
+    app.add_option("--epochs", s.epochs, "passes over the training set")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--batch-size", s.batch_size,
+                   "the global batch, split evenly between the ranks (a multiple of -np)")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{60000}))
+        ->capture_default_str();
+    app.add_option("--lr", s.lr, "SGD learning rate")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--seed", s.seed, "random seed (initial weights, batch order)")
+        ->capture_default_str();
+    app.add_option("--dataset", s.dataset,
+                   "mnist (the bundled digits), fashion-mnist, or a directory of MNIST files")
+        ->capture_default_str();
+    app.add_option("--out", s.out, "directory for the figure and CSV files")->capture_default_str();
+    app.add_flag("--quick", s.quick,
+                 "a fast run for the tests: at most 2 epochs on 2,048 training and 500 test "
+                 "images");
+    app.footer(
+        "Writes into --out (rank 0): ch310_sync_batchnorm.png (running statistics per rank over "
+        "the steps) with its gnuplot script, ch310_sync_batchnorm_steps.csv and "
+        "ch310_sync_batchnorm_epochs.csv. Example: mpirun --oversubscribe -np 4 "
+        "./build/release/examples/ch310_sync_batchnorm --quick");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // Every rank parsed the same arguments; one of them says so.
+        if (ctx.rank() == 0) return app.exit(e);
+        return e.get_exit_code();
+    }
+
+    try {
+        const std::size_t P = static_cast<std::size_t>(ctx.world_size());
+        if (s.batch_size % P != 0) {
+            throw std::invalid_argument("--batch-size " + std::to_string(s.batch_size) +
+                                        " does not split evenly between " + std::to_string(P) +
+                                        " ranks");
+        }
+        // The ranks share the machine's cores: one thread each (BLAS and tapegrad's pool).
+        if (P > 1) {
+            tg::set_num_threads(1);
+            tg::detail::set_num_threads(1);
+        }
+        tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
+        tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
+        if (s.quick) {
+            s.epochs = std::min<std::size_t>(s.epochs, 2);
+            train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2048));
+            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
+        }
+        const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
+        const tg::data::DataLoader train_data(std::move(train_set),
+                                              {.mean = pixel_mean, .std = pixel_std});
+        const tg::data::DataLoader test_data(
+            std::move(test_set), {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
+        if (ctx.rank() == 0) {
+            std::printf(
+                "%s: %zu training and %zu test images; %zu ranks; SGD lr %g, momentum "
+                "%g, %zu epochs, seed %llu\n\n",
+                train_data.dataset().name.c_str(), train_data.dataset().size(),
+                test_data.dataset().size(), P, s.lr, s.momentum, s.epochs,
+                static_cast<unsigned long long>(s.seed));
+        }
+        const Run plain = train("BatchNorm", false, ctx, train_data, test_data, s);
+        const Run sync = train("SyncBatchNorm", true, ctx, train_data, test_data, s);
+        if (ctx.rank() == 0) {
+            const fs::path out = s.out;
+            fs::create_directories(out);
+            write_outputs(plain, sync, P, plain.steps / s.epochs, s, out);
+            std::printf(
+                "Step time: BatchNorm %.2f ms, SyncBatchNorm %.2f ms (ms/step, %zu ranks "
+                "on this machine)\n",
+                1e3 * plain.step_seconds, 1e3 * sync.step_seconds, P);
+        }
+    } catch (const std::exception& e) {
+        // The other ranks may be waiting for this one in a collective: end the whole job.
+        ctx.abort(std::string("ch310_sync_batchnorm: ") + e.what());
+    }
+    return 0;
+}

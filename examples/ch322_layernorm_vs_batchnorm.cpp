@@ -1,0 +1,175 @@
+// ch322_layernorm_vs_batchnorm — why transformers normalise each token with LayerNorm.
+//
+// A transformer block sees activations x [N, T, d]: N sequences of T tokens, d features each.
+// LayerNorm([d]) normalises every token on its own, over its d features:
+//     y[n, t, :] = γ (x[n, t, :] − μ_nt) / sqrt(σ²_nt + ε) + β
+// so a batch of one sequence, or one token at inference time, is no problem, the result does
+// not depend on the other tokens or sequences, and training and eval compute the same thing.
+// BatchNorm1d(d) normalises each feature over the batch (and, given [N, d, T], over the T
+// positions too):
+//   - one token at inference in training mode: one value per feature, PyTorch's error
+//     "Expected more than 1 value per channel when training" (caught and shown here);
+//   - over the positions of a sequence, token 0's output depends on the tokens after it: with
+//     causal attention that leaks the future into the past (measured: changing the last token
+//     changes the first token's output);
+//   - eval mode uses running statistics: a different function from training's.
+//
+//     ./build/release/examples/ch322_layernorm_vs_batchnorm
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "gotchas/facts.hpp"
+#include "tapegrad/nn/nn.hpp"
+#include "tapegrad/ops/shape.hpp"
+#include "tapegrad/random.hpp"
+#include "tapegrad/tape.hpp"
+
+using tg::Array;
+using tg::Tensor;
+
+namespace {
+
+double max_abs_diff_token(const Array& a, const Array& b, std::size_t t, std::size_t d) {
+    // a, b [1, T, d]: the largest difference over token t's features.
+    double m = 0.0;
+    for (std::size_t k = 0; k < d; ++k)
+        m = std::max(m, std::abs(static_cast<double>(a.data()[t * d + k]) - b.data()[t * d + k]));
+    return m;
+}
+
+double max_abs_diff(const Array& a, const Array& b) {
+    double m = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        m = std::max(m, std::abs(static_cast<double>(a.flat(i)) - b.flat(i)));
+    return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "LayerNorm vs BatchNorm on transformer-shaped activations [N, T, d]: a batch of one, "
+        "one token, dependence on other tokens, train vs eval."};
+    std::uint64_t seed = 0;
+    std::string out = "out/ch322";
+    bool quick = false;
+    std::size_t T = 8, d = 16;
+    app.add_option("--seed", seed, "random seed (the activations)")->capture_default_str();
+    app.add_option("--out", out, "directory for ch322_layernorm_vs_batchnorm_facts.json")
+        ->capture_default_str();
+    app.add_option("--tokens", T, "tokens per sequence")
+        ->check(CLI::Range(std::size_t{2}, std::size_t{4096}))
+        ->capture_default_str();
+    app.add_flag("--quick", quick, "the same (it takes milliseconds); for the tests");
+    CLI11_PARSE(app, argc, argv);
+
+    try {
+        gotchas::ensure_writable(out);
+        tg::Generator gen(seed);
+        // One sequence [1, T, d]; token t's features with their own offset and scale.
+        Array xs = Array::from_shape({1, T, d});
+        for (std::size_t t = 0; t < T; ++t)
+            for (std::size_t k = 0; k < d; ++k)
+                xs(0, t, k) = static_cast<tg::real>(
+                    gen.normal(0.5 * static_cast<double>(t), 1.0 + 0.25 * static_cast<double>(k)));
+        const Tensor x(xs);
+        gotchas::Facts facts;
+        tg::NoGradGuard no_grad;
+
+        // 1. LayerNorm on a batch of one: every token mean 0, std 1.
+        tg::nn::LayerNorm ln(tg::Shape{d});
+        const Array y = ln(x).value();
+        double worst_mean = 0.0, worst_std = 0.0;
+        std::printf("LayerNorm([%zu]) on one sequence [1, %zu, %zu] (training mode):\n", d, T, d);
+        std::printf("  %-6s %10s %10s   ->  %10s %10s\n", "token", "mean in", "std in", "mean out",
+                    "std out");
+        for (std::size_t t = 0; t < T; ++t) {
+            double mi = 0, si = 0, mo = 0, so = 0;
+            for (std::size_t k = 0; k < d; ++k) {
+                mi += xs(0, t, k);
+                mo += y(0, t, k);
+            }
+            mi /= static_cast<double>(d);
+            mo /= static_cast<double>(d);
+            for (std::size_t k = 0; k < d; ++k) {
+                si += (xs(0, t, k) - mi) * (xs(0, t, k) - mi);
+                so += (y(0, t, k) - mo) * (y(0, t, k) - mo);
+            }
+            si = std::sqrt(si / static_cast<double>(d));
+            so = std::sqrt(so / static_cast<double>(d));
+            worst_mean = std::max(worst_mean, std::abs(mo));
+            worst_std = std::max(worst_std, std::abs(so - 1.0));
+            std::printf("  %-6zu %10.4f %10.4f   ->  %10.2e %10.6f\n", t, mi, si, mo, so);
+        }
+        facts.number("layernorm_token_mean_max", worst_mean);
+        facts.number("layernorm_token_std_max_dev", worst_std);
+
+        // 2. One token at inference, BatchNorm1d in training mode: [1, d].
+        tg::nn::BatchNorm1d bn(d);
+        std::string error = "(no error)";
+        Array first = Array::from_shape({1, d});
+        std::copy(xs.data(), xs.data() + d, first.data());
+        try {
+            bn(Tensor(first));
+        } catch (const std::invalid_argument& e) {
+            error = e.what();
+        }
+        std::printf("\nBatchNorm1d(%zu) on one token [1, %zu] in training mode:\n  caught: %s\n", d,
+                    d, error.c_str());
+        facts.text("batchnorm_one_token_error", error);
+        const Array ln_one = ln(Tensor(first)).value();
+        std::printf(
+            "LayerNorm([%zu]) on the same token: fine, and equal to its row in the "
+            "sequence's output (max |diff| %.3g)\n",
+            d, max_abs_diff_token(ln_one, y, 0, d));
+        facts.number("layernorm_one_token_vs_sequence", max_abs_diff_token(ln_one, y, 0, d));
+
+        // 3. Dependence on the later tokens: change the last token, look at token 0.
+        Array changed = xs;
+        for (std::size_t k = 0; k < d; ++k)
+            changed(0, T - 1, k) = static_cast<tg::real>(10.0 + 5.0 * gen.normal());
+        const double ln_dep = max_abs_diff_token(ln(Tensor(changed)).value(), y, 0, d);
+        // BatchNorm1d over the positions: x as [N, C, L] = [1, d, T] (features as channels).
+        tg::nn::BatchNorm1d bn_seq(d);
+        const Tensor as_channels = tg::transpose(x, 1, 2);
+        const Array b0 = tg::transpose(bn_seq(as_channels), 1, 2).value();
+        const Array b1 = tg::transpose(bn_seq(tg::transpose(Tensor(changed), 1, 2)), 1, 2).value();
+        const double bn_dep = max_abs_diff_token(b1, b0, 0, d);
+        std::printf(
+            "\nChanging only the LAST token, the FIRST token's output changes by:\n"
+            "  LayerNorm                                 %.3g\n"
+            "  BatchNorm1d over the sequence's positions  %.3g  (future leaks into the "
+            "past)\n",
+            ln_dep, bn_dep);
+        facts.number("layernorm_first_token_change", ln_dep);
+        facts.number("batchnorm_first_token_change", bn_dep);
+
+        // 4. Train vs eval.
+        ln.eval();
+        const double ln_train_eval = max_abs_diff(ln(x).value(), y);
+        bn_seq.eval();
+        const double bn_train_eval =
+            max_abs_diff(tg::transpose(bn_seq(as_channels), 1, 2).value(), b0);
+        std::printf(
+            "\nTraining vs eval output on the same sequence (max |diff|):\n"
+            "  LayerNorm    %.3g  (the same computation in both modes)\n"
+            "  BatchNorm1d  %.3g  (eval uses the running statistics)\n",
+            ln_train_eval, bn_train_eval);
+        facts.number("layernorm_train_eval_diff", ln_train_eval);
+        facts.number("batchnorm_train_eval_diff", bn_train_eval);
+        (void)quick;  // every run takes milliseconds
+        std::cout << "Facts: " << facts.save(out, "ch322_layernorm_vs_batchnorm").string() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "ch322_layernorm_vs_batchnorm: " << e.what() << "\n";
+        return 1;
+    }
+    return 0;
+}

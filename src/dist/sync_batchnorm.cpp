@@ -1,0 +1,234 @@
+#include "tapegrad/dist/sync_batchnorm.hpp"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/sync_batch_norm.hpp"
+#include "tapegrad/ops/normalization.hpp"
+#include "tapegrad/tape.hpp"
+
+namespace tg::dist {
+
+namespace {
+
+// The kernel functions of the chosen path.
+struct KernelSet {
+    decltype(&kernels::fast::local_moments) local_moments;
+    decltype(&kernels::fast::normalize) normalize;
+    decltype(&kernels::fast::backward_reduce) backward_reduce;
+    decltype(&kernels::fast::backward_dx) backward_dx;
+};
+KernelSet kernel_set() {
+    if (kernels_in_use() == Kernels::reference) {
+        return {kernels::reference::local_moments, kernels::reference::normalize,
+                kernels::reference::backward_reduce, kernels::reference::backward_dx};
+    }
+    return {kernels::fast::local_moments, kernels::fast::normalize, kernels::fast::backward_reduce,
+            kernels::fast::backward_dx};
+}
+
+std::size_t trailing_size(const Shape& shape) {
+    std::size_t n = 1;
+    for (std::size_t i = 2; i < shape.size(); ++i)
+        n *= shape[i];
+    return n;
+}
+
+const real* data_or_null(const Tensor& t) {
+    return t.defined() ? t.value().data() : nullptr;
+}
+
+}  // namespace
+
+Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& running_mean,
+                       const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                       bool training, double momentum, double eps) {
+    const char* op = "sync_batch_norm";
+    // Eval with running statistics: nothing to synchronise, it is batch_norm (which also checks
+    // the arguments). Without running statistics, eval uses the (global) batch statistics.
+    if (!training && running_mean.defined())
+        return batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps);
+    if (x.dim() < 2) {
+        throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.shape()) +
+                                    " has rank " + std::to_string(x.dim()) +
+                                    ", expected rank 2 or more ([N, C, *])");
+    }
+    const Shape shape = x.shape();
+    const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape);
+    for (const auto& [what, t] :
+         {std::pair{"weight", &weight}, std::pair{"bias", &bias},
+          std::pair{"running_mean", &running_mean}, std::pair{"running_var", &running_var}}) {
+        if (t->defined() && t->shape() != Shape{C}) {
+            throw std::invalid_argument(std::string(op) + ": " + what + " has shape " +
+                                        shape_str(t->shape()) + ", expected [" + std::to_string(C) +
+                                        "] (one per channel of input " + shape_str(shape) + ")");
+        }
+    }
+    if (running_mean.defined() != running_var.defined()) {
+        throw std::invalid_argument(std::string(op) +
+                                    ": running_mean and running_var must be both defined or "
+                                    "both undefined");
+    }
+    const KernelSet k = kernel_set();
+    const real* xp = x.value().data();
+
+    // This rank's statistics: [n_r, C, mean_r[0..C), M2_r[0..C)], gathered from every rank.
+    std::vector<double> mine(2 + 2 * C);
+    mine[0] = static_cast<double>(N * L);
+    mine[1] = static_cast<double>(C);
+    k.local_moments(xp, N, C, L, mine.data() + 2, mine.data() + 2 + C);
+    const std::vector<double> all = ctx.all_gather(mine);
+    const std::size_t P = static_cast<std::size_t>(ctx.world_size()), stride = 2 + 2 * C;
+    for (std::size_t r = 0; r < P; ++r) {
+        if (all[r * stride + 1] != static_cast<double>(C)) {
+            throw std::invalid_argument(std::string(op) + ": rank " + std::to_string(r) + " has " +
+                                        std::to_string(all[r * stride + 1]) + " channels, this " +
+                                        ctx.where() + " has " + std::to_string(C) + " (input " +
+                                        shape_str(shape) + ")");
+        }
+    }
+
+    // Merged in rank order, the same on every rank (Chan, Golub & LeVeque):
+    //   n = n_a + n_b,  δ = μ_b − μ_a,  μ = μ_a + δ·n_b/n,  M2 = M2_a + M2_b + δ²·n_a·n_b/n
+    double B = 0.0;
+    std::vector<double> mean(C, 0.0), m2(C, 0.0);
+    for (std::size_t r = 0; r < P; ++r) {
+        const double* theirs = all.data() + r * stride;
+        const double nb = theirs[0];
+        if (nb == 0.0) continue;
+        const double n = B + nb;
+        for (std::size_t c = 0; c < C; ++c) {
+            const double delta = theirs[2 + c] - mean[c];
+            mean[c] += delta * nb / n;
+            m2[c] += theirs[2 + C + c] + delta * delta * B * nb / n;
+        }
+        B = n;
+    }
+    if (B <= 1.0) {
+        std::string counts;
+        for (std::size_t r = 0; r < P; ++r)
+            counts += (r ? ", " : "") + std::to_string(static_cast<std::size_t>(all[r * stride]));
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected more than 1 value per channel across all ranks "
+                                    "when training, got " +
+                                    std::to_string(static_cast<std::size_t>(B)) +
+                                    " (values per channel on ranks 0..: " + counts + "; input " +
+                                    shape_str(shape) + " on " + ctx.where() + ")");
+    }
+
+    // σ²_B = M2/B (biased) normalises; running_var tracks M2/(B − 1) (unbiased, global B).
+    std::vector<double> invstd(C);
+    for (std::size_t c = 0; c < C; ++c)
+        invstd[c] = 1.0 / std::sqrt(m2[c] / B + eps);
+    if (training && running_mean.defined()) {
+        // running = (1 − momentum) running + momentum batch_stat, in place (no gradient).
+        real* rm = Tensor(running_mean).value().data();  // a handle to the same values
+        real* rv = Tensor(running_var).value().data();
+        for (std::size_t c = 0; c < C; ++c) {
+            rm[c] = static_cast<real>((1.0 - momentum) * rm[c] + momentum * mean[c]);
+            rv[c] = static_cast<real>((1.0 - momentum) * rv[c] + momentum * (m2[c] / (B - 1.0)));
+        }
+    }
+
+    Array y = Array::from_shape(shape);
+    k.normalize(xp, N, C, L, mean.data(), invstd.data(), data_or_null(weight), data_or_null(bias),
+                y.data());
+    Tensor out(std::move(y));
+
+    std::vector<Tensor> inputs;
+    bool any = false;
+    for (const Tensor& t : {x, weight, bias}) {
+        if (!t.defined()) continue;
+        inputs.push_back(t);
+        any = any || t.requires_grad();
+    }
+    Tape* tape = any ? Tape::active() : nullptr;
+    if (tape != nullptr) {
+        auto backward = [&ctx, k, x, weight, bias, mean = std::move(mean),
+                         invstd = std::move(invstd), N, C, L, B](const Array& dy) {
+            const real* xd = x.value().data();
+            // This rank's Σdy and Σdy·x̂ per channel: its dβ and dγ.
+            std::vector<double> sums(2 * C);
+            k.backward_reduce(xd, dy.data(), N, C, L, mean.data(), invstd.data(), sums.data(),
+                              sums.data() + C);
+            if (weight.defined() && weight.requires_grad()) {
+                Array dw = Array::from_shape({C});
+                for (std::size_t c = 0; c < C; ++c)
+                    dw.data()[c] = static_cast<real>(sums[C + c]);
+                weight.accumulate_grad(std::move(dw));
+            }
+            if (bias.defined() && bias.requires_grad()) {
+                Array db = Array::from_shape({C});
+                for (std::size_t c = 0; c < C; ++c)
+                    db.data()[c] = static_cast<real>(sums[c]);
+                bias.accumulate_grad(std::move(db));
+            }
+            // Σ over the ranks (every rank runs this backward), then dx with the global B.
+            ctx.all_reduce_sum(sums.data(), sums.size());
+            if (x.requires_grad()) {
+                Array dx = Array::from_shape(x.shape());
+                k.backward_dx(xd, dy.data(), N, C, L, mean.data(), invstd.data(),
+                              data_or_null(weight), sums.data(), sums.data() + C, B, dx.data());
+                x.accumulate_grad(std::move(dx));
+            }
+        };
+        tape->record(op, std::move(inputs), out, std::move(backward));
+    }
+    return out;
+}
+
+}  // namespace tg::dist
+
+namespace tg::nn {
+
+SyncBatchNorm::SyncBatchNorm(const dist::Context& ctx, std::size_t channels, BatchNormOptions opts)
+    : BatchNorm(channels, opts), ctx_(&ctx) {}
+
+SyncBatchNorm::SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn)
+    : BatchNorm(TakeOver{}, bn), ctx_(&ctx) {}
+
+Tensor SyncBatchNorm::forward(const Tensor& x) {
+    check_input_dim(x);
+    const bool use_batch_stats = is_training() || !options.track_running_stats;
+    if (recomputing()) {  // under tg::checkpoint's recomputation: statistics, no update
+        return dist::sync_batch_norm(*ctx_, x, Tensor{}, Tensor{}, weight, bias, true, 0.0,
+                                     options.eps);
+    }
+    const double factor = count_batch();
+    return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, use_batch_stats,
+                                 factor, options.eps);
+}
+
+void SyncBatchNorm::check_input_dim(const Tensor& x) const {
+    if (x.dim() < 2) {
+        throw std::invalid_argument(
+            "SyncBatchNorm" + (name().empty() ? std::string() : " '" + name() + "'") +
+            ": expected at least 2D input [N, C, *] (got " + std::to_string(x.dim()) + "D input " +
+            shape_str(x.shape()) + ")");
+    }
+}
+
+std::size_t convert_sync_batchnorm(Module& model, const dist::Context& ctx) {
+    if (dynamic_cast<BatchNorm*>(&model) != nullptr &&
+        dynamic_cast<SyncBatchNorm*>(&model) == nullptr) {
+        throw std::invalid_argument(
+            "convert_sync_batchnorm: the model is itself a " + model.type_name() +
+            "; it cannot be replaced in place (wrap it in a Sequential, or build a SyncBatchNorm)");
+    }
+    std::size_t converted = 0;
+    for (const auto& [name, child] : model.named_children()) {
+        auto* bn = dynamic_cast<BatchNorm*>(child);
+        if (bn != nullptr && dynamic_cast<SyncBatchNorm*>(child) == nullptr) {
+            model.replace_module(name, std::make_shared<SyncBatchNorm>(ctx, *bn));
+            ++converted;
+        } else {
+            converted += convert_sync_batchnorm(*child, ctx);
+        }
+    }
+    return converted;
+}
+
+}  // namespace tg::nn

@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""Checks that the documentation is true (CTest runs this; see tests/CMakeLists.txt).
+
+    check_docs.py snippets REPO
+        README.md's first program (the ```cpp block under "## A first look") is, character for
+        character, examples/first_look.cpp; its 5-line CMakeLists (the ```cmake block) is
+        tests/consumer/CMakeLists.txt, which scripts/ci/consumer.sh builds against an install.
+
+    check_docs.py commands REPO BUILD_DIR
+        Runs every fenced ```sh block of README.md, docs/*.md and data/README.md, in order, each
+        with bash -euo pipefail, in a scratch directory that looks like the repository (its
+        top-level entries symlinked; build/release and build/debug point at BUILD_DIR, the
+        build CTest runs in; out/ is the scratch's own). A program of ours that takes --quick
+        gets it, so the whole test takes seconds. A block running cmake fails unmarked: it
+        would configure or build in BUILD_DIR itself. A block that must not run here (it installs
+        packages, builds another preset, runs the test suite itself, needs a network or a
+        person at a debugger) is preceded by the line
+            <!-- not run by tests/check_docs.py: <why> -->
+        and a block without a reason fails, as does any block exiting non-zero.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = re.compile(r"<!--\s*not run by tests/check_docs\.py:\s*(.*?)\s*-->")
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+PROGRAM = re.compile(r"(?<!\w)(\./)?build/(release|debug|ci)/(examples|bench)/(\w+)")
+
+
+def blocks(path):
+    """(language, code, skip reason or None, line number) of each fenced block in `path`."""
+    text = open(path, encoding="utf-8").read()
+    out = []
+    for m in FENCE.finditer(text):
+        before = text[:m.start()].rstrip().splitlines()
+        prev = before[-1] if before else ""
+        skip = SKIP.search(prev)
+        # A marker that does not parse counts as one without a reason (and fails).
+        reason = skip.group(1) if skip else ("" if "not run by" in prev else None)
+        out.append((m.group(1), m.group(2), reason,
+                    text.count("\n", 0, m.start()) + 1))
+    return out
+
+
+def snippets(repo):
+    readme = open(os.path.join(repo, "README.md"), encoding="utf-8").read()
+    section = readme.split("## A first look", 1)
+    if len(section) != 2:
+        sys.exit("check_docs: README.md has no '## A first look' section")
+    body = section[1].split("\n## ", 1)[0]
+    found = {lang: code for lang, code in
+             ((m.group(1), m.group(2)) for m in FENCE.finditer(body))}
+    failures = []
+    for lang, path in (("cpp", "examples/first_look.cpp"),
+                       ("cmake", "tests/consumer/CMakeLists.txt")):
+        want = open(os.path.join(repo, path), encoding="utf-8").read()
+        if lang not in found:
+            failures.append(f"README.md's first look has no ```{lang} block (expected {path})")
+        elif found[lang] != want:
+            a, b = found[lang].splitlines(), want.splitlines()
+            line = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+            failures.append(f"README.md's ```{lang} block differs from {path} at line {line + 1}:"
+                            f"\n  README: {a[line] if line < len(a) else '(ends)'}"
+                            f"\n  file:   {b[line] if line < len(b) else '(ends)'}")
+        else:
+            print(f"  ok   README.md's ```{lang} block is {path} ({len(want.splitlines())} lines)")
+    if failures:
+        sys.exit("check_docs: " + "\n".join(failures))
+
+
+def quick_flag(build, program, cache={}):
+    """" --quick" if the built program takes --quick (its --help says so), else ""."""
+    if program not in cache:
+        exe = os.path.join(build, "examples", program)
+        try:
+            helptext = subprocess.run([exe, "--help"], capture_output=True, text=True,
+                                      timeout=30).stdout
+        except OSError:
+            helptext = ""
+        cache[program] = " --quick" if "--quick" in helptext else ""
+    return cache[program]
+
+
+def commands(repo, build):
+    docs = [os.path.join(repo, "README.md"), os.path.join(repo, "data", "README.md")]
+    docs += sorted(glob.glob(os.path.join(repo, "docs", "*.md")))
+    scratch = tempfile.mkdtemp(prefix="tapegrad-docs-")
+    try:
+        for entry in os.listdir(repo):
+            if entry not in ("build", "out", ".git", ".home"):
+                os.symlink(os.path.join(repo, entry), os.path.join(scratch, entry))
+        os.makedirs(os.path.join(scratch, "build"))
+        for preset in ("release", "debug", "ci"):
+            os.symlink(os.path.abspath(build), os.path.join(scratch, "build", preset))
+        # A scratch HOME: a block writing into ~ (a dotfile) leaves nothing behind.
+        os.makedirs(os.path.join(scratch, ".home"))
+        env = dict(os.environ, PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""),
+                   HOME=os.path.join(scratch, ".home"))
+        ran = skipped = 0
+        failures = []
+        for doc in docs:
+            rel = os.path.relpath(doc, repo)
+            for lang, code, skip, line in blocks(doc):
+                if lang not in ("sh", "bash", "shell"):
+                    continue
+                where = f"{rel}:{line}"
+                if skip is not None:
+                    if not skip:
+                        failures.append(f"{where}: 'not run by tests/check_docs.py' without a reason")
+                    print(f"  skip {where}: {skip}")
+                    skipped += 1
+                    continue
+
+                def add_quick(m):
+                    return m.group(0) + quick_flag(build, m.group(4)) if m.group(3) == "examples" else m.group(0)
+
+                if re.search(r"\bcmake\b", code):
+                    # It would configure or build in build/<preset>, i.e. in this test's own build.
+                    failures.append(f"{where}: runs cmake; mark it not to run (CTest builds)")
+                    print(f"  FAIL {where}: runs cmake")
+                    continue
+                # --quick goes right after the program, before the block's own flags.
+                script = PROGRAM.sub(add_quick, code)
+                t0 = time.time()
+                r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=scratch, env=env,
+                                   capture_output=True, text=True, timeout=600)
+                took = time.time() - t0
+                first = code.strip().splitlines()[0] if code.strip() else ""
+                if r.returncode != 0:
+                    failures.append(f"{where}: exit {r.returncode} ({took:.1f} s)\n--- the block\n{script}"
+                                    f"--- output (last lines)\n" + "\n".join(
+                                        (r.stdout + r.stderr).strip().splitlines()[-15:]))
+                    print(f"  FAIL {where}: {first}")
+                else:
+                    print(f"  ok   {where} ({took:.1f} s): {first}")
+                ran += 1
+        print(f"check_docs: {ran} blocks run, {skipped} marked not to run")
+        if failures:
+            sys.exit("check_docs:\n" + "\n\n".join(failures))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "snippets":
+        snippets(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "commands":
+        commands(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

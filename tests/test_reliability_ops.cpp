@@ -1,0 +1,248 @@
+// Ops on the edges (issue 16): empty batches, NaN, ties, huge paddings, large logits.
+// Every expectation is PyTorch 1.13's answer (checked with /usr/bin/python3; the numbers with
+// a reference case are in tests/reference/ops.txt, from gen_ops.py).
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <xtensor/xbuilder.hpp>
+
+#include "tapegrad/tapegrad.hpp"
+#include "testing.hpp"
+
+using tg::Array;
+using tg::real;
+using tg::Shape;
+using tg::Tape;
+using tg::Tensor;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no exception)";
+}
+
+Tensor param(const Shape& shape, real start = real(0.5)) {
+    Array a = Array::from_shape(shape);
+    real v = start;
+    for (auto& x : a)
+        x = (v += real(0.25));
+    return Tensor(std::move(a), true);
+}
+
+using Inputs = std::vector<Tensor>;
+
+// Runs sum(f(inputs)) backward; every input that requires grad must get a gradient of its own
+// shape, all zero (nothing of an empty batch contributes), and the output `out_shape`.
+void check_empty(const std::string& op, const Inputs& inputs,
+                 const std::function<Tensor(const Inputs&)>& f, const Shape& out_shape) {
+    CAPTURE(op);
+    for (auto t : inputs)
+        t.zero_grad(true);
+    Tape tape;
+    const Tensor out = f(inputs);
+    CHECK(out.shape() == out_shape);
+    tape.backward(tg::sum(out));
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        CAPTURE(i);
+        if (!inputs[i].requires_grad()) continue;
+        REQUIRE(inputs[i].has_grad());
+        CHECK(inputs[i].grad().shape() == inputs[i].value().shape());
+        CHECK(inputs[i].grad() == xt::zeros<real>(inputs[i].shape()));
+    }
+}
+
+}  // namespace
+
+TEST_CASE("every op gives gradients of the right shape (zeros) for an empty batch") {
+    // Defect 1: conv2d returned 0-d one-element gradients for N = 0, and SGD read past them.
+    const Tensor x4 = Tensor::zeros({0, 2, 5, 5}, true);
+    check_empty("conv2d", {x4, param({3, 2, 3, 3}), param({3})},
+                [](const Inputs& v) { return tg::conv2d(v[0], v[1], v[2], 1, 1); }, {0, 3, 5, 5});
+    check_empty("conv2d no bias", {x4, param({3, 2, 3, 3})},
+                [](const Inputs& v) { return tg::conv2d(v[0], v[1]); }, {0, 3, 3, 3});
+    check_empty("linear", {Tensor::zeros({0, 3}, true), param({2, 3}), param({2})},
+                [](const Inputs& v) { return tg::linear(v[0], v[1], v[2]); }, {0, 2});
+    check_empty("matmul", {Tensor::zeros({0, 3}, true), param({3, 2})},
+                [](const Inputs& v) { return tg::matmul(v[0], v[1]); }, {0, 2});
+    check_empty("add with broadcasting", {Tensor::zeros({0, 3}, true), param({3})},
+                [](const Inputs& v) { return v[0] + v[1]; }, {0, 3});
+    check_empty("mul with broadcasting", {Tensor::zeros({0, 3}, true), param({3})},
+                [](const Inputs& v) { return v[0] * v[1]; }, {0, 3});
+    check_empty("relu", {Tensor::zeros({0, 3}, true)},
+                [](const Inputs& v) { return tg::relu(v[0]); }, {0, 3});
+    check_empty("max_pool2d", {x4}, [](const Inputs& v) { return tg::max_pool2d(v[0], 2); },
+                {0, 2, 2, 2});
+    check_empty("avg_pool2d", {x4}, [](const Inputs& v) { return tg::avg_pool2d(v[0], 2); },
+                {0, 2, 2, 2});
+    check_empty("batch_norm (training, running stats)",
+                {x4, Tensor::zeros({2}), Tensor::ones({2}), param({2}), param({2})},
+                [](const Inputs& v) {
+                    return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], true, 0.1, 1e-5);
+                },
+                {0, 2, 5, 5});
+    check_empty("batch_norm (eval)",
+                {x4, Tensor::zeros({2}), Tensor::ones({2}), param({2}), param({2})},
+                [](const Inputs& v) {
+                    return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], false, 0.1, 1e-5);
+                },
+                {0, 2, 5, 5});
+    check_empty("layer_norm", {Tensor::zeros({0, 4}, true), param({4}), param({4})},
+                [](const Inputs& v) { return tg::layer_norm(v[0], {4}, v[1], v[2]); }, {0, 4});
+    check_empty("group_norm", {Tensor::zeros({0, 4, 3}, true), param({4}), param({4})},
+                [](const Inputs& v) { return tg::group_norm(v[0], 2, v[1], v[2]); }, {0, 4, 3});
+    check_empty("instance_norm", {Tensor::zeros({0, 2, 3}, true), param({2}), param({2})},
+                [](const Inputs& v) {
+                    return tg::instance_norm(v[0], {}, {}, v[1], v[2], true, 0.1, 1e-5);
+                },
+                {0, 2, 3});
+    check_empty("log_softmax", {Tensor::zeros({0, 5}, true)},
+                [](const Inputs& v) { return tg::log_softmax(v[0]); }, {0, 5});
+    check_empty("softmax", {Tensor::zeros({0, 5}, true)},
+                [](const Inputs& v) { return tg::softmax(v[0]); }, {0, 5});
+    check_empty("flatten", {x4}, [](const Inputs& v) { return tg::flatten(v[0]); }, {0, 50});
+    check_empty("sum over dim 0", {Tensor::zeros({0, 3}, true)},
+                [](const Inputs& v) { return tg::sum(v[0], {0}); }, {3});
+}
+
+TEST_CASE("SGD after a zero-size batch through Conv2d: the issue's reproducer") {
+    tg::Generator gen(1);
+    tg::nn::Conv2d conv(1, 2, 3, {.generator = &gen});
+    const Array w_before = conv.weight.value();
+    tg::optim::SGD opt(conv.parameters(), {.lr = 0.1});
+    Tape t;
+    t.backward(tg::sum(conv(Tensor::zeros({0, 1, 5, 5}))));
+    REQUIRE(conv.weight.has_grad());
+    CHECK(conv.weight.grad().shape() == Shape{2, 1, 3, 3});
+    opt.step();
+    CHECK(conv.weight.value() == w_before);  // a zero gradient changes nothing
+}
+
+TEST_CASE("BatchNorm2d on an empty batch in training leaves the running statistics alone") {
+    // Defect 3: they became NaN for good. PyTorch 1.13 leaves them untouched and still counts
+    // the batch in num_batches_tracked (nn.BatchNorm adds 1 before calling F.batch_norm).
+    tg::nn::BatchNorm2d bn(2);
+    bn.running_mean.value() = Array{0.5, -1};
+    bn.running_var.value() = Array{2, 3};
+    Tape t;
+    const Tensor y = bn(Tensor::zeros({0, 2, 3, 3}, true));
+    CHECK(y.shape() == Shape{0, 2, 3, 3});
+    CHECK(bn.running_mean.value() == Array{0.5, -1});
+    CHECK(bn.running_var.value() == Array{2, 3});
+    CHECK(bn.num_batches_tracked.item() == 1);
+    // The same through the functional op with a cumulative factor.
+    Tensor rm(Array{1, 2}), rv(Array{4, 5});
+    tg::batch_norm(Tensor::zeros({0, 2}), rm, rv, {}, {}, true, 1.0, 1e-5);
+    CHECK(rm.value() == Array{1, 2});
+    CHECK(rv.value() == Array{4, 5});
+}
+
+TEST_CASE("conv2d and max_pool2d reject paddings whose padded size would overflow") {
+    // Defect 9: padding (size_t)-1 gave a silently wrong [1, 1, 1, 1] output, 1 << 63 was
+    // undefined behaviour, and max_pool2d's `2 * padding > kernel` wrapped.
+    const Tensor x = Tensor::zeros({1, 1, 5, 5});
+    const Tensor w = Tensor::zeros({1, 1, 3, 3});
+    const std::size_t max = std::numeric_limits<std::size_t>::max();
+    CHECK(error_of([&] { tg::conv2d(x, w, {}, 1, max); }) ==
+          "conv2d: padding 18446744073709551615 is too large: the padded input (5 + 2 x "
+          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+    CHECK(error_of([&] { tg::conv2d(x, w, {}, 1, std::size_t{1} << 63); }) ==
+          "conv2d: padding 9223372036854775808 is too large: the padded input (5 + 2 x "
+          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+    CHECK(error_of([&] { tg::max_pool2d(x, 3, 1, std::size_t{1} << 63); }) ==
+          "max_pool2d: padding 9223372036854775808 is more than half the kernel size 3");
+    CHECK(error_of([&] { tg::avg_pool2d(x, 3, 1, max); }) ==
+          "avg_pool2d: padding 18446744073709551615 is more than half the kernel size 3");
+    CHECK(error_of([&] { tg::max_pool2d(x, max, 1, max / 2); }) ==
+          "max_pool2d: padding 9223372036854775807 is too large: the padded input (5 + 2 x "
+          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+}
+
+TEST_CASE("max_pool2d sends the gradient of a tie to the first maximum outside the fast path") {
+    // PyTorch: F.max_pool2d([[1, 3, 3], [2, 0, 1], [3, 1, 0]], 3, return_indices=True) -> 1.
+    Tensor x(Array{{{{1, 3, 3}, {2, 0, 1}, {3, 1, 0}}}}, true);
+    Tape t;
+    const Tensor y = tg::max_pool2d(x, 3);
+    CHECK(y.shape() == Shape{1, 1, 1, 1});
+    CHECK(y.value()(0, 0, 0, 0) == 3);
+    t.backward(tg::sum(y));
+    CHECK(x.grad() == Array{{{{0, 1, 0}, {0, 0, 0}, {0, 0, 0}}}});
+    // And with overlapping windows (stride 1, padding 1): each window's first maximum.
+    Tensor x2(Array{{{{2, 2}, {2, 2}}}}, true);
+    Tape t2;
+    t2.backward(tg::sum(tg::max_pool2d(x2, 3, 1, 1)));
+    CHECK(x2.grad() == Array{{{{4, 0}, {0, 0}}}});  // PyTorch: all four windows pick index 0
+}
+
+TEST_CASE("NaN propagates through every elementwise op, relu and the pools, as in PyTorch") {
+    const real nan = std::numeric_limits<real>::quiet_NaN();
+    const Tensor x(Array{nan, real(0.5), real(-2)});
+    const Tensor one(Array{1, 1, 1});
+    const std::vector<std::pair<const char*, std::function<Tensor()>>> ops = {
+        {"relu", [&] { return tg::relu(x); }},  // PyTorch: relu(nan) = nan (was 0)
+        {"add", [&] { return x + one; }},
+        {"sub", [&] { return one - x; }},
+        {"mul", [&] { return x * one; }},
+        {"div", [&] { return one / x; }},
+        {"add_scalar", [&] { return x + real(1); }},
+        {"mul_scalar", [&] { return x * real(2); }},
+        {"neg", [&] { return -x; }},
+        {"exp", [&] { return tg::exp(x); }},
+        {"log", [&] { return tg::log(x); }},
+        {"sqrt", [&] { return tg::sqrt(x); }},
+        {"pow", [&] { return tg::pow(x, real(2)); }},
+        {"pow tensor", [&] { return tg::pow(x, one); }},
+    };
+    for (const auto& [name, f] : ops) {
+        CAPTURE(name);
+        CHECK(std::isnan(f().value()(0)));
+    }
+    CHECK(tg::relu(x).value()(1) == real(0.5));
+    CHECK(tg::relu(x).value()(2) == real(0));
+    // Pools: a window holding a NaN gives NaN (max_pool2d: NaN always wins; avg: the sum).
+    Array img = xt::zeros<real>({1, 1, 4, 4});
+    img(0, 0, 1, 1) = nan;
+    img(0, 0, 3, 2) = nan;
+    for (const std::size_t k : {2, 3}) {
+        CAPTURE(k);
+        const Array mp = tg::max_pool2d(Tensor(img), k, 1).value();
+        const Array ap = tg::avg_pool2d(Tensor(img), k, 1).value();
+        CHECK(std::isnan(mp(0, 0, 0, 0)));
+        CHECK(std::isnan(ap(0, 0, 0, 0)));
+    }
+    const Array mp2 = tg::max_pool2d(Tensor(img), 2).value();  // the 2x2 stride-2 fast path
+    CHECK(std::isnan(mp2(0, 0, 0, 0)));
+    CHECK(mp2(0, 0, 0, 1) == 0);
+    CHECK(std::isnan(mp2(0, 0, 1, 1)));
+}
+
+TEST_CASE("log_softmax of logits of magnitude 50-100 matches PyTorch: (x - m) - log s") {
+    // Defect 13: x - (m + log s) rounds m + log s (ulp(97.5) = 7.6e-6) and misses PyTorch's
+    // float32 answer by 2-3.5 times the tolerance where a log-prob is near 0.
+    const auto& ref = tgtest::reference("ops");
+    const std::string name = "log_softmax_magnitude_50_100";
+    Tensor x(ref.at(name + "/x"), true);
+    Tape t;
+    const Tensor y = tg::log_softmax(x);
+    CHECK_MATCHES(y.value(), ref.at(name + "/out"));
+    t.backward(y, ref.at(name + "/w"));
+    CHECK_MATCHES(x.grad(), ref.at(name + "/grad_x"));
+}
+
+TEST_CASE("softmax shifts by the max: [100, 0, -5] and [-100, -101, -103] match PyTorch") {
+    const auto& ref = tgtest::reference("ops");
+    const std::string name = "softmax_no_shift";
+    Tensor x(ref.at(name + "/x"), true);
+    Tape t;
+    const Tensor y = tg::softmax(x);
+    CHECK_MATCHES(y.value(), ref.at(name + "/out"));
+    t.backward(y, ref.at(name + "/w"));
+    CHECK_MATCHES(x.grad(), ref.at(name + "/grad_x"));
+}
