@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
                ex::greater_than(0));
     cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
-        "a few-second run for the tests: batch sizes 4 and 32, 512 examples per run, "
+        "a few-second run for the tests: batch sizes 8 and 32, 512 examples per run, "
         "the first 1,000 training and 500 test images");
     cli.outputs(
         "ch310_small_batch.png (test accuracy against batch size), ch310_small_batch.csv "
@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     try {
         const fs::path out = cli.prepare();
         if (common.quick) {
-            batch_sizes = {4, 32};
+            batch_sizes = {8, 32};
             examples = std::min<std::size_t>(examples, 512);
         }
         const ex::Data data = ex::load_data(common, 1000, 500);

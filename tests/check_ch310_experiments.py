@@ -13,9 +13,8 @@ Every program, whatever its name:
   - run three times with --quick --seed 3 --seeds 2, twice with --threads 2, once with 1:
     the CSV files are well-formed (a header, every row as many numeric cells), have one row per
     (configuration, seed) and both seeds 3 and 4, no NaN where none is expected; every CSV but
-    the timings is byte-identical between the two 2-thread runs (deterministic by seed); files
-    that differ at 1 thread are named (a NOTE: the kernels are not yet thread-count
-    independent at every learning rate, issue 9); the PNG is rendered when gnuplot is installed; the printed tables fit 80 columns;
+    the timings is byte-identical between the three runs (deterministic by seed, at any
+    thread count); the PNG is rendered when gnuplot is installed; the printed tables fit 80 columns;
   - and deterministic facts of each experiment (below, per program), never a statistical
     direction that could flip with the seed.
 """
@@ -359,12 +358,9 @@ def main():
                 continue
             with open(os.path.join(a, f), "rb") as fa, open(os.path.join(b, f), "rb") as fb:
                 check(fa.read() == fb.read(), "%s: byte-identical for the same seed" % f)
-            # The project's rule is "the same at any thread count"; today the library's kernels
-            # are not (issue 9: at large learning rates the last bits of some steps differ
-            # between 1 and 2 threads). Reported here, asserted once the kernels are.
+            # The project's rule: the same numbers at any thread count.
             with open(os.path.join(a, f), "rb") as fa, open(os.path.join(c, f), "rb") as fc:
-                if fa.read() != fc.read():
-                    print("  NOTE %s differs between 1 and 2 threads" % f)
+                check(fa.read() == fc.read(), "%s: byte-identical at 1 and 2 threads" % f)
         if name == "convergence":
             facts_convergence_from_sweep(program, os.path.join(tmp, "c"))
     finally:
