@@ -70,6 +70,8 @@ for f in out/ch310/ch310_train_vs_eval.png out/ch310/ch310_shifted_stats.png \
   if [ -f "$f" ]; then echo "  $f"; else echo "  $f   (not rendered: gnuplot/graphviz missing)"; fi
 done
 for program in "${gotchas[@]}"; do
-  ls out/*/"${program}_facts.json" 2>/dev/null | sed 's/^/  /'
+  for f in out/*/"${program}_facts.json"; do
+    if [ -f "$f" ]; then echo "  $f"; fi
+  done
 done
 # ---- end of i12's block -----------------------------------------------------------------------
