@@ -29,8 +29,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/checkpoint.hpp"
 #include "tapegrad/nn/nn.hpp"
@@ -191,32 +190,27 @@ std::string mib(std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_checkpoint_bn",
         "Gradient checkpointing with BatchNorm in training mode: the recomputation updates "
-        "the running statistics twice; the fix; gradients equal; memory saved."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
-    bool quick = false;
+        "the running statistics twice; the fix; gradients equal; memory saved.");
+    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
     Settings s;
-    app.add_option("--seed", seed, "random seed (weights, batches)")->capture_default_str();
-    app.add_option("--out", out, "directory for the figure, CSV and facts")->capture_default_str();
-    app.add_option("--blocks", s.blocks, "Conv-BN-ReLU blocks, each one checkpoint")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{64}))
-        ->capture_default_str();
-    app.add_option("--batch-size", s.batch, "examples per step")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{4096}))
-        ->capture_default_str();
-    app.add_option("--steps", s.steps, "SGD steps")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "4 blocks, batch 8 of 16 x 16 images, 3 steps (for the tests)");
-    app.footer(
+    cli.option("--blocks", s.blocks, "Conv-BN-ReLU blocks, each one checkpoint",
+               tg::examples::between(1, 64));
+    cli.option("--batch-size", s.batch, "examples per step", tg::examples::between(2, 4096));
+    cli.option("--steps", s.steps, "SGD steps", tg::examples::between(1, 1000));
+    cli.quick_help("4 blocks, batch 8 of 16 x 16 images, 3 steps (for the tests)");
+    cli.app().footer(
         "Writes ch310_checkpoint_bn.png (+ .gp, CSV) and ch310_checkpoint_bn_facts.json "
         "into --out. One thread, so the byte counts are the same every run.");
-    CLI11_PARSE(app, argc, argv);
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         if (quick) {
             s.blocks = 4;
             s.batch = 8;

@@ -22,8 +22,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -102,27 +101,23 @@ Array random_batch(std::size_t N, std::size_t C, tg::Generator& gen) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_manual_batchnorm",
         "The chapter's from-scratch BatchNorm (primitive ops) against tg::nn::BatchNorm1d: "
-        "outputs, gradients and running statistics, in training and eval mode."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
-    bool quick = false;
+        "outputs, gradients and running statistics, in training and eval mode.");
+    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
     std::size_t steps = 20, batch = 32, features = 6;
-    app.add_option("--seed", seed, "random seed (the batches, γ and β)")->capture_default_str();
-    app.add_option("--out", out, "directory for ch310_manual_batchnorm_facts.json")
-        ->capture_default_str();
-    app.add_option("--steps", steps, "training steps (batches) compared")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--batch-size", batch, "examples per batch")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{100000}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "5 steps (for the tests)");
-    CLI11_PARSE(app, argc, argv);
+    cli.option("--steps", steps, "training steps (batches) compared",
+               tg::examples::greater_than(0));
+    cli.option("--batch-size", batch, "examples per batch", tg::examples::between(2, 100000));
+    cli.quick_help("5 steps (for the tests)");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         if (quick) steps = std::min<std::size_t>(steps, 5);
         tg::Generator gen(seed);
         ManualBatchNorm manual(features);

@@ -26,8 +26,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/random.hpp"
@@ -180,26 +179,25 @@ void cube_panel(tg::viz::Panel& p, const std::string& title, double c0, double c
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_norm_family",
         "BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed feature map "
-        "[4, 64, 28, 28]: output statistics, axes, train/eval difference, forward time."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
-    bool quick = false;
+        "[4, 64, 28, 28]: output statistics, axes, train/eval difference, forward time.");
+    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
     std::size_t repeats = 21;
-    app.add_option("--seed", seed, "random seed (the feature map)")->capture_default_str();
-    app.add_option("--out", out, "directory for the figure and facts")->capture_default_str();
-    app.add_option("--repeats", repeats, "timed forward passes per layer and batch size (median)")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{1000}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "3 timing repeats (for the tests)");
-    app.footer(
+    cli.option("--repeats", repeats, "timed forward passes per layer and batch size (median)",
+               tg::examples::between(1, 1000));
+    cli.quick_help("3 timing repeats (for the tests)");
+    cli.app().footer(
         "Writes ch310_norm_axes.png (+ .gp, CSV) and ch310_norm_family_facts.json into "
         "--out. Forward times are this machine's, and noisy when it is loaded.");
-    CLI11_PARSE(app, argc, argv);
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         if (quick) repeats = std::min<std::size_t>(repeats, 3);
         tg::Generator gen(seed);
         const Tensor x(skewed_input(4, gen));

@@ -26,8 +26,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "gotchas/small_cnn.hpp"
 #include "tapegrad/data/dataset.hpp"
@@ -59,34 +58,27 @@ struct Shift {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_shifted_stats",
         "A BatchNorm CNN evaluated on shifted inputs: eval accuracy collapses with the training "
-        "running statistics; tg::nn::update_bn on unlabelled shifted data recovers it."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
-    std::string dataset = "mnist";
-    bool quick = false;
+        "running statistics; tg::nn::update_bn on unlabelled shifted data recovers it.");
+    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
     std::size_t train_examples = 8000, epochs = 2, calibration = 2000;
-    app.add_option("--seed", seed, "random seed (weights, batch order)")->capture_default_str();
-    app.add_option("--out", out, "directory for the figure, CSV and facts")->capture_default_str();
-    app.add_option("--dataset", dataset, "mnist (bundled), fashion-mnist, or a directory")
-        ->capture_default_str();
-    app.add_option("--epochs", epochs, "training epochs")
-        ->check(CLI::Range(std::size_t{1}, std::size_t{100}))
-        ->capture_default_str();
-    app.add_option("--calibration", calibration,
-                   "unlabelled shifted training images update_bn sees")
-        ->check(CLI::Range(std::size_t{64}, std::size_t{60000}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick,
-                 "1 epoch on 2,000 examples, 1,000 test images, 512 calibration images");
-    app.footer(
+    cli.option("--epochs", epochs, "training epochs", tg::examples::between(1, 100));
+    cli.option("--calibration", calibration, "unlabelled shifted training images update_bn sees",
+               tg::examples::between(64, 60000));
+    cli.quick_help("1 epoch on 2,000 examples, 1,000 test images, 512 calibration images");
+    cli.app().footer(
         "Writes ch310_shifted_stats.png (+ .gp, CSV) and ch310_shifted_stats_facts.json "
         "into --out.");
-    CLI11_PARSE(app, argc, argv);
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
+    const std::string dataset = common.dataset;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         tg::data::Dataset train_set = tg::data::load_dataset(dataset, tg::data::Split::train);
         tg::data::Dataset test_set = tg::data::load_dataset(dataset, tg::data::Split::test);
         if (quick) {

@@ -23,8 +23,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/random.hpp"
@@ -83,26 +82,25 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch310_variance_convention",
         "Biased vs unbiased variance in BatchNorm: PyTorch's convention against the two "
-        "mistakes, measured at batch sizes 2 to 512."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch310";
-    bool quick = false;
+        "mistakes, measured at batch sizes 2 to 512.");
+    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
     std::size_t steps = 200;
-    app.add_option("--seed", seed, "random seed (the features)")->capture_default_str();
-    app.add_option("--out", out, "directory for the figure, CSV and facts")->capture_default_str();
-    app.add_option("--steps", steps, "training steps per batch size (running statistics)")
-        ->check(CLI::Range(std::size_t{50}, std::size_t{100000}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "batch sizes 2, 8, 64, 512 and 150 steps (for the tests)");
-    app.footer(
+    cli.option("--steps", steps, "training steps per batch size (running statistics)",
+               tg::examples::between(50, 100000));
+    cli.quick_help("batch sizes 2, 8, 64, 512 and 150 steps (for the tests)");
+    cli.app().footer(
         "Writes ch310_variance_convention.png (+ .gp, CSV) and "
         "ch310_variance_convention_facts.json into --out.");
-    CLI11_PARSE(app, argc, argv);
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         std::vector<std::size_t> sizes{2, 4, 8, 16, 32, 64, 128, 256, 512};
         if (quick) {
             sizes = {2, 8, 64, 512};

@@ -24,8 +24,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/shape.hpp"
@@ -55,24 +54,21 @@ double max_abs_diff(const Array& a, const Array& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch322_layernorm_vs_batchnorm",
         "LayerNorm vs BatchNorm on transformer-shaped activations [N, T, d]: a batch of one, "
-        "one token, dependence on other tokens, train vs eval."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch322";
-    bool quick = false;
+        "one token, dependence on other tokens, train vs eval.");
+    auto& common = cli.add_common({.out = "out/ch322"}, /*with_seeds=*/false);
     std::size_t T = 8, d = 16;
-    app.add_option("--seed", seed, "random seed (the activations)")->capture_default_str();
-    app.add_option("--out", out, "directory for ch322_layernorm_vs_batchnorm_facts.json")
-        ->capture_default_str();
-    app.add_option("--tokens", T, "tokens per sequence")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{4096}))
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "the same (it takes milliseconds); for the tests");
-    CLI11_PARSE(app, argc, argv);
+    cli.option("--tokens", T, "tokens per sequence", tg::examples::between(2, 4096));
+    cli.quick_help("the same (it takes milliseconds); for the tests");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = common.seed;
+    const std::string out = common.out;
+    const bool quick = common.quick;
 
     try {
-        gotchas::ensure_writable(out);
+        cli.prepare();  // --threads applied, --out created and checked writable
         tg::Generator gen(seed);
         // One sequence [1, T, d]; token t's features with their own offset and scale.
         Array xs = Array::from_shape({1, T, d});

@@ -1,6 +1,7 @@
 // examples/gotchas/small_cnn.hpp — the small BatchNorm CNN that ch310_train_vs_eval and
-// ch310_shifted_stats train for a few seconds before showing what goes wrong with it.
-// (When examples/common/ provides model builders and training helpers, these move there.)
+// ch310_shifted_stats train for a few seconds before showing what goes wrong with it. It is
+// not examples/common's make_cnn because it needs a BatchNorm1d after a Linear layer (one
+// value per channel for a single example: the batch-of-one error).
 #pragma once
 
 #include <algorithm>
