@@ -616,8 +616,7 @@ int main(int argc, char** argv) {
     }
     try {
         const fs::path out = cli.prepare();  // --threads applied, --out created and writable
-        std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
-        tg::tune_allocator_for_training();                   // keep freed memory for the next step
+        tg::tune_allocator_for_training();   // keep freed memory for the next step
         if (flags.quick) {
             noise_batches = std::min<std::size_t>(noise_batches, 20);
             cnn_steps = std::min<std::size_t>(cnn_steps, 10);

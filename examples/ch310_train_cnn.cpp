@@ -280,8 +280,7 @@ int main(int argc, char** argv) {
 
     try {
         const fs::path out = cli.prepare();  // --threads applied, --out created and writable
-        std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
-        tg::tune_allocator_for_training();                   // keep freed memory for the next step
+        tg::tune_allocator_for_training();   // keep freed memory for the next step
         tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
         tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
         if (s.quick) {

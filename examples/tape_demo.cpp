@@ -78,7 +78,6 @@ int main(int argc, char** argv) try {
     if (flags.quick) steps = 20;
     const std::string dot_path = (out / "tape.dot").string();
     const std::uint64_t seed = flags.seed;
-    std::printf("%s\n", tg::runtime_summary().c_str());  // kernels and threads in use
 
     tg::Generator gen(seed);
     const Data data = make_blobs(100, gen);

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/parallel.hpp"
 
 namespace fs = std::filesystem;
@@ -93,6 +94,10 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
     option("--threads", common_.threads,
            "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
            "core");
+    option("--kernels", common_.kernels,
+           "reference (the chapter's plain loops, one thread) or fast; default: "
+           "TAPEGRAD_KERNELS, else the build's (tg::set_kernels)")
+        ->check(CLI::IsMember({"reference", "fast"}));
     option("--dataset", common_.dataset,
            "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
            "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
@@ -183,8 +188,10 @@ void check_writable(const fs::path& dir, const std::string& flag) {
 
 fs::path Cli::prepare() const {
     if (common_.threads > 0) tg::set_num_threads(common_.threads);
+    if (!common_.kernels.empty()) tg::set_kernels(tg::parse_kernels(common_.kernels));
     const fs::path out = common_.out;
     check_writable(out);
+    std::printf("%s\n", tg::runtime_summary().c_str());  // which kernels, how many threads
     return out;
 }
 
