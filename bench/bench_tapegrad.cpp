@@ -99,7 +99,8 @@ double accuracy(nn::Sequential& model, const tg::data::Dataset& test) {
     tg::data::DataLoader loader(test, {.batch_size = 1000});
     std::size_t correct = 0;
     for (const auto& [x, y] : loader) {
-        const tg::Array& logits = model(x).value();
+        const tg::Tensor out = model(x);  // keeps the logits alive (a temporary would not)
+        const tg::Array& logits = out.value();
         const std::size_t C = logits.shape()[1];
         for (std::size_t i = 0; i < y.size(); ++i) {
             const tg::real* row = logits.data() + i * C;

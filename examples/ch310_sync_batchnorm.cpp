@@ -38,6 +38,7 @@
 #include "tapegrad/data/loader.hpp"
 #include "tapegrad/dist/data_parallel.hpp"
 #include "tapegrad/dist/sync_batchnorm.hpp"
+#include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/ops/loss.hpp"
@@ -102,12 +103,10 @@ double accuracy(tg::nn::Module& model, const tg::data::DataLoader& data) {
     tg::NoGradGuard no_grad;
     std::size_t right = 0, seen = 0;
     for (const auto& [images, labels] : data.epoch(0)) {
-        const tg::Array& logits = model(images).value();
-        const std::size_t C = logits.shape()[1];
-        for (std::size_t n = 0; n < labels.size(); ++n) {
-            const tg::real* row = logits.data() + n * C;
-            right += std::max_element(row, row + C) - row == labels[n];
-        }
+        // The output tensor lives to the end of this statement. (Not `const Array& logits =
+        // model(images).value();`: under NoGradGuard nothing else holds the output's node, so
+        // that reference dangles, and free() writes its list pointers over the first logits.)
+        right += tg::num_correct(model(images), labels);
         seen += labels.size();
     }
     return static_cast<double>(right) / static_cast<double>(seen);
