@@ -161,16 +161,12 @@ void print_spark(const std::string& label, const viz::Histogram& h) {
                 viz::sparkline(coarse).c_str(), h.hi(), h.max_density());
 }
 
-// Where the figure went; the re-render hint on its own line, to keep lines short.
+// Where the figure went (the library puts the re-render hint on a line of its own), indented.
 void report(const viz::RenderResult& r) {
-    const std::string& m = r.message;
-    const auto hint = m.find(" (restyle and re-render: ");
-    if (hint == std::string::npos) {
-        std::cout << "  " << m << "\n";
-    } else {
-        std::cout << "  " << m.substr(0, hint)
-                  << "\n    (restyle and re-render: " << m.substr(hint + 25) << "\n";
-    }
+    std::string m = r.message;
+    for (auto at = m.find('\n'); at != std::string::npos; at = m.find('\n', at + 3))
+        m.insert(at + 1, "  ");
+    std::cout << "  " << m << "\n";
 }
 
 // ---------------------------------------------------------------------------------------------

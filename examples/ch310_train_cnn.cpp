@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
                                                                 .std = pixel_std});
         const tg::data::DataLoader test(std::move(test_set),
                                         {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
-        std::printf("%s: %zu training and %zu test images, %zu batches of %zu per epoch\n",
+        std::printf("%s:\n  %zu training and %zu test images, %zu batches of %zu per epoch\n",
                     data_name.c_str(), train.dataset().size(), test.dataset().size(),
                     train.num_batches(), s.batch_size);
         std::printf("SGD lr %g (%s), momentum %g, weight decay %g, %zu epochs, seed %llu\n\n", s.lr,

@@ -602,7 +602,8 @@ RenderResult Figure::save(const fs::path& png, const RenderOptions& options) con
         return result;
     }
     result.status = RenderResult::Status::rendered;
-    result.message = "wrote " + png.string() + " (restyle and re-render: " + by_hand + ")";
+    // The hint on a line of its own: terminal output stays within 80 columns.
+    result.message = "wrote " + png.string() + "\n  (restyle and re-render: " + by_hand + ")";
     return result;
 }
 
