@@ -15,13 +15,13 @@ source scripts/env.sh
 JOBS="${JOBS:-2}"
 start=$(date +%s)
 
-echo "== ASan + UBSan (preset asan): tests_f32, durability_save_kill"
+echo "== ASan + UBSan (preset asan): tests_f32_sanitized, durability_save_kill"
 cmake --preset asan -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCH=OFF >/dev/null
-cmake --build --preset asan -j"$JOBS" --target tests_f32 durability_save_kill
+cmake --build --preset asan -j"$JOBS" --target tests_f32_sanitized durability_save_kill
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 t0=$(date +%s)
-TAPEGRAD_NUM_THREADS=2 build/asan/tests/tests_f32 --no-intro=true
+TAPEGRAD_NUM_THREADS=2 build/asan/tests/tests_f32_sanitized --no-intro=true
 build/asan/tests/durability_save_kill 30
 echo "asan run: $(($(date +%s) - t0)) s"
 
