@@ -32,6 +32,6 @@ for t in "${FUZZ_TARGETS[@]}"; do
         grep -E "ERROR|SUMMARY|tapegrad fuzz|Test unit written" "$FUZZ_BUILD/$t.log" | head -n 20
         status=1
     fi
-    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+ +DONE" "$FUZZ_BUILD/$t.log" || true
+    grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|^#[0-9]+[[:space:]]+DONE" "$FUZZ_BUILD/$t.log" || true
 done
 exit $status
