@@ -35,7 +35,7 @@ struct CommonFlags {
     bool quick = false;             // --quick: the few-second mode the tests run
     std::size_t threads = 0;        // --threads: tg::set_num_threads; 0 = leave as is
     std::string dataset = "mnist";  // --dataset: mnist, fashion-mnist or a directory
-    std::string kernels;            // --kernels: reference or fast; empty = the build's default
+    std::string kernels{};          // --kernels: reference or fast; empty = the build's default
 
     /// The seeds of the repeated runs: seed, seed + 1, ..., seed + seeds − 1.
     std::vector<std::uint64_t> seed_list() const;
