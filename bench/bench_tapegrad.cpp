@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
 #include "tapegrad/ops/gemm.hpp"
@@ -158,21 +159,6 @@ double sgemm_gflops() {
     return 2.0 * static_cast<double>(n * n * n) / median(times) / 1e9;
 }
 
-std::string json_escape(const std::string& s) {
-    std::string out;
-    for (char ch : s) {
-        if (ch == '"' || ch == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (ch == '\n') {
-            out += "\\n";
-        } else {
-            out += ch;
-        }
-    }
-    return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,23 +203,26 @@ int main(int argc, char** argv) {
         test = tg::data::bundled_mnist(tg::data::Split::test);
     }
 
-    std::ostringstream json;
-    json << "{\"framework\": \"tapegrad\", \"clock\": \"" << clock << "\", \"threads\": " << threads
-         << ", \"kernels\": \"" << tg::kernels_name() << "\", \"blas_core\": \""
-         << tg::detail::blas_core() << "\", \"conv_kernels\": \"OpenBLAS "
-         << tg::detail::blas_core() << "; direct convolution "
-         << tg::kernels::fast::conv2d_direct_simd() << "\", \"dataset\": \"" << dataset
-         << "\", \"step_ms\": {";
-    for (std::size_t i = 0; i < sizes.size(); ++i) {
-        json << (i ? ", " : "") << '"' << sizes[i]
-             << "\": " << step_ms(train, sizes[i], warmup, steps);
-    }
-    json << "}";
+    // The result for bench/report.py, as JSON (nlohmann::json, which Debian's xtensor already
+    // pulls in, instead of hand-written quoting).
+    nlohmann::json json;
+    json["framework"] = "tapegrad";
+    json["clock"] = clock;
+    json["threads"] = threads;
+    json["kernels"] = tg::kernels_name();
+    json["blas_core"] = tg::detail::blas_core();
+    json["conv_kernels"] = std::string("OpenBLAS ") + tg::detail::blas_core() +
+                           "; direct convolution " +
+                           std::string(tg::kernels::fast::conv2d_direct_simd());
+    json["dataset"] = dataset;
+    json["step_ms"] = nlohmann::json::object();
+    for (const std::size_t batch : sizes)
+        json["step_ms"][std::to_string(batch)] = step_ms(train, batch, warmup, steps);
 
     if (!no_epoch) {
         // The time is the first epoch's; the accuracy is reported for every seed.
         double secs = 0.0;
-        std::ostringstream accs;
+        std::vector<double> accs;
         for (int k = 0; k < epoch_seeds; ++k) {
             const auto seed = static_cast<std::uint64_t>(k);
             nn::Sequential model = make_model(seed);
@@ -243,12 +232,13 @@ int main(int argc, char** argv) {
             for (const auto& batch : loader)
                 train_step(model, opt, batch);
             if (k == 0) secs = seconds_since(t0);
-            accs << (k ? ", " : "") << accuracy(model, test);
+            accs.push_back(accuracy(model, test));
         }
-        json << ", \"epoch\": {\"batch\": 64, \"images\": " << train.size()
-             << ", \"seconds\": " << secs
-             << ", \"images_per_second\": " << static_cast<double>(train.size()) / secs
-             << ", \"test_accuracy\": [" << accs.str() << "]}";
+        json["epoch"] = {{"batch", 64},
+                         {"images", train.size()},
+                         {"seconds", secs},
+                         {"images_per_second", static_cast<double>(train.size()) / secs},
+                         {"test_accuracy", accs}};
     }
 
     {
@@ -263,16 +253,14 @@ int main(int argc, char** argv) {
         const LayerGflops g1 = layer_gflops(conv1, x1, 2 * N * 8 * 26 * 26 * 9, 20);
         const LayerGflops g2 = layer_gflops(conv2, x2, 2 * N * 16 * 11 * 11 * 8 * 9, 20);
         const LayerGflops g3 = layer_gflops(fc, x3, 2 * N * 400 * 10, 20);
-        const auto pass = [&](const char* key, double LayerGflops::*field) {
-            json << ", \"" << key << "\": {\"conv1\": " << g1.*field << ", \"conv2\": " << g2.*field
-                 << ", \"linear\": " << g3.*field;
+        const auto pass = [&](double LayerGflops::*field) {
+            return nlohmann::json{
+                {"conv1", g1.*field}, {"conv2", g2.*field}, {"linear", g3.*field}};
         };
-        pass("gflops_forward", &LayerGflops::forward);
-        json << "}";
-        pass("gflops_backward", &LayerGflops::backward);
-        json << "}";
-        pass("gflops", &LayerGflops::both);
-        json << ", \"sgemm_1024\": " << sgemm_gflops() << "}";
+        json["gflops_forward"] = pass(&LayerGflops::forward);
+        json["gflops_backward"] = pass(&LayerGflops::backward);
+        json["gflops"] = pass(&LayerGflops::both);
+        json["gflops"]["sgemm_1024"] = sgemm_gflops();
     }
 
     {
@@ -285,12 +273,12 @@ int main(int argc, char** argv) {
             train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
             if (k == 11) break;
         }
-        json << ", \"profile_batch\": " << profile_batch << ", \"profile\": \""
-             << json_escape(profile) << "\"";
+        json["profile_batch"] = profile_batch;
+        json["profile"] = profile;
     }
 
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    json << ", \"peak_rss_mb\": " << static_cast<double>(usage.ru_maxrss) / 1024.0 << "}";
-    std::cout << json.str() << std::endl;
+    json["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+    std::cout << json.dump() << std::endl;
 }
