@@ -4,7 +4,7 @@
 #     the float test files that cover every op (against PyTorch), every loader and the
 #     reliability tests (the list and why in tests/CMakeLists.txt), and the SIGKILL
 #     durability test. The whole float suite and the float64 suite are left out to fit CI's
-#     budget: every further test file costs a minute or more to compile under ASan.
+#     budget: every further test file costs ~30 s of one core to compile under ASan.
 #  2. ThreadSanitizer (build/tsan): two threads training their own models with their own
 #     generators while building layers from the shared default generator; zero reports.
 # Exit status non-zero on any failure or sanitizer report.
