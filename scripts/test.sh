@@ -30,6 +30,8 @@ echo "test.sh: the ci suite passed in $(($(date +%s) - start)) s"
 [ "$all" = 1 ] || exit 0
 
 # The stages below each configure their own build directory and build only what they run.
+# Fuzzing: 30 s per target here (FUZZ_SECONDS overrides; scripts/fuzz_campaign.sh runs long).
+export FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 for stage in mpi gdb consumer sanitizers fuzz; do
   [ -f "scripts/ci/$stage.sh" ] || continue
   echo
