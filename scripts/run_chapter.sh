@@ -49,7 +49,7 @@ done
 # tg::dist: the data-parallel BatchNorm gotcha and SyncBatchNorm. 4 ranks, as the chapter's
 # "batch of 128 over 4 workers"; --oversubscribe lets 4 ranks share fewer cores.
 if command -v mpirun >/dev/null &&
-   cmake --build --preset release --target help | grep -q ch310_sync_batchnorm; then
+   cmake --build --preset release --target help | grep ch310_sync_batchnorm >/dev/null; then
   cmake --build --preset release -j "$(nproc)" --target ch310_sync_batchnorm
   echo
   echo "=== ch310_sync_batchnorm (mpirun -np 4) ==="
