@@ -8,9 +8,9 @@
 #include "testing.hpp"
 
 using tg::Array;
+using tg::real;
 using tg::Tape;
 using tg::Tensor;
-using tg::real;
 
 TEST_CASE("tapes destroyed first-made-first never leave a destroyed tape active") {
     // The reproducer of defect 2: ~Tape restored its predecessor, which may be gone already.

@@ -35,7 +35,6 @@ struct ScopeLink {
 inline constexpr std::uint64_t kDestroyedTape = ~std::uint64_t{0};
 }  // namespace detail
 
-
 /// The interface of a recorded backward closure (see BackwardFn).
 struct BackwardClosure {
     virtual ~BackwardClosure() = default;
