@@ -29,13 +29,9 @@ int main(int argc, char** argv) {
                 "Experiment 5, \"BN belongs between the conv and the activation\": Conv -> BN -> "
                 "ReLU against Conv -> ReLU -> BN across learning rates, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 3});
-    std::vector<double> lrs = {0.01, 0.03, 0.1, 0.3, 1};
-    std::size_t epochs = 1, batch_size = 64;
-    double momentum = 0.9;
-    cli.list("--lrs", lrs, "learning rates, comma-separated", ex::greater_than(0));
-    cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
-    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
-    cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
+    ex::SweepFlags sweep{.lrs = {0.01, 0.03, 0.1, 0.3, 1}};
+    ex::add_sweep_flags(cli, sweep);
+    auto& [lrs, epochs, batch_size, momentum] = sweep;
     cli.quick_help(
         "a few-second run for the tests: rates 0.03 and 0.3, the first 1,000 training "
         "and 500 test images");

@@ -8,6 +8,13 @@ namespace tg::examples {
 
 namespace fs = std::filesystem;
 
+void add_sweep_flags(Cli& cli, SweepFlags& flags) {
+    cli.list("--lrs", flags.lrs, "learning rates, comma-separated", greater_than(0));
+    cli.option("--epochs", flags.epochs, "passes over the training set per run", at_least(1));
+    cli.option("--batch-size", flags.batch_size, "examples per SGD step", at_least(2));
+    cli.option("--momentum", flags.momentum, "SGD momentum", between(0, 0.999));
+}
+
 std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>& variants,
                                    const std::vector<double>& lrs,
                                    const std::vector<std::uint64_t>& seeds, TrainOptions base) {

@@ -31,6 +31,15 @@ struct SweepRun {
     Score test;             // eval mode, after training
 };
 
+/// The flags of a sweep, shared by its programs; `lrs` starts as the program's default rates.
+struct SweepFlags {
+    std::vector<double> lrs;
+    std::size_t epochs = 1, batch_size = 64;
+    double momentum = 0.9;
+};
+/// Adds --lrs, --epochs, --batch-size and --momentum for `flags`.
+void add_sweep_flags(Cli& cli, SweepFlags& flags);
+
 /// Trains every (variant, lr, seed) with `base` (its lr replaced), seeds' runs sharing initial
 /// weights (make_cnn(variant, seed)) and batch order (base.seed = seed).
 std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>& variants,
