@@ -12,10 +12,12 @@
 #include "tapegrad/parallel.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
+#include "thread_count.hpp"
 
 TEST_CASE("parallel_for covers [0, n) exactly once, in chunks of at least `grain`") {
     for (std::size_t threads : {1, 2, 3}) {
-        tg::set_num_threads(threads);
+        CAPTURE(threads);
+        const tgtest::ThreadCount count(threads);
         for (std::size_t n : {0, 1, 7, 100, 1001}) {
             std::vector<int> hits(n, 0);
             std::mutex m;
@@ -34,12 +36,11 @@ TEST_CASE("parallel_for covers [0, n) exactly once, in chunks of at least `grain
             }
         }
     }
-    tg::set_num_threads(std::thread::hardware_concurrency());
 }
 
 TEST_CASE("parallel_for runs chunks on other threads when there is enough work") {
     // Forced to two threads: this holds on a one-CPU runner too (the pool grows to match).
-    tg::set_num_threads(2);
+    const tgtest::ThreadCount two(2);
     std::mutex m;
     std::set<std::thread::id> ids;
     tg::parallel_for(2, 1, [&](std::size_t, std::size_t) {
@@ -51,7 +52,7 @@ TEST_CASE("parallel_for runs chunks on other threads when there is enough work")
 }
 
 TEST_CASE("a nested parallel_for runs inline, and exceptions reach the caller") {
-    tg::set_num_threads(2);
+    const tgtest::ThreadCount two(2);
     std::atomic<int> total{0}, inner_calls{0}, inner_elsewhere{0};
     std::mutex m;
     std::set<std::thread::id> outer_ids;
@@ -87,14 +88,13 @@ namespace {
 // Forward value and input gradient of f at x, with `threads` threads.
 std::pair<tg::Array, tg::Array> run_with(std::size_t threads, const tg::Array& x0,
                                          const std::function<tg::Tensor(const tg::Tensor&)>& f) {
-    tg::set_num_threads(threads);
+    const tgtest::ThreadCount count(threads);
     tg::Tensor x(x0, true);
     tg::Tape tape;
     tg::Tensor y = f(x);
     tg::Generator gen(7);
     const tg::Array g = tg::normal(y.shape(), 0, 1, gen);
     tape.backward(y, g);
-    tg::set_num_threads(std::thread::hardware_concurrency());
     return {y.value(), x.grad()};
 }
 }  // namespace
@@ -134,7 +134,7 @@ namespace {
 /// BatchNorm on random batches of 64, then every parameter and buffer, on `threads` threads
 /// (tapegrad's and OpenBLAS's setting both).
 std::vector<tg::Array> chapter_run(std::size_t threads, int steps) {
-    tg::set_num_threads(threads);
+    const tgtest::ThreadCount count(threads);
     openblas_set_num_threads(static_cast<int>(threads));
     namespace nn = tg::nn;
     tg::Generator gen(0);
@@ -157,7 +157,6 @@ std::vector<tg::Array> chapter_run(std::size_t threads, int steps) {
     }
     for (const auto& [name, t] : model.state_dict())
         out.push_back(t.value());
-    tg::set_num_threads(std::thread::hardware_concurrency());
     openblas_set_num_threads(1);
     return out;
 }

@@ -98,11 +98,11 @@ TEST_CASE("every op gives gradients of the right shape (zeros) for an empty batc
                 [](const Inputs& v) { return tg::layer_norm(v[0], {4}, v[1], v[2]); }, {0, 4});
     check_empty("group_norm", {Tensor::zeros({0, 4, 3}, true), param({4}), param({4})},
                 [](const Inputs& v) { return tg::group_norm(v[0], 2, v[1], v[2]); }, {0, 4, 3});
-    check_empty("instance_norm", {Tensor::zeros({0, 2, 3}, true), param({2}), param({2})},
-                [](const Inputs& v) {
-                    return tg::instance_norm(v[0], {}, {}, v[1], v[2], true, 0.1, 1e-5);
-                },
-                {0, 2, 3});
+    // instance_norm without weight and bias: PyTorch raises with them (see below).
+    check_empty(
+        "instance_norm", {Tensor::zeros({0, 2, 3}, true)},
+        [](const Inputs& v) { return tg::instance_norm(v[0], {}, {}, {}, {}, true, 0.1, 1e-5); },
+        {0, 2, 3});
     check_empty("log_softmax", {Tensor::zeros({0, 5}, true)},
                 [](const Inputs& v) { return tg::log_softmax(v[0]); }, {0, 5});
     check_empty("softmax", {Tensor::zeros({0, 5}, true)},
@@ -142,6 +142,69 @@ TEST_CASE("BatchNorm2d on an empty batch in training leaves the running statisti
     tg::batch_norm(Tensor::zeros({0, 2}), rm, rv, {}, {}, true, 1.0, 1e-5);
     CHECK(rm.value() == Array{1, 2});
     CHECK(rv.value() == Array{4, 5});
+}
+
+TEST_CASE("instance_norm on an empty batch gives PyTorch 1.13's answers") {
+    // PyTorch 1.13.1 (/usr/bin/python3):
+    //   rm, rv = torch.tensor([0.5, -1.]), torch.tensor([2., 3.])
+    //   F.instance_norm(torch.zeros(0, 2, 3), rm, rv, use_input_stats=True)   # or False
+    //   -> an empty [0, 2, 3] output, and rm = rv = [nan, nan] in both modes (the running
+    //      statistics are the mean over the batch of the instances' ones, written back after
+    //      every call); torch.nn.InstanceNorm2d(2, track_running_stats=True) likewise.
+    //   F.instance_norm(torch.zeros(0, 2, 3), weight=torch.ones(2))           # or bias=...
+    //   -> IndexError: select(): index 0 out of range for tensor of size [0] at dimension 0
+    //      (InstanceNorm2d(2, affine=True) too, with or without running statistics).
+    // Before this was matched, the update took the mean over no instances as 0 and moved the
+    // statistics towards it ([0.45, -0.9] and [1.8, 2.7] here).
+    for (const bool use_input_stats : {true, false}) {
+        CAPTURE(use_input_stats);
+        Tensor rm(Array{0.5, -1}), rv(Array{2, 3});
+        Tape t;
+        const Tensor x = Tensor::zeros({0, 2, 3}, true);
+        const Tensor y = tg::instance_norm(x, rm, rv, {}, {}, use_input_stats, 0.1, 1e-5);
+        CHECK(y.shape() == Shape{0, 2, 3});
+        CHECK((std::isnan(rm.value()(0)) && std::isnan(rm.value()(1))));
+        CHECK((std::isnan(rv.value()(0)) && std::isnan(rv.value()(1))));
+        t.backward(tg::sum(y));
+        CHECK(x.grad().shape() == Shape{0, 2, 3});
+    }
+    const std::string affine_error =
+        "instance_norm: expected at least one example when weight or bias is given (PyTorch "
+        "raises here too), got input [0, 2, 3]";
+    const Tensor x = Tensor::zeros({0, 2, 3});
+    Tensor rm(Array{0.5, -1}), rv(Array{2, 3});
+    CHECK(error_of([&] { tg::instance_norm(x, {}, {}, param({2}), {}, true, 0.1, 1e-5); }) ==
+          affine_error);
+    CHECK(error_of([&] { tg::instance_norm(x, {}, {}, {}, param({2}), true, 0.1, 1e-5); }) ==
+          affine_error);
+    CHECK(error_of([&] {
+              tg::instance_norm(x, rm, rv, param({2}), param({2}), false, 0.1, 1e-5);
+          }) == affine_error);
+    CHECK(rm.value() == Array{0.5, -1});  // an error changes nothing
+
+    // The module: tracked statistics become NaN in training and in eval; affine raises.
+    for (const bool training : {true, false}) {
+        CAPTURE(training);
+        tg::nn::InstanceNorm2d norm(2, {.track_running_stats = true});
+        norm.train(training);
+        CHECK(norm(Tensor::zeros({0, 2, 3, 3})).shape() == Shape{0, 2, 3, 3});
+        CHECK(std::isnan(norm.running_mean.value()(0)));
+        CHECK(std::isnan(norm.running_var.value()(1)));
+    }
+    tg::nn::InstanceNorm2d affine(2, {.affine = true, .track_running_stats = true});
+    CHECK(error_of([&] {
+              affine(Tensor::zeros({0, 2, 3, 3}));
+          }) ==
+          "instance_norm: expected at least one example when weight or bias is given (PyTorch "
+          "raises here too), got input [0, 2, 3, 3]");
+    CHECK(affine.running_mean.value() == Array{0, 0});
+
+    // One example of zeros: the usual update (PyTorch: running_mean [0, 0], running_var
+    // [0.9, 0.9], the instances' unbiased variance being 0).
+    Tensor rm1(Array{0, 0}), rv1(Array{1, 1});
+    tg::instance_norm(Tensor::zeros({1, 2, 3}), rm1, rv1, {}, {}, true, 0.1, 1e-5);
+    CHECK(rm1.value() == Array{0, 0});
+    CHECK(rv1.value() == Array{real(0.9), real(0.9)});
 }
 
 TEST_CASE("conv2d and max_pool2d reject paddings whose padded size would overflow") {

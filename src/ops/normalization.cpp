@@ -390,6 +390,12 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
                                     ": running_mean and running_var must be defined when "
                                     "use_input_stats is false");
     }
+    if (N == 0 && (weight.defined() || bias.defined())) {  // PyTorch 1.13: IndexError
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected at least one example when weight or bias is "
+                                    "given (PyTorch raises here too), got input " +
+                                    shape_str(shape));
+    }
 
     // x [N, C, L] as N·C sets (n, c) of L values: group norm with one channel per group (G = C).
     std::vector<double> mean, var;
@@ -397,6 +403,15 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
         normalize_sets(op, x, {N * C, C, 1, L}, weight, bias,
                        use_input_stats ? nullptr : running_mean.value().data(),
                        use_input_stats ? nullptr : running_var.value().data(), eps, mean, var);
+    if (N == 0 && running_mean.defined()) {
+        // An empty batch. PyTorch 1.13 sets the running statistics to the mean over the batch
+        // of its instances' statistics, which for no instances is NaN, and it does so in eval
+        // too (it writes them back after every call). Matched here; batch_norm, like PyTorch's,
+        // leaves them alone instead.
+        Tensor(running_mean).value().fill(std::numeric_limits<real>::quiet_NaN());
+        Tensor(running_var).value().fill(std::numeric_limits<real>::quiet_NaN());
+        return out;
+    }
     if (use_input_stats && running_mean.defined()) {
         // The running statistics track the mean over n of the instances' μ and unbiased σ²:
         //   running_mean = (1 − momentum)·running_mean + momentum·(1/N Σ_n μ_nc)

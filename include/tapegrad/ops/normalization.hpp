@@ -57,6 +57,9 @@ Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight 
 /// if running_mean/running_var [C] are defined, updates them like batch_norm with the mean
 /// over n of the instance means and unbiased variances; use_input_stats = false normalises
 /// with running_mean/running_var (then required).
+/// An empty batch (N = 0), as in PyTorch 1.13: the output is empty; running_mean/running_var,
+/// if given, become NaN (the mean over no instances), in eval too; with weight or bias it
+/// throws (PyTorch raises an IndexError there).
 Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                      const Tensor& weight, const Tensor& bias, bool use_input_stats,
                      double momentum, double eps);
