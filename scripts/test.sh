@@ -4,15 +4,15 @@
 #   bash scripts/test.sh          the ci build's CTest suite: unit tests (float32 and float64),
 #                                 the chapter's programs in quick mode, notebooks, ...
 #   bash scripts/test.sh --all    the same, then every stage of scripts/ci/ (what CI runs):
-#                                 MPI ranks, gdb in batch mode, sanitizers, fuzzing, and a
-#                                 project consuming the installed tapegrad
+#                                 a one-CPU runner, MPI ranks, gdb in batch mode, a project
+#                                 consuming the installed tapegrad, sanitizers, fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=0
 for a in "$@"; do
   case "$a" in
     --all) all=1 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -32,7 +32,7 @@ echo "test.sh: the ci suite passed in $(($(date +%s) - start)) s"
 # The stages below each configure their own build directory and build only what they run.
 # Fuzzing: 30 s per target here (FUZZ_SECONDS overrides; scripts/fuzz_campaign.sh runs long).
 export FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
-for stage in mpi gdb consumer sanitizers fuzz; do
+for stage in one_cpu mpi gdb consumer sanitizers fuzz; do
   [ -f "scripts/ci/$stage.sh" ] || continue
   echo
   echo "=== scripts/ci/$stage.sh ==="
