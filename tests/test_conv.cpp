@@ -1,4 +1,12 @@
-// conv2d (im2col + GEMM) against PyTorch and finite differences.
+// conv2d (src/ops/conv.cpp): two kernels (kernels/{reference,fast}/conv2d.cpp, im2col + GEMM).
+//
+// Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_conv.cpp' -tc='vs PyTorch*'):
+//   vs PyTorch:           tests/reference/gen_conv.py -> conv.txt, each kernel set and thread count
+//   gradcheck float64:    central finite differences (float64 binary only)
+//   errors:               bad shapes name the op, the shapes and what was expected
+//   fast vs reference:    the fast kernels against the reference kernels
+//   behaviour:            which inputs get a gradient
+// (The fast kernels' direct convolution: tests/test_conv_direct.cpp.)
 #include "conv_helpers.hpp"
 #include "tapegrad/ops/conv.hpp"
 #include "tapegrad/parallel.hpp"
@@ -41,7 +49,7 @@ struct ConvSetting {
     tgtest::KernelsGuard kernels;
 };
 
-TEST_CASE("conv2d matches PyTorch: output, dx, dW, db") {
+TEST_CASE("vs PyTorch: conv2d output, dx, dW, db") {
     const auto& ref = tgtest::reference("conv");
     // Reference kernels; fast kernels with their own blocks (one block for these small
     // batches) on one thread, and with one image per block on three threads.
@@ -72,7 +80,7 @@ TEST_CASE("conv2d matches PyTorch: output, dx, dW, db") {
     }
 }
 
-TEST_CASE("conv2d: only the inputs that require grad get one") {
+TEST_CASE("behaviour: conv2d, only the inputs that require grad get one") {
     const std::string c = "conv_s2_p1_nonsquare";
     const auto& ref = tgtest::reference("conv");
     Tensor x(ref.at(c + "/x")), w = param(c, "w"), b(ref.at(c + "/b"));  // an image batch
@@ -84,7 +92,7 @@ TEST_CASE("conv2d: only the inputs that require grad get one") {
     CHECK_MATCHES_SCALED(w.grad(), ref.at(c + "/dw"));
 }
 
-TEST_CASE("conv2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: conv2d" * doctest::skip(!tg::is_double)) {
     tg::Generator gen(5);
     struct Config {
         tg::Shape x, w;
@@ -118,7 +126,7 @@ TEST_CASE("conv2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
     }
 }
 
-TEST_CASE("conv2d rejects bad shapes with a message naming them") {
+TEST_CASE("errors: conv2d rejects bad shapes with a message naming them") {
     CHECK(error_of([] {
               tg::conv2d(Tensor::zeros({8, 3, 28, 28}), Tensor::zeros({8, 1, 3, 3}));
           }) ==
@@ -149,10 +157,10 @@ TEST_CASE("conv2d rejects bad shapes with a message naming them") {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast kernels against the reference kernels
+// fast vs reference
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("conv2d: fast kernels match the reference kernels on 200 random shapes") {
+TEST_CASE("fast vs reference: conv2d on 200 random shapes") {
     // Two threads on any runner: with one image per block the fast kernel's blocks are split
     // between them (a block lost or summed out of order on the second thread shows here).
     const tgtest::ThreadCount two(2);

@@ -1,5 +1,12 @@
-// dropout: PyTorch's RNG differs from ours, so masks cannot be compared with PyTorch; instead
-// the statistics, the exact scaling, the gradient and the special cases are checked.
+// dropout (src/ops/dropout.cpp).
+//
+// Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_dropout*' -tc='behaviour*'):
+//   vs PyTorch:           none: PyTorch's RNG differs from ours, so masks cannot be compared;
+//                         instead (behaviour:) the statistics, the exact scaling, the gradient
+//                         and the special cases are checked
+//   gradcheck float64:    central finite differences with a fixed mask (float64 binary only)
+//   errors:               p outside [0, 1]
+//   fast vs reference:    none: dropout has one implementation
 #include <cmath>
 
 #include "conv_helpers.hpp"
@@ -10,7 +17,8 @@ using convtest::error_of;
 using tg::Tensor;
 
 TEST_CASE(
-    "dropout keeps a fraction 1 - p, scales survivors by exactly 1/(1-p), dx = mask * scale") {
+    "behaviour: dropout keeps a fraction 1 - p, scales survivors by exactly 1/(1-p), dx = mask * "
+    "scale") {
     for (double p : {0.1, 0.5, 0.8}) {
         CAPTURE(p);
         tg::Generator gen(42);
@@ -40,7 +48,7 @@ TEST_CASE(
     }
 }
 
-TEST_CASE("dropout: the same seed gives the same mask, another seed another one") {
+TEST_CASE("behaviour: dropout, the same seed gives the same mask, another seed another one") {
     const Tensor x = Tensor::ones({50, 40});
     tg::Generator g1(7), g2(7), g3(8);
     const tg::Array a = tg::dropout(x, 0.5, true, g1).value();
@@ -49,7 +57,7 @@ TEST_CASE("dropout: the same seed gives the same mask, another seed another one"
     CHECK(a != tg::dropout(x, 0.5, true, g1).value());  // the generator moved on
 }
 
-TEST_CASE("dropout in eval mode and with p = 0 returns the input itself") {
+TEST_CASE("behaviour: dropout in eval mode and with p = 0 returns the input itself") {
     Tensor x(tg::Array{{1, 2}, {3, 4}}, true);
     tg::Tape tape;
     CHECK(tg::dropout(x, 0.5, /*training=*/false).is(x));
@@ -57,7 +65,7 @@ TEST_CASE("dropout in eval mode and with p = 0 returns the input itself") {
     CHECK(tape.size() == 0);
 }
 
-TEST_CASE("dropout with p = 1 drops everything: zero output, zero gradient") {
+TEST_CASE("behaviour: dropout with p = 1 drops everything: zero output, zero gradient") {
     Tensor x(tg::Array{{1, -2}, {3, 4}}, true);
     tg::Tape tape;
     Tensor y = tg::dropout(x, 1.0, true);
@@ -66,7 +74,7 @@ TEST_CASE("dropout with p = 1 drops everything: zero output, zero gradient") {
     CHECK(x.grad() == tg::Array{{0, 0}, {0, 0}});
 }
 
-TEST_CASE("dropout rejects p outside [0, 1], naming the op and p") {
+TEST_CASE("errors: dropout rejects p outside [0, 1], naming the op and p") {
     const Tensor x = Tensor::zeros({2, 3});
     CHECK(error_of([&] { tg::dropout(x, 1.5, true); }) ==
           "dropout: probability p must be in [0, 1], got 1.5 (input [2, 3])");
@@ -76,7 +84,7 @@ TEST_CASE("dropout rejects p outside [0, 1], naming the op and p") {
           "dropout: probability p must be in [0, 1], got nan (input [2, 3])");
 }
 
-TEST_CASE("dropout gradcheck with a fixed mask (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: dropout with a fixed mask" * doctest::skip(!tg::is_double)) {
     tg::Generator gen(1);
     Tensor x(tg::normal({4, 5}, 0, 1, gen), true);
     const tg::Array r = tg::normal({4, 5}, 0, 1, gen);

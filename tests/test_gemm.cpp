@@ -1,10 +1,19 @@
+// detail::gemm (src/ops/gemm.cpp), the one door to BLAS that matmul, linear and conv2d use.
+//
+// Sections (TEST_CASE name prefixes):
+//   vs PyTorch:           none here: gemm is not an op; its numbers reach PyTorch's through
+//                         matmul, linear and conv2d (test_linalg, test_linear, test_conv)
+//   gradcheck float64:    none: gemm records nothing on a tape
+//   errors:               none: gemm is internal, its callers check shapes
+//   fast vs reference:    none: one implementation (OpenBLAS)
+//   behaviour:            against a plain triple loop, every transpose combination
 #include <xtensor/xmath.hpp>
 
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/random.hpp"
 #include "testing.hpp"
 
-TEST_CASE("gemm matches a plain triple loop for every transpose combination") {
+TEST_CASE("behaviour: gemm matches a plain triple loop for every transpose combination") {
     tg::Generator gen(1);
     const std::size_t m = 5, n = 7, k = 3;
     for (bool ta : {false, true}) {

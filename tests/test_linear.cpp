@@ -1,4 +1,11 @@
-// linear: y = x W^T + b, against PyTorch and finite differences.
+// linear (src/ops/linear.cpp): y = x W^T + b.
+//
+// Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_linear*' -tc='errors*'):
+//   vs PyTorch:           tests/reference/gen_conv.py -> conv.txt
+//   gradcheck float64:    central finite differences (float64 binary only)
+//   errors:               bad shapes name the op, the shapes and what was expected
+//   fast vs reference:    none: one kernel pair for both sets (kernels/linear.cpp), a BLAS call
+//   behaviour:            which inputs get a gradient, nothing recorded without a tape
 #include "conv_helpers.hpp"
 #include "tapegrad/ops/linear.hpp"
 #include "tapegrad/random.hpp"
@@ -7,7 +14,7 @@ using convtest::error_of;
 using convtest::param;
 using tg::Tensor;
 
-TEST_CASE("linear matches PyTorch: output, dx, dW, db") {
+TEST_CASE("vs PyTorch: linear output, dx, dW, db") {
     const auto& ref = tgtest::reference("conv");
     for (std::string c : {"linear_bias", "linear_nobias", "linear_3d"}) {
         CAPTURE(c);
@@ -24,7 +31,9 @@ TEST_CASE("linear matches PyTorch: output, dx, dW, db") {
     }
 }
 
-TEST_CASE("linear: an input that does not require grad gets none, nothing recorded without tape") {
+TEST_CASE(
+    "behaviour: linear, an input that does not require grad gets none, nothing recorded without "
+    "a tape") {
     tg::Generator gen(3);
     Tensor x(tg::normal({4, 3}, 0, 1, gen)), w(tg::normal({2, 3}, 0, 1, gen), true);
     {
@@ -39,7 +48,7 @@ TEST_CASE("linear: an input that does not require grad gets none, nothing record
     CHECK(w.has_grad());
 }
 
-TEST_CASE("linear gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: linear" * doctest::skip(!tg::is_double)) {
     tg::Generator gen(11);
     Tensor x(tg::normal({3, 4}, 0, 1, gen), true), w(tg::normal({2, 4}, 0, 1, gen), true);
     Tensor b(tg::normal({2}, 0, 1, gen), true);
@@ -56,7 +65,7 @@ TEST_CASE("linear gradcheck (float64)" * doctest::skip(!tg::is_double)) {
         {x, w});
 }
 
-TEST_CASE("linear rejects mismatched shapes with a message naming them") {
+TEST_CASE("errors: linear rejects mismatched shapes with a message naming them") {
     Tensor x = Tensor::zeros({8, 10}), w = Tensor::zeros({5, 12});
     CHECK(error_of([&] { tg::linear(x, w); }) ==
           "linear: input [8, 10] has 10 features, weight [5, 12] expects 12");

@@ -1,5 +1,12 @@
-// Normalisation ops (src/ops/normalization.cpp): against PyTorch (tests/reference/gen_norm.py),
-// against finite differences (float64 build), their error messages, and fast vs reference kernels.
+// Normalisation ops (src/ops/normalization.cpp): batch_norm, instance_norm, layer_norm,
+// group_norm; two kernels each (kernels/{reference,fast}/{batch_norm,normalize_sets}.cpp).
+//
+// Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_normalization.cpp' -tc='errors*'):
+//   vs PyTorch:           tests/reference/gen_norm.py -> norm.txt, with each kernel set
+//   gradcheck float64:    central finite differences (float64 binary only)
+//   errors:               bad input names the op, the shapes and what was expected
+//   fast vs reference:    the fast kernels against the reference kernels
+//   behaviour:            what PyTorch cannot be asked: tape entries, running statistics
 #include <functional>
 #include <string>
 #include <utility>
@@ -145,10 +152,10 @@ void check_gradcheck(const Shape& x_shape, const Shape& param_shape, bool affine
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Against PyTorch
+// vs PyTorch (each kernel set)
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
+TEST_CASE("vs PyTorch: batch_norm, 3 training steps (output, grads, running stats), eval") {
     const std::vector<StatefulCase> cases{
         {"bn4d", kMomentum01, 1e-5},             // [4, 3, 5, 6]
         {"bn3d_cumulative", kCumulative, 1e-5},  // [5, 4, 7], momentum 1/k, random initial stats
@@ -168,7 +175,7 @@ TEST_CASE("batch_norm matches PyTorch: 3 training steps (output, grads, running 
     }
 }
 
-TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, running stats), eval") {
+TEST_CASE("vs PyTorch: instance_norm, 3 training steps (output, grads, running stats), eval") {
     const std::vector<StatefulCase> cases{
         {"in4d", kMomentum01, 1e-5},             // [3, 4, 5, 5], random initial stats
         {"in3d_noaffine", kCumulative, 1e-5},    // [4, 3, 7]
@@ -184,7 +191,7 @@ TEST_CASE("instance_norm matches PyTorch: 3 training steps (output, grads, runni
     }
 }
 
-TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
+TEST_CASE("vs PyTorch: layer_norm output, dx, dweight, dbias") {
     const auto ln = [](Shape normalized_shape, double eps = 1e-5) {
         return [normalized_shape, eps](const Tensor& x, const Tensor& w, const Tensor& b) {
             return tg::layer_norm(x, normalized_shape, w, b, eps);
@@ -204,7 +211,7 @@ TEST_CASE("layer_norm matches PyTorch: output, dx, dweight, dbias") {
     }
 }
 
-TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
+TEST_CASE("vs PyTorch: group_norm output, dx, dweight, dbias") {
     const auto gn = [](std::size_t groups, double eps = 1e-5) {
         return [groups, eps](const Tensor& x, const Tensor& w, const Tensor& b) {
             return tg::group_norm(x, groups, w, b, eps);
@@ -224,10 +231,10 @@ TEST_CASE("group_norm matches PyTorch: output, dx, dweight, dbias") {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Against finite differences (float64 build)
+// gradcheck float64
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("batch_norm gradcheck: training and eval, ranks 2-4, affine or not" *
+TEST_CASE("gradcheck float64: batch_norm, training and eval, ranks 2-4, affine or not" *
           doctest::skip(!tg::is_double)) {
     for (const Shape& shape : {Shape{5, 3}, Shape{3, 2, 4}, Shape{2, 3, 3, 2}}) {
         INFO("input " << tg::shape_str(shape));
@@ -260,7 +267,7 @@ TEST_CASE("batch_norm gradcheck: training and eval, ranks 2-4, affine or not" *
     }
 }
 
-TEST_CASE("instance_norm gradcheck: input statistics and running statistics" *
+TEST_CASE("gradcheck float64: instance_norm, input statistics and running statistics" *
           doctest::skip(!tg::is_double)) {
     for (const Shape& shape : {Shape{3, 2, 4}, Shape{2, 3, 3, 2}}) {
         INFO("input " << tg::shape_str(shape));
@@ -284,7 +291,7 @@ TEST_CASE("instance_norm gradcheck: input statistics and running statistics" *
     }
 }
 
-TEST_CASE("layer_norm gradcheck" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: layer_norm" * doctest::skip(!tg::is_double)) {
     for (bool affine : {true, false}) {
         check_gradcheck(
             {4, 5}, {5}, affine,
@@ -301,7 +308,7 @@ TEST_CASE("layer_norm gradcheck" * doctest::skip(!tg::is_double)) {
     }
 }
 
-TEST_CASE("group_norm gradcheck" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: group_norm" * doctest::skip(!tg::is_double)) {
     for (bool affine : {true, false}) {
         check_gradcheck(
             {2, 4, 3}, {4}, affine,
@@ -325,10 +332,11 @@ TEST_CASE("group_norm gradcheck" * doctest::skip(!tg::is_double)) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Recording and running statistics
+// behaviour: recording and running statistics
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("batch_norm records one tape entry; running stats are not inputs and get no grad") {
+TEST_CASE(
+    "behaviour: batch_norm records one tape entry; running stats are not inputs and get no grad") {
     Tensor x(Array{{1, 2}, {3, 5}, {4, 0}}, true);
     Tensor w(Array{1, 2}, true), b(Array{0, 1}, true);
     Tensor rm(Array{0, 0}), rv(Array{1, 1});
@@ -349,7 +357,8 @@ TEST_CASE("batch_norm records one tape entry; running stats are not inputs and g
     CHECK(b.grad() == Array{2, 2});  // dβ = Σdy
 }
 
-TEST_CASE("batch_norm normalises each channel to mean 0, variance 1 (biased) in training") {
+TEST_CASE(
+    "behaviour: batch_norm normalises each channel to mean 0, variance 1 (biased) in training") {
     Tensor x(Array{{1, 10}, {2, 20}, {6, 60}});
     const Array y = tg::batch_norm(x, {}, {}, {}, {}, true, 0.1, 0.0).value();
     // channel 0: μ = 3, σ² = (4 + 1 + 9)/3 = 14/3
@@ -361,10 +370,10 @@ TEST_CASE("batch_norm normalises each channel to mean 0, variance 1 (biased) in 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Errors
+// errors
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("batch_norm errors name the op, the shapes and what was expected") {
+TEST_CASE("errors: batch_norm names the op, the shapes and what was expected") {
     Tensor rm(Array{0, 0, 0, 0}), rv(Array{1, 1, 1, 1});
     CHECK_THROWS_WITH_AS(
         tg::batch_norm(Tensor(Array{{1, 2, 3, 4}}), rm, rv, {}, {}, true, 0.1, 1e-5),
@@ -410,7 +419,7 @@ TEST_CASE("batch_norm errors name the op, the shapes and what was expected") {
                          std::invalid_argument);
 }
 
-TEST_CASE("layer_norm, group_norm, instance_norm errors") {
+TEST_CASE("errors: layer_norm, group_norm, instance_norm") {
     const Tensor x = Tensor::zeros({2, 6, 4});
     CHECK_THROWS_WITH_AS(tg::layer_norm(Tensor::zeros({2, 3}), {4}),
                          "layer_norm: normalized_shape [4] does not match input [2, 3] (expected "
@@ -466,7 +475,7 @@ TEST_CASE("layer_norm, group_norm, instance_norm errors") {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast kernels against the reference kernels
+// fast vs reference
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -509,7 +518,7 @@ void check_running_update(const Array& x) {
 
 }  // namespace
 
-TEST_CASE("batch_norm: fast kernels match the reference kernels on the PyTorch cases") {
+TEST_CASE("fast vs reference: batch_norm on the PyTorch cases") {
     for (const std::string name :
          {"bn4d", "bn3d_cumulative", "bn2d", "bn2d_batch2", "bn4d_noaffine", "bn3d_norunning",
           "bn3d_large_mean", "bn4d_eps"}) {
@@ -530,7 +539,7 @@ TEST_CASE("batch_norm: fast kernels match the reference kernels on the PyTorch c
     }
 }
 
-TEST_CASE("batch_norm: fast kernels match the reference kernels on 200 random shapes") {
+TEST_CASE("fast vs reference: batch_norm on 200 random shapes") {
     tg::Generator gen(2024);
     for (int trial = 0; trial < 200; ++trial) {
         // [N, C, *] with 0 to 2 spatial dims, every size small: the check is about shapes.
@@ -561,9 +570,7 @@ TEST_CASE("batch_norm: fast kernels match the reference kernels on 200 random sh
     }
 }
 
-TEST_CASE(
-    "layer_norm, group_norm, instance_norm: fast kernels match the reference kernels on 300 "
-    "random shapes") {
+TEST_CASE("fast vs reference: layer_norm, group_norm, instance_norm on 300 random shapes") {
     tg::Generator gen(2025);
     const auto pick = [&gen](std::size_t lo, std::size_t hi) {  // a size in [lo, hi]
         return lo + static_cast<std::size_t>(tg::uniform({1}, 0.0, double(hi - lo + 1), gen)(0));

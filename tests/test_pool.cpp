@@ -1,4 +1,13 @@
-// max_pool2d and avg_pool2d against PyTorch and finite differences.
+// max_pool2d and avg_pool2d (src/ops/pool.cpp): two kernels each
+// (kernels/{reference,fast}/pool.cpp).
+//
+// Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_pool*' -tc='gradcheck*'):
+//   vs PyTorch:           tests/reference/gen_conv.py -> conv.txt, with each kernel set
+//   gradcheck float64:    central finite differences (float64 binary only)
+//   errors:               bad arguments name the op and what was expected
+//   fast vs reference:    the fast kernels against the reference kernels
+//   behaviour:            padding, ties and NaN as PyTorch treats them
+// (The fused relu + 2x2 max-pool fast kernel: tests/test_relu_max_pool_fused.cpp.)
 #include <cmath>
 #include <string>
 
@@ -51,7 +60,7 @@ void check_gradients(PoolFn pool) {
 }
 }  // namespace
 
-TEST_CASE("max_pool2d matches PyTorch: output and dx") {
+TEST_CASE("vs PyTorch: max_pool2d output and dx") {
     for (const tg::Kernels k : tgtest::kBothKernels) {
         tgtest::KernelsGuard guard(k);
         const std::string kernel_set = tg::kernels_name();
@@ -60,7 +69,7 @@ TEST_CASE("max_pool2d matches PyTorch: output and dx") {
     }
 }
 
-TEST_CASE("avg_pool2d matches PyTorch: output and dx (count_include_pad)") {
+TEST_CASE("vs PyTorch: avg_pool2d output and dx (count_include_pad)") {
     for (const tg::Kernels k : tgtest::kBothKernels) {
         tgtest::KernelsGuard guard(k);
         const std::string kernel_set = tg::kernels_name();
@@ -69,22 +78,22 @@ TEST_CASE("avg_pool2d matches PyTorch: output and dx (count_include_pad)") {
     }
 }
 
-TEST_CASE("max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: max_pool2d" * doctest::skip(!tg::is_double)) {
     check_gradients(tg::max_pool2d);
 }
 
-TEST_CASE("avg_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: avg_pool2d" * doctest::skip(!tg::is_double)) {
     check_gradients(tg::avg_pool2d);
 }
 
-TEST_CASE("max_pool2d never picks the padding, even when every input is negative") {
+TEST_CASE("behaviour: max_pool2d never picks the padding, even when every input is negative") {
     Tensor x = Tensor::full({1, 1, 2, 2}, -5);
     x.value()(0, 0, 1, 1) = -3;
     Tensor y = tg::max_pool2d(x, 2, 1, 1);  // 2x2 windows over the padded 4x4
     CHECK(y.value() == tg::Array({{{{-5, -5, -5}, {-5, -3, -3}, {-5, -3, -3}}}}));
 }
 
-TEST_CASE("pooling rejects bad arguments with a message naming them") {
+TEST_CASE("errors: pooling rejects bad arguments with a message naming them") {
     for (PoolFn pool : {PoolFn(tg::max_pool2d), PoolFn(tg::avg_pool2d)}) {
         const std::string op = pool == PoolFn(tg::max_pool2d) ? "max_pool2d" : "avg_pool2d";
         CAPTURE(op);
@@ -105,7 +114,8 @@ TEST_CASE("pooling rejects bad arguments with a message naming them") {
     }
 }
 
-TEST_CASE("max_pool2d: a tie goes to the first maximum in scan order, a NaN always wins") {
+TEST_CASE(
+    "behaviour: max_pool2d, a tie goes to the first maximum in scan order, a NaN always wins") {
     // PyTorch: torch.nn.functional.max_pool2d(torch.tensor([[[[1., 3.], [3., 2.]]]]), 2,
     // return_indices=True) gives value 3 at index 1; with a NaN at index 2 the output is NaN
     // with index 2. The gradient follows the index.
@@ -130,10 +140,10 @@ TEST_CASE("max_pool2d: a tie goes to the first maximum in scan order, a NaN alwa
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast kernels against the reference kernels
+// fast vs reference
 // ---------------------------------------------------------------------------------------------
 
-TEST_CASE("max_pool2d, avg_pool2d: fast kernels match the reference kernels on 200 random shapes") {
+TEST_CASE("fast vs reference: max_pool2d, avg_pool2d on 200 random shapes") {
     tg::Generator gen(17);
     const auto pick = [&gen](std::size_t lo, std::size_t hi) {
         return lo + static_cast<std::size_t>(tg::uniform({1}, 0.0, double(hi - lo + 1), gen)(0));

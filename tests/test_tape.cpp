@@ -178,3 +178,18 @@ TEST_CASE("profiling times each entry's forward and backward") {
     CHECK(out.str().find("mul") != std::string::npos);
     CHECK(out.str().find("total") != std::string::npos);
 }
+
+// (Was in test_ops_errors.cpp: a property of every op, which the tape decides.)
+TEST_CASE("ops record nothing without a tape, and only ops whose inputs require grad") {
+    const Tensor x(tg::Array{{1, -2}, {3, 4}}, true);
+    CHECK_FALSE(tg::relu(tg::matmul(x, x)).requires_grad());
+    tg::Tape tape;
+    const Tensor c = Tensor::ones({2, 2});
+    CHECK_FALSE(tg::exp(c).requires_grad());
+    CHECK(tape.size() == 0);
+    const Tensor y = tg::sum(tg::relu(x) * 2.0);
+    CHECK(y.requires_grad());
+    CHECK(tape.size() == 3);  // relu, mul_scalar, sum
+    tape.backward(y);
+    CHECK(x.grad() == tg::Array{{2, 0}, {2, 2}});
+}

@@ -1,14 +1,25 @@
+// linear: Y = X Wᵀ + b; the GEMMs are in kernels/linear.cpp (one kernel: BLAS is both the
+// readable and the fast version).
 #include "tapegrad/ops/linear.hpp"
 
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include <xtensor/xbuilder.hpp>
-
-#include "tapegrad/ops/gemm.hpp"
+#include "kernels/linear.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
+
+namespace {
+
+/// The data of an optional tensor (bias), or null when it is undefined.
+const real* data_or_null(const Tensor& t) {
+    return t.defined() ? t.value().data() : nullptr;
+}
+
+}  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const Shape xs = x.shape(), ws = weight.shape();
@@ -32,64 +43,34 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                     std::to_string(out_f) + "]");
     }
 
-    // Every leading axis of x is batch: view x as a matrix X [M, in], M = numel / in.
-    const std::size_t m = in_f == 0 ? 0 : x.numel() / in_f;
+    // Every leading axis of x is batch: x is seen as a matrix X [M, in], M = numel / in.
+    const std::size_t M = in_f == 0 ? 0 : x.numel() / in_f;
     Shape ys = xs;
     ys.back() = out_f;
-    Array y = Array::from_shape(ys);  // Y [M, out]
-    real* yp = y.data();
-
-    // Y starts as the bias in every row (or zeros), then Y += X W^T in one GEMM.
-    const real* bp = bias.defined() ? bias.value().data() : nullptr;
-    for (std::size_t i = 0; i < m; ++i) {
-        for (std::size_t j = 0; j < out_f; ++j)
-            yp[i * out_f + j] = bp ? bp[j] : real(0);
-    }
-    const bool empty = m == 0 || out_f == 0 || in_f == 0;  // BLAS rejects zero-sized matrices
-    if (!empty) {
-        detail::gemm(false, true, m, out_f, in_f, 1, x.value().data(), in_f, weight.value().data(),
-                     in_f, 1, yp, out_f);
-    }
-
+    Array y = Array::from_shape(ys);  // Y [M, out] = X Wᵀ + b
+    kernels::linear_forward(y.data(), x.value().data(), weight.value().data(), data_or_null(bias),
+                            M, in_f, out_f);
     Tensor out(std::move(y));
+
     Tape* tape = bias.defined() ? recording_tape(x, weight, bias) : recording_tape(x, weight);
     if (tape == nullptr) return out;
-
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
-    tape->record("linear", std::move(inputs), out,
-                 [x, weight, bias, m, in_f, out_f, empty](const Array& g) {
-                     // g = dL/dY [M, out].
-                     const real* gp = g.data();
-                     if (x.requires_grad()) {
-                         // dX [M, in] = dY [M, out] W [out, in]
-                         Array dx = xt::zeros<real>(x.shape());
-                         if (!empty) {
-                             detail::gemm(false, false, m, in_f, out_f, 1, gp, out_f,
-                                          weight.value().data(), in_f, 0, dx.data(), in_f);
-                         }
-                         x.accumulate_grad(std::move(dx));
-                     }
-                     if (weight.requires_grad()) {
-                         // dW [out, in] = dY^T [out, M] X [M, in]   (a sum over the batch)
-                         Array dw = xt::zeros<real>(weight.shape());
-                         if (!empty) {
-                             detail::gemm(true, false, out_f, in_f, m, 1, gp, out_f,
-                                          x.value().data(), in_f, 0, dw.data(), in_f);
-                         }
-                         weight.accumulate_grad(std::move(dw));
-                     }
-                     if (bias.defined() && bias.requires_grad()) {
-                         // db [out] = sum_i dY[i, :]
-                         Array db = xt::zeros<real>({out_f});
-                         real* dbp = db.data();
-                         for (std::size_t i = 0; i < m; ++i) {
-                             for (std::size_t j = 0; j < out_f; ++j)
-                                 dbp[j] += gp[i * out_f + j];
-                         }
-                         bias.accumulate_grad(std::move(db));
-                     }
-                 });
+    auto backward = [x, weight, bias, M, in_f, out_f](const Array& dy) {
+        const bool want_db = bias.defined() && bias.requires_grad();
+        Array dx = x.requires_grad() ? Array::from_shape(x.shape()) : Array();
+        Array dw = weight.requires_grad() ? Array::from_shape(weight.shape()) : Array();
+        Array db = want_db ? Array::from_shape(bias.shape()) : Array();
+        // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
+        kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
+                                 weight.requires_grad() ? dw.data() : nullptr,
+                                 want_db ? db.data() : nullptr, dy.data(), x.value().data(),
+                                 weight.value().data(), M, in_f, out_f);
+        if (x.requires_grad()) x.accumulate_grad(std::move(dx));
+        if (weight.requires_grad()) weight.accumulate_grad(std::move(dw));
+        if (want_db) bias.accumulate_grad(std::move(db));
+    };
+    tape->record("linear", std::move(inputs), out, std::move(backward));
     return out;
 }
 

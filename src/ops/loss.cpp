@@ -1,3 +1,5 @@
+// log_softmax and cross_entropy compute in kernels/{reference,fast}/cross_entropy.cpp; softmax
+// and mse_loss here (one implementation each).
 #include "tapegrad/ops/loss.hpp"
 
 #include <cmath>
@@ -7,6 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/fast/cross_entropy.hpp"
+#include "kernels/reference/cross_entropy.hpp"
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/tape.hpp"
@@ -32,67 +37,27 @@ struct Rows {
     std::size_t offset(std::size_t o, std::size_t i) const { return o * n * inner + i; }
 };
 
-// The two parts of log sum_j e^(x_j) over n elements `stride` apart: m = max_j x_j and
-// log s, s = sum_j e^(x_j - m) (so the sum is m + log s).
-struct MaxAndLogSum {
-    real m, log_s;
-};
-MaxAndLogSum max_and_log_sum(const real* x, std::size_t n, std::size_t stride) {
-    real m = -std::numeric_limits<real>::infinity();
-    for (std::size_t j = 0; j < n; ++j)
-        m = std::max(m, x[j * stride]);
-    if (std::isinf(m)) return {m, real(0)};  // all -inf (or empty), or +inf: avoid inf - inf
-    real s = 0;
-    for (std::size_t j = 0; j < n; ++j)
-        s += std::exp(x[j * stride] - m);
-    return {m, std::log(s)};
-}
-
-// log sum_j e^(x_j) over n elements `stride` apart, as m + log sum_j e^(x_j - m).
-real log_sum_exp(const real* x, std::size_t n, std::size_t stride) {
-    const MaxAndLogSum p = max_and_log_sum(x, n, stride);
-    return p.m + p.log_s;
-}
-
 }  // namespace
 
 Tensor log_softmax(const Tensor& x, int dim) {
     const Rows r("log_softmax", x.shape(), dim);
-    const Array& xv = x.value();
-    Array y = Array::from_shape(xv.shape());
-    // Forward: y_j = (x_j - m) - log s, s = sum_k e^(x_k - m), as PyTorch computes it. Not
-    // x_j - (m + log s): for |m| of 50-100, m + log s rounds to a multiple of ulp(m) (3.8e-6
-    // at 55), which a log-probability near 0 cannot afford.
-    for (std::size_t o = 0; o < r.outer; ++o) {
-        for (std::size_t i = 0; i < r.inner; ++i) {
-            const real* xr = xv.data() + r.offset(o, i);
-            real* yr = y.data() + r.offset(o, i);
-            const MaxAndLogSum p = max_and_log_sum(xr, r.n, r.inner);
-            for (std::size_t j = 0; j < r.n; ++j)
-                yr[j * r.inner] = (xr[j * r.inner] - p.m) - p.log_s;
-        }
-    }
+    Array y = Array::from_shape(x.value().shape());
+    if (kernels_in_use() == Kernels::reference)
+        kernels::reference::log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
+    else
+        kernels::fast::log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
     Tensor out(std::move(y));
 
     if (Tape* tape = recording_tape(x)) {
-        Tensor y_handle = out;
-        tape->record("log_softmax", {x}, out, [x, y_handle, r](const Array& g) {
-            // dx_j = g_j - p_j sum_k g_k, with p = softmax(x) = e^y
-            Array dx = Array::from_shape(g.shape());
-            for (std::size_t o = 0; o < r.outer; ++o) {
-                for (std::size_t i = 0; i < r.inner; ++i) {
-                    const std::size_t off = r.offset(o, i);
-                    const real* gr = g.data() + off;
-                    const real* yr = y_handle.value().data() + off;
-                    real* dr = dx.data() + off;
-                    real gsum = 0;
-                    for (std::size_t j = 0; j < r.n; ++j)
-                        gsum += gr[j * r.inner];
-                    for (std::size_t j = 0; j < r.n; ++j) {
-                        dr[j * r.inner] = gr[j * r.inner] - std::exp(yr[j * r.inner]) * gsum;
-                    }
-                }
-            }
+        Tensor y_handle = out;  // dx needs softmax(x) = e^y: keep y, not a copy of x
+        tape->record("log_softmax", {x}, out, [x, y_handle, r](const Array& dy) {
+            Array dx = Array::from_shape(dy.shape());
+            if (kernels_in_use() == Kernels::reference)
+                kernels::reference::log_softmax_backward(
+                    dx.data(), dy.data(), y_handle.value().data(), r.outer, r.n, r.inner);
+            else
+                kernels::fast::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                                    r.outer, r.n, r.inner);
             x.accumulate_grad(std::move(dx));
         });
     }
@@ -167,35 +132,31 @@ Tensor cross_entropy(const Tensor& logits, const Labels& targets) {
         }
     }
 
-    // Forward: per row, lse_n = log sum_c e^(x[n, c]); L = (1/N) sum_n (lse_n - x[n, t_n])
-    const real* x = logits.value().data();
-    std::vector<real> lse(N);
-    double total = 0;
-    for (std::size_t i = 0; i < N; ++i) {
-        const real* row = x + i * C;
-        lse[i] = log_sum_exp(row, C, 1);
-        total += static_cast<double>(lse[i] - row[targets[i]]);
-    }
-    Tensor out = Tensor::scalar(static_cast<real>(total / static_cast<double>(N)));
+    // L = 1/N Σ_n (lse_n − x[n, t_n]), lse_n = log Σ_c e^(x[n, c]); lse [N] kept for backward.
+    Array loss(real(0));  // 0-d
+    std::vector<double> lse(N);
+    if (kernels_in_use() == Kernels::reference)
+        kernels::reference::cross_entropy_forward(loss.data(), lse.data(), logits.value().data(),
+                                                  targets.data(), N, C);
+    else
+        kernels::fast::cross_entropy_forward(loss.data(), lse.data(), logits.value().data(),
+                                             targets.data(), N, C);
+    Tensor out(std::move(loss));
 
     if (Tape* tape = recording_tape(logits)) {
-        tape->record("cross_entropy", {logits}, out,
-                     [logits, targets, lse = std::move(lse), N, C](const Array& g) {
-                         // dx[n, c] = g (p[n, c] - [c == t_n]) / N, p[n, c] = e^(x[n, c] - lse_n)
-                         const real scale = g.flat(0) / static_cast<real>(N);
-                         Array dx = Array::from_shape({N, C});
-                         const real* xp = logits.value().data();
-                         real* dp = dx.data();
-                         for (std::size_t i = 0; i < N; ++i) {
-                             const real* row = xp + i * C;
-                             real* drow = dp + i * C;
-                             for (std::size_t c = 0; c < C; ++c) {
-                                 drow[c] = scale * std::exp(row[c] - lse[i]);
-                             }
-                             drow[targets[i]] -= scale;
-                         }
-                         logits.accumulate_grad(std::move(dx));
-                     });
+        auto backward = [logits, targets, lse = std::move(lse), N, C](const Array& dloss) {
+            Array dx = Array::from_shape({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
+            if (kernels_in_use() == Kernels::reference)
+                kernels::reference::cross_entropy_backward(dx.data(), dloss.flat(0),
+                                                           logits.value().data(), lse.data(),
+                                                           targets.data(), N, C);
+            else
+                kernels::fast::cross_entropy_backward(dx.data(), dloss.flat(0),
+                                                      logits.value().data(), lse.data(),
+                                                      targets.data(), N, C);
+            logits.accumulate_grad(std::move(dx));
+        };
+        tape->record("cross_entropy", {logits}, out, std::move(backward));
     }
     return out;
 }

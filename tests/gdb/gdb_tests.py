@@ -18,7 +18,9 @@ fails (gdb's "Error in sourced command file") fails the test.
 
 steps: counts the `step`/`next` commands the doc's step block (the one starting with
 "(gdb) tg-break-backward") needs to reach the kernel it names, and checks the doc's promise
-("at most N step/next").
+("at most N step/next"); and, forward, that at most FORWARD_STEPS `step`s go from
+`break tg::batch_norm` to the first line of the loop that sums for mu_B in the reference
+kernel (issue 9).
 """
 import os
 import re
@@ -247,6 +249,51 @@ def steps(gdb, source_dir, program):
             checked += 1
     if not checked:
         fail("docs/debugging.md has no `tg-break-backward` step block")
+    forward_steps(gdb, source_dir, program)
+
+
+# From `break tg::batch_norm`, at most this many `step`s reach the loop that sums for mu_B.
+FORWARD_STEPS = 5
+
+
+def forward_steps(gdb, source_dir, program):
+    """`break tg::batch_norm`, run, then `step` until gdb is on the first line of the loop that
+    sums x for mu_B in src/ops/kernels/reference/batch_norm.cpp: the first `for` line after the
+    comment `// μ_B = 1/B Σ x` in batch_norm_forward."""
+    kernel = "src/ops/kernels/reference/batch_norm.cpp"
+    with open(os.path.join(source_dir, kernel), encoding="utf-8") as f:
+        source = f.read().splitlines()
+    comment = next((i for i, l in enumerate(source) if l.strip() == "// μ_B = 1/B Σ x"), None)
+    if comment is None:
+        fail("%s has no line `// μ_B = 1/B Σ x`" % kernel)
+    target = next((i + 1 for i in range(comment + 1, len(source))
+                   if source[i].strip().startswith("for ")), None)
+    if target is None:
+        fail("no `for` loop after `// μ_B = 1/B Σ x` in %s" % kernel)
+    where = ("python s = gdb.selected_frame().find_sal(); print('@@@ at %s %s:%d' % "
+             "(gdb.selected_frame().name(), s.symtab.filename if s.symtab else '?', s.line))")
+    commands = ["break tg::batch_norm", "run", where]
+    for _ in range(FORWARD_STEPS + 5):  # a few more, to say how many it would take
+        commands += ["step", where]
+    out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
+    try:
+        code, lines = run_gdb(gdb, source_dir, [program, "--quick", "--out", out_dir], commands)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+    stops = [l[len("@@@ at "):] for l in lines if l.startswith("@@@ at ")]
+    if not stops or not stops[0].startswith("tg::batch_norm "):
+        fail("`break tg::batch_norm` did not stop in tg::batch_norm:\n" + "\n".join(lines[-40:]))
+    route = "\n".join("  step %d: %s" % (k, stop) for k, stop in enumerate(stops))
+    goal = "tg::kernels::reference::batch_norm_forward %s:%d" % (kernel, target)
+    reached = next((k for k, stop in enumerate(stops)
+                    if stop.startswith("tg::kernels::reference::batch_norm_forward ")
+                    and stop.endswith(kernel + ":%d" % target)), None)
+    if reached is None or reached > FORWARD_STEPS:
+        fail("from `break tg::batch_norm`, %s steps reach %s (at most %d allowed):\n%s" %
+             ("more than %d" % (len(stops) - 1) if reached is None else reached, goal,
+              FORWARD_STEPS, route))
+    print("steps: from `break tg::batch_norm`, %d steps reach the mu_B sum loop (%s:%d; at most "
+          "%d)\n%s" % (reached, kernel, target, FORWARD_STEPS, route))
 
 
 def main():

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch reference values for the functional ops (tests/test_ops_reference.cpp).
+"""PyTorch reference values for the functional ops (tests/op_checks.hpp, used by
+tests/test_{elementwise,reduce,shape,linalg,loss,activation}.cpp).
 
 For every case: the inputs, the output, the fixed weights w, and the gradient of
 sum(out * w) with respect to every input, in float32 and float64 (the same float64 inputs,

@@ -11,6 +11,10 @@
 // Sums are accumulated in double, in two passes (first μ_B, then σ²_B around it), so they are
 // exact after rounding to float for any data a network produces; the fast kernels
 // (kernels/fast/batch_norm.cpp) are tested against these.
+//
+// In eval mode the running statistics take the place of μ_B and σ²_B. The forward still sums
+// the batch first (the reference kernel is for reading, not speed): then `step` from
+// tg::batch_norm reaches the sum for μ_B in a few steps, without a branch on the way.
 #include "batch_norm.hpp"
 
 #include <cmath>
@@ -21,29 +25,24 @@ void batch_norm_forward(real* y, double* mean, double* var, double* invstd, cons
                         const real* gamma, const real* beta, const real* fixed_mean,
                         const real* fixed_var, std::size_t N, std::size_t C, std::size_t L,
                         double eps) {
-    for (std::size_t c = 0; c < C; ++c) {             // the statistics of channel c, then its y
-        const double B = static_cast<double>(N * L);  // values in the channel
-        if (fixed_mean == nullptr) {
-            // μ_B = 1/B Σ x
-            double sum = 0.0;
-            for (std::size_t n = 0; n < N; ++n) {
-                for (std::size_t l = 0; l < L; ++l)
-                    sum += x[(n * C + c) * L + l];
-            }
-            mean[c] = sum / B;
-            // σ²_B = 1/B Σ (x − μ_B)²
-            double sum_sq = 0.0;
-            for (std::size_t n = 0; n < N; ++n) {
-                for (std::size_t l = 0; l < L; ++l) {
-                    const double centred = x[(n * C + c) * L + l] - mean[c];
-                    sum_sq += centred * centred;
-                }
-            }
-            var[c] = sum_sq / B;
-        } else {  // eval: the running statistics
-            mean[c] = fixed_mean[c];
-            var[c] = fixed_var[c];
+    for (std::size_t c = 0; c < C; ++c) {  // channel c: its B = N·L values x[n, c, l], then y
+        // μ_B = 1/B Σ x
+        double sum = 0.0;
+        for (std::size_t n = 0; n < N; ++n) {
+            for (std::size_t l = 0; l < L; ++l)
+                sum += x[(n * C + c) * L + l];
         }
+        const double B = static_cast<double>(N * L);
+        mean[c] = fixed_mean ? fixed_mean[c] : sum / B;  // (eval: the running mean instead)
+        // σ²_B = 1/B Σ (x − μ_B)²
+        double sum_sq = 0.0;
+        for (std::size_t n = 0; n < N; ++n) {
+            for (std::size_t l = 0; l < L; ++l) {
+                const double centred = x[(n * C + c) * L + l] - mean[c];
+                sum_sq += centred * centred;
+            }
+        }
+        var[c] = fixed_var ? fixed_var[c] : sum_sq / B;  // (eval: the running variance instead)
         // invstd = 1 / sqrt(σ²_B + ε)
         invstd[c] = 1.0 / std::sqrt(var[c] + eps);
 
