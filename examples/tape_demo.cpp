@@ -72,6 +72,7 @@ int main(int argc, char** argv) try {
     cli.option("--steps", steps, "gradient-descent steps", tg::examples::at_least(1));
     cli.option("--lr", lr, "learning rate", tg::examples::greater_than(0));
     cli.option("--hidden", hidden, "hidden units", tg::examples::at_least(1));
+    cli.add_detect_anomaly();
     cli.outputs("tape.dot, the last step's tape as Graphviz (dot -Tsvg tape.dot -o tape.svg)");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const fs::path out = cli.prepare();  // --threads applied, --out created and writable

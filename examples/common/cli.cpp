@@ -101,7 +101,15 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
     option("--dataset", common_.dataset,
            "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
            "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
+    add_detect_anomaly();
     return common_;
+}
+
+CLI::Option* Cli::add_detect_anomaly() {
+    return flag("--detect-anomaly", common_.detect_anomaly,
+                "check every recorded op's output and every gradient for NaN/Inf "
+                "(tg::DetectAnomaly) and stop at the first, naming the op and its tape entry; "
+                "slower");
 }
 
 CLI::Option* Cli::flag(const std::string& name, bool& value, const std::string& help) {
@@ -191,6 +199,7 @@ fs::path Cli::prepare() const {
     if (!common_.kernels.empty()) tg::set_kernels(tg::parse_kernels(common_.kernels));
     const fs::path out = common_.out;
     check_writable(out);
+    if (common_.detect_anomaly && !anomaly_guard_) anomaly_guard_.emplace();
     std::printf("%s\n", tg::runtime_summary().c_str());  // which kernels, how many threads
     return out;
 }

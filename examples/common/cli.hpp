@@ -25,6 +25,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tapegrad/anomaly.hpp"
+
 namespace tg::examples {
 
 /// The flags every program shares, with their defaults.
@@ -36,6 +38,7 @@ struct CommonFlags {
     std::size_t threads = 0;        // --threads: tg::set_num_threads; 0 = leave as is
     std::string dataset = "mnist";  // --dataset: mnist, fashion-mnist or a directory
     std::string kernels{};          // --kernels: reference or fast; empty = the build's default
+    bool detect_anomaly = false;    // --detect-anomaly: train under tg::DetectAnomaly
 
     /// The seeds of the repeated runs: seed, seed + 1, ..., seed + seeds − 1.
     std::vector<std::uint64_t> seed_list() const;
@@ -68,6 +71,8 @@ class Cli {
     /// defaults in `defaults`. Returns the flags, filled in by parse().
     CommonFlags& add_common(CommonFlags defaults = {}, bool with_seeds = true);
     CommonFlags& common() { return common_; }
+    /// --detect-anomaly (add_common adds it): prepare() then starts a tg::DetectAnomaly guard.
+    CLI::Option* add_detect_anomaly();
 
     /// An option showing its default in --help. Unsigned integers refuse a minus sign; a Limit
     /// refuses values outside it, each with a sentence naming the flag.
@@ -107,7 +112,8 @@ class Cli {
 
     /// After parse(): applies --threads (tg::set_num_threads) and makes --out, checking it
     /// can be written by creating and removing a file there. Throws std::runtime_error naming
-    /// the directory if not. Returns --out.
+    /// the directory if not. With --detect-anomaly, starts a tg::DetectAnomaly guard that
+    /// lasts as long as this Cli (the program's main thread, where it trains). Returns --out.
     std::filesystem::path prepare() const;
 
     CLI::App& app() { return app_; }
@@ -122,6 +128,7 @@ class Cli {
     std::string quick_help_ = "a fast run for the tests (seconds)";
     CLI::Option* quick_option_ = nullptr;
     std::string plain_error_;  // set by a failing range check, printed instead of CLI11's text
+    mutable std::optional<tg::DetectAnomaly> anomaly_guard_;  // --detect-anomaly, from prepare()
 };
 
 /// Checks that `dir` can be written: creates it (and its parents) and a file in it, then
