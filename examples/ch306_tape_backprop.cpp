@@ -19,6 +19,7 @@
 //     ./build/release/examples/ch306_tape_backprop         # writes out/ch306/
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -28,8 +29,7 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
+#include "common/cli.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/nn.hpp"
@@ -66,25 +66,22 @@ double max_abs_diff(const Array& a, const Array& b) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{
+    tg::examples::Cli cli(
+        "ch306_tape_backprop",
         "Backpropagation on the tape: a small network's tape printed and drawn, its gradient "
-        "checked by finite differences (float64), BatchNorm's backward formula term by term."};
-    std::uint64_t seed = 0;
-    std::string out = "out/ch306";
-    bool quick = false;
-    app.add_option("--seed", seed, "random seed (weights, input)")->capture_default_str();
-    app.add_option("--out", out, "directory for ch306_tape.dot/.png and the facts")
-        ->capture_default_str();
-    app.add_flag("--quick", quick, "the same (it takes well under a second); for the tests");
-    app.footer(
-        "Writes ch306_tape.dot, ch306_tape.png (when Graphviz's dot is installed) and "
-        "ch306_tape_backprop_facts.json into --out.");
-    CLI11_PARSE(app, argc, argv);
-    (void)quick;
+        "checked by finite differences (float64), BatchNorm's backward formula term by term.");
+    // No --dataset (its input is drawn from --seed) and no --seeds (one network).
+    const tg::examples::CommonFlags& flags =
+        cli.add_common({.out = "out/ch306"}, /*with_seeds=*/false, /*with_dataset=*/false);
+    cli.quick_help("the same run (it takes well under a second); for the tests");
+    cli.outputs(
+        "ch306_tape.dot, ch306_tape.png (when Graphviz's dot is installed) and "
+        "ch306_tape_backprop_facts.json.");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    const std::uint64_t seed = flags.seed;
 
     try {
-        gotchas::ensure_writable(out);
-        const fs::path dir = out;
+        const fs::path dir = cli.prepare();  // --threads, --kernels applied; --out writable
         tg::Generator gen(seed);
         tg::nn::Sequential model(tg::nn::Linear(4, 5, {.generator = &gen}), tg::nn::BatchNorm1d(5),
                                  tg::nn::ReLU(), tg::nn::Linear(5, 3, {.generator = &gen}));

@@ -36,6 +36,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/experiment.hpp"
 
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
@@ -312,27 +313,6 @@ void noise_table(std::uint64_t seed, std::size_t batches, const fs::path& out) {
 // ---------------------------------------------------------------------------------------------
 // Part 3: real activations, from the first conv layer of a CNN on MNIST.
 
-// The LeNet-style CNN of ch310_train_cnn, with BatchNorm:
-//   [N, 1, 28, 28] → conv 5x5 pad 2 → [N, 6, 28, 28] → BN → ReLU → pool → [N, 6, 14, 14]
-//   → conv 5x5 → [N, 16, 10, 10] → BN → ReLU → pool → [N, 16, 5, 5] → 400 → 120 → 84 → 10
-tg::nn::Sequential make_cnn(tg::Generator& gen) {
-    using namespace tg::nn;
-    return Sequential{Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}),
-                      BatchNorm2d(6),
-                      ReLU(),
-                      MaxPool2d(2),
-                      Conv2d(6, 16, 5, {.generator = &gen}),
-                      BatchNorm2d(16),
-                      ReLU(),
-                      MaxPool2d(2),
-                      Flatten(),
-                      Linear(400, 120, {.generator = &gen}),
-                      ReLU(),
-                      Linear(120, 84, {.generator = &gen}),
-                      ReLU(),
-                      Linear(84, 10, {.generator = &gen})};
-}
-
 // The q-quantile (0 <= q <= 1) of the values of `a`, for axis ranges.
 double quantile(const tg::Array& a, double q) {
     std::vector<tg::real> v(a.begin(), a.end());
@@ -414,8 +394,10 @@ ChannelStats conv_population(tg::nn::Conv2d& conv,
 void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_batches,
                 const std::vector<std::size_t>& batch_sizes, const std::string& dataset,
                 const fs::path& out) {
-    tg::Generator gen(seed);
-    tg::nn::Sequential model = make_cnn(gen);
+    // The LeNet-style CNN of ch310_train_cnn with BatchNorm (examples/common):
+    //   [N, 1, 28, 28] → conv 5x5 pad 2 → [N, 6, 28, 28] → BN → ReLU → pool → [N, 6, 14, 14]
+    //   → conv 5x5 → [N, 16, 10, 10] → BN → ReLU → pool → [N, 16, 5, 5] → 400 → 120 → 84 → 10
+    tg::nn::Sequential model = tg::examples::make_cnn({.norm = tg::examples::Norm::batch}, seed);
     auto& conv1 = model.at<tg::nn::Conv2d>(0);
     auto& bn1 = model.at<tg::nn::BatchNorm2d>(1);
 

@@ -194,16 +194,17 @@ int main(int argc, char** argv) {
         "ch310_checkpoint_bn",
         "Gradient checkpointing with BatchNorm in training mode: the recomputation updates "
         "the running statistics twice; the fix; gradients equal; memory saved.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
+    auto& common = cli.add_common({}, /*with_seeds=*/false,
+                                  /*with_dataset=*/false);
     Settings s;
     cli.option("--blocks", s.blocks, "Conv-BN-ReLU blocks, each one checkpoint",
                tg::examples::between(1, 64));
     cli.option("--batch-size", s.batch, "examples per step", tg::examples::between(2, 4096));
     cli.option("--steps", s.steps, "SGD steps", tg::examples::between(1, 1000));
     cli.quick_help("4 blocks, batch 8 of 16 x 16 images, 3 steps (for the tests)");
-    cli.app().footer(
-        "Writes ch310_checkpoint_bn.png (+ .gp, CSV) and ch310_checkpoint_bn_facts.json "
-        "into --out. One thread, so the byte counts are the same every run.");
+    cli.outputs(
+        "ch310_checkpoint_bn.png (+ .gp, CSV) and ch310_checkpoint_bn_facts.json. One thread, "
+        "so the byte counts are the same every run.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = common.seed;
     const std::string out = common.out;

@@ -145,17 +145,14 @@ int main(int argc, char** argv) {
                 progress.start(run++, ex::format("%s seed %llu", variants[v].first.c_str(),
                                                  static_cast<unsigned long long>(seed)));
                 tg::nn::Sequential model = ex::make_cnn(variants[v].second, seed);
-                const ex::TrainResult r =
-                    ex::train(model, data, data.train,
-                              {.lr = lr_of[v],
-                               .momentum = momentum,
-                               .batch_size = batch_size,
-                               .steps = steps,
-                               .seed = seed,
-                               .eval_every = eval_every},
-                              [&](std::size_t done, std::size_t total, double loss) {
-                                  progress.step(done, total, loss);
-                              });
+                const ex::TrainResult r = ex::train(model, data, data.train,
+                                                    {.lr = lr_of[v],
+                                                     .momentum = momentum,
+                                                     .batch_size = batch_size,
+                                                     .steps = steps,
+                                                     .seed = seed,
+                                                     .eval_every = eval_every},
+                                                    progress.on_step());
                 double steps_to = kNaN;
                 std::vector<double> curve;
                 for (std::size_t k = 0; k < r.evals.size(); ++k) {

@@ -139,9 +139,7 @@ int main(int argc, char** argv) {
                        .batch_size = batch_size,
                        .steps = pre_steps,
                        .seed = seed},
-                      [&](std::size_t done, std::size_t total, double loss) {
-                          progress.step(done, total, loss);
-                      });
+                      progress.on_step());
             const double pre_old = ex::evaluate(pretrained, data, old_test).accuracy;
             const double pre_new = ex::evaluate(pretrained, data, new_test).accuracy;
             progress.finish(ex::format("0-4 %.1f%%, 5-9 %.1f%%", 100 * pre_old, 100 * pre_new));
@@ -174,9 +172,7 @@ int main(int argc, char** argv) {
                              curve_old.push_back(100.0 *
                                                  ex::evaluate(model, data, old_test).accuracy);
                          }},
-                    [&](std::size_t done, std::size_t total, double loss) {
-                        progress.step(done, total, loss);
-                    });
+                    progress.on_step());
                 for (std::size_t k = 0; k < r.evals.size(); ++k) {
                     curve_new.push_back(100.0 * r.evals[k].accuracy);
                     e_mode.push_back(static_cast<double>(m));

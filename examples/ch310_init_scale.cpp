@@ -69,14 +69,12 @@ int main(int argc, char** argv) {
                 "init and test accuracy after a fixed budget, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 3});
     std::vector<double> scales = {0.1, 0.5, 1, 2, 10};
-    double lr = 0.01, momentum = 0.9;
-    std::size_t epochs = 1, batch_size = 64;
+    ex::TrainOptions sgd;  // lr 0.01, momentum 0.9, batch 64
+    std::size_t epochs = 1;
     cli.list("--scales", scales, "init scales s (every weight times s), comma-separated",
              ex::greater_than(0));
-    cli.option("--lr", lr, "SGD learning rate", ex::greater_than(0));
+    ex::add_sgd_flags(cli, sgd);
     cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
-    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
-    cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
         "a few-second run for the tests: scales 0.5 and 2, the first 1,000 training "
         "and 500 test images");
@@ -90,6 +88,8 @@ int main(int argc, char** argv) {
         const fs::path out = cli.prepare();
         if (common.quick) scales = {0.5, 2};
         const ex::Data data = ex::load_data(common, 1000, 500);
+        const double lr = sgd.lr, momentum = sgd.momentum;
+        const std::size_t batch_size = sgd.batch_size;
         const std::size_t steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
         const auto seeds = common.seed_list();
         std::printf(
@@ -130,16 +130,13 @@ int main(int argc, char** argv) {
                         else if (name.ends_with("running_var"))
                             buffer.value().fill(1);
                     }
-                    const ex::TrainResult r =
-                        ex::train(model, data, data.train,
-                                  {.lr = lr,
-                                   .momentum = momentum,
-                                   .batch_size = batch_size,
-                                   .steps = steps,
-                                   .seed = seeds[k]},
-                                  [&](std::size_t done, std::size_t total, double loss) {
-                                      progress.step(done, total, loss);
-                                  });
+                    const ex::TrainResult r = ex::train(model, data, data.train,
+                                                        {.lr = lr,
+                                                         .momentum = momentum,
+                                                         .batch_size = batch_size,
+                                                         .steps = steps,
+                                                         .seed = seeds[k]},
+                                                        progress.on_step());
                     const ex::Score test = ex::evaluate(model, data, data.test);
                     c_bn.push_back(bn ? 1 : 0);
                     c_scale.push_back(scales[i]);
@@ -214,18 +211,12 @@ int main(int argc, char** argv) {
             "Weights scaled by s at init, with and without BatchNorm: %s, "
             "%zu steps of %zu, SGD lr %g, momentum %g, %zu seeds",
             data.name.c_str(), steps, batch_size, lr, momentum, seeds.size());
-        auto& p0 = fig.panel(0, 0)
-                       .set_title("Test accuracy after training")
-                       .set_xlabel("init scale s")
-                       .set_ylabel("accuracy (%)");
-        auto& p1 = fig.panel(0, 1)
-                       .set_title("Std after conv2 block, at init")
-                       .set_xlabel("init scale s")
-                       .set_ylabel("std of activations");
-        auto& p2 = fig.panel(0, 2)
-                       .set_title("Std of the logits, at init")
-                       .set_xlabel("init scale s")
-                       .set_ylabel("std of logits");
+        auto& p0 = ex::titled_panel(fig, 0, 0, "Test accuracy after training", "init scale s",
+                                    "accuracy (%)");
+        auto& p1 = ex::titled_panel(fig, 0, 1, "Std after conv2 block, at init", "init scale s",
+                                    "std of activations");
+        auto& p2 = ex::titled_panel(fig, 0, 2, "Std of the logits, at init", "init scale s",
+                                    "std of logits");
         for (auto* p : {&p0, &p1, &p2}) {
             ex::log_x(*p, scales);
             p->legend = "top left";

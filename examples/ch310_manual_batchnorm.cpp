@@ -105,12 +105,14 @@ int main(int argc, char** argv) {
         "ch310_manual_batchnorm",
         "The chapter's from-scratch BatchNorm (primitive ops) against tg::nn::BatchNorm1d: "
         "outputs, gradients and running statistics, in training and eval mode.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
+    auto& common = cli.add_common({}, /*with_seeds=*/false,
+                                  /*with_dataset=*/false);
     std::size_t steps = 20, batch = 32, features = 6;
     cli.option("--steps", steps, "training steps (batches) compared",
                tg::examples::greater_than(0));
     cli.option("--batch-size", batch, "examples per batch", tg::examples::between(2, 100000));
     cli.quick_help("5 steps (for the tests)");
+    cli.outputs("ch310_manual_batchnorm_facts.json (the differences it prints).");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = common.seed;
     const std::string out = common.out;

@@ -183,14 +183,15 @@ int main(int argc, char** argv) {
         "ch310_norm_family",
         "BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed feature map "
         "[4, 64, 28, 28]: output statistics, axes, train/eval difference, forward time.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
+    auto& common = cli.add_common({}, /*with_seeds=*/false,
+                                  /*with_dataset=*/false);
     std::size_t repeats = 21;
     cli.option("--repeats", repeats, "timed forward passes per layer and batch size (median)",
                tg::examples::between(1, 1000));
     cli.quick_help("3 timing repeats (for the tests)");
-    cli.app().footer(
-        "Writes ch310_norm_axes.png (+ .gp, CSV) and ch310_norm_family_facts.json into "
-        "--out. Forward times are this machine's, and noisy when it is loaded.");
+    cli.outputs(
+        "ch310_norm_axes.png (+ .gp, CSV) and ch310_norm_family_facts.json. Forward times are "
+        "this machine's, and noisy when it is loaded.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = common.seed;
     const std::string out = common.out;

@@ -32,8 +32,9 @@ int main(int argc, char** argv) {
                 "alone, Dropout alone, both and neither, on a training subset small enough to "
                 "overfit; train and test accuracy and their gap, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 3});
-    std::size_t train_size = 1000, epochs = 30, eval_epochs = 5, batch_size = 64;
-    double lr = 0.01, momentum = 0.9, dropout = 0.5;
+    std::size_t train_size = 1000, epochs = 30, eval_epochs = 5;
+    double dropout = 0.5;
+    ex::TrainOptions sgd;  // lr 0.01, momentum 0.9, batch 64
     cli.option("--train-size", train_size, "training images used (the first ones)",
                ex::at_least(10));
     cli.option("--epochs", epochs, "passes over the training subset", ex::at_least(1));
@@ -41,9 +42,7 @@ int main(int argc, char** argv) {
                ex::at_least(1));
     cli.option("--dropout", dropout, "Dropout probability p where Dropout is used",
                ex::between(0.01, 0.95));
-    cli.option("--lr", lr, "SGD learning rate", ex::greater_than(0));
-    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
-    cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
+    ex::add_sgd_flags(cli, sgd);
     cli.quick_help(
         "a few-second run for the tests: 200 training images, 4 epochs, scored every "
         "2, 500 test images");
@@ -56,6 +55,8 @@ int main(int argc, char** argv) {
 
     try {
         const fs::path out = cli.prepare();
+        const double lr = sgd.lr, momentum = sgd.momentum;
+        const std::size_t batch_size = sgd.batch_size;
         if (common.quick) {
             train_size = std::min<std::size_t>(train_size, 200);
             epochs = std::min<std::size_t>(epochs, 4);
@@ -103,18 +104,15 @@ int main(int argc, char** argv) {
                     ex::make_cnn({.norm = configs[c].bn ? ex::Norm::batch : ex::Norm::none,
                                   .dropout = configs[c].p},
                                  seed);
-                const ex::TrainResult r =
-                    ex::train(model, data, data.train,
-                              {.lr = lr,
-                               .momentum = momentum,
-                               .batch_size = batch_size,
-                               .steps = steps,
-                               .seed = seed,
-                               .eval_every = eval_epochs * per_epoch,
-                               .eval_train_too = true},
-                              [&](std::size_t done, std::size_t total, double loss) {
-                                  progress.step(done, total, loss);
-                              });
+                const ex::TrainResult r = ex::train(model, data, data.train,
+                                                    {.lr = lr,
+                                                     .momentum = momentum,
+                                                     .batch_size = batch_size,
+                                                     .steps = steps,
+                                                     .seed = seed,
+                                                     .eval_every = eval_epochs * per_epoch,
+                                                     .eval_train_too = true},
+                                                    progress.on_step());
                 std::vector<double> test_pct, gap_pct;
                 for (std::size_t k = 0; k < r.evals.size(); ++k) {
                     const double epoch = static_cast<double>(r.eval_step[k]) / per_epoch;
@@ -192,14 +190,10 @@ int main(int argc, char** argv) {
             "BN and Dropout as regularisers: %s, first %zu training images, "
             "SGD lr %g, momentum %g, Dropout p %g, %zu seeds",
             data.name.c_str(), train_size, lr, momentum, dropout, seeds.size());
-        auto& left = fig.panel(0, 0)
-                         .set_title("Test accuracy (eval mode)")
-                         .set_xlabel("epoch")
-                         .set_ylabel("accuracy (%)");
-        auto& right = fig.panel(0, 1)
-                          .set_title("Train − test accuracy: overfitting")
-                          .set_xlabel("epoch")
-                          .set_ylabel("gap (percentage points)");
+        auto& left =
+            ex::titled_panel(fig, 0, 0, "Test accuracy (eval mode)", "epoch", "accuracy (%)");
+        auto& right = ex::titled_panel(fig, 0, 1, "Train − test accuracy: overfitting", "epoch",
+                                       "gap (percentage points)");
         for (std::size_t c = 0; c < configs.size(); ++c) {
             ex::add_spread(left, eval_x, test_curve[c], configs[c].name, configs[c].colour);
             ex::add_spread(right, eval_x, gap_curve[c], configs[c].name, configs[c].colour);

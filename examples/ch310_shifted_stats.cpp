@@ -62,49 +62,34 @@ int main(int argc, char** argv) {
         "ch310_shifted_stats",
         "A BatchNorm CNN evaluated on shifted inputs: eval accuracy collapses with the training "
         "running statistics; tg::nn::update_bn on unlabelled shifted data recovers it.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
-    std::size_t train_examples = 8000, epochs = 2, calibration = 2000;
-    cli.option("--epochs", epochs, "training epochs", tg::examples::between(1, 100));
+    const gotchas::SmallCnnFlags flags(cli);  // the common flags and --epochs
+    std::size_t calibration = 2000;
     cli.option("--calibration", calibration, "unlabelled shifted training images update_bn sees",
                tg::examples::between(64, 60000));
-    cli.quick_help("1 epoch on 2,000 examples, 1,000 test images, 512 calibration images");
-    cli.app().footer(
-        "Writes ch310_shifted_stats.png (+ .gp, CSV) and ch310_shifted_stats_facts.json "
-        "into --out.");
+    cli.quick_help("1 epoch on 2,000 examples, 1,024 test images, 512 calibration images");
+    cli.outputs("ch310_shifted_stats.png (+ .gp, CSV) and ch310_shifted_stats_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
-    const std::uint64_t seed = common.seed;
-    const std::string out = common.out;
-    const bool quick = common.quick;
-    const std::string dataset = common.dataset;
+    const std::string out = flags.common.out;
 
     try {
         cli.prepare();  // --threads applied, --out created and checked writable
-        tg::data::Dataset train_set = tg::data::load_dataset(dataset, tg::data::Split::train);
-        tg::data::Dataset test_set = tg::data::load_dataset(dataset, tg::data::Split::test);
-        if (quick) {
-            epochs = 1;
-            train_examples = 2000;
-            calibration = 512;
-            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 1024));
-        }
-        const std::size_t n_train = std::min(train_set.size(), train_examples);
+        if (flags.common.quick) calibration = 512;
+        gotchas::TrainedSmallCnn trained = gotchas::train_small_cnn(flags);
+        tg::nn::Sequential& model = trained.model;
+        const tg::data::Dataset& test_set = trained.test;
+        const double pm = trained.mean, ps = trained.std;
         // Calibration images come from the training images the model did not train on when
         // there are any (the bundled set has 8,000), else from the first ones; no labels used.
-        const std::size_t cal_first = train_set.size() >= n_train + calibration ? n_train : 0;
+        const tg::data::Dataset& train_all = trained.train_all;
+        const std::size_t n_train = trained.train.dataset().size();
+        const std::size_t cal_first = train_all.size() >= n_train + calibration ? n_train : 0;
         const tg::data::Dataset cal_source =
-            train_set.slice(cal_first, std::min(calibration, train_set.size() - cal_first));
-        train_set = train_set.slice(0, n_train);
-        const auto [pm, ps] = tg::data::pixel_mean_std(train_set);
+            train_all.slice(cal_first, std::min(calibration, train_all.size() - cal_first));
         const tg::data::DataLoaderOptions eval_opts{.batch_size = 256, .mean = pm, .std = ps};
-        const tg::data::DataLoader train(
-            std::move(train_set),
-            {.batch_size = 64, .shuffle = true, .seed = seed, .mean = pm, .std = ps});
-        tg::nn::Sequential model = gotchas::make_small_cnn(seed);
-        gotchas::train_small_cnn(model, train, epochs);
         std::printf(
             "Trained %zu epoch(s) on %zu %s images (inputs normalised with their pixel "
             "mean %.3f, std %.3f).\n",
-            epochs, train.dataset().size(), dataset.c_str(), pm, ps);
+            trained.epochs, n_train, flags.common.dataset.c_str(), pm, ps);
         std::printf(
             "Calibration: %zu unlabelled shifted training images (examples %zu..%zu), "
             "batches of 64.\n\n",

@@ -98,16 +98,13 @@ int main(int argc, char** argv) {
                     progress.start(run++, ex::format("%s B %zu seed %llu", norms[n].name.c_str(), B,
                                                      static_cast<unsigned long long>(seeds[k])));
                     tg::nn::Sequential model = ex::make_cnn(norms[n].cnn, seeds[k]);
-                    const ex::TrainResult r =
-                        ex::train(model, data, data.train,
-                                  {.lr = lr,
-                                   .momentum = momentum,
-                                   .batch_size = B,
-                                   .steps = steps,
-                                   .seed = seeds[k]},
-                                  [&](std::size_t done, std::size_t total, double loss) {
-                                      progress.step(done, total, loss);
-                                  });
+                    const ex::TrainResult r = ex::train(model, data, data.train,
+                                                        {.lr = lr,
+                                                         .momentum = momentum,
+                                                         .batch_size = B,
+                                                         .steps = steps,
+                                                         .seed = seeds[k]},
+                                                        progress.on_step());
                     const ex::Score test = ex::evaluate(model, data, data.test);
                     // For GroupNorm, LayerNorm and none training mode computes exactly what
                     // eval mode does (the tests check this): only BN's differs.

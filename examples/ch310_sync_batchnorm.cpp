@@ -32,59 +32,33 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
-#include "tapegrad/data/dataset.hpp"
+#include "common/cli.hpp"
+#include "common/experiment.hpp"
 #include "tapegrad/data/loader.hpp"
 #include "tapegrad/dist/data_parallel.hpp"
 #include "tapegrad/dist/sync_batchnorm.hpp"
-#include "tapegrad/metrics.hpp"
 #include "tapegrad/nn/nn.hpp"
-#include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/optim/sgd.hpp"
 #include "tapegrad/parallel.hpp"
-#include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/viz/viz.hpp"
 
 namespace fs = std::filesystem;
 namespace viz = tg::viz;
+namespace ex = tg::examples;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The run's settings (--seed, --quick, --out, --dataset are examples/common's CommonFlags).
 struct Settings {
     std::size_t epochs = 3;
     std::size_t batch_size = 128;  // the global batch: B/P images per rank
     double lr = 0.05;
     double momentum = 0.9;
     std::uint64_t seed = 0;
-    std::string dataset = "mnist";
-    std::string out = "out/ch310";
-    bool quick = false;
 };
-
-// The chapter's CNN (ch310_train_cnn), BatchNorm2d after each convolution.
-tg::nn::Sequential make_cnn(tg::Generator& gen) {
-    using namespace tg::nn;
-    Sequential model;
-    model.push_back(Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
-    model.push_back(BatchNorm2d(6));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Conv2d(6, 16, 5, {.generator = &gen}));
-    model.push_back(BatchNorm2d(16));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Flatten());
-    model.push_back(Linear(16 * 5 * 5, 120, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(120, 84, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(84, 10, {.generator = &gen}));
-    return model;
-}
 
 // What one run records on rank 0 (gathered from every rank).
 struct Run {
@@ -96,21 +70,6 @@ struct Run {
     double all_reduce_seconds = 0.0;            // per step, in all_reduce_gradients
     std::size_t steps = 0;
 };
-
-// Fraction of `data` that `model` classifies right, in eval mode.
-double accuracy(tg::nn::Module& model, const tg::data::DataLoader& data) {
-    tg::nn::EvalGuard eval(model);
-    tg::NoGradGuard no_grad;
-    std::size_t right = 0, seen = 0;
-    for (const auto& [images, labels] : data.epoch(0)) {
-        // The output tensor lives to the end of this statement. (Not `const Array& logits =
-        // model(images).value();`: under NoGradGuard nothing else holds the output's node, so
-        // that reference dangles, and free() writes its list pointers over the first logits.)
-        right += tg::num_correct(model(images), labels);
-        seen += labels.size();
-    }
-    return static_cast<double>(right) / static_cast<double>(seen);
-}
 
 // A fingerprint of the bytes of every parameter and buffer (FNV-1a): equal on two ranks iff
 // their models are bit-for-bit the same (up to a 2^-64 chance).
@@ -145,8 +104,7 @@ void print_running_means(const tg::dist::Context& ctx, const tg::Array& mean) {
                 spread == 0.0 ? "  (identical on every rank)" : "");
 }
 
-Run train(const std::string& name, bool sync, const tg::dist::Context& ctx,
-          const tg::data::DataLoader& train_data, const tg::data::DataLoader& test_data,
+Run train(const std::string& name, bool sync, const tg::dist::Context& ctx, const ex::Data& data,
           const Settings& s) {
     const std::size_t P = static_cast<std::size_t>(ctx.world_size());
     const std::size_t local = s.batch_size / P;
@@ -156,14 +114,15 @@ Run train(const std::string& name, bool sync, const tg::dist::Context& ctx,
     run.var0.assign(P, {});
     run.accuracy.assign(P, {});
 
-    tg::Generator gen(s.seed);
-    tg::nn::Sequential model = make_cnn(gen);
+    // The chapter's CNN (examples/common), BatchNorm2d after each convolution.
+    tg::nn::Sequential model = ex::make_cnn({.norm = ex::Norm::batch}, s.seed);
     if (sync) tg::nn::convert_sync_batchnorm(model, ctx);  // keeps the weights and buffers
     tg::dist::DataParallel dp(ctx, model);                 // rank 0's weights on every rank
     tg::optim::SGD opt(model.parameters(), {.lr = s.lr, .momentum = s.momentum});
     auto& first_bn = dynamic_cast<tg::nn::BatchNorm&>(model[1]);
 
     // Every rank: its disjoint share of each epoch, the same shuffle for both runs.
+    const tg::data::DataLoader train_data = ex::make_loader(data, data.train, local, false);
     const tg::dist::DistributedSampler sampler(train_data.dataset().size(), ctx,
                                                {.seed = s.seed, .drop_last = true});
     const std::size_t steps = sampler.num_samples() / local;
@@ -197,7 +156,7 @@ Run train(const std::string& name, bool sync, const tg::dist::Context& ctx,
             ++run.steps;
         }
         // Each rank scores its own copy of the model on the whole test set, in eval mode.
-        const double acc = accuracy(model, test_data);
+        const double acc = ex::evaluate(model, data, data.test).accuracy;
         const auto accs = ctx.all_gather(std::vector<double>{acc});
         for (std::size_t r = 0; r < P; ++r)
             run.accuracy[r].push_back(accs[r]);
@@ -291,42 +250,28 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
 
 int main(int argc, char** argv) {
     tg::dist::Context ctx(argc, argv);
-    CLI::App app{
-        "Data-parallel training of the chapter's CNN on MPI ranks, with plain BatchNorm and "
-        "with SyncBatchNorm from the same start: watch the ranks' running statistics diverge, "
-        "then agree. Start with mpirun -np P (add --oversubscribe for more ranks than cores)."};
+    ex::Cli cli("ch310_sync_batchnorm",
+                "Data-parallel training of the chapter's CNN on MPI ranks, with plain BatchNorm "
+                "and with SyncBatchNorm from the same start: watch the ranks' running statistics "
+                "diverge, then agree. Start with mpirun -np P (add --oversubscribe for more ranks "
+                "than cores).");
+    cli.silent(ctx.rank() != 0);  // every rank parses the same flags; rank 0 speaks and writes
+    const ex::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
     Settings s;
-    app.add_option("--epochs", s.epochs, "passes over the training set")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--batch-size", s.batch_size,
-                   "the global batch, split evenly between the ranks (a multiple of -np)")
-        ->check(CLI::Range(std::size_t{2}, std::size_t{60000}))
-        ->capture_default_str();
-    app.add_option("--lr", s.lr, "SGD learning rate")
-        ->check(CLI::PositiveNumber)
-        ->capture_default_str();
-    app.add_option("--seed", s.seed, "random seed (initial weights, batch order)")
-        ->capture_default_str();
-    app.add_option("--dataset", s.dataset,
-                   "mnist (the bundled digits), fashion-mnist, or a directory of MNIST files")
-        ->capture_default_str();
-    app.add_option("--out", s.out, "directory for the figure and CSV files")->capture_default_str();
-    app.add_flag("--quick", s.quick,
-                 "a fast run for the tests: at most 2 epochs on 2,048 training and 500 test "
-                 "images");
-    app.footer(
-        "Writes into --out (rank 0): ch310_sync_batchnorm.png (running statistics per rank over "
-        "the steps) with its gnuplot script, ch310_sync_batchnorm_steps.csv and "
-        "ch310_sync_batchnorm_epochs.csv. Example: mpirun --oversubscribe -np 4 "
-        "./build/release/examples/ch310_sync_batchnorm --quick");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        // Every rank parsed the same arguments; one of them says so.
-        if (ctx.rank() == 0) return app.exit(e);
-        return e.get_exit_code();
-    }
+    cli.option("--epochs", s.epochs, "passes over the training set", ex::at_least(1));
+    cli.option("--batch-size", s.batch_size,
+               "the global batch, split evenly between the ranks (a multiple of -np)",
+               ex::between(2, 60000));
+    cli.option("--lr", s.lr, "SGD learning rate", ex::greater_than(0));
+    cli.quick_help(
+        "a fast run for the tests: at most 2 epochs on 2,048 training and 500 test images");
+    cli.outputs(
+        "(rank 0) ch310_sync_batchnorm.png (running statistics per rank over the steps) with "
+        "its gnuplot script, ch310_sync_batchnorm_steps.csv and ch310_sync_batchnorm_epochs.csv. "
+        "Example: mpirun --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm "
+        "--quick");
+    if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
+    s.seed = flags.seed;
 
     try {
         const std::size_t P = static_cast<std::size_t>(ctx.world_size());
@@ -335,34 +280,22 @@ int main(int argc, char** argv) {
                                         " does not split evenly between " + std::to_string(P) +
                                         " ranks");
         }
-        // The ranks share the machine's cores: one thread each (tg::set_num_threads is the one
-        // thread knob; BLAS always runs single-threaded).
+        // The ranks share the machine's cores: one thread each unless --threads says otherwise
+        // (tg::set_num_threads is the one thread knob; BLAS always runs single-threaded).
         if (P > 1) tg::set_num_threads(1);
-        tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
-        tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
-        if (s.quick) {
-            s.epochs = std::min<std::size_t>(s.epochs, 2);
-            train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2048));
-            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
-        }
-        const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
-        const tg::data::DataLoader train_data(std::move(train_set),
-                                              {.mean = pixel_mean, .std = pixel_std});
-        const tg::data::DataLoader test_data(
-            std::move(test_set), {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
+        const fs::path out = cli.prepare();  // --threads, --kernels; rank 0: --out writable
+        const ex::Data data = ex::load_data(flags, 2048, 500);
+        if (flags.quick) s.epochs = std::min<std::size_t>(s.epochs, 2);
         if (ctx.rank() == 0) {
             std::printf(
                 "%s: %zu training and %zu test images; %zu ranks; SGD lr %g, momentum "
                 "%g, %zu epochs, seed %llu\n\n",
-                train_data.dataset().name.c_str(), train_data.dataset().size(),
-                test_data.dataset().size(), P, s.lr, s.momentum, s.epochs,
-                static_cast<unsigned long long>(s.seed));
+                data.name.c_str(), data.train->size(), data.test->size(), P, s.lr, s.momentum,
+                s.epochs, static_cast<unsigned long long>(s.seed));
         }
-        const Run plain = train("BatchNorm", false, ctx, train_data, test_data, s);
-        const Run sync = train("SyncBatchNorm", true, ctx, train_data, test_data, s);
+        const Run plain = train("BatchNorm", false, ctx, data, s);
+        const Run sync = train("SyncBatchNorm", true, ctx, data, s);
         if (ctx.rank() == 0) {
-            const fs::path out = s.out;
-            fs::create_directories(out);
             write_outputs(plain, sync, P, plain.steps / s.epochs, s, out);
             std::printf(
                 "Step time: BatchNorm %.2f ms, SyncBatchNorm %.2f ms (ms/step, %zu ranks "

@@ -41,6 +41,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/cli.hpp"
+#include "common/experiment.hpp"
 #include "common/progress.hpp"
 
 #include "tapegrad/data/dataset.hpp"
@@ -51,7 +52,6 @@
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
 #include "tapegrad/optim/sgd.hpp"
-#include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/viz/viz.hpp"
 
@@ -72,29 +72,6 @@ struct Settings {
     std::string out = "out/ch310";
     bool quick = false;
 };
-
-// The LeNet-style CNN above; with_bn puts a BatchNorm2d after each convolution. The weights are
-// drawn from `gen` in layer order (BatchNorm2d draws nothing: γ = 1, β = 0), so two models
-// built from equally seeded generators start from the same convolution and linear weights.
-tg::nn::Sequential make_cnn(bool with_bn, tg::Generator& gen) {
-    using namespace tg::nn;
-    Sequential model;
-    model.push_back(Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
-    if (with_bn) model.push_back(BatchNorm2d(6));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Conv2d(6, 16, 5, {.generator = &gen}));
-    if (with_bn) model.push_back(BatchNorm2d(16));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Flatten());
-    model.push_back(Linear(16 * 5 * 5, 120, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(120, 84, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(84, 10, {.generator = &gen}));
-    return model;
-}
 
 // What one run records: the loss of every step, and per epoch the training loss and accuracy
 // (averaged over the epoch's batches, in training mode) and the test loss and accuracy (eval).
@@ -308,10 +285,13 @@ int main(int argc, char** argv) {
                     s.schedule.c_str(), s.momentum, s.weight_decay, s.epochs,
                     static_cast<unsigned long long>(s.seed));
 
-        // The same seed for both: identical convolution and linear weights to start with.
-        tg::Generator gen_bn(s.seed), gen_plain(s.seed);
-        tg::nn::Sequential with_bn = make_cnn(true, gen_bn);
-        tg::nn::Sequential without_bn = make_cnn(false, gen_plain);
+        // The CNN above (examples/common's make_cnn), with and without BatchNorm2d. Its weights
+        // are drawn in layer order from a generator seeded with --seed, and BatchNorm2d draws
+        // nothing (γ = 1, β = 0): both start from the same convolution and linear weights.
+        tg::nn::Sequential with_bn =
+            tg::examples::make_cnn({.norm = tg::examples::Norm::batch}, s.seed);
+        tg::nn::Sequential without_bn =
+            tg::examples::make_cnn({.norm = tg::examples::Norm::none}, s.seed);
         std::cout << "With BatchNorm:\n" << with_bn << "\n\n";
 
         const History bn = fit("BN", with_bn, train, test, s);

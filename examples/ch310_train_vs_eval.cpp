@@ -61,40 +61,22 @@ int main(int argc, char** argv) {
         "ch310_train_vs_eval",
         "Forgetting model.eval(): batch-dependent outputs, the batch-of-one error, accuracy "
         "lost in training mode, drifting running statistics; EvalGuard.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
-    std::size_t train_examples = 8000, epochs = 2;
-    cli.option("--epochs", epochs, "training epochs", tg::examples::between(1, 100));
-    cli.quick_help("1 epoch on 2,000 examples, 1,000 test examples (for tests)");
-    cli.app().footer(
-        "Writes ch310_train_vs_eval.png (+ .gp, CSV) and ch310_train_vs_eval_facts.json "
-        "into --out.");
+    const gotchas::SmallCnnFlags flags(cli);  // the common flags and --epochs
+    cli.quick_help("1 epoch on 2,000 examples, 1,024 test examples (for tests)");
+    cli.outputs("ch310_train_vs_eval.png (+ .gp, CSV) and ch310_train_vs_eval_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
-    const std::uint64_t seed = common.seed;
-    const std::string out = common.out;
-    const bool quick = common.quick;
-    const std::string dataset = common.dataset;
+    const std::uint64_t seed = flags.common.seed;
+    const std::string out = flags.common.out;
 
     try {
         cli.prepare();  // --threads applied, --out created and checked writable
-        tg::data::Dataset train_set = tg::data::load_dataset(dataset, tg::data::Split::train);
-        tg::data::Dataset test_set = tg::data::load_dataset(dataset, tg::data::Split::test);
-        if (quick) {
-            epochs = 1;
-            train_examples = 2000;
-            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 1024));
-        }
-        train_set = train_set.slice(0, std::min(train_set.size(), train_examples));
-        const auto [pm, ps] = tg::data::pixel_mean_std(train_set);
-        const tg::data::DataLoader train(
-            std::move(train_set),
-            {.batch_size = 64, .shuffle = true, .seed = seed, .mean = pm, .std = ps});
-        const tg::data::DataLoader test(std::move(test_set),
-                                        {.batch_size = 256, .mean = pm, .std = ps});
-        gotchas::Facts facts;
-
         // ---- a short training run -----------------------------------------------------------
-        tg::nn::Sequential model = gotchas::make_small_cnn(seed);
-        gotchas::train_small_cnn(model, train, epochs);
+        gotchas::TrainedSmallCnn trained = gotchas::train_small_cnn(flags);
+        tg::nn::Sequential& model = trained.model;
+        const tg::data::DataLoader& train = trained.train;
+        const tg::data::DataLoader test(
+            std::move(trained.test), {.batch_size = 256, .mean = trained.mean, .std = trained.std});
+        gotchas::Facts facts;
         std::vector<std::size_t> shuffled = test.order(0);
         tg::Generator shuffle_gen(seed + 7);
         for (std::size_t i = shuffled.size(); i > 1; --i)  // Fisher–Yates
@@ -103,8 +85,8 @@ int main(int argc, char** argv) {
         std::stable_sort(sorted.begin(), sorted.end(), [&](std::size_t a, std::size_t b) {
             return test.dataset().label(a) < test.dataset().label(b);
         });
-        std::printf("Trained %zu epoch(s) on %zu %s images; %zu test images.\n\n", epochs,
-                    train.dataset().size(), dataset.c_str(), test.dataset().size());
+        std::printf("Trained %zu epoch(s) on %zu %s images; %zu test images.\n\n", trained.epochs,
+                    train.dataset().size(), flags.common.dataset.c_str(), test.dataset().size());
 
         // ---- 1. the same image in two batches ------------------------------------------------
         {

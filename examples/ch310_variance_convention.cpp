@@ -86,14 +86,14 @@ int main(int argc, char** argv) {
         "ch310_variance_convention",
         "Biased vs unbiased variance in BatchNorm: PyTorch's convention against the two "
         "mistakes, measured at batch sizes 2 to 512.");
-    auto& common = cli.add_common({.out = "out/ch310"}, /*with_seeds=*/false);
+    auto& common = cli.add_common({}, /*with_seeds=*/false,
+                                  /*with_dataset=*/false);
     std::size_t steps = 200;
     cli.option("--steps", steps, "training steps per batch size (running statistics)",
                tg::examples::between(50, 100000));
     cli.quick_help("batch sizes 2, 8, 64, 512 and 150 steps (for the tests)");
-    cli.app().footer(
-        "Writes ch310_variance_convention.png (+ .gp, CSV) and "
-        "ch310_variance_convention_facts.json into --out.");
+    cli.outputs(
+        "ch310_variance_convention.png (+ .gp, CSV) and ch310_variance_convention_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = common.seed;
     const std::string out = common.out;

@@ -58,10 +58,12 @@ int main(int argc, char** argv) {
         "ch322_layernorm_vs_batchnorm",
         "LayerNorm vs BatchNorm on transformer-shaped activations [N, T, d]: a batch of one, "
         "one token, dependence on other tokens, train vs eval.");
-    auto& common = cli.add_common({.out = "out/ch322"}, /*with_seeds=*/false);
+    auto& common = cli.add_common({.out = "out/ch322"}, /*with_seeds=*/false,
+                                  /*with_dataset=*/false);
     std::size_t T = 8, d = 16;
     cli.option("--tokens", T, "tokens per sequence", tg::examples::between(2, 4096));
     cli.quick_help("the same (it takes milliseconds); for the tests");
+    cli.outputs("ch322_layernorm_vs_batchnorm_facts.json (the numbers it prints).");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = common.seed;
     const std::string out = common.out;

@@ -58,21 +58,16 @@ tg::Tensor weight(std::size_t fan_in, std::size_t fan_out, tg::Generator& gen, c
 
 int main(int argc, char** argv) try {
     tg::examples::Cli cli("tape_demo", "Train a tiny MLP by hand on the tape, then show the tape.");
-    tg::examples::CommonFlags& flags = cli.common();  // tape_demo has no dataset: its own subset
-    flags.out = "out/tape_demo";
+    // No --dataset (it makes its own data from --seed) and no --seeds (one run).
+    const tg::examples::CommonFlags& flags =
+        cli.add_common({.out = "out/tape_demo"}, /*with_seeds=*/false, /*with_dataset=*/false);
     int steps = 200;
     double lr = 0.1;
     std::size_t hidden = 16;
-    cli.option("--seed", flags.seed, "random seed for the data and the initial weights");
-    cli.option("--out", flags.out, "directory for tape.dot (checked writable before training)");
-    cli.flag("--quick", flags.quick, "20 steps instead of --steps (the tests' few-second mode)");
-    cli.option("--threads", flags.threads,
-               "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
-               "core. Results are the same for any count");
+    cli.quick_help("20 steps instead of --steps (the tests' few-second mode)");
     cli.option("--steps", steps, "gradient-descent steps", tg::examples::at_least(1));
     cli.option("--lr", lr, "learning rate", tg::examples::greater_than(0));
     cli.option("--hidden", hidden, "hidden units", tg::examples::at_least(1));
-    cli.add_detect_anomaly();
     cli.outputs("tape.dot, the last step's tape as Graphviz (dot -Tsvg tape.dot -o tape.svg)");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const fs::path out = cli.prepare();  // --threads applied, --out created and writable

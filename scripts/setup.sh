@@ -138,7 +138,10 @@ while kill -0 "$pid" 2>/dev/null; do
   if kill -0 "$pid" 2>/dev/null; then
     done_n="$(tail -n +"$base" "$LOG" | grep -c '^Setting up ' || true)"
     got_n="$(tail -n +"$base" "$LOG" | grep -c '^Get:' || true)"
-    echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $done_n of $count set up"
+    # dpkg unpacks every package first and sets them up after: count both.
+    unpacked_n="$(tail -n +"$base" "$LOG" | grep -c '^Unpacking ' || true)"
+    echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $unpacked_n unpacked," \
+      "$done_n of $count set up"
   fi
 done
 status=0

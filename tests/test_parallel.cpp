@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "chapter_cnn.hpp"
 #include "tapegrad/parallel.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
@@ -129,7 +130,7 @@ extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
 
-/// The losses of `steps` SGD steps of examples/ch310_train_cnn.cpp's LeNet-style CNN with
+/// The losses of `steps` SGD steps of the chapter's LeNet-style CNN (chapter_cnn.hpp) with
 /// BatchNorm on random batches of 64, then every parameter and buffer, on `threads` threads
 /// (tapegrad's and OpenBLAS's setting both).
 std::vector<tg::Array> chapter_run(std::size_t threads, int steps) {
@@ -137,21 +138,7 @@ std::vector<tg::Array> chapter_run(std::size_t threads, int steps) {
     openblas_set_num_threads(static_cast<int>(threads));
     namespace nn = tg::nn;
     tg::Generator gen(0);
-    nn::Sequential model;
-    model.push_back(nn::Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
-    model.push_back(nn::BatchNorm2d(6));
-    model.push_back(nn::ReLU());
-    model.push_back(nn::MaxPool2d(2));
-    model.push_back(nn::Conv2d(6, 16, 5, {.generator = &gen}));
-    model.push_back(nn::BatchNorm2d(16));
-    model.push_back(nn::ReLU());
-    model.push_back(nn::MaxPool2d(2));
-    model.push_back(nn::Flatten());
-    model.push_back(nn::Linear(400, 120, {.generator = &gen}));
-    model.push_back(nn::ReLU());
-    model.push_back(nn::Linear(120, 84, {.generator = &gen}));
-    model.push_back(nn::ReLU());
-    model.push_back(nn::Linear(84, 10, {.generator = &gen}));
+    nn::Sequential model = tgtest::chapter_cnn(gen);
     tg::optim::SGD opt(model.parameters(), {.lr = 0.1, .momentum = 0.9});
 
     std::vector<tg::Array> out;

@@ -79,7 +79,7 @@ Cli::Cli(std::string program, std::string description)
     app_.formatter(formatter);
 }
 
-CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
+CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds, bool with_dataset) {
     common_ = std::move(defaults);
     option("--seed", common_.seed,
            "random seed (initial weights, batch order, dropout masks); the same seed gives the "
@@ -98,18 +98,14 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds) {
            "reference (the chapter's plain loops, one thread) or fast; default: "
            "TAPEGRAD_KERNELS, else the build's (tg::set_kernels)")
         ->check(CLI::IsMember({"reference", "fast"}));
-    option("--dataset", common_.dataset,
-           "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
-           "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
-    add_detect_anomaly();
+    if (with_dataset)
+        option("--dataset", common_.dataset,
+               "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
+               "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
+    flag("--detect-anomaly", common_.detect_anomaly,
+         "check every recorded op's output and every gradient for NaN/Inf (tg::DetectAnomaly) "
+         "and stop at the first, naming the op and its tape entry; slower");
     return common_;
-}
-
-CLI::Option* Cli::add_detect_anomaly() {
-    return flag("--detect-anomaly", common_.detect_anomaly,
-                "check every recorded op's output and every gradient for NaN/Inf "
-                "(tg::DetectAnomaly) and stop at the first, naming the op and its tape entry; "
-                "slower");
 }
 
 CLI::Option* Cli::flag(const std::string& name, bool& value, const std::string& help) {
@@ -161,9 +157,10 @@ std::optional<int> Cli::parse(int argc, char** argv) {
     try {
         app_.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
-        std::cout << app_.help();
+        if (!silent_) std::cout << app_.help();
         return 0;
     } catch (const CLI::ParseError& e) {
+        if (silent_) return 2;
         const std::string message = plain_error_.empty() ? e.what() : plain_error_;
         std::cerr << program_ << ": " << message << "\nRun " << program_
                   << " --help for the flags and their ranges.\n";
@@ -198,8 +195,9 @@ fs::path Cli::prepare() const {
     if (common_.threads > 0) tg::set_num_threads(common_.threads);
     if (!common_.kernels.empty()) tg::set_kernels(tg::parse_kernels(common_.kernels));
     const fs::path out = common_.out;
-    check_writable(out);
     if (common_.detect_anomaly && !anomaly_guard_) anomaly_guard_.emplace();
+    if (silent_) return out;
+    check_writable(out);
     std::printf("%s\n", tg::runtime_summary().c_str());  // which kernels, how many threads
     return out;
 }

@@ -1,10 +1,11 @@
 // examples/common/cli.hpp — the one command-line convention of every example program.
 //
 // Every program has --help (each flag with its default, and a footer naming what the program
-// writes), --seed, --out (created and checked writable before any work), --quick, --threads
-// and --dataset; the experiments also have --seeds N. A number out of range is refused with a
-// plain sentence naming the flag ("--epochs must be at least 1 (got 0)"), a minus sign on a
-// count or seed too ("--seed must be 0 or more (got -1)"), instead of CLI11's raw message.
+// writes), --seed, --out (created and checked writable before any work), --quick, --threads,
+// --kernels and, when it reads MNIST, --dataset; the experiments also have --seeds N. A number out
+// of range is refused with a plain sentence naming the flag ("--epochs must be at least 1 (got
+// 0)"), a minus sign on a count or seed too ("--seed must be 0 or more (got -1)"), instead of
+// CLI11's raw message.
 //
 //     tg::examples::Cli cli("ch310_lr_sweep", "Learning rates with and without BN.");
 //     auto& common = cli.add_common({.seeds = 3});
@@ -67,12 +68,12 @@ class Cli {
     /// `program` is the name errors start with ("ch310_lr_sweep: ...").
     Cli(std::string program, std::string description);
 
-    /// Adds --seed, --out, --quick, --threads, --dataset and, if `with_seeds`, --seeds, with the
-    /// defaults in `defaults`. Returns the flags, filled in by parse().
-    CommonFlags& add_common(CommonFlags defaults = {}, bool with_seeds = true);
+    /// Adds --seed, --out, --quick, --threads, --kernels and, if `with_seeds`, --seeds, if
+    /// `with_dataset`, --dataset (a program on data it makes itself has none), with the defaults
+    /// in `defaults`. Returns the flags, filled in by parse().
+    CommonFlags& add_common(CommonFlags defaults = {}, bool with_seeds = true,
+                            bool with_dataset = true);
     CommonFlags& common() { return common_; }
-    /// --detect-anomaly (add_common adds it): prepare() then starts a tg::DetectAnomaly guard.
-    CLI::Option* add_detect_anomaly();
 
     /// An option showing its default in --help. Unsigned integers refuse a minus sign; a Limit
     /// refuses values outside it, each with a sentence naming the flag.
@@ -106,14 +107,20 @@ class Cli {
     /// What --quick does, shown in --help.
     void quick_help(const std::string& what);
 
+    /// For a program started as several processes (MPI ranks, ch310_sync_batchnorm): each parses
+    /// the same command line, and all but one are made silent. A silent one prints nothing
+    /// (--help, errors, the runtime summary) and leaves --out alone (it writes nothing there).
+    void silent(bool is_silent) { silent_ = is_silent; }
+
     /// Parses the command line. Returns nothing to go on, or the exit code to return at once:
     /// 0 after --help, 2 after an error (printed as "program: <sentence>").
     std::optional<int> parse(int argc, char** argv);
 
-    /// After parse(): applies --threads (tg::set_num_threads) and makes --out, checking it
-    /// can be written by creating and removing a file there. Throws std::runtime_error naming
-    /// the directory if not. With --detect-anomaly, starts a tg::DetectAnomaly guard that
-    /// lasts as long as this Cli (the program's main thread, where it trains). Returns --out.
+    /// After parse(): applies --threads (tg::set_num_threads) and --kernels, and makes --out,
+    /// checking it can be written by creating and removing a file there. Throws
+    /// std::runtime_error naming the directory if not. With --detect-anomaly, starts a
+    /// tg::DetectAnomaly guard that lasts as long as this Cli (the thread that trains).
+    /// Returns --out.
     std::filesystem::path prepare() const;
 
     CLI::App& app() { return app_; }
@@ -127,6 +134,7 @@ class Cli {
     CommonFlags common_;
     std::string quick_help_ = "a fast run for the tests (seconds)";
     CLI::Option* quick_option_ = nullptr;
+    bool silent_ = false;
     std::string plain_error_;  // set by a failing range check, printed instead of CLI11's text
     mutable std::optional<tg::DetectAnomaly> anomaly_guard_;  // --detect-anomaly, from prepare()
 };

@@ -163,6 +163,12 @@ bool TrainResult::failed() const {
     return diverged || !(final_loss() < first_loss());
 }
 
+void add_sgd_flags(Cli& cli, TrainOptions& o) {
+    cli.option("--lr", o.lr, "SGD learning rate", greater_than(0));
+    cli.option("--momentum", o.momentum, "SGD momentum", between(0, 0.999));
+    cli.option("--batch-size", o.batch_size, "examples per SGD step", at_least(2));
+}
+
 TrainResult train(tg::nn::Module& model, const Data& data,
                   const std::shared_ptr<const Dataset>& train_set, const TrainOptions& o,
                   const StepCallback& on_step) {
@@ -360,6 +366,12 @@ void add_spread(tg::viz::Panel& panel, const std::vector<double>& x,
                                                  : label;
     panel.line(x, mean, what, colour);
     panel.series.back().line_width = 2.5;
+}
+
+tg::viz::Panel& titled_panel(tg::viz::Figure& figure, std::size_t row, std::size_t col,
+                             const std::string& title, const std::string& xlabel,
+                             const std::string& ylabel) {
+    return figure.panel(row, col).set_title(title).set_xlabel(xlabel).set_ylabel(ylabel);
 }
 
 void log_x(tg::viz::Panel& panel, const std::vector<double>& ticks, int base) {

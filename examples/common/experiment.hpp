@@ -115,6 +115,10 @@ struct TrainResult {
 /// Called after every step with (steps done, steps budgeted, loss).
 using StepCallback = std::function<void(std::size_t, std::size_t, double)>;
 
+/// The experiments' SGD flags, --lr, --momentum and --batch-size, read into `options` (its
+/// values are the defaults shown by --help).
+void add_sgd_flags(Cli& cli, TrainOptions& options);
+
 /// SGD (momentum, weight decay) on the cross-entropy for options.steps steps over `train` in
 /// training mode (BatchNorm: batch statistics, running estimates updated). Stops early at a
 /// non-finite loss (diverged) or when an evaluation of `test` reaches options.stop_at.
@@ -169,6 +173,11 @@ std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void add_spread(tg::viz::Panel& panel, const std::vector<double>& x,
                 const std::vector<std::vector<double>>& per_seed, const std::string& label,
                 const std::string& colour);
+
+/// Panel (row, col) of `figure` with its title and axis labels.
+tg::viz::Panel& titled_panel(tg::viz::Figure& figure, std::size_t row, std::size_t col,
+                             const std::string& title, const std::string& xlabel,
+                             const std::string& ylabel);
 
 /// Logarithmic x axis (base `base`) with a tick at each of `ticks` labelled plainly (0.003, 0.1,
 /// 3), the range a little wider than theirs.

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 
 namespace tg::examples {
@@ -50,6 +51,11 @@ class SweepProgress {
     void start(std::size_t index, std::string label);
     /// Its step `done` of `steps`, with the latest loss.
     void step(std::size_t done, std::size_t steps, double loss);
+    /// step() as the callback tg::examples::train takes.
+    std::function<void(std::size_t, std::size_t, double)> on_step() {
+        return
+            [this](std::size_t done, std::size_t steps, double loss) { step(done, steps, loss); };
+    }
     /// It ended; `summary` is shown with it on a terminal ("acc 97.3%").
     void finish(const std::string& summary);
     /// Clears the line (terminal) and says how long the sweep took.

@@ -63,15 +63,4 @@ class Facts {
     std::vector<std::pair<std::string, std::string>> items_;
 };
 
-/// Creates `dir` and checks a file can be written there; throws naming it otherwise.
-inline void ensure_writable(const std::filesystem::path& dir) {
-    std::filesystem::create_directories(dir);
-    const auto probe = dir / ".write_test";
-    {
-        std::ofstream out(probe);
-        if (!(out << "ok")) throw std::runtime_error("--out " + dir.string() + " is not writable");
-    }
-    std::filesystem::remove(probe);
-}
-
 }  // namespace gotchas

@@ -1,14 +1,19 @@
 // examples/gotchas/small_cnn.hpp — the small BatchNorm CNN that ch310_train_vs_eval and
-// ch310_shifted_stats train for a few seconds before showing what goes wrong with it. It is
-// not examples/common's make_cnn because it needs a BatchNorm1d after a Linear layer (one
-// value per channel for a single example: the batch-of-one error).
+// ch310_shifted_stats train for a few seconds before showing what goes wrong with it, and what
+// the two programs share: their flags and the training run. It is not examples/common's
+// make_cnn because it needs a BatchNorm1d after a Linear layer (one value per channel for a
+// single example: the batch-of-one error).
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "tapegrad/checkpoint.hpp"
+#include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/loss.hpp"
@@ -45,6 +50,58 @@ inline void train_small_cnn(tg::nn::Module& model, const tg::data::DataLoader& t
             opt.step();
         }
     }
+}
+
+/// The flags both programs have: the common ones (one seed, no --seeds) and --epochs.
+struct SmallCnnFlags {
+    explicit SmallCnnFlags(tg::examples::Cli& cli)
+        : common(cli.add_common({}, /*with_seeds=*/false)) {
+        cli.option("--epochs", epochs, "training epochs", tg::examples::between(1, 100));
+    }
+    const tg::examples::CommonFlags& common;
+    std::size_t epochs = 2;
+};
+
+/// make_small_cnn(--seed) trained on --dataset, and what it was trained and is tested on.
+struct TrainedSmallCnn {
+    tg::nn::Sequential model;
+    tg::data::Dataset train_all;   // every training image (ch310_shifted_stats calibrates on
+                                   // the ones after `train`'s)
+    tg::data::DataLoader train;    // the first 8,000 (--quick: 2,000), batches of 64 shuffled by
+                                   // --seed, normalised with their pixel mean and std
+    tg::data::Dataset test;        // the test images (--quick: the first 1,024)
+    double mean = 0.0, std = 1.0;  // that normalisation, x = (p / 255 − mean) / std
+    std::size_t epochs = 0;        // epochs trained (--quick: 1)
+};
+
+/// Loads --dataset and trains make_small_cnn(--seed) on its first 8,000 training images for
+/// --epochs; with --quick, 1 epoch on 2,000 and only the first 1,024 test images.
+inline TrainedSmallCnn train_small_cnn(const SmallCnnFlags& flags) {
+    const tg::examples::CommonFlags& common = flags.common;
+    tg::data::Dataset train_all = tg::data::load_dataset(common.dataset, tg::data::Split::train);
+    tg::data::Dataset test = tg::data::load_dataset(common.dataset, tg::data::Split::test);
+    std::size_t train_examples = 8000, epochs = flags.epochs;
+    if (common.quick) {
+        epochs = 1;
+        train_examples = 2000;
+        test = test.slice(0, std::min<std::size_t>(test.size(), 1024));
+    }
+    tg::data::Dataset train_set = train_all.slice(0, std::min(train_all.size(), train_examples));
+    const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
+    tg::data::DataLoader train(std::move(train_set), {.batch_size = 64,
+                                                      .shuffle = true,
+                                                      .seed = common.seed,
+                                                      .mean = pixel_mean,
+                                                      .std = pixel_std});
+    tg::nn::Sequential model = make_small_cnn(common.seed);
+    train_small_cnn(model, train, epochs);
+    return {std::move(model),
+            std::move(train_all),
+            std::move(train),
+            std::move(test),
+            pixel_mean,
+            pixel_std,
+            epochs};
 }
 
 /// The number of rows of logits [N, C] whose largest entry is at the label.

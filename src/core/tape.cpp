@@ -260,7 +260,13 @@ std::string Tape::to_dot() const {
     const EntryLabels labels(entries_);
     std::ostringstream dot;
     dot << "digraph tape {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n";
-    for (const auto& [node, k] : labels.leaf_index) {
+    // The leaves in the order the tape first uses them (leaf0, leaf1, ...), not in the hash
+    // map's order, which follows their addresses: the same run writes the same file.
+    std::vector<const Node*> leaves(labels.leaf_index.size());
+    for (const auto& [node, k] : labels.leaf_index)
+        leaves[k] = node;
+    for (std::size_t k = 0; k < leaves.size(); ++k) {
+        const Node* node = leaves[k];
         dot << "  leaf" << k << " [shape=box, label=\""
             << (node->name.empty() ? "leaf" + std::to_string(k) : node->name) << "\\n"
             << shape_str(node->value.shape()) << "\""

@@ -13,6 +13,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "../chapter_cnn.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
 #include "tapegrad/dist/data_parallel.hpp"
@@ -28,27 +29,6 @@ using tg::Array;
 using tg::Tensor;
 
 namespace {
-
-// The chapter's CNN (examples/ch310_train_cnn.cpp) with BatchNorm2d after each convolution.
-tg::nn::Sequential make_cnn(tg::Generator& gen) {
-    using namespace tg::nn;
-    Sequential model;
-    model.push_back(Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}));
-    model.push_back(BatchNorm2d(6));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Conv2d(6, 16, 5, {.generator = &gen}));
-    model.push_back(BatchNorm2d(16));
-    model.push_back(ReLU());
-    model.push_back(MaxPool2d(2));
-    model.push_back(Flatten());
-    model.push_back(Linear(16 * 5 * 5, 120, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(120, 84, {.generator = &gen}));
-    model.push_back(ReLU());
-    model.push_back(Linear(84, 10, {.generator = &gen}));
-    return model;
-}
 
 // Every rank's copy of `a`, in rank order.
 std::vector<std::vector<double>> gather(const tg::dist::Context& ctx, const Array& a) {
@@ -134,7 +114,7 @@ TEST_CASE(
     const auto P = static_cast<std::size_t>(ctx.world_size());
     const auto r = static_cast<std::size_t>(ctx.rank());
     tg::Generator gen(100 + r);  // a different start on every rank ...
-    tg::nn::Sequential model = make_cnn(gen);
+    tg::nn::Sequential model = tgtest::chapter_cnn(gen);
     tg::dist::DataParallel dp(ctx, model, {.bucket_bytes = 64 * 1024});
     // ... replaced by rank 0's parameters and buffers everywhere.
     for (const Tensor& t : model.state_dict() | std::views::values) {
@@ -205,8 +185,8 @@ TEST_CASE("20 data-parallel steps with SyncBatchNorm follow one process on the f
                       first = local * static_cast<std::size_t>(ctx.rank());
 
     tg::Generator gen_single(7), gen_dist(7);
-    tg::nn::Sequential single = make_cnn(gen_single);
-    tg::nn::Sequential model = make_cnn(gen_dist);
+    tg::nn::Sequential single = tgtest::chapter_cnn(gen_single);
+    tg::nn::Sequential model = tgtest::chapter_cnn(gen_dist);
     CHECK(tg::nn::convert_sync_batchnorm(model, ctx) == 2);
     tg::dist::DataParallel dp(ctx, model);
     tg::optim::SGD opt_single(single.parameters(), {.lr = 0.05, .momentum = 0.9});
