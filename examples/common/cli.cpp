@@ -102,6 +102,9 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds, bool with_da
         option("--dataset", common_.dataset,
                "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
                "dataset-fashion-mnist, 60,000/10,000), or a directory of MNIST-format IDX files");
+    flag("--detect-anomaly", common_.detect_anomaly,
+         "check every recorded op's output and every gradient for NaN/Inf (tg::DetectAnomaly) "
+         "and stop at the first, naming the op and its tape entry; slower");
     return common_;
 }
 
@@ -192,6 +195,7 @@ fs::path Cli::prepare() const {
     if (common_.threads > 0) tg::set_num_threads(common_.threads);
     if (!common_.kernels.empty()) tg::set_kernels(tg::parse_kernels(common_.kernels));
     const fs::path out = common_.out;
+    if (common_.detect_anomaly && !anomaly_guard_) anomaly_guard_.emplace();
     if (silent_) return out;
     check_writable(out);
     std::printf("%s\n", tg::runtime_summary().c_str());  // which kernels, how many threads

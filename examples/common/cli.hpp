@@ -26,6 +26,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tapegrad/anomaly.hpp"
+
 namespace tg::examples {
 
 /// The flags every program shares, with their defaults.
@@ -37,6 +39,7 @@ struct CommonFlags {
     std::size_t threads = 0;        // --threads: tg::set_num_threads; 0 = leave as is
     std::string dataset = "mnist";  // --dataset: mnist, fashion-mnist or a directory
     std::string kernels{};          // --kernels: reference or fast; empty = the build's default
+    bool detect_anomaly = false;    // --detect-anomaly: train under tg::DetectAnomaly
 
     /// The seeds of the repeated runs: seed, seed + 1, ..., seed + seeds − 1.
     std::vector<std::uint64_t> seed_list() const;
@@ -115,7 +118,9 @@ class Cli {
 
     /// After parse(): applies --threads (tg::set_num_threads) and --kernels, and makes --out,
     /// checking it can be written by creating and removing a file there. Throws
-    /// std::runtime_error naming the directory if not. Returns --out.
+    /// std::runtime_error naming the directory if not. With --detect-anomaly, starts a
+    /// tg::DetectAnomaly guard that lasts as long as this Cli (the thread that trains).
+    /// Returns --out.
     std::filesystem::path prepare() const;
 
     CLI::App& app() { return app_; }
@@ -131,6 +136,7 @@ class Cli {
     CLI::Option* quick_option_ = nullptr;
     bool silent_ = false;
     std::string plain_error_;  // set by a failing range check, printed instead of CLI11's text
+    mutable std::optional<tg::DetectAnomaly> anomaly_guard_;  // --detect-anomaly, from prepare()
 };
 
 /// Checks that `dir` can be written: creates it (and its parents) and a file in it, then

@@ -9,8 +9,9 @@
 // The first non-finite value throws tg::AnomalyError: which tape entry (its index, op, input
 // names and shapes), forward or backward, how many NaN/Inf values and where the first one is.
 // Under gdb, `catch throw` stops right there (docs/debugging.md). Without a live guard the
-// tape pays one test of a thread-local counter per op; ops not recorded (no tape, or no input
-// requiring grad) are never checked.
+// tape pays one test of a thread-local counter per recorded op and per entry of the backward
+// walk (measured in docs/debugging.md); ops not recorded (no tape, or no input requiring grad)
+// are never checked.
 #pragma once
 
 #include <cstddef>
@@ -50,28 +51,14 @@ extern thread_local int anomaly_guards;
 /// Throws AnomalyError if the output of entries[index] has a NaN or Inf (called by Tape::record).
 void check_forward(const std::vector<TapeEntry>& entries, std::size_t index);
 
-/// Wraps one entry's backward in Tape::backward: counts the NaN/Inf already in its inputs'
-/// grads, then after the call throws AnomalyError if the call added any. Does nothing (one
-/// test of the flag) without a guard.
-class BackwardCheck {
-  public:
-    BackwardCheck(const std::vector<TapeEntry>& entries, const TapeEntry& entry)
-        : entries_(entries), entry_(entry) {
-        if (anomaly_guards != 0) snapshot();
-    }
-    void after_backward() const {
-        if (active_) verify();
-    }
+/// The NaN/Inf counts of the grads of `entry`'s inputs (0 for an input without a grad), taken
+/// by Tape::backward before the entry's backward runs.
+std::vector<std::size_t> count_input_grad_anomalies(const TapeEntry& entry);
 
-  private:
-    void snapshot();
-    void verify() const;
-
-    const std::vector<TapeEntry>& entries_;
-    const TapeEntry& entry_;
-    bool active_ = false;
-    std::vector<std::size_t> before_;  // non-finite values in each input's grad before the call
-};
+/// Throws AnomalyError if the backward of entries[index] left more NaN/Inf in an input's grad
+/// than `before` (count_input_grad_anomalies before it ran) (called by Tape::backward).
+void check_backward(const std::vector<TapeEntry>& entries, std::size_t index,
+                    const std::vector<std::size_t>& before);
 
 }  // namespace detail
 

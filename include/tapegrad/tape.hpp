@@ -126,6 +126,12 @@ class Tape {
     // Throws if a tensor on the way from `output` back to the leaves was produced on a tape
     // that has been destroyed.
     void check_no_destroyed_tape_inputs(const Tensor& output) const;
+    // The reverse walk's steps (see backward): the checks and the seed, then the last entry
+    // leading to `output`; after an entry's backward ran, its bookkeeping and the entry before
+    // it that leads to `output`; the entry before entries_[end] that does (nullptr: none left).
+    TapeEntry* start_backward(const Tensor& output, const Array& grad_output);
+    TapeEntry* next_entry(TapeEntry& done);
+    TapeEntry* previous_entry(std::size_t end);
 
     detail::ScopeLink link_;
     std::uint64_t id_;
@@ -133,6 +139,10 @@ class Tape {
     bool profiling_ = false;
     std::chrono::steady_clock::time_point last_mark_{};
     std::vector<TapeEntry> entries_;
+    // Under a DetectAnomaly guard: the NaN/Inf counts of the running entry's inputs' grads
+    // before its backward, so that only the ones it adds are reported.
+    bool anomaly_armed_ = false;
+    std::vector<std::size_t> anomaly_before_;
 };
 
 /// The tape an op must record on: the active tape if any input requires grad, else nullptr.

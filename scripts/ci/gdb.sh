@@ -14,7 +14,12 @@ start=$(date +%s)
 command -v gdb >/dev/null || { echo "gdb.sh: gdb is not installed (apt-get install gdb)" >&2; exit 1; }
 gdb -nx -batch -ex 'python print("python ok")' | grep -q "python ok" ||
   { echo "gdb.sh: this gdb has no Python support" >&2; exit 1; }
-if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
+# With ccache, hash the build directory too (hash_dir): gdb finds the sources through the
+# directory each object was compiled in, and a cache shared by several checkouts would
+# otherwise hand out objects compiled in another one.
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_HASHDIR=1
+fi
 
 build=build/ci-gdb
 cmake --preset debug -B "$build" -DTAPEGRAD_GDB_TESTS=ON -DTAPEGRAD_WERROR=ON \

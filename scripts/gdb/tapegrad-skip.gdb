@@ -25,7 +25,10 @@ skip -rfu ^tg::Node::(Node|~Node)($|[(])
 skip -rfu ^tg::shape_str<
 skip -rfu ^tg::recording_tape<
 skip -rfu ^tg::Tape::active($|[(])
-skip -rfu ^tg::detail::BackwardCheck::
+# Tape::backward's loop: the checks and the seed, moving to the next entry (the anomaly check,
+# freeing grads), the seed of backward(loss). `step` on the loop's body enters the entry's op.
+skip -rfu ^tg::Tape::(start_backward|next_entry|previous_entry)[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::ones_like_loss[(]
 skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
 
 # The op/kernel seam's plumbing (also in skip.gdb): which kernels run, argument checks,

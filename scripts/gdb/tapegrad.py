@@ -22,8 +22,12 @@
 #   tg-stats x         mean, std, min, max, NaN/Inf count of a Tensor or array
 #   tg-hist x [bins]   a histogram in the terminal
 #   tg-advance TEXT    run to the next line of this source file containing TEXT
+#   tg-advance FILE:TEXT           run to the first line of FILE containing TEXT
 #   $tg_data(t)        the address of t's first value: watch -l $tg_data(running_mean)[0]
 #   set tg-edgeitems 3 / set tg-threshold 16 / set tg-precision 4: how much is printed
+#
+# Stopped on the body of Tape::backward's reverse loop, gdb also prints the entry whose
+# backward runs next ("Tape::backward, next: %13 = linear(...)").
 import math
 import os
 import re
@@ -993,9 +997,11 @@ class TapeCommand(gdb.Command):
 
 
 def _loop_entry(frame):
-    """The tg::TapeEntry the reverse loop of Tape::backward is at (its local `it`)."""
-    it = frame.read_var("it")
-    return it["current"]["_M_current"][-1]  # std::reverse_iterator: one before `current`
+    """The tg::TapeEntry the reverse loop of Tape::backward is at (its local `entry`)."""
+    entry = frame.read_var("entry")
+    if int(entry) == 0:
+        raise ValueError("the loop is past its last entry")
+    return entry.dereference()
 
 
 class _BackwardStop(gdb.Breakpoint):
@@ -1014,9 +1020,9 @@ class _BackwardStop(gdb.Breakpoint):
 
 
 def _backward_call_lines():
-    """(file, [lines]) of the calls of an entry's backward in Tape::backward's reverse loop:
-    the lines containing "(out.grad)" between the anomaly check (`detail::BackwardCheck`)
-    and `after_backward` (one with profiling on, one without)."""
+    """(file, [lines]) of the call of an entry's backward in Tape::backward's reverse loop: the
+    first line after the start of Tape::backward containing "->backward.closure()(" (the
+    loop's body)."""
     try:
         sals = gdb.decode_line("tg::Tape::backward")[1] or []
     except gdb.error:
@@ -1027,19 +1033,34 @@ def _backward_call_lines():
     path = sals[0].symtab.fullname()
     with open(path) as f:
         lines = f.readlines()
-    found, inside = [], False
     for number in range(min(sal.line for sal in sals), len(lines) + 1):
-        text = lines[number - 1]
-        if "detail::BackwardCheck" in text:
-            inside = True
-        elif "after_backward" in text and inside:
-            break
-        elif inside and "(out.grad)" in text:
-            found.append(number)
-    if not found:
-        raise gdb.GdbError("tg-break-backward: no call of an entry's backward found in "
-                           "Tape::backward's loop (%s)" % path)
-    return path, found
+        if "->backward.closure()(" in lines[number - 1]:
+            return path, [number]
+    raise gdb.GdbError("tg-break-backward: no call of an entry's backward found in "
+                       "Tape::backward's loop (%s)" % path)
+
+
+def _on_stop(event):
+    """When gdb stops on the body of Tape::backward's reverse loop (after a step or next, or
+    at a breakpoint there), names the entry whose backward that line runs: stepping with
+    `next`, the tape unwinds one entry per loop turn, and each turn says which."""
+    try:
+        frame = gdb.selected_frame()
+        if not (frame.name() or "").startswith("tg::Tape::backward"):
+            return
+        sal = frame.find_sal()
+        if sal.symtab is None:
+            return
+        path, lines = _backward_call_lines()
+        if sal.line not in lines or os.path.basename(sal.symtab.filename) != \
+                os.path.basename(path):
+            return
+        view = TapeView(frame.read_var("this"))
+        k = view.index_of_entry(_loop_entry(frame))
+        if k is not None:
+            gdb.write("Tape::backward, next: " + view.entry_line(k) + "\n")
+    except (gdb.error, gdb.GdbError, ValueError, OSError):
+        pass
 
 
 class BreakBackwardCommand(gdb.Command):
@@ -1065,11 +1086,15 @@ and its named kernel (the skip rules keep it out of std:: and the tape's bookkee
 class AdvanceCommand(gdb.Command):
     """Run to the next line of the current source file that contains TEXT:
     tg-advance TEXT [if CONDITION]
+    tg-advance FILE:TEXT [if CONDITION]
 Like `advance FILE:LINE` (it also stops if the current function returns), with the line
 found by its text, so a walkthrough does not depend on line numbers. With `if CONDITION`,
 runs (like `tbreak FILE:LINE if CONDITION` and `continue`) to the first time the line is
-reached with CONDITION true.
-Example, in batch_norm_backward: tg-advance term3 if dy[i] != 0"""
+reached with CONDITION true. With FILE: (a source file of the program, e.g.
+ch310_train_cnn.cpp:), the first line of that file containing TEXT, wherever the program
+is now (`tbreak` and `continue`).
+Examples: in batch_norm_backward, tg-advance term3 if dy[i] != 0
+          anywhere, tg-advance ch310_train_cnn.cpp:tape.backward(loss)"""
 
     def __init__(self):
         super().__init__("tg-advance", gdb.COMMAND_RUNNING)
@@ -1077,8 +1102,12 @@ Example, in batch_norm_backward: tg-advance term3 if dy[i] != 0"""
     def invoke(self, arg, from_tty):
         text, _, condition = arg.strip().partition(" if ")
         text = text.strip()
+        where = re.match(r"^([\w.+-]+\.(?:cpp|hpp|cc|h)):(.+)$", text)
+        if where:
+            self._in_file(where.group(1), where.group(2).strip(), condition, from_tty)
+            return
         if not text:
-            raise gdb.GdbError("usage: tg-advance TEXT [if CONDITION]")
+            raise gdb.GdbError("usage: tg-advance [FILE:]TEXT [if CONDITION]")
         sal = gdb.selected_frame().find_sal()
         if sal.symtab is None:
             raise gdb.GdbError("tg-advance: no source for the current frame")
@@ -1095,6 +1124,26 @@ Example, in batch_norm_backward: tg-advance term3 if dy[i] != 0"""
                 return
         raise gdb.GdbError("tg-advance: no line after %d of %s contains %r" %
                            (sal.line, os.path.basename(path), text))
+
+    @staticmethod
+    def _in_file(name, text, condition, from_tty):
+        try:
+            sals = gdb.decode_line("%s:1" % name)[1] or []
+        except gdb.error:
+            sals = []
+        sals = [sal for sal in sals if sal.symtab is not None]
+        if not sals:
+            raise gdb.GdbError("tg-advance: no source file %s in the program" % name)
+        path = sals[0].symtab.fullname()
+        with open(path) as f:
+            lines = f.readlines()
+        for number, line in enumerate(lines, 1):
+            if text in line:
+                cond = " if " + condition if condition.strip() else ""
+                gdb.execute("tbreak %s:%d%s" % (path, number, cond), to_string=True)
+                gdb.execute("continue", from_tty)
+                return
+        raise gdb.GdbError("tg-advance: no line of %s contains %r" % (name, text))
 
 
 class DataFunction(gdb.Function):
@@ -1234,3 +1283,4 @@ if not getattr(gdb, "_tapegrad_loaded", False):
     _register_xmethods()
     _register_commands()
     _source_skip_rules()
+    gdb.events.stop.connect(_on_stop)

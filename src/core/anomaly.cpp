@@ -94,27 +94,28 @@ void check_forward(const std::vector<TapeEntry>& entries, std::size_t index) {
                        index, e.op, false);
 }
 
-void BackwardCheck::snapshot() {
-    active_ = true;
-    before_.reserve(entry_.inputs.size());
-    for (const Tensor& in : entry_.inputs) {
-        before_.push_back(in.has_grad() ? count_non_finite(in.grad()).total() : 0);
-    }
+std::vector<std::size_t> count_input_grad_anomalies(const TapeEntry& entry) {
+    std::vector<std::size_t> counts;
+    counts.reserve(entry.inputs.size());
+    for (const Tensor& in : entry.inputs)
+        counts.push_back(in.has_grad() ? count_non_finite(in.grad()).total() : 0);
+    return counts;
 }
 
-void BackwardCheck::verify() const {
-    for (std::size_t k = 0; k < entry_.inputs.size(); ++k) {
-        const Tensor& in = entry_.inputs[k];
+void check_backward(const std::vector<TapeEntry>& entries, std::size_t index,
+                    const std::vector<std::size_t>& before) {
+    const TapeEntry& entry = entries[index];
+    for (std::size_t k = 0; k < entry.inputs.size(); ++k) {
+        const Tensor& in = entry.inputs[k];
         if (!in.has_grad()) continue;
         const NonFinite r = count_non_finite(in.grad());
-        if (r.total() <= before_[k]) continue;
-        const std::size_t index = static_cast<std::size_t>(&entry_ - entries_.data());
+        if (r.total() <= (k < before.size() ? before[k] : 0)) continue;
         throw AnomalyError("DetectAnomaly: in the backward pass, tape entry " +
-                               describe(entries_, index) + " computed a gradient for its input " +
-                               std::to_string(k) + " (" + label(entries_, in) + " " +
+                               describe(entries, index) + " computed a gradient for its input " +
+                               std::to_string(k) + " (" + label(entries, in) + " " +
                                shape_str(in.value().shape()) + ") with " +
                                what_was_found(r, in.grad()),
-                           index, entry_.op, true);
+                           index, entry.op, true);
     }
 }
 

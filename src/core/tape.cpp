@@ -76,7 +76,9 @@ void Tape::enable_profiling() {
     last_mark_ = std::chrono::steady_clock::now();
 }
 
-void Tape::backward(const Tensor& loss) {
+namespace {
+// d loss / d loss = 1: the seed of backward(loss), for a loss with one element.
+Array ones_like_loss(const Tensor& loss) {
     if (loss.numel() != 1) {
         throw std::logic_error("Tape::backward: the loss must have one element, got shape " +
                                shape_str(loss.value().shape()) +
@@ -84,7 +86,12 @@ void Tape::backward(const Tensor& loss) {
     }
     Array one = Array::from_shape(loss.value().shape());
     one.fill(real(1));
-    backward(loss, one);
+    return one;
+}
+}  // namespace
+
+void Tape::backward(const Tensor& loss) {
+    backward(loss, ones_like_loss(loss));
 }
 
 void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {
@@ -111,6 +118,18 @@ void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {
 }
 
 void Tape::backward(const Tensor& output, const Array& grad_output) {
+    // The reverse walk. Entries are in execution order, so by the time an entry is reached
+    // every consumer of its output (all later entries) has added into its output's grad, and
+    // its backward turns that grad into its inputs' grads. start_backward checks the call and
+    // seeds output.grad = grad_output; next_entry frees the grad of the entry just run (only
+    // leaves keep theirs) and moves to the previous entry that leads to `output`.
+    // The loop's body is one line: in gdb, `next` on it runs one entry's backward and `step`
+    // goes into that entry's op (docs/debugging.md).
+    for (TapeEntry* entry = start_backward(output, grad_output); entry; entry = next_entry(*entry))
+        entry->backward.closure()(entry->output.node().grad);
+}
+
+TapeEntry* Tape::start_backward(const Tensor& output, const Array& grad_output) {
     if (walked_) {
         throw std::logic_error(
             "Tape::backward: this tape was already walked backward; gradients are computed once "
@@ -131,26 +150,36 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
     walked_ = true;
     Tensor seed = output;
     seed.accumulate_grad(grad_output);
-    // The reverse walk: entries are in execution order, so by the time entry i is reached
-    // every consumer of its output (all later entries) has added into output.grad.
-    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it) {
-        Node& out = it->output.node();
-        if (!out.has_grad) continue;                         // does not lead to the loss
-        const detail::BackwardCheck anomaly(entries_, *it);  // under a DetectAnomaly guard
-        if (profiling_) {
-            const auto start = std::chrono::steady_clock::now();
-            it->backward.closure()(out.grad);
-            it->backward_seconds =
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        } else {
-            it->backward.closure()(out.grad);
-        }
-        anomaly.after_backward();
-        if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
-            out.grad = Array();
-            out.has_grad = false;
-        }
+    return previous_entry(entries_.size());
+}
+
+TapeEntry* Tape::previous_entry(std::size_t end) {
+    while (end-- > 0) {
+        TapeEntry& entry = entries_[end];
+        if (!entry.output.node().has_grad) continue;  // does not lead to the output
+        // Under a DetectAnomaly guard: the NaN/Inf already in its inputs' grads (an input used
+        // twice may have some from elsewhere), so that next_entry reports only new ones.
+        anomaly_armed_ = detail::anomaly_guards != 0;
+        if (anomaly_armed_) anomaly_before_ = detail::count_input_grad_anomalies(entry);
+        if (profiling_) last_mark_ = std::chrono::steady_clock::now();
+        return &entry;
     }
+    return nullptr;
+}
+
+TapeEntry* Tape::next_entry(TapeEntry& done) {
+    if (profiling_) {
+        done.backward_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_mark_).count();
+    }
+    const auto index = static_cast<std::size_t>(&done - entries_.data());
+    if (anomaly_armed_) detail::check_backward(entries_, index, anomaly_before_);
+    Node& out = done.output.node();
+    if (!out.retain_grad) {  // like PyTorch, only leaves keep their grads
+        out.grad = Array();
+        out.has_grad = false;
+    }
+    return previous_entry(index);
 }
 
 namespace {

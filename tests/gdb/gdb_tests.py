@@ -16,11 +16,12 @@ output as the doc shows it, and the real output must match line for line, where 
 inside a line stands for any text and a line "<...>" for any number of lines. A command that
 fails (gdb's "Error in sourced command file") fails the test.
 
-steps: counts the `step`/`next` commands the doc's step block (the one starting with
-"(gdb) tg-break-backward") needs to reach the kernel it names, and checks the doc's promise
-("at most N step/next"); and, forward, that at most FORWARD_STEPS `step`s go from
-`break tg::batch_norm` to the first line of the loop that sums for mu_B in the reference
-kernel (issue 9).
+steps: the doc's route from the program's line `tape.backward(loss)` into BatchNorm's backward
+kernel (the command that runs to that line, then step/next commands only): gdb must start on
+that line and end in the kernel the doc shows, and the route's length must be the doc's
+promise ("at most N `step`/`next`").
+And, forward, that at most FORWARD_STEPS `step`s go from `break tg::batch_norm` to the first
+line of the loop that sums for mu_B in the reference kernel (issue 9).
 """
 import os
 import re
@@ -201,7 +202,15 @@ def walkthrough(gdb, source_dir, program):
 # ---- step counts ------------------------------------------------------------------------------
 
 
+MOVE = re.compile(r"(step|next|s|n)")
+START = ("tape.backward(loss)", "loss.backward()")
+
+
 def steps(gdb, source_dir, program):
+    """The route of docs/debugging.md from the program's `tape.backward(loss)` line into
+    BatchNorm's backward kernel: the command that runs to that line, then only step/next.
+    gdb must be on that line before the first step, in the kernel the doc names after the
+    last, and the doc must state the route's length as its promise."""
     with open(os.path.join(source_dir, "docs", "debugging.md")) as f:
         doc = f.read()
     promise = re.search(r"at most (\d+) `step`/`next`", doc)
@@ -212,20 +221,22 @@ def steps(gdb, source_dir, program):
     for args, session in doc_sessions(source_dir):
         commands = [c for c, _ in session]
         for k, c in enumerate(commands):
-            if not c.startswith("tg-break-backward"):
+            if not any(s in c for s in START):
                 continue
-            # The session up to the end of the step/next run that follows the breakpoint (the
-            # `continue` that reaches it included), then where gdb is.
             j = k + 1
-            while j < len(commands) and not re.fullmatch(r"(step|next|s|n)", commands[j]):
+            while j < len(commands) and MOVE.fullmatch(commands[j]):
                 j += 1
-            first = j
-            while j < len(commands) and re.fullmatch(r"(step|next|s|n)", commands[j]):
-                j += 1
-            moves = j - first
-            if moves == 0:
+            route = commands[k + 1:j]
+            if not route:
                 fail("no step/next after `%s` in docs/debugging.md" % c)
-            script = commands[:j] + ["echo @@@ frame\\n", "frame 0"]
+            # The kernel the doc shows gdb in after the route's last command.
+            shown = [l for l in session[j - 1][1] if l.strip()]
+            m = re.match(r"^(tg::[\w:]+) \(", shown[0]) if shown else None
+            if not m or not m.group(1).endswith("batch_norm_backward"):
+                fail("the doc's route does not end in a batch_norm_backward kernel: %s" % shown)
+            target = m.group(1)
+            script = (commands[:k + 1] + ["echo @@@ start\\n", "frame 0"] + route +
+                      ["echo @@@ end\\n", "frame 0"])
             out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
             try:
                 code, lines = run_gdb(gdb, source_dir,
@@ -233,22 +244,32 @@ def steps(gdb, source_dir, program):
             finally:
                 shutil.rmtree(out_dir, ignore_errors=True)
             text = "\n".join(lines)
-            if "Error in sourced command file" in text:
-                fail("the step commands failed:\n" + text[-3000:])
-            frame = text.split("@@@ frame")[-1]
+            if "Error in sourced command file" in text or "@@@ end" not in text:
+                fail("the route's commands failed:\n" + text[-3000:])
+            start = text.split("@@@ start")[1].split("@@@ end")[0]
+            begin = [l for l in start.splitlines() if l.startswith("#0")]
+            source_line = next((l for l in start.splitlines() if re.match(r"^\d+\t", l)), "")
+            if not begin or "examples/" not in begin[0] or not any(s in source_line
+                                                                  for s in START):
+                fail("before the first step gdb is not on the program's `%s` line:\n%s" %
+                     (START[0], start[:2000]))
+            frame = text.split("@@@ end")[-1]
             m = re.search(r"#0\s+(?:0x[0-9a-f]+ in )?([\w:~]+)", frame)
             where = m.group(1) if m else "?"
-            target = "tg::kernels::reference::" + c.split()[1] + "_backward"
             if where != target:
-                fail("after %d step/next from `%s`, gdb is in %s, not %s:\n%s" %
-                     (moves, c, where, target, text[-3000:]))
-            if moves > limit:
-                fail("%d step/next commands, the doc promises at most %d" % (moves, limit))
-            print("steps: from `%s`, %d step/next commands reach %s (the doc: at most %d)" %
-                  (c, moves, target, limit))
+                fail("after the doc's %d step/next from `%s`, gdb is in %s, not %s:\n%s" %
+                     (len(route), source_line.strip(), where, target, text[-3000:]))
+            if len(route) != limit:
+                fail("the route takes %d step/next commands, the doc promises %d" %
+                     (len(route), limit))
+            counts = {name: sum(1 for r in route if r in (name, name[0]))
+                      for name in ("step", "next")}
+            print("steps: from `%s` (%s), %d step/next commands (%d step, %d next) reach %s, "
+                  "as the doc says" % (source_line.split("\t", 1)[-1].strip(), begin[0].split(
+                      " at ")[-1], len(route), counts["step"], counts["next"], target))
             checked += 1
     if not checked:
-        fail("docs/debugging.md has no `tg-break-backward` step block")
+        fail("docs/debugging.md has no step/next route from `%s`" % START[0])
     forward_steps(gdb, source_dir, program)
 
 
