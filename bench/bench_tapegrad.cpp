@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -48,6 +49,12 @@ double now_seconds() {
     return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
+/// The 1-minute load average (-1 if unknown): benchmark tables say how loaded the machine was.
+double load_average() {
+    double load = -1;
+    return getloadavg(&load, 1) == 1 ? load : -1;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
@@ -61,9 +68,10 @@ nn::Sequential make_model(std::uint64_t seed) {
                           nn::Flatten(),        nn::Linear(400, 10)};
 }
 
-/// One training step: forward, backward through the tape, SGD update.
-void train_step(nn::Sequential& model, tg::optim::SGD& opt, const tg::data::Batch& batch,
-                std::string* profile = nullptr) {
+/// One training step: forward, backward through the tape, SGD update. Never inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect='*train_step*'` counts exactly the steps.
+[[gnu::noinline]] void train_step(nn::Sequential& model, tg::optim::SGD& opt,
+                                  const tg::data::Batch& batch, std::string* profile = nullptr) {
     tg::Tape tape;
     if (profile) tape.enable_profiling();
     const tg::Tensor loss = tg::cross_entropy(model(batch.images), batch.labels);
@@ -174,6 +182,9 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", warmup, "untimed steps first");
     app.add_option("--data-dir", data_dir, "directory with Fashion-MNIST (IDX) files");
     app.add_flag("--no-epoch", no_epoch, "skip the full epoch");
+    bool no_layers = false, no_profile = false;
+    app.add_flag("--no-layers", no_layers, "skip the per-layer GFLOP/s");
+    app.add_flag("--no-profile", no_profile, "skip the per-op profile");
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
     std::size_t profile_batch = 64;
     int epoch_seeds = 3;
@@ -185,8 +196,15 @@ int main(int argc, char** argv) {
     app.add_option("--clock", clock,
                    "wall, or cpu: process CPU time (for loaded machines; with --threads 1 only)")
         ->check(CLI::IsMember({"wall", "cpu"}));
+    std::string kernels = tg::kernels_name();  // the build's default, or TAPEGRAD_KERNELS
+    app.add_option("--kernels", kernels,
+                   "reference (the chapter's plain loops) or fast (the tuned kernels); default: "
+                   "the build's choice or TAPEGRAD_KERNELS")
+        ->check(CLI::IsMember({"reference", "fast"}));
     CLI11_PARSE(app, argc, argv);
+    tg::set_kernels(tg::parse_kernels(kernels));
     use_cpu_clock = clock == "cpu";
+    const double load_start = load_average();
     tg::set_num_threads(static_cast<std::size_t>(threads));
     tg::tune_allocator_for_training();
     std::cerr << tg::runtime_summary() << '\n';
@@ -241,7 +259,7 @@ int main(int argc, char** argv) {
                          {"test_accuracy", accs}};
     }
 
-    {
+    if (!no_layers) {
         tg::manual_seed(0);
         const std::size_t n = 64;
         nn::Conv2d conv1(1, 8, 3), conv2(8, 16, 3);
@@ -263,7 +281,7 @@ int main(int argc, char** argv) {
         json["gflops"]["sgemm_1024"] = sgemm_gflops();
     }
 
-    {
+    if (!no_profile) {
         nn::Sequential model = make_model(0);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
         tg::data::DataLoader loader(train, {.batch_size = profile_batch, .drop_last = true});
@@ -280,5 +298,6 @@ int main(int argc, char** argv) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     json["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+    json["load_average"] = {load_start, load_average()};  // 1-minute, at start and end
     std::cout << json.dump() << std::endl;
 }

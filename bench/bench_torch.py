@@ -62,6 +62,11 @@ def step(model, opt, x, y):
     return loss
 
 
+# --clock cpu: step and layer times in process CPU time (time.process_time) instead of wall
+# time, as bench_tapegrad's --clock cpu; meaningful with --threads 1 only.
+now = time.perf_counter
+
+
 def step_times(x, y, batch, warmup, steps):
     torch.manual_seed(0)
     model = make_model()
@@ -71,9 +76,9 @@ def step_times(x, y, batch, warmup, steps):
     for i in range(warmup + steps):
         s = (i * batch) % (n - batch)
         xb, yb = x[s:s + batch], y[s:s + batch]
-        t0 = time.perf_counter()
+        t0 = now()
         step(model, opt, xb, yb)
-        t1 = time.perf_counter()
+        t1 = now()
         if i >= warmup:
             times.append(t1 - t0)
     return statistics.median(times)
@@ -121,13 +126,13 @@ def layer_gflops(batch, reps):
             layer.zero_grad()
             if x.grad is not None:
                 x.grad = None
-            t0 = time.perf_counter()
+            t0 = now()
             y = layer(x)
-            t1 = time.perf_counter()
+            t1 = now()
             if ones is None:
                 ones = torch.ones_like(y)
             y.backward(ones)
-            t2 = time.perf_counter()
+            t2 = now()
             if i >= 3:
                 fwd_times.append(t1 - t0)
                 both_times.append(t2 - t0)
@@ -173,8 +178,15 @@ def main():
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=BATCHES)
     ap.add_argument("--epoch-seeds", type=int, default=3,
                     help="epochs run, with seeds 0, 1, ...; the time is the first one's")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu: step and layer times in process CPU time (loaded machines; "
+                         "with --threads 1 only)")
     args = ap.parse_args()
+    global now
+    if args.clock == "cpu":
+        now = time.process_time
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()[0]
 
     dataset = "fashion-mnist"
     try:
@@ -186,7 +198,7 @@ def main():
         xt, yt = load(args.fallback_dir, "test")
 
     result = {"framework": f"pytorch {torch.__version__}", "threads": torch.get_num_threads(),
-              "kernels": kernels(), "dataset": dataset, "step_ms": {}}
+              "kernels": kernels(), "dataset": dataset, "clock": args.clock, "step_ms": {}}
     for b in args.batch_sizes:
         result["step_ms"][str(b)] = 1000 * step_times(x, y, b, args.warmup, args.steps)
     if not args.no_epoch:
@@ -199,6 +211,7 @@ def main():
     result["gflops"] = dict(g["both"], sgemm_1024=g["sgemm_1024"])
     result["gflops_forward"], result["gflops_backward"] = g["forward"], g["backward"]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["load_average"] = [load_start, os.getloadavg()[0]]  # 1-minute, at start and end
     print(json.dumps(result))
 
 

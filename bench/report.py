@@ -56,19 +56,22 @@ def table(tg, pt, pairs, refs=()):
     rows = []
     steps = step_ratios(pairs)
     rows.append(f"### Training step (forward + backward + SGD), median ms, {len(pairs)} back-to-back pairs\n")
-    if refs:
-        rows.append("| batch | tapegrad ms | PyTorch ms | tapegrad / PyTorch: median of the pairs (range) "
-                    "| reference kernels ms | reference / fast |")
-        rows.append("|---:|---:|---:|---:|---:|---:|")
+    if refs:  # the reference kernels as a third column, beside fast and PyTorch
+        rows.append("| batch | tapegrad fast ms | tapegrad reference ms | PyTorch ms "
+                    "| fast / PyTorch: median of the pairs (range) | reference / PyTorch "
+                    "| reference / fast |")
+        rows.append("|---:|---:|---:|---:|---:|---:|---:|")
     else:
         rows.append("| batch | tapegrad ms | PyTorch ms | tapegrad / PyTorch: median of the pairs (range) |")
         rows.append("|---:|---:|---:|---:|")
     for b, (a, p, r) in steps.items():
-        row = f"| {b} | {a:.3f} | {p:.3f} | **{median(r):.2f}** ({min(r):.2f}–{max(r):.2f}) |"
+        ratio = f"**{median(r):.2f}** ({min(r):.2f}–{max(r):.2f})"
         if refs:
             ref = median([x["step_ms"][b] for x in refs if b in x["step_ms"]])
-            row += f" {ref:.3f} | {ref / a:.2f} |"
-        rows.append(row)
+            rows.append(f"| {b} | {a:.3f} | {ref:.3f} | {p:.3f} | {ratio} | {ref / p:.2f} "
+                        f"| {ref / a:.2f} |")
+        else:
+            rows.append(f"| {b} | {a:.3f} | {p:.3f} | {ratio} |")
     if "epoch" in tg and "epoch" in pt:
         rows.append("\n### One epoch at batch 64\n")
         rows.append("| | tapegrad | PyTorch | ratio |")
@@ -152,8 +155,12 @@ def main():
         with open(path) as f:
             refs.append(json.load(f))
     tg, pt = pairs[0]
-    head = (f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load()} when the "
-            f"report was written; {tg.get('threads', '?')} threads each. "
+    loads = [v for run in loaded + refs for v in run.get("load_average", []) if v >= 0]
+    during = f"load average {min(loads):.1f}–{max(loads):.1f} during the runs, " if loads else ""
+    head = (f"Machine: {cpu_model()}, {os.cpu_count()} cores, {during}load average {load()} when "
+            f"the report was written; {tg.get('threads', '?')} thread(s) each; step and layer "
+            f"times in {'process CPU' if tg.get('clock') == 'cpu' else 'wall-clock'} time "
+            f"(the epoch in wall-clock time). "
             f"tapegrad: {tg.get('conv_kernels', 'OpenBLAS ' + tg.get('blas_core', '?'))} (OpenBLAS "
             f"kernels chosen by scripts/env.sh). {pt['framework']}: {pt.get('kernels', '?')}. "
             f"Dataset {pt['dataset']}; {time.strftime('%Y-%m-%d %H:%M %Z')}.")

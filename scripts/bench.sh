@@ -5,9 +5,10 @@
 #   bash scripts/bench.sh                  # table printed and written to out/bench/
 #   bash scripts/bench.sh --update-docs    # ... and to docs/performance.md (deliberately)
 #   RUNS=5 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
+#   THREADS=1 bash scripts/bench.sh --clock cpu   # a loaded machine: process CPU time
 #
-# If bench_tapegrad takes --kernels, a tapegrad run with the reference kernels is added as a
-# third column (the price of the readable path).
+# Each pair is followed by a tapegrad run with the reference kernels (--kernels reference), the
+# table's third column: the price of the readable path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
@@ -25,11 +26,10 @@ mkdir -p out/bench
 stamp="$(date -u +%Y%m%d-%H%M%S)"
 raw="out/bench/$stamp"
 mkdir -p "$raw"
-# RUNS pairs (tapegrad, then PyTorch), back to back; the epoch is run in the first pair only.
+# RUNS pairs (tapegrad, then PyTorch), back to back, each followed by a reference-kernel run;
+# the epoch is run in the first pair only.
 # The table gives, per batch size, the median of the pairs' ratios (this machine is noisy).
 RUNS="${RUNS:-3}"
-with_reference=0
-if "$bench" --help 2>/dev/null | grep -q -- "--kernels"; then with_reference=1; fi
 pairs=()
 refs=()
 for r in $(seq 1 "$RUNS"); do
@@ -40,15 +40,13 @@ for r in $(seq 1 "$RUNS"); do
   echo "pair $r of $RUNS: PyTorch ($THREADS threads)..."
   /usr/bin/python3 bench/bench_torch.py --threads "$THREADS" "${extra[@]}" ${args[@]+"${args[@]}"} >"$raw/torch$r.json"
   pairs+=("$raw/tapegrad$r.json" "$raw/torch$r.json")
-  if [ "$with_reference" = 1 ]; then
-    echo "pair $r of $RUNS: tapegrad, reference kernels ($THREADS threads)..."
-    OPENBLAS_NUM_THREADS="$THREADS" "$bench" --threads "$THREADS" --kernels reference --no-epoch ${args[@]+"${args[@]}"} >"$raw/reference$r.json"
-    refs+=("$raw/reference$r.json")
-  fi
+  echo "pair $r of $RUNS: tapegrad, reference kernels ($THREADS threads)..."
+  OPENBLAS_NUM_THREADS="$THREADS" "$bench" --threads "$THREADS" --kernels reference --no-epoch --no-layers --no-profile ${args[@]+"${args[@]}"} >"$raw/reference$r.json"
+  refs+=("$raw/reference$r.json")
 done
 writes=(--write "out/bench/$stamp.md" --write out/bench/latest.md)
 if [ "$update_docs" = 1 ]; then writes+=(--write docs/performance.md); fi
-/usr/bin/python3 bench/report.py "${pairs[@]}" ${refs[@]+--reference "${refs[@]}"} "${writes[@]}"
+/usr/bin/python3 bench/report.py "${pairs[@]}" --reference "${refs[@]}" "${writes[@]}"
 echo
 echo "(table written to out/bench/$stamp.md and out/bench/latest.md; raw JSON in $raw/)"
 if [ "$update_docs" = 1 ]; then echo "(and to docs/performance.md)"; fi

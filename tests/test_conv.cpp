@@ -1,4 +1,5 @@
-// conv2d (src/ops/conv.cpp): two kernels (kernels/{reference,fast}/conv2d.cpp, im2col + GEMM).
+// conv2d (src/ops/conv.cpp): two kernels (kernels/{reference,fast}/conv2d.cpp: reference im2col + GEMM;
+// fast: the direct convolution for small filters, im2col + GEMM otherwise).
 //
 // Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_conv.cpp' -tc='vs PyTorch*'):
 //   vs PyTorch:           tests/reference/gen_conv.py -> conv.txt, each kernel set and thread count
@@ -7,6 +8,10 @@
 //   fast vs reference:    the fast kernels against the reference kernels
 //   behaviour:            which inputs get a gradient
 // (The fast kernels' direct convolution: tests/test_conv_direct.cpp.)
+#include <cstring>
+
+#include "../src/ops/kernels/fast/conv2d.hpp"
+#include "../src/ops/kernels/fast/conv2d_direct.hpp"
 #include "conv_helpers.hpp"
 #include "tapegrad/ops/conv.hpp"
 #include "tapegrad/parallel.hpp"
@@ -186,4 +191,67 @@ TEST_CASE("fast vs reference: conv2d on 200 random shapes") {
         });
     }
     tg::detail::conv2d_images_per_block = 0;
+}
+
+// The fast kernels' rule: the direct convolution for the chapter's small filters, im2col + GEMM
+// otherwise (src/ops/kernels/fast/conv2d.cpp). The random shapes above take both paths; here
+// the chapter's own layers, with enough images for several of the direct kernels' 8-image
+// blocks of dW, at 1 and 3 threads (bit-identical), against the reference kernels.
+TEST_CASE(
+    "conv2d: fast kernels match the reference kernels on the layers that take the "
+    "direct path, at 1 and 3 threads") {
+    struct Layer {
+        const char* name;
+        tg::Shape x, w;
+        std::size_t padding;
+        bool direct;  // what the rule should pick
+    };
+    const Layer layers[] = {
+        {"ch310_train_cnn conv1", {17, 1, 28, 28}, {6, 1, 5, 5}, 2, true},
+        {"ch310_train_cnn conv2", {17, 6, 14, 14}, {16, 6, 5, 5}, 0, true},
+        {"bench conv1", {9, 1, 28, 28}, {8, 1, 3, 3}, 0, true},
+        {"bench conv2", {9, 8, 13, 13}, {16, 8, 3, 3}, 0, true},
+        {"rectangular 2x7 kernel", {3, 2, 9, 11}, {5, 2, 2, 7}, 1, true},
+        {"C kH kW = 153 > 150: GEMM", {3, 17, 6, 6}, {4, 17, 3, 3}, 1, false},
+        {"O = 17 > 16 filters: GEMM", {2, 2, 7, 7}, {17, 2, 3, 3}, 1, false},
+        {"padding = kernel: GEMM", {2, 2, 5, 5}, {3, 2, 1, 1}, 1, false},
+        {"kW = 8 > 7: GEMM", {2, 1, 4, 10}, {2, 1, 1, 8}, 0, false},
+    };
+    tg::Generator gen(1414);
+    for (const Layer& layer : layers) {
+        CAPTURE(layer.name);
+        tg::kernels::Conv2dShape s{};
+        s.n = layer.x[0], s.c = layer.x[1], s.h = layer.x[2], s.w = layer.x[3];
+        s.o = layer.w[0], s.kh = layer.w[2], s.kw = layer.w[3];
+        s.stride = 1, s.pad = layer.padding;
+        s.oh = s.h + 2 * s.pad - s.kh + 1, s.ow = s.w + 2 * s.pad - s.kw + 1;
+        CHECK(tg::kernels::fast::conv2d_forward_takes_direct(s) == layer.direct);
+        // the backward rule: the same shapes, with AVX-512, or one input channel (see conv2d.cpp)
+        const bool wide = tg::kernels::fast::conv2d_direct_simd_bytes() >= 64;
+        CHECK(tg::kernels::fast::conv2d_backward_takes_direct(s) ==
+              (layer.direct && (wide || s.c == 1)));
+        const std::vector<tg::Array> values{tg::normal(layer.x, 0.0, 1.0, gen),
+                                            tg::normal(layer.w, 0.0, 0.5, gen),
+                                            tg::normal({layer.w[0]}, 0.0, 0.5, gen)};
+        const std::size_t pad = layer.padding;
+        const tgtest::OpFn op = [pad](const std::vector<Tensor>& in) {
+            return tg::conv2d(in[0], in[1], in[2], 1, pad);
+        };
+        CHECK_FAST_MATCHES_REFERENCE(values, op);
+        std::vector<tg::Array> one, three;
+        {
+            ConvSetting scope(tg::Kernels::fast, 1, 0);
+            one = tgtest::run_with_kernels(tg::Kernels::fast, values, op);
+        }
+        {
+            ConvSetting scope(tg::Kernels::fast, 3, 0);
+            three = tgtest::run_with_kernels(tg::Kernels::fast, values, op);
+        }
+        REQUIRE(one.size() == three.size());
+        for (std::size_t i = 0; i < one.size(); ++i) {
+            CAPTURE(i);  // 0: y, then dx, dW, db
+            CHECK(std::memcmp(one[i].data(), three[i].data(), one[i].size() * sizeof(tg::real)) ==
+                  0);
+        }
+    }
 }

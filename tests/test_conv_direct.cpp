@@ -1,5 +1,5 @@
 // The direct convolution fast kernels (src/ops/kernels/fast/conv2d_direct.*) against conv2d's
-// im2col + GEMM path, which test_conv.cpp checks against PyTorch and finite
+// reference kernels (im2col + GEMM), which test_conv.cpp checks against PyTorch and finite
 // differences: forward, dx, dW and db on the chapter's layer shapes and on random shapes, in
 // float32 and float64; and bit-identical results at 1 and 2 threads.
 #include <cstring>
@@ -47,9 +47,11 @@ ConvResult direct(const DirectConvShape& s, const Array& x, const Array& w, cons
     return r;
 }
 
-/// The same from tg::conv2d (im2col + GEMM) and its tape backward.
+/// The same from tg::conv2d with the reference kernels (im2col + GEMM; the fast kernels would
+/// run the direct kernels themselves) and its tape backward.
 ConvResult gemm_path(const DirectConvShape& s, const Array& x, const Array& w, const Array& b,
                      const Array& gy) {
+    tgtest::KernelsGuard reference(tg::Kernels::reference);
     Tensor xt_(x, true), wt(w, true), bt(b, true);
     tg::Tape tape;
     Tensor y = tg::conv2d(xt_, wt, bt, 1, s.pad_h);

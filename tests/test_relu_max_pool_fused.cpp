@@ -1,15 +1,22 @@
 // The fused ReLU + 2x2 max-pool fast kernel (src/ops/kernels/fast/relu_max_pool2d.*) against
 // the two ops it replaces, tg::relu then tg::max_pool2d (each checked against PyTorch in
 // their own tests): outputs and input gradients bit-identical on random shapes with many
-// ties and non-positive windows, in float32 and float64; and its NaN rule.
+// ties and non-positive windows, in float32 and float64; and its NaN rule. Then the op that
+// calls it, tg::relu_max_pool2d, and nn::Sequential's use of it with the fast kernels: the same
+// numbers as the two ops, one tape entry instead of two, and finite differences.
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
 #include "../src/ops/kernels/fast/relu_max_pool2d.hpp"
+#include "conv_helpers.hpp"
+#include "tapegrad/gradcheck.hpp"
+#include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/fused.hpp"
 #include "tapegrad/ops/pool.hpp"
+#include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/parallel.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
@@ -96,4 +103,141 @@ TEST_CASE("fused relu + max_pool2d 2x2: NaN as PyTorch's relu then max_pool2d") 
     for (auto v : dx)
         total += v;
     CHECK(total == tg::real(0.75));  // nothing else
+}
+
+// ---------------------------------------------------------------------------------------------
+// The op tg::relu_max_pool2d, and nn::Sequential using it
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// The ops the tape recorded, in order.
+std::vector<std::string> recorded_ops(const tg::Tape& tape) {
+    std::vector<std::string> ops;
+    for (const tg::TapeEntry& e : tape.entries())
+        ops.emplace_back(e.op);
+    return ops;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "tg::relu_max_pool2d: fast (one op) equals reference (relu then max_pool2d), bit for "
+    "bit") {
+    tg::Generator gen(77);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    for (int i = 0; i < 40; ++i) {
+        const tg::Shape xs{pick(1, 3), pick(1, 4), pick(2, 13), pick(2, 13)};  // odd H, W too
+        CAPTURE(tg::shape_str(xs));
+        Array x = tg::uniform(xs, -1, 1, gen);
+        for (auto& v : x)  // ties and all-negative windows, as above
+            if (gen.uniform01() < 0.5) v = static_cast<tg::real>(std::floor(v * 3)) / 2;
+        const auto op = [](const std::vector<Tensor>& in) { return tg::relu_max_pool2d(in[0]); };
+        const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, {x}, op);
+        const auto fast = tgtest::run_with_kernels(tg::Kernels::fast, {x}, op);
+        CHECK(same_bits(fast[0], ref[0]));  // y
+        CHECK(same_bits(fast[1], ref[1]));  // dx
+    }
+}
+
+TEST_CASE(
+    "tg::relu_max_pool2d: one tape entry with the fast kernels, the chapter's two with the "
+    "reference kernels") {
+    const Tensor x(tg::normal({2, 3, 6, 6}, 0, 1), true);
+    {
+        tgtest::KernelsGuard k(tg::Kernels::fast);
+        tg::Tape tape;
+        tg::relu_max_pool2d(x);
+        CHECK(recorded_ops(tape) == std::vector<std::string>{"relu_max_pool2d"});
+    }
+    {
+        tgtest::KernelsGuard k(tg::Kernels::reference);
+        tg::Tape tape;
+        tg::relu_max_pool2d(x);
+        CHECK(recorded_ops(tape) == std::vector<std::string>{"relu", "max_pool2d"});
+    }
+}
+
+TEST_CASE("tg::relu_max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+    tg::Generator gen(12);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        // normal values: distinct maxima and none within gradcheck's step of 0, almost surely
+        const Tensor x(tg::normal({2, 3, 5, 6}, 0, 1, gen), true);
+        const Array r = tg::normal({2, 3, 2, 3}, 0, 1, gen);
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) {
+                return convtest::weighted_sum(tg::relu_max_pool2d(in[0]), r);
+            },
+            {x});
+    }
+}
+
+TEST_CASE("tg::relu_max_pool2d rejects bad shapes with a message naming them") {
+    tgtest::KernelsGuard k(tg::Kernels::fast);
+    CHECK(convtest::error_of([] {
+              tg::relu_max_pool2d(Tensor::zeros({3, 4, 4}));
+          }) == "relu_max_pool2d: expected a 4-D input [N, C, H, W], got [3, 4, 4]");
+    CHECK(convtest::error_of([] {
+              tg::relu_max_pool2d(Tensor::zeros({1, 2, 1, 4}));
+          }) ==
+          "relu_max_pool2d: the 2x2 window does not fit the input [1, 2, 1, 4]: H and W must be "
+          "at least 2");
+}
+
+TEST_CASE(
+    "nn::Sequential fuses ReLU + MaxPool2d(2) with the fast kernels only, and the numbers "
+    "do not change") {
+    namespace nn = tg::nn;
+    tg::Generator gen(3);
+    nn::Sequential model{nn::Conv2d(2, 4, 3, {.generator = &gen}),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2),
+                         nn::Conv2d(4, 4, 3, {.padding = 1, .generator = &gen}),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2, {.stride = 1})};  // stride 1: not the fused pair
+    const Array x0 = tg::normal({3, 2, 11, 12}, 0, 1, gen);
+
+    /// The recorded ops, the output, dL/dx and every parameter's gradient for L = sum(y).
+    const auto run = [&](tg::Kernels k) {
+        tgtest::KernelsGuard guard(k);
+        model.zero_grad(true);
+        Tensor x(x0, true);
+        tg::Tape tape;
+        const Tensor y = model(x);
+        std::vector<std::string> ops = recorded_ops(tape);  // the model's ops alone
+        tape.backward(tg::sum(y));
+        std::vector<Array> numbers{y.value(), x.grad()};
+        for (const Tensor& p : model.parameters())
+            numbers.push_back(p.grad());
+        return std::make_pair(ops, numbers);
+    };
+    const auto [fused_ops, fused_numbers] = run(tg::Kernels::fast);
+    CHECK(fused_ops ==
+          std::vector<std::string>{"conv2d", "relu_max_pool2d", "conv2d", "relu", "max_pool2d"});
+    const auto [ref_ops, ref_numbers] = run(tg::Kernels::reference);
+    CHECK(ref_ops ==
+          std::vector<std::string>{"conv2d", "relu", "max_pool2d", "conv2d", "relu", "max_pool2d"});
+
+    // A hook on the ReLU wants its output: the pair is not fused, and the numbers are the same
+    // bits as fused (the convolutions are the same fast kernels in both runs).
+    std::size_t calls = 0;
+    auto handle = model[1].register_forward_hook(
+        [&calls](const std::string&, const Tensor&, const Tensor&) { ++calls; });
+    const auto [hooked_ops, hooked_numbers] = run(tg::Kernels::fast);
+    handle.remove();
+    CHECK(calls == 1);
+    CHECK(hooked_ops == ref_ops);
+    REQUIRE(hooked_numbers.size() == fused_numbers.size());
+    for (std::size_t i = 0; i < fused_numbers.size(); ++i) {
+        CAPTURE(i);  // 0: y, 1: dx, then the parameters' gradients
+        CHECK(same_bits(fused_numbers[i], hooked_numbers[i]));
+        // and the reference kernels within their round-off (the convolutions sum differently)
+        CHECK(tgtest::mismatch_scaled(fused_numbers[i], ref_numbers[i], tgtest::kKernelsRtol,
+                                      tgtest::kKernelsRtol) == "");
+    }
 }

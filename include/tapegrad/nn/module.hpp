@@ -137,6 +137,8 @@ class Module {
     /// Registers `hook` on this module and every descendant (containers included, the root's
     /// name is ""): one call records every layer's output. The handle removes them all.
     HookHandle register_forward_hook_all(ForwardHook hook);
+    /// True if a forward hook is registered on this module itself (not counting descendants).
+    bool has_forward_hooks() const { return !hooks_->hooks.empty(); }
 
     /// Parameters and buffers with qualified names, module by module (a module's parameters,
     /// then its buffers, then its children's): what save_state writes. The tensors are the

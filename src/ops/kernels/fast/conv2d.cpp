@@ -1,5 +1,9 @@
-// conv2d, fast: the reference's im2col + GEMM per image, with the batch cut into a fixed set of
-// blocks of images that threads share.
+// conv2d, fast: two algorithms, and the rule that picks one per layer shape (conv2d_forward,
+// conv2d_backward at the bottom of the file):
+//   direct  the direct convolution of conv2d_direct.cpp (no im2col, no BLAS), for the small
+//           filters of the chapter's CNNs;
+//   GEMM    the reference's im2col + GEMM per image, with the batch cut into a fixed set of
+//           blocks of images that threads share (below).
 //
 // Determinism by design: how many images a block holds depends only on the shapes (enough
 // multiply-adds per block to pay for a thread, kMinWorkPerBlock), never on the thread count.
@@ -20,6 +24,7 @@
 #include <vector>
 
 #include "../im2col.hpp"
+#include "conv2d_direct.hpp"
 #include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
@@ -48,8 +53,8 @@ ImageBlocks image_blocks(const Conv2dShape& s) {
 
 }  // namespace
 
-void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
-                    const Conv2dShape& s) {
+void conv2d_gemm_forward(real* y, const real* x, const real* weight, const real* bias,
+                         const Conv2dShape& s) {
     const ImageBlocks blocks = image_blocks(s);
     const std::size_t K = s.k(), L = s.l(), x_image = s.c * s.h * s.w, y_image = s.o * L;
     parallel_for_blocks(blocks.count, [&](std::size_t b) {
@@ -65,8 +70,8 @@ void conv2d_forward(real* y, const real* x, const real* weight, const real* bias
     });
 }
 
-void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
-                     const real* weight, const Conv2dShape& s) {
+void conv2d_gemm_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
+                          const real* weight, const Conv2dShape& s) {
     const ImageBlocks blocks = image_blocks(s);
     const std::size_t K = s.k(), L = s.l(), x_image = s.c * s.h * s.w, y_image = s.o * L;
     if (dx) std::fill(dx, dx + s.n * x_image, real(0));
@@ -109,6 +114,59 @@ void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const
                 dbias[o] += block_db[b][o];
         }
     }
+}
+
+// The rule, per layer shape (measured with bench/bench_conv_kernels.cpp, one thread; the table
+// is in docs/performance.md, "Convolution kernels: which algorithm for which layer"):
+//   forward   direct when the direct kernels apply (stride 1, kW <= 7, padding < kernel), the
+//             filters are short, C kH kW <= 150, and few, O <= 16; GEMM otherwise.
+//   backward  the same, and on SIMD narrower than AVX-512 only for one input channel (C = 1).
+// Where C kH kW and O are small (the chapter's layers: C kH kW = 9 to 150, O = 6 to 16) the
+// per-image GEMM [O x C kH kW] x [C kH kW x OH OW] is too small for BLAS and im2col copies as
+// much as it multiplies: direct measured 1.06 to 1.4 times faster forward with AVX2, 1.3 to 2.5
+// with AVX-512. With 32 filters GEMM won the forward pass on AVX2 (AVX-512's direct still won:
+// a wider rule for AVX-512 is possible, not measured enough), and from 64 input channels
+// GEMM's backward won on both. The direct weight gradient keeps 4 filters per register block
+// with AVX-512's 32 registers but only 2 with AVX2's 16: there the backward of conv2 (C = 6 or
+// 8) measured 17 to 28% slower than GEMM, while conv1's (C = 1, no dx) was within 7% or faster.
+// No choice depends on the batch size or the thread count, so the numbers do not either.
+namespace {
+
+DirectConvShape direct_shape(const Conv2dShape& s) {
+    return {s.n, s.c, s.h, s.w, s.o, s.kh, s.kw, s.pad, s.pad};
+}
+
+}  // namespace
+
+bool conv2d_forward_takes_direct(const Conv2dShape& s) {
+    return s.c * s.kh * s.kw <= kMaxDirectFilter && s.o <= kMaxDirectFilters &&
+           conv2d_direct_supports(direct_shape(s), s.stride);
+}
+
+bool conv2d_backward_takes_direct(const Conv2dShape& s) {
+    return conv2d_forward_takes_direct(s) && (conv2d_direct_simd_bytes() >= 64 || s.c == 1);
+}
+
+void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
+                    const Conv2dShape& s) {
+    if (conv2d_forward_takes_direct(s))
+        conv2d_direct_forward(direct_shape(s), x, weight, bias, y);
+    else
+        conv2d_gemm_forward(y, x, weight, bias, s);
+}
+
+void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
+                     const real* weight, const Conv2dShape& s) {
+    if (!conv2d_backward_takes_direct(s)) {
+        conv2d_gemm_backward(dx, dweight, dbias, dy, x, weight, s);
+        return;
+    }
+    const DirectConvShape d = direct_shape(s);
+    if (dx) conv2d_direct_backward_input(d, dy, weight, dx);  // dx is overwritten
+    // the weight kernel adds to dW and db: start them at 0
+    if (dweight) std::fill(dweight, dweight + s.o * s.k(), real(0));
+    if (dbias) std::fill(dbias, dbias + s.o, real(0));
+    conv2d_direct_backward_weight(d, x, dy, dweight, dbias);
 }
 
 }  // namespace tg::kernels::fast

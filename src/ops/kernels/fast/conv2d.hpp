@@ -1,10 +1,25 @@
 // Fast conv2d kernels (see conv2d.cpp).
 #pragma once
 
+#include <cstddef>
+
 #include "../shapes.hpp"
 #include "tapegrad/config.hpp"
 
 namespace tg::kernels::fast {
+
+/// The direct kernels take layers with at most this many numbers per filter, C kH kW, and at
+/// most this many filters, O (see conv2d.cpp for the rule and docs/performance.md for the
+/// measurements behind it).
+inline constexpr std::size_t kMaxDirectFilter = 150;
+inline constexpr std::size_t kMaxDirectFilters = 16;
+
+/// True if conv2d_forward runs the direct kernels (conv2d_direct.hpp) for this layer, false if
+/// im2col + GEMM per image. Depends on the layer's shape alone (and the SIMD width compiled).
+bool conv2d_forward_takes_direct(const Conv2dShape& s);
+
+/// The same for conv2d_backward (dx, dW and db together).
+bool conv2d_backward_takes_direct(const Conv2dShape& s);
 
 /// y [N, O, OH, OW] = conv2d(x [N, C, H, W], weight [O, C, kH, kW]) + bias [O]
 /// (bias may be null: no bias).
@@ -15,5 +30,13 @@ void conv2d_forward(real* y, const real* x, const real* weight, const real* bias
 /// (not accumulated), each may be null (not wanted).
 void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
                      const real* weight, const Conv2dShape& s);
+
+/// conv2d_forward by im2col + one GEMM per image, whatever the shape (for benchmarks and tests).
+void conv2d_gemm_forward(real* y, const real* x, const real* weight, const real* bias,
+                         const Conv2dShape& s);
+
+/// conv2d_backward by im2col + GEMM per image, whatever the shape.
+void conv2d_gemm_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
+                          const real* weight, const Conv2dShape& s);
 
 }  // namespace tg::kernels::fast

@@ -360,6 +360,10 @@ const char* conv2d_direct_simd() {
     return xsimd::default_arch::name();
 }
 
+std::size_t conv2d_direct_simd_bytes() {
+    return sizeof(Batch);
+}
+
 bool conv2d_direct_supports(const DirectConvShape& s, std::size_t stride) {
     return stride == 1 && s.kh >= 1 && s.kw >= 1 && s.kw <= kMaxDirectKw && s.pad_h < s.kh &&
            s.pad_w < s.kw && s.h + 2 * s.pad_h >= s.kh && s.w + 2 * s.pad_w >= s.kw && s.c > 0 &&

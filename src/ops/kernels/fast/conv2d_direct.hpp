@@ -45,6 +45,10 @@ inline constexpr std::size_t kMaxDirectKw = 7;
 /// "sse2", ...), for benchmark tables.
 const char* conv2d_direct_simd();
 
+/// The width in bytes of the SIMD registers the direct kernels were compiled for: 16 (SSE2),
+/// 32 (AVX2), 64 (AVX-512). conv2d's rule takes it into account (kernels/fast/conv2d.cpp).
+std::size_t conv2d_direct_simd_bytes();
+
 /// True if the direct kernels handle this convolution: stride 1, 1 <= kW <= kMaxDirectKw,
 /// padding < kernel size on both axes, and a non-empty output.
 bool conv2d_direct_supports(const DirectConvShape& s, std::size_t stride);
