@@ -1,5 +1,5 @@
-// conv2d (src/ops/conv.cpp): two kernels (kernels/{reference,fast}/conv2d.cpp: reference im2col + GEMM;
-// fast: the direct convolution for small filters, im2col + GEMM otherwise).
+// conv2d (src/ops/conv.cpp): two kernels (kernels/{reference,fast}/conv2d.cpp: reference im2col +
+// GEMM; fast: the direct convolution for small filters, im2col + GEMM otherwise).
 //
 // Sections (TEST_CASE name prefixes, e.g. ./tests_f32 -sf='*test_conv.cpp' -tc='vs PyTorch*'):
 //   vs PyTorch:           tests/reference/gen_conv.py -> conv.txt, each kernel set and thread count
@@ -198,7 +198,7 @@ TEST_CASE("fast vs reference: conv2d on 200 random shapes") {
 // the chapter's own layers, with enough images for several of the direct kernels' 8-image
 // blocks of dW, at 1 and 3 threads (bit-identical), against the reference kernels.
 TEST_CASE(
-    "conv2d: fast kernels match the reference kernels on the layers that take the "
+    "fast vs reference: conv2d on the layers that take the "
     "direct path, at 1 and 3 threads") {
     struct Layer {
         const char* name;

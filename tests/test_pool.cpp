@@ -7,7 +7,7 @@
 //   errors:               bad arguments name the op and what was expected
 //   fast vs reference:    the fast kernels against the reference kernels
 //   behaviour:            padding, ties and NaN as PyTorch treats them
-// (The fused relu + 2x2 max-pool fast kernel: tests/test_relu_max_pool_fused.cpp.)
+// (The fused relu + 2x2 max-pool fast kernel: tests/test_fused.cpp.)
 #include <cmath>
 #include <string>
 

@@ -19,7 +19,7 @@ void relu_backward(real* dx, const real* dy, const real* y, std::size_t n) {
             // Load dy_i first, then select: a load made only when y_i > 0 would force a branch
             // on data (mispredicted half the time) instead of a vector blend.
             const real g = dy[i];
-            dx[i] = y[i] > real(0) ? g : real(0);
+            dx[i] = y[i] <= real(0) ? real(0) : g;  // as the reference: NaN passes g
         }
     });
 }

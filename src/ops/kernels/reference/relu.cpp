@@ -10,7 +10,9 @@ void relu_forward(real* y, const real* x, std::size_t n) {
 
 void relu_backward(real* dx, const real* dy, const real* y, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i)
-        dx[i] = y[i] > 0 ? dy[i] : real(0);  // dx = dy · [x > 0]  (y > 0 exactly when x > 0)
+        // dx = dy · [x > 0]; written as PyTorch's threshold_backward (0 where y <= 0), so a NaN
+        // input passes its gradient on, as in PyTorch.
+        dx[i] = y[i] <= 0 ? real(0) : dy[i];
 }
 
 }  // namespace tg::kernels::reference

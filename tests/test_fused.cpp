@@ -4,6 +4,10 @@
 // ties and non-positive windows, in float32 and float64; and its NaN rule. Then the op that
 // calls it, tg::relu_max_pool2d, and nn::Sequential's use of it with the fast kernels: the same
 // numbers as the two ops, one tape entry instead of two, and finite differences.
+//
+// Sections (TEST_CASE name prefixes, as in every op test file): vs PyTorch (the ops it fuses are
+// checked against PyTorch in test_activation.cpp and test_pool.cpp; here the NaN case, checked
+// by hand against torch 1.13.1), gradcheck float64, errors, fast vs reference, behaviour.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -46,7 +50,7 @@ std::pair<Array, Array> fused(const Array& x, const Array& g) {
 
 }  // namespace
 
-TEST_CASE("fused relu + max_pool2d 2x2 equals relu then max_pool2d, bit for bit") {
+TEST_CASE("fast vs reference: relu_max_pool2x2 kernel equals relu then max_pool2d, bit for bit") {
     tg::Generator gen(31);
     const auto pick = [&gen](std::size_t lo, std::size_t hi) {
         return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
@@ -73,7 +77,7 @@ TEST_CASE("fused relu + max_pool2d 2x2 equals relu then max_pool2d, bit for bit"
     }
 }
 
-TEST_CASE("fused relu + max_pool2d 2x2: bit-identical at 1 and 2 threads") {
+TEST_CASE("fast vs reference: relu_max_pool2x2 kernel bit-identical at 1 and 2 threads") {
     tg::Generator gen(5);
     const Array x = tg::uniform({64, 8, 26, 26}, -1, 1, gen);
     const Array g = tg::uniform({64, 8, 13, 13}, -1, 1, gen);
@@ -87,7 +91,7 @@ TEST_CASE("fused relu + max_pool2d 2x2: bit-identical at 1 and 2 threads") {
     CHECK(same_bits(one.second, two.second));
 }
 
-TEST_CASE("fused relu + max_pool2d 2x2: NaN as PyTorch's relu then max_pool2d") {
+TEST_CASE("vs PyTorch: relu_max_pool2x2 kernel at NaN, as torch's relu then max_pool2d") {
     // torch: relu(NaN) = NaN; max_pool2d takes the window's last NaN; relu's backward
     // (threshold_backward: 0 where the output <= 0) passes g at a NaN.
     const tg::real nan = std::numeric_limits<tg::real>::quiet_NaN();
@@ -122,8 +126,8 @@ std::vector<std::string> recorded_ops(const tg::Tape& tape) {
 }  // namespace
 
 TEST_CASE(
-    "tg::relu_max_pool2d: fast (one op) equals reference (relu then max_pool2d), bit for "
-    "bit") {
+    "fast vs reference: tg::relu_max_pool2d, fast (one op) equals reference (relu then "
+    "max_pool2d), bit for bit") {
     tg::Generator gen(77);
     const auto pick = [&gen](std::size_t lo, std::size_t hi) {
         return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
@@ -143,8 +147,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "tg::relu_max_pool2d: one tape entry with the fast kernels, the chapter's two with the "
-    "reference kernels") {
+    "behaviour: tg::relu_max_pool2d, one tape entry with the fast kernels, the chapter's two "
+    "with the reference kernels") {
     const Tensor x(tg::normal({2, 3, 6, 6}, 0, 1), true);
     {
         tgtest::KernelsGuard k(tg::Kernels::fast);
@@ -160,7 +164,7 @@ TEST_CASE(
     }
 }
 
-TEST_CASE("tg::relu_max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_double)) {
+TEST_CASE("gradcheck float64: tg::relu_max_pool2d" * doctest::skip(!tg::is_double)) {
     tg::Generator gen(12);
     for (const tg::Kernels k : tgtest::kBothKernels) {
         tgtest::KernelsGuard guard(k);
@@ -177,7 +181,7 @@ TEST_CASE("tg::relu_max_pool2d gradcheck (float64)" * doctest::skip(!tg::is_doub
     }
 }
 
-TEST_CASE("tg::relu_max_pool2d rejects bad shapes with a message naming them") {
+TEST_CASE("errors: tg::relu_max_pool2d rejects bad shapes with a message naming them") {
     tgtest::KernelsGuard k(tg::Kernels::fast);
     CHECK(convtest::error_of([] {
               tg::relu_max_pool2d(Tensor::zeros({3, 4, 4}));
@@ -190,8 +194,8 @@ TEST_CASE("tg::relu_max_pool2d rejects bad shapes with a message naming them") {
 }
 
 TEST_CASE(
-    "nn::Sequential fuses ReLU + MaxPool2d(2) with the fast kernels only, and the numbers "
-    "do not change") {
+    "behaviour: nn::Sequential fuses ReLU + MaxPool2d(2) with the fast kernels only, and the "
+    "numbers do not change") {
     namespace nn = tg::nn;
     tg::Generator gen(3);
     nn::Sequential model{nn::Conv2d(2, 4, 3, {.generator = &gen}),
