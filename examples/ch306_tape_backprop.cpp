@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/compare.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/nn.hpp"
@@ -56,12 +57,7 @@ Array randn(const tg::Shape& shape, tg::Generator& gen, double mean = 0.0, doubl
     return a;
 }
 
-double max_abs_diff(const Array& a, const Array& b) {
-    double m = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        m = std::max(m, std::abs(a.flat(i) - b.flat(i)));
-    return m;
-}
+using tg::examples::max_abs_diff;  // examples/common/compare.hpp
 
 }  // namespace
 

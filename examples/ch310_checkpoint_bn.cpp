@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/compare.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/checkpoint.hpp"
 #include "tapegrad/nn/nn.hpp"
@@ -174,12 +175,7 @@ Run train(Mode mode, const Settings& s, std::uint64_t seed) {
     return run;
 }
 
-double max_abs_diff(const Array& a, const Array& b) {
-    double d = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        d = std::max(d, std::abs(static_cast<double>(a.flat(i)) - b.flat(i)));
-    return d;
-}
+using tg::examples::max_abs_diff;  // examples/common/compare.hpp
 
 std::string mib(std::size_t bytes) {
     char buf[32];

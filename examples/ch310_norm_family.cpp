@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/compare.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/random.hpp"
@@ -94,12 +95,7 @@ Stats stats(const Array& y) {
     return s;
 }
 
-double max_abs_diff(const Array& a, const Array& b) {
-    double d = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        d = std::max(d, std::abs(static_cast<double>(a.flat(i)) - b.flat(i)));
-    return d;
-}
+using tg::examples::max_abs_diff;  // examples/common/compare.hpp
 
 struct Layer {
     std::string name, key, set;  // printed name, facts key, what one set is

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/cli.hpp"
+#include "common/compare.hpp"
 #include "gotchas/facts.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/shape.hpp"
@@ -44,12 +45,7 @@ double max_abs_diff_token(const Array& a, const Array& b, std::size_t t, std::si
     return m;
 }
 
-double max_abs_diff(const Array& a, const Array& b) {
-    double m = 0.0;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        m = std::max(m, std::abs(static_cast<double>(a.flat(i)) - b.flat(i)));
-    return m;
-}
+using tg::examples::max_abs_diff;  // examples/common/compare.hpp
 
 }  // namespace
 
