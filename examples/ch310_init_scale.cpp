@@ -168,10 +168,14 @@ int main(int argc, char** argv) {
         columns.push_back({"test_acc", c_acc});
         tg::viz::write_csv(out / "ch310_init_scale.csv", columns);
 
-        // Tables: the stds after init (mean over seeds), then the accuracy.
+        // Tables: the stds after init (mean over seeds and their spread: the sd as a percentage
+        // of the mean, which keeps the columns narrow across five orders of magnitude), then the
+        // accuracy.
         std::printf(
-            "\nStd of each block's output after init, on one batch of 64 (mean over "
-            "seeds)\n\n");
+            "\nStd of each block's output after init, on one batch of 64:\nmean over %zu "
+            "seed%s%s\n\n",
+            seeds.size(), seeds.size() == 1 ? "" : "s",
+            seeds.size() == 1 ? "" : " ± their sd as a percentage of the mean");
         ex::Table stds({"scale", "model", "conv1", "conv2", "fc1", "fc2", "logits"});
         ex::Table accs({"scale", "with BN: test %", "failed", "without BN: test %", "failed"});
         for (std::size_t i = 0; i < scales.size(); ++i) {
@@ -184,7 +188,10 @@ int main(int argc, char** argv) {
                     for (std::size_t r = 0; r < c_bn.size(); ++r)
                         if (c_bn[r] == (b == 0 ? 1 : 0) && c_scale[r] == scales[i])
                             v.push_back(c_std[j][r]);
-                    row.push_back(ex::format("%.3g", ex::mean_sd(v).mean));
+                    const ex::MeanSd m = ex::mean_sd(v);
+                    row.push_back(seeds.size() == 1
+                                      ? ex::format("%.3g", m.mean)
+                                      : ex::format("%.3g ±%.0f%%", m.mean, 100.0 * m.sd / m.mean));
                 }
                 stds.add(row);
                 std::vector<double> a;

@@ -21,13 +21,16 @@ Every program, whatever its name:
 import csv
 import math
 import os
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 
 FAILURES = []
 SEEDS = [3, 4]
+STDOUT = {}  # what the first checked run printed ("a")
 
 
 def check(cond, what):
@@ -226,6 +229,24 @@ def facts_init_scale(out):
         check(plain[2.0]["std_conv1"] > 2 * plain[0.5]["std_conv1"],
               "init_scale: seed %d: without BN, conv1's std grows with s (%.4f -> %.4f)" %
               (s, plain[0.5]["std_conv1"], plain[2.0]["std_conv1"]))
+    # The printed table of stds at init gives each cell's mean over the seeds and their spread
+    # (sample sd as a percentage of the mean), recomputed here from the CSV's per-seed values.
+    printed = {}
+    for line in STDOUT.get("a", "").split("Std of each block's output", 1)[-1].splitlines():
+        m = re.match(r"^\s+(\S+)\s+(BN|no BN)\s+(.*)$", line)
+        if m and m.group(1) in ("0.5", "2"):
+            printed[(float(m.group(1)), 1 if m.group(2) == "BN" else 0)] = \
+                re.findall(r"(\S+) ±(\d+)%", m.group(3))
+    check(len(printed) == 4 and all(len(c) == len(stds) for c in printed.values()),
+          "init_scale: the std table has a mean ± sd% cell for every scale, model and block")
+    for (scale, bn), cells in sorted(printed.items()):
+        for k, (mean_text, sd_text) in zip(stds, cells):
+            v = [r[k] for r in rows if r["scale"] == scale and r["bn"] == bn]
+            mean = statistics.mean(v)
+            expect = ("%.3g" % mean, "%.0f" % (100 * statistics.stdev(v) / mean))
+            check((mean_text, sd_text) == expect,
+                  "init_scale: s %g bn %d %s printed %s ±%s%%, the seeds' %s ±%s%%" %
+                  ((scale, bn, k, mean_text, sd_text) + expect))
     check_png(out, "ch310_init_scale")
 
 
@@ -346,6 +367,7 @@ def main():
         a, b, c = (os.path.join(tmp, d) for d in "abc")
         common = ["--quick", "--seed", "3", "--seeds", "2"]
         out_a = run([program] + common + ["--threads", "2", "--out", a]).stdout
+        STDOUT["a"] = out_a
         run([program] + common + ["--threads", "2", "--out", b])
         run([program] + common + ["--threads", "1", "--out", c])
         check("runs done" in out_a, "progress shown (runs done)")
