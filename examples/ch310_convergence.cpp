@@ -253,7 +253,9 @@ int main(int argc, char** argv) {
                            ex::kWithoutBn);
             p.line({eval_x.front(), eval_x.back()}, {100.0 * target, 100.0 * target},
                    ex::format("target %.1f%%", 100.0 * target), "#555555", /*dashed=*/true);
-            p.legend = "bottom right";
+            // One legend, in the whole curve's panel: near the target, the rising curves pass
+            // through the bottom right.
+            p.legend = col == 0 ? "bottom right" : "";
         }
         fig.panel(0, 1).set_yrange(100.0 * target - 6.0, 100.0);
         ex::save_figure(fig, out / "ch310_convergence.png");

@@ -224,9 +224,11 @@ int main(int argc, char** argv) {
                                     "std of activations");
         auto& p2 = ex::titled_panel(fig, 0, 2, "Std of the logits, at init", "init scale s",
                                     "std of logits");
+        // One legend for the three panels (same colours), where no curve is: the top left of
+        // the conv2 panel. In the others it would hide the accuracy's peak or the logits' rise.
         for (auto* p : {&p0, &p1, &p2}) {
             ex::log_x(*p, scales);
-            p->legend = "top left";
+            p->legend = p == &p1 ? "top left" : "";
         }
         p1.logy = p2.logy = true;
         ex::add_spread(p0, scales, acc[0], "with BN", ex::kWithBn);

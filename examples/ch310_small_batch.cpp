@@ -18,9 +18,11 @@
 //
 //     ./build/release/examples/ch310_small_batch
 //     ./build/release/examples/ch310_small_batch --batch-sizes 4,16,64 --base-lr 0.05
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 
 #include "common/cli.hpp"
 #include "common/experiment.hpp"
@@ -200,6 +202,14 @@ int main(int argc, char** argv) {
         ex::log_x(left, x, 2);
         ex::log_x(right, x, 2);
         left.legend = right.legend = "bottom left";
+        // The right panel's curves span its whole height: room below them for the legend (a
+        // quarter of the data's range).
+        double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+        for (const auto* runs : {&acc[0], &bn_train_mode})
+            for (const auto& seed_curve : *runs)
+                for (const double y : seed_curve)
+                    if (std::isfinite(y)) lo = std::min(lo, y), hi = std::max(hi, y);
+        if (lo < hi) right.set_yrange(lo - 0.3 * (hi - lo), hi + 0.05 * (hi - lo));
         ex::save_figure(fig, out / "ch310_small_batch.png");
     } catch (const std::exception& e) {
         std::cerr << "ch310_small_batch: " << e.what() << "\n";

@@ -173,7 +173,9 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
         add_spread(left, lrs, acc[v], variants[v].name, variants[v].colour);
         add_spread(right, lrs, loss[v], variants[v].name, variants[v].colour);
     }
-    left.legend = "bottom left";
+    // One legend, in the loss panel's empty top left, for both panels (same colours): in the
+    // accuracy panel every corner has curves under it (the failed runs lie along the bottom).
+    left.legend = "";
     right.logy = true;
     right.legend = "top left";
     log_x(left, lrs);
