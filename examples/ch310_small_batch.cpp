@@ -193,12 +193,13 @@ int main(int argc, char** argv) {
                          .set_ylabel("accuracy (%)");
         for (std::size_t n = 0; n < norms.size(); ++n)
             ex::add_spread(left, x, acc[n], norms[n].name, norms[n].colour);
-        auto& right = fig.panel(0, 1)
-                          .set_title("BatchNorm: eval mode against training mode")
-                          .set_xlabel("batch size B")
-                          .set_ylabel("test accuracy (%)");
+        auto& right =
+            fig.panel(0, 1)
+                .set_title("BatchNorm: eval mode against training mode (batch statistics)")
+                .set_xlabel("batch size B")
+                .set_ylabel("test accuracy (%)");
         ex::add_spread(right, x, acc[0], "BN, eval mode", ex::kWithBn);
-        ex::add_spread(right, x, bn_train_mode, "BN, training mode (batch statistics)", ex::kFifth);
+        ex::add_spread(right, x, bn_train_mode, "BN, training mode", ex::kFifth);
         ex::log_x(left, x, 2);
         ex::log_x(right, x, 2);
         left.legend = right.legend = "bottom left";
