@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     std::size_t calibration = 2000;
     cli.option("--calibration", calibration, "unlabelled shifted training images update_bn sees",
                tg::examples::between(64, 60000));
-    cli.quick_help("1 epoch on 2,000 examples, 1,024 test images, 512 calibration images");
+    cli.quick_help("2 epochs on 2,000 examples, 1,024 test images, 512 calibration images");
     cli.outputs("ch310_shifted_stats.png (+ .gp, CSV) and ch310_shifted_stats_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::string out = flags.common.out;

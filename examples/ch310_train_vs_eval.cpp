@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         "Forgetting model.eval(): batch-dependent outputs, the batch-of-one error, accuracy "
         "lost in training mode, drifting running statistics; EvalGuard.");
     const gotchas::SmallCnnFlags flags(cli);  // the common flags and --epochs
-    cli.quick_help("1 epoch on 2,000 examples, 1,024 test examples (for tests)");
+    cli.quick_help("2 epochs on 2,000 examples, 1,024 test examples (for tests)");
     cli.outputs("ch310_train_vs_eval.png (+ .gp, CSV) and ch310_train_vs_eval_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = flags.common.seed;
