@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
             bn1.num_batches_tracked.item());
 
         tg::viz::Figure fig(1, 1, 1000, 560);
-        fig.suptitle = "Eval accuracy on shifted test images: training statistics vs update\\_bn";
+        fig.suptitle = "Eval accuracy on shifted test images: training statistics vs update_bn";
         std::vector<double> x(shifts.size());
         std::iota(x.begin(), x.end(), 0.0);
         std::string tics = "set xtics (";
@@ -162,7 +162,9 @@ int main(int argc, char** argv) {
                       .set_xrange(-0.5, static_cast<double>(shifts.size()) - 0.5)
                       .set_yrange(0, 100)
                       .line(x, before, "running statistics from training", tg::viz::kRed)
-                      .line(x, after, "after update\\_bn on shifted images", tg::viz::kBlue);
+                      .markers()
+                      .line(x, after, "after update_bn on shifted images", tg::viz::kBlue)
+                      .markers();
         p.extra = {tics};
         p.legend = "bottom left";
         for (auto& s : p.series)

@@ -248,7 +248,9 @@ int main(int argc, char** argv) {
                       .set_yrange(0, 100)
                       .line(sizes, pct_ev, "eval mode", "black", true)
                       .line(sizes, pct_sh, "training mode, shuffled batches", tg::viz::kBlue)
-                      .line(sizes, pct_so, "training mode, class-sorted batches", tg::viz::kRed);
+                      .markers()
+                      .line(sizes, pct_so, "training mode, class-sorted batches", tg::viz::kRed)
+                      .markers();
         p.extra = {"set logscale x 2", "set xtics (2, 8, 64)"};
         p.legend = "bottom right";
         tg::viz::write_csv(fs::path(out) / "ch310_train_vs_eval.csv",

@@ -235,7 +235,7 @@ int main(int argc, char** argv) {
         p0.extra = logx;
         p0.legend = "bottom right";
         auto& p1 = fig.panel(0, 1)
-                       .set_title("running\\_var / true σ²")
+                       .set_title("running_var / true σ²")
                        .set_xlabel("batch size B")
                        .set_xrange(1.6, 640)
                        .set_ylabel("ratio")

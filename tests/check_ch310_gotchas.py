@@ -9,6 +9,7 @@ Exit status 0 when every check passes; otherwise each failed check is printed.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def run(program, out, *extra):
     sys.stderr.write(p.stderr)
     check(p.returncode == 0, f"{os.path.basename(program)} --quick exits with 0 (got {p.returncode})")
     name = os.path.basename(program)
+    # tg::viz::Figure renders text as written (pngcairo noenhanced): a backslash meant to escape
+    # an underscore for gnuplot's enhanced mode shows up in the figure ("running\_var").
+    for gp in sorted(f for f in os.listdir(out) if f.endswith(".gp")):
+        with open(os.path.join(out, gp), encoding="utf-8") as f:
+            escaped = [line.strip() for line in f if re.search(r"\\\\[_^{}]", line)]
+        check(not escaped, f"{gp}: no enhanced-mode escape shown literally {escaped[:1]}")
     path = os.path.join(out, name + "_facts.json")
     if not os.path.exists(path):
         check(False, f"{path} written")
