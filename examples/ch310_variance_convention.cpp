@@ -175,8 +175,8 @@ int main(int argc, char** argv) {
         std::printf(
             "Variances are averaged over the features; the right value is 1 everywhere.\n\n");
         // %-25s: "σ²" is 4 bytes in UTF-8 but 2 columns on screen.
-        std::printf("  %5s | %-23s | %-25s | %s\n", "", "training output var",
-                    "running_var / σ²", "eval output var");
+        std::printf("  %5s | %-23s | %-25s | %s\n", "", "training output var", "running_var / σ²",
+                    "eval output var");
         std::printf("  %5s | %11s %11s | %11s %11s | %11s %11s\n", "B", "PyTorch", "unbiased(a)",
                     "PyTorch", "biased(b)", "PyTorch", "biased(b)");
         for (const Row& r : rows)
