@@ -231,8 +231,10 @@ int main(int argc, char** argv) {
                        .set_xlabel("batch size B")
                        .set_xrange(1.6, 640)
                        .set_ylabel("variance")
-                       .line(xs, a_pt, "biased σ²_B (PyTorch)", tg::viz::kBlue)
-                       .line(xs, a_ub, "unbiased σ²_B (mistake)", tg::viz::kRed, true);
+                       .line(xs, a_pt, "biased batch σ² (PyTorch)", tg::viz::kBlue)
+                       .markers()
+                       .line(xs, a_ub, "unbiased batch σ² (mistake)", tg::viz::kRed, true)
+                       .markers();
         p0.extra = logx;
         p0.legend = "bottom right";
         auto& p1 = fig.panel(0, 1)
@@ -241,7 +243,9 @@ int main(int argc, char** argv) {
                        .set_xrange(1.6, 640)
                        .set_ylabel("ratio")
                        .line(xs, b_pt, "unbiased stored (PyTorch)", tg::viz::kBlue)
-                       .line(xs, b_bi, "biased stored (mistake)", tg::viz::kRed, true);
+                       .markers()
+                       .line(xs, b_bi, "biased stored (mistake)", tg::viz::kRed, true)
+                       .markers();
         p1.extra = logx;
         p1.legend = "bottom right";
         auto& p2 = fig.panel(0, 2)
@@ -250,7 +254,9 @@ int main(int argc, char** argv) {
                        .set_xrange(1.6, 640)
                        .set_ylabel("variance")
                        .line(xs, e_pt, "unbiased stored (PyTorch)", tg::viz::kBlue)
-                       .line(xs, e_bi, "biased stored (mistake)", tg::viz::kRed, true);
+                       .markers()
+                       .line(xs, e_bi, "biased stored (mistake)", tg::viz::kRed, true)
+                       .markers();
         p2.extra = logx;
         p2.legend = "center right";
         std::cout << "\n" << fig.save(dir / "ch310_variance_convention.png").message << "\n";
