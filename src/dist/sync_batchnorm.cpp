@@ -191,15 +191,18 @@ SyncBatchNorm::SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn)
     : BatchNorm(TakeOver{}, bn), ctx_(&ctx) {}
 
 Tensor SyncBatchNorm::forward(const Tensor& x) {
+    // Eval mode never communicates, as PyTorch's SyncBatchNorm ("don't sync batchnorm stats in
+    // inference mode"): BatchNorm's forward, i.e. the running statistics, or without them this
+    // rank's own batch statistics. So one rank may evaluate alone.
+    if (!is_training()) return BatchNorm::forward(x);
     check_input_dim(x);
-    const bool use_batch_stats = is_training() || !options.track_running_stats;
     if (recomputing()) {  // under tg::checkpoint's recomputation: statistics, no update
         return dist::sync_batch_norm(*ctx_, x, Tensor{}, Tensor{}, weight, bias, true, 0.0,
                                      options.eps);
     }
     const double factor = count_batch();
-    return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, use_batch_stats,
-                                 factor, options.eps);
+    return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, true, factor,
+                                 options.eps);
 }
 
 void SyncBatchNorm::check_input_dim(const Tensor& x) const {

@@ -150,6 +150,37 @@ TEST_CASE("SyncBatchNorm: one value per channel across all ranks is an error on 
     CHECK_NOTHROW(bn(x));
 }
 
+TEST_CASE(
+    "SyncBatchNorm in eval mode does not synchronise: without running statistics, each "
+    "rank normalises with its own batch (as PyTorch)") {
+    const auto& ctx = test_ctx();
+    const auto r = static_cast<std::size_t>(ctx.rank());
+    // Every rank its own rows, centred differently, so its batch statistics differ from the
+    // global batch's: a synchronised forward would not match BatchNorm on this rank's rows.
+    tg::Generator gen(7 + r);
+    const Array x = tg::normal({3 + r, 4, 5}, static_cast<double>(r), 1.0 + 0.5 * r, gen);
+    const BatchNormOptions untracked{.track_running_stats = false};
+    tg::nn::BatchNorm1d local(4, untracked);
+    tg::nn::SyncBatchNorm sync(ctx, 4, untracked);
+    local.eval();
+    sync.eval();
+    const Tensor x_local(x, true), x_sync(x, true);
+    Tensor y_local, y_sync;
+    {
+        tg::Tape tape;
+        y_local = local(x_local);
+        tape.backward(tg::sum(tg::mul(y_local, y_local)));
+    }
+    {
+        tg::Tape tape;
+        y_sync = sync(x_sync);
+        tape.backward(tg::sum(tg::mul(y_sync, y_sync)));
+    }
+    CHECK(rel_error(y_sync.value(), y_local.value()) <= kRelTol);
+    CHECK(rel_error(x_sync.grad(), x_local.grad()) <= kRelTol);
+    CHECK(rel_error(sync.weight.grad(), local.weight.grad()) <= kRelTol);
+}
+
 TEST_CASE("convert_sync_batchnorm swaps every BatchNorm and keeps its tensors") {
     const auto& ctx = test_ctx();
     using namespace tg::nn;

@@ -18,8 +18,9 @@
 //             dγ = Σdy·x̂ and dβ = Σdy stay this rank's own: DataParallel averages them with
 //             the other gradients.
 // Its kernels (src/dist/kernels/{reference,fast}/) follow tg::set_kernels (tapegrad/kernels.hpp).
-// Every rank must run the forward and the backward (they are collectives). A rank may have
-// fewer rows than another, or none (PyTorch's SyncBatchNorm allows unequal counts).
+// In training every rank must run the forward and the backward (they are collectives); in eval
+// SyncBatchNorm does not communicate. A rank may have fewer rows than another, or none
+// (PyTorch's SyncBatchNorm allows unequal counts).
 #pragma once
 
 #include <cstddef>
@@ -56,7 +57,9 @@ class SyncBatchNorm : public BatchNorm {
     /// num_batches_tracked: the same handles, so an optimiser built on them still trains them).
     SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn);
 
-    /// Counts the batch (training), then y = sync_batch_norm(ctx, x, ...).
+    /// Training: counts the batch, then y = sync_batch_norm(ctx, x, ...) (a collective). Eval:
+    /// BatchNorm's forward, no communication (the running statistics, or without them this
+    /// rank's own batch statistics), as PyTorch's SyncBatchNorm.
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "SyncBatchNorm"; }
 
