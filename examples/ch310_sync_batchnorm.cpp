@@ -196,36 +196,31 @@ Run train(const std::string& name, bool sync, const tg::dist::Context& ctx, cons
     return run;
 }
 
-// The corner of a panel where a legend covers none of `curves` (each y over the same x, in
-// order): "top right" if every curve's last third lies in the lower half of their common
-// range, "bottom right" if in the upper half, else the same test on the first third (left),
-// else below the plot.
-std::string free_corner(const std::vector<std::vector<double>>& curves) {
+// The corner of a panel whose legend box would hide the fewest points of `curves` (each y over
+// the same evenly spaced x): the box taken as `width` of the x range by 40% of the y range.
+// Returns (points hidden, gnuplot key position).
+std::pair<std::size_t, std::string> legend_corner(const std::vector<std::vector<double>>& curves,
+                                                  double width) {
     double lo = INFINITY, hi = -INFINITY;
     for (const auto& c : curves)
         for (const double v : c) {
             lo = std::min(lo, v);
             hi = std::max(hi, v);
         }
-    const double mid = 0.5 * (lo + hi);
-    const auto side = [&](bool right) {  // values in that third: all below mid, all above?
-        bool below = true, above = true;
+    std::pair<std::size_t, std::string> best{SIZE_MAX, ""};
+    for (const char* corner : {"top right", "bottom right", "top left", "bottom left"}) {
+        const bool top = corner[0] == 't', right = std::string(corner).ends_with("right");
+        std::size_t hidden = 0;
         for (const auto& c : curves) {
-            const std::size_t n = c.size(), third = n / 3;
-            for (std::size_t k = right ? n - third : 0; k < (right ? n : third); ++k) {
-                below = below && c[k] < mid;
-                above = above && c[k] > mid;
+            for (std::size_t k = 0; k < c.size(); ++k) {
+                const double fx = static_cast<double>(k) / static_cast<double>(c.size());
+                const double fy = hi > lo ? (c[k] - lo) / (hi - lo) : 0.5;
+                hidden += (right ? fx > 1.0 - width : fx < width) && (top ? fy > 0.6 : fy < 0.4);
             }
         }
-        return std::pair{below, above};
-    };
-    for (const bool right : {true, false}) {
-        const auto [below, above] = side(right);
-        const std::string where = right ? " right" : " left";
-        if (below) return "top" + where;
-        if (above) return "bottom" + where;
+        if (hidden < best.first) best = {hidden, corner};
     }
-    return "below horizontal";
+    return best;
 }
 
 void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t steps_per_epoch,
@@ -278,14 +273,21 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
     largest = largest > 0.0 ? 1.1 * largest : 1e-3;
     for (std::size_t col = 0; col < 2; ++col) {
         const Run& run = col == 0 ? plain : sync;
+        // One legend per column (P entries, in columns of 4), in the panel and corner where it
+        // hides the fewest points: the running_mean panel unless the running_var one is freer.
+        const double width = P > 4 ? 0.45 : 0.3;
+        const auto in_mean = legend_corner(run.mean0, width),
+                   in_var = legend_corner(run.var0, width);
+        const std::size_t legend_row = in_var.first < in_mean.first ? 1 : 0;
+        const std::string legend =
+            (legend_row == 0 ? in_mean : in_var).second + (P > 4 ? " maxrows 4" : "");
         for (std::size_t row = 0; row < 2; ++row) {
             const auto& values = row == 0 ? run.mean0 : run.var0;
             auto& panel = fig.panel(row, col);
             panel.set_title(run.name + (row == 0 ? ": running_mean[0]" : ": running_var[0]"))
                 .set_xlabel("epoch")
                 .set_ylabel(row == 0 ? "running_mean" : "running_var");
-            // One legend per column, in the corner the curves leave free.
-            panel.legend = row == 0 ? free_corner(values) : "";
+            panel.legend = row == legend_row ? legend : "";
             for (std::size_t r = 0; r < P; ++r) {
                 // Dashed lines from rank 1 on, so identical curves stay visible under rank 0's.
                 panel.line(x, values[r], "rank " + std::to_string(r), colours[r % 8], r > 0);
