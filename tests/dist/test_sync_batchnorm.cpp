@@ -150,6 +150,19 @@ TEST_CASE("SyncBatchNorm: one value per channel across all ranks is an error on 
     CHECK_NOTHROW(bn(x));
 }
 
+TEST_CASE("SyncBatchNorm: another channel count on one rank is an error on every rank") {
+    const auto& ctx = test_ctx();
+    if (ctx.world_size() < 2) return;
+    // Rank 1 has 4 channels, the others 3 (no γ/β or running statistics: nothing of size C
+    // that DataParallel's start-up check could have compared).
+    const std::size_t C = ctx.rank() == 1 ? 4 : 3;
+    tg::nn::SyncBatchNorm bn(ctx, C, {.affine = false, .track_running_stats = false});
+    const Tensor x = Tensor::ones({2, C});
+    CHECK_THROWS_WITH_AS(bn(x), doctest::Contains("rank 1 has 4 channels, rank 0 has 3"),
+                         std::invalid_argument);
+    ctx.barrier();  // and nobody is left waiting in a collective
+}
+
 TEST_CASE(
     "SyncBatchNorm in eval mode does not synchronise: without running statistics, each "
     "rank normalises with its own batch (as PyTorch)") {

@@ -6,7 +6,8 @@
 // every rank normalises with the global batch's μ_B and σ²_B, exactly as one process with all
 // B rows would, and updates identical running statistics.
 //
-//   forward   per channel, this rank's count n_r, mean μ_r and M2_r = Σ (x − μ_r)², gathered
+//   forward   every rank's channel count C, gathered and compared (one MPI_Allgather); then
+//             per channel, this rank's count n_r, mean μ_r and M2_r = Σ (x − μ_r)², gathered
 //             from every rank (one MPI_Allgather) and merged in rank order (Chan et al.):
 //                 n = n_a + n_b,   δ = μ_b − μ_a,   μ = μ_a + δ·n_b/n,
 //                 M2 = M2_a + M2_b + δ²·n_a·n_b/n
