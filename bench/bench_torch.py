@@ -159,6 +159,8 @@ def kernels():
         line = line.strip(" -")
         if line.startswith("Intel(R) MKL-DNN") or line.startswith("oneDNN"):
             parts.append(line.split(" (")[0] + (" (convolutions)" if torch.backends.mkldnn.is_available() else ""))
+            if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+                parts.append("oneDNN capped at " + os.environ["ONEDNN_MAX_CPU_ISA"] + " by ONEDNN_MAX_CPU_ISA")
         elif line.startswith("CPU capability usage"):
             parts.append(line.replace("CPU capability usage:", "ATen kernels"))
     blas = re.search(r"BLAS_INFO=([^,\s]+)", config)

@@ -26,6 +26,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,7 @@ int main(int argc, char** argv) {
             std::ofstream dot(dir / "ch306_tape.dot");
             dot << tape.to_dot();
             dot.close();
+            if (!dot) throw std::runtime_error("cannot write " + (dir / "ch306_tape.dot").string());
             facts.number("tape_entries", static_cast<double>(tape.size()));
             tape.backward(loss);
             std::printf("loss %.12f\n", loss.item());
@@ -114,7 +116,8 @@ int main(int argc, char** argv) {
                       << "\n";
         } else {
             std::cout << "Graphviz's dot not found: apt-get install graphviz, then dot -Tpng "
-                      << (dir / "ch306_tape.dot").string() << " -o ch306_tape.png\n";
+                      << (dir / "ch306_tape.dot").string() << " -o "
+                      << (dir / "ch306_tape.png").string() << "\n";
         }
 
         // 2. Finite differences for every parameter and the input.

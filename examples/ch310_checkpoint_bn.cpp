@@ -284,10 +284,10 @@ int main(int argc, char** argv) {
                             {"checkpointed_running_mean0", runs[1].mean_trace},
                             {"fixed_running_mean0", fixed.mean_trace}});
         tg::viz::Figure fig(1, 1, 900, 560);
-        fig.suptitle = "Checkpointing with BatchNorm: running\\_mean[0] of the first block";
+        fig.suptitle = "Checkpointing with BatchNorm: running_mean[0] of the first block";
         fig.panel(0, 0)
             .set_xlabel("SGD step")
-            .set_ylabel("running\\_mean[0]")
+            .set_ylabel("running_mean[0]")
             .line(step, plain.mean_trace, "plain", tg::viz::kBlue)
             .line(step, runs[1].mean_trace, "checkpointed (updated twice per step)", tg::viz::kRed)
             .line(step, fixed.mean_trace, "checkpointed, fixed (= plain)", "black", true)

@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
     std::size_t calibration = 2000;
     cli.option("--calibration", calibration, "unlabelled shifted training images update_bn sees",
                tg::examples::between(64, 60000));
-    cli.quick_help("1 epoch on 2,000 examples, 1,024 test images, 512 calibration images");
+    cli.quick_help("2 epochs on 2,000 examples, 1,024 test images, 512 calibration images");
     cli.outputs("ch310_shifted_stats.png (+ .gp, CSV) and ch310_shifted_stats_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::string out = flags.common.out;
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
             bn1.num_batches_tracked.item());
 
         tg::viz::Figure fig(1, 1, 1000, 560);
-        fig.suptitle = "Eval accuracy on shifted test images: training statistics vs update\\_bn";
+        fig.suptitle = "Eval accuracy on shifted test images: training statistics vs update_bn";
         std::vector<double> x(shifts.size());
         std::iota(x.begin(), x.end(), 0.0);
         std::string tics = "set xtics (";
@@ -162,7 +162,9 @@ int main(int argc, char** argv) {
                       .set_xrange(-0.5, static_cast<double>(shifts.size()) - 0.5)
                       .set_yrange(0, 100)
                       .line(x, before, "running statistics from training", tg::viz::kRed)
-                      .line(x, after, "after update\\_bn on shifted images", tg::viz::kBlue);
+                      .markers()
+                      .line(x, after, "after update_bn on shifted images", tg::viz::kBlue)
+                      .markers();
         p.extra = {tics};
         p.legend = "bottom left";
         for (auto& s : p.series)

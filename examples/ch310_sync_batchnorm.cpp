@@ -17,7 +17,8 @@
 // Printed after every epoch: each rank's running_mean of the first BatchNorm (diverging for
 // BatchNorm, identical for SyncBatchNorm), then each rank's test accuracy in eval mode and the
 // step time. Written into --out (rank 0): ch310_sync_batchnorm.png (the running statistics of
-// channel 0 per rank over the steps, both runs) with its gnuplot script, and
+// channel 0 per rank over the steps, both runs, and each rank's running_mean[0] minus rank 0's)
+// with its gnuplot script, and
 // ch310_sync_batchnorm_steps.csv / ch310_sync_batchnorm_epochs.csv.
 //
 // Both runs start from the same weights (--seed) and see the same batches. Timings (lines with
@@ -30,6 +31,7 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/cli.hpp"
@@ -194,6 +196,33 @@ Run train(const std::string& name, bool sync, const tg::dist::Context& ctx, cons
     return run;
 }
 
+// The corner of a panel whose legend box would hide the fewest points of `curves` (each y over
+// the same evenly spaced x): the box taken as `width` of the x range by 40% of the y range.
+// Returns (points hidden, gnuplot key position).
+std::pair<std::size_t, std::string> legend_corner(const std::vector<std::vector<double>>& curves,
+                                                  double width) {
+    double lo = INFINITY, hi = -INFINITY;
+    for (const auto& c : curves)
+        for (const double v : c) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+    std::pair<std::size_t, std::string> best{SIZE_MAX, ""};
+    for (const char* corner : {"top right", "bottom right", "top left", "bottom left"}) {
+        const bool top = corner[0] == 't', right = std::string(corner).ends_with("right");
+        std::size_t hidden = 0;
+        for (const auto& c : curves) {
+            for (std::size_t k = 0; k < c.size(); ++k) {
+                const double fx = static_cast<double>(k) / static_cast<double>(c.size());
+                const double fy = hi > lo ? (c[k] - lo) / (hi - lo) : 0.5;
+                hidden += (right ? fx > 1.0 - width : fx < width) && (top ? fy > 0.6 : fy < 0.4);
+            }
+        }
+        if (hidden < best.first) best = {hidden, corner};
+    }
+    return best;
+}
+
 void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t steps_per_epoch,
                    const Settings& s, const fs::path& out) {
     std::vector<viz::CsvColumn> steps{{"step", {}}}, epochs{{"epoch", {}}};
@@ -213,9 +242,11 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
     viz::write_csv(out / "ch310_sync_batchnorm_steps.csv", steps);
     viz::write_csv(out / "ch310_sync_batchnorm_epochs.csv", epochs);
 
-    // Rows: running_mean, running_var of channel 0; columns: BatchNorm, SyncBatchNorm. x in
-    // epochs.
-    viz::Figure fig(2, 2, 1400, 900);
+    // Columns: BatchNorm, SyncBatchNorm. Rows: running_mean[0] and running_var[0] of every rank,
+    // then each rank's running_mean[0] minus rank 0's, on one scale for both columns (the
+    // drift is a few percent of the statistic: visible there, flat zero with SyncBatchNorm).
+    // x in epochs.
+    viz::Figure fig(3, 2, 1400, 1250);
     char title[200];
     std::snprintf(title, sizeof title,
                   "Data-parallel CNN on %zu ranks, global batch %zu (%zu per rank), seed %llu: "
@@ -227,20 +258,50 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
         x[k] = static_cast<double>(k + 1) / static_cast<double>(steps_per_epoch);
     const char* colours[] = {"#E41A1C", "#377EB8", "#4DAF4A", "#984EA3",
                              "#FF7F00", "#A65628", "#F781BF", "#999999"};
+    // mean0[r][k] − mean0[0][k]
+    const auto minus_rank0 = [](const Run& run, std::size_t r) {
+        std::vector<double> d(run.mean0[r].size());
+        for (std::size_t k = 0; k < d.size(); ++k)
+            d[k] = run.mean0[r][k] - run.mean0[0][k];
+        return d;
+    };
+    double largest = 0.0;  // over both runs, so both bottom panels share their y range
+    for (const Run* run : {&plain, &sync})
+        for (std::size_t r = 1; r < P; ++r)
+            for (const double d : minus_rank0(*run, r))
+                largest = std::max(largest, std::abs(d));
+    largest = largest > 0.0 ? 1.1 * largest : 1e-3;
     for (std::size_t col = 0; col < 2; ++col) {
         const Run& run = col == 0 ? plain : sync;
+        // One legend per column (P entries, in columns of 4), in the panel and corner where it
+        // hides the fewest points: the running_mean panel unless the running_var one is freer.
+        const double width = P > 4 ? 0.45 : 0.3;
+        const auto in_mean = legend_corner(run.mean0, width),
+                   in_var = legend_corner(run.var0, width);
+        const std::size_t legend_row = in_var.first < in_mean.first ? 1 : 0;
+        const std::string legend =
+            (legend_row == 0 ? in_mean : in_var).second + (P > 4 ? " maxrows 4" : "");
         for (std::size_t row = 0; row < 2; ++row) {
+            const auto& values = row == 0 ? run.mean0 : run.var0;
             auto& panel = fig.panel(row, col);
             panel.set_title(run.name + (row == 0 ? ": running_mean[0]" : ": running_var[0]"))
                 .set_xlabel("epoch")
                 .set_ylabel(row == 0 ? "running_mean" : "running_var");
-            panel.legend = row == 0 ? "bottom right" : "top right";  // away from the curves
+            panel.legend = row == legend_row ? legend : "";
             for (std::size_t r = 0; r < P; ++r) {
                 // Dashed lines from rank 1 on, so identical curves stay visible under rank 0's.
-                panel.line(x, row == 0 ? run.mean0[r] : run.var0[r], "rank " + std::to_string(r),
-                           colours[r % 8], r > 0);
+                panel.line(x, values[r], "rank " + std::to_string(r), colours[r % 8], r > 0);
             }
         }
+        auto& diff = fig.panel(2, col);
+        diff.set_title(run.name + ": running_mean[0] of rank r minus rank 0's")
+            .set_xlabel("epoch")
+            .set_ylabel("difference")
+            .set_yrange(-largest, largest);
+        diff.legend = "";  // the colours of the panels above
+        diff.line({x.front(), x.back()}, {0.0, 0.0}, "", "#BBBBBB");
+        for (std::size_t r = 1; r < P; ++r)
+            diff.line(x, minus_rank0(run, r), "rank " + std::to_string(r), colours[r % 8], false);
     }
     const auto result = fig.save(out / "ch310_sync_batchnorm.png");
     std::cout << result.message << "\n";

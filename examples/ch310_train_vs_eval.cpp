@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         "Forgetting model.eval(): batch-dependent outputs, the batch-of-one error, accuracy "
         "lost in training mode, drifting running statistics; EvalGuard.");
     const gotchas::SmallCnnFlags flags(cli);  // the common flags and --epochs
-    cli.quick_help("1 epoch on 2,000 examples, 1,024 test examples (for tests)");
+    cli.quick_help("2 epochs on 2,000 examples, 1,024 test examples (for tests)");
     cli.outputs("ch310_train_vs_eval.png (+ .gp, CSV) and ch310_train_vs_eval_facts.json.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const std::uint64_t seed = flags.common.seed;
@@ -248,7 +248,9 @@ int main(int argc, char** argv) {
                       .set_yrange(0, 100)
                       .line(sizes, pct_ev, "eval mode", "black", true)
                       .line(sizes, pct_sh, "training mode, shuffled batches", tg::viz::kBlue)
-                      .line(sizes, pct_so, "training mode, class-sorted batches", tg::viz::kRed);
+                      .markers()
+                      .line(sizes, pct_so, "training mode, class-sorted batches", tg::viz::kRed)
+                      .markers();
         p.extra = {"set logscale x 2", "set xtics (2, 8, 64)"};
         p.legend = "bottom right";
         tg::viz::write_csv(fs::path(out) / "ch310_train_vs_eval.csv",

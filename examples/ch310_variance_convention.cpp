@@ -174,8 +174,9 @@ int main(int argc, char** argv) {
             kMean, kStd, C, steps);
         std::printf(
             "Variances are averaged over the features; the right value is 1 everywhere.\n\n");
-        std::printf("  %5s | %-23s | %-23s | %-23s\n", "", "training output var",
-                    "running_var / σ²", "eval output var");
+        // %-25s: "σ²" is 4 bytes in UTF-8 but 2 columns on screen.
+        std::printf("  %5s | %-23s | %-25s | %s\n", "", "training output var", "running_var / σ²",
+                    "eval output var");
         std::printf("  %5s | %11s %11s | %11s %11s | %11s %11s\n", "B", "PyTorch", "unbiased(a)",
                     "PyTorch", "biased(b)", "PyTorch", "biased(b)");
         for (const Row& r : rows)
@@ -230,17 +231,21 @@ int main(int argc, char** argv) {
                        .set_xlabel("batch size B")
                        .set_xrange(1.6, 640)
                        .set_ylabel("variance")
-                       .line(xs, a_pt, "biased σ²_B (PyTorch)", tg::viz::kBlue)
-                       .line(xs, a_ub, "unbiased σ²_B (mistake)", tg::viz::kRed, true);
+                       .line(xs, a_pt, "biased batch σ² (PyTorch)", tg::viz::kBlue)
+                       .markers()
+                       .line(xs, a_ub, "unbiased batch σ² (mistake)", tg::viz::kRed, true)
+                       .markers();
         p0.extra = logx;
         p0.legend = "bottom right";
         auto& p1 = fig.panel(0, 1)
-                       .set_title("running\\_var / true σ²")
+                       .set_title("running_var / true σ²")
                        .set_xlabel("batch size B")
                        .set_xrange(1.6, 640)
                        .set_ylabel("ratio")
                        .line(xs, b_pt, "unbiased stored (PyTorch)", tg::viz::kBlue)
-                       .line(xs, b_bi, "biased stored (mistake)", tg::viz::kRed, true);
+                       .markers()
+                       .line(xs, b_bi, "biased stored (mistake)", tg::viz::kRed, true)
+                       .markers();
         p1.extra = logx;
         p1.legend = "bottom right";
         auto& p2 = fig.panel(0, 2)
@@ -249,7 +254,9 @@ int main(int argc, char** argv) {
                        .set_xrange(1.6, 640)
                        .set_ylabel("variance")
                        .line(xs, e_pt, "unbiased stored (PyTorch)", tg::viz::kBlue)
-                       .line(xs, e_bi, "biased stored (mistake)", tg::viz::kRed, true);
+                       .markers()
+                       .line(xs, e_bi, "biased stored (mistake)", tg::viz::kRed, true)
+                       .markers();
         p2.extra = logx;
         p2.legend = "center right";
         std::cout << "\n" << fig.save(dir / "ch310_variance_convention.png").message << "\n";

@@ -6,6 +6,12 @@
 #   bash scripts/bench.sh --update-docs    # ... and to docs/performance.md (deliberately)
 #   RUNS=5 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
 #   THREADS=1 bash scripts/bench.sh --clock cpu   # a loaded machine: process CPU time
+#   ISA=avx2 bash scripts/bench.sh         # both sides limited to AVX2 on an AVX-512 CPU
+#
+# ISA=avx2 stands in for the AVX2 machines we meet (AMD EPYC): tapegrad is built for
+# x86-64-v3 in build/bench-avx2 with OpenBLAS's Haswell kernels, and PyTorch's oneDNN is
+# capped with ONEDNN_MAX_CPU_ISA=AVX2 (its ATen kernels are AVX2 already). Same instructions,
+# not the same machine: caches, memory and clock stay this CPU's.
 #
 # Each pair is followed by a tapegrad run with the reference kernels (--kernels reference), the
 # table's third column: the price of the readable path.
@@ -18,10 +24,28 @@ for a in "$@"; do
   if [ "$a" = "--update-docs" ]; then update_docs=1; else args+=("$a"); fi
 done
 bash scripts/setup.sh build torch
+case "${ISA:-native}" in
+  native)
+    build=build/release
+    cmake --preset release >/dev/null
+    ;;
+  avx2)
+    if [ "$update_docs" = 1 ]; then
+      echo "bench.sh: --update-docs records the native run; run ISA=avx2 without it" >&2
+      exit 2
+    fi
+    build=build/bench-avx2
+    export OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2
+    cmake --preset release -B "$build" -DCMAKE_CXX_FLAGS_RELEASE="-O3 -DNDEBUG -march=x86-64-v3" >/dev/null
+    ;;
+  *)
+    echo "bench.sh: ISA must be native or avx2, not '$ISA'" >&2
+    exit 2
+    ;;
+esac
 source scripts/env.sh
-cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target bench_tapegrad
-bench=./build/release/bench/bench_tapegrad
+cmake --build "$build" -j "$(nproc)" --target bench_tapegrad
+bench="./$build/bench/bench_tapegrad"
 mkdir -p out/bench
 stamp="$(date -u +%Y%m%d-%H%M%S)"
 raw="out/bench/$stamp"

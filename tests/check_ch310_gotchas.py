@@ -9,6 +9,7 @@ Exit status 0 when every check passes; otherwise each failed check is printed.
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def run(program, out, *extra):
     sys.stderr.write(p.stderr)
     check(p.returncode == 0, f"{os.path.basename(program)} --quick exits with 0 (got {p.returncode})")
     name = os.path.basename(program)
+    # tg::viz::Figure renders text as written (pngcairo noenhanced): a backslash meant to escape
+    # an underscore for gnuplot's enhanced mode shows up in the figure ("running\_var").
+    for gp in sorted(f for f in os.listdir(out) if f.endswith(".gp")):
+        with open(os.path.join(out, gp), encoding="utf-8") as f:
+            escaped = [line.strip() for line in f if re.search(r"\\\\[_^{}]", line)]
+        check(not escaped, f"{gp}: no enhanced-mode escape shown literally {escaped[:1]}")
     path = os.path.join(out, name + "_facts.json")
     if not os.path.exists(path):
         check(False, f"{path} written")
@@ -45,13 +52,26 @@ def close(a, b, tol):
     return abs(a - b) <= tol
 
 
-def manual(stdout, f):
+def manual(stdout, f, program):
     for key in ("train_output_max_diff", "train_grad_max_diff", "eval_output_max_diff",
                 "running_mean_max_diff", "running_var_max_diff"):
         check(f[key] < 1e-6, f"manual vs built-in {key} = {f[key]:.3g} < 1e-6")
+    # The facts file cannot be written (a directory holds its name): the program says so, fails,
+    # and leaves no temporary file behind (examples/gotchas/facts.hpp; every program saves so).
+    out = tempfile.mkdtemp(prefix="tapegrad_gotchas_blocked_")
+    try:
+        os.mkdir(os.path.join(out, "ch310_manual_batchnorm_facts.json"))
+        p = subprocess.run([program, "--quick", "--out", out], capture_output=True, text=True)
+        left = sorted(os.listdir(out))
+        check(p.returncode != 0 and "cannot write" in p.stderr and
+              "ch310_manual_batchnorm_facts.json" in p.stderr,
+              f"an unwritable facts file is an error naming it ({p.stderr.strip()!r})")
+        check(left == ["ch310_manual_batchnorm_facts.json"], f"nothing left behind ({left})")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
-def variance(stdout, f):
+def variance(stdout, f, program):
     sizes = sorted(int(k[1:].split("_")[0]) for k in f if k.endswith("_train_var_pytorch"))
     check(sizes == [2, 8, 64, 512], f"batch sizes 2, 8, 64, 512 measured (got {sizes})")
     check(f["worst_convention"] < 1e-5,
@@ -73,7 +93,7 @@ def variance(stdout, f):
           f"variance ({f['B2_eval_var_biased']:.3f} > 1.5)")
 
 
-def checkpoint(stdout, f):
+def checkpoint(stdout, f, program):
     steps = f["steps"]
     check(f["plain_num_batches_tracked_max"] == steps, "plain run counts each batch once")
     check(f["checkpointed_num_batches_tracked_min"] == 2 * steps,
@@ -90,7 +110,7 @@ def checkpoint(stdout, f):
     check(f["memory_saved_peak"] > 0, f"peak memory {100 * f['memory_saved_peak']:.0f}% lower")
 
 
-def family(stdout, f):
+def family(stdout, f, program):
     for n in ("batchnorm", "layernorm", "groupnorm", "instancenorm"):
         check(close(f[n + "_mean"], 0, 1e-3) and close(f[n + "_std"], 1, 1e-3),
               f"{n}: output mean 0, std 1 ({f[n + '_mean']:.4f}, {f[n + '_std']:.4f})")
@@ -115,7 +135,7 @@ def family(stdout, f):
 ONE_VALUE_ERROR = "expected more than 1 value per channel when training"
 
 
-def layernorm(stdout, f):
+def layernorm(stdout, f, program):
     check(f["layernorm_token_mean_max"] < 1e-5 and f["layernorm_token_std_max_dev"] < 1e-3,
           "LayerNorm: every token mean 0, std 1 on a batch of one")
     check(ONE_VALUE_ERROR in f["batchnorm_one_token_error"],
@@ -129,7 +149,7 @@ def layernorm(stdout, f):
     check(f["batchnorm_train_eval_diff"] > 0.01, "BatchNorm differs between train and eval")
 
 
-def tape(stdout, f):
+def tape(stdout, f, program):
     check(f["gradcheck_ok"] is True and f["gradcheck_max_abs_error"] < 1e-6,
           f"finite differences agree (max error {f['gradcheck_max_abs_error']:.3g})")
     check(f["bn_formula_vs_composed"] < 1e-12,
@@ -141,7 +161,7 @@ def tape(stdout, f):
     check(f["tape_entries"] >= 5 and "Tape with" in stdout, "the tape is printed")
 
 
-def train_eval(stdout, f):
+def train_eval(stdout, f, program):
     check(ONE_VALUE_ERROR in f["batch_of_one_error"],
           f"one example in training mode raises: {f['batch_of_one_error']!r}")
     check(f["same_input_eval_diff"] == 0, "eval outputs independent of the batch (exactly)")
@@ -155,7 +175,7 @@ def train_eval(stdout, f):
           "EvalGuard: eval inside, training restored after an exception")
 
 
-def shift(stdout, f):
+def shift(stdout, f, program):
     check(f["acc_before_contrast"] < f["acc_before_none"] - 0.1,
           "contrast 0.5: accuracy collapses with the training statistics "
           f"({100 * f['acc_before_contrast']:.1f}% vs {100 * f['acc_before_none']:.1f}%)")
@@ -184,7 +204,7 @@ def main():
     try:
         stdout, facts = run(sys.argv[2], out, *sys.argv[3:])
         if facts:
-            CHECKS[sys.argv[1]](stdout, facts)
+            CHECKS[sys.argv[1]](stdout, facts, sys.argv[2])
     finally:
         shutil.rmtree(out, ignore_errors=True)
     if failures:

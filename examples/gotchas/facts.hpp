@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -23,10 +24,12 @@ class Facts {
     void text(const std::string& key, const std::string& v) { items_.emplace_back(key, quote(v)); }
     void flag(const std::string& key, bool v) { items_.emplace_back(key, v ? "true" : "false"); }
 
-    /// Writes <dir>/<program>_facts.json through a temporary file renamed into place.
+    /// Writes <dir>/<program>_facts.json through a temporary file renamed into place; on a
+    /// failed write the temporary file is removed and nothing else is touched.
     std::filesystem::path save(const std::filesystem::path& dir, const std::string& program) const {
         const auto path = dir / (program + "_facts.json");
         const auto tmp = dir / (program + "_facts.json.tmp");
+        bool written = false;
         {
             std::ofstream out(tmp);
             out << "{\n";
@@ -34,9 +37,15 @@ class Facts {
                 out << "  " << quote(items_[i].first) << ": " << items_[i].second
                     << (i + 1 < items_.size() ? ",\n" : "\n");
             out << "}\n";
-            if (!out) throw std::runtime_error("cannot write " + tmp.string());
+            out.close();
+            written = static_cast<bool>(out);
         }
-        std::filesystem::rename(tmp, path);
+        std::error_code ec;
+        if (written) std::filesystem::rename(tmp, path, ec);
+        if (!written || ec) {
+            std::filesystem::remove(tmp, ec);
+            throw std::runtime_error("cannot write " + path.string());
+        }
         return path;
     }
 

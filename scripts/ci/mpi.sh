@@ -2,7 +2,8 @@
 # CI stage for tg::dist (MPI): builds the MPI test binaries and the chapter program in the ci
 # preset (warnings as errors) and runs every CTest labelled "mpi": SyncBatchNorm against
 # BatchNorm and the data-parallel checks on 1, 2, 3 and 4 ranks (float32 and float64), a
-# throwing rank that must abort the job, and ch310_sync_batchnorm --quick on 2 ranks.
+# throwing rank that must abort the job (2-4 ranks), and ch310_sync_batchnorm --quick on 2 and 4
+# ranks.
 # Needs Debian's libopenmpi-dev and openmpi-bin; exits non-zero if MPI is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -28,13 +28,14 @@ skip -rfu ^tg::Tape::active($|[(])
 # Tape::backward's loop: the checks and the seed, moving to the next entry (the anomaly check,
 # freeing grads), the seed of backward(loss). `step` on the loop's body enters the entry's op.
 skip -rfu ^tg::Tape::(start_backward|next_entry|previous_entry)[(]
-skip -rfu ^tg::[(]anonymous.namespace[)]::ones_like_loss[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::ones_like[(]
 skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
 
 # The op/kernel seam's plumbing (also in skip.gdb): which kernels run, argument checks,
 # optional pointers. Parentheses that are part of a name are written [(] and [)], and a
 # space as . (gdb splits the command's arguments at spaces).
 skip -rfu ^tg::kernels_in_use[(]
+skip -rfu ^tg::[(]anonymous.namespace[)]::batch_norm_backward_kernel[(]
 skip -rfu ^tg::[(]anonymous.namespace[)]::check_
 skip -rfu ^tg::[(]anonymous.namespace[)]::data_or_null[(]
 skip -rfu ^tg::[(]anonymous.namespace[)]::fixed_stat[(]

@@ -1020,9 +1020,9 @@ class _BackwardStop(gdb.Breakpoint):
 
 
 def _backward_call_lines():
-    """(file, [lines]) of the call of an entry's backward in Tape::backward's reverse loop: the
-    first line after the start of Tape::backward containing "->backward.closure()(" (the
-    loop's body)."""
+    """(file, [lines]) of the calls of an entry's backward in Tape::backward's reverse loops:
+    for each overload of Tape::backward, the first line after its start containing
+    "->backward.closure()(" (the loop's body)."""
     try:
         sals = gdb.decode_line("tg::Tape::backward")[1] or []
     except gdb.error:
@@ -1033,9 +1033,14 @@ def _backward_call_lines():
     path = sals[0].symtab.fullname()
     with open(path) as f:
         lines = f.readlines()
-    for number in range(min(sal.line for sal in sals), len(lines) + 1):
-        if "->backward.closure()(" in lines[number - 1]:
-            return path, [number]
+    found = set()
+    for sal in sals:
+        body = next((number for number in range(sal.line, len(lines) + 1)
+                     if "->backward.closure()(" in lines[number - 1]), None)
+        if body is not None:
+            found.add(body)
+    if found:
+        return path, sorted(found)
     raise gdb.GdbError("tg-break-backward: no call of an entry's backward found in "
                        "Tape::backward's loop (%s)" % path)
 

@@ -78,7 +78,7 @@ void Tape::enable_profiling() {
 
 namespace {
 // d loss / d loss = 1: the seed of backward(loss), for a loss with one element.
-Array ones_like_loss(const Tensor& loss) {
+Array ones_like(const Tensor& loss) {
     if (loss.numel() != 1) {
         throw std::logic_error("Tape::backward: the loss must have one element, got shape " +
                                shape_str(loss.value().shape()) +
@@ -91,7 +91,10 @@ Array ones_like_loss(const Tensor& loss) {
 }  // namespace
 
 void Tape::backward(const Tensor& loss) {
-    backward(loss, ones_like_loss(loss));
+    // backward(loss, ones_like(loss)) below, its loop written out here so that in gdb one `step`
+    // from `tape.backward(loss)` lands on it (docs/debugging.md).
+    for (auto* entry = start_backward(loss, ones_like(loss)); entry; entry = next_entry(*entry))
+        entry->backward.closure()(entry->output.node().grad);
 }
 
 void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {

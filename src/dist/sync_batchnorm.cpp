@@ -1,6 +1,7 @@
 #include "tapegrad/dist/sync_batchnorm.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -75,21 +76,27 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     const KernelSet k = kernel_set();
     const real* xp = x.value().data();
 
-    // This rank's statistics: [n_r, C, mean_r[0..C), M2_r[0..C)], gathered from every rank.
-    std::vector<double> mine(2 + 2 * C);
-    mine[0] = static_cast<double>(N * L);
-    mine[1] = static_cast<double>(C);
-    k.local_moments(xp, N, C, L, mine.data() + 2, mine.data() + 2 + C);
-    const std::vector<double> all = ctx.all_gather(mine);
-    const std::size_t P = static_cast<std::size_t>(ctx.world_size()), stride = 2 + 2 * C;
-    for (std::size_t r = 0; r < P; ++r) {
-        if (all[r * stride + 1] != static_cast<double>(C)) {
+    // Every rank's channel count first, one number each: the statistics' all-gather below must
+    // have the same size on every rank (with another C on one rank, MPI_Allgather fails on
+    // some ranks and leaves the others waiting forever). Every rank sees the same counts, so
+    // every rank throws alike.
+    const std::size_t P = static_cast<std::size_t>(ctx.world_size());
+    const std::vector<std::uint64_t> channels = ctx.all_gather(static_cast<std::uint64_t>(C));
+    for (std::size_t r = 1; r < P; ++r) {
+        if (channels[r] != channels[0]) {
             throw std::invalid_argument(std::string(op) + ": rank " + std::to_string(r) + " has " +
-                                        std::to_string(all[r * stride + 1]) + " channels, this " +
-                                        ctx.where() + " has " + std::to_string(C) + " (input " +
-                                        shape_str(shape) + ")");
+                                        std::to_string(channels[r]) + " channels, rank 0 has " +
+                                        std::to_string(channels[0]) + " (input " +
+                                        shape_str(shape) + " on " + ctx.where() + ")");
         }
     }
+
+    // This rank's statistics: [n_r, mean_r[0..C), M2_r[0..C)], gathered from every rank.
+    const std::size_t stride = 1 + 2 * C;
+    std::vector<double> mine(stride);
+    mine[0] = static_cast<double>(N * L);
+    k.local_moments(xp, N, C, L, mine.data() + 1, mine.data() + 1 + C);
+    const std::vector<double> all = ctx.all_gather(mine);
 
     // Merged in rank order, the same on every rank (Chan, Golub & LeVeque):
     //   n = n_a + n_b,  δ = μ_b − μ_a,  μ = μ_a + δ·n_b/n,  M2 = M2_a + M2_b + δ²·n_a·n_b/n
@@ -101,9 +108,9 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
         if (nb == 0.0) continue;
         const double n = B + nb;
         for (std::size_t c = 0; c < C; ++c) {
-            const double delta = theirs[2 + c] - mean[c];
+            const double delta = theirs[1 + c] - mean[c];
             mean[c] += delta * nb / n;
-            m2[c] += theirs[2 + C + c] + delta * delta * B * nb / n;
+            m2[c] += theirs[1 + C + c] + delta * delta * B * nb / n;
         }
         B = n;
     }
@@ -191,15 +198,18 @@ SyncBatchNorm::SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn)
     : BatchNorm(TakeOver{}, bn), ctx_(&ctx) {}
 
 Tensor SyncBatchNorm::forward(const Tensor& x) {
+    // Eval mode never communicates, as PyTorch's SyncBatchNorm ("don't sync batchnorm stats in
+    // inference mode"): BatchNorm's forward, i.e. the running statistics, or without them this
+    // rank's own batch statistics. So one rank may evaluate alone.
+    if (!is_training()) return BatchNorm::forward(x);
     check_input_dim(x);
-    const bool use_batch_stats = is_training() || !options.track_running_stats;
     if (recomputing()) {  // under tg::checkpoint's recomputation: statistics, no update
         return dist::sync_batch_norm(*ctx_, x, Tensor{}, Tensor{}, weight, bias, true, 0.0,
                                      options.eps);
     }
     const double factor = count_batch();
-    return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, use_batch_stats,
-                                 factor, options.eps);
+    return dist::sync_batch_norm(*ctx_, x, running_mean, running_var, weight, bias, true, factor,
+                                 options.eps);
 }
 
 void SyncBatchNorm::check_input_dim(const Tensor& x) const {

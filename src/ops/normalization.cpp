@@ -92,8 +92,7 @@ std::size_t trailing_size(const Shape& shape, std::size_t from) {
 }
 
 /// x seen as [N, C, L], and whether the statistics were the batch's own: what BatchNorm's
-/// backward kernel needs besides the arrays. (Captured as one struct: gdb then does not stop
-/// on the closure's capture list while the kernel's arguments are evaluated.)
+/// backward kernel needs besides the arrays, captured as one struct.
 struct BatchNormShape {
     std::size_t N, C, L;
     bool batch_stats;
@@ -185,6 +184,12 @@ BatchNormWork prepare_batch_norm(const Tensor& x, const Tensor& weight, const Te
     return bn;
 }
 
+/// BatchNorm's backward kernel in the kernel set in use (the debug build's: the reference one).
+auto* batch_norm_backward_kernel() {
+    return kernels_in_use() == Kernels::reference ? kernels::reference::batch_norm_backward
+                                                  : kernels::fast::batch_norm_backward;
+}
+
 /// The unbiased variance σ² · B/(B − 1) that running_var tracks.
 double unbiased(double var, std::size_t B) {
     return var * static_cast<double>(B) / static_cast<double>(B - 1);
@@ -233,15 +238,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         const BatchNormShape s{bn.N, bn.C, bn.L, bn.batch_stats};
         auto backward = [x, weight, bias, s, mean = std::move(bn.mean),
                          invstd = std::move(bn.invstd)](const Array& dy) {
-            InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::batch_norm_backward(
-                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
-                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
-            else
-                kernels::fast::batch_norm_backward(
-                    grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
-                    invstd.data(), data_or_null(weight), s.N, s.C, s.L, s.batch_stats);
+            // The call's second line reads no captured member, only calls and locals: gdb then
+            // stops on the call once instead of going back and forth (docs/debugging.md).
+            InputGrads grads(x, weight, bias);            // dx, dγ, dβ: null where not wanted
+            const real* gamma = data_or_null(weight);     // null: no weight (γ = 1)
+            const std::size_t N = s.N, C = s.C, L = s.L;  // x seen as [N, C, L]
+            const bool batch_stats = s.batch_stats;       // normalised with μ_B, σ²_B
+            const auto kernel = batch_norm_backward_kernel();  // reference or fast
+            kernel(grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                   invstd.data(), gamma, N, C, L, batch_stats);
             grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
         };
         tape->record("batch_norm", std::move(inputs), out, std::move(backward));

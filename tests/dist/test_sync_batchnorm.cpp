@@ -10,6 +10,7 @@
 
 #include <xtensor/xview.hpp>
 
+#include "tapegrad/checkpoint.hpp"
 #include "tapegrad/dist/sync_batchnorm.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -148,6 +149,92 @@ TEST_CASE("SyncBatchNorm: one value per channel across all ranks is an error on 
     // In eval the running statistics are used: no error.
     bn.eval();
     CHECK_NOTHROW(bn(x));
+}
+
+TEST_CASE("SyncBatchNorm: another channel count on one rank is an error on every rank") {
+    const auto& ctx = test_ctx();
+    if (ctx.world_size() < 2) return;
+    // Rank 1 has 4 channels, the others 3 (no γ/β or running statistics: nothing of size C
+    // that DataParallel's start-up check could have compared).
+    const std::size_t C = ctx.rank() == 1 ? 4 : 3;
+    tg::nn::SyncBatchNorm bn(ctx, C, {.affine = false, .track_running_stats = false});
+    const Tensor x = Tensor::ones({2, C});
+    CHECK_THROWS_WITH_AS(bn(x), doctest::Contains("rank 1 has 4 channels, rank 0 has 3"),
+                         std::invalid_argument);
+    ctx.barrier();  // and nobody is left waiting in a collective
+}
+
+TEST_CASE(
+    "SyncBatchNorm in eval mode does not synchronise: without running statistics, each "
+    "rank normalises with its own batch (as PyTorch)") {
+    const auto& ctx = test_ctx();
+    const auto r = static_cast<std::size_t>(ctx.rank());
+    // Every rank its own rows, centred differently, so its batch statistics differ from the
+    // global batch's: a synchronised forward would not match BatchNorm on this rank's rows.
+    tg::Generator gen(7 + r);
+    const Array x = tg::normal({3 + r, 4, 5}, static_cast<double>(r), 1.0 + 0.5 * r, gen);
+    const BatchNormOptions untracked{.track_running_stats = false};
+    tg::nn::BatchNorm1d local(4, untracked);
+    tg::nn::SyncBatchNorm sync(ctx, 4, untracked);
+    local.eval();
+    sync.eval();
+    const Tensor x_local(x, true), x_sync(x, true);
+    Tensor y_local, y_sync;
+    {
+        tg::Tape tape;
+        y_local = local(x_local);
+        tape.backward(tg::sum(tg::mul(y_local, y_local)));
+    }
+    {
+        tg::Tape tape;
+        y_sync = sync(x_sync);
+        tape.backward(tg::sum(tg::mul(y_sync, y_sync)));
+    }
+    CHECK(rel_error(y_sync.value(), y_local.value()) <= kRelTol);
+    CHECK(rel_error(x_sync.grad(), x_local.grad()) <= kRelTol);
+    CHECK(rel_error(sync.weight.grad(), local.weight.grad()) <= kRelTol);
+}
+
+TEST_CASE("SyncBatchNorm under tg::checkpoint equals BatchNorm under it on the whole batch") {
+    // The recomputation during backward runs the forward's collectives again, on every rank
+    // alike; with either option the numbers are one process's (the core's checkpoint and
+    // BatchNorm, checked against PyTorch in tests/test_nn_bn_utils.cpp).
+    const auto& ctx = test_ctx();
+    const auto counts = shares(ctx.world_size(), false);
+    const auto r = static_cast<std::size_t>(ctx.rank());
+    const std::size_t B = std::accumulate(counts.begin(), counts.end(), std::size_t{0});
+    const std::size_t first = std::accumulate(counts.begin(), counts.begin() + r, std::size_t{0});
+    for (const bool twice : {true, false}) {
+        CAPTURE(twice);
+        const tg::CheckpointOptions options{.recompute_updates_running_stats = twice};
+        tg::Generator gen(11);
+        tg::nn::BatchNorm2d single(3);
+        tg::nn::SyncBatchNorm sync(ctx, 3);
+        const Array x = tg::normal({B, 3, 2, 2}, 1.0, 2.0, gen);
+        const Array w = tg::normal({B, 3, 2, 2}, 0.0, 1.0, gen);
+        const Tensor x_all(x, true), x_mine(rows(x, first, counts[r]), true);
+        {
+            tg::Tape tape;
+            const Tensor y = tg::checkpoint(
+                options, [&](const Tensor& t) { return single(t); }, x_all);
+            tape.backward(tg::sum(tg::mul(y, Tensor(w))));
+        }
+        {
+            tg::Tape tape;
+            const Tensor y = tg::checkpoint(
+                options, [&](const Tensor& t) { return sync(t); }, x_mine);
+            tape.backward(tg::sum(tg::mul(y, Tensor(rows(w, first, counts[r])))));
+        }
+        if (counts[r] > 0)
+            CHECK(rel_error(x_mine.grad(), rows(x_all.grad(), first, counts[r])) <= kRelTol);
+        Array dgamma = sync.weight.grad();
+        ctx.all_reduce_sum(dgamma);
+        CHECK(rel_error(dgamma, single.weight.grad()) <= kRelTol);
+        CHECK(rel_error(sync.running_mean.value(), single.running_mean.value()) <= kRelTol);
+        CHECK(rel_error(sync.running_var.value(), single.running_var.value()) <= kRelTol);
+        CHECK(sync.num_batches_tracked.item() == single.num_batches_tracked.item());
+        CHECK(sync.num_batches_tracked.item() == (twice ? 2 : 1));
+    }
 }
 
 TEST_CASE("convert_sync_batchnorm swaps every BatchNorm and keeps its tensors") {

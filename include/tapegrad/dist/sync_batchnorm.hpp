@@ -6,7 +6,8 @@
 // every rank normalises with the global batch's μ_B and σ²_B, exactly as one process with all
 // B rows would, and updates identical running statistics.
 //
-//   forward   per channel, this rank's count n_r, mean μ_r and M2_r = Σ (x − μ_r)², gathered
+//   forward   every rank's channel count C, gathered and compared (one MPI_Allgather); then
+//             per channel, this rank's count n_r, mean μ_r and M2_r = Σ (x − μ_r)², gathered
 //             from every rank (one MPI_Allgather) and merged in rank order (Chan et al.):
 //                 n = n_a + n_b,   δ = μ_b − μ_a,   μ = μ_a + δ·n_b/n,
 //                 M2 = M2_a + M2_b + δ²·n_a·n_b/n
@@ -18,8 +19,9 @@
 //             dγ = Σdy·x̂ and dβ = Σdy stay this rank's own: DataParallel averages them with
 //             the other gradients.
 // Its kernels (src/dist/kernels/{reference,fast}/) follow tg::set_kernels (tapegrad/kernels.hpp).
-// Every rank must run the forward and the backward (they are collectives). A rank may have
-// fewer rows than another, or none (PyTorch's SyncBatchNorm allows unequal counts).
+// In training every rank must run the forward and the backward (they are collectives); in eval
+// SyncBatchNorm does not communicate. A rank may have fewer rows than another, or none
+// (PyTorch's SyncBatchNorm allows unequal counts).
 #pragma once
 
 #include <cstddef>
@@ -56,7 +58,9 @@ class SyncBatchNorm : public BatchNorm {
     /// num_batches_tracked: the same handles, so an optimiser built on them still trains them).
     SyncBatchNorm(const dist::Context& ctx, BatchNorm& bn);
 
-    /// Counts the batch (training), then y = sync_batch_norm(ctx, x, ...).
+    /// Training: counts the batch, then y = sync_batch_norm(ctx, x, ...) (a collective). Eval:
+    /// BatchNorm's forward, no communication (the running statistics, or without them this
+    /// rank's own batch statistics), as PyTorch's SyncBatchNorm.
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "SyncBatchNorm"; }
 
