@@ -234,8 +234,8 @@ int main(int argc, char** argv) {
         }
         std::printf(
             "\nAfter fine-tuning on %zu images of 5-9, eval mode, mean ± sd over %zu "
-            "seeds\n\n",
-            finetune_size, seeds.size());
+            "seed%s\n\n",
+            finetune_size, seeds.size(), seeds.size() == 1 ? "" : "s");
         table.print();
 
         tg::viz::Figure fig(1, 2, 1400, 540);

@@ -208,9 +208,9 @@ int main(int argc, char** argv) {
         }
         stds.print();
         std::printf(
-            "\nTest accuracy (eval mode) after %zu steps, mean ± sd over %zu seeds;\n"
+            "\nTest accuracy (eval mode) after %zu steps, mean ± sd over %zu seed%s;\n"
             "failed: loss NaN or ended above where it started\n\n",
-            steps, seeds.size());
+            steps, seeds.size(), seeds.size() == 1 ? "" : "s");
         accs.print();
 
         tg::viz::Figure fig(1, 3, 1680, 540);

@@ -171,8 +171,8 @@ int main(int argc, char** argv) {
         }
         std::printf(
             "\nTest accuracy %% (eval mode) by batch size B, %zu examples per run,\n"
-            "mean ± sd over %zu seeds\n\n",
-            examples, seeds.size());
+            "mean ± sd over %zu seed%s\n\n",
+            examples, seeds.size(), seeds.size() == 1 ? "" : "s");
         table.print();
         std::printf(
             "\nBN scored in eval mode (running statistics) and in training mode\n"
