@@ -116,19 +116,21 @@ void conv2d_gemm_backward(real* dx, real* dweight, real* dbias, const real* dy, 
     }
 }
 
-// The rule, per layer shape (measured with bench/bench_conv_kernels.cpp, one thread; the table
-// is in docs/performance.md, "Convolution kernels: which algorithm for which layer"):
-//   forward   direct when the direct kernels apply (stride 1, kW <= 7, padding < kernel), the
-//             filters are short, C kH kW <= 150, and few, O <= 16; GEMM otherwise.
-//   backward  the same, and on SIMD narrower than AVX-512 only for one input channel (C = 1).
+// The rule, per layer shape (measured with bench/bench_conv_kernels.cpp, one thread, and inside
+// the training step with bench/bench_tapegrad; the tables are in docs/performance.md,
+// "Convolution kernels: which algorithm for which layer"):
+//   forward and backward: direct when the direct kernels apply (stride 1, kW <= 7, padding <
+//   kernel), the filters are short, C kH kW <= 150, and few, O <= 16; GEMM otherwise.
 // Where C kH kW and O are small (the chapter's layers: C kH kW = 9 to 150, O = 6 to 16) the
 // per-image GEMM [O x C kH kW] x [C kH kW x OH OW] is too small for BLAS and im2col copies as
 // much as it multiplies: direct measured 1.06 to 1.4 times faster forward with AVX2, 1.3 to 2.5
 // with AVX-512. With 32 filters GEMM won the forward pass on AVX2 (AVX-512's direct still won:
 // a wider rule for AVX-512 is possible, not measured enough), and from 64 input channels
-// GEMM's backward won on both. The direct weight gradient keeps 4 filters per register block
-// with AVX-512's 32 registers but only 2 with AVX2's 16: there the backward of conv2 (C = 6 or
-// 8) measured 17 to 28% slower than GEMM, while conv1's (C = 1, no dx) was within 7% or faster.
+// GEMM's backward won on both. With AVX2 the direct weight gradient keeps only 2 filters per
+// register block (4 with AVX-512's 32 registers), and one thread alone ran conv2's backward
+// (C = 6 or 8) 4 to 8% slower than GEMM; but inside the 2-thread training step the direct
+// backward of the benchmark's conv2 ran at about twice GEMM's rate (39-41 against 19-22
+// GFLOP/s), so the rule does not depend on the SIMD width.
 // No choice depends on the batch size or the thread count, so the numbers do not either.
 namespace {
 
@@ -144,7 +146,7 @@ bool conv2d_forward_takes_direct(const Conv2dShape& s) {
 }
 
 bool conv2d_backward_takes_direct(const Conv2dShape& s) {
-    return conv2d_forward_takes_direct(s) && (conv2d_direct_simd_bytes() >= 64 || s.c == 1);
+    return conv2d_forward_takes_direct(s);
 }
 
 void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,

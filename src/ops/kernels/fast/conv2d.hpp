@@ -15,7 +15,7 @@ inline constexpr std::size_t kMaxDirectFilter = 150;
 inline constexpr std::size_t kMaxDirectFilters = 16;
 
 /// True if conv2d_forward runs the direct kernels (conv2d_direct.hpp) for this layer, false if
-/// im2col + GEMM per image. Depends on the layer's shape alone (and the SIMD width compiled).
+/// im2col + GEMM per image. Depends on the layer's shape alone.
 bool conv2d_forward_takes_direct(const Conv2dShape& s);
 
 /// The same for conv2d_backward (dx, dW and db together).
