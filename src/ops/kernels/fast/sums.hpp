@@ -23,40 +23,50 @@ inline Centre centre(double mu) {
 
 /// Two sums over i < len: su += Σ u_i, sv += Σ v_i, where {u_i, v_i} = term(i).
 /// Speed without losing accuracy: the terms are added in kLanes interleaved partial sums in
-/// `real` (which the compiler vectorises; it may not reorder one running sum itself), and
-/// every kChunk terms these are moved into partial sums in double.
+/// `real` (lane k takes the terms i ≡ k mod kLanes), and every kChunk terms these are moved
+/// into partial sums in double; the last len mod kLanes terms go into lane 0's double.
+/// The lanes are a GCC/Clang vector (`vector_size`): written as an array of scalars the
+/// compiler left the adds scalar, 4x slower (batch_norm's forward at batch 512 ran at a fifth
+/// of the cache's rate); as a vector each lane still gets exactly the same adds in the same
+/// order, so the sums are bit for bit what the scalar lanes gave.
 struct Pair {
     real u, v;
 };
 inline constexpr std::size_t kLanes = 8;
 inline constexpr std::size_t kChunk = 64;
+using RealLanes = real __attribute__((vector_size(kLanes * sizeof(real))));
+using DoubleLanes = double __attribute__((vector_size(kLanes * sizeof(double))));
 
 template <class Term>
 inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
-    double u[kLanes] = {}, v[kLanes] = {};
+    DoubleLanes u = {}, v = {};
     const std::size_t whole = len - len % kLanes;
     std::size_t i = 0;
     while (i < whole) {
         const std::size_t end = std::min(whole, i + kChunk);
-        real chunk_u[kLanes] = {}, chunk_v[kLanes] = {};
+        RealLanes chunk_u = {}, chunk_v = {};
         for (; i < end; i += kLanes) {
+            RealLanes tu, tv;  // the next kLanes terms, one per lane
             for (std::size_t k = 0; k < kLanes; ++k) {
                 const Pair p = term(i + k);
-                chunk_u[k] += p.u;
-                chunk_v[k] += p.v;
+                tu[k] = p.u;
+                tv[k] = p.v;
             }
+            chunk_u += tu;
+            chunk_v += tv;
         }
-        for (std::size_t k = 0; k < kLanes; ++k) {
-            u[k] += chunk_u[k];
-            v[k] += chunk_v[k];
-        }
+        u += __builtin_convertvector(chunk_u, DoubleLanes);
+        v += __builtin_convertvector(chunk_v, DoubleLanes);
     }
+    double u0 = u[0], v0 = v[0];
     for (; i < len; ++i) {
         const Pair p = term(i);
-        u[0] += p.u;
-        v[0] += p.v;
+        u0 += p.u;
+        v0 += p.v;
     }
-    for (std::size_t k = 0; k < kLanes; ++k) {
+    su += u0;
+    sv += v0;
+    for (std::size_t k = 1; k < kLanes; ++k) {
         su += u[k];
         sv += v[k];
     }
