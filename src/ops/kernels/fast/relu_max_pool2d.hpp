@@ -1,6 +1,7 @@
 // ReLU followed by 2x2 max-pooling (stride 2, no padding) in one pass, the pair that follows
-// every BatchNorm in the chapter's CNNs. Not yet called by any op: it is the fast kernel for a
-// fused ReLU + max-pool once the op graph offers one (see docs/performance.md).
+// every BatchNorm in the chapter's CNNs: the fast kernel of tg::relu_max_pool2d (ops/fused.cpp),
+// which nn::Sequential calls for a ReLU + MaxPool2d(2) pair when the fast kernels are in use
+// (see docs/performance.md, "ReLU + max-pool in one pass").
 //
 // Why the two may be fused: ReLU is monotone, so it commutes with the maximum,
 //   max_pool(relu(x)) = relu(max_pool(x)),
