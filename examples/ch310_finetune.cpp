@@ -232,10 +232,8 @@ int main(int argc, char** argv) {
                        ex::format_mean_sd(ex::mean_sd(a_old), 2, true),
                        ex::format("%zu/%zu", changed, a_new.size())});
         }
-        std::printf(
-            "\nAfter fine-tuning on %zu images of 5-9, eval mode, mean ± sd over %zu "
-            "seed%s\n\n",
-            finetune_size, seeds.size(), seeds.size() == 1 ? "" : "s");
+        std::printf("\nAfter fine-tuning on %zu images of 5-9, eval mode, mean ± sd over %s\n\n",
+                    finetune_size, ex::count_of(seeds.size(), "seed").c_str());
         table.print();
 
         tg::viz::Figure fig(1, 2, 1400, 540);

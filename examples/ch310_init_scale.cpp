@@ -172,9 +172,8 @@ int main(int argc, char** argv) {
         // of the mean, which keeps the columns narrow across five orders of magnitude), then the
         // accuracy.
         std::printf(
-            "\nStd of each block's output after init, on one batch of 64:\nmean over %zu "
-            "seed%s%s\n\n",
-            seeds.size(), seeds.size() == 1 ? "" : "s",
+            "\nStd of each block's output after init, on one batch of 64:\nmean over %s%s\n\n",
+            ex::count_of(seeds.size(), "seed").c_str(),
             seeds.size() == 1 ? "" : " ± their sd as a percentage of the mean");
         ex::Table stds({"scale", "model", "conv1", "conv2", "fc1", "fc2", "logits"});
         ex::Table accs({"scale", "with BN: test %", "failed", "without BN: test %", "failed"});
@@ -208,9 +207,9 @@ int main(int argc, char** argv) {
         }
         stds.print();
         std::printf(
-            "\nTest accuracy (eval mode) after %zu steps, mean ± sd over %zu seed%s;\n"
+            "\nTest accuracy (eval mode) after %zu steps, mean ± sd over %s;\n"
             "failed: loss NaN or ended above where it started\n\n",
-            steps, seeds.size(), seeds.size() == 1 ? "" : "s");
+            steps, ex::count_of(seeds.size(), "seed").c_str());
         accs.print();
 
         tg::viz::Figure fig(1, 3, 1680, 540);

@@ -180,9 +180,9 @@ int main(int argc, char** argv) {
                        ex::format_mean_sd(ex::mean_sd(loss), 3)});
         }
         std::printf(
-            "\nAfter %zu epochs on %zu images, eval mode, mean ± sd over %zu seed%s\n"
+            "\nAfter %zu epochs on %zu images, eval mode, mean ± sd over %s\n"
             "(gap = train − test)\n\n",
-            epochs, train_size, seeds.size(), seeds.size() == 1 ? "" : "s");
+            epochs, train_size, ex::count_of(seeds.size(), "seed").c_str());
         table.print();
 
         tg::viz::Figure fig(1, 2, 1400, 540);

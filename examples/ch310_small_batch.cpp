@@ -171,8 +171,8 @@ int main(int argc, char** argv) {
         }
         std::printf(
             "\nTest accuracy %% (eval mode) by batch size B, %zu examples per run,\n"
-            "mean ± sd over %zu seed%s\n\n",
-            examples, seeds.size(), seeds.size() == 1 ? "" : "s");
+            "mean ± sd over %s\n\n",
+            examples, ex::count_of(seeds.size(), "seed").c_str());
         table.print();
         std::printf(
             "\nBN scored in eval mode (running statistics) and in training mode\n"

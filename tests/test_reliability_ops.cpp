@@ -271,14 +271,12 @@ TEST_CASE("NaN propagates through every elementwise op, relu and the pools, as i
     CHECK(tg::relu(x).value()(2) == real(0));
     // relu's backward at NaN: PyTorch's threshold_backward zeroes where y <= 0, so the gradient
     // passes at a NaN (torch.relu(tensor([nan, 0.5, -2])).sum().backward() gives [1, 1, 0]).
-    for (const tg::Kernels k : {tg::Kernels::reference, tg::Kernels::fast}) {
+    for (const tg::Kernels k : tgtest::kBothKernels) {
         CAPTURE(tg::kernels_name(k));
-        const tg::Kernels before = tg::kernels_in_use();
-        tg::set_kernels(k);
+        const tgtest::KernelsGuard guard(k);
         Tensor xg(Array{nan, real(0.5), real(-2)}, true);
         Tape t;
         t.backward(tg::sum(tg::relu(xg)));
-        tg::set_kernels(before);
         CHECK(xg.grad() == Array{1, 1, 0});
     }
     // Pools: a window holding a NaN gives NaN (max_pool2d: NaN always wins; avg: the sum).

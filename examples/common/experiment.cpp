@@ -285,6 +285,10 @@ std::string format(const char* fmt, ...) {
     return buf;
 }
 
+std::string count_of(std::size_t n, const char* noun) {
+    return format("%zu %s%s", n, noun, n == 1 ? "" : "s");
+}
+
 std::string format_mean_sd(const MeanSd& m, int digits, bool percent) {
     if (std::isnan(m.mean)) return "nan";
     const double k = percent ? 100.0 : 1.0;

@@ -165,6 +165,9 @@ class Table {
 /// printf into a std::string.
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/// "1 seed", "3 seeds": n and the noun, plural unless n is 1.
+std::string count_of(std::size_t n, const char* noun);
+
 // ---------------------------------------------------------------------------------------------
 // Figures
 

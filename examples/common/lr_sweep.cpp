@@ -142,9 +142,9 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
                                                        {"runs", s_runs}});
 
     std::printf(
-        "\nTest accuracy (eval mode) after training, mean ± sd over %zu seed%s; "
+        "\nTest accuracy (eval mode) after training, mean ± sd over %s; "
         "failed: runs\nwhose loss went NaN or ended above where it started\n\n",
-        seeds.size(), seeds.size() == 1 ? "" : "s");
+        count_of(seeds.size(), "seed").c_str());
     table.print();
     std::printf("\n");
     for (std::size_t v = 0; v < variants.size(); ++v) {
