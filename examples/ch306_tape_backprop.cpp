@@ -146,12 +146,13 @@ int main(int argc, char** argv) {
         const Array gamma = bn.weight.value(), beta = bn.bias.value();
 
         // (a) the library's fused op
-        const Tensor h1(hv, true), g1(gamma, true), b1(beta, true);
+        const Tensor h1(hv, true, "h"), g1(gamma, true, "gamma"), b1(beta, true, "beta");
         Array dx_fused;
         {
             tg::Tape tape;
             const Tensor y = tg::batch_norm(h1, {}, {}, g1, b1, true, 0.1, eps);
-            tape.backward(tg::sum(y * Tensor(dy)));
+            const Tensor loss = tg::sum(y * Tensor(dy, false, "dy"));  // L = Σ y·dy: ∂L/∂y = dy
+            tape.backward(loss);  // the tape: sum, multiply, then batch_norm's backward
             dx_fused = h1.grad();
         }
         // (b) composed from primitive ops: the tape differentiates each one

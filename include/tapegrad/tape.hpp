@@ -50,10 +50,12 @@ struct BackwardClosureOf final : BackwardClosure {
 };
 
 /// Receives d loss / d output and accumulates d loss / d input into each input's grad: any
-/// callable `void(const Array& grad_output)`, e.g. an op's lambda. Not std::function: calling
-/// through it is one virtual call, so in a debugger's backtrace the op's closure sits two
-/// frames above Tape::backward (std::function puts four frames of its own plumbing there).
-/// Copies share the closure.
+/// callable `void(const Array& grad_output)`. An op's lambda is wrapped in BackwardClosureOf;
+/// a struct deriving from BackwardClosure (a named backward, e.g. BatchNormBackward in
+/// src/ops/normalization.cpp) is kept as it is, so the tape's virtual call lands in it directly.
+/// Not std::function: calling through it is one virtual call, so in a debugger's backtrace the
+/// op's backward sits one or two frames above Tape::backward (std::function puts four frames
+/// of its own plumbing there). Copies share the closure.
 class BackwardFn {
   public:
     BackwardFn() = default;
@@ -61,7 +63,7 @@ class BackwardFn {
     requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
              std::is_invocable_v<std::decay_t<F>&, const Array&>)
         BackwardFn(F f)  // NOLINT(google-explicit-constructor): ops pass their lambda directly
-        : closure_(std::make_shared<BackwardClosureOf<std::decay_t<F>>>(std::move(f))) {}
+        : closure_(make_closure(std::move(f))) {}
 
     explicit operator bool() const { return closure_ != nullptr; }
     /// The closure itself: Tape::backward calls `backward.closure()(grad)` so that no frame of
@@ -70,6 +72,13 @@ class BackwardFn {
     void operator()(const Array& grad_output) const { (*closure_)(grad_output); }
 
   private:
+    template <class F>
+    static std::shared_ptr<BackwardClosure> make_closure(F f) {  // the wrapper only for lambdas
+        if constexpr (std::is_base_of_v<BackwardClosure, F>)
+            return std::make_shared<F>(std::move(f));
+        else
+            return std::make_shared<BackwardClosureOf<F>>(std::move(f));
+    }
     std::shared_ptr<BackwardClosure> closure_;
 };
 

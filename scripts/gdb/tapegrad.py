@@ -1097,7 +1097,7 @@ found by its text, so a walkthrough does not depend on line numbers. With `if CO
 runs (like `tbreak FILE:LINE if CONDITION` and `continue`) to the first time the line is
 reached with CONDITION true. With FILE: (a source file of the program, e.g.
 ch310_train_cnn.cpp:), the first line of that file containing TEXT, wherever the program
-is now (`tbreak` and `continue`).
+is now (`tbreak` and `continue`, or `run` if the program has not started).
 Examples: in batch_norm_backward, tg-advance term3 if dy[i] != 0
           anywhere, tg-advance ch310_train_cnn.cpp:tape.backward(loss)"""
 
@@ -1146,7 +1146,9 @@ Examples: in batch_norm_backward, tg-advance term3 if dy[i] != 0
             if text in line:
                 cond = " if " + condition if condition.strip() else ""
                 gdb.execute("tbreak %s:%d%s" % (path, number, cond), to_string=True)
-                gdb.execute("continue", from_tty)
+                # Before `run`, it starts the program.
+                started = gdb.selected_inferior().pid != 0
+                gdb.execute("continue" if started else "run", from_tty)
                 return
         raise gdb.GdbError("tg-advance: no line of %s contains %r" % (name, text))
 

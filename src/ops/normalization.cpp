@@ -91,13 +91,6 @@ std::size_t trailing_size(const Shape& shape, std::size_t from) {
     return n;
 }
 
-/// x seen as [N, C, L], and whether the statistics were the batch's own: what BatchNorm's
-/// backward kernel needs besides the arrays, captured as one struct.
-struct BatchNormShape {
-    std::size_t N, C, L;
-    bool batch_stats;
-};
-
 /// The gradients a normalisation's backward kernel writes: dx [x's shape], dγ and dβ [C], each
 /// allocated only when its tensor requires grad (else null, which the kernels skip);
 /// accumulate() adds them into the tensors' grads. One line in the op's backward closure, so
@@ -190,6 +183,40 @@ auto* batch_norm_backward_kernel() {
                                                   : kernels::fast::batch_norm_backward;
 }
 
+/// BatchNorm's backward, the closure tg::batch_norm records on the tape: from ∂L/∂y (dy) the
+/// backward kernel computes ∂L/∂x, ∂L/∂γ and ∂L/∂β. A named struct rather than a lambda, like
+/// PyTorch's NativeBatchNormBackward0: the tape calls it directly, so in gdb `step` from the
+/// tape's loop lands here, `bt` names it, and `break BatchNormBackward::operator()` works.
+struct BatchNormBackward final : BackwardClosure {
+    // Saved by the forward pass: the tensors (their values are read afresh here, as a tensor's
+    // value may have been replaced since) and μ_B, 1/√(σ²_B + ε) per channel, 2·C numbers
+    // instead of a copy of x (x̂ is recomputed from x, which the tape keeps alive anyway).
+    BatchNormBackward(const Tensor& input, const Tensor& gamma, const Tensor& beta,
+                      BatchNormWork& bn)
+        : x(input),
+          weight(gamma),
+          bias(beta),
+          mean(std::move(bn.mean)),
+          invstd(std::move(bn.invstd)),
+          N(bn.N),
+          C(bn.C),
+          L(bn.L),
+          batch_stats(bn.batch_stats) {}
+
+    Tensor x, weight, bias;
+    std::vector<double> mean, invstd;
+    std::size_t N, C, L;  // x seen as [N, C, L]
+    bool batch_stats;     // normalised with μ_B, σ²_B (else with the running estimates)
+
+    void operator()(const Array& dy) override {
+        InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
+        batch_norm_backward_kernel()(grads.dx, grads.dgamma, grads.dbeta, dy.data(),
+                                     x.value().data(), mean.data(), invstd.data(),
+                                     data_or_null(weight), N, C, L, batch_stats);
+        grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
+    }
+};
+
 /// The unbiased variance σ² · B/(B − 1) that running_var tracks.
 double unbiased(double var, std::size_t B) {
     return var * static_cast<double>(B) / static_cast<double>(B - 1);
@@ -232,24 +259,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     Tensor out(std::move(bn.y));
     std::vector<Tensor> inputs;
     if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
-        // Saved for backward: μ and invstd per channel (x̂ is recomputed from x, which the tape
-        // keeps alive anyway): 2·C numbers instead of a copy of x. The data pointers are taken
-        // afresh: a tensor's value may have been replaced since the forward pass.
-        const BatchNormShape s{bn.N, bn.C, bn.L, bn.batch_stats};
-        auto backward = [x, weight, bias, s, mean = std::move(bn.mean),
-                         invstd = std::move(bn.invstd)](const Array& dy) {
-            // The call's second line reads no captured member, only calls and locals: gdb then
-            // stops on the call once instead of going back and forth (docs/debugging.md).
-            InputGrads grads(x, weight, bias);            // dx, dγ, dβ: null where not wanted
-            const real* gamma = data_or_null(weight);     // null: no weight (γ = 1)
-            const std::size_t N = s.N, C = s.C, L = s.L;  // x seen as [N, C, L]
-            const bool batch_stats = s.batch_stats;       // normalised with μ_B, σ²_B
-            const auto kernel = batch_norm_backward_kernel();  // reference or fast
-            kernel(grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
-                   invstd.data(), gamma, N, C, L, batch_stats);
-            grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
-        };
-        tape->record("batch_norm", std::move(inputs), out, std::move(backward));
+        tape->record("batch_norm", std::move(inputs), out, BatchNormBackward(x, weight, bias, bn));
     }
     return out;
 }

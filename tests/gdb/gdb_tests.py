@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """gdb in batch mode on the debug build (CTest label `gdb`, scripts/ci/gdb.sh).
 
-    gdb_tests.py printers    GDB SOURCE_DIR FIXTURE   the printers' text for known values
-    gdb_tests.py walkthrough GDB SOURCE_DIR PROGRAM   docs/debugging.md's gdb sessions, replayed
-    gdb_tests.py steps       GDB SOURCE_DIR PROGRAM   step counts the doc promises
+    gdb_tests.py printers    GDB SOURCE_DIR FIXTURE        the printers' text for known values
+    gdb_tests.py walkthrough GDB SOURCE_DIR EXAMPLES_DIR   docs/debugging.md's gdb sessions, replayed
+    gdb_tests.py steps       GDB SOURCE_DIR EXAMPLES_DIR   step counts the doc promises
+
+EXAMPLES_DIR is the debug build's directory of chapter programs: each session of the doc runs
+the program its `gdb ... --args ./build/debug/examples/NAME` line names, from there.
 
 printers: gdb stops in tests/gdb/gdb_fixture.cpp, runs tests/gdb/printers.gdb, and its output
 must equal tests/gdb/printers.expected (values written by hand from the fixture's source);
@@ -132,6 +135,15 @@ def doc_sessions(source_dir):
     return sessions
 
 
+def program_in(examples_dir, args):
+    """The debug build of the program a doc session names (`./build/debug/examples/NAME`)."""
+    path = os.path.join(examples_dir, os.path.basename(args[0]))
+    if not os.path.isfile(path):
+        fail("docs/debugging.md runs %s, but %s was not built (scripts/ci/gdb.sh builds the "
+             "programs the doc uses)" % (args[0], path))
+    return path
+
+
 def line_matches(pattern, line):
     parts = [re.escape(p) for p in pattern.split("<...>")]
     return re.fullmatch(".*".join(parts), line) is not None
@@ -155,7 +167,7 @@ def match_output(expected, got):
     return rec(0, 0)
 
 
-def walkthrough(gdb, source_dir, program):
+def walkthrough(gdb, source_dir, examples_dir):
     sessions = doc_sessions(source_dir)
     if not sessions:
         fail("docs/debugging.md has no `gdb -ix scripts/gdb/gdbinit --args ...` session")
@@ -163,7 +175,7 @@ def walkthrough(gdb, source_dir, program):
     for args, steps in sessions:
         if not steps:
             continue
-        argv = [program] + args[1:]
+        argv = [program_in(examples_dir, args)] + args[1:]
         out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
         if "--out" not in argv:  # what the program writes goes to a directory removed after
             argv += ["--out", out_dir]
@@ -206,7 +218,7 @@ MOVE = re.compile(r"(step|next|s|n)")
 START = ("tape.backward(loss)", "loss.backward()")
 
 
-def steps(gdb, source_dir, program):
+def steps(gdb, source_dir, examples_dir):
     """The route of docs/debugging.md from the program's `tape.backward(loss)` line into
     BatchNorm's backward kernel: the command that runs to that line, then only step/next.
     gdb must be on that line before the first step, in the kernel the doc names after the
@@ -240,7 +252,8 @@ def steps(gdb, source_dir, program):
             out_dir = tempfile.mkdtemp(prefix="tapegrad_gdb_")
             try:
                 code, lines = run_gdb(gdb, source_dir,
-                                      [program] + args[1:] + ["--out", out_dir], script)
+                                      [program_in(examples_dir, args)] + args[1:] +
+                                      ["--out", out_dir], script)
             finally:
                 shutil.rmtree(out_dir, ignore_errors=True)
             text = "\n".join(lines)
@@ -270,7 +283,7 @@ def steps(gdb, source_dir, program):
             checked += 1
     if not checked:
         fail("docs/debugging.md has no step/next route from `%s`" % START[0])
-    forward_steps(gdb, source_dir, program)
+    forward_steps(gdb, source_dir, os.path.join(examples_dir, "ch310_train_cnn"))
 
 
 # From `break tg::batch_norm`, at most this many `step`s reach the loop that sums for mu_B.
