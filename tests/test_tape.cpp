@@ -42,6 +42,36 @@ TEST_CASE("a tensor used twice gets both contributions: b = a + a, c = b * b") {
     CHECK(a.grad() == Array{8, -16, 24});
 }
 
+namespace {
+// An op's backward written as a named struct (as BatchNormBackward is): y = 3x.
+struct TripleBackward final : tg::BackwardClosure {
+    explicit TripleBackward(const Tensor& input) : x(input) {}
+    void operator()(const Array& grad_output) override {
+        ++calls;
+        x.accumulate_grad(Array(3 * grad_output));
+    }
+    Tensor x;
+    int calls = 0;
+};
+}  // namespace
+
+TEST_CASE("a named backward struct is kept as it is: the tape calls it with no wrapper") {
+    Tensor x(Array{1, -2}, true);
+    Tape tape;
+    Tensor y(Array(3 * x.value()));
+    tape.record("triple", {x}, y, TripleBackward(x));
+    auto* named = dynamic_cast<TripleBackward*>(&tape.entries()[0].backward.closure());
+    REQUIRE(named != nullptr);  // the recorded closure is the struct itself
+    tape.backward(y, Array{1, 10});
+    CHECK(named->calls == 1);
+    CHECK(x.grad() == Array{3, 30});
+    // A lambda is wrapped (BackwardClosureOf): the tape's call goes through the wrapper.
+    Tensor z(Array{1}, true);
+    Tape other;
+    Tensor w = tg::mul(z, z);
+    CHECK(dynamic_cast<TripleBackward*>(&other.entries()[0].backward.closure()) == nullptr);
+}
+
 TEST_CASE("gradients accumulate into leaves across tapes until zero_grad") {
     Tensor a(Array{2}, true);
     for (int i = 0; i < 2; ++i) {
