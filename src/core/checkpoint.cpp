@@ -25,6 +25,38 @@ class RecomputeScope {
   private:
     bool saved_;
 };
+/// checkpoint's backward (the closure it records): runs fn's forward again, then its backward.
+struct CheckpointBackward final : BackwardClosure {
+    CheckpointBackward(CheckpointFn f, std::vector<Tensor> xs, CheckpointOptions opts)
+        : fn(std::move(f)), inputs(std::move(xs)), options(opts) {}
+
+    void operator()(const Array& dy) override {
+        // Recompute: fn's forward again, on a tape of its own, then its backward seeded with
+        // dL/dy. That tape's closures add dL/dx into the inputs' and parameters' grads, which
+        // are the very nodes the outer tape holds, so its walk goes on from there.
+        const RecomputeScope recompute;
+        std::unique_ptr<NoStatsUpdateGuard> frozen;
+        if (!options.recompute_updates_running_stats)
+            frozen = std::make_unique<NoStatsUpdateGuard>();
+        Tape inner;
+        const Tensor y = fn(inputs);
+        frozen.reset();
+        if (y.shape() != dy.shape()) {
+            throw std::logic_error("checkpoint: the recomputed output has shape " +
+                                   shape_str(y.shape()) + ", the forward's had " +
+                                   shape_str(dy.shape()) + " (fn must compute the same thing)");
+        }
+        if (y.node().tape_id == inner.id()) {
+            inner.backward(y, dy);
+        } else if (y.requires_grad()) {
+            y.accumulate_grad(dy);  // fn returned one of its inputs (or a leaf) unchanged
+        }
+    }
+
+    CheckpointFn fn;
+    std::vector<Tensor> inputs;
+    CheckpointOptions options;
+};
 }  // namespace
 
 bool running_stats_update_enabled() {
@@ -89,29 +121,8 @@ Tensor checkpoint(const CheckpointFn& fn, std::vector<Tensor> inputs, Checkpoint
     Tensor out(std::move(y_value));
     if (!records) return out;
 
-    auto backward = [fn, inputs, options](const Array& dy) {
-        // Recompute: fn's forward again, on a tape of its own, then its backward seeded with
-        // dL/dy. That tape's closures add dL/dx into the inputs' and parameters' grads, which
-        // are the very nodes the outer tape holds, so its walk goes on from there.
-        const RecomputeScope recompute;
-        std::unique_ptr<NoStatsUpdateGuard> frozen;
-        if (!options.recompute_updates_running_stats)
-            frozen = std::make_unique<NoStatsUpdateGuard>();
-        Tape inner;
-        const Tensor y = fn(inputs);
-        frozen.reset();
-        if (y.shape() != dy.shape()) {
-            throw std::logic_error("checkpoint: the recomputed output has shape " +
-                                   shape_str(y.shape()) + ", the forward's had " +
-                                   shape_str(dy.shape()) + " (fn must compute the same thing)");
-        }
-        if (y.node().tape_id == inner.id()) {
-            inner.backward(y, dy);
-        } else if (y.requires_grad()) {
-            y.accumulate_grad(dy);  // fn returned one of its inputs (or a leaf) unchanged
-        }
-    };
-    outer->record("checkpoint", std::move(reads), out, std::move(backward));
+    outer->record("checkpoint", std::move(reads), out,
+                  CheckpointBackward(fn, std::move(inputs), options));
     return out;
 }
 

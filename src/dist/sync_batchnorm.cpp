@@ -42,6 +42,62 @@ const real* data_or_null(const Tensor& t) {
     return t.defined() ? t.value().data() : nullptr;
 }
 
+/// SyncBatchNorm's backward (the closure sync_batch_norm records): this rank's Σdy and
+/// Σdy·x̂ per channel give its dβ and dγ; their sum over the ranks gives dx with the global B.
+/// Every rank runs it, in the same order, since it holds a collective.
+struct SyncBatchNormBackward final : BackwardClosure {
+    SyncBatchNormBackward(const Context& context, KernelSet set, const Tensor& input,
+                          const Tensor& gamma, const Tensor& beta, std::vector<double> batch_mean,
+                          std::vector<double> batch_invstd, std::size_t n, std::size_t c,
+                          std::size_t l, double b)
+        : ctx(context),
+          k(set),
+          x(input),
+          weight(gamma),
+          bias(beta),
+          mean(std::move(batch_mean)),
+          invstd(std::move(batch_invstd)),
+          N(n),
+          C(c),
+          L(l),
+          B(b) {}
+
+    void operator()(const Array& dy) override {
+        const real* xd = x.value().data();
+        // This rank's Σdy and Σdy·x̂ per channel: its dβ and dγ.
+        std::vector<double> sums(2 * C);
+        k.backward_reduce(xd, dy.data(), N, C, L, mean.data(), invstd.data(), sums.data(),
+                          sums.data() + C);
+        if (weight.defined() && weight.requires_grad()) {
+            Array dw = Array::from_shape({C});
+            for (std::size_t c = 0; c < C; ++c)
+                dw.data()[c] = static_cast<real>(sums[C + c]);
+            weight.accumulate_grad(std::move(dw));
+        }
+        if (bias.defined() && bias.requires_grad()) {
+            Array db = Array::from_shape({C});
+            for (std::size_t c = 0; c < C; ++c)
+                db.data()[c] = static_cast<real>(sums[c]);
+            bias.accumulate_grad(std::move(db));
+        }
+        // Σ over the ranks (every rank runs this backward), then dx with the global B.
+        ctx.all_reduce_sum(sums.data(), sums.size());
+        if (x.requires_grad()) {
+            Array dx = Array::from_shape(x.shape());
+            k.backward_dx(xd, dy.data(), N, C, L, mean.data(), invstd.data(), data_or_null(weight),
+                          sums.data(), sums.data() + C, B, dx.data());
+            x.accumulate_grad(std::move(dx));
+        }
+    }
+
+    const Context& ctx;
+    KernelSet k;
+    Tensor x, weight, bias;
+    std::vector<double> mean, invstd;  // [C]: the global μ_B and 1/√(σ²_B + ε)
+    std::size_t N, C, L;               // x seen as [N, C, L]
+    double B;                          // values per channel over all ranks
+};
+
 }  // namespace
 
 Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& running_mean,
@@ -154,35 +210,9 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     }
     Tape* tape = any ? Tape::active() : nullptr;
     if (tape != nullptr) {
-        auto backward = [&ctx, k, x, weight, bias, mean = std::move(mean),
-                         invstd = std::move(invstd), N, C, L, B](const Array& dy) {
-            const real* xd = x.value().data();
-            // This rank's Σdy and Σdy·x̂ per channel: its dβ and dγ.
-            std::vector<double> sums(2 * C);
-            k.backward_reduce(xd, dy.data(), N, C, L, mean.data(), invstd.data(), sums.data(),
-                              sums.data() + C);
-            if (weight.defined() && weight.requires_grad()) {
-                Array dw = Array::from_shape({C});
-                for (std::size_t c = 0; c < C; ++c)
-                    dw.data()[c] = static_cast<real>(sums[C + c]);
-                weight.accumulate_grad(std::move(dw));
-            }
-            if (bias.defined() && bias.requires_grad()) {
-                Array db = Array::from_shape({C});
-                for (std::size_t c = 0; c < C; ++c)
-                    db.data()[c] = static_cast<real>(sums[c]);
-                bias.accumulate_grad(std::move(db));
-            }
-            // Σ over the ranks (every rank runs this backward), then dx with the global B.
-            ctx.all_reduce_sum(sums.data(), sums.size());
-            if (x.requires_grad()) {
-                Array dx = Array::from_shape(x.shape());
-                k.backward_dx(xd, dy.data(), N, C, L, mean.data(), invstd.data(),
-                              data_or_null(weight), sums.data(), sums.data() + C, B, dx.data());
-                x.accumulate_grad(std::move(dx));
-            }
-        };
-        tape->record(op, std::move(inputs), out, std::move(backward));
+        tape->record(op, std::move(inputs), out,
+                     SyncBatchNormBackward(ctx, k, x, weight, bias, std::move(mean),
+                                           std::move(invstd), N, C, L, B));
     }
     return out;
 }

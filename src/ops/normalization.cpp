@@ -276,6 +276,39 @@ struct SetLayout {
     std::size_t R, G, K, L;
 };
 
+/// The backward of layer_norm, group_norm and instance_norm (the closure normalize_sets
+/// records): from ∂L/∂y (dy) the backward kernel computes ∂L/∂x, ∂L/∂γ and ∂L/∂β.
+struct NormalizeSetsBackward final : BackwardClosure {
+    NormalizeSetsBackward(const Tensor& input, const Tensor& gamma, const Tensor& beta,
+                          const SetLayout& layout, bool own_stats, std::vector<double> set_mean,
+                          std::vector<double> set_invstd)
+        : x(input),
+          weight(gamma),
+          bias(beta),
+          s(layout),
+          set_stats(own_stats),
+          mean(std::move(set_mean)),
+          invstd(std::move(set_invstd)) {}
+
+    Tensor x, weight, bias;
+    SetLayout s;                       // x seen as [R, K, L], parameters p = (r mod G)·K + k
+    bool set_stats;                    // normalised with each set's μ, σ² (else fixed ones)
+    std::vector<double> mean, invstd;  // [R]: μ and 1/√(σ² + ε) of each set, from the forward
+
+    void operator()(const Array& dy) override {
+        InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::normalize_sets_backward(
+                grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                invstd.data(), data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
+        else
+            kernels::fast::normalize_sets_backward(
+                grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+                invstd.data(), data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
+        grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
+    }
+};
+
 /// Normalises x by sets: runs the forward kernel (with the sets' own statistics, or the fixed
 /// ones given), records the tape entry whose backward runs the backward kernel. mean and var
 /// receive each set's μ and biased σ² (instance_norm's running statistics need them).
@@ -301,30 +334,8 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
     std::vector<Tensor> inputs;
     if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
         const bool set_stats = fixed_mean == nullptr;
-        auto backward = [x, weight, bias, s, set_stats, mean,
-                         invstd = std::move(invstd)](const Array& dy) {
-            const bool want_dx = x.requires_grad();
-            const bool want_dgamma = weight.defined() && weight.requires_grad();
-            const bool want_dbeta = bias.defined() && bias.requires_grad();
-            Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
-            Array dgamma = want_dgamma ? Array::from_shape(weight.shape()) : Array();
-            Array dbeta = want_dbeta ? Array::from_shape(bias.shape()) : Array();
-            real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
-            real* dgammap = want_dgamma ? dgamma.data() : nullptr;
-            real* dbetap = want_dbeta ? dbeta.data() : nullptr;
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::normalize_sets_backward(
-                    dxp, dgammap, dbetap, dy.data(), x.value().data(), mean.data(), invstd.data(),
-                    data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
-            else
-                kernels::fast::normalize_sets_backward(
-                    dxp, dgammap, dbetap, dy.data(), x.value().data(), mean.data(), invstd.data(),
-                    data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
-            if (want_dx) x.accumulate_grad(std::move(dx));
-            if (want_dgamma) weight.accumulate_grad(std::move(dgamma));
-            if (want_dbeta) bias.accumulate_grad(std::move(dbeta));
-        };
-        tape->record(op, std::move(inputs), out, std::move(backward));
+        tape->record(op, std::move(inputs), out,
+                     NormalizeSetsBackward(x, weight, bias, s, set_stats, mean, std::move(invstd)));
     }
     return out;
 }
