@@ -8,6 +8,28 @@
 
 namespace tg {
 
+namespace {
+
+/// relu's backward, the closure tg::relu records on the tape: dx = dy where y > 0, else 0.
+struct ReluBackward final : BackwardClosure {
+    ReluBackward(const Tensor& input, const Tensor& output) : x(input), y_handle(output) {}
+
+    Tensor x;
+    Tensor y_handle;  // y = relu(x), read for its mask y > 0
+
+    void operator()(const Array& dy) override {
+        Array dx = Array::from_shape(dy.shape());
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::relu_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                              dx.size());
+        else
+            kernels::fast::relu_backward(dx.data(), dy.data(), y_handle.value().data(), dx.size());
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
+
 Tensor relu(const Tensor& x) {
     Array y = Array::from_shape(x.value().shape());
     if (kernels_in_use() == Kernels::reference)
@@ -18,16 +40,7 @@ Tensor relu(const Tensor& x) {
 
     if (Tape* tape = recording_tape(x)) {
         Tensor y_handle = out;  // the mask y > 0 is the mask x > 0; keep y, not a copy of x
-        tape->record("relu", {x}, out, [x, y_handle](const Array& dy) {
-            Array dx = Array::from_shape(dy.shape());
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::relu_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                                  dx.size());
-            else
-                kernels::fast::relu_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                             dx.size());
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("relu", {x}, out, ReluBackward(x, y_handle));
     }
     return out;
 }

@@ -66,6 +66,37 @@ Conv2dShape check_and_size(const Tensor& x, const Tensor& weight, const Tensor& 
     return s;
 }
 
+/// conv2d's backward, the closure tg::conv2d records on the tape: from dy [N, O, OH, OW] the
+/// backward kernel computes dx [N, C, H, W], dW [O, C, kH, kW] and db [O], each only if wanted.
+struct Conv2dBackward final : BackwardClosure {
+    Conv2dBackward(const Tensor& input, const Tensor& weight_, const Tensor& bias_,
+                   const Conv2dShape& s_)
+        : x(input), weight(weight_), bias(bias_), s(s_) {}
+
+    Tensor x, weight, bias;
+    Conv2dShape s;
+
+    void operator()(const Array& dy) override {
+        const bool want_dx = x.requires_grad(), want_dw = weight.requires_grad();
+        const bool want_db = bias.defined() && bias.requires_grad();
+        Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
+        Array dw = want_dw ? Array::from_shape(weight.shape()) : Array();
+        Array db = want_db ? Array::from_shape({s.o}) : Array();
+        real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
+        real* dwp = want_dw ? dw.data() : nullptr;
+        real* dbp = want_db ? db.data() : nullptr;
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
+                                                weight.value().data(), s);
+        else
+            kernels::fast::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
+                                           weight.value().data(), s);
+        if (want_dw) weight.accumulate_grad(std::move(dw));
+        if (want_db) bias.accumulate_grad(std::move(db));
+        if (want_dx) x.accumulate_grad(std::move(dx));
+    }
+};
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::size_t stride,
@@ -84,26 +115,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
 
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
-    auto backward = [x, weight, bias, s](const Array& dy) {
-        const bool want_dx = x.requires_grad(), want_dw = weight.requires_grad();
-        const bool want_db = bias.defined() && bias.requires_grad();
-        Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
-        Array dw = want_dw ? Array::from_shape(weight.shape()) : Array();
-        Array db = want_db ? Array::from_shape({s.o}) : Array();
-        real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
-        real* dwp = want_dw ? dw.data() : nullptr;
-        real* dbp = want_db ? db.data() : nullptr;
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
-                                                weight.value().data(), s);
-        else
-            kernels::fast::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
-                                           weight.value().data(), s);
-        if (want_dw) weight.accumulate_grad(std::move(dw));
-        if (want_db) bias.accumulate_grad(std::move(db));
-        if (want_dx) x.accumulate_grad(std::move(dx));
-    };
-    tape->record("conv2d", std::move(inputs), out, std::move(backward));
+    tape->record("conv2d", std::move(inputs), out, Conv2dBackward(x, weight, bias, s));
     return out;
 }
 

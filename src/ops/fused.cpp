@@ -14,6 +14,31 @@
 
 namespace tg {
 
+namespace {
+
+/// relu_max_pool2d's backward with the fast kernels, the closure tg::relu_max_pool2d records on
+/// the tape: max_pool2d's backward and relu's in one pass, dx[argmax[t]] = dy[t] where y[t] is
+/// not <= 0 (relu's mask, after the pool), 0 everywhere else.
+struct ReluMaxPool2dBackward final : BackwardClosure {
+    ReluMaxPool2dBackward(const Tensor& input, const Tensor& output, std::size_t planes_,
+                          std::size_t h_, std::size_t w_, std::vector<std::size_t> argmax_)
+        : x(input), y_handle(output), planes(planes_), h(h_), w(w_), argmax(std::move(argmax_)) {}
+
+    Tensor x;
+    Tensor y_handle;                  // y, read for relu's mask
+    std::size_t planes, h, w;         // x seen as [planes, h, w], planes = N·C
+    std::vector<std::size_t> argmax;  // flat index into x of each output's maximum
+
+    void operator()(const Array& dy) override {
+        Array dx = Array::from_shape(x.shape());
+        kernels::fast::relu_max_pool2x2_backward(dy.data(), y_handle.value().data(), argmax.data(),
+                                                 planes, h, w, dx.data());
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
+
 Tensor relu_max_pool2d(const Tensor& x) {
     if (kernels_in_use() == Kernels::reference) return max_pool2d(relu(x), 2);
 
@@ -36,13 +61,7 @@ Tensor relu_max_pool2d(const Tensor& x) {
     if (Tape* tape = recording_tape(x)) {
         Tensor y_handle = out;  // backward passes g where y > 0 (relu's mask, after the pool)
         tape->record("relu_max_pool2d", {x}, out,
-                     [x, y_handle, planes, h, w, argmax = std::move(argmax)](const Array& dy) {
-                         Array dx = Array::from_shape(x.shape());
-                         kernels::fast::relu_max_pool2x2_backward(
-                             dy.data(), y_handle.value().data(), argmax.data(), planes, h, w,
-                             dx.data());
-                         x.accumulate_grad(std::move(dx));
-                     });
+                     ReluMaxPool2dBackward(x, y_handle, planes, h, w, std::move(argmax)));
     }
     return out;
 }

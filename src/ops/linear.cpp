@@ -19,6 +19,32 @@ const real* data_or_null(const Tensor& t) {
     return t.defined() ? t.value().data() : nullptr;
 }
 
+/// linear's backward, the closure tg::linear records on the tape: from dY [M, out] the GEMMs
+/// give dX = dY W, dW = dYᵀ X and db = Σ_m dY[m, :], each only if wanted.
+struct LinearBackward final : BackwardClosure {
+    LinearBackward(const Tensor& input, const Tensor& weight_, const Tensor& bias_, std::size_t M_,
+                   std::size_t in_f_, std::size_t out_f_)
+        : x(input), weight(weight_), bias(bias_), M(M_), in_f(in_f_), out_f(out_f_) {}
+
+    Tensor x, weight, bias;      // bias may be undefined
+    std::size_t M, in_f, out_f;  // x seen as X [M, in], weight W [out, in]
+
+    void operator()(const Array& dy) override {
+        const bool want_db = bias.defined() && bias.requires_grad();
+        Array dx = x.requires_grad() ? Array::from_shape(x.shape()) : Array();
+        Array dw = weight.requires_grad() ? Array::from_shape(weight.shape()) : Array();
+        Array db = want_db ? Array::from_shape(bias.shape()) : Array();
+        // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
+        kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
+                                 weight.requires_grad() ? dw.data() : nullptr,
+                                 want_db ? db.data() : nullptr, dy.data(), x.value().data(),
+                                 weight.value().data(), M, in_f, out_f);
+        if (x.requires_grad()) x.accumulate_grad(std::move(dx));
+        if (weight.requires_grad()) weight.accumulate_grad(std::move(dw));
+        if (want_db) bias.accumulate_grad(std::move(db));
+    }
+};
+
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -56,21 +82,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (tape == nullptr) return out;
     std::vector<Tensor> inputs{x, weight};
     if (bias.defined()) inputs.push_back(bias);
-    auto backward = [x, weight, bias, M, in_f, out_f](const Array& dy) {
-        const bool want_db = bias.defined() && bias.requires_grad();
-        Array dx = x.requires_grad() ? Array::from_shape(x.shape()) : Array();
-        Array dw = weight.requires_grad() ? Array::from_shape(weight.shape()) : Array();
-        Array db = want_db ? Array::from_shape(bias.shape()) : Array();
-        // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
-        kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
-                                 weight.requires_grad() ? dw.data() : nullptr,
-                                 want_db ? db.data() : nullptr, dy.data(), x.value().data(),
-                                 weight.value().data(), M, in_f, out_f);
-        if (x.requires_grad()) x.accumulate_grad(std::move(dx));
-        if (weight.requires_grad()) weight.accumulate_grad(std::move(dw));
-        if (want_db) bias.accumulate_grad(std::move(db));
-    };
-    tape->record("linear", std::move(inputs), out, std::move(backward));
+    tape->record("linear", std::move(inputs), out, LinearBackward(x, weight, bias, M, in_f, out_f));
     return out;
 }
 

@@ -37,6 +37,28 @@ struct Rows {
     std::size_t offset(std::size_t o, std::size_t i) const { return o * n * inner + i; }
 };
 
+/// log_softmax's backward, the closure tg::log_softmax records on the tape: along each row,
+/// dx_j = dy_j − softmax(x)_j Σ_k dy_k, with softmax(x) = e^y.
+struct LogSoftmaxBackward final : BackwardClosure {
+    LogSoftmaxBackward(const Tensor& input, const Tensor& output, const Rows& rows)
+        : x(input), y_handle(output), r(rows) {}
+
+    Tensor x;
+    Tensor y_handle;  // y = log_softmax(x): dx needs softmax(x) = e^y
+    Rows r;
+
+    void operator()(const Array& dy) override {
+        Array dx = Array::from_shape(dy.shape());
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                                     r.outer, r.n, r.inner);
+        else
+            kernels::fast::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                                r.outer, r.n, r.inner);
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
 }  // namespace
 
 Tensor log_softmax(const Tensor& x, int dim) {
@@ -50,19 +72,45 @@ Tensor log_softmax(const Tensor& x, int dim) {
 
     if (Tape* tape = recording_tape(x)) {
         Tensor y_handle = out;  // dx needs softmax(x) = e^y: keep y, not a copy of x
-        tape->record("log_softmax", {x}, out, [x, y_handle, r](const Array& dy) {
-            Array dx = Array::from_shape(dy.shape());
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::log_softmax_backward(
-                    dx.data(), dy.data(), y_handle.value().data(), r.outer, r.n, r.inner);
-            else
-                kernels::fast::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                                    r.outer, r.n, r.inner);
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("log_softmax", {x}, out, LogSoftmaxBackward(x, y_handle, r));
     }
     return out;
 }
+
+namespace {
+
+/// softmax's backward, the closure tg::softmax records on the tape: along each row,
+/// dx_j = y_j (g_j − Σ_k g_k y_k), y = softmax(x).
+struct SoftmaxBackward final : BackwardClosure {
+    SoftmaxBackward(const Tensor& input, const Tensor& output, const Rows& rows)
+        : x(input), y_handle(output), r(rows) {}
+
+    Tensor x;
+    Tensor y_handle;  // y = softmax(x)
+    Rows r;
+
+    void operator()(const Array& g) override {
+        // dx_j = y_j (g_j - sum_k g_k y_k)
+        Array dx = Array::from_shape(g.shape());
+        for (std::size_t o = 0; o < r.outer; ++o) {
+            for (std::size_t i = 0; i < r.inner; ++i) {
+                const std::size_t off = r.offset(o, i);
+                const real* gr = g.data() + off;
+                const real* yr = y_handle.value().data() + off;
+                real* dr = dx.data() + off;
+                real dot = 0;
+                for (std::size_t j = 0; j < r.n; ++j)
+                    dot += gr[j * r.inner] * yr[j * r.inner];
+                for (std::size_t j = 0; j < r.n; ++j) {
+                    dr[j * r.inner] = yr[j * r.inner] * (gr[j * r.inner] - dot);
+                }
+            }
+        }
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
 
 Tensor softmax(const Tensor& x, int dim) {
     const Rows r("softmax", x.shape(), dim);
@@ -89,28 +137,38 @@ Tensor softmax(const Tensor& x, int dim) {
 
     if (Tape* tape = recording_tape(x)) {
         Tensor y_handle = out;
-        tape->record("softmax", {x}, out, [x, y_handle, r](const Array& g) {
-            // dx_j = y_j (g_j - sum_k g_k y_k)
-            Array dx = Array::from_shape(g.shape());
-            for (std::size_t o = 0; o < r.outer; ++o) {
-                for (std::size_t i = 0; i < r.inner; ++i) {
-                    const std::size_t off = r.offset(o, i);
-                    const real* gr = g.data() + off;
-                    const real* yr = y_handle.value().data() + off;
-                    real* dr = dx.data() + off;
-                    real dot = 0;
-                    for (std::size_t j = 0; j < r.n; ++j)
-                        dot += gr[j * r.inner] * yr[j * r.inner];
-                    for (std::size_t j = 0; j < r.n; ++j) {
-                        dr[j * r.inner] = yr[j * r.inner] * (gr[j * r.inner] - dot);
-                    }
-                }
-            }
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("softmax", {x}, out, SoftmaxBackward(x, y_handle, r));
     }
     return out;
 }
+
+namespace {
+
+/// cross_entropy's backward, the closure tg::cross_entropy records on the tape:
+/// dx[n, c] = dL/N · (p[n, c] − [c = t_n]), p[n, c] = e^(x[n, c] − lse_n) = softmax(x)[n, c].
+struct CrossEntropyBackward final : BackwardClosure {
+    CrossEntropyBackward(const Tensor& logits_, const Labels& targets_, std::vector<double> lse_,
+                         std::size_t N_, std::size_t C_)
+        : logits(logits_), targets(targets_), lse(std::move(lse_)), N(N_), C(C_) {}
+
+    Tensor logits;            // x [N, C]
+    Labels targets;           // t [N]
+    std::vector<double> lse;  // lse_n = log Σ_c e^(x[n, c]), from the forward pass
+    std::size_t N, C;
+
+    void operator()(const Array& dloss) override {
+        Array dx = Array::from_shape({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::cross_entropy_backward(
+                dx.data(), dloss.flat(0), logits.value().data(), lse.data(), targets.data(), N, C);
+        else
+            kernels::fast::cross_entropy_backward(dx.data(), dloss.flat(0), logits.value().data(),
+                                                  lse.data(), targets.data(), N, C);
+        logits.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Labels& targets) {
     const Shape shape = logits.shape();
@@ -144,22 +202,37 @@ Tensor cross_entropy(const Tensor& logits, const Labels& targets) {
     Tensor out(std::move(loss));
 
     if (Tape* tape = recording_tape(logits)) {
-        auto backward = [logits, targets, lse = std::move(lse), N, C](const Array& dloss) {
-            Array dx = Array::from_shape({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::cross_entropy_backward(dx.data(), dloss.flat(0),
-                                                           logits.value().data(), lse.data(),
-                                                           targets.data(), N, C);
-            else
-                kernels::fast::cross_entropy_backward(dx.data(), dloss.flat(0),
-                                                      logits.value().data(), lse.data(),
-                                                      targets.data(), N, C);
-            logits.accumulate_grad(std::move(dx));
-        };
-        tape->record("cross_entropy", {logits}, out, std::move(backward));
+        tape->record("cross_entropy", {logits}, out,
+                     CrossEntropyBackward(logits, targets, std::move(lse), N, C));
     }
     return out;
 }
+
+namespace {
+
+/// mse_loss's backward, the closure tg::mse_loss records on the tape: with d = x − y,
+/// dL/dx = 2 d g / n and dL/dy = −2 d g / n, each summed back to its input's shape.
+struct MseLossBackward final : BackwardClosure {
+    MseLossBackward(const Tensor& input_, const Tensor& target_, Array diff_, std::size_t n_)
+        : input(input_), target(target_), diff(std::move(diff_)), n(n_) {}
+
+    Tensor input, target;
+    Array diff;     // d = x − y (broadcast), from the forward pass
+    std::size_t n;  // the number of elements of d
+
+    void operator()(const Array& g) override {
+        // dL/dx = 2 d g / n, dL/dy = -2 d g / n
+        const real scale = real(2) * g.flat(0) / static_cast<real>(n);
+        if (input.requires_grad()) {
+            input.accumulate_grad(unbroadcast(Array(diff * scale), input.shape()));
+        }
+        if (target.requires_grad()) {
+            target.accumulate_grad(unbroadcast(Array(diff * (-scale)), target.shape()));
+        }
+    }
+};
+
+}  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target) {
     broadcast_shape("mse_loss", input.shape(), target.shape());
@@ -173,18 +246,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
     Tensor out = Tensor::scalar(static_cast<real>(total / static_cast<double>(n)));
 
     if (Tape* tape = recording_tape(input, target)) {
-        tape->record(
-            "mse_loss", {input, target}, out,
-            [input, target, diff = std::move(diff), n](const Array& g) {
-                // dL/dx = 2 d g / n, dL/dy = -2 d g / n
-                const real scale = real(2) * g.flat(0) / static_cast<real>(n);
-                if (input.requires_grad()) {
-                    input.accumulate_grad(unbroadcast(Array(diff * scale), input.shape()));
-                }
-                if (target.requires_grad()) {
-                    target.accumulate_grad(unbroadcast(Array(diff * (-scale)), target.shape()));
-                }
-            });
+        tape->record("mse_loss", {input, target}, out,
+                     MseLossBackward(input, target, std::move(diff), n));
     }
     return out;
 }

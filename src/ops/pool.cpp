@@ -58,6 +58,26 @@ Shape output_shape(const Tensor& x, const Pool2dShape& s) {
     return {x.size(0), x.size(1), s.oh, s.ow};
 }
 
+/// max_pool2d's backward, the closure tg::max_pool2d records on the tape: only the maximum of
+/// each window gets a gradient, dx[argmax[t]] += dy[t] (0 elsewhere).
+struct MaxPool2dBackward final : BackwardClosure {
+    MaxPool2dBackward(const Tensor& input, const Pool2dShape& s_, std::vector<std::size_t> argmax_)
+        : x(input), s(s_), argmax(std::move(argmax_)) {}
+
+    Tensor x;
+    Pool2dShape s;
+    std::vector<std::size_t> argmax;  // the flat index into x of each output's maximum
+
+    void operator()(const Array& dy) override {
+        Array dx = Array::from_shape(x.shape());
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
+        else
+            kernels::fast::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
@@ -71,17 +91,32 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {
-        tape->record("max_pool2d", {x}, out, [x, s, argmax = std::move(argmax)](const Array& dy) {
-            Array dx = Array::from_shape(x.shape());
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
-            else
-                kernels::fast::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("max_pool2d", {x}, out, MaxPool2dBackward(x, s, std::move(argmax)));
     }
     return out;
 }
+
+namespace {
+
+/// avg_pool2d's backward, the closure tg::avg_pool2d records on the tape: each output's dy is
+/// shared by its window, dx += dy / k² over the window (the padding counted in k²).
+struct AvgPool2dBackward final : BackwardClosure {
+    AvgPool2dBackward(const Tensor& input, const Pool2dShape& s_) : x(input), s(s_) {}
+
+    Tensor x;
+    Pool2dShape s;
+
+    void operator()(const Array& dy) override {
+        Array dx = Array::from_shape(x.shape());
+        if (kernels_in_use() == Kernels::reference)
+            kernels::reference::avg_pool2d_backward(dx.data(), dy.data(), s);
+        else
+            kernels::fast::avg_pool2d_backward(dx.data(), dy.data(), s);
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
 
 Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
     const Pool2dShape s = check_and_size("avg_pool2d", x, kernel, stride, padding);
@@ -93,14 +128,7 @@ Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {
-        tape->record("avg_pool2d", {x}, out, [x, s](const Array& dy) {
-            Array dx = Array::from_shape(x.shape());
-            if (kernels_in_use() == Kernels::reference)
-                kernels::reference::avg_pool2d_backward(dx.data(), dy.data(), s);
-            else
-                kernels::fast::avg_pool2d_backward(dx.data(), dy.data(), s);
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("avg_pool2d", {x}, out, AvgPool2dBackward(x, s));
     }
     return out;
 }
