@@ -3,10 +3,33 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "tapegrad/tape.hpp"
 
 namespace tg {
+
+namespace {
+
+/// dropout's backward (y = x · mask): g · mask, the mask the forward pass drew. A named struct
+/// rather than a lambda, so that gdb's `bt` names it.
+struct DropoutBackward final : BackwardClosure {
+    DropoutBackward(const Tensor& input, Array keep_mask) : x(input), mask(std::move(keep_mask)) {}
+    Tensor x;
+    Array mask;  // 1/(1 - p) where the element was kept, 0 where it was dropped
+    void operator()(const Array& g) override {
+        // dy/dx = mask: dropped elements get no gradient, kept ones are scaled by 1/(1-p)
+        Array dx = Array::from_shape(x.shape());
+        const real* gp = g.data();
+        const real* mp2 = mask.data();
+        real* dxp = dx.data();
+        for (std::size_t i = 0; i < dx.size(); ++i)
+            dxp[i] = gp[i] * mp2[i];
+        x.accumulate_grad(std::move(dx));
+    }
+};
+
+}  // namespace
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     if (!(p >= 0.0 && p <= 1.0)) {  // also rejects NaN
@@ -40,16 +63,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {
-        tape->record("dropout", {x}, out, [x, mask = std::move(mask)](const Array& g) {
-            // dy/dx = mask: dropped elements get no gradient, kept ones are scaled by 1/(1-p)
-            Array dx = Array::from_shape(x.shape());
-            const real* gp = g.data();
-            const real* mp2 = mask.data();
-            real* dxp = dx.data();
-            for (std::size_t i = 0; i < dx.size(); ++i)
-                dxp[i] = gp[i] * mp2[i];
-            x.accumulate_grad(std::move(dx));
-        });
+        tape->record("dropout", {x}, out, DropoutBackward(x, std::move(mask)));
     }
     return out;
 }

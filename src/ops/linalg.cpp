@@ -9,6 +9,45 @@
 
 namespace tg {
 
+namespace {
+
+/// matmul's backward (C = A B): from G = dL/dC, dA = G B^T and dB = A^T G. A named struct
+/// rather than a lambda, so that gdb's `bt` names it.
+struct MatmulBackward final : BackwardClosure {
+    MatmulBackward(const Tensor& lhs, const Tensor& rhs, std::size_t rows, std::size_t inner,
+                   std::size_t cols, bool any_empty)
+        : a(lhs), b(rhs), m(rows), k(inner), n(cols), empty(any_empty) {}
+    Tensor a, b;  // A [m, k], B [k, n]
+    std::size_t m, k, n;
+    bool empty;  // an axis of size 0: the products are 0, BLAS is not called
+    void operator()(const Array& g) override {
+        if (a.requires_grad()) {
+            // dA [m, k] = G [m, n] B^T (B stored [k, n])
+            Array da = Array::from_shape({m, k});
+            if (empty) {
+                da.fill(real(0));
+            } else {
+                detail::gemm(false, true, m, k, n, real(1), g.data(), n, b.value().data(), n,
+                             real(0), da.data(), k);
+            }
+            a.accumulate_grad(std::move(da));
+        }
+        if (b.requires_grad()) {
+            // dB [k, n] = A^T (A stored [m, k]) G [m, n]
+            Array db = Array::from_shape({k, n});
+            if (empty) {
+                db.fill(real(0));
+            } else {
+                detail::gemm(true, false, k, n, m, real(1), a.value().data(), k, g.data(), n,
+                             real(0), db.data(), n);
+            }
+            b.accumulate_grad(std::move(db));
+        }
+    }
+};
+
+}  // namespace
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
     const Shape as = a.shape(), bs = b.shape();
     if (as.size() != 2 || bs.size() != 2) {
@@ -35,30 +74,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor out(std::move(c));
 
     if (Tape* tape = recording_tape(a, b)) {
-        tape->record("matmul", {a, b}, out, [a, b, m, k, n, empty](const Array& g) {
-            if (a.requires_grad()) {
-                // dA [m, k] = G [m, n] B^T (B stored [k, n])
-                Array da = Array::from_shape({m, k});
-                if (empty) {
-                    da.fill(real(0));
-                } else {
-                    detail::gemm(false, true, m, k, n, real(1), g.data(), n, b.value().data(), n,
-                                 real(0), da.data(), k);
-                }
-                a.accumulate_grad(std::move(da));
-            }
-            if (b.requires_grad()) {
-                // dB [k, n] = A^T (A stored [m, k]) G [m, n]
-                Array db = Array::from_shape({k, n});
-                if (empty) {
-                    db.fill(real(0));
-                } else {
-                    detail::gemm(true, false, k, n, m, real(1), a.value().data(), k, g.data(), n,
-                                 real(0), db.data(), n);
-                }
-                b.accumulate_grad(std::move(db));
-            }
-        });
+        tape->record("matmul", {a, b}, out, MatmulBackward(a, b, m, k, n, empty));
     }
     return out;
 }

@@ -129,6 +129,24 @@ Shape reduced_shape(const Shape& shape, const std::vector<bool>& reduced, bool k
     return out;
 }
 
+/// sum's and mean's backward (mean is the sum scaled by 1/n): g·scale to every x_i summed into
+/// the output, i.e. g broadcast back over the reduced axes. A named struct rather than a lambda,
+/// so that gdb's `bt` names it.
+struct SumBackward final : BackwardClosure {
+    SumBackward(const Tensor& input, Shape keepdim_shape, real scale_)
+        : x(input), keep_shape(std::move(keepdim_shape)), scale(scale_) {}
+    Tensor x;
+    Shape keep_shape;  // the output's shape in keepdim form (size 1 on the reduced axes)
+    real scale;        // 1 for sum, 1/n for mean
+    void operator()(const Array& g) override {
+        // ds_j/dx_i = scale for every i summed into j: g broadcast back over the reduced axes
+        Array gk = g;
+        gk.reshape(keep_shape);
+        if (scale != real(1)) gk *= scale;
+        x.accumulate_grad(Array(xt::broadcast(gk, x.shape())));
+    }
+};
+
 // sum (scale = 1) or mean (scale = 1/n) over the flagged axes.
 Tensor reduce_sum(const char* op, const Tensor& x, const std::vector<bool>& reduced, bool keepdim,
                   bool average) {
@@ -147,13 +165,7 @@ Tensor reduce_sum(const char* op, const Tensor& x, const std::vector<bool>& redu
 
     if (Tape* tape = recording_tape(x)) {
         Shape keep_shape = reduced_shape(shape, reduced, /*keepdim=*/true);
-        tape->record(op, {x}, out, [x, keep_shape, scale](const Array& g) {
-            // ds_j/dx_i = scale for every i summed into j: g broadcast back over the reduced axes
-            Array gk = g;
-            gk.reshape(keep_shape);
-            if (scale != real(1)) gk *= scale;
-            x.accumulate_grad(Array(xt::broadcast(gk, x.shape())));
-        });
+        tape->record(op, {x}, out, SumBackward(x, std::move(keep_shape), scale));
     }
     return out;
 }

@@ -23,12 +23,19 @@ Array reshaped(const Array& x, const Shape& shape) {
     return y;
 }
 
+/// reshape's and flatten's backward: g with x's shape (the order of the elements is unchanged).
+/// A named struct rather than a lambda, so that gdb's `bt` names it.
+struct ReshapeBackward final : BackwardClosure {
+    explicit ReshapeBackward(const Tensor& input) : x(input) {}
+    Tensor x;
+    void operator()(const Array& g) override { x.accumulate_grad(reshaped(g, x.shape())); }
+};
+
 // The op behind reshape and flatten: y = x with a new shape, dx = g with x's shape.
 Tensor reshape_op(const char* op, const Tensor& x, const Shape& shape) {
     Tensor out(reshaped(x.value(), shape));
     if (Tape* tape = recording_tape(x)) {
-        tape->record(op, {x}, out,
-                     [x](const Array& g) { x.accumulate_grad(reshaped(g, x.shape())); });
+        tape->record(op, {x}, out, ReshapeBackward(x));
     }
     return out;
 }
@@ -76,6 +83,16 @@ Array permuted(const Array& x, const std::vector<std::size_t>& perm) {
     return y;
 }
 
+/// permute's and transpose's backward: g with its axes put back in x's order by the inverse
+/// permutation. A named struct rather than a lambda, so that gdb's `bt` names it.
+struct PermuteBackward final : BackwardClosure {
+    PermuteBackward(const Tensor& input, std::vector<std::size_t> inverse_perm)
+        : x(input), inverse(std::move(inverse_perm)) {}
+    Tensor x;
+    std::vector<std::size_t> inverse;  // x's axis d is g's axis inverse[d]
+    void operator()(const Array& g) override { x.accumulate_grad(permuted(g, inverse)); }
+};
+
 // The op behind transpose and permute. perm must be a permutation of 0 .. x.dim()-1.
 Tensor permute_op(const char* op, const Tensor& x, std::vector<std::size_t> perm) {
     Tensor out(permuted(x.value(), perm));
@@ -84,9 +101,7 @@ Tensor permute_op(const char* op, const Tensor& x, std::vector<std::size_t> perm
         std::vector<std::size_t> inverse(perm.size());
         for (std::size_t d = 0; d < perm.size(); ++d)
             inverse[perm[d]] = d;
-        tape->record(op, {x}, out, [x, inverse = std::move(inverse)](const Array& g) {
-            x.accumulate_grad(permuted(g, inverse));
-        });
+        tape->record(op, {x}, out, PermuteBackward(x, std::move(inverse)));
     }
     return out;
 }
