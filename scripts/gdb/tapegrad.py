@@ -67,6 +67,55 @@ _THRESHOLD = _IntSetting("tg-threshold", 16,
                          "Tensors and arrays with more values than this are printed truncated.")
 _PRECISION = _IntSetting("tg-precision", 4, "Digits after the point of printed values.")
 
+
+class _StructureSetting(gdb.Parameter):
+    """Whether tapegrad's printers give their objects children (shape, values, grad, a layer's
+parameters and buffers, a model's layers, a tape's entries) with a one-line summary, as an IDE
+needs (VS Code drives gdb through its MI interpreter and expands a value by its children), or
+print the whole object as text, as `print` at the (gdb) prompt shows it. auto: children under
+the MI interpreter (`gdb --interpreter=mi2`, what VS Code starts), text otherwise."""
+
+    set_doc = "Set whether tapegrad's printers show children (on), text (off) or decide (auto)."
+    show_doc = "Show whether tapegrad's printers show children."
+
+    def __init__(self):
+        super().__init__("tg-structure", gdb.COMMAND_DATA, gdb.PARAM_AUTO_BOOLEAN)
+        self.value = None  # auto
+
+    def get_set_string(self):
+        return ""
+
+    def get_show_string(self, svalue):
+        return svalue
+
+
+_STRUCTURE = _StructureSetting()
+
+
+def _under_mi():
+    """True when this gdb runs the MI interpreter (its command line says so: Linux only)."""
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            argv = f.read().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return False
+    for k, a in enumerate(argv):
+        if a.startswith(("--interpreter=mi", "-interpreter=mi", "-i=mi")):
+            return True
+        if a in ("--interpreter", "-interpreter", "-i") and k + 1 < len(argv) and \
+                argv[k + 1].startswith("mi"):
+            return True
+    return False
+
+
+_MI = _under_mi()
+
+
+def structured():
+    """True when printers give children (see tg-structure)."""
+    v = _STRUCTURE.value
+    return _MI if v is None else bool(v)
+
 # ---------------------------------------------------------------------------------------------
 # libstdc++ layouts, read directly
 # ---------------------------------------------------------------------------------------------
@@ -677,6 +726,226 @@ class OptionalPrinter:
 
 
 # ---------------------------------------------------------------------------------------------
+# Structure for IDEs (tg-structure): a one-line summary and children, which an MI client such
+# as VS Code shows as an expandable tree. The (gdb) prompt keeps the text printers above.
+# ---------------------------------------------------------------------------------------------
+
+_CHILD_VALUES = 100  # a tensor's "values" child: its first values, at most this many
+
+
+def _shape_value(shape):
+    """A shape as a C array of long (children [0], [1], ...); "[]" for a 0-d shape."""
+    if not shape:
+        return "[]"
+    t = gdb.lookup_type("long").array(len(shape) - 1)
+    return gdb.Value(struct.pack("<%dq" % len(shape), *shape), t)
+
+
+def _array_children(arr):
+    """shape, dtype and the first values (a C array over the program's memory) of an XArray."""
+    yield "shape", _shape_value(arr.shape)
+    yield "dtype", arr.dtype
+    k = min(arr.numel, arr.stored, _CHILD_VALUES)
+    if k > 0:
+        first = arr.begin.cast(arr.elem.array(k - 1).pointer()).dereference()
+        yield ("values" if k == arr.numel else "values[:%d]" % k), first
+
+
+def _recorded(node):
+    """Where a node was made: "leaf", "%4 = batch_norm", ..."""
+    tape_id = int(node["tape_id"])
+    if tape_id == 0:
+        return "leaf"
+    if tape_id == (1 << 64) - 1:
+        return "made on a tape since destroyed"
+    return _producer(node.address) or "made by an op on tape #%d" % tape_id
+
+
+def node_summary(node):
+    """The first line of format_node: name, shape, dtype, requires_grad, where it was made."""
+    value = XArray(node["value"])
+    name = _std_string(node["name"])
+    head = "Tensor" + (" '%s'" % name if name else "")
+    head += " %s %s" % (shape_str(value.shape), value.dtype)
+    if bool(node["requires_grad"]):
+        head += ", requires_grad"
+    made = _recorded(node)
+    return head + (", " + made if made == "leaf" or made.startswith("made") else ", from " + made)
+
+
+def node_children(node):
+    if _std_string(node["name"]):
+        yield "name", node["name"]
+    value = XArray(node["value"])
+    children = list(_array_children(value))
+    yield children[0]  # shape
+    yield children[1]  # dtype
+    yield "requires_grad", node["requires_grad"]
+    yield "recorded", _recorded(node)
+    for child in children[2:]:
+        yield child
+    if bool(node["has_grad"]):
+        yield "grad", node["grad"]
+
+
+class _Structured:
+    """Base of the structured printers: errors become a one-line value and no children."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        try:
+            return self.summary()
+        except (gdb.error, gdb.MemoryError) as err:
+            return "<%s, unreadable: %s>" % (self.val.type, err)
+
+    def children(self):
+        try:
+            return list(self.items())
+        except (gdb.error, gdb.MemoryError):
+            return []
+
+
+class TensorStructured(_Structured):
+    def _node(self):
+        return _node_of_tensor(self.val)
+
+    def summary(self):
+        node = self._node()
+        return "Tensor(undefined)" if int(node) == 0 else node_summary(node.dereference())
+
+    def items(self):
+        node = self._node()
+        return node_children(node.dereference()) if int(node) else iter(())
+
+
+class NodeStructured(_Structured):
+    def summary(self):
+        return node_summary(self.val)
+
+    def items(self):
+        return node_children(self.val)
+
+
+class XArrayStructured(_Structured):
+    def display_hint(self):
+        return None
+
+    def summary(self):
+        arr = XArray(self.val)
+        return "%s %s" % (arr.dtype, shape_str(arr.shape))
+
+    def items(self):
+        return _array_children(XArray(self.val))
+
+
+class TapeStructured(_Structured):
+    def summary(self):
+        view = TapeView(self.val)
+        return "Tape #%d with %d entries" % (int(view.tape["id_"]), len(view.entries))
+
+    def items(self):
+        view = TapeView(self.val)
+        for i, e in enumerate(view.entries):
+            yield "%%%d" % i, e
+
+
+class TapeEntryStructured(_Structured):
+    def summary(self):
+        return TapeEntryPrinter(self.val).to_string()
+
+    def items(self):
+        e = self.val
+        yield "op", _cstring(e["op"])
+        for k, t in enumerate(_vector(e["inputs"])):
+            yield "inputs[%d]" % k, t
+        yield "output", e["output"]
+
+
+def module_summary(val, kind):
+    """One line: "BatchNorm2d(16, eps=1e-05, ...)", a container "Sequential (5 modules)"."""
+    n = len(_vector(val["children_"]))
+    if n:
+        return "%s (%d module%s)" % (kind, n, "" if n == 1 else "s")
+    return "%s(%s)" % (kind, _extra_repr(kind, val))
+
+
+class ModuleStructured(_Structured):
+    """A layer: its parameters and buffers by name; a container: its layers by name."""
+
+    def summary(self):
+        val, kind = _module_kind(_deref(self.val))
+        return module_summary(val, kind)
+
+    def items(self):
+        val, _ = _module_kind(_deref(self.val))
+        for pair in _vector(val["parameters_"]):
+            yield _std_string(pair["first"]), pair["second"]
+        for pair in _vector(val["buffers_"]):
+            yield _std_string(pair["first"]), pair["second"]
+        for pair in _vector(val["children_"]):
+            ptr = _shared_get(pair["second"])
+            if int(ptr):
+                child, _ = _module_kind(ptr.dereference())
+                yield _std_string(pair["first"]), child
+        yield "training", val["training_"]
+
+
+def _optimizer_options(val, kind):
+    o = val["options_"]
+    if kind == "SGD":
+        return "lr=%s, momentum=%s, dampening=%s, weight_decay=%s, nesterov=%s" % (
+            _py_number(o["lr"]), _py_number(o["momentum"]), _py_number(o["dampening"]),
+            _py_number(o["weight_decay"]), _py_bool(o["nesterov"]))
+    if kind == "Adam":
+        b = o["betas"]
+        return "lr=%s, betas=(%s, %s), eps=%s, weight_decay=%s" % (
+            _py_number(o["lr"]), _py_number(b["first"]), _py_number(b["second"]),
+            _py_number(o["eps"]), _py_number(o["weight_decay"]))
+    return ""
+
+
+class OptimizerPrinter:
+    """tg::optim::SGD / Adam: "SGD(lr=0.1, momentum=0.9, ...), 10 parameters"; structured, also
+    its options, parameters and per-parameter state as children."""
+
+    def __init__(self, val):
+        self.val = val
+
+    def _resolved(self):
+        val, kind = _module_kind(_deref(self.val))  # the most-derived class, by name
+        return val, kind
+
+    def to_string(self):
+        try:
+            val, kind = self._resolved()
+            n = len(_vector(val["parameters_"]))
+            names = [f.name for f in val.type.strip_typedefs().fields()]
+            opts = _optimizer_options(val, kind) if "options_" in names else ""
+            return "%s(%s), %d parameter%s" % (kind, opts, n, "" if n == 1 else "s")
+        except (gdb.error, gdb.MemoryError) as err:
+            return "<tg::optim optimizer, unreadable: %s>" % err
+
+
+class OptimizerStructured(OptimizerPrinter):
+    def children(self):
+        try:
+            val, kind = self._resolved()
+            names = [f.name for f in val.type.strip_typedefs().fields()]
+            out = []
+            if "options_" in names:
+                out.append(("options", val["options_"]))
+            out.append(("parameters", val["parameters_"]))
+            for field in ("states_", "buffers_"):  # Adam's moments, SGD's momentum buffers
+                if field in names:
+                    out.append(("state", val[field]))
+            return out
+        except (gdb.error, gdb.MemoryError):
+            return []
+
+
+# ---------------------------------------------------------------------------------------------
 # Registration
 # ---------------------------------------------------------------------------------------------
 
@@ -698,20 +967,23 @@ def lookup(val):
     if t.code != gdb.TYPE_CODE_STRUCT or t.tag is None:
         return None
     tag = t.tag
+    tree = structured()
     if tag == "tg::Tensor":
-        return TensorPrinter(val)
+        return TensorStructured(val) if tree else TensorPrinter(val)
     if tag == "tg::Node":
-        return NodePrinter(val)
+        return NodeStructured(val) if tree else NodePrinter(val)
     if tag == "tg::Tape":
-        return TapePrinter(val)
+        return TapeStructured(val) if tree else TapePrinter(val)
     if tag == "tg::TapeEntry":
-        return TapeEntryPrinter(val)
+        return TapeEntryStructured(val) if tree else TapeEntryPrinter(val)
     if _is_xcontainer(t):
-        return XArrayPrinter(val)
+        return XArrayStructured(val) if tree else XArrayPrinter(val)
     if tag.startswith("std::optional<"):
         return OptionalPrinter(val)
     if tag.startswith("tg::nn::") and _derives_from(t, "tg::nn::Module"):
-        return ModulePrinter(val)
+        return ModuleStructured(val) if tree else ModulePrinter(val)
+    if tag.startswith("tg::optim::") and _derives_from(t, "tg::optim::Optimizer"):
+        return OptimizerStructured(val) if tree else OptimizerPrinter(val)
     return None
 
 
@@ -1005,13 +1277,26 @@ def _loop_entry(frame):
 
 
 class _BackwardStop(gdb.Breakpoint):
-    """A breakpoint in Tape::backward's loop that stops only at the entries of one op."""
+    """A breakpoint in Tape::backward's loop that stops only at the entries of one op. Tape has
+    two such loops (backward(loss) and backward(output, grad)); the user sees one breakpoint,
+    on the first, and the other loop has an internal breakpoint (not listed, no number of its
+    own) that follows it: enabled, disabled and deleted with it."""
 
-    def __init__(self, location, op):
-        super().__init__(location)
+    def __init__(self, location, op, leader=None):
+        super().__init__(location, internal=leader is not None)
         self.op = op
+        self.leader = leader
 
     def stop(self):
+        if self.leader is not None:
+            if not self.leader.is_valid():  # the user deleted the breakpoint: go with it
+                gdb.post_event(self.delete)
+                return False
+            if not self.leader.enabled:
+                return False
+        return self._matches()
+
+    def _matches(self):
         try:
             return _cstring(_loop_entry(gdb.selected_frame())["op"]) == self.op
         except (gdb.error, ValueError) as err:
@@ -1082,10 +1367,13 @@ and its named kernel (the skip rules keep it out of std:: and the tape's bookkee
         if not op:
             raise gdb.GdbError("usage: tg-break-backward OP   (an op name as tg-tape shows it)")
         path, lines = _backward_call_lines()
-        for line in lines:
-            bp = _BackwardStop("%s:%d" % (path, line), op)
-            gdb.write("Breakpoint %d: the call of each %s entry's backward in Tape::backward "
-                      "(%s:%d)\n" % (bp.number, op, os.path.basename(path), line))
+        # One breakpoint for the user; each further loop gets an internal one that follows it.
+        bp = _BackwardStop("%s:%d" % (path, lines[0]), op)
+        for line in lines[1:]:
+            _BackwardStop("%s:%d" % (path, line), op, leader=bp)
+        gdb.write("Breakpoint %d: the call of each %s entry's backward in Tape::backward "
+                  "(%s:%s)\n" % (bp.number, op, os.path.basename(path),
+                                 ", ".join(str(line) for line in lines)))
 
 
 class AdvanceCommand(gdb.Command):
