@@ -1545,6 +1545,72 @@ def histogram_text(name, arr, values, finite, bins, width=50):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Frame filter: `bt` shows a kernel's raw data pointers (const real* x, double* mean) short
+# ---------------------------------------------------------------------------------------------
+
+
+class _ShortArg:
+    """A frame argument as `bt` shows it (gdb's SymValueWrapper protocol)."""
+
+    def __init__(self, sym, value):
+        self.sym = sym
+        self.val = value
+
+    def symbol(self):
+        return self.sym
+
+    def value(self):
+        return self.val
+
+
+def _is_data_pointer(t):
+    t = t.strip_typedefs()
+    if t.code != gdb.TYPE_CODE_PTR:
+        return False
+    return t.target().strip_typedefs().code in (gdb.TYPE_CODE_FLT, gdb.TYPE_CODE_INT)
+
+
+try:
+    from gdb.FrameDecorator import FrameDecorator
+
+    class _TapegradFrame(FrameDecorator):
+        """A frame of tapegrad's code: its data-pointer arguments print as "..." (as gdb prints
+        a Tensor argument), so `bt`'s kernel line shows the sizes, not eight addresses."""
+
+        def frame_args(self):
+            args = super().frame_args()
+            if args is None:
+                return None
+            frame = self.inferior_frame()
+            out = []
+            for a in args:
+                sym = a.symbol()
+                try:
+                    if isinstance(sym, gdb.Symbol) and _is_data_pointer(sym.type):
+                        out.append(_ShortArg(sym, _ELIDED))
+                        continue
+                except gdb.error:
+                    pass
+                out.append(a)
+            return out
+
+    class _TapegradFrameFilter:
+        def __init__(self):
+            self.name = "tapegrad-short-pointers"
+            self.priority = 100
+            self.enabled = True
+            gdb.frame_filters[self.name] = self
+
+        def filter(self, frame_iter):
+            return (_TapegradFrame(f) if (f.function() and str(f.function()).startswith("tg::"))
+                    else f for f in frame_iter)
+except ImportError:  # a gdb without frame filters
+    _TapegradFrameFilter = None
+
+_ELIDED = "..."
+
+
 def _register_commands():
     AtCommand()
     ViewCommand()
@@ -1579,3 +1645,5 @@ if not getattr(gdb, "_tapegrad_loaded", False):
     _register_commands()
     _source_skip_rules()
     gdb.events.stop.connect(_on_stop)
+    if _TapegradFrameFilter is not None:
+        _TapegradFrameFilter()

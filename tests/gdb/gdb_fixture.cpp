@@ -12,6 +12,7 @@
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
+#include "tapegrad/optim/optim.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace {
@@ -40,6 +41,7 @@ int main() {
     tg::nn::Sequential model{tg::nn::Conv2d(1, 2, 3, {.padding = 1}), tg::nn::BatchNorm2d(2),
                              tg::nn::ReLU(), tg::nn::Flatten(), tg::nn::Linear(32, 3)};
     tg::nn::BatchNorm1d cumulative(4, {.momentum = std::nullopt});
+    tg::optim::SGD sgd(model.parameters(), {.lr = 0.1, .momentum = 0.9});
 
     tg::Tape tape;
     const tg::Tensor sq = tg::mul(x, x);
@@ -56,5 +58,6 @@ int main() {
     std::cout << "<</tape>>\n";
     (void)undefined;
     (void)cumulative;
+    (void)sgd;
     return 0;
 }

@@ -35,6 +35,12 @@ tg-stats x
 tg-stats with_nan
 tg-stats x.grad()
 tg-hist big 4
+echo ==== an optimiser; with tg-structure on (as under MI): one-line values and children\n
+print sgd
+set tg-structure on
+print w
+print cumulative
+set tg-structure auto
 echo ==== a tensor without a grad: a gdb error, no C++ exception\n
 python
 try:
