@@ -733,18 +733,39 @@ class OptionalPrinter:
 _CHILD_VALUES = 100  # a tensor's "values" child: its first values, at most this many
 
 
+def _text(s):
+    """A child holding the text `s`: a char array made here (not in the program's memory),
+    which lookup() gives _TextPrinter, so MI shows "float32", not an array of 8 chars."""
+    data = s.encode("utf-8") + b"\0"
+    return gdb.Value(data, gdb.lookup_type("char").array(len(data) - 1))
+
+
+class _TextPrinter:
+    def __init__(self, val):
+        self.val = val
+
+    def to_string(self):
+        return self.val.string()
+
+    def display_hint(self):
+        return "string"
+
+
+def _is_text(val, t):
+    """A char array made by _text: not an lvalue (the program's own arrays have addresses)."""
+    return t.code == gdb.TYPE_CODE_ARRAY and val.address is None and \
+        t.target().strip_typedefs().name == "char"
+
+
 def _shape_value(shape):
-    """A shape as a C array of long (children [0], [1], ...); "[]" for a 0-d shape."""
-    if not shape:
-        return "[]"
-    t = gdb.lookup_type("long").array(len(shape) - 1)
-    return gdb.Value(struct.pack("<%dq" % len(shape), *shape), t)
+    """A shape as the text "[8, 5]" (in MI one value to read, not an array to open)."""
+    return _text(shape_str(shape))
 
 
 def _array_children(arr):
     """shape, dtype and the first values (a C array over the program's memory) of an XArray."""
     yield "shape", _shape_value(arr.shape)
-    yield "dtype", arr.dtype
+    yield "dtype", _text(arr.dtype)
     k = min(arr.numel, arr.stored, _CHILD_VALUES)
     if k > 0:
         first = arr.begin.cast(arr.elem.array(k - 1).pointer()).dereference()
@@ -781,7 +802,7 @@ def node_children(node):
     yield children[0]  # shape
     yield children[1]  # dtype
     yield "requires_grad", node["requires_grad"]
-    yield "recorded", _recorded(node)
+    yield "recorded", _text(_recorded(node))
     for child in children[2:]:
         yield child
     if bool(node["has_grad"]):
@@ -857,7 +878,7 @@ class TapeEntryStructured(_Structured):
 
     def items(self):
         e = self.val
-        yield "op", _cstring(e["op"])
+        yield "op", _text(_cstring(e["op"]))
         for k, t in enumerate(_vector(e["inputs"])):
             yield "inputs[%d]" % k, t
         yield "output", e["output"]
@@ -964,6 +985,8 @@ def _derives_from(t, base_name):
 
 def lookup(val):
     t = val.type.strip_typedefs()
+    if _is_text(val, t):
+        return _TextPrinter(val)
     if t.code != gdb.TYPE_CODE_STRUCT or t.tag is None:
         return None
     tag = t.tag

@@ -137,17 +137,15 @@ def _is_xcontainer(name):
 def _make_string(parent, name, text):
     """A child holding `text` (a char array: lldb shows it as a string)."""
     raw = text.encode("utf-8") + b"\0"
-    data = lldb.SBData.CreateDataFromCString(lldb.eByteOrderLittle, 8, text)
+    data = lldb.SBData()
+    data.SetData(lldb.SBError(), raw, lldb.eByteOrderLittle, 8)
     char = parent.GetTarget().GetBasicType(lldb.eBasicTypeChar)
     return parent.CreateValueFromData(name, data, char.GetArrayType(len(raw)))
 
 
 def _make_shape(parent, shape):
-    if not shape:
-        return _make_string(parent, "shape", "[]")
-    data = lldb.SBData.CreateDataFromSInt64Array(lldb.eByteOrderLittle, 8, list(shape))
-    long_t = parent.GetTarget().GetBasicType(lldb.eBasicTypeLong)
-    return parent.CreateValueFromData("shape", data, long_t.GetArrayType(len(shape)))
+    """The shape as the text "[8, 5]" (as gdb's printers show it)."""
+    return _make_string(parent, "shape", shape_str(shape))
 
 
 def _array_children(parent, arr):
@@ -286,9 +284,44 @@ def _derives_from(t, base):
     return False
 
 
+def _typeinfo_name(mangled):
+    """"N2tg2nn11BatchNorm2dE" -> "tg::nn::BatchNorm2d" (plain nested names only), else None."""
+    m = re.fullmatch(r"N((?:\d+\w+?)+)E|(\d+)(\w+)", mangled)
+    if not m:
+        return None
+    body, parts = m.group(1) or mangled, []
+    while body:
+        n = re.match(r"\d+", body)
+        if not n:
+            return None
+        k = int(n.group())
+        start = n.end()
+        parts.append(body[start:start + k])
+        body = body[start + k:]
+    return "::".join(parts)
+
+
 def _dynamic(v):
-    d = v.GetDynamicValue(lldb.eDynamicDontRunTarget)
-    return d if d.IsValid() else v
+    """The most-derived object of a polymorphic class: read from its vtable's type_info (the
+    entry before the vtable's address point holds it; its second word is the mangled name)."""
+    raw = _raw(v)
+    addr = raw.GetLoadAddress()
+    t = raw.GetType().GetCanonicalType()
+    if addr == lldb.LLDB_INVALID_ADDRESS or not t.IsPolymorphicClass():
+        return v
+    try:
+        process = raw.GetProcess()
+        word = lambda a: struct.unpack("<Q", _read(process, a, 8))[0]  # noqa: E731
+        typeinfo = word(word(addr) - 8)
+        text = _read(process, word(typeinfo + 8), 128).split(b"\0", 1)[0].decode()
+    except (ValueError, struct.error, UnicodeDecodeError):
+        return v
+    name = _typeinfo_name(text.lstrip("*"))
+    if name and name != t.GetName():
+        derived = raw.GetTarget().FindFirstType(name)
+        if derived.IsValid():
+            return raw.CreateValueFromAddress(raw.GetName() or "", addr, derived)
+    return v
 
 
 def _kind(v):
@@ -495,19 +528,19 @@ _XARRAY_REGEX = r"^xt::(xarray|xtensor)_container<.+>$"
 def __lldb_init_module(debugger, internal_dict):
     mod = __name__
     cmds = [
-        "type summary add -w tapegrad -F %s.tensor_summary tg::Tensor" % mod,
+        "type summary add -e -w tapegrad -F %s.tensor_summary tg::Tensor" % mod,
         "type synthetic add -w tapegrad -l %s.TensorProvider tg::Tensor" % mod,
-        "type summary add -w tapegrad -F %s.node_summary_fn tg::Node" % mod,
+        "type summary add -e -w tapegrad -F %s.node_summary_fn tg::Node" % mod,
         "type synthetic add -w tapegrad -l %s.NodeProvider tg::Node" % mod,
-        "type summary add -w tapegrad -F %s.xarray_summary -x '%s'" % (mod, _XARRAY_REGEX),
+        "type summary add -e -w tapegrad -F %s.xarray_summary -x '%s'" % (mod, _XARRAY_REGEX),
         "type synthetic add -w tapegrad -l %s.XArrayProvider -x '%s'" % (mod, _XARRAY_REGEX),
-        "type summary add -w tapegrad -F %s.module_summary -x '%s'" % (mod, _MODULE_REGEX),
+        "type summary add -e -w tapegrad -F %s.module_summary -x '%s'" % (mod, _MODULE_REGEX),
         "type synthetic add -w tapegrad -l %s.ModuleProvider -x '%s'" % (mod, _MODULE_REGEX),
-        "type summary add -w tapegrad -F %s.tape_summary tg::Tape" % mod,
+        "type summary add -e -w tapegrad -F %s.tape_summary tg::Tape" % mod,
         "type synthetic add -w tapegrad -l %s.TapeProvider tg::Tape" % mod,
-        "type summary add -w tapegrad -F %s.entry_summary tg::TapeEntry" % mod,
+        "type summary add -e -w tapegrad -F %s.entry_summary tg::TapeEntry" % mod,
         "type synthetic add -w tapegrad -l %s.TapeEntryProvider tg::TapeEntry" % mod,
-        "type summary add -w tapegrad -F %s.optimizer_summary -x '%s'" % (mod, _OPTIM_REGEX),
+        "type summary add -e -w tapegrad -F %s.optimizer_summary -x '%s'" % (mod, _OPTIM_REGEX),
         "type synthetic add -w tapegrad -l %s.OptimizerProvider -x '%s'" % (mod, _OPTIM_REGEX),
         "type category enable tapegrad",
     ]
