@@ -1601,17 +1601,36 @@ try:
         """A frame of tapegrad's code: its data-pointer arguments print as "..." (as gdb prints
         a Tensor argument), so `bt`'s kernel line shows the sizes, not eight addresses."""
 
+        def function(self):
+            # The name as gdb's own `bt` prints it ("tg::batch_norm"), not the symbol's whole
+            # signature, which is what FrameDecorator gives.
+            frame = self.inferior_frame()
+            if frame.type() == gdb.NORMAL_FRAME and frame.name():
+                return frame.name()
+            return super().function()
+
         def frame_args(self):
             args = super().frame_args()
             if args is None:
                 return None
             frame = self.inferior_frame()
+            # gdb prints a filtered frame's arguments in "summary" mode, where a std::string or
+            # a Tensor passed by reference would print its text: keep `bt` as without a filter
+            # (print frame-arguments scalars, raw-frame-arguments on): "..." for them.
+            scalars = gdb.parameter("print frame-arguments") == "scalars"
             out = []
             for a in args:
                 sym = a.symbol()
                 try:
-                    if isinstance(sym, gdb.Symbol) and _is_data_pointer(sym.type):
-                        out.append(_ShortArg(sym, _ELIDED))
+                    if isinstance(sym, gdb.Symbol):
+                        t = sym.type.strip_typedefs()
+                        while t.code in (gdb.TYPE_CODE_REF, gdb.TYPE_CODE_RVALUE_REF):
+                            t = t.target().strip_typedefs()
+                        if (self.elide and _is_data_pointer(t)) or (scalars and t.code in (
+                                gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION, gdb.TYPE_CODE_ARRAY)):
+                            out.append(_ShortArg(sym.print_name, _ELIDED))
+                        else:  # read here: gdb 13 asserts reading it for a decorated frame
+                            out.append(_ShortArg(sym, sym.value(frame)))
                         continue
                 except gdb.error:
                     pass
@@ -1626,8 +1645,11 @@ try:
             gdb.frame_filters[self.name] = self
 
         def filter(self, frame_iter):
-            return (_TapegradFrame(f) if (f.function() and str(f.function()).startswith("tg::"))
-                    else f for f in frame_iter)
+            for f in frame_iter:
+                d = _TapegradFrame(f)
+                name = f.inferior_frame().name() or ""
+                d.elide = name.startswith("tg::")
+                yield d
 except ImportError:  # a gdb without frame filters
     _TapegradFrameFilter = None
 
