@@ -1,7 +1,9 @@
 // A student's program, debugged against an installed tapegrad (tests/debuggers/consumer/).
 #include <tapegrad/tapegrad.hpp>
 
-[[gnu::noinline]] void look_here(const tg::Tensor& t) { (void)t; }  // break look_here
+[[gnu::noinline]] void look_here(const tg::Tensor& t) {
+    (void)t;
+}  // break look_here
 
 int main() {
     tg::Tensor t(tg::Array{{1.0f, 2.0f, 3.0f}, {4.0f, 5.0f, 6.0f}}, true, "t");
