@@ -1,9 +1,10 @@
 // A student's program, debugged against an installed tapegrad (tests/debuggers/consumer/).
 #include <tapegrad/tapegrad.hpp>
 
+// gdb stops here (break look_here) and prints main's t, model and sgd.
 [[gnu::noinline]] void look_here(const tg::Tensor& t) {
     (void)t;
-}  // break look_here
+}
 
 int main() {
     tg::Tensor t(tg::Array{{1.0f, 2.0f, 3.0f}, {4.0f, 5.0f, 6.0f}}, true, "t");
