@@ -734,10 +734,10 @@ _CHILD_VALUES = 100  # a tensor's "values" child: its first values, at most this
 
 
 def _text(s):
-    """A child holding the text `s`: a char array made here (not in the program's memory),
-    which lookup() gives _TextPrinter, so MI shows "float32", not an array of 8 chars."""
+    """A child holding the text `s`: a `volatile char` array made here (not in the program's
+    memory), which lookup() gives _TextPrinter, so MI shows "float32", not 8 chars to open."""
     data = s.encode("utf-8") + b"\0"
-    return gdb.Value(data, gdb.lookup_type("char").array(len(data) - 1))
+    return gdb.Value(data, gdb.lookup_type("char").volatile().array(len(data) - 1))
 
 
 class _TextPrinter:
@@ -752,9 +752,10 @@ class _TextPrinter:
 
 
 def _is_text(val, t):
-    """A char array made by _text: not an lvalue (the program's own arrays have addresses)."""
-    return t.code == gdb.TYPE_CODE_ARRAY and val.address is None and \
-        t.target().strip_typedefs().name == "char"
+    """A char array made by _text: its type, `volatile char [N]`, marks it (a program's own
+    arrays are not volatile char; val.address would make gdb copy the array into the
+    program, calling its malloc)."""
+    return t.code == gdb.TYPE_CODE_ARRAY and str(t.target()) == "volatile char"
 
 
 def _shape_value(shape):

@@ -130,7 +130,7 @@ def mi(source_dir, program):
         t = s.transcript()
         check('dynamic="1"' in out and 'has_more="1"' in out,
               "x is not expandable (no dynamic children): %s" % out, t)
-        out = s.send("-data-evaluate-expression x")
+        out = s.send("-data-evaluate-expression *&x")  # x is a reference: its object
         value = re.search(r'value="(Tensor .*?) = \{', out)
         check(value and value.group(1).startswith("Tensor [8, 5] float64, requires_grad, from %")
               and "linear" in value.group(1) and "\\n" not in value.group(1),
