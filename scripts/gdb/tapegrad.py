@@ -1589,10 +1589,13 @@ class _ShortArg:
 
 
 def _is_data_pointer(t):
+    """A pointer to numbers (float*, const double*, long*), not a C string."""
     t = t.strip_typedefs()
     if t.code != gdb.TYPE_CODE_PTR:
         return False
-    return t.target().strip_typedefs().code in (gdb.TYPE_CODE_FLT, gdb.TYPE_CODE_INT)
+    target = t.target().strip_typedefs()
+    return target.code == gdb.TYPE_CODE_FLT or (target.code == gdb.TYPE_CODE_INT and
+                                                target.sizeof > 1)
 
 
 try:
@@ -1639,11 +1642,28 @@ try:
             return out
 
     class _TapegradFrameFilter:
+        """Active only when the program is stopped in one of tapegrad's kernels (the frames with
+        raw data pointers): gdb prints every frame of a filtered backtrace its Python way
+        ("at libstdc++.so.6" for "from libstdc++.so.6"), so other backtraces stay gdb's own."""
+
         def __init__(self):
             self.name = "tapegrad-short-pointers"
             self.priority = 100
-            self.enabled = True
+            self.on = True
             gdb.frame_filters[self.name] = self
+
+        @property
+        def enabled(self):
+            if not self.on:
+                return False
+            try:
+                return (gdb.newest_frame().name() or "").startswith("tg::kernels::")
+            except gdb.error:
+                return False
+
+        @enabled.setter
+        def enabled(self, value):  # `disable frame-filter global tapegrad-short-pointers`
+            self.on = bool(value)
 
         def filter(self, frame_iter):
             for f in frame_iter:

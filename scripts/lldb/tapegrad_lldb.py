@@ -401,8 +401,8 @@ def _is_module(v):
 
 def module_summary(valobj, internal_dict):
     v = _dynamic(valobj)
-    if not _is_module(v):
-        return None
+    if not _is_module(v):  # an options struct of tg::nn (the regex matches it too)
+        return ""
     try:
         kind = _kind(v)
         n = len(_vector(_member(v, "children_")))
@@ -528,20 +528,20 @@ _XARRAY_REGEX = r"^xt::(xarray|xtensor)_container<.+>$"
 def __lldb_init_module(debugger, internal_dict):
     mod = __name__
     cmds = [
-        "type summary add -e -w tapegrad -F %s.tensor_summary tg::Tensor" % mod,
-        "type synthetic add -w tapegrad -l %s.TensorProvider tg::Tensor" % mod,
-        "type summary add -e -w tapegrad -F %s.node_summary_fn tg::Node" % mod,
-        "type synthetic add -w tapegrad -l %s.NodeProvider tg::Node" % mod,
-        "type summary add -e -w tapegrad -F %s.xarray_summary -x '%s'" % (mod, _XARRAY_REGEX),
-        "type synthetic add -w tapegrad -l %s.XArrayProvider -x '%s'" % (mod, _XARRAY_REGEX),
-        "type summary add -e -w tapegrad -F %s.module_summary -x '%s'" % (mod, _MODULE_REGEX),
-        "type synthetic add -w tapegrad -l %s.ModuleProvider -x '%s'" % (mod, _MODULE_REGEX),
-        "type summary add -e -w tapegrad -F %s.tape_summary tg::Tape" % mod,
-        "type synthetic add -w tapegrad -l %s.TapeProvider tg::Tape" % mod,
-        "type summary add -e -w tapegrad -F %s.entry_summary tg::TapeEntry" % mod,
-        "type synthetic add -w tapegrad -l %s.TapeEntryProvider tg::TapeEntry" % mod,
-        "type summary add -e -w tapegrad -F %s.optimizer_summary -x '%s'" % (mod, _OPTIM_REGEX),
-        "type synthetic add -w tapegrad -l %s.OptimizerProvider -x '%s'" % (mod, _OPTIM_REGEX),
+        "type summary add -e -p -w tapegrad -F %s.tensor_summary tg::Tensor" % mod,
+        "type synthetic add -p -w tapegrad -l %s.TensorProvider tg::Tensor" % mod,
+        "type summary add -e -p -w tapegrad -F %s.node_summary_fn tg::Node" % mod,
+        "type synthetic add -p -w tapegrad -l %s.NodeProvider tg::Node" % mod,
+        "type summary add -e -p -w tapegrad -F %s.xarray_summary -x '%s'" % (mod, _XARRAY_REGEX),
+        "type synthetic add -p -w tapegrad -l %s.XArrayProvider -x '%s'" % (mod, _XARRAY_REGEX),
+        "type summary add -e -p -w tapegrad -F %s.module_summary -x '%s'" % (mod, _MODULE_REGEX),
+        "type synthetic add -p -w tapegrad -l %s.ModuleProvider -x '%s'" % (mod, _MODULE_REGEX),
+        "type summary add -e -p -w tapegrad -F %s.tape_summary tg::Tape" % mod,
+        "type synthetic add -p -w tapegrad -l %s.TapeProvider tg::Tape" % mod,
+        "type summary add -e -p -w tapegrad -F %s.entry_summary tg::TapeEntry" % mod,
+        "type synthetic add -p -w tapegrad -l %s.TapeEntryProvider tg::TapeEntry" % mod,
+        "type summary add -e -p -w tapegrad -F %s.optimizer_summary -x '%s'" % (mod, _OPTIM_REGEX),
+        "type synthetic add -p -w tapegrad -l %s.OptimizerProvider -x '%s'" % (mod, _OPTIM_REGEX),
         "type category enable tapegrad",
     ]
     for c in cmds:
