@@ -1,0 +1,12 @@
+// The student's kernels, declared with exactly the reference kernels' types: a declaration by
+// decltype cannot drift from the reference signature (scripts/exercise.sh also static_asserts
+// each exercise file's own definition against it).
+#pragma once
+
+#include "../../src/ops/kernels/reference/batch_norm.hpp"
+
+namespace tg::exercises {
+decltype(kernels::reference::batch_norm_forward) batch_norm_forward;
+decltype(kernels::reference::batch_norm_update_running) batch_norm_update_running;
+decltype(kernels::reference::batch_norm_backward) batch_norm_backward;
+}  // namespace tg::exercises
