@@ -164,7 +164,8 @@ Outputs reference_forward(const BnCase& c) {
 }
 
 Outputs run_update(Update f, const BnCase& c) {
-    if (c.B() < 2) return {};  // the update needs B ≥ 2 (B/(B − 1))
+    // The update needs B ≥ 2 (B/(B − 1)) and a training step (running statistics to update).
+    if (c.B() < 2 || c.running_mean.empty()) return {};
     const Outputs fwd = reference_forward(c);
     Outputs o{{"running_mean", c.running_mean}, {"running_var", c.running_var}};
     f(o["running_mean"].data(), o["running_var"].data(), fwd.at("mean").data(),
@@ -404,7 +405,7 @@ struct UpdateModel {
     bool biased = false, keras = false, bessel_on_mean = false, bessel_inverted = false,
          std_not_var = false;
     Outputs operator()(const BnCase& c) const {
-        if (c.B() < 2) return {};
+        if (c.B() < 2 || c.running_mean.empty()) return {};
         const Outputs fwd = reference_forward(c);
         const double B = static_cast<double>(c.B());
         const double bessel = bessel_inverted ? (B - 1) / B : B / (B - 1);
