@@ -76,7 +76,8 @@ build_grader() {
         fi
         wrapper "$name" "$file" >"$out/$name.wrap.cpp"
         if "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" \
-            -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o"; then
+            -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o" \
+            2> >(tee "$out/$name.log" >&2); then
             objs+=("$out/$name.o")
         else
             echo "$name" >>"$out/not_compiled"
@@ -143,7 +144,11 @@ GDB
         --args "$out/grader" "${nc[@]}" "${!#}"
     ;;
 grade)
-    exec "$ROOT/scripts/exercise_grade.sh" "$@"
+    exec bash "$ROOT/scripts/exercise_grade.sh" "$@"
+    ;;
+compile)  # internal (exercise_grade.sh): compile STUDENT_DIR OUT -> OUT/grader, OUT/not_compiled
+    prepare_cache
+    build_grader "$1" "$2"
     ;;
 build)
     use_reference=""
