@@ -17,6 +17,11 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # 1. skeletons
 TSV=$work/skeleton.tsv bash "$ROOT/scripts/exercise.sh" check >"$work/skeleton.out" 2>&1 || true
+if [[ ! -f $work/skeleton.tsv ]]; then  # e.g. a skeleton's signature no longer matches
+    cat "$work/skeleton.out"
+    echo "FAIL: the shipped exercise files could not be graded"
+    exit 1
+fi
 for name in $(bash "$ROOT/scripts/exercise.sh" list); do
     line=$(awk -F'\t' -v n="$name" '$1 == n' "$work/skeleton.tsv")
     [[ $(cut -f2 <<<"$line") == "not done" ]] || fail "skeleton $name: not reported 'not done': $line"
@@ -49,5 +54,25 @@ for file in "$ROOT"/exercises/wrong/*/*.cpp; do
         cat "$work/wrong.out"
     fi
 done
-echo "$count seeded wrong solutions checked, $failures failure(s)"
+echo "$count seeded wrong solutions checked"
+
+# 4. the debugger route: gdb stops at the first mismatch with expected and actual, and
+#    `continue` stops in the student's own kernel (gdb is in scripts/setup.sh's group debug).
+if command -v gdb >/dev/null; then
+    rm -rf "$work/student" && mkdir -p "$work/student"
+    cp "$ROOT/exercises/wrong/batch_norm_backward/missing_term2.cpp" "$work/student/batch_norm_backward.cpp"
+    printf 'continue\nquit\n' | bash "$ROOT/scripts/exercise.sh" debug --dir "$work/student" \
+        batch_norm_backward >"$work/debug.out" 2>&1 || true
+    if grep -q "expected 0.27250433658667" "$work/debug.out" &&
+        grep -q "actual   0.25999771481335" "$work/debug.out" &&
+        grep -q "tg::exercises::batch_norm_backward (dx=" "$work/debug.out"; then
+        echo "ok   debug: stopped at the first mismatch, then in the student's kernel"
+    else
+        cat "$work/debug.out"
+        fail "exercise.sh debug did not stop at the first mismatch and in the student's kernel"
+    fi
+else
+    echo "SKIP the gdb route: gdb is not installed (bash scripts/setup.sh debug)"
+fi
+echo "$failures failure(s)"
 [[ $failures -eq 0 ]]
