@@ -63,7 +63,8 @@ function(tapegrad_use_exercises target)
 ")
     target_sources(${target} PRIVATE ${dir}/${name}_student.cpp)
     set_source_files_properties(${dir}/${name}_student.cpp PROPERTIES
-                                COMPILE_OPTIONS "-Wno-unused-parameter")
+                                COMPILE_OPTIONS "-Wno-unused-parameter"
+                                INCLUDE_DIRECTORIES ${PROJECT_SOURCE_DIR})
   endforeach()
   list(REMOVE_DUPLICATES renamed_sources)
   get_target_property(sources ${target} SOURCES)

@@ -46,7 +46,7 @@ prepare_cache() {
         obj=$CACHE/obj/$(basename "${src%.cpp}").o
         if [[ ! -e $obj || $src -nt $obj || $ROOT/exercises/grader/grader.hpp -nt $obj ||
               $ROOT/exercises/grader/exercises.hpp -nt $obj ]]; then
-            "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" \
+            "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
                 -include tapegrad/config.hpp -DTAPEGRAD_SOURCE_DIR="\"$ROOT\"" -c "$src" -o "$obj"
         fi
     done
@@ -75,14 +75,14 @@ build_grader() {
             file=$ROOT/exercises/$name.cpp  # not submitted: the "not done" skeleton
         fi
         wrapper "$name" "$file" >"$out/$name.wrap.cpp"
-        if "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" \
+        if "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
             -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o" \
             2> >(tee "$out/$name.log" >&2); then
             objs+=("$out/$name.o")
         else
             echo "$name" >>"$out/not_compiled"
             wrapper "$name" "$ROOT/exercises/$name.cpp" >"$out/$name.wrap.cpp"
-            "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" \
+            "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
                 -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o"
             objs+=("$out/$name.o")
         fi

@@ -194,55 +194,6 @@ Outputs run_backward(Backward f, const BnCase& c) {
 // Comparing and diagnosing
 // ---------------------------------------------------------------------------------------------
 
-constexpr double rtol = 1e-9, atol = 1e-9;  // student vs reference, both float64
-constexpr double golden_rtol = 1e-7, golden_atol = 1e-8;  // vs PyTorch's float64
-
-struct Mismatch {
-    std::size_t case_index;
-    std::string output, against;  // "dx", "the reference kernel"
-    std::size_t index;
-    double expected, actual;
-};
-
-/// The first mismatch of `student` against `expected` over all cases (only the keys both have).
-std::optional<Mismatch> compare(const std::vector<Outputs>& student,
-                                const std::vector<Outputs>& expected, const char* against,
-                                double rt, double at) {
-    for (std::size_t k = 0; k < student.size(); ++k) {
-        for (const auto& [key, want] : expected[k]) {
-            auto got = student[k].find(key);
-            if (got == student[k].end()) continue;
-            const std::size_t i = first_difference(want, got->second, rt, at);
-            if (i != static_cast<std::size_t>(-1))
-                return Mismatch{k, key, against, i, i < want.size() ? want[i] : NAN,
-                                i < got->second.size() ? got->second[i] : NAN};
-        }
-    }
-    return std::nullopt;
-}
-
-/// True when the two runs agree everywhere (NaN matching NaN: a mistake's model may be NaN).
-bool same(const std::vector<Outputs>& a, const std::vector<Outputs>& b) {
-    for (std::size_t k = 0; k < a.size(); ++k) {
-        for (const auto& [key, va] : a[k]) {
-            auto vb = b[k].find(key);
-            if (vb == b[k].end() || va.size() != vb->second.size()) return false;
-            for (std::size_t i = 0; i < va.size(); ++i) {
-                const double x = va[i], y = vb->second[i];
-                if (std::isnan(x) && std::isnan(y)) continue;
-                if (!close(x, y, 1e-7, 1e-9)) return false;
-            }
-        }
-    }
-    return true;
-}
-
-/// A known mistake: its id, the chapter's words for it, and whether a run shows it.
-struct Mistake {
-    std::string id, message;
-    std::function<bool(const std::vector<Outputs>& student)> shows;
-};
-
 template <class Run, class Kernel>
 std::vector<Outputs> run_all(Run run, Kernel kernel) {
     std::vector<Outputs> out;
@@ -260,28 +211,12 @@ Result grade(const char* exercise, Run run, Kernel student_kernel, Kernel refere
     const std::vector<Outputs> student = run_all(run, student_kernel);
     const std::vector<Outputs> reference = run_all(run, reference_kernel);
     std::vector<Outputs> pytorch;
-    for (const BnCase& c : cases()) pytorch.push_back(c.golden);
-    std::optional<Mismatch> m = compare(student, pytorch, "PyTorch", golden_rtol, golden_atol);
-    if (!m) m = compare(student, reference, "the reference kernel", rtol, atol);
-    if (!m && extra) m = extra(student);
-    if (!m)
-        return {"pass", "",
-                std::string("matches PyTorch's goldens and the reference kernel") +
-                    (extra ? " and float64 finite differences" : "") + " on " +
-                    std::to_string(cases().size()) + " cases"};
-    *failing_case = m->case_index;
-    const BnCase& c = cases()[m->case_index];
-    first_mismatch(exercise, c.name.c_str(), m->output.c_str(), m->index, m->expected, m->actual);
-    std::string where = m->output + "[" + std::to_string(m->index) + "] is " + num(m->actual) +
-                        ", " + m->against + " says " + num(m->expected) + " (case " + c.name +
-                        ")";
-    for (const Mistake& mistake : mistakes) {
-        if (mistake.shows(student))
-            return {"fail", mistake.id, mistake.message + ". First difference: " + where};
+    std::vector<std::string> names;
+    for (const BnCase& c : cases()) {
+        pytorch.push_back(c.golden);
+        names.push_back(c.name);
     }
-    return {"fail", "unknown",
-            "no known mistake matches; first difference: " + where +
-                ". Step through it: bash scripts/exercise.sh debug " + exercise};
+    return verdict(exercise, names, student, reference, pytorch, mistakes, extra, failing_case);
 }
 
 // ---------------------------------------------------------------------------------------------

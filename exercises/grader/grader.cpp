@@ -105,6 +105,72 @@ Register::Register(std::string name, std::function<Result()> check, std::functio
     registry().push_back({std::move(name), std::move(check), std::move(replay)});
 }
 
+constexpr double rtol = 1e-9, atol = 1e-9;  // student vs reference, both float64
+constexpr double golden_rtol = 1e-7, golden_atol = 1e-8;  // vs PyTorch's float64
+
+std::optional<Mismatch> compare(const std::vector<Outputs>& student,
+                                const std::vector<Outputs>& expected, const char* against,
+                                double rt, double at) {
+    for (std::size_t k = 0; k < student.size(); ++k) {
+        for (const auto& [key, want] : expected[k]) {
+            auto got = student[k].find(key);
+            if (got == student[k].end()) continue;
+            const std::size_t i = first_difference(want, got->second, rt, at);
+            if (i != static_cast<std::size_t>(-1))
+                return Mismatch{k, key, against, i, i < want.size() ? want[i] : NAN,
+                                i < got->second.size() ? got->second[i] : NAN};
+        }
+    }
+    return std::nullopt;
+}
+
+bool same(const std::vector<Outputs>& a, const std::vector<Outputs>& b) {
+    for (std::size_t k = 0; k < a.size(); ++k) {
+        for (const auto& [key, va] : a[k]) {
+            auto vb = b[k].find(key);
+            if (vb == b[k].end() || va.size() != vb->second.size()) return false;
+            for (std::size_t i = 0; i < va.size(); ++i) {
+                const double x = va[i], y = vb->second[i];
+                if (std::isnan(x) && std::isnan(y)) continue;
+                if (!close(x, y, 1e-7, 1e-9)) return false;
+            }
+        }
+    }
+    return true;
+}
+
+
+Result verdict(const char* exercise, const std::vector<std::string>& case_names,
+               const std::vector<Outputs>& student, const std::vector<Outputs>& reference,
+               const std::vector<Outputs>& pytorch, const std::vector<Mistake>& mistakes,
+               const std::function<std::optional<Mismatch>(const std::vector<Outputs>&)>& extra,
+               std::size_t* failing_case) {
+    std::optional<Mismatch> m = compare(student, pytorch, "PyTorch", golden_rtol, golden_atol);
+    if (!m) m = compare(student, reference, "the reference kernel", rtol, atol);
+    if (!m && extra) m = extra(student);
+    bool any_golden = false;
+    for (const Outputs& o : pytorch) any_golden = any_golden || !o.empty();
+    if (!m)
+        return {"pass", "",
+                std::string("matches ") + (any_golden ? "PyTorch's goldens and " : "") +
+                    "the reference kernel" + (extra ? " and float64 finite differences" : "") +
+                    " on " + std::to_string(student.size()) + " cases"};
+    *failing_case = m->case_index;
+    const std::string& case_name = case_names[m->case_index];
+    first_mismatch(exercise, case_name.c_str(), m->output.c_str(), m->index, m->expected,
+                   m->actual);
+    const std::string where = m->output + "[" + std::to_string(m->index) + "] is " +
+                              num(m->actual) + ", " + m->against + " says " + num(m->expected) +
+                              " (case " + case_name + ")";
+    for (const Mistake& mistake : mistakes) {
+        if (mistake.shows(student))
+            return {"fail", mistake.id, mistake.message + ". First difference: " + where};
+    }
+    return {"fail", "unknown",
+            "no known mistake matches; first difference: " + where +
+                ". Step through it: bash scripts/exercise.sh debug " + exercise};
+}
+
 std::string num(double v) {
     char buffer[40];
     std::snprintf(buffer, sizeof buffer, "%.10g", v);

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -61,6 +62,37 @@ std::vector<Exercise>& registry();
 struct Register {
     Register(std::string name, std::function<Result()> check, std::function<void()> replay);
 };
+
+/// Where a run first differs from what was expected.
+struct Mismatch {
+    std::size_t case_index;
+    std::string output, against;  // "dx", "the reference kernel"
+    std::size_t index;
+    double expected, actual;
+};
+
+/// The first mismatch of `student` against `expected` over all cases (only the keys both have).
+std::optional<Mismatch> compare(const std::vector<Outputs>& student,
+                                const std::vector<Outputs>& expected, const char* against,
+                                double rtol, double atol);
+
+/// True when the two runs agree everywhere (NaN matching NaN: a mistake's model may be NaN).
+bool same(const std::vector<Outputs>& a, const std::vector<Outputs>& b);
+
+/// A known mistake: its id, the chapter's words for it, and whether a run shows it.
+struct Mistake {
+    std::string id, message;
+    std::function<bool(const std::vector<Outputs>& student)> shows;
+};
+
+/// The verdict on one exercise from its runs over all cases: the student's outputs against
+/// PyTorch's (where a case has them), the reference kernel's and `extra` (finite differences);
+/// on a mismatch, first_mismatch() and the first of `mistakes` the student's runs show.
+Result verdict(const char* exercise, const std::vector<std::string>& case_names,
+               const std::vector<Outputs>& student, const std::vector<Outputs>& reference,
+               const std::vector<Outputs>& pytorch, const std::vector<Mistake>& mistakes,
+               const std::function<std::optional<Mismatch>(const std::vector<Outputs>&)>& extra,
+               std::size_t* failing_case);
 
 /// Formats a double with enough digits to see the difference.
 std::string num(double v);
