@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../../src/ops/kernels/reference/batch_norm.hpp"
+#include "../../src/ops/kernels/reference/cross_entropy.hpp"
 #include "../../src/ops/kernels/reference/pool.hpp"
 #include "../../src/ops/kernels/reference/relu.hpp"
 
@@ -13,4 +14,5 @@ decltype(kernels::reference::batch_norm_update_running) batch_norm_update_runnin
 decltype(kernels::reference::batch_norm_backward) batch_norm_backward;
 decltype(kernels::reference::relu_backward) relu_backward;
 decltype(kernels::reference::max_pool2d_backward) max_pool2d_backward;
+decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
 }  // namespace tg::exercises
