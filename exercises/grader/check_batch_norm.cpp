@@ -22,7 +22,7 @@ static_assert(std::is_same_v<real, double>, "the grader is compiled with -DTAPEG
 struct BnCase {
     std::string name;
     std::size_t N = 0, C = 0, L = 0;
-    std::vector<double> x, gamma, beta, dy;  // gamma/beta empty: null (γ = 1, β = 0)
+    std::vector<double> x, gamma, beta, dy;     // gamma/beta empty: null (γ = 1, β = 0)
     std::vector<double> fixed_mean, fixed_var;  // empty: training (batch statistics)
     double eps = 1e-5;
     double momentum = 0.1;
@@ -31,7 +31,9 @@ struct BnCase {
     std::size_t B() const { return N * L; }
 };
 
-const real* ptr(const std::vector<double>& v) { return v.empty() ? nullptr : v.data(); }
+const real* ptr(const std::vector<double>& v) {
+    return v.empty() ? nullptr : v.data();
+}
 
 /// The PyTorch goldens of tests/reference/norm.txt: every batch_norm case that has running
 /// statistics, three training steps and one eval step each.
@@ -51,7 +53,8 @@ void add_golden_cases(std::vector<BnCase>& cases) {
     const auto& g = goldens("norm");
     for (const Spec& spec : specs) {
         const std::string base = spec.name;
-        std::vector<double> rm = g.at(base + "/rm_init").values, rv = g.at(base + "/rv_init").values;
+        std::vector<double> rm = g.at(base + "/rm_init").values,
+                            rv = g.at(base + "/rv_init").values;
         for (int k = 0; k < 4; ++k) {
             const std::string step = k < 3 ? "step" + std::to_string(k) : "eval";
             const std::string key = base + "/" + step + "/";
@@ -61,7 +64,8 @@ void add_golden_cases(std::vector<BnCase>& cases) {
             c.N = x.shape[0];
             c.C = x.shape[1];
             c.L = 1;
-            for (std::size_t d = 2; d < x.shape.size(); ++d) c.L *= x.shape[d];
+            for (std::size_t d = 2; d < x.shape.size(); ++d)
+                c.L *= x.shape[d];
             c.x = x.values;
             c.dy = g.at(key + "dy").values;
             if (g.count(key + "weight")) {
@@ -102,7 +106,8 @@ BnCase random_case(const std::string& name, std::size_t N, std::size_t C, std::s
     c.eps = eps;
     c.x = normal(N * C * L, 0.0, scale);
     const std::vector<double> shifts = normal(C, shift, std::fabs(shift) * 0.01 + 0.5);
-    for (std::size_t i = 0; i < c.x.size(); ++i) c.x[i] += shifts[(i / L) % C];
+    for (std::size_t i = 0; i < c.x.size(); ++i)
+        c.x[i] += shifts[(i / L) % C];
     c.dy = normal(N * C * L);
     if (affine) {
         c.gamma = uniform(C, 0.5, 1.5);
@@ -137,7 +142,9 @@ const std::vector<BnCase>& cases() {
     return all;
 }
 
-bool large_mean(const BnCase& c) { return c.name.rfind("large mean", 0) == 0; }
+bool large_mean(const BnCase& c) {
+    return c.name.rfind("large mean", 0) == 0;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Running a kernel on a case
@@ -181,8 +188,8 @@ Outputs run_backward(Backward f, const BnCase& c) {
     o["dgamma"].assign(c.C, 0.0);
     o["dbeta"].assign(c.C, 0.0);
     f(o["dx"].data(), c.gamma.empty() ? nullptr : o["dgamma"].data(),
-      c.gamma.empty() ? nullptr : o["dbeta"].data(), c.dy.data(), c.x.data(),
-      fwd.at("mean").data(), fwd.at("invstd").data(), ptr(c.gamma), c.N, c.C, c.L, batch_stats);
+      c.gamma.empty() ? nullptr : o["dbeta"].data(), c.dy.data(), c.x.data(), fwd.at("mean").data(),
+      fwd.at("invstd").data(), ptr(c.gamma), c.N, c.C, c.L, batch_stats);
     if (c.gamma.empty()) {  // not wanted: nothing to compare
         o.erase("dgamma");
         o.erase("dbeta");
@@ -197,7 +204,8 @@ Outputs run_backward(Backward f, const BnCase& c) {
 template <class Run, class Kernel>
 std::vector<Outputs> run_all(Run run, Kernel kernel) {
     std::vector<Outputs> out;
-    for (const BnCase& c : cases()) out.push_back(run(kernel, c));
+    for (const BnCase& c : cases())
+        out.push_back(run(kernel, c));
     return out;
 }
 
@@ -228,13 +236,16 @@ struct ForwardModel {
     bool unbiased = false, eps_outside = false, no_eps = false, eval_batch_stats = false,
          swap_gamma_beta = false;
     Outputs operator()(const BnCase& c) const {
-        Outputs o{{"y", std::vector<double>(c.x.size())}, {"mean", std::vector<double>(c.C)},
-                  {"var", std::vector<double>(c.C)}, {"invstd", std::vector<double>(c.C)}};
+        Outputs o{{"y", std::vector<double>(c.x.size())},
+                  {"mean", std::vector<double>(c.C)},
+                  {"var", std::vector<double>(c.C)},
+                  {"invstd", std::vector<double>(c.C)}};
         const double B = static_cast<double>(c.B());
         for (std::size_t ch = 0; ch < c.C; ++ch) {
             double sum = 0, sq = 0;
             for (std::size_t n = 0; n < c.N; ++n)
-                for (std::size_t l = 0; l < c.L; ++l) sum += c.x[(n * c.C + ch) * c.L + l];
+                for (std::size_t l = 0; l < c.L; ++l)
+                    sum += c.x[(n * c.C + ch) * c.L + l];
             double mean = sum / B;
             for (std::size_t n = 0; n < c.N; ++n)
                 for (std::size_t l = 0; l < c.L; ++l) {
@@ -267,7 +278,8 @@ struct ForwardModel {
 Mistake forward_model(std::string id, std::string message, ForwardModel model) {
     return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
                 std::vector<Outputs> expected;
-                for (const BnCase& c : cases()) expected.push_back(model(c));
+                for (const BnCase& c : cases())
+                    expected.push_back(model(c));
                 // Only y decides: a student may keep the statistics right and still use them
                 // wrongly, or the other way round.
                 std::vector<Outputs> ys, stu;
@@ -363,7 +375,8 @@ struct UpdateModel {
 Mistake update_model(std::string id, std::string message, UpdateModel model) {
     return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
                 std::vector<Outputs> expected;
-                for (const BnCase& c : cases()) expected.push_back(model(c));
+                for (const BnCase& c : cases())
+                    expected.push_back(model(c));
                 return same(student, expected);
             }};
 }
@@ -461,7 +474,8 @@ struct BackwardModel {
 Mistake backward_model(std::string id, std::string message, BackwardModel model) {
     return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
                 std::vector<Outputs> expected;
-                for (const BnCase& c : cases()) expected.push_back(model(c));
+                for (const BnCase& c : cases())
+                    expected.push_back(model(c));
                 return same(student, expected);
             }};
 }
@@ -472,7 +486,8 @@ std::string term2_offset() {
     const Outputs fwd = reference_forward(c);
     double sdy = 0;
     for (std::size_t n = 0; n < c.N; ++n)
-        for (std::size_t l = 0; l < c.L; ++l) sdy += c.dy[(n * c.C) * c.L + l];
+        for (std::size_t l = 0; l < c.L; ++l)
+            sdy += c.dy[(n * c.C) * c.L + l];
     const double g = c.gamma.empty() ? 1.0 : c.gamma[0];
     return num(g * sdy / static_cast<double>(c.B()) * fwd.at("invstd")[0]);
 }
@@ -507,11 +522,10 @@ std::vector<Mistake> backward_mistakes() {
                        "your dx leaves out γ: the gradient reaching x̂ is dx̂ = dy·γ "
                        "(y = γ x̂ + β), and every term of dx is built from dx̂",
                        gamma),
-        backward_model("dgamma_dbeta_swapped",
-                       "dγ and dβ are swapped: dβ = Σ dy and dγ = Σ dy·x̂", swapped),
+        backward_model("dgamma_dbeta_swapped", "dγ and dβ are swapped: dβ = Σ dy and dγ = Σ dy·x̂",
+                       swapped),
         backward_model("dgamma_uses_x",
-                       "dγ = Σ dy·x̂ with the normalised x̂ = (x − μ_B)·invstd, not Σ dy·x",
-                       with_x),
+                       "dγ = Σ dy·x̂ with the normalised x̂ = (x − μ_B)·invstd, not Σ dy·x", with_x),
         backward_model("eval_through_stats",
                        "in eval mode (batch_stats false) the running statistics are constants: "
                        "dx = dy·γ·invstd, without terms 2 and 3",
@@ -534,7 +548,8 @@ std::optional<Mismatch> backward_gradcheck(const std::vector<Outputs>& student) 
             shifted.x = x;
             const Outputs o = reference_forward(shifted);
             double sum = 0;
-            for (std::size_t i = 0; i < x.size(); ++i) sum += o.at("y")[i] * c.dy[i];
+            for (std::size_t i = 0; i < x.size(); ++i)
+                sum += o.at("y")[i] * c.dy[i];
             return sum;
         };
         const double h = 1e-6;

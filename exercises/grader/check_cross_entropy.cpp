@@ -22,7 +22,12 @@ struct CeCase {
 CeCase ce_case(std::size_t N, std::size_t C, double offset, double dloss) {
     CeCase c{"[N, C] = [" + std::to_string(N) + ", " + std::to_string(C) + "], logits " +
                  (offset != 0 ? "around " + num(offset) : "N(0, 2)") + ", dloss " + num(dloss),
-             N, C, normal(N * C, offset, 2.0), {}, dloss, std::vector<double>(N)};
+             N,
+             C,
+             normal(N * C, offset, 2.0),
+             {},
+             dloss,
+             std::vector<double>(N)};
     for (std::size_t n = 0; n < N; ++n)
         c.targets.push_back(static_cast<std::int64_t>(uniform(1, 0, static_cast<double>(C))[0]) %
                             static_cast<std::int64_t>(C));
@@ -88,8 +93,8 @@ std::optional<Mismatch> ce_gradcheck(const std::vector<Outputs>& student) {
             minus[i] -= 1e-6;
             const double numeric = (loss(plus) - loss(minus)) / 2e-6;
             if (!close(student[k].at("dx")[i], numeric, 1e-5, 1e-6))
-                return Mismatch{k, "dx", "float64 finite differences", i, numeric,
-                                student[k].at("dx")[i]};
+                return Mismatch{k, "dx",    "float64 finite differences",
+                                i, numeric, student[k].at("dx")[i]};
         }
     }
     return std::nullopt;

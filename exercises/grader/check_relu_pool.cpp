@@ -28,10 +28,12 @@ const std::vector<ReluCase>& relu_cases() {
         std::vector<ReluCase> v;
         for (std::size_t n : {1u, 7u, 64u}) {
             std::vector<double> x = normal(n);
-            for (double& e : x) e = e > 0 ? e : 0.0;  // y = relu(x): many exact zeros
+            for (double& e : x)
+                e = e > 0 ? e : 0.0;  // y = relu(x): many exact zeros
             v.push_back({"random n = " + std::to_string(n), x, normal(n)});
         }
-        v.push_back({"y with a NaN", {1.0, std::numeric_limits<double>::quiet_NaN(), 0.0, 2.0},
+        v.push_back({"y with a NaN",
+                     {1.0, std::numeric_limits<double>::quiet_NaN(), 0.0, 2.0},
                      {0.5, -1.5, 2.0, 3.0}});
         return v;
     }();
@@ -49,7 +51,8 @@ Mistake relu_model(std::string id, std::string message, double (*model)(double y
                 std::vector<Outputs> expected;
                 for (const ReluCase& c : relu_cases()) {
                     Outputs o{{"dx", std::vector<double>(c.y.size())}};
-                    for (std::size_t i = 0; i < c.y.size(); ++i) o["dx"][i] = model(c.y[i], c.dy[i]);
+                    for (std::size_t i = 0; i < c.y.size(); ++i)
+                        o["dx"][i] = model(c.y[i], c.dy[i]);
                     expected.push_back(o);
                 }
                 return same(student, expected);
@@ -73,9 +76,13 @@ Result check_relu() {
         relu_model("derivative_without_dy",
                    "dx is the derivative relu'(x) alone: the chain rule multiplies it by dy, "
                    "dx = dy·[y > 0]",
-                   [](double y, double) { return std::isnan(y) ? NAN : y > 0 ? 1.0 : 0.0; }),
+                   [](double y, double) { return std::isnan(y) ? NAN
+                                                 : y > 0       ? 1.0
+                                                               : 0.0; }),
         relu_model("times_y", "dx = dy·y: the derivative of relu is the step [y > 0], not y",
-                   [](double y, double dy) { return y > 0 ? dy * y : std::isnan(y) ? NAN : 0.0; }),
+                   [](double y, double dy) { return y > 0           ? dy * y
+                                                    : std::isnan(y) ? NAN
+                                                                    : 0.0; }),
         relu_model("nan_blocked",
                    "a NaN input stops its gradient: PyTorch's threshold_backward zeroes dx only "
                    "where y ≤ 0, so write dx = (y <= 0 ? 0 : dy) and a NaN passes dy on",
@@ -107,11 +114,11 @@ struct PoolCase {
 PoolCase pool_case(std::size_t planes, std::size_t h, std::size_t w, std::size_t k,
                    std::size_t stride, std::size_t pad) {
     PoolCase c;
-    c.s = {planes, h, w, (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1, k, stride,
-           pad};
+    c.s = {planes, h,      w,  (h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1,
+           k,      stride, pad};
     c.name = "planes " + std::to_string(planes) + " [" + std::to_string(h) + ", " +
-             std::to_string(w) + "], k " + std::to_string(k) + " stride " +
-             std::to_string(stride) + " pad " + std::to_string(pad);
+             std::to_string(w) + "], k " + std::to_string(k) + " stride " + std::to_string(stride) +
+             " pad " + std::to_string(pad);
     c.x = normal(planes * h * w);
     c.dy = normal(planes * c.s.oh * c.s.ow);
     std::vector<double> y(c.dy.size());
@@ -143,9 +150,8 @@ Mistake pool_model(std::string id, std::string message, PoolMistake kind) {
                 for (const PoolCase& c : pool_cases()) {
                     const kernels::Pool2dShape& s = c.s;
                     std::vector<double> dx(c.x.size(), kind == PoolMistake::no_zero ? junk : 0.0);
-                    const std::size_t outputs = kind == PoolMistake::first_plane
-                                                    ? s.oh * s.ow
-                                                    : s.planes * s.oh * s.ow;
+                    const std::size_t outputs =
+                        kind == PoolMistake::first_plane ? s.oh * s.ow : s.planes * s.oh * s.ow;
                     for (std::size_t t = 0; t < outputs; ++t) {
                         if (kind == PoolMistake::assign) {
                             dx[c.argmax[t]] = c.dy[t];
@@ -155,7 +161,7 @@ Mistake pool_model(std::string id, std::string message, PoolMistake kind) {
                             const std::size_t plane = t / (s.oh * s.ow), i = t / s.ow % s.oh,
                                               j = t % s.ow;
                             const kernels::Window rows = kernels::pool_window(i, s, s.h),
-                                                 cols = kernels::pool_window(j, s, s.w);
+                                                  cols = kernels::pool_window(j, s, s.w);
                             for (std::size_t r = rows.begin; r < rows.end; ++r)
                                 for (std::size_t q = cols.begin; q < cols.end; ++q)
                                     dx[(plane * s.h + r) * s.w + q] +=

@@ -28,8 +28,8 @@ namespace tg::grader {
 __attribute__((noinline)) void first_mismatch(const char* exercise, const char* case_name,
                                               const char* output, std::size_t index,
                                               double expected, double actual) {
-    std::fprintf(stderr, "first mismatch: %s, case %s: %s[%zu] = %.17g, expected %.17g\n",
-                 exercise, case_name, output, index, actual, expected);
+    std::fprintf(stderr, "first mismatch: %s, case %s: %s[%zu] = %.17g, expected %.17g\n", exercise,
+                 case_name, output, index, actual, expected);
 }
 
 bool close(double a, double b, double rtol, double atol) {
@@ -38,8 +38,8 @@ bool close(double a, double b, double rtol, double atol) {
     return std::fabs(a - b) <= atol + rtol * std::fabs(b);
 }
 
-std::size_t first_difference(const std::vector<double>& expected,
-                             const std::vector<double>& actual, double rtol, double atol) {
+std::size_t first_difference(const std::vector<double>& expected, const std::vector<double>& actual,
+                             double rtol, double atol) {
     if (expected.size() != actual.size()) return 0;
     for (std::size_t i = 0; i < expected.size(); ++i)
         if (!close(actual[i], expected[i], rtol, atol)) return i;
@@ -70,7 +70,8 @@ const std::map<std::string, Golden>& goldens(const std::string& file) {
             n *= extent;
         }
         g.values.resize(n);
-        for (double& v : g.values) fields >> v;
+        for (double& v : g.values)
+            fields >> v;
         if (!fields) throw std::runtime_error("grader: " + path + ": malformed line " + key);
         out.emplace(key.substr(4), std::move(g));
     }
@@ -85,14 +86,16 @@ std::mt19937_64& rng() {
 std::vector<double> normal(std::size_t n, double mean, double sd) {
     std::normal_distribution<double> dist(mean, sd);
     std::vector<double> v(n);
-    for (double& e : v) e = dist(rng());
+    for (double& e : v)
+        e = dist(rng());
     return v;
 }
 
 std::vector<double> uniform(std::size_t n, double lo, double hi) {
     std::uniform_real_distribution<double> dist(lo, hi);
     std::vector<double> v(n);
-    for (double& e : v) e = dist(rng());
+    for (double& e : v)
+        e = dist(rng());
     return v;
 }
 
@@ -105,7 +108,7 @@ Register::Register(std::string name, std::function<Result()> check, std::functio
     registry().push_back({std::move(name), std::move(check), std::move(replay)});
 }
 
-constexpr double rtol = 1e-9, atol = 1e-9;  // student vs reference, both float64
+constexpr double rtol = 1e-9, atol = 1e-9;                // student vs reference, both float64
 constexpr double golden_rtol = 1e-7, golden_atol = 1e-8;  // vs PyTorch's float64
 
 std::optional<Mismatch> compare(const std::vector<Outputs>& student,
@@ -117,7 +120,11 @@ std::optional<Mismatch> compare(const std::vector<Outputs>& student,
             if (got == student[k].end()) continue;
             const std::size_t i = first_difference(want, got->second, rt, at);
             if (i != static_cast<std::size_t>(-1))
-                return Mismatch{k, key, against, i, i < want.size() ? want[i] : NAN,
+                return Mismatch{k,
+                                key,
+                                against,
+                                i,
+                                i < want.size() ? want[i] : NAN,
                                 i < got->second.size() ? got->second[i] : NAN};
         }
     }
@@ -139,7 +146,6 @@ bool same(const std::vector<Outputs>& a, const std::vector<Outputs>& b) {
     return true;
 }
 
-
 Result verdict(const char* exercise, const std::vector<std::string>& case_names,
                const std::vector<Outputs>& student, const std::vector<Outputs>& reference,
                const std::vector<Outputs>& pytorch, const std::vector<Mistake>& mistakes,
@@ -149,7 +155,8 @@ Result verdict(const char* exercise, const std::vector<std::string>& case_names,
     if (!m) m = compare(student, reference, "the reference kernel", rtol, atol);
     if (!m && extra) m = extra(student);
     bool any_golden = false;
-    for (const Outputs& o : pytorch) any_golden = any_golden || !o.empty();
+    for (const Outputs& o : pytorch)
+        any_golden = any_golden || !o.empty();
     if (!m)
         return {"pass", "",
                 std::string("matches ") + (any_golden ? "PyTorch's goldens and " : "") +
@@ -198,7 +205,8 @@ int main(int argc, char** argv) {
     bool all_passed = true;
     for (const std::string& name : names) {
         bool known = false;
-        for (const Exercise& exercise : registry()) known = known || exercise.name == name;
+        for (const Exercise& exercise : registry())
+            known = known || exercise.name == name;
         if (!known) {
             std::cerr << "grader: no exercise named " << name << " (exercises/exercises.txt)\n";
             return 2;
@@ -212,7 +220,8 @@ int main(int argc, char** argv) {
         if (std::find(not_compiled.begin(), not_compiled.end(), exercise.name) !=
             not_compiled.end()) {
             r = {"fail", "does_not_compile",
-                 "exercises/" + exercise.name + ".cpp does not compile (the compiler's messages are above)"};
+                 "exercises/" + exercise.name +
+                     ".cpp does not compile (the compiler's messages are above)"};
         } else {
             try {
                 r = exercise.check();
@@ -223,10 +232,15 @@ int main(int argc, char** argv) {
             }
         }
         all_passed = all_passed && r.status == "pass";
-        std::cout << exercise.name << ": " << (r.status == "pass" ? "PASS" : r.status == "fail" ? "FAIL" : "NOT DONE");
+        std::cout << exercise.name << ": "
+                  << (r.status == "pass"   ? "PASS"
+                      : r.status == "fail" ? "FAIL"
+                                           : "NOT DONE");
         if (!r.message.empty()) std::cout << "\n    " << r.message;
         std::cout << "\n";
-        if (table) table << exercise.name << '\t' << r.status << '\t' << r.diagnosis << '\t' << r.message << '\n';
+        if (table)
+            table << exercise.name << '\t' << r.status << '\t' << r.diagnosis << '\t' << r.message
+                  << '\n';
         if (replay && r.status == "fail" && exercise.replay) exercise.replay();
     }
     return all_passed ? 0 : 1;

@@ -34,8 +34,8 @@ void first_mismatch(const char* exercise, const char* case_name, const char* out
 bool close(double a, double b, double rtol, double atol);
 
 /// The first index where actual differs from expected, or npos.
-std::size_t first_difference(const std::vector<double>& expected,
-                             const std::vector<double>& actual, double rtol, double atol);
+std::size_t first_difference(const std::vector<double>& expected, const std::vector<double>& actual,
+                             double rtol, double atol);
 
 /// Named outputs of one run of a kernel on one case: e.g. {"y": [...], "mean": [...]}.
 using Outputs = std::map<std::string, std::vector<double>>;

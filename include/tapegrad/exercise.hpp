@@ -13,18 +13,19 @@ namespace tg {
 
 /// Thrown by an exercise whose body the student has not written yet.
 class exercise_not_done : public std::logic_error {
-public:
+  public:
     explicit exercise_not_done(const std::string& name)
         : std::logic_error(
               "exercise " + name + " is not done yet: write its body in exercises/" + name +
               ".cpp, then run `bash scripts/exercise.sh check " + name +
               "` (docs/exercises.md). To run the reference kernel in its place instead, build "
-              "with `bash scripts/exercise.sh build --use-reference-for " + name + "`"),
+              "with `bash scripts/exercise.sh build --use-reference-for " +
+              name + "`"),
           name_(name) {}
     /// The exercise's name, e.g. "batch_norm_backward".
     const std::string& name() const { return name_; }
 
-private:
+  private:
     std::string name_;
 };
 

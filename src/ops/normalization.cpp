@@ -245,10 +245,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // stay as they are instead of becoming NaN for good.
     if (training && running_mean.defined() && bn.B > 0) {
         // running = (1 − momentum)·running + momentum·(μ_B, σ²_B·B/(B − 1))   (unbiased)
-        kernels::reference::batch_norm_update_running(Tensor(running_mean).value().data(),
-                                                      Tensor(running_var).value().data(),
-                                                      bn.mean.data(), bn.var.data(), bn.C, bn.B,
-                                                      momentum);
+        kernels::reference::batch_norm_update_running(
+            Tensor(running_mean).value().data(), Tensor(running_var).value().data(), bn.mean.data(),
+            bn.var.data(), bn.C, bn.B, momentum);
     }
 
     Tensor out(std::move(bn.y));

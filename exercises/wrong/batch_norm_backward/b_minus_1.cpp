@@ -23,9 +23,9 @@
 // gamma may be null (γ = 1). Accumulate sums in double.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 

@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `dgamma_dbeta_swapped`): writes Σdy to dγ and Σdy·x̂ to dβ.
-// Exercise batch_norm_backward: BatchNorm's backward pass (dx, dγ, dβ).
-// Check it:  bash scripts/exercise.sh check batch_norm_backward     (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `dgamma_dbeta_swapped`): writes Σdy to dγ
+// and Σdy·x̂ to dβ. Exercise batch_norm_backward: BatchNorm's backward pass (dx, dγ, dβ). Check it:
+// bash scripts/exercise.sh check batch_norm_backward     (docs/exercises.md) Solution:
+// src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // dy, x, dx are [N, C, L], element [n, c, l] at (n·C + c)·L + l; channel c has B = N·L values.
 // mean, invstd [C] are the forward's (μ_B and 1/sqrt(σ²_B + ε), or the running ones in eval).
@@ -23,9 +23,9 @@
 // gamma may be null (γ = 1). Accumulate sums in double.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -45,8 +45,8 @@ void batch_norm_backward(real* dx, real* dgamma, real* dbeta, const real* dy, co
                 sum_dy_xhat += dy[i] * xhat;
             }
         }
-        if (dbeta) dbeta[c] = static_cast<real>(sum_dy_xhat);         // dβ = Σ dy
-        if (dgamma) dgamma[c] = static_cast<real>(sum_dy);  // dγ = Σ dy·x̂
+        if (dbeta) dbeta[c] = static_cast<real>(sum_dy_xhat);  // dβ = Σ dy
+        if (dgamma) dgamma[c] = static_cast<real>(sum_dy);     // dγ = Σ dy·x̂
         if (dx == nullptr) continue;
 
         const double sum_dxhat = g * sum_dy;            // Σdx̂ = γ Σdy

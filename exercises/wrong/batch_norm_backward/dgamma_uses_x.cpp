@@ -23,9 +23,9 @@
 // gamma may be null (γ = 1). Accumulate sums in double.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -45,10 +45,11 @@ void batch_norm_backward(real* dx, real* dgamma, real* dbeta, const real* dy, co
                 sum_dy_xhat += dy[i] * xhat;
             }
         }
-        if (dbeta) dbeta[c] = static_cast<real>(sum_dy);         // dβ = Σ dy
+        if (dbeta) dbeta[c] = static_cast<real>(sum_dy);  // dβ = Σ dy
         double sum_dy_x = 0.0;
         for (std::size_t n = 0; n < N; ++n)
-            for (std::size_t l = 0; l < L; ++l) sum_dy_x += dy[(n * C + c) * L + l] * x[(n * C + c) * L + l];
+            for (std::size_t l = 0; l < L; ++l)
+                sum_dy_x += dy[(n * C + c) * L + l] * x[(n * C + c) * L + l];
         if (dgamma) dgamma[c] = static_cast<real>(sum_dy_x);  // dγ = Σ dy·x̂
         if (dx == nullptr) continue;
 

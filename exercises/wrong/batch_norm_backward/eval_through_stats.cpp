@@ -1,6 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `eval_through_stats`): differentiates through the statistics in eval mode too.
-// Exercise batch_norm_backward: BatchNorm's backward pass (dx, dγ, dβ).
-// Check it:  bash scripts/exercise.sh check batch_norm_backward     (docs/exercises.md)
+// A seeded wrong solution (the grader must diagnose it as `eval_through_stats`): differentiates
+// through the statistics in eval mode too. Exercise batch_norm_backward: BatchNorm's backward pass
+// (dx, dγ, dβ). Check it:  bash scripts/exercise.sh check batch_norm_backward (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // dy, x, dx are [N, C, L], element [n, c, l] at (n·C + c)·L + l; channel c has B = N·L values.
@@ -23,9 +23,9 @@
 // gamma may be null (γ = 1). Accumulate sums in double.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 

@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `missing_term2`): drops the path through μ_B.
-// Exercise batch_norm_backward: BatchNorm's backward pass (dx, dγ, dβ).
-// Check it:  bash scripts/exercise.sh check batch_norm_backward     (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `missing_term2`): drops the path through
+// μ_B. Exercise batch_norm_backward: BatchNorm's backward pass (dx, dγ, dβ). Check it:  bash
+// scripts/exercise.sh check batch_norm_backward     (docs/exercises.md) Solution:
+// src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // dy, x, dx are [N, C, L], element [n, c, l] at (n·C + c)·L + l; channel c has B = N·L values.
 // mean, invstd [C] are the forward's (μ_B and 1/sqrt(σ²_B + ε), or the running ones in eval).
@@ -23,9 +23,9 @@
 // gamma may be null (γ = 1). Accumulate sums in double.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -61,7 +61,7 @@ void batch_norm_backward(real* dx, real* dgamma, real* dbeta, const real* dy, co
                 }
                 const double xhat = (x[i] - mean[c]) * invstd[c];
                 const double term1 = B * dxhat;              // B·dx̂
-                const double term2 = 0.0;              // Σdx̂
+                const double term2 = 0.0;                    // Σdx̂
                 const double term3 = xhat * sum_dxhat_xhat;  // x̂·Σ(dx̂·x̂)
                 dx[i] = static_cast<real>(invstd[c] / B * (term1 - term2 - term3));
             }

@@ -1,6 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `eval_uses_batch_stats`): ignores the running statistics in eval mode.
-// Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode.
-// Check it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md)
+// A seeded wrong solution (the grader must diagnose it as `eval_uses_batch_stats`): ignores the
+// running statistics in eval mode. Exercise batch_norm_forward: BatchNorm's forward pass, training
+// and eval mode. Check it:  bash scripts/exercise.sh check batch_norm_forward (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // x is [N, C, L] (L = H·W; 1 for a [N, C] input), element x[n, c, l] at (n·C + c)·L + l.
@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 

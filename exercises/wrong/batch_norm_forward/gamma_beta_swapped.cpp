@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `gamma_beta_swapped`): scales by β and shifts by γ.
-// Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode.
-// Check it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `gamma_beta_swapped`): scales by β and
+// shifts by γ. Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode. Check
+// it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md) Solution:
+// src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // x is [N, C, L] (L = H·W; 1 for a [N, C] input), element x[n, c, l] at (n·C + c)·L + l.
 // Channel c is one set of B = N·L values x_i. Per channel:
@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 

@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 

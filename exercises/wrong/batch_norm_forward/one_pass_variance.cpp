@@ -1,6 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `one_pass_variance`): computes σ²_B = Σx²/B − μ_B² in one pass.
-// Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode.
-// Check it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md)
+// A seeded wrong solution (the grader must diagnose it as `one_pass_variance`): computes σ²_B =
+// Σx²/B − μ_B² in one pass. Exercise batch_norm_forward: BatchNorm's forward pass, training and
+// eval mode. Check it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // x is [N, C, L] (L = H·W; 1 for a [N, C] input), element x[n, c, l] at (n·C + c)·L + l.
@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -46,7 +46,9 @@ void batch_norm_forward(real* y, double* mean, double* var, double* invstd, cons
                 sum_sq += value * value;
             }
         }
-        var[c] = fixed_var ? fixed_var[c] : sum_sq / B - (sum / B) * (sum / B);  // (eval: the running variance instead)
+        var[c] = fixed_var
+                     ? fixed_var[c]
+                     : sum_sq / B - (sum / B) * (sum / B);  // (eval: the running variance instead)
         // invstd = 1 / sqrt(σ²_B + ε)
         invstd[c] = 1.0 / std::sqrt(var[c] + eps);
 

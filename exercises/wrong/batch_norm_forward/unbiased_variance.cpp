@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `unbiased_variance`): divides Σ(x − μ_B)² by B − 1.
-// Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode.
-// Check it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `unbiased_variance`): divides Σ(x − μ_B)²
+// by B − 1. Exercise batch_norm_forward: BatchNorm's forward pass, training and eval mode. Check
+// it:  bash scripts/exercise.sh check batch_norm_forward      (docs/exercises.md) Solution:
+// src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // x is [N, C, L] (L = H·W; 1 for a [N, C] input), element x[n, c, l] at (n·C + c)·L + l.
 // Channel c is one set of B = N·L values x_i. Per channel:
@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -46,7 +46,8 @@ void batch_norm_forward(real* y, double* mean, double* var, double* invstd, cons
                 sum_sq += centred * centred;
             }
         }
-        var[c] = fixed_var ? fixed_var[c] : sum_sq / (B - 1);  // (eval: the running variance instead)
+        var[c] =
+            fixed_var ? fixed_var[c] : sum_sq / (B - 1);  // (eval: the running variance instead)
         // invstd = 1 / sqrt(σ²_B + ε)
         invstd[c] = 1.0 / std::sqrt(var[c] + eps);
 

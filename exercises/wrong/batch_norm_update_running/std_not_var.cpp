@@ -1,6 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `std_not_var`): tracks a standard deviation.
-// Exercise batch_norm_update_running: the running statistics BatchNorm uses in eval mode.
-// Check it:  bash scripts/exercise.sh check batch_norm_update_running   (docs/exercises.md)
+// A seeded wrong solution (the grader must diagnose it as `std_not_var`): tracks a standard
+// deviation. Exercise batch_norm_update_running: the running statistics BatchNorm uses in eval
+// mode. Check it:  bash scripts/exercise.sh check batch_norm_update_running   (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/batch_norm.cpp (read it after you pass, not before).
 //
 // After each training step on a batch of B values per channel (B ≥ 2), per channel c:
@@ -14,10 +14,9 @@
 // running_mean, running_var [C]: updated in place. mean, var [C]: the forward's μ_B and σ²_B.
 #include <cstddef>
 
+#include <cmath>
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
-#include <cmath>
 
 namespace tg::exercises {
 
@@ -26,10 +25,11 @@ void batch_norm_update_running(real* running_mean, real* running_var, const doub
     const double Bd = static_cast<double>(B);
     for (std::size_t c = 0; c < C; ++c) {
         // running_mean = (1 − momentum)·running_mean + momentum·μ_B
-        running_mean[c] = static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        running_mean[c] =
+            static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
         // running_var = (1 − momentum)·running_var + momentum·σ²_B·B/(B − 1)
-        running_var[c] =
-            static_cast<real>((1.0 - momentum) * running_var[c] + momentum * std::sqrt(var[c] * Bd / (Bd - 1.0)));
+        running_var[c] = static_cast<real>((1.0 - momentum) * running_var[c] +
+                                           momentum * std::sqrt(var[c] * Bd / (Bd - 1.0)));
     }
 }
 

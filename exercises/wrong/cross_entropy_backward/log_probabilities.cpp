@@ -16,11 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tapegrad/config.hpp"
-#include "tapegrad/exercise.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include "tapegrad/config.hpp"
+#include "tapegrad/exercise.hpp"
 
 namespace tg::exercises {
 

@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `logits_not_probabilities`): uses x for p.
-// Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step.
-// Check it:  bash scripts/exercise.sh check cross_entropy_backward  (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/cross_entropy.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `logits_not_probabilities`): uses x for
+// p. Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step. Check
+// it:  bash scripts/exercise.sh check cross_entropy_backward  (docs/exercises.md) Solution:
+// src/ops/kernels/reference/cross_entropy.cpp (read it after you pass, not before).
 //
 // Logits x [N, C] (row n at n·C), class labels targets [N] (t_n in [0, C)). The forward
 // computed, per row, lse_n = log Σ_c e^(x[n, c]) (given to you, in double) and
@@ -16,11 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tapegrad/config.hpp"
-#include "tapegrad/exercise.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include "tapegrad/config.hpp"
+#include "tapegrad/exercise.hpp"
 
 namespace tg::exercises {
 

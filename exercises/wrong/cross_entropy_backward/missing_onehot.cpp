@@ -1,5 +1,5 @@
-// A seeded wrong solution (the grader must diagnose it as `missing_onehot`): forgets the target term.
-// Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step.
+// A seeded wrong solution (the grader must diagnose it as `missing_onehot`): forgets the target
+// term. Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step.
 // Check it:  bash scripts/exercise.sh check cross_entropy_backward  (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/cross_entropy.cpp (read it after you pass, not before).
 //
@@ -16,11 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tapegrad/config.hpp"
-#include "tapegrad/exercise.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include "tapegrad/config.hpp"
+#include "tapegrad/exercise.hpp"
 
 namespace tg::exercises {
 

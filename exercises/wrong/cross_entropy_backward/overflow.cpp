@@ -1,5 +1,5 @@
-// A seeded wrong solution (the grader must diagnose it as `overflow`): computes the softmax as e^x / Σe^x.
-// Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step.
+// A seeded wrong solution (the grader must diagnose it as `overflow`): computes the softmax as e^x
+// / Σe^x. Exercise cross_entropy_backward: the gradient of softmax + cross-entropy, in one step.
 // Check it:  bash scripts/exercise.sh check cross_entropy_backward  (docs/exercises.md)
 // Solution:  src/ops/kernels/reference/cross_entropy.cpp (read it after you pass, not before).
 //
@@ -16,11 +16,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "tapegrad/config.hpp"
-#include "tapegrad/exercise.hpp"
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include "tapegrad/config.hpp"
+#include "tapegrad/exercise.hpp"
 
 namespace tg::exercises {
 
@@ -29,7 +29,8 @@ void cross_entropy_backward(real* dx, real dloss, const real* x, const double* l
     const double scale = static_cast<double>(dloss) / static_cast<double>(N);  // dL/N
     for (std::size_t n = 0; n < N; ++n) {
         double total = 0.0;
-        for (std::size_t c = 0; c < C; ++c) total += std::exp(x[n * C + c]);
+        for (std::size_t c = 0; c < C; ++c)
+            total += std::exp(x[n * C + c]);
         for (std::size_t c = 0; c < C; ++c) {
             const double p = std::exp(x[n * C + c]) / total;  // p[n, c]
             const double is_target = c == static_cast<std::size_t>(targets[n]) ? 1.0 : 0.0;

@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `averaged`): spreads dy over the window, as average pooling does.
-// Exercise max_pool2d_backward: the gradient of max pooling.
-// Check it:  bash scripts/exercise.sh check max_pool2d_backward     (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/pool.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `averaged`): spreads dy over the window,
+// as average pooling does. Exercise max_pool2d_backward: the gradient of max pooling. Check it:
+// bash scripts/exercise.sh check max_pool2d_backward     (docs/exercises.md) Solution:
+// src/ops/kernels/reference/pool.cpp (read it after you pass, not before).
 //
 // The forward pooled x [planes, H, W] (planes = N·C) into y [planes, OH, OW], window k×k,
 // stride, padding pad (s.planes, s.h, s.w, s.oh, s.ow, s.k, s.stride, s.pad), and stored in
@@ -14,11 +14,11 @@
 // gradient is the sum. dx [planes, H, W]: write every element.
 #include <cstddef>
 
+#include <cmath>
+#include <limits>
 #include "src/ops/kernels/shapes.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
-#include <limits>
 
 namespace tg::exercises {
 

@@ -14,11 +14,11 @@
 // gradient is the sum. dx [planes, H, W]: write every element.
 #include <cstddef>
 
+#include <cmath>
+#include <limits>
 #include "src/ops/kernels/shapes.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/exercise.hpp"
-#include <cmath>
-#include <limits>
 
 namespace tg::exercises {
 

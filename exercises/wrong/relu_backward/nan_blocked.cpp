@@ -1,7 +1,7 @@
-// A seeded wrong solution (the grader must diagnose it as `nan_blocked`): tests y > 0, so a NaN blocks the gradient.
-// Exercise relu_backward: the gradient of y = max(x, 0).
-// Check it:  bash scripts/exercise.sh check relu_backward           (docs/exercises.md)
-// Solution:  src/ops/kernels/reference/relu.cpp (read it after you pass, not before).
+// A seeded wrong solution (the grader must diagnose it as `nan_blocked`): tests y > 0, so a NaN
+// blocks the gradient. Exercise relu_backward: the gradient of y = max(x, 0). Check it:  bash
+// scripts/exercise.sh check relu_backward           (docs/exercises.md) Solution:
+// src/ops/kernels/reference/relu.cpp (read it after you pass, not before).
 //
 // y = relu(x) = max(x, 0) over n values (any shape, flat). From the forward's output y and
 // dy = ∂L/∂y:

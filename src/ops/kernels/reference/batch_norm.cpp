@@ -65,10 +65,11 @@ void batch_norm_update_running(real* running_mean, real* running_var, const doub
     const double Bd = static_cast<double>(B);
     for (std::size_t c = 0; c < C; ++c) {
         // running_mean = (1 − momentum)·running_mean + momentum·μ_B
-        running_mean[c] = static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        running_mean[c] =
+            static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
         // running_var = (1 − momentum)·running_var + momentum·σ²_B·B/(B − 1)
-        running_var[c] =
-            static_cast<real>((1.0 - momentum) * running_var[c] + momentum * var[c] * Bd / (Bd - 1.0));
+        running_var[c] = static_cast<real>((1.0 - momentum) * running_var[c] +
+                                           momentum * var[c] * Bd / (Bd - 1.0));
     }
 }
 
