@@ -96,7 +96,7 @@ not_compiled_args() {  # OUT
 }
 
 cmd=${1:-}
-[[ -n $cmd ]] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[[ -n $cmd ]] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 shift
 
 dir=$ROOT/exercises
