@@ -146,6 +146,9 @@ GDB
 grade)
     exec bash "$ROOT/scripts/exercise_grade.sh" "$@"
     ;;
+prepare)  # internal (exercise_grade.sh): the grader's cached objects, before any time limit
+    prepare_cache
+    ;;
 compile)  # internal (exercise_grade.sh): compile STUDENT_DIR OUT -> OUT/grader, OUT/not_compiled
     prepare_cache
     build_grader "$1" "$2"

@@ -6,9 +6,10 @@
 # DIR holds one subfolder per student with their exercise files (NAME.cpp, as in exercises/;
 # a missing file counts as "not done"). Each submission is compiled into its own grader in its
 # own temporary directory and each exercise's check runs as its own process there: with a
-# time limit (default 20 s; the compile gets 120 s), no network (unshare -n, or unshare -rn
-# when not root; if neither works the table says so), no more rights than this script, a
-# 2 GB address-space and 10 MB file-size limit. A check that crashes or loops is reported as
+# time limit (default 20 s; the compile gets 300 s), no network (unshare -n, or unshare -rn
+# when not root; if neither works the table says so), as user nobody when this script runs as
+# root (setpriv) and never with more rights than this script, a 2 GB address-space and 10 MB
+# file-size limit; its directory is read-only to it except its own result file. A check that crashes or loops is reported as
 # such and the rest are still graded.
 # Writes OUTDIR/grades.csv and OUTDIR/grades.html (OUTDIR defaults to DIR).
 set -euo pipefail
@@ -17,6 +18,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 submissions=$(cd "$1" && pwd)
 shift
 limit=20
+compile_limit=${TAPEGRAD_GRADE_COMPILE_LIMIT:-300}
 out=$submissions
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -37,6 +39,13 @@ else
     echo "exercise.sh grade: warning: $isolation" >&2
 fi
 
+# Fewer rights: run as root, the checks run as nobody (setpriv); otherwise as this user.
+drop=()
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+    drop=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    isolation="$isolation, as nobody"
+fi
+
 mapfile -t exercises < <(bash "$ROOT/scripts/exercise.sh" list)
 csv=$out/grades.csv
 echo "student,exercise,status,diagnosis,message" >"$csv"
@@ -46,16 +55,20 @@ row() {  # student exercise status diagnosis message
 }
 
 start=$(date +%s)
+bash "$ROOT/scripts/exercise.sh" prepare  # the grader's own objects, outside the time limits
 for student_dir in "$submissions"/*/; do
     student=$(basename "$student_dir")
     work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-grade.XXXXXX")
     for name in "${exercises[@]}"; do
         [[ -f $student_dir/$name.cpp ]] && cp "$student_dir/$name.cpp" "$work/"
     done
-    if ! timeout -k 5 120 bash "$ROOT/scripts/exercise.sh" compile "$work" "$work/build" \
-        >"$work/compile.log" 2>&1; then
+    chmod 755 "$work"
+    if ! timeout -k 5 "$compile_limit" bash "$ROOT/scripts/exercise.sh" compile "$work" \
+        "$work/build" >"$work/compile.log" 2>&1; then
+        why="the submission could not be built: $(tail -c 300 "$work/compile.log")"
+        [[ -x $work/build/grader ]] || why="the submission was not built within $compile_limit s"
         for name in "${exercises[@]}"; do
-            row "$student" "$name" "fail" "does_not_build" "the submission could not be built: $(tail -c 300 "$work/compile.log")"
+            row "$student" "$name" "fail" "does_not_build" "$why"
         done
         rm -rf "$work"
         continue
@@ -64,11 +77,12 @@ for student_dir in "$submissions"/*/; do
     while read -r name; do [[ -n $name ]] && nc+=(--not-compiled "$name"); done <"$work/build/not_compiled"
     for name in "${exercises[@]}"; do
         tsv=$work/$name.tsv
+        touch "$tsv" && chmod 666 "$tsv"  # the check may write only this file
         set +e
         {  # (the outer braces keep bash's "Segmentation fault" report out of the output)
         (
             cd "$work" && ulimit -v 2000000 -f 10000 &&
-                HOME=$work TMPDIR=$work exec timeout -k 2 "$limit" "${isolate[@]}" \
+                HOME=$work TMPDIR=$work exec timeout -k 2 "$limit" "${isolate[@]}" "${drop[@]}" \
                     "$work/build/grader" --tsv "$tsv" "${nc[@]}" "$name"
         ) >"$work/$name.out" 2>&1
         rc=$?
