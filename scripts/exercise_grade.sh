@@ -63,10 +63,12 @@ for student_dir in "$submissions"/*/; do
         [[ -f $student_dir/$name.cpp ]] && cp "$student_dir/$name.cpp" "$work/"
     done
     chmod 755 "$work"
-    if ! timeout -k 5 "$compile_limit" bash "$ROOT/scripts/exercise.sh" compile "$work" \
-        "$work/build" >"$work/compile.log" 2>&1; then
+    built=0
+    timeout -k 5 "$compile_limit" bash "$ROOT/scripts/exercise.sh" compile "$work" \
+        "$work/build" >"$work/compile.log" 2>&1 || built=$?
+    if [[ $built -ne 0 ]]; then
         why="the submission could not be built: $(tail -c 300 "$work/compile.log")"
-        [[ -x $work/build/grader ]] || why="the submission was not built within $compile_limit s"
+        [[ $built -ne 124 ]] || why="the submission was not built within $compile_limit s"
         for name in "${exercises[@]}"; do
             row "$student" "$name" "fail" "does_not_build" "$why"
         done
