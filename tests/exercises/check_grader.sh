@@ -36,24 +36,30 @@ if ! TSV=$work/solution.tsv bash "$ROOT/scripts/exercise.sh" check --dir "$work/
 fi
 echo "reference solution: $(grep -c $'\tpass\t' "$work/solution.tsv") of $(bash "$ROOT/scripts/exercise.sh" list | wc -l) exercises pass"
 
-# 3. seeded wrong solutions
-count=0
-for file in "$ROOT"/exercises/wrong/*/*.cpp; do
+# 3. seeded wrong solutions, two at a time (each in its own directory)
+check_one() {  # FILE: prints "ok NAME/DIAGNOSIS" or "FAIL ..." and the grader's output
+    local file=$1 name want dir got
     name=$(basename "$(dirname "$file")")
     want=$(basename "$file" .cpp)
-    rm -rf "$work/student" && mkdir -p "$work/student"
-    cp "$file" "$work/student/$name.cpp"
-    TSV=$work/wrong.tsv bash "$ROOT/scripts/exercise.sh" check --dir "$work/student" "$name" \
-        >"$work/wrong.out" 2>&1 || true
-    got=$(awk -F'\t' -v n="$name" '$1 == n {print $3}' "$work/wrong.tsv" | tail -1)
-    count=$((count + 1))
+    dir=$(mktemp -d "$work/wrong.XXXXXX")
+    cp "$file" "$dir/$name.cpp"
+    TSV=$dir/result.tsv bash "$ROOT/scripts/exercise.sh" check --dir "$dir" "$name" \
+        >"$dir/out" 2>&1 || true
+    got=$(awk -F'\t' -v n="$name" '$1 == n {print $3}' "$dir/result.tsv" 2>/dev/null | tail -1)
     if [[ $got == "$want" ]]; then
         echo "ok   $name/$want"
     else
-        fail "$name/$want diagnosed as '${got:-nothing}':"
-        cat "$work/wrong.out"
+        echo "FAIL: $name/$want diagnosed as '${got:-nothing}':"
+        cat "$dir/out"
     fi
-done
+}
+export -f check_one
+export ROOT work
+bash "$ROOT/scripts/exercise.sh" prepare  # the shared objects once, before the parallel runs
+ls "$ROOT"/exercises/wrong/*/*.cpp | xargs -P 2 -I{} bash -c 'check_one "$1"' _ {} >"$work/wrong.log"
+cat "$work/wrong.log"
+count=$(grep -c '^ok\|^FAIL' "$work/wrong.log" || true)
+failures=$((failures + $(grep -c '^FAIL' "$work/wrong.log" || true)))
 echo "$count seeded wrong solutions checked"
 
 # 4. the debugger route: gdb stops at the first mismatch with expected and actual, and
