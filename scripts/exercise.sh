@@ -65,24 +65,36 @@ WRAP
 }
 
 # build_grader STUDENT_DIR OUT: OUT/grader and OUT/not_compiled (names that did not compile).
-build_grader() {
-    local dir=$1 out=$2 name objs=()
+build_grader() {  # STUDENT_DIR OUT [fresh]
+    local dir=$1 out=$2 fresh=${3:-} name objs=()
     mkdir -p "$out"
     : >"$out/not_compiled"
+    mkdir -p "$CACHE/student"
     for name in $(names); do
         local file=$dir/$name.cpp
         if [[ ! -f $file ]]; then
             file=$ROOT/exercises/$name.cpp  # not submitted: the "not done" skeleton
         fi
+        # A file compiled before (e.g. an untouched skeleton) is not compiled again: the object
+        # is cached under the hash of the file, its reference header and the compiler flags.
+        local key
+        key=$(cat "$file" "$ROOT/$(header_of "$name")" "$ROOT/include/tapegrad/exercise.hpp" \
+            "$ROOT/include/tapegrad/config.hpp" "$ROOT/src/ops/kernels/shapes.hpp" <(echo "$name ${FLAGS[*]} $CXX") | sha1sum | cut -c1-20)
+        # (debug compiles afresh: gdb must find the file where it is now)
+        if [[ -z $fresh && -f $CACHE/student/$key.o ]]; then
+            objs+=("$CACHE/student/$key.o")
+            continue
+        fi
         wrapper "$name" "$file" >"$out/$name.wrap.cpp"
-        if "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
+        if "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
             -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o" \
             2> >(tee "$out/$name.log" >&2); then
+            cp "$out/$name.o" "$CACHE/student/$key.o.tmp$$" && mv "$CACHE/student/$key.o.tmp$$" "$CACHE/student/$key.o"
             objs+=("$out/$name.o")
         else
             echo "$name" >>"$out/not_compiled"
             wrapper "$name" "$ROOT/exercises/$name.cpp" >"$out/$name.wrap.cpp"
-            "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
+            "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
                 -include tapegrad/config.hpp -c "$out/$name.wrap.cpp" -o "$out/$name.o"
             objs+=("$out/$name.o")
         fi
@@ -121,7 +133,7 @@ debug)
     command -v gdb >/dev/null || die "gdb is not installed (scripts/setup.sh, group debug)"
     prepare_cache
     out=$CACHE/debug
-    build_grader "$dir" "$out"
+    build_grader "$dir" "$out" fresh
     mapfile -t nc < <(not_compiled_args "$out")
     # Stop at the first mismatch with expected/actual printed, then break in the student's
     # kernel: continuing reruns it on the failing case (TAPEGRAD_GRADER_REPLAY).
