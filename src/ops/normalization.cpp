@@ -244,16 +244,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
     // stay as they are instead of becoming NaN for good.
     if (training && running_mean.defined() && bn.B > 0) {
-        // running_mean = (1 − momentum)·running_mean + momentum·μ_B
-        // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
-        real* run_mean = Tensor(running_mean).value().data();
-        real* run_var = Tensor(running_var).value().data();
-        const double B = static_cast<double>(bn.B);
-        for (std::size_t c = 0; c < bn.C; ++c) {
-            run_mean[c] = static_cast<real>((1.0 - momentum) * run_mean[c] + momentum * bn.mean[c]);
-            run_var[c] = static_cast<real>((1.0 - momentum) * run_var[c] +
-                                           momentum * bn.var[c] * B / (B - 1.0));
-        }
+        // running = (1 − momentum)·running + momentum·(μ_B, σ²_B·B/(B − 1))   (unbiased)
+        kernels::reference::batch_norm_update_running(
+            Tensor(running_mean).value().data(), Tensor(running_var).value().data(), bn.mean.data(),
+            bn.var.data(), bn.C, bn.B, momentum);
     }
 
     Tensor out(std::move(bn.y));

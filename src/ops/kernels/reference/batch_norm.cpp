@@ -57,6 +57,22 @@ void batch_norm_forward(real* y, double* mean, double* var, double* invstd, cons
     }
 }
 
+// PyTorch's convention: momentum is the weight of the *new* batch (Keras's is the weight of the
+// old estimate), and the running variance estimates the population's, so it takes the
+// unbiased σ²_B·B/(B − 1) although the batch was normalised with the biased σ²_B.
+void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
+                               const double* var, std::size_t C, std::size_t B, double momentum) {
+    const double Bd = static_cast<double>(B);
+    for (std::size_t c = 0; c < C; ++c) {
+        // running_mean = (1 − momentum)·running_mean + momentum·μ_B
+        running_mean[c] =
+            static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        // running_var = (1 − momentum)·running_var + momentum·σ²_B·B/(B − 1)
+        running_var[c] = static_cast<real>((1.0 - momentum) * running_var[c] +
+                                           momentum * var[c] * Bd / (Bd - 1.0));
+    }
+}
+
 // Backward. With dx̂ = dy·γ (y = γ x̂ + β), per channel:
 //
 //     dβ = Σ dy        dγ = Σ dy·x̂

@@ -17,6 +17,14 @@ void batch_norm_forward(real* y, double* mean, double* var, double* invstd, cons
                         const real* fixed_var, std::size_t N, std::size_t C, std::size_t L,
                         double eps);
 
+/// The running statistics after one training step on a batch of B values per channel:
+///     running_mean = (1 − momentum)·running_mean + momentum·μ_B
+///     running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
+/// running_mean, running_var [C] are updated in place; mean, var [C] are the forward's μ_B and
+/// (biased) σ²_B. B ≥ 2. (The one update there is: the ops call it whatever kernels are in use.)
+void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
+                               const double* var, std::size_t C, std::size_t B, double momentum);
+
 /// BatchNorm backward from dy [N, C, L]: dx [N, C, L], dgamma [C], dbeta [C] (each may be
 /// null: not wanted). mean, invstd [C] are the forward's; batch_stats says whether they were
 /// the batch's own (then dx goes through μ_B and σ²_B) or fixed running statistics.

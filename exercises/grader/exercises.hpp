@@ -1,0 +1,18 @@
+// The student's kernels, declared with exactly the reference kernels' types: a declaration by
+// decltype cannot drift from the reference signature (scripts/exercise.sh also static_asserts
+// each exercise file's own definition against it).
+#pragma once
+
+#include "../../src/ops/kernels/reference/batch_norm.hpp"
+#include "../../src/ops/kernels/reference/cross_entropy.hpp"
+#include "../../src/ops/kernels/reference/pool.hpp"
+#include "../../src/ops/kernels/reference/relu.hpp"
+
+namespace tg::exercises {
+decltype(kernels::reference::batch_norm_forward) batch_norm_forward;
+decltype(kernels::reference::batch_norm_update_running) batch_norm_update_running;
+decltype(kernels::reference::batch_norm_backward) batch_norm_backward;
+decltype(kernels::reference::relu_backward) relu_backward;
+decltype(kernels::reference::max_pool2d_backward) max_pool2d_backward;
+decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
+}  // namespace tg::exercises
