@@ -136,15 +136,15 @@ TEST_CASE("checkpoint with preserve_rng_state = false draws new masks in the rec
     nn::Dropout drop(0.5, {.seed = 3});
     const Tensor x(iota({64}), /*requires_grad=*/true);
     Tape tape;
-    const Tensor y = tg::checkpoint(tg::CheckpointOptions{.preserve_rng_state = false},
-                                    [&](const Tensor& in) { return drop(in); }, x);
+    const Tensor y = tg::checkpoint(
+        tg::CheckpointOptions{.preserve_rng_state = false},
+        [&](const Tensor& in) { return drop(in); }, x);
     tape.backward(tg::sum(y));
     std::size_t differ = 0;  // dy/dx is the recomputation's mask; y shows the forward's
     for (std::size_t i = 0; i < 64; ++i)
         differ += (y.value()(i) == 0) != (x.grad()(i) == 0);
     CHECK(differ > 0);
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Medium: one element-count check for every array
@@ -161,8 +161,11 @@ TEST_CASE("sizes near 2^63: every op's and layer's shape arithmetic is refused, 
         CHECK(e.find(expected) != std::string::npos);
         CHECK(e.find("too large") != std::string::npos);
     };
-    refused([&] { (void)Tensor::zeros({std::size_t{1} << 33, std::size_t{1} << 31}); },
-            "[8589934592, 2147483648]");
+    refused(
+        [&] {
+            (void)Tensor::zeros({std::size_t{1} << 33, std::size_t{1} << 31});
+        },
+        "[8589934592, 2147483648]");
     refused([&] { (void)Tensor::ones({0, big, 4}); }, "[0, 4611686018427387904, 4]");
     refused([&] { (void)Tensor::full({3, big}, 1); }, "[3, 4611686018427387904]");
     refused([&] { (void)nn::Linear(std::size_t{1} << 40, std::size_t{1} << 40); },
@@ -173,14 +176,17 @@ TEST_CASE("sizes near 2^63: every op's and layer's shape arithmetic is refused, 
     // Broadcasting [2^33, 1] against [1, 2^31]
     const Tensor tall(Array::from_shape({std::size_t{1} << 33, 0}));
     const Tensor wide(Array::from_shape({0, std::size_t{1} << 31}));
-    refused([&] { (void)tg::add(tg::reshape(tall, {std::size_t{1} << 33, 0, 1}),
-                                tg::reshape(wide, {1, 0, std::size_t{1} << 31})); },
-            "add: broadcasting");
+    refused(
+        [&] {
+            (void)tg::add(tg::reshape(tall, {std::size_t{1} << 33, 0, 1}),
+                          tg::reshape(wide, {1, 0, std::size_t{1} << 31}));
+        },
+        "add: broadcasting");
     // conv2d with padding 2^31 - 1: an output [0, 1, 2^32 - 1, 2^32 - 1]
     const Tensor x(Array::from_shape({0, 1, 1, 1}));
     const Tensor w = Tensor::ones({1, 1, 1, 1});
-    const std::string conv_error = error_of(
-        [&] { (void)tg::conv2d(x, w, Tensor{}, 1, (std::size_t{1} << 31) - 1); });
+    const std::string conv_error =
+        error_of([&] { (void)tg::conv2d(x, w, Tensor{}, 1, (std::size_t{1} << 31) - 1); });
     CAPTURE(conv_error);
     CHECK(conv_error != "(no exception)");
     // A dataset claiming 2^32 x 2^32 pixels per image (rows x cols wraps to 0)
@@ -302,7 +308,7 @@ TEST_CASE("update_bn: an empty batch does not halve the average") {
 
 TEST_CASE("mse_loss refuses input and target of different shapes, naming both") {
     const Tensor input = tg::reshape(Tensor(Array{1, 2, 3, 4}), {4, 1});  // [4, 1]
-    const Tensor target(Array{1, 2, 3, 4});        // [4]
+    const Tensor target(Array{1, 2, 3, 4});                               // [4]
     CHECK_THROWS_WITH_AS(tg::mse_loss(input, target),
                          doctest::Contains("mse_loss: input [4, 1] and target [4] have different "
                                            "shapes; expected the same (they would broadcast to "
@@ -319,7 +325,9 @@ TEST_CASE("mse_loss refuses input and target of different shapes, naming both") 
 TEST_CASE("state file: tensor names with backslashes, control bytes and non-ASCII round-trip") {
     tgtest::TempDir dir("names");
     const std::string path = dir.file("names.tgs");
-    const std::vector<std::string> names = {"a\\b", std::string("c\x01\x1b\x7f" "d"),
+    const std::vector<std::string> names = {"a\\b",
+                                            std::string("c\x01\x1b\x7f"
+                                                        "d"),
                                             "\xc3\xa9\xe5\x90\x8d", std::string("n\0ul", 4),
                                             "\\x41"};
     tg::nn::NamedTensors state;
@@ -422,9 +430,9 @@ TEST_CASE("group_norm with C/G != G (6 channels, 2 groups of 3) against the defi
                 for (std::size_t l = 0; l < 2; ++l) {
                     CAPTURE(n);
                     CAPTURE(c);
-                    CHECK(y.value()(n, c, l) ==
-                          doctest::Approx((xv(n, c, l) - mean) / std::sqrt(var + eps))
-                              .epsilon(1e-5));
+                    CHECK(
+                        y.value()(n, c, l) ==
+                        doctest::Approx((xv(n, c, l) - mean) / std::sqrt(var + eps)).epsilon(1e-5));
                 }
             }
         }

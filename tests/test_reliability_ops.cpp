@@ -189,7 +189,9 @@ TEST_CASE("instance_norm on an empty batch gives PyTorch 1.13's answers") {
         CAPTURE(training);
         tg::nn::InstanceNorm2d norm(2, {.track_running_stats = true});
         norm.train(training);
-        CHECK(error_of([&] { norm(Tensor::zeros({0, 2, 3, 3})); }) ==
+        CHECK(error_of([&] {
+                  norm(Tensor::zeros({0, 2, 3, 3}));
+              }) ==
               "InstanceNorm2d: an empty batch [0, 2, 3, 3] would set the tracked running "
               "statistics to NaN (as PyTorch 1.13 does); refused, the statistics are unchanged");
         CHECK(norm.running_mean.value() == Array{0, 0});

@@ -63,8 +63,8 @@ class Generator {
 /// draws the same dropout masks as the first).
 ///
 ///     tg::GeneratorStates states;
-///     { tg::GeneratorStates::Recording r(states); fn(); }  // saves each state before its first draw
-///     tg::GeneratorStates now = states.current();           // where they are at this moment
+///     { tg::GeneratorStates::Recording r(states); fn(); }  // saves each state before its first
+///     draw tg::GeneratorStates now = states.current();           // where they are at this moment
 ///     states.restore();  fn();  now.restore();              // fn draws the same numbers again
 ///
 /// Only draws made on the recording thread are seen (tapegrad's ops draw on the calling

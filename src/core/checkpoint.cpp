@@ -31,7 +31,9 @@ class RecomputeScope {
 struct CheckpointBackward final : BackwardClosure {
     CheckpointBackward(CheckpointFn f, std::vector<Tensor> xs, CheckpointOptions opts,
                        GeneratorStates forward_rng)
-        : fn(std::move(f)), inputs(std::move(xs)), options(opts),
+        : fn(std::move(f)),
+          inputs(std::move(xs)),
+          options(opts),
           rng_at_forward(std::move(forward_rng)) {}
 
     void operator()(const Array& dy) override {

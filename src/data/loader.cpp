@@ -35,11 +35,10 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions op
     try {  // a batch is at most [N, 1, rows, cols]; rows x cols itself must not wrap around
         checked_numel(Shape{data_->size(), 1, data_->rows, data_->cols});
     } catch (const std::length_error& e) {
-        throw std::invalid_argument("DataLoader: dataset " + data_->name + " of " +
-                                    std::to_string(data_->size()) + " images of " +
-                                    std::to_string(data_->rows) + " x " +
-                                    std::to_string(data_->cols) + " pixels is too large (" +
-                                    e.what() + ")");
+        throw std::invalid_argument(
+            "DataLoader: dataset " + data_->name + " of " + std::to_string(data_->size()) +
+            " images of " + std::to_string(data_->rows) + " x " + std::to_string(data_->cols) +
+            " pixels is too large (" + e.what() + ")");
     }
     if (data_->images.size() != data_->size() * data_->image_size()) {
         throw std::invalid_argument(

@@ -138,16 +138,16 @@ void Context::agree(const std::string& op, const std::string& error, std::uint64
 
 void Context::all_reduce_sum(double* data, std::size_t count) const {
     agree("all_reduce_sum", count_error(count), count);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM,
-                            comm()),
-              "MPI_Allreduce");
+    check_mpi(
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm()),
+        "MPI_Allreduce");
 }
 
 void Context::all_reduce_sum(float* data, std::size_t count) const {
     agree("all_reduce_sum", count_error(count), count);
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
-                            comm()),
-              "MPI_Allreduce");
+    check_mpi(
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm()),
+        "MPI_Allreduce");
 }
 
 void Context::all_reduce_sum(Array& a) const {
@@ -183,8 +183,8 @@ void Context::broadcast(Array& a, int root) const {
 
 std::vector<double> Context::all_gather(const std::vector<double>& mine) const {
     std::string error = count_error(mine.size());
-    if (error.empty() && mine.size() > std::numeric_limits<std::size_t>::max() /
-                                           static_cast<std::size_t>(size_))
+    if (error.empty() &&
+        mine.size() > std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(size_))
         error = std::to_string(mine.size()) + " values per rank overflow the result's size";
     agree("all_gather", error, mine.size());
     std::vector<double> all(mine.size() * static_cast<std::size_t>(size_));

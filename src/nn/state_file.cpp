@@ -227,9 +227,9 @@ NamedTensors read_state_file(const std::string& path) {
     if (!S_ISREG(st.st_mode)) {  // a FIFO would block forever, /dev/zero never end
         ::close(fd);
         fail(std::string("is not a regular file (") +
-             (S_ISFIFO(st.st_mode)  ? "a FIFO"
-              : S_ISCHR(st.st_mode) ? "a character device"
-              : S_ISBLK(st.st_mode) ? "a block device"
+             (S_ISFIFO(st.st_mode)   ? "a FIFO"
+              : S_ISCHR(st.st_mode)  ? "a character device"
+              : S_ISBLK(st.st_mode)  ? "a block device"
               : S_ISSOCK(st.st_mode) ? "a socket"
                                      : "not a plain file") +
              "), expected a tapegrad state file");
@@ -242,7 +242,8 @@ NamedTensors read_state_file(const std::string& path) {
     for (;;) {
         if (bytes.size() > size) {
             ::close(fd);
-            fail("the file grew while it was read (" + std::to_string(size) + " bytes at the start)");
+            fail("the file grew while it was read (" + std::to_string(size) +
+                 " bytes at the start)");
         }
         const ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n == 0) break;

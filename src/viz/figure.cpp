@@ -590,8 +590,8 @@ RenderResult Figure::save(const fs::path& png, const RenderOptions& options) con
     if (::mkdtemp(dir_template.data()) == nullptr) {
         result.status = RenderResult::Status::gnuplot_failed;
         result.message = "cannot create a temporary directory beside " + png.string() + ": " +
-                         std::strerror(errno) + "\nthe script and data are written; run: " +
-                         by_hand;
+                         std::strerror(errno) +
+                         "\nthe script and data are written; run: " + by_hand;
         return result;
     }
     const fs::path private_dir(dir_template);
