@@ -33,6 +33,7 @@
 #include "common/cli.hpp"
 #include "common/compare.hpp"
 #include "gotchas/facts.hpp"
+#include "tapegrad/atomic_file.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -97,10 +98,8 @@ int main(int argc, char** argv) {
             const Tensor loss = tg::cross_entropy(model(x), labels);
             std::cout << "The forward pass, as recorded (backward walks it bottom-up):\n";
             tape.print(std::cout);
-            std::ofstream dot(dir / "ch306_tape.dot");
-            dot << tape.to_dot();
-            dot.close();
-            if (!dot) throw std::runtime_error("cannot write " + (dir / "ch306_tape.dot").string());
+            tg::write_file_atomically((dir / "ch306_tape.dot").string(), tape.to_dot(),
+                                      "ch306_tape_backprop");
             facts.number("tape_entries", static_cast<double>(tape.size()));
             tape.backward(loss);
             std::printf("loss %.12f\n", loss.item());

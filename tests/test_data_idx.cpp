@@ -256,6 +256,18 @@ TEST_CASE("idx pairs: mismatched counts, bad labels, missing files with a hint")
         CHECK(m == "idx: " + dir.file("train-labels-idx1-ubyte") +
                        ": byte offset 11: label 200 of example 3, expected a class in 0..9");
     }
+    SUBCASE("at the boundary: label 10 (= the number of classes) is refused, 9 is a class") {
+        Bytes b = label_file(5);
+        b[8 + 2] = 10;
+        write_raw(dir.file("train-labels-idx1-ubyte"), b);
+        const std::string m =
+            error_of([&] { tg::data::load_mnist_dir(dir.path.string(), tg::data::Split::train); });
+        CHECK(m == "idx: " + dir.file("train-labels-idx1-ubyte") +
+                       ": byte offset 10: label 10 of example 2, expected a class in 0..9");
+        b[8 + 2] = 9;
+        write_raw(dir.file("train-labels-idx1-ubyte"), b);
+        CHECK(tg::data::load_mnist_dir(dir.path.string(), tg::data::Split::train).labels[2] == 9);
+    }
     SUBCASE("raw files in a directory load, the .gz file wins when both exist") {
         write_raw(dir.file("train-labels-idx1-ubyte"), label_file(5));
         tg::data::Dataset d = tg::data::load_mnist_dir(dir.path.string(), tg::data::Split::train);

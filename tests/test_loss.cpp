@@ -50,7 +50,8 @@ TEST_CASE("vs PyTorch: cross_entropy (each kernel set) and mse_loss") {
     }
     auto mse = [](const In& v) { return tg::mse_loss(v[0], v[1]); };
     check_against_pytorch("mse_loss", AB, mse);
-    check_against_pytorch("mse_loss_bcast", AB, mse, Grad::scaled);
+    auto mse_bcast = [](const In& v) { return tg::mse_loss(v[0], v[1], {.broadcast = true}); };
+    check_against_pytorch("mse_loss_bcast", AB, mse_bcast, Grad::scaled);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +93,9 @@ TEST_CASE("gradcheck float64: cross_entropy (each kernel set) and mse_loss" *
     }
     auto mse = [](const In& v) { return tg::mse_loss(v[0], v[1]); };
     check_gradcheck("mse_loss", mse, {leaf({3, 4}, gen), leaf({3, 4}, gen)});
-    check_gradcheck("mse_loss broadcast target", mse, {leaf({2, 3, 4}, gen), leaf({3, 1}, gen)});
+    auto mse_bcast = [](const In& v) { return tg::mse_loss(v[0], v[1], {.broadcast = true}); };
+    check_gradcheck("mse_loss broadcast target", mse_bcast,
+                    {leaf({2, 3, 4}, gen), leaf({3, 1}, gen)});
 }
 
 TEST_CASE("gradcheck float64: a two-layer MLP with cross_entropy" * doctest::skip(!tg::is_double)) {

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "tapegrad/atomic_file.hpp"
+
 namespace gotchas {
 
 /// Named numbers and strings, written as one flat JSON object.
@@ -24,28 +26,17 @@ class Facts {
     void text(const std::string& key, const std::string& v) { items_.emplace_back(key, quote(v)); }
     void flag(const std::string& key, bool v) { items_.emplace_back(key, v ? "true" : "false"); }
 
-    /// Writes <dir>/<program>_facts.json through a temporary file renamed into place; on a
-    /// failed write the temporary file is removed and nothing else is touched.
+    /// Writes <dir>/<program>_facts.json with tg::write_file_atomically (a private temporary
+    /// file renamed into place; on a failed write nothing else is touched).
     std::filesystem::path save(const std::filesystem::path& dir, const std::string& program) const {
         const auto path = dir / (program + "_facts.json");
-        const auto tmp = dir / (program + "_facts.json.tmp");
-        bool written = false;
-        {
-            std::ofstream out(tmp);
-            out << "{\n";
-            for (std::size_t i = 0; i < items_.size(); ++i)
-                out << "  " << quote(items_[i].first) << ": " << items_[i].second
-                    << (i + 1 < items_.size() ? ",\n" : "\n");
-            out << "}\n";
-            out.close();
-            written = static_cast<bool>(out);
-        }
-        std::error_code ec;
-        if (written) std::filesystem::rename(tmp, path, ec);
-        if (!written || ec) {
-            std::filesystem::remove(tmp, ec);
-            throw std::runtime_error("cannot write " + path.string());
-        }
+        std::ostringstream out;
+        out << "{\n";
+        for (std::size_t i = 0; i < items_.size(); ++i)
+            out << "  " << quote(items_[i].first) << ": " << items_[i].second
+                << (i + 1 < items_.size() ? ",\n" : "\n");
+        out << "}\n";
+        tg::write_file_atomically(path.string(), out.str(), "facts");
         return path;
     }
 

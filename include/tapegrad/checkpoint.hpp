@@ -52,6 +52,12 @@ struct CheckpointOptions {
     /// BatchNorm in training mode updates its running statistics a second time per step.
     /// false: the recomputation runs inside a NoStatsUpdateGuard (counted once per step).
     bool recompute_updates_running_stats = true;
+    /// true (PyTorch's preserve_rng_state=True): every generator fn draws from (the default
+    /// one, a Dropout's own) is set back to its state at the forward before the recomputation
+    /// and returned to its current state after it, so the recomputation draws the same numbers
+    /// (the same dropout masks) and the gradients are the plain run's. false: fn draws new
+    /// numbers the second time.
+    bool preserve_rng_state = true;
 };
 
 /// The function a checkpoint runs: y = fn(inputs).
@@ -63,7 +69,8 @@ using CheckpointFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
 /// on a scratch tape (discarded at once) only to learn which tensors requiring grad fn reads
 /// (parameters it captures are found, unlike PyTorch's reentrant checkpoint, which needs an
 /// input requiring grad); they are the entry's inputs. fn must compute the same thing both
-/// times (no randomness that differs, no inputs changed in between).
+/// times: its random draws are replayed (options.preserve_rng_state), its inputs must not
+/// change in between. y is a copy of fn's result, which keeps its own value.
 Tensor checkpoint(const CheckpointFn& fn, std::vector<Tensor> inputs,
                   CheckpointOptions options = {});
 

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <random>
+#include <vector>
 
 #include "tapegrad/config.hpp"
 
@@ -39,13 +41,67 @@ class Generator {
 
   private:
     friend Generator& default_generator();
+    friend class GeneratorStates;
     struct DefaultTag {};
     explicit Generator(DefaultTag) : engine_(0), is_default_(true) {}
 
+    // Called before every draw (and re-seeding): saves this generator's state into the
+    // GeneratorStates recording on this thread, the first time only.
+    void note_draw();
+
     std::mt19937_64 engine_;
+    // Expires when this generator is destroyed, so a saved state is never written back into a
+    // generator that no longer exists (each Generator, copies too, has its own).
+    std::shared_ptr<const char> alive_ = std::make_shared<const char>();
     bool has_spare_ = false;
     double spare_ = 0.0;
     bool is_default_ = false;
+};
+
+/// The states of the generators a piece of code draws from, to replay its random numbers
+/// (tg::checkpoint's preserve_rng_state, as torch.utils.checkpoint: the recomputed forward
+/// draws the same dropout masks as the first).
+///
+///     tg::GeneratorStates states;
+///     { tg::GeneratorStates::Recording r(states); fn(); }  // saves each state before its first
+///     draw tg::GeneratorStates now = states.current();           // where they are at this moment
+///     states.restore();  fn();  now.restore();              // fn draws the same numbers again
+///
+/// Only draws made on the recording thread are seen (tapegrad's ops draw on the calling
+/// thread). A generator destroyed since is skipped by restore().
+class GeneratorStates {
+  public:
+    /// RAII: while alive, the first draw on this thread from each generator saves its state
+    /// into `states`. Nests: every Recording alive on the thread sees the draw.
+    class Recording {
+      public:
+        explicit Recording(GeneratorStates& states);
+        ~Recording();
+        Recording(const Recording&) = delete;
+        Recording& operator=(const Recording&) = delete;
+
+      private:
+        friend class Generator;
+        GeneratorStates& states_;
+        Recording* outer_;
+    };
+
+    /// Every saved generator (still alive) set back to its saved state.
+    void restore() const;
+    /// The same generators, with the states they have now.
+    GeneratorStates current() const;
+    /// How many generators were saved.
+    std::size_t size() const { return saved_.size(); }
+
+  private:
+    friend class Generator;
+    struct Saved {
+        Generator* generator;
+        std::weak_ptr<const char> alive;
+        Generator state;
+    };
+    void save_once(Generator& gen);
+    std::vector<Saved> saved_;
 };
 
 /// The process-wide generator used when none is passed.

@@ -2,6 +2,7 @@
 #pragma once
 
 // core
+#include "tapegrad/atomic_file.hpp"
 #include "tapegrad/checkpoint.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/gradcheck.hpp"

@@ -1,11 +1,13 @@
 #include "tapegrad/checkpoint.hpp"
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <utility>
 
+#include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -27,8 +29,12 @@ class RecomputeScope {
 };
 /// checkpoint's backward (the closure it records): runs fn's forward again, then its backward.
 struct CheckpointBackward final : BackwardClosure {
-    CheckpointBackward(CheckpointFn f, std::vector<Tensor> xs, CheckpointOptions opts)
-        : fn(std::move(f)), inputs(std::move(xs)), options(opts) {}
+    CheckpointBackward(CheckpointFn f, std::vector<Tensor> xs, CheckpointOptions opts,
+                       GeneratorStates forward_rng)
+        : fn(std::move(f)),
+          inputs(std::move(xs)),
+          options(opts),
+          rng_at_forward(std::move(forward_rng)) {}
 
     void operator()(const Array& dy) override {
         // Recompute: fn's forward again, on a tape of its own, then its backward seeded with
@@ -38,6 +44,16 @@ struct CheckpointBackward final : BackwardClosure {
         std::unique_ptr<NoStatsUpdateGuard> frozen;
         if (!options.recompute_updates_running_stats)
             frozen = std::make_unique<NoStatsUpdateGuard>();
+        // preserve_rng_state: every generator fn drew from is put back where it was when the
+        // forward began, so the recomputation draws the same numbers (the same dropout masks);
+        // afterwards each goes back to where it is now, so the caller's stream is undisturbed
+        // (PyTorch's fork_rng around the recomputation).
+        const GeneratorStates rng_now = rng_at_forward.current();
+        struct PutBack {
+            const GeneratorStates& states;
+            ~PutBack() { states.restore(); }
+        } put_back{rng_now};
+        rng_at_forward.restore();
         Tape inner;
         const Tensor y = fn(inputs);
         frozen.reset();
@@ -56,6 +72,7 @@ struct CheckpointBackward final : BackwardClosure {
     CheckpointFn fn;
     std::vector<Tensor> inputs;
     CheckpointOptions options;
+    GeneratorStates rng_at_forward;  // empty unless options.preserve_rng_state
 };
 }  // namespace
 
@@ -91,9 +108,13 @@ Tensor checkpoint(const CheckpointFn& fn, std::vector<Tensor> inputs, Checkpoint
     std::vector<Tensor> reads;  // what the entry will keep: inputs first, then the rest
     Array y_value;
     bool records = false;
+    GeneratorStates rng_at_forward;
     {
         Tape scratch;
+        std::optional<GeneratorStates::Recording> rng_recording;
+        if (options.preserve_rng_state) rng_recording.emplace(rng_at_forward);
         const Tensor y = fn(inputs);
+        rng_recording.reset();
         if (!y.defined())
             throw std::invalid_argument("checkpoint: fn returned an undefined tensor");
         std::unordered_set<const Node*> seen, produced;
@@ -112,17 +133,15 @@ Tensor checkpoint(const CheckpointFn& fn, std::vector<Tensor> inputs, Checkpoint
         }
         // y depends on something requiring grad iff it was recorded (or is such an input).
         records = y.requires_grad();
-        if (y.node().tape_id == scratch.id()) {
-            y_value = std::move(y.node().value);  // fn's own result: nobody else holds it
-        } else {
-            y_value = y.value();  // fn returned an input or a captured tensor: copy
-        }
+        // A copy, never a move: other handles to fn's result may live on (a variable the
+        // caller captured, the output a forward hook stored) and must keep their value.
+        y_value = y.value();
     }
     Tensor out(std::move(y_value));
     if (!records) return out;
 
     outer->record("checkpoint", std::move(reads), out,
-                  CheckpointBackward(fn, std::move(inputs), options));
+                  CheckpointBackward(fn, std::move(inputs), options, std::move(rng_at_forward)));
     return out;
 }
 

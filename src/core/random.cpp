@@ -21,7 +21,49 @@ std::unique_lock<std::recursive_mutex> lock_if_default(const Generator& gen) {
                             : std::unique_lock<std::recursive_mutex>();
 }
 
+// The innermost GeneratorStates::Recording alive on this thread, or null.
+thread_local GeneratorStates::Recording* recording = nullptr;
+
 }  // namespace
+
+void Generator::note_draw() {
+    for (GeneratorStates::Recording* r = recording; r != nullptr; r = r->outer_)
+        r->states_.save_once(*this);
+}
+
+GeneratorStates::Recording::Recording(GeneratorStates& states)
+    : states_(states), outer_(recording) {
+    recording = this;
+}
+
+GeneratorStates::Recording::~Recording() {
+    recording = outer_;
+}
+
+void GeneratorStates::save_once(Generator& gen) {
+    for (const Saved& s : saved_) {
+        if (s.generator == &gen && !s.alive.expired()) return;
+    }
+    saved_.push_back(Saved{&gen, gen.alive_, gen});  // the copy takes the default one's lock
+}
+
+void GeneratorStates::restore() const {
+    for (const Saved& s : saved_) {
+        if (const auto alive = s.alive.lock(); alive && alive == s.generator->alive_) {
+            *s.generator = s.state;  // operator= keeps is_default_ (and its lock)
+        }
+    }
+}
+
+GeneratorStates GeneratorStates::current() const {
+    GeneratorStates now;
+    for (const Saved& s : saved_) {
+        if (const auto alive = s.alive.lock(); alive && alive == s.generator->alive_) {
+            now.saved_.push_back(Saved{s.generator, s.alive, *s.generator});
+        }
+    }
+    return now;
+}
 
 Generator::Generator(const Generator& other) {
     const auto lock = lock_if_default(other);
@@ -34,6 +76,7 @@ Generator& Generator::operator=(const Generator& other) {
     if (this == &other) return *this;
     const auto lock = lock_if_default(is_default_ ? *this : other);
     const auto lock_other = lock_if_default(is_default_ ? other : *this);
+    if (recording) note_draw();
     engine_ = other.engine_;
     has_spare_ = other.has_spare_;
     spare_ = other.spare_;
@@ -42,21 +85,25 @@ Generator& Generator::operator=(const Generator& other) {
 
 void Generator::seed(std::uint64_t s) {
     const auto lock = lock_if_default(*this);
+    if (recording) note_draw();
     engine_.seed(s);
 }
 
 std::uint64_t Generator::next() {
     const auto lock = lock_if_default(*this);
+    if (recording) note_draw();
     return engine_();
 }
 
 double Generator::uniform01() {
     const auto lock = lock_if_default(*this);
+    if (recording) note_draw();
     return static_cast<double>(engine_() >> 11) * 0x1.0p-53;
 }
 
 double Generator::normal(double mean, double std) {
     const auto lock = lock_if_default(*this);
+    if (recording) note_draw();
     // Box–Muller: two uniforms give two independent N(0, 1) samples; keep the second.
     if (has_spare_) {
         has_spare_ = false;
@@ -75,6 +122,7 @@ double Generator::normal(double mean, double std) {
 
 std::uint64_t Generator::randint(std::uint64_t n) {
     const auto lock = lock_if_default(*this);
+    if (recording) note_draw();
     // Rejection sampling: unbiased for any n.
     const std::uint64_t limit =
         std::numeric_limits<std::uint64_t>::max() - std::numeric_limits<std::uint64_t>::max() % n;
@@ -95,7 +143,7 @@ void manual_seed(std::uint64_t seed) {
 
 Array uniform(const Shape& shape, double lo, double hi, Generator& gen) {
     const auto lock = lock_if_default(gen);  // one array from one run of the default stream
-    Array a = Array::from_shape(shape);
+    Array a = new_array(shape);
     for (auto& v : a)
         v = static_cast<real>(gen.uniform(lo, hi));
     return a;
@@ -103,7 +151,7 @@ Array uniform(const Shape& shape, double lo, double hi, Generator& gen) {
 
 Array normal(const Shape& shape, double mean, double std, Generator& gen) {
     const auto lock = lock_if_default(gen);
-    Array a = Array::from_shape(shape);
+    Array a = new_array(shape);
     for (auto& v : a)
         v = static_cast<real>(gen.normal(mean, std));
     return a;

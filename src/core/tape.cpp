@@ -84,7 +84,7 @@ Array ones_like(const Tensor& loss) {
                                shape_str(loss.value().shape()) +
                                "; pass a grad_output to backward a non-scalar tensor");
     }
-    Array one = Array::from_shape(loss.value().shape());
+    Array one = new_array(loss.value().shape());
     one.fill(real(1));
     return one;
 }

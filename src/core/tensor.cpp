@@ -1,6 +1,7 @@
 #include "tapegrad/tensor.hpp"
 
 #include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <utility>
 
@@ -9,23 +10,56 @@
 
 namespace tg {
 
+std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
+                          const std::source_location& where) {
+    std::size_t nonzero_product = 1;
+    bool has_zero = false;
+    for (std::size_t i = 0; i < ndim; ++i) {
+        const std::size_t d = sizes[i];
+        if (d == 0) {
+            has_zero = true;
+        } else if (nonzero_product > max_numel / d) {
+            std::ostringstream msg;
+            msg << "tapegrad: a tensor of shape "
+                << shape_str(std::vector<std::size_t>(sizes, sizes + ndim))
+                << " is too large (the product of its non-zero sizes exceeds " << max_numel
+                << " elements); in " << where.function_name();
+            throw std::length_error(msg.str());
+        } else {
+            nonzero_product *= d;
+        }
+    }
+    return has_zero ? 0 : nonzero_product;
+}
+
+Array new_array(const Shape& shape, const std::source_location& where) {
+    checked_numel(shape, where);
+    return Array::from_shape(shape);
+}
+
 Tensor::Tensor(Array value, bool requires_grad, std::string name)
     : node_(std::make_shared<Node>()) {
+    const auto& s = value.shape();  // too late to prevent a bad array, not to pass one on
+    checked_numel(s.data(), s.size());
     node_->value = std::move(value);
     node_->requires_grad = requires_grad;
     node_->name = std::move(name);
 }
 
 Tensor Tensor::zeros(const Shape& shape, bool requires_grad) {
-    return Tensor(xt::zeros<real>(shape), requires_grad);
+    Array a = new_array(shape);
+    a.fill(real(0));
+    return Tensor(std::move(a), requires_grad);
 }
 
 Tensor Tensor::ones(const Shape& shape, bool requires_grad) {
-    return Tensor(xt::ones<real>(shape), requires_grad);
+    Array a = new_array(shape);
+    a.fill(real(1));
+    return Tensor(std::move(a), requires_grad);
 }
 
 Tensor Tensor::full(const Shape& shape, real fill, bool requires_grad) {
-    Array a = Array::from_shape(shape);
+    Array a = new_array(shape);
     a.fill(fill);
     return Tensor(std::move(a), requires_grad);
 }

@@ -32,6 +32,14 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions op
         throw std::invalid_argument("DataLoader: std " + std::to_string(options_.std) +
                                     ", expected > 0 (x = (p / 255 - mean) / std)");
     }
+    try {  // a batch is at most [N, 1, rows, cols]; rows x cols itself must not wrap around
+        checked_numel(Shape{data_->size(), 1, data_->rows, data_->cols});
+    } catch (const std::length_error& e) {
+        throw std::invalid_argument(
+            "DataLoader: dataset " + data_->name + " of " + std::to_string(data_->size()) +
+            " images of " + std::to_string(data_->rows) + " x " + std::to_string(data_->cols) +
+            " pixels is too large (" + e.what() + ")");
+    }
     if (data_->images.size() != data_->size() * data_->image_size()) {
         throw std::invalid_argument(
             "DataLoader: dataset " + data_->name + " has " + std::to_string(data_->images.size()) +
@@ -46,7 +54,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions op
 
 std::size_t DataLoader::num_batches() const {
     const std::size_t n = data_->size(), b = options_.batch_size;
-    return options_.drop_last ? n / b : (n + b - 1) / b;
+    // n / b rounded up, written so that no sum can wrap around (b may be near SIZE_MAX)
+    return options_.drop_last ? n / b : n / b + (n % b != 0 ? 1 : 0);
 }
 
 std::vector<std::size_t> DataLoader::order(std::size_t k) const {
@@ -66,7 +75,7 @@ std::vector<std::size_t> DataLoader::order(std::size_t k) const {
 Batch DataLoader::make_batch(const std::size_t* indices, std::size_t count) const {
     const Dataset& d = *data_;
     const std::size_t pixels = d.image_size();
-    Array x = Array::from_shape({count, 1, d.rows, d.cols});  // [B, 1, rows, cols]
+    Array x = new_array({count, 1, d.rows, d.cols});  // [B, 1, rows, cols]
     real* out = x.data();
     Labels y(count);
     for (std::size_t b = 0; b < count; ++b) {

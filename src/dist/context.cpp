@@ -1,11 +1,13 @@
 #include "tapegrad/dist/context.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tg::dist {
 
@@ -39,13 +41,10 @@ std::terminate_handler g_previous_terminate = nullptr;
     abort_job(what, 1);
 }
 
-int count_int(std::size_t count, const char* call) {
-    if (count > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
-        throw std::invalid_argument(std::string("tg::dist: ") + call + ": " +
-                                    std::to_string(count) +
-                                    " values in one call, more than MPI's int count allows");
-    }
-    return static_cast<int>(count);
+// Empty when `count` fits MPI's int count, else why not.
+std::string count_error(std::size_t count) {
+    if (count <= static_cast<std::size_t>(std::numeric_limits<int>::max())) return {};
+    return std::to_string(count) + " values in one call, more than MPI's int count allows";
 }
 
 }  // namespace
@@ -89,14 +88,66 @@ std::string Context::where() const {
     return "rank " + std::to_string(rank_) + " of " + std::to_string(size_);
 }
 
+void Context::agree(const std::string& op, const std::string& error, std::uint64_t token,
+                    const std::string& token_name) const {
+    // Round 1: every rank's (failed?, token).
+    const std::uint64_t mine[2] = {error.empty() ? 0u : 1u, token};
+    std::vector<std::uint64_t> all(2 * static_cast<std::size_t>(size_));
+    check_mpi(MPI_Allgather(mine, 2, MPI_UINT64_T, all.data(), 2, MPI_UINT64_T, comm()),
+              "MPI_Allgather");
+    bool failed = false, differ = false;
+    for (int r = 0; r < size_; ++r) {
+        failed = failed || all[2 * r] != 0;
+        differ = differ || all[2 * r + 1] != all[1];
+    }
+    if (!failed && !differ) return;
+    std::string message = "tg::dist: " + op + ": refused on every rank:";
+    if (failed) {
+        // Round 2 (every rank knows one failed, so every rank takes part): the reasons.
+        const int len = static_cast<int>(std::min<std::size_t>(error.size(), 4096));
+        std::vector<int> lens(static_cast<std::size_t>(size_)), offsets(lens.size());
+        check_mpi(MPI_Allgather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, comm()),
+                  "MPI_Allgather");
+        int total = 0;
+        for (std::size_t r = 0; r < lens.size(); ++r) {
+            offsets[r] = total;
+            total += lens[r];
+        }
+        std::string text(static_cast<std::size_t>(total), '\0');
+        check_mpi(MPI_Allgatherv(error.data(), len, MPI_CHAR, text.data(), lens.data(),
+                                 offsets.data(), MPI_CHAR, comm()),
+                  "MPI_Allgatherv");
+        for (std::size_t r = 0; r < lens.size(); ++r) {
+            if (all[2 * r] == 0) continue;
+            message += " rank " + std::to_string(r) + ": " +
+                       text.substr(static_cast<std::size_t>(offsets[r]),
+                                   static_cast<std::size_t>(lens[r])) +
+                       ";";
+        }
+    }
+    if (differ) {
+        message += " the ranks' " + token_name + " differ (";
+        for (int r = 0; r < size_; ++r)
+            message += (r ? ", " : "") + std::string("rank ") + std::to_string(r) + " has " +
+                       std::to_string(all[2 * r + 1]);
+        message += "; expected the same on every rank);";
+    }
+    message.pop_back();
+    throw std::invalid_argument(message);
+}
+
 void Context::all_reduce_sum(double* data, std::size_t count) const {
-    const int n = count_int(count, "MPI_Allreduce");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_DOUBLE, MPI_SUM, comm()), "MPI_Allreduce");
+    agree("all_reduce_sum", count_error(count), count);
+    check_mpi(
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_DOUBLE, MPI_SUM, comm()),
+        "MPI_Allreduce");
 }
 
 void Context::all_reduce_sum(float* data, std::size_t count) const {
-    const int n = count_int(count, "MPI_Allreduce");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, n, MPI_FLOAT, MPI_SUM, comm()), "MPI_Allreduce");
+    agree("all_reduce_sum", count_error(count), count);
+    check_mpi(
+        MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, comm()),
+        "MPI_Allreduce");
 }
 
 void Context::all_reduce_sum(Array& a) const {
@@ -108,13 +159,22 @@ void Context::all_reduce_mean(Array& a) const {
     a /= static_cast<real>(size_);
 }
 
+namespace {
+std::string broadcast_error(std::size_t count, int root, int size) {
+    if (root < 0 || root >= size)
+        return "root " + std::to_string(root) + ", expected 0 .. " + std::to_string(size - 1);
+    return count_error(count);
+}
+}  // namespace
+
 void Context::broadcast(double* data, std::size_t count, int root) const {
-    check_mpi(MPI_Bcast(data, count_int(count, "MPI_Bcast"), MPI_DOUBLE, root, comm()),
-              "MPI_Bcast");
+    agree("broadcast", broadcast_error(count, root, size_), count);
+    check_mpi(MPI_Bcast(data, static_cast<int>(count), MPI_DOUBLE, root, comm()), "MPI_Bcast");
 }
 
 void Context::broadcast(float* data, std::size_t count, int root) const {
-    check_mpi(MPI_Bcast(data, count_int(count, "MPI_Bcast"), MPI_FLOAT, root, comm()), "MPI_Bcast");
+    agree("broadcast", broadcast_error(count, root, size_), count);
+    check_mpi(MPI_Bcast(data, static_cast<int>(count), MPI_FLOAT, root, comm()), "MPI_Bcast");
 }
 
 void Context::broadcast(Array& a, int root) const {
@@ -122,14 +182,20 @@ void Context::broadcast(Array& a, int root) const {
 }
 
 std::vector<double> Context::all_gather(const std::vector<double>& mine) const {
+    std::string error = count_error(mine.size());
+    if (error.empty() &&
+        mine.size() > std::numeric_limits<std::size_t>::max() / static_cast<std::size_t>(size_))
+        error = std::to_string(mine.size()) + " values per rank overflow the result's size";
+    agree("all_gather", error, mine.size());
     std::vector<double> all(mine.size() * static_cast<std::size_t>(size_));
-    const int n = count_int(mine.size(), "MPI_Allgather");
+    const int n = static_cast<int>(mine.size());
     check_mpi(MPI_Allgather(mine.data(), n, MPI_DOUBLE, all.data(), n, MPI_DOUBLE, comm()),
               "MPI_Allgather");
     return all;
 }
 
 std::vector<std::uint64_t> Context::all_gather(std::uint64_t mine) const {
+    // One value from every rank: nothing a rank could disagree on.
     std::vector<std::uint64_t> all(static_cast<std::size_t>(size_));
     check_mpi(MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, comm()),
               "MPI_Allgather");

@@ -108,11 +108,35 @@ DataParallel::DataParallel(const Context& ctx, nn::Module& model, DataParallelOp
 void DataParallel::all_reduce_gradients() {
     const auto start = std::chrono::steady_clock::now();
     const real inv_P = real(1) / static_cast<real>(ctx_->world_size());
+    // Every rank checks its gradients' shapes (packing a gradient of another shape would read
+    // past its end) and which parameters are frozen now (requires_grad turned off since the
+    // buckets were made: they are skipped, neither reduced nor given a zero gradient, so
+    // weight decay cannot move them); then all agree, so a refusal is every rank's.
+    std::string error;
+    std::uint64_t frozen_hash = 1469598103934665603ull;  // FNV-1a over the frozen indices
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        const Tensor& p = params_[i];
+        if (!p.requires_grad()) {
+            for (std::size_t v = i + 1; v != 0; v >>= 8)
+                frozen_hash = (frozen_hash ^ (v & 0xff)) * 1099511628211ull;
+            continue;
+        }
+        if (error.empty() && p.has_grad() &&
+            !std::equal(p.grad().shape().begin(), p.grad().shape().end(), p.value().shape().begin(),
+                        p.value().shape().end())) {
+            error = "the gradient of parameter " + std::to_string(params_.size() - 1 - i) +
+                    (p.name().empty() ? std::string() : " '" + p.name() + "'") + " has shape " +
+                    shape_str(p.grad().shape()) + ", its parameter " + shape_str(p.shape());
+        }
+    }
+    ctx_->agree("DataParallel::all_reduce_gradients", error, frozen_hash,
+                "frozen parameters (hash)");
     for (const auto& bucket : buckets_) {
         // Pack: the bucket's gradients back to back (zeros where backward did not reach).
         std::size_t at = 0;
         for (const std::size_t i : bucket) {
             const Tensor& p = params_[i];
+            if (!p.requires_grad()) continue;  // frozen since: not reduced
             if (p.has_grad())
                 std::copy_n(p.grad().data(), p.numel(), buffer_.data() + at);
             else
@@ -125,7 +149,8 @@ void DataParallel::all_reduce_gradients() {
         at = 0;
         for (const std::size_t i : bucket) {
             Tensor& p = params_[i];
-            if (!p.has_grad()) p.accumulate_grad(Array(xt::zeros<real>(p.shape())));
+            if (!p.requires_grad()) continue;
+            if (!p.has_grad()) p.accumulate_grad(Tensor::zeros(p.shape()).value());
             real* g = p.grad().data();
             for (std::size_t k = 0; k < p.numel(); ++k)
                 g[k] = buffer_[at + k] * inv_P;

@@ -69,13 +69,13 @@ struct SyncBatchNormBackward final : BackwardClosure {
         k.backward_reduce(xd, dy.data(), N, C, L, mean.data(), invstd.data(), sums.data(),
                           sums.data() + C);
         if (weight.defined() && weight.requires_grad()) {
-            Array dw = Array::from_shape({C});
+            Array dw = new_array({C});
             for (std::size_t c = 0; c < C; ++c)
                 dw.data()[c] = static_cast<real>(sums[C + c]);
             weight.accumulate_grad(std::move(dw));
         }
         if (bias.defined() && bias.requires_grad()) {
-            Array db = Array::from_shape({C});
+            Array db = new_array({C});
             for (std::size_t c = 0; c < C; ++c)
                 db.data()[c] = static_cast<real>(sums[c]);
             bias.accumulate_grad(std::move(db));
@@ -83,7 +83,7 @@ struct SyncBatchNormBackward final : BackwardClosure {
         // Σ over the ranks (every rank runs this backward), then dx with the global B.
         ctx.all_reduce_sum(sums.data(), sums.size());
         if (x.requires_grad()) {
-            Array dx = Array::from_shape(x.shape());
+            Array dx = new_array(x.shape());
             k.backward_dx(xd, dy.data(), N, C, L, mean.data(), invstd.data(), data_or_null(weight),
                           sums.data(), sums.data() + C, B, dx.data());
             x.accumulate_grad(std::move(dx));
@@ -108,44 +108,34 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     // the arguments). Without running statistics, eval uses the (global) batch statistics.
     if (!training && running_mean.defined())
         return batch_norm(x, running_mean, running_var, weight, bias, false, momentum, eps);
-    if (x.dim() < 2) {
-        throw std::invalid_argument(std::string(op) + ": input " + shape_str(x.shape()) +
-                                    " has rank " + std::to_string(x.dim()) +
-                                    ", expected rank 2 or more ([N, C, *])");
-    }
+    // Every rank checks its own arguments, then all agree before the statistics' all-gather:
+    // a rank whose weight has another shape (or whose input has another channel count) makes
+    // every rank throw the same error, instead of throwing alone and leaving the others
+    // waiting in the collective (or, with another C, MPI_Allgather failing on some ranks).
+    std::string error;
     const Shape shape = x.shape();
-    const std::size_t N = shape[0], C = shape[1], L = trailing_size(shape);
+    if (x.dim() < 2) {
+        error = "input " + shape_str(shape) + " has rank " + std::to_string(x.dim()) +
+                ", expected rank 2 or more ([N, C, *])";
+    }
+    const std::size_t N = error.empty() ? shape[0] : 0, C = error.empty() ? shape[1] : 0;
+    const std::size_t L = error.empty() ? trailing_size(shape) : 0;
     for (const auto& [what, t] :
          {std::pair{"weight", &weight}, std::pair{"bias", &bias},
           std::pair{"running_mean", &running_mean}, std::pair{"running_var", &running_var}}) {
-        if (t->defined() && t->shape() != Shape{C}) {
-            throw std::invalid_argument(std::string(op) + ": " + what + " has shape " +
-                                        shape_str(t->shape()) + ", expected [" + std::to_string(C) +
-                                        "] (one per channel of input " + shape_str(shape) + ")");
+        if (error.empty() && t->defined() && t->shape() != Shape{C}) {
+            error = std::string(what) + " has shape " + shape_str(t->shape()) + ", expected [" +
+                    std::to_string(C) + "] (one per channel of input " + shape_str(shape) + ")";
         }
     }
-    if (running_mean.defined() != running_var.defined()) {
-        throw std::invalid_argument(std::string(op) +
-                                    ": running_mean and running_var must be both defined or "
-                                    "both undefined");
+    if (error.empty() && running_mean.defined() != running_var.defined()) {
+        error = "running_mean and running_var must be both defined or both undefined";
     }
+    // The token: the channel count, which must be the same on every rank.
+    ctx.agree(op, error, static_cast<std::uint64_t>(C), "channels");
     const KernelSet k = kernel_set();
     const real* xp = x.value().data();
-
-    // Every rank's channel count first, one number each: the statistics' all-gather below must
-    // have the same size on every rank (with another C on one rank, MPI_Allgather fails on
-    // some ranks and leaves the others waiting forever). Every rank sees the same counts, so
-    // every rank throws alike.
     const std::size_t P = static_cast<std::size_t>(ctx.world_size());
-    const std::vector<std::uint64_t> channels = ctx.all_gather(static_cast<std::uint64_t>(C));
-    for (std::size_t r = 1; r < P; ++r) {
-        if (channels[r] != channels[0]) {
-            throw std::invalid_argument(std::string(op) + ": rank " + std::to_string(r) + " has " +
-                                        std::to_string(channels[r]) + " channels, rank 0 has " +
-                                        std::to_string(channels[0]) + " (input " +
-                                        shape_str(shape) + " on " + ctx.where() + ")");
-        }
-    }
 
     // This rank's statistics: [n_r, mean_r[0..C), M2_r[0..C)], gathered from every rank.
     const std::size_t stride = 1 + 2 * C;
@@ -196,7 +186,7 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
         }
     }
 
-    Array y = Array::from_shape(shape);
+    Array y = new_array(shape);
     k.normalize(xp, N, C, L, mean.data(), invstd.data(), data_or_null(weight), data_or_null(bias),
                 y.data());
     Tensor out(std::move(y));

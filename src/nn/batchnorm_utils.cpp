@@ -1,6 +1,7 @@
 #include "tapegrad/nn/batchnorm_utils.hpp"
 
 #include <stdexcept>
+#include <string>
 
 #include "tapegrad/checkpoint.hpp"
 
@@ -18,6 +19,20 @@ std::vector<BatchNorm*> batchnorms(Module& model) {
 }
 
 }  // namespace
+
+std::size_t detail::tracked_batchnorms(Module& model) {
+    std::size_t n = 0;
+    for (BatchNorm* bn : batchnorms(model))
+        n += bn->options.track_running_stats ? 1 : 0;
+    return n;
+}
+
+void detail::refuse_empty_update_bn(std::size_t batches) {
+    throw std::invalid_argument(
+        "update_bn: the loader gave no examples (" + std::to_string(batches) +
+        " batches, all empty); the running statistics are left as they were (PyTorch would "
+        "reset them to mean 0, variance 1)");
+}
 
 detail::BatchNormRecalibration::BatchNormRecalibration(Module& model) {
     if (!running_stats_update_enabled()) {

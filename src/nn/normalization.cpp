@@ -58,6 +58,7 @@ BatchNorm::BatchNorm(TakeOver, BatchNorm& other)
         running_var = register_buffer("running_var", other.running_var);
         num_batches_tracked = register_buffer("num_batches_tracked", other.num_batches_tracked);
     }
+    frozen = other.frozen;  // a frozen layer stays frozen (and in eval mode) after train()
     train(other.is_training());
 }
 
@@ -176,6 +177,15 @@ Tensor InstanceNorm2d::forward(const Tensor& x) {
     const bool update = use_input_stats && running_stats_update_enabled();
     const Tensor mean_stat = update || !use_input_stats ? running_mean : Tensor{};
     const Tensor var_stat = update || !use_input_stats ? running_var : Tensor{};
+    if (mean_stat.defined() && x.dim() == 4 && x.size(0) == 0) {
+        // The op gives PyTorch 1.13's answer, running statistics of NaN (the mean over no
+        // instances, written back in eval too): that destroys what the layer learnt, so the
+        // layer refuses instead.
+        throw std::invalid_argument(
+            who(*this) + ": an empty batch " + shape_str(x.shape()) +
+            " would set the tracked running statistics to NaN (as PyTorch 1.13 does); refused, "
+            "the statistics are unchanged");
+    }
     if (x.dim() == 3) {  // one unbatched image [C, H, W]: normalise it as a batch of one
         const Shape shape = x.shape();
         const Tensor batched = reshape(x, {1, shape[0], shape[1], shape[2]});

@@ -18,7 +18,7 @@ struct ReluBackward final : BackwardClosure {
     Tensor y_handle;  // y = relu(x), read for its mask y > 0
 
     void operator()(const Array& dy) override {
-        Array dx = Array::from_shape(dy.shape());
+        Array dx = new_array(dy.shape());
         if (kernels_in_use() == Kernels::reference)
             kernels::reference::relu_backward(dx.data(), dy.data(), y_handle.value().data(),
                                               dx.size());
@@ -31,7 +31,7 @@ struct ReluBackward final : BackwardClosure {
 }  // namespace
 
 Tensor relu(const Tensor& x) {
-    Array y = Array::from_shape(x.value().shape());
+    Array y = new_array(x.value().shape());
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::relu_forward(y.data(), x.value().data(), y.size());
     else

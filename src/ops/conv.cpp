@@ -79,9 +79,9 @@ struct Conv2dBackward final : BackwardClosure {
     void operator()(const Array& dy) override {
         const bool want_dx = x.requires_grad(), want_dw = weight.requires_grad();
         const bool want_db = bias.defined() && bias.requires_grad();
-        Array dx = want_dx ? Array::from_shape(x.shape()) : Array();
-        Array dw = want_dw ? Array::from_shape(weight.shape()) : Array();
-        Array db = want_db ? Array::from_shape({s.o}) : Array();
+        Array dx = want_dx ? new_array(x.shape()) : Array();
+        Array dw = want_dw ? new_array(weight.shape()) : Array();
+        Array db = want_db ? new_array({s.o}) : Array();
         real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
         real* dwp = want_dw ? dw.data() : nullptr;
         real* dbp = want_db ? db.data() : nullptr;
@@ -102,7 +102,7 @@ struct Conv2dBackward final : BackwardClosure {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::size_t stride,
               std::size_t padding) {
     const Conv2dShape s = check_and_size(x, weight, bias, stride, padding);
-    Array y = Array::from_shape({s.n, s.o, s.oh, s.ow});
+    Array y = new_array({s.n, s.o, s.oh, s.ow});
     const real* b = bias.defined() ? bias.value().data() : nullptr;
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::conv2d_forward(y.data(), x.value().data(), weight.value().data(), b, s);

@@ -19,7 +19,7 @@ struct DropoutBackward final : BackwardClosure {
     Array mask;  // 1/(1 - p) where the element was kept, 0 where it was dropped
     void operator()(const Array& g) override {
         // dy/dx = mask: dropped elements get no gradient, kept ones are scaled by 1/(1-p)
-        Array dx = Array::from_shape(x.shape());
+        Array dx = new_array(x.shape());
         const real* gp = g.data();
         const real* mp2 = mask.data();
         real* dxp = dx.data();
@@ -43,7 +43,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 
     // mask[i] = 1 / (1 - p) with probability 1 - p, else 0. With p = 1 every element is
     // dropped (and no random numbers are needed).
-    Array mask = Array::from_shape(x.shape());
+    Array mask = new_array(x.shape());
     real* mp = mask.data();
     if (p == 1.0) {
         mask.fill(real(0));
@@ -55,7 +55,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
     }
 
     // y = x * mask
-    Array y = Array::from_shape(x.shape());
+    Array y = new_array(x.shape());
     const real* xp = x.value().data();
     real* yp = y.data();
     for (std::size_t i = 0; i < y.size(); ++i)

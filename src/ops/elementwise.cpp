@@ -28,6 +28,12 @@ Shape broadcast_shape(const char* op, const Shape& a, const Shape& b) {
         }
         out[i] = std::max(da, db);
     }
+    try {
+        checked_numel(out);  // [2^33, 1] with [1, 2^31]
+    } catch (const std::length_error& e) {
+        throw std::length_error(std::string(op) + ": broadcasting " + shape_str(a) + " and " +
+                                shape_str(b) + ": " + e.what());
+    }
     return out;
 }
 

@@ -30,7 +30,7 @@ struct ReluMaxPool2dBackward final : BackwardClosure {
     std::vector<std::size_t> argmax;  // flat index into x of each output's maximum
 
     void operator()(const Array& dy) override {
-        Array dx = Array::from_shape(x.shape());
+        Array dx = new_array(x.shape());
         kernels::fast::relu_max_pool2x2_backward(dy.data(), y_handle.value().data(), argmax.data(),
                                                  planes, h, w, dx.data());
         x.accumulate_grad(std::move(dx));
@@ -52,7 +52,7 @@ Tensor relu_max_pool2d(const Tensor& x) {
                                     shape_str(xs) + ": H and W must be at least 2");
     }
     const std::size_t planes = xs[0] * xs[1], h = xs[2], w = xs[3];
-    Array y = Array::from_shape({xs[0], xs[1], h / 2, w / 2});
+    Array y = new_array({xs[0], xs[1], h / 2, w / 2});
     std::vector<std::size_t> argmax(y.size());  // flat index into x of each output's maximum
     kernels::fast::relu_max_pool2x2_forward(x.value().data(), planes, h, w, y.data(),
                                             argmax.data());

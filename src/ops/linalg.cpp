@@ -23,7 +23,7 @@ struct MatmulBackward final : BackwardClosure {
     void operator()(const Array& g) override {
         if (a.requires_grad()) {
             // dA [m, k] = G [m, n] B^T (B stored [k, n])
-            Array da = Array::from_shape({m, k});
+            Array da = new_array({m, k});
             if (empty) {
                 da.fill(real(0));
             } else {
@@ -34,7 +34,7 @@ struct MatmulBackward final : BackwardClosure {
         }
         if (b.requires_grad()) {
             // dB [k, n] = A^T (A stored [m, k]) G [m, n]
-            Array db = Array::from_shape({k, n});
+            Array db = new_array({k, n});
             if (empty) {
                 db.fill(real(0));
             } else {
@@ -64,7 +64,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const bool empty = m == 0 || k == 0 || n == 0;
 
     // Forward: C [m, n] = A [m, k] B [k, n]
-    Array c = Array::from_shape({m, n});
+    Array c = new_array({m, n});
     if (empty) {
         c.fill(real(0));
     } else {

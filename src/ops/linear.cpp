@@ -31,9 +31,9 @@ struct LinearBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         const bool want_db = bias.defined() && bias.requires_grad();
-        Array dx = x.requires_grad() ? Array::from_shape(x.shape()) : Array();
-        Array dw = weight.requires_grad() ? Array::from_shape(weight.shape()) : Array();
-        Array db = want_db ? Array::from_shape(bias.shape()) : Array();
+        Array dx = x.requires_grad() ? new_array(x.shape()) : Array();
+        Array dw = weight.requires_grad() ? new_array(weight.shape()) : Array();
+        Array db = want_db ? new_array(bias.shape()) : Array();
         // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
         kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
                                  weight.requires_grad() ? dw.data() : nullptr,
@@ -69,11 +69,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                     std::to_string(out_f) + "]");
     }
 
-    // Every leading axis of x is batch: x is seen as a matrix X [M, in], M = numel / in.
-    const std::size_t M = in_f == 0 ? 0 : x.numel() / in_f;
+    // Every leading axis of x is batch: x is seen as a matrix X [M, in], M = the product of
+    // the leading sizes (not numel / in, which is 0/0 for in = 0: then Y is b in every row).
+    std::size_t M = 1;
+    for (std::size_t a = 0; a + 1 < xs.size(); ++a)
+        M *= xs[a];
     Shape ys = xs;
     ys.back() = out_f;
-    Array y = Array::from_shape(ys);  // Y [M, out] = X Wᵀ + b
+    Array y = new_array(ys);  // Y [M, out] = X Wᵀ + b
     kernels::linear_forward(y.data(), x.value().data(), weight.value().data(), data_or_null(bias),
                             M, in_f, out_f);
     Tensor out(std::move(y));

@@ -48,7 +48,7 @@ struct LogSoftmaxBackward final : BackwardClosure {
     Rows r;
 
     void operator()(const Array& dy) override {
-        Array dx = Array::from_shape(dy.shape());
+        Array dx = new_array(dy.shape());
         if (kernels_in_use() == Kernels::reference)
             kernels::reference::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
                                                      r.outer, r.n, r.inner);
@@ -63,7 +63,7 @@ struct LogSoftmaxBackward final : BackwardClosure {
 
 Tensor log_softmax(const Tensor& x, int dim) {
     const Rows r("log_softmax", x.shape(), dim);
-    Array y = Array::from_shape(x.value().shape());
+    Array y = new_array(x.value().shape());
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
     else
@@ -91,7 +91,7 @@ struct SoftmaxBackward final : BackwardClosure {
 
     void operator()(const Array& g) override {
         // dx_j = y_j (g_j - sum_k g_k y_k)
-        Array dx = Array::from_shape(g.shape());
+        Array dx = new_array(g.shape());
         for (std::size_t o = 0; o < r.outer; ++o) {
             for (std::size_t i = 0; i < r.inner; ++i) {
                 const std::size_t off = r.offset(o, i);
@@ -115,7 +115,7 @@ struct SoftmaxBackward final : BackwardClosure {
 Tensor softmax(const Tensor& x, int dim) {
     const Rows r("softmax", x.shape(), dim);
     const Array& xv = x.value();
-    Array y = Array::from_shape(xv.shape());
+    Array y = new_array(xv.shape());
     // Forward: y_j = e^(x_j - m) / sum_k e^(x_k - m), m = max_k x_k
     for (std::size_t o = 0; o < r.outer; ++o) {
         for (std::size_t i = 0; i < r.inner; ++i) {
@@ -157,7 +157,7 @@ struct CrossEntropyBackward final : BackwardClosure {
     std::size_t N, C;
 
     void operator()(const Array& dloss) override {
-        Array dx = Array::from_shape({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
+        Array dx = new_array({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
         if (kernels_in_use() == Kernels::reference)
             kernels::reference::cross_entropy_backward(
                 dx.data(), dloss.flat(0), logits.value().data(), lse.data(), targets.data(), N, C);
@@ -234,7 +234,15 @@ struct MseLossBackward final : BackwardClosure {
 
 }  // namespace
 
-Tensor mse_loss(const Tensor& input, const Tensor& target) {
+Tensor mse_loss(const Tensor& input, const Tensor& target, MseLossOptions options) {
+    if (!options.broadcast && input.shape() != target.shape()) {
+        throw std::invalid_argument(
+            "mse_loss: input " + shape_str(input.shape()) + " and target " +
+            shape_str(target.shape()) +
+            " have different shapes; expected the same (they would broadcast to " +
+            shape_str(broadcast_shape("mse_loss", input.shape(), target.shape())) +
+            "; pass {.broadcast = true} to mean that)");
+    }
     broadcast_shape("mse_loss", input.shape(), target.shape());
     // Forward: d = x - y (broadcast), L = (1/n) sum_i d_i^2
     Array diff = input.value() - target.value();

@@ -117,7 +117,7 @@ struct InputGrads {
 
   private:
     static real* allocate(const Tensor& t, Array& a) {
-        a = Array::from_shape(t.shape());
+        a = new_array(t.shape());
         return a.data();
     }
     const Tensor& x_;
@@ -170,7 +170,7 @@ BatchNormWork prepare_batch_norm(const Tensor& x, const Tensor& weight, const Te
     bn.beta = data_or_null(bias);
     bn.fixed_mean = bn.batch_stats ? nullptr : running_mean.value().data();
     bn.fixed_var = bn.batch_stats ? nullptr : running_var.value().data();
-    bn.y = Array::from_shape(shape);
+    bn.y = new_array(shape);
     bn.mean.resize(bn.C);
     bn.var.resize(bn.C);
     bn.invstd.resize(bn.C);
@@ -312,7 +312,7 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
     mean.assign(s.R, 0.0);
     var.assign(s.R, 0.0);
     std::vector<double> invstd(s.R);
-    Array y = Array::from_shape(x.shape());
+    Array y = new_array(x.shape());
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::normalize_sets_forward(y.data(), mean.data(), var.data(), invstd.data(),
                                                    x.value().data(), data_or_null(weight),

@@ -69,7 +69,7 @@ struct MaxPool2dBackward final : BackwardClosure {
     std::vector<std::size_t> argmax;  // the flat index into x of each output's maximum
 
     void operator()(const Array& dy) override {
-        Array dx = Array::from_shape(x.shape());
+        Array dx = new_array(x.shape());
         if (kernels_in_use() == Kernels::reference)
             kernels::reference::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
         else
@@ -82,7 +82,7 @@ struct MaxPool2dBackward final : BackwardClosure {
 
 Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
     const Pool2dShape s = check_and_size("max_pool2d", x, kernel, stride, padding);
-    Array y = Array::from_shape(output_shape(x, s));
+    Array y = new_array(output_shape(x, s));
     std::vector<std::size_t> argmax(y.size());  // the flat index into x of each output's maximum
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::max_pool2d_forward(y.data(), argmax.data(), x.value().data(), s);
@@ -107,7 +107,7 @@ struct AvgPool2dBackward final : BackwardClosure {
     Pool2dShape s;
 
     void operator()(const Array& dy) override {
-        Array dx = Array::from_shape(x.shape());
+        Array dx = new_array(x.shape());
         if (kernels_in_use() == Kernels::reference)
             kernels::reference::avg_pool2d_backward(dx.data(), dy.data(), s);
         else
@@ -120,7 +120,7 @@ struct AvgPool2dBackward final : BackwardClosure {
 
 Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
     const Pool2dShape s = check_and_size("avg_pool2d", x, kernel, stride, padding);
-    Array y = Array::from_shape(output_shape(x, s));
+    Array y = new_array(output_shape(x, s));
     if (kernels_in_use() == Kernels::reference)
         kernels::reference::avg_pool2d_forward(y.data(), x.value().data(), s);
     else

@@ -83,7 +83,7 @@ Array sum_axes(const Array& x, const std::vector<bool>& reduced) {
     for (std::size_t d = 0; d < shape.size(); ++d) {
         if (reduced[d]) out_shape[d] = 1;
     }
-    Array out = Array::from_shape(out_shape);
+    Array out = new_array(out_shape);
     if constexpr (std::is_same_v<real, double>) {
         out.fill(real(0));
         sum_axes_kernel<real>(x.data(), shape, reduced, out.data());

@@ -48,7 +48,7 @@ Array permuted(const Array& x, const std::vector<std::size_t>& perm) {
     Shape yshape(n);
     for (std::size_t d = 0; d < n; ++d)
         yshape[d] = xshape[perm[d]];
-    Array y = Array::from_shape(yshape);
+    Array y = new_array(yshape);
     if (y.size() == 0) return y;
     if (n == 0) {
         y.flat(0) = x.flat(0);
@@ -110,6 +110,7 @@ Tensor permute_op(const char* op, const Tensor& x, std::vector<std::size_t> perm
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
     const Shape from = x.shape();
+    checked_numel(shape);  // [2, 2^63 + 3] must not wrap around to 6 elements
     if (product(from) != product(shape)) {
         throw std::invalid_argument("reshape: cannot reshape " + shape_str(from) + " (" +
                                     std::to_string(product(from)) + " elements) into " +

@@ -43,7 +43,7 @@ void SGD::step() {
         real* b = nullptr;
         const bool first = !buffers_[i].has_value();
         if (use_momentum) {
-            if (first) buffers_[i] = Array::from_shape(param.shape());
+            if (first) buffers_[i] = new_array(param.shape());
             b = buffers_[i]->data();
         }
         for (std::size_t k = 0; k < n; ++k) {

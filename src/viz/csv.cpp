@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "tapegrad/atomic_file.hpp"
+
 namespace tg::viz {
 
 namespace {
@@ -97,32 +99,9 @@ void write_text_atomically(const std::filesystem::path& path, std::string_view t
                                      path.parent_path().string() + ": " + ec.message());
         }
     }
-    // The temporary sits in the same directory, so the rename cannot cross file systems and
-    // is atomic (POSIX rename replaces the target in one step).
-    fs::path tmp = path;
-    tmp += ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) {
-            throw std::runtime_error("write: cannot create " + tmp.string() + ": " +
-                                     std::strerror(errno));
-        }
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-        out.close();
-        if (!out) {
-            std::error_code ignored;
-            fs::remove(tmp, ignored);
-            throw std::runtime_error("write: writing " + tmp.string() + " failed");
-        }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
-        throw std::runtime_error("write: cannot rename " + tmp.string() + " to " + path.string() +
-                                 ": " + ec.message());
-    }
+    // The checkpoint writer's temporary file: unpredictable name, O_EXCL, fsync, rename,
+    // directory fsync (never through a planted symlink; safe for two writers of one path).
+    write_file_atomically(path.string(), text, "write");
 }
 
 }  // namespace tg::viz

@@ -12,11 +12,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
 
+#include "tapegrad/atomic_file.hpp"
 #include "tapegrad/viz/csv.hpp"
 
 extern char** environ;
@@ -580,24 +583,43 @@ RenderResult Figure::save(const fs::path& png, const RenderOptions& options) con
         return result;
     }
 
-    // gnuplot draws into a temporary file that is renamed onto the PNG once complete.
-    fs::path tmp = png;
-    tmp += ".tmp-" + std::to_string(::getpid());
+    // gnuplot draws into a private directory (mkdtemp: an unpredictable name, mode 0700, so no
+    // planted symlink can catch its output); the complete PNG is then written onto the target
+    // by tg::write_file_atomically, like every file tapegrad writes.
+    std::string dir_template = png.string() + ".tmp-XXXXXX";
+    if (::mkdtemp(dir_template.data()) == nullptr) {
+        result.status = RenderResult::Status::gnuplot_failed;
+        result.message = "cannot create a temporary directory beside " + png.string() + ": " +
+                         std::strerror(errno) +
+                         "\nthe script and data are written; run: " + by_hand;
+        return result;
+    }
+    const fs::path private_dir(dir_template);
+    const fs::path tmp = private_dir / "figure.png";
     std::string out_var = "outfile='";
     for (const char ch : tmp.string())
         out_var += ch == '\'' ? std::string("''") : std::string(1, ch);
     out_var += "'";
     std::string output;
     const int code = run({gnuplot->string(), "-e", out_var, result.script.string()}, output);
-    std::error_code ec;
-    const bool drawn = code == 0 && fs::exists(tmp, ec) && fs::file_size(tmp, ec) > 0;
-    if (drawn) fs::rename(tmp, png, ec);
-    if (!drawn || ec) {
-        std::error_code ignored;
-        fs::remove(tmp, ignored);
+    std::string bytes, why;
+    if (code == 0) {
+        std::ifstream in(tmp, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (code == 0 && !bytes.empty()) {
+        try {
+            write_file_atomically(png.string(), bytes, "render");
+        } catch (const std::runtime_error& e) {
+            why = e.what();
+        }
+    }
+    std::error_code ignored;
+    fs::remove_all(private_dir, ignored);
+    if (code != 0 || bytes.empty() || !why.empty()) {
         result.status = RenderResult::Status::gnuplot_failed;
         result.message = "gnuplot failed to draw " + png.string() + " (exit status " +
-                         std::to_string(code) + (ec ? ", " + ec.message() : std::string()) +
+                         std::to_string(code) + (why.empty() ? std::string() : ", " + why) +
                          "): " + output + "\nthe script and data are written; run: " + by_hand;
         return result;
     }

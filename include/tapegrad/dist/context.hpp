@@ -56,6 +56,15 @@ class Context {
     /// Every rank's `mine` (all of the same size), concatenated in rank order (MPI_Allgather).
     std::vector<double> all_gather(const std::vector<double>& mine) const;
     std::vector<std::uint64_t> all_gather(std::uint64_t mine) const;
+    /// Agreement before a collective, so that a refused call never leaves a rank waiting:
+    /// every rank passes its own verdict on its arguments (`error`, empty when they are fine)
+    /// and a `token` that must be equal on every rank (a count, a layout). If any rank has an
+    /// error or the tokens differ, every rank throws the same std::invalid_argument, naming
+    /// `op` and each failing rank with its reason. One MPI_Allgather (two when one failed).
+    /// Every collective of tg::dist calls it first.
+    /// `token_name` says what the token counts ("channels") in that message.
+    void agree(const std::string& op, const std::string& error, std::uint64_t token = 0,
+               const std::string& token_name = "values") const;
     /// Waits until every rank has called it (MPI_Barrier).
     void barrier() const;
 

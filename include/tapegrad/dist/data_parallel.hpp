@@ -43,7 +43,11 @@ class DataParallel {
     DataParallel(const Context& ctx, nn::Module& model, DataParallelOptions options = {});
 
     /// g = 1/P Σ_ranks g for every parameter that requires grad, bucketed (a parameter the
-    /// backward did not reach counts as a zero gradient, and then has one). Call it on every
+    /// backward did not reach counts as a zero gradient, and then has one). A parameter frozen
+    /// since construction (requires_grad off, freeze_batchnorm) is skipped: no gradient, so
+    /// weight decay leaves it alone. Every rank first checks its gradients' shapes and which
+    /// parameters are frozen, and all agree (Context::agree): a gradient of another shape, or
+    /// frozen sets that differ, make every rank throw std::invalid_argument. Call it on every
     /// rank after tape.backward and before the optimiser's step.
     void all_reduce_gradients();
 

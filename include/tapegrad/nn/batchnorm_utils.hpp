@@ -42,6 +42,11 @@ class BatchNormRecalibration {
     std::vector<std::pair<Module*, bool>> modes_;  // every module, parents before children
 };
 
+/// The number of BatchNorm layers of `model` that track running statistics.
+std::size_t tracked_batchnorms(Module& model);
+/// Throws update_bn's std::invalid_argument for a loader that gave `batches` batches, all empty.
+[[noreturn]] void refuse_empty_update_bn(std::size_t batches);
+
 /// The model input of one loader element: a Tensor itself, a tg::data::Batch's images, or the
 /// first element of a pair/tuple (input, target) — as update_bn takes input[0] in PyTorch.
 template <class B>
@@ -66,13 +71,25 @@ const Tensor& batch_input(const B& batch) {
 /// range of Tensors, tg::data::Batch or (input, target) pairs; pass loader.epoch(k) to leave a
 /// DataLoader's epoch counter alone. Does nothing for a model without BatchNorm. If a batch
 /// throws (one value per channel), the statistics are left partly updated, as in PyTorch.
+///
+/// Unlike PyTorch, a loader with no examples is refused (std::invalid_argument) before
+/// anything changes (PyTorch resets the statistics to 0 and 1 and leaves them so), and an
+/// empty batch (N = 0) is skipped (it holds no statistics; counted, it would pull the average
+/// towards nothing).
 template <class Range>
 void update_bn(Module& model, Range&& loader) {
-    detail::BatchNormRecalibration recalibration(model);
-    if (recalibration.size() == 0) return;
+    if (detail::tracked_batchnorms(model) == 0) return;  // as PyTorch: nothing to recalibrate
+    std::optional<detail::BatchNormRecalibration> recalibration;  // reset at the first batch
     NoGradGuard no_grad;  // statistics only: nothing to differentiate
-    for (const auto& batch : loader)
-        model(detail::batch_input(batch));
+    std::size_t batches = 0;
+    for (const auto& batch : loader) {
+        ++batches;
+        const Tensor& x = detail::batch_input(batch);
+        if (x.dim() > 0 && x.shape()[0] == 0) continue;  // no examples: nothing to average in
+        if (!recalibration) recalibration.emplace(model);
+        model(x);
+    }
+    if (!recalibration) detail::refuse_empty_update_bn(batches);
 }
 
 /// Freezes every BatchNorm of `model` for fine-tuning: eval mode (normalise with the running

@@ -15,8 +15,15 @@ Tensor softmax(const Tensor& x, int dim = -1);
 /// t_n in [0, C): log_softmax and the negative log-likelihood fused into one op.
 /// dL/dx[n, c] = (softmax(x[n])_c - [c == t_n]) / N.
 Tensor cross_entropy(const Tensor& logits, const Labels& targets);
-/// L = (1/n) sum_i (x_i - y_i)^2 (target y broadcast against input x, n elements).
-/// dL/dx = 2 (x - y) / n, dL/dy = -2 (x - y) / n.
-Tensor mse_loss(const Tensor& input, const Tensor& target);
+struct MseLossOptions {
+    /// false (the default): input and target must have the same shape, else
+    /// std::invalid_argument naming both (PyTorch broadcasts with a warning, so input [4, 1]
+    /// and target [4] silently average 16 differences). true: target and input broadcast.
+    bool broadcast = false;
+};
+
+/// L = (1/n) sum_i (x_i - y_i)^2 over the n elements of x and y (of the same shape, or
+/// broadcast with options.broadcast). dL/dx = 2 (x - y) / n, dL/dy = -2 (x - y) / n.
+Tensor mse_loss(const Tensor& input, const Tensor& target, MseLossOptions options = {});
 
 }  // namespace tg

@@ -31,9 +31,10 @@ std::vector<CsvColumn> histogram_columns(const Histogram& h);
 /// write_csv(path, histogram_columns(h)).
 void write_histogram_csv(const std::filesystem::path& path, const Histogram& h);
 
-/// Writes `text` to a temporary file next to `path`, then renames it onto `path`: readers see
-/// the old file or the whole new one, never a partial one. Creates missing parent directories.
-/// Throws std::runtime_error naming the file if anything fails (the temporary is removed).
+/// Creates missing parent directories, then tg::write_file_atomically(path, text): readers see
+/// the old file or the whole new one, never a partial one; the temporary file has an
+/// unpredictable name, is created O_EXCL (never through a symlink) and is safe for two writers
+/// of one path. Throws std::runtime_error naming the file if anything fails.
 void write_text_atomically(const std::filesystem::path& path, std::string_view text);
 
 /// The shortest decimal text that reads back to exactly `x` ("0.1", "1e-05", "-inf", "nan").
