@@ -186,8 +186,8 @@ void Cli::add_limit(CLI::Option* opt, const std::string& name, Limit limit, Numb
             };
             const char* begin = text.c_str();
             char* end = nullptr;
-            errno = 0;
-            long double v = std::strtold(begin, &end);
+            // As a double, what the program gets: 1e400 is inf, 1e-400 is 0.
+            long double v = std::strtod(begin, &end);
             const bool parsed = end != begin && all_space(end);
             if (kind.integral) {
                 // Whole numbers only, read exactly: "2.5", "1e3" and "inf" are not counts.
