@@ -105,6 +105,7 @@ def refused_plainly(r, flag, out_dir):
     lines = r.stderr.strip().splitlines()
     return (r.returncode == 2 and len(lines) == 1 and (flag + " ") in lines[0]
             and "terminate" not in r.stderr and r.stdout.strip() == ""
+            and "Could not convert" not in r.stderr  # CLI11's raw words
             and not os.path.exists(out_dir))
 
 
@@ -113,9 +114,10 @@ def check_numeric_flags(cmd, name, help_text, scratch):
     check(len(flags) >= 2, f"{name} --help lists its numeric flags (found {len(flags)})")
     bad_cases = 0
     for flag, kind in flags:
-        out_dir = os.path.join(scratch, name + "_never_made")
         values = ALWAYS_BAD + (["2.5"] if kind in ("UINT", "INT") else [])
-        for value in values:
+        for k, value in enumerate(values):
+            # Its own --out each, so one run that wrongly starts cannot fail the next checks.
+            out_dir = os.path.join(scratch, f"{name}{flag}_{k}_never_made")
             r = run(cmd + ["--quick", "--out", out_dir, flag, value])
             ok = refused_plainly(r, flag, out_dir)
             if not ok:
@@ -125,6 +127,7 @@ def check_numeric_flags(cmd, name, help_text, scratch):
                              f"stdout {r.stdout.strip()[:60]!r})")
         # 0: some flags take it (--seed, --threads, --momentum); then --seed -1 after it is
         # what is refused, so nothing runs either way.
+        out_dir = os.path.join(scratch, f"{name}{flag}_zero_never_made")
         sentinel = ["--threads", "-1"] if flag == "--seed" else ["--seed", "-1"]
         r = run(cmd + ["--quick", "--out", out_dir, flag, "0"] + sentinel)
         lines = r.stderr.strip().splitlines()
