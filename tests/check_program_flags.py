@@ -89,6 +89,18 @@ def check_program(cmd, name, ranks, scratch):
           f"{nowrite.stdout.strip()[:60]!r})")
 
 
+# mpiexec adds its own banner to standard error when a rank exits non-zero; the program's lines
+# are the ones starting with its name.
+MPI_NAME = None
+
+
+def err_lines(r):
+    lines = r.stderr.strip().splitlines()
+    if MPI_NAME is not None:
+        lines = [line for line in lines if line.startswith(MPI_NAME + ":")]
+    return lines
+
+
 def one_line(text):
     lines = text.strip().splitlines()
     return lines[0] if lines else ""
@@ -102,7 +114,7 @@ NUMERIC = re.compile(r"^\s*(--[\w-]+) (UINT|INT|FLOAT)\b", re.M)
 
 def refused_plainly(r, flag, out_dir):
     """exit 2, one line on stderr naming `flag`, nothing on stdout, no --out made."""
-    lines = r.stderr.strip().splitlines()
+    lines = err_lines(r)
     return (r.returncode == 2 and len(lines) == 1 and (flag + " ") in lines[0]
             and "terminate" not in r.stderr and r.stdout.strip() == ""
             and "Could not convert" not in r.stderr  # CLI11's raw words
@@ -130,7 +142,7 @@ def check_numeric_flags(cmd, name, help_text, scratch):
         out_dir = os.path.join(scratch, f"{name}{flag}_zero_never_made")
         sentinel = ["--threads", "-1"] if flag == "--seed" else ["--seed", "-1"]
         r = run(cmd + ["--quick", "--out", out_dir, flag, "0"] + sentinel)
-        lines = r.stderr.strip().splitlines()
+        lines = err_lines(r)
         if not (r.returncode == 2 and len(lines) == 1 and r.stdout.strip() == ""
                 and not os.path.exists(out_dir)):
             bad_cases += 1
@@ -141,7 +153,7 @@ def check_numeric_flags(cmd, name, help_text, scratch):
 
     # A misspelt flag names the nearest.
     r = run(cmd + ["--detectanomaly"])
-    check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    check(r.returncode == 2 and len(err_lines(r)) == 1
           and "did you mean --detect-anomaly?" in r.stderr,
           f"{name} --detectanomaly suggests --detect-anomaly ({one_line(r.stderr)!r})")
 
@@ -204,6 +216,8 @@ def main(argv):
                 cmd = [mpiexec, "--oversubscribe", "-n", str(ranks), p]
             else:
                 cmd = [p]
+            global MPI_NAME
+            MPI_NAME = os.path.basename(p) if ranks > 1 else None
             check_program(cmd, os.path.basename(p), ranks, scratch)
     print(f"{len(failures)} failed" if failures else "all checks passed")
     return 1 if failures else 0
