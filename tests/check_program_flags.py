@@ -117,7 +117,7 @@ def refused_plainly(r, flag, out_dir):
     """exit 2, one line on stderr naming `flag`, nothing on stdout, no --out made."""
     lines = err_lines(r)
     return (r.returncode == 2 and len(lines) == 1 and (flag + " ") in lines[0]
-            and "terminate" not in r.stderr and r.stdout.strip() == ""
+            and "terminate called" not in r.stderr and r.stdout.strip() == ""
             and "Could not convert" not in r.stderr  # CLI11's raw words
             and not os.path.exists(out_dir))
 
@@ -171,7 +171,7 @@ def check_dataset(cmd, name, help_text, scratch):
     out_dir = os.path.join(scratch, name + "_dataset_out")
     missing = os.path.join(scratch, "no_such_dataset_dir")
     r = run(cmd + ["--quick", "--dataset", missing, "--out", out_dir])
-    check(r.returncode == 1 and missing in r.stderr and "terminate" not in r.stderr,
+    check(r.returncode == 1 and missing in r.stderr and "terminate called" not in r.stderr,
           f"{name} --dataset <missing dir> refused naming it, exit 1 "
           f"(exit {r.returncode}: {one_line(r.stderr)!r})")
     check(not os.path.exists(out_dir),
