@@ -574,12 +574,13 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cli.list("--batch-sizes", batch_sizes,
              "the batch sizes of the two histogram figures, one column each, comma-separated",
-             tg::examples::at_least(2));
+             tg::examples::between(2, 60000));
     cli.option("--noise-batches", noise_batches,
                "batches drawn per batch size for the noise table (the CNN's uses half as many)",
-               tg::examples::at_least(1));
+               tg::examples::between(1, 100000));
     cli.option("--cnn-steps", cnn_steps,
-               "training steps of the CNN before its activations are recorded (0: untrained)");
+               "training steps of the CNN before its activations are recorded (0: untrained)",
+               tg::examples::between(0, 100000));
     cli.quick_help("a fast run for the tests: 20 noise batches, 10 CNN steps");
     cli.outputs(
         "ch310_batchnorm.png (the chapter's figure), ch310_batch_noise.png, "

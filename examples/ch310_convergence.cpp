@@ -86,15 +86,15 @@ int main(int argc, char** argv) {
     cli.option("--lr-bn", lr_bn,
                "learning rate with BN; 0: the best of ch310_lr_sweep_summary.csv in --out, or 0.1 "
                "if it is not there",
-               ex::at_least(0));
+               ex::between(0, 1e6));
     cli.option("--lr-plain", lr_plain,
                "learning rate without BN; 0: the best of ch310_lr_sweep_summary.csv in --out, or "
                "0.03 if it is not there",
-               ex::at_least(0));
-    cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
-    cli.option("--batch-size", batch_size, "examples per SGD step", ex::at_least(2));
+               ex::between(0, 1e6));
+    cli.option("--epochs", epochs, "passes over the training set per run", ex::between(1, 1000));
+    cli.option("--batch-size", batch_size, "examples per SGD step", ex::between(2, 60000));
     cli.option("--eval-every", eval_every, "score the test set every this many steps",
-               ex::at_least(1));
+               ex::between(1, 1000000));
     cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
         "a few-second run for the tests: 1 epoch of the first 1,000 training images, "

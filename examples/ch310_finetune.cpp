@@ -55,19 +55,19 @@ int main(int argc, char** argv) {
                 finetune_batch = 20, eval_every = 10;
     double pretrain_lr = 0.05, finetune_lr = 0.01, momentum = 0.9;
     cli.option("--pretrain-epochs", pretrain_epochs, "passes over the training digits 0-4",
-               ex::at_least(1));
+               ex::between(1, 1000));
     cli.option("--pretrain-lr", pretrain_lr, "SGD learning rate for pretraining",
-               ex::greater_than(0));
+               ex::greater_than(0, 1e6));
     cli.option("--finetune-size", finetune_size, "training images of 5-9 to fine-tune on",
-               ex::at_least(2));
-    cli.option("--finetune-epochs", finetune_epochs, "passes over them", ex::at_least(1));
+               ex::between(2, 60000));
+    cli.option("--finetune-epochs", finetune_epochs, "passes over them", ex::between(1, 1000));
     cli.option("--finetune-lr", finetune_lr, "SGD learning rate for fine-tuning",
-               ex::greater_than(0));
-    cli.option("--batch-size", batch_size, "examples per pretraining step", ex::at_least(2));
+               ex::greater_than(0, 1e6));
+    cli.option("--batch-size", batch_size, "examples per pretraining step", ex::between(2, 60000));
     cli.option("--finetune-batch", finetune_batch, "examples per fine-tuning step",
-               ex::at_least(2));
+               ex::between(2, 60000));
     cli.option("--eval-every", eval_every,
-               "score the test digits every this many fine-tuning steps", ex::at_least(1));
+               "score the test digits every this many fine-tuning steps", ex::between(1, 1000000));
     cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
         "a few-second run for the tests: 1 epoch of pretraining on 0-4 of the first "

@@ -72,9 +72,9 @@ int main(int argc, char** argv) {
     ex::TrainOptions sgd;  // lr 0.01, momentum 0.9, batch 64
     std::size_t epochs = 1;
     cli.list("--scales", scales, "init scales s (every weight times s), comma-separated",
-             ex::greater_than(0));
+             ex::greater_than(0, 1000));
     ex::add_sgd_flags(cli, sgd);
-    cli.option("--epochs", epochs, "passes over the training set per run", ex::at_least(1));
+    cli.option("--epochs", epochs, "passes over the training set per run", ex::between(1, 1000));
     cli.quick_help(
         "a few-second run for the tests: scales 0.5 and 2, the first 1,000 training "
         "and 500 test images");

@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
                                   /*with_dataset=*/false);
     std::size_t steps = 20, batch = 32, features = 6;
     cli.option("--steps", steps, "training steps (batches) compared",
-               tg::examples::greater_than(0));
+               tg::examples::between(1, 100000));
     cli.option("--batch-size", batch, "examples per batch", tg::examples::between(2, 100000));
     cli.quick_help("5 steps (for the tests)");
     cli.outputs("ch310_manual_batchnorm_facts.json (the differences it prints).");

@@ -36,10 +36,10 @@ int main(int argc, char** argv) {
     double dropout = 0.5;
     ex::TrainOptions sgd;  // lr 0.01, momentum 0.9, batch 64
     cli.option("--train-size", train_size, "training images used (the first ones)",
-               ex::at_least(10));
-    cli.option("--epochs", epochs, "passes over the training subset", ex::at_least(1));
+               ex::between(10, 1000000));
+    cli.option("--epochs", epochs, "passes over the training subset", ex::between(1, 1000));
     cli.option("--eval-epochs", eval_epochs, "score train and test sets every this many epochs",
-               ex::at_least(1));
+               ex::between(1, 1000));
     cli.option("--dropout", dropout, "Dropout probability p where Dropout is used",
                ex::between(0.01, 0.95));
     ex::add_sgd_flags(cli, sgd);

@@ -39,13 +39,13 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> batch_sizes = {2, 4, 8, 16, 32, 128};
     std::size_t examples = 4000;
     double base_lr = 0.02, momentum = 0.9;
-    cli.list("--batch-sizes", batch_sizes, "batch sizes, comma-separated", ex::at_least(2));
+    cli.list("--batch-sizes", batch_sizes, "batch sizes, comma-separated", ex::between(2, 60000));
     cli.option("--examples", examples,
                "training examples seen per run, whatever the batch size (8,000: one epoch of "
                "the bundled digits)",
-               ex::at_least(1));
+               ex::between(1, 10000000));
     cli.option("--base-lr", base_lr, "learning rate at batch 32; at batch B it is base-lr·B/32",
-               ex::greater_than(0));
+               ex::greater_than(0, 1e6));
     cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
         "a few-second run for the tests: batch sizes 8 and 32, 512 examples per run, "

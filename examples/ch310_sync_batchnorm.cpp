@@ -319,11 +319,11 @@ int main(int argc, char** argv) {
     cli.silent(ctx.rank() != 0);  // every rank parses the same flags; rank 0 speaks and writes
     const ex::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
     Settings s;
-    cli.option("--epochs", s.epochs, "passes over the training set", ex::at_least(1));
+    cli.option("--epochs", s.epochs, "passes over the training set", ex::between(1, 1000));
     cli.option("--batch-size", s.batch_size,
                "the global batch, split evenly between the ranks (a multiple of -np)",
                ex::between(2, 60000));
-    cli.option("--lr", s.lr, "SGD learning rate", ex::greater_than(0));
+    cli.option("--lr", s.lr, "SGD learning rate", ex::greater_than(0, 1e6));
     cli.quick_help(
         "a fast run for the tests: at most 2 epochs on 2,048 training and 500 test images");
     cli.outputs(

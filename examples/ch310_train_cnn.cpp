@@ -35,6 +35,7 @@
 #include <iostream>
 #include <memory>
 #include <numbers>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -124,11 +125,17 @@ History fit(const std::string& run, tg::nn::Sequential& model, const tg::data::D
             // mean and variance (training mode): step in here to reach tg::batch_norm.
             const tg::Tensor logits = model(images);
             const tg::Tensor loss = criterion(logits, labels);
+            const double l = loss.item();
+            // A loss of nan or inf: every later step would print nan; stop with one line.
+            if (!std::isfinite(l)) {
+                throw std::runtime_error(
+                    run + " run: " +
+                    tg::examples::diverged_message(h.step_loss.size() + 1, epoch + 1, l));
+            }
             opt.zero_grad();
             tape.backward(loss);  // dL/dp for every parameter p
             opt.step();           // p ← p − lr·(momentum-smoothed dL/dp)
 
-            const double l = loss.item();
             h.step_loss.push_back(l);
             loss_sum += l * static_cast<double>(labels.size());
             right += tg::num_correct(logits, labels);
@@ -229,13 +236,14 @@ int main(int argc, char** argv) {
                           "learning rate, initial weights and batches) and compare them.");
     Settings s;
     tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
-    cli.option("--epochs", s.epochs, "passes over the training set", tg::examples::at_least(1));
+    cli.option("--epochs", s.epochs, "passes over the training set",
+               tg::examples::between(1, 1000));
     cli.option("--batch-size", s.batch_size, "examples per training step",
                tg::examples::between(2, 60000));
     cli.option("--lr", s.lr, "SGD learning rate, the same for both runs",
-               tg::examples::greater_than(0));
+               tg::examples::greater_than(0, 1e6));
     cli.option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)",
-               tg::examples::at_least(0));
+               tg::examples::between(0, 10));
     cli.app()
         .add_option("--schedule", s.schedule,
                     "learning rate over the run: cosine (annealed from --lr to 0) or constant")
@@ -265,6 +273,8 @@ int main(int argc, char** argv) {
             train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2000));
             test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
         }
+        s.batch_size = tg::examples::cap_batch_size("ch310_train_cnn", "--batch-size", s.batch_size,
+                                                    train_set.size(), "training images");
         // "mnist (bundled) train" → "mnist (bundled)"
         std::string data_name = train_set.name;
         if (data_name.ends_with(" train")) data_name.resize(data_name.size() - 6);
@@ -292,7 +302,7 @@ int main(int argc, char** argv) {
             tg::examples::make_cnn({.norm = tg::examples::Norm::batch}, s.seed);
         tg::nn::Sequential without_bn =
             tg::examples::make_cnn({.norm = tg::examples::Norm::none}, s.seed);
-        std::cout << "With BatchNorm:\n" << with_bn << "\n\n";
+        std::cout << "With BatchNorm:\n" << with_bn << "\n";
 
         const History bn = fit("BN", with_bn, train, test, s);
         std::cout << "\n";

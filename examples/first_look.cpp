@@ -1,12 +1,13 @@
 // first_look: the README's first program. A small CNN with BatchNorm learns the bundled
 // MNIST digits (8,000 to train on, 2,000 to test) and prints its test accuracy.
 #include <cstdio>
+#include <exception>
 
 #include "tapegrad/tapegrad.hpp"
 namespace nn = tg::nn;
 using tg::data::Split;
 
-int main() {
+int main() try {  // an error (a missing data file, a shape mismatch) ends as its message, exit 1
     nn::Sequential model{
         nn::Conv2d(1, 8, 3),  nn::BatchNorm2d(8),        nn::ReLU(), nn::MaxPool2d(2),
         nn::Conv2d(8, 16, 3), nn::BatchNorm2d(16),       nn::ReLU(), nn::MaxPool2d(2),
@@ -38,4 +39,7 @@ int main() {
         }
         std::printf("epoch %d  test accuracy %.2f%%\n", epoch, 100.0 * right / seen);
     }
+} catch (const std::exception& e) {
+    std::fprintf(stderr, "first_look: %s\n", e.what());
+    return 1;
 }

@@ -65,9 +65,9 @@ int main(int argc, char** argv) try {
     double lr = 0.1;
     std::size_t hidden = 16;
     cli.quick_help("20 steps instead of --steps (the tests' few-second mode)");
-    cli.option("--steps", steps, "gradient-descent steps", tg::examples::at_least(1));
-    cli.option("--lr", lr, "learning rate", tg::examples::greater_than(0));
-    cli.option("--hidden", hidden, "hidden units", tg::examples::at_least(1));
+    cli.option("--steps", steps, "gradient-descent steps", tg::examples::between(1, 1000000));
+    cli.option("--lr", lr, "learning rate", tg::examples::greater_than(0, 1e6));
+    cli.option("--hidden", hidden, "hidden units", tg::examples::between(1, 4096));
     cli.outputs("tape.dot, the last step's tape as Graphviz (dot -Tsvg tape.dot -o tape.svg)");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     const fs::path out = cli.prepare();  // --threads applied, --out created and writable

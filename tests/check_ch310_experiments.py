@@ -352,9 +352,10 @@ def main():
         bad_out = os.path.join(tmp, "not_a_dir")
         with open(bad_out, "w") as f:
             f.write("a file\n")
-        for args, message in ((["--seed", "-1"], "--seed must be 0 or more (got -1)"),
-                              (["--seeds", "0"], "--seeds must be at least 1 (got 0)"),
-                              (["--threads", "-2"], "--threads must be 0 or more (got -2)"),
+        for args, message in ((["--seed", "-1"],
+                               "--seed must be between 0 and 18446744073709551615 (got -1)"),
+                              (["--seeds", "0"], "--seeds must be between 1 and 100 (got 0)"),
+                              (["--threads", "-2"], "--threads must be between 0 and 256 (got -2)"),
                               (["--out", os.path.join(bad_out, "x")],
                                "cannot write into --out " + os.path.join(bad_out, "x"))):
             proc = run([program, "--quick", "--out", os.path.join(tmp, "refused")] + args

@@ -11,7 +11,10 @@
         with bash -euo pipefail, in a scratch directory that looks like the repository (its
         top-level entries symlinked; build/release and build/debug point at BUILD_DIR, the
         build CTest runs in; out/ is the scratch's own). A program of ours that takes --quick
-        gets it, so the whole test takes seconds. A block running cmake fails unmarked: it
+        gets it, so the whole test takes seconds. The blocks run as a reader runs them after
+        the main job (scripts/run_chapter.sh): a block running a build/release program that
+        the main job does not build (its `programs` and `also_built` lists) fails, although the
+        test's build has every program. A block running cmake fails unmarked: it
         would configure or build in BUILD_DIR itself. A block that must not run here (it installs
         packages, builds another preset, runs the test suite itself, needs a network or a
         person at a debugger) is preceded by the line
@@ -86,9 +89,25 @@ def quick_flag(build, program, cache={}):
     return cache[program]
 
 
+def main_job_targets(repo):
+    """The programs scripts/run_chapter.sh builds into build/release: its programs=(...) and
+    also_built=(...) lists, and ch310_sync_batchnorm, which it builds when Open MPI is there."""
+    text = open(os.path.join(repo, "scripts", "run_chapter.sh"), encoding="utf-8").read()
+    targets = set()
+    for name in ("programs", "also_built"):
+        m = re.search(r"^" + name + r"=\((.*?)\)", text, re.S | re.M)
+        if not m:
+            sys.exit(f"check_docs: scripts/run_chapter.sh has no {name}=(...) list")
+        targets.update(re.sub(r"#[^\n]*", "", m.group(1)).split())
+    if "--target ch310_sync_batchnorm" in text:
+        targets.add("ch310_sync_batchnorm")
+    return targets
+
+
 def commands(repo, build):
     docs = [os.path.join(repo, "README.md"), os.path.join(repo, "data", "README.md")]
     docs += sorted(glob.glob(os.path.join(repo, "docs", "*.md")))
+    built = main_job_targets(repo)
     scratch = tempfile.mkdtemp(prefix="tapegrad-docs-")
     try:
         for entry in os.listdir(repo):
@@ -123,6 +142,15 @@ def commands(repo, build):
                     # It would configure or build in build/<preset>, i.e. in this test's own build.
                     failures.append(f"{where}: runs cmake; mark it not to run (CTest builds)")
                     print(f"  FAIL {where}: runs cmake")
+                    continue
+                # After the main job, build/release has only what run_chapter.sh built.
+                missing = sorted({m.group(4) for m in PROGRAM.finditer(code)
+                                  if m.group(2) == "release" and m.group(4) not in built})
+                if missing:
+                    failures.append(f"{where}: runs {', '.join(missing)}, which the main job "
+                                    f"(scripts/run_chapter.sh) does not build: a reader who ran "
+                                    f"it has no such file (build it there, or say how)")
+                    print(f"  FAIL {where}: runs {', '.join(missing)}, not built by the main job")
                     continue
                 # --quick goes right after the program, before the block's own flags.
                 script = PROGRAM.sub(add_quick, code)

@@ -8,8 +8,20 @@ For each program (an `mpi:` one is started on 2 ranks with MPIEXEC):
     their defaults, and ends with the footer naming what it writes ("Writes into --out: ...");
     on 2 ranks it is printed once;
   - --seed -1 is refused (exit 2) in a sentence naming the flag, not wrapped to 2^64 − 1;
-  - an --out that cannot be created (below a regular file) is refused before any work: a
-    non-zero exit, an error naming --out and the directory, nothing on standard output.
+  - every numeric flag its --help lists (UINT, INT, FLOAT) with each of -1, 2^64, inf, nan,
+    1e400, the empty string and (a whole-number flag) 2.5 is refused: exit 2, one line on
+    standard error naming the flag, nothing on standard output, --out not created; with 0 it
+    is refused the same way or accepted (then the next bad flag is the one named); on MPI
+    ranks (slow to start) -1, 2^64, inf and the empty string only;
+  - a misspelt flag (--detectanomaly) is refused in one line suggesting --detect-anomaly;
+  - an --out that cannot be created (below a regular file) is refused before any work: exit
+    1 (not std::terminate's abort), an error naming --out and the directory, nothing on
+    standard output;
+  - a program that reads --dataset refuses a directory that does not exist (exit 1, naming
+    it) and leaves no --out behind;
+  - ch310_train_cnn: "--epochs 2.5" and "--batchsize 32" refused in plain words (did you mean
+    --batch-size?), a --batch-size above the training set capped with a line saying so, and
+    --lr 1e6 stopped at the first non-finite loss with one line saying training diverged.
 Exit status 0 when every check passes; otherwise each failed check is printed.
 """
 import os
@@ -51,11 +63,16 @@ def check_program(cmd, name, ranks, scratch):
         check(re.search(r"^\s*" + re.escape(flag) + r" [A-Z]+=\S", text, re.M) is not None,
               f"{name} --help shows the default of {flag}")
     check("Writes into --out:" in text, f"{name} --help has the footer naming its outputs")
+    check_numeric_flags(cmd, name, text, scratch)
+    check_dataset(cmd, name, text, scratch)
+    if name == "ch310_train_cnn":
+        check_train_cnn(cmd, name, scratch)
     if ranks > 1:
         check(text.count("Writes into --out:") == 1, f"{name} --help printed once on {ranks} ranks")
 
     bad = run(cmd + ["--seed", "-1"])
-    check(bad.returncode == 2 and "--seed must be 0 or more (got -1)" in bad.stderr,
+    check(bad.returncode == 2 and
+          "--seed must be between 0 and 18446744073709551615 (got -1)" in bad.stderr,
           f"{name} --seed -1 refused in plain words (exit {bad.returncode}: "
           f"{bad.stderr.strip().splitlines()[0] if bad.stderr.strip() else ''!r})")
 
@@ -64,11 +81,127 @@ def check_program(cmd, name, ranks, scratch):
         f.write("not a directory\n")
     target = os.path.join(blocker, "out")
     nowrite = run(cmd + ["--quick", "--out", target])
-    check(nowrite.returncode != 0 and "cannot write into --out " + target in nowrite.stderr,
-          f"{name} refuses an --out it cannot create (exit {nowrite.returncode})")
+    check(nowrite.returncode == 1 and "cannot write into --out " + target in nowrite.stderr
+          and "terminate called" not in nowrite.stderr,
+          f"{name} refuses an --out it cannot create with its message and exit 1 "
+          f"(exit {nowrite.returncode}: {one_line(nowrite.stderr)!r})")
     check(nowrite.stdout.strip() == "",
           f"{name} refuses it before any work (nothing printed on stdout: "
           f"{nowrite.stdout.strip()[:60]!r})")
+
+
+# mpiexec adds its own banner to standard error when a rank exits non-zero; the program's lines
+# are the ones starting with its name.
+MPI_NAME = None
+
+
+def err_lines(r):
+    lines = r.stderr.strip().splitlines()
+    if MPI_NAME is not None:
+        lines = [line for line in lines if line.startswith(MPI_NAME + ":")]
+    return lines
+
+
+def one_line(text):
+    lines = text.strip().splitlines()
+    return lines[0] if lines else ""
+
+
+# Values no numeric flag takes: a minus sign (every flag's range starts at 0 or above), 2^64
+# (beyond every range, and beyond uint64), not finite, beyond double, nothing at all.
+ALWAYS_BAD = ["-1", "18446744073709551616", "inf", "nan", "1e400", ""]
+NUMERIC = re.compile(r"^\s*(--[\w-]+) (UINT|INT|FLOAT)\b", re.M)
+
+
+def refused_plainly(r, flag, out_dir):
+    """exit 2, one line on stderr naming `flag`, nothing on stdout, no --out made."""
+    lines = err_lines(r)
+    return (r.returncode == 2 and len(lines) == 1 and (flag + " ") in lines[0]
+            and "terminate called" not in r.stderr and r.stdout.strip() == ""
+            and "Could not convert" not in r.stderr  # CLI11's raw words
+            and not os.path.exists(out_dir))
+
+
+def check_numeric_flags(cmd, name, help_text, scratch):
+    flags = NUMERIC.findall(help_text)
+    check(len(flags) >= 2, f"{name} --help lists its numeric flags (found {len(flags)})")
+    bad_cases = 0
+    for flag, kind in flags:
+        values = ALWAYS_BAD + (["2.5"] if kind in ("UINT", "INT") else [])
+        if MPI_NAME is not None:
+            # Each mpiexec start takes seconds; every rank parses with the same examples/common
+            # code the other programs' full tables check, so four values per flag here.
+            values = ["-1", "18446744073709551616", "inf", ""]
+        for k, value in enumerate(values):
+            # Its own --out each, so one run that wrongly starts cannot fail the next checks.
+            out_dir = os.path.join(scratch, f"{name}{flag}_{k}_never_made")
+            r = run(cmd + ["--quick", "--out", out_dir, flag, value])
+            ok = refused_plainly(r, flag, out_dir)
+            if not ok:
+                bad_cases += 1
+                check(False, f"{name} {flag} {value!r} refused in one plain line, exit 2, "
+                             f"before any work (exit {r.returncode}: {one_line(r.stderr)!r}, "
+                             f"stdout {r.stdout.strip()[:60]!r})")
+        if MPI_NAME is not None:
+            continue
+        # 0: some flags take it (--seed, --threads, --momentum); then --seed -1 after it is
+        # what is refused, so nothing runs either way.
+        out_dir = os.path.join(scratch, f"{name}{flag}_zero_never_made")
+        sentinel = ["--threads", "-1"] if flag == "--seed" else ["--seed", "-1"]
+        r = run(cmd + ["--quick", "--out", out_dir, flag, "0"] + sentinel)
+        lines = err_lines(r)
+        if not (r.returncode == 2 and len(lines) == 1 and r.stdout.strip() == ""
+                and not os.path.exists(out_dir)):
+            bad_cases += 1
+            check(False, f"{name} {flag} 0 refused or taken, before any work "
+                         f"(exit {r.returncode}: {one_line(r.stderr)!r})")
+    check(bad_cases == 0, f"{name}: {len(flags)} numeric flags x {len(ALWAYS_BAD) + 1}+ values, "
+                          f"each refused in one plain line with exit 2 before any work")
+
+    # A misspelt flag names the nearest.
+    r = run(cmd + ["--detectanomaly"])
+    check(r.returncode == 2 and len(err_lines(r)) == 1
+          and "did you mean --detect-anomaly?" in r.stderr,
+          f"{name} --detectanomaly suggests --detect-anomaly ({one_line(r.stderr)!r})")
+
+
+def check_dataset(cmd, name, help_text, scratch):
+    if not re.search(r"^\s*--dataset\b", help_text, re.M):
+        return
+    out_dir = os.path.join(scratch, name + "_dataset_out")
+    missing = os.path.join(scratch, "no_such_dataset_dir")
+    r = run(cmd + ["--quick", "--dataset", missing, "--out", out_dir])
+    check(r.returncode == 1 and missing in r.stderr and "terminate called" not in r.stderr,
+          f"{name} --dataset <missing dir> refused naming it, exit 1 "
+          f"(exit {r.returncode}: {one_line(r.stderr)!r})")
+    check(not os.path.exists(out_dir),
+          f"{name} --dataset <missing dir> leaves no --out behind")
+
+
+def check_train_cnn(cmd, name, scratch):
+    out_dir = os.path.join(scratch, "train_cnn_out")
+    r = run(cmd + ["--quick", "--out", out_dir, "--epochs", "2.5"])
+    check(refused_plainly(r, "--epochs", out_dir)
+          and '--epochs takes a whole number, not "2.5"' in r.stderr,
+          f"{name} --epochs 2.5 refused in plain words ({one_line(r.stderr)!r})")
+    r = run(cmd + ["--quick", "--out", out_dir, "--batchsize", "32"])
+    check(r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+          and "--batchsize is not a flag of ch310_train_cnn; did you mean --batch-size?"
+          in r.stderr and not os.path.exists(out_dir),
+          f"{name} --batchsize 32 suggests --batch-size ({one_line(r.stderr)!r})")
+    r = run(cmd + ["--quick", "--out", out_dir, "--batch-size", "9000", "--epochs", "1"])
+    check(r.returncode == 0 and
+          "ch310_train_cnn: --batch-size 9000 is more than the 2000 training images; using 2000"
+          in r.stdout and "1 batches of 2000 per epoch" in r.stdout,
+          f"{name} --quick --batch-size 9000 capped at the 2,000 images, saying so "
+          f"(exit {r.returncode})")
+    r = run(cmd + ["--quick", "--out", out_dir, "--lr", "1e6"])
+    err = r.stderr.strip().splitlines()
+    check(r.returncode == 1 and len(err) == 1 and "training diverged at step" in err[0]
+          and "--detect-anomaly" in err[0] and r.stdout.count("nan") <= 1,
+          f"{name} --lr 1e6 stops at the first non-finite loss in one line, exit 1 "
+          f"(exit {r.returncode}: {err[-1] if err else ''!r}; "
+          f"{r.stdout.count('nan')} nan on stdout)")
 
 
 def main(argv):
@@ -90,6 +223,8 @@ def main(argv):
                 cmd = [mpiexec, "--oversubscribe", "-n", str(ranks), p]
             else:
                 cmd = [p]
+            global MPI_NAME
+            MPI_NAME = os.path.basename(p) if ranks > 1 else None
             check_program(cmd, os.path.basename(p), ranks, scratch)
     print(f"{len(failures)} failed" if failures else "all checks passed")
     return 1 if failures else 0

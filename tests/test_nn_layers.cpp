@@ -339,10 +339,13 @@ TEST_CASE("a CNN prints exactly as PyTorch prints the same nn.Sequential") {
                          nn::BatchNorm1d(3, {.momentum = std::nullopt, .affine = false}),
                          nn::InstanceNorm2d(3), nn::LayerNorm({4, 4}), nn::LayerNorm({4}),
                          nn::GroupNorm(2, 4), nn::CrossEntropyLoss(), nn::MSELoss());
-    std::ostringstream out;
+    std::ostringstream out, repr;
     out << model;
+    model.print(repr);
+    // print() writes the text of str(model); << ends the line as Python's print(model) does.
+    CHECK(out.str() == repr.str() + "\n");
     // The text of print(model) in PyTorch 1.13.
-    CHECK(out.str() ==
+    CHECK(repr.str() ==
           "Sequential(\n"
           "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n"
           "  (1): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"

@@ -2,17 +2,23 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
 
+#include "tapegrad/data/dataset.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/parallel.hpp"
 
@@ -81,19 +87,22 @@ Cli::Cli(std::string program, std::string description)
 
 CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds, bool with_dataset) {
     common_ = std::move(defaults);
+    with_dataset_ = with_dataset;
     option("--seed", common_.seed,
            "random seed (initial weights, batch order, dropout masks); the same seed gives the "
-           "same numbers");
+           "same numbers",
+           between(0, static_cast<double>(std::numeric_limits<std::uint64_t>::max())));
     if (with_seeds)
         option("--seeds", common_.seeds,
                "repeat every run for this many seeds (--seed, --seed + 1, ...); tables and figures "
                "show the mean and the spread",
-               at_least(1));
+               between(1, 100));
     option("--out", common_.out, "directory for the figures, CSV files and anything else written");
     quick_option_ = flag("--quick", common_.quick, quick_help_);
     option("--threads", common_.threads,
            "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
-           "core");
+           "core",
+           between(0, 256));
     option("--kernels", common_.kernels,
            "reference (the chapter's plain loops, one thread) or fast; default: "
            "TAPEGRAD_KERNELS, else the build's (tg::set_kernels)")
@@ -121,39 +130,134 @@ void Cli::quick_help(const std::string& what) {
     if (quick_option_ != nullptr) quick_option_->description(what);
 }
 
-void Cli::add_limit(CLI::Option* opt, const std::string& name, Limit limit) {
-    // Runs on the text before CLI11 converts it, so "-1" is seen before an unsigned wraps it.
+namespace {
+
+// A bound as a person writes it; a whole number in full ("18446744073709551615", "1000000").
+std::string plain_bound(long double x, bool integral) {
+    if (integral || (x == std::floor(x) && std::fabs(x) < 1e15L)) {
+        std::ostringstream s;
+        s << std::fixed << std::setprecision(0) << x;
+        return s.str();
+    }
+    return plain_number(static_cast<double>(x));
+}
+
+bool all_space(const char* p) {
+    while (*p != '\0' && std::isspace(static_cast<unsigned char>(*p)))
+        ++p;
+    return *p == '\0';
+}
+
+// Levenshtein distance, for "did you mean --batch-size?".
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t up = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = up;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace
+
+void Cli::add_limit(CLI::Option* opt, const std::string& name, Limit limit, NumberKind kind) {
+    // Runs on the text before CLI11 converts it, so "-1" is seen before an unsigned wraps it,
+    // and 2^64 before strtoull saturates it.
+    const long double lo = limit.lo;
+    const long double hi = std::min<long double>(limit.hi, kind.type_max);
+    // --help shows the range after the description: "passes over the training set (1 to 1000)".
+    const std::string shown_lo = plain_bound(lo, kind.integral);
+    const std::string shown_hi = plain_bound(hi, kind.integral);
+    opt->description(opt->get_description() +
+                     (limit.lo_strict ? " (more than " + shown_lo + ", at most " + shown_hi + ")"
+                                      : " (" + shown_lo + " to " + shown_hi + ")"));
     opt->check(CLI::Validator(
-        [this, name, limit](std::string& text) -> std::string {
-            char* end = nullptr;
-            errno = 0;
-            const double v = std::strtod(text.c_str(), &end);
-            if (end == text.c_str() || *end != '\0') {
-                plain_error_ = name + " takes a number, not \"" + text + "\"";
+        [this, name, limit, kind, lo, hi](std::string& text) -> std::string {
+            const auto fail = [&](const std::string& why) {
+                plain_error_ = why;
                 return plain_error_;
-            }
-            const bool low = limit.lo && (limit.lo_strict ? !(v > *limit.lo) : !(v >= *limit.lo));
-            const bool high = limit.hi && !(v <= *limit.hi);
-            if (!low && !high) return {};
-            if (limit.lo && limit.hi) {
-                plain_error_ = name + " must be between " + plain_number(*limit.lo) + " and " +
-                               plain_number(*limit.hi);
-            } else if (limit.lo_strict) {
-                plain_error_ = name + " must be greater than " + plain_number(*limit.lo);
-            } else if (limit.lo && *limit.lo == 0) {
-                plain_error_ = name + " must be 0 or more";
-            } else if (limit.lo) {
-                plain_error_ = name + " must be at least " + plain_number(*limit.lo);
+            };
+            const char* begin = text.c_str();
+            char* end = nullptr;
+            // As a double, what the program gets: 1e400 is inf, 1e-400 is 0.
+            long double v = std::strtod(begin, &end);
+            const bool parsed = end != begin && all_space(end);
+            if (kind.integral) {
+                // Whole numbers only, read exactly: "2.5", "1e3" and "inf" are not counts.
+                const char* digits = begin;
+                while (std::isspace(static_cast<unsigned char>(*digits)))
+                    ++digits;
+                const bool negative = *digits == '-';
+                if (*digits == '+' || negative) ++digits;
+                const bool whole = *digits != '\0' &&
+                                   std::all_of(digits, digits + std::strlen(digits), [](char c) {
+                                       return std::isdigit(static_cast<unsigned char>(c)) != 0;
+                                   });
+                if (!whole) {
+                    return fail(name + " takes a whole number, not \"" + text + "\"");
+                }
+                if (!negative) {
+                    errno = 0;
+                    const unsigned long long u = std::strtoull(digits, nullptr, 10);
+                    v = errno == ERANGE ? std::numeric_limits<long double>::infinity()
+                                        : static_cast<long double>(u);
+                }
             } else {
-                plain_error_ = name + " must be at most " + plain_number(*limit.hi);
+                if (!parsed) return fail(name + " takes a number, not \"" + text + "\"");
+                if (std::isnan(v))
+                    return fail(name + " takes a finite number, not \"" + text + "\"");
             }
-            plain_error_ += " (got " + text + ")";
-            return plain_error_;
+            const bool low = limit.lo_strict ? !(v > lo) : !(v >= lo);
+            const bool high = !(v <= hi);
+            if (!low && !high) return {};
+            std::string range = limit.lo_strict
+                                    ? "greater than " + plain_bound(lo, kind.integral) +
+                                          " and at most " + plain_bound(hi, kind.integral)
+                                    : "between " + plain_bound(lo, kind.integral) + " and " +
+                                          plain_bound(hi, kind.integral);
+            return fail(name + " must be " + range + " (got " + text + ")");
         },
         ""));
 }
 
+std::string Cli::unknown_flag_message() const {
+    const std::vector<std::string> extras = app_.remaining();
+    std::string first = extras.empty() ? std::string() : extras.front();
+    for (const std::string& e : extras) {
+        if (e.rfind("-", 0) == 0) {
+            first = e;
+            break;
+        }
+    }
+    if (first.rfind("-", 0) != 0) {
+        return "unexpected argument \"" + first + "\" (every value follows its flag, as in " +
+               "--epochs 3)";
+    }
+    const std::string flag = first.substr(0, first.find('='));
+    std::string nearest;
+    std::size_t best = std::numeric_limits<std::size_t>::max();
+    for (const CLI::Option* opt : app_.get_options()) {
+        for (const std::string& long_name : opt->get_lnames()) {
+            const std::string candidate = "--" + long_name;
+            const std::size_t d = edit_distance(flag, candidate);
+            if (d < best) best = d, nearest = candidate;
+        }
+    }
+    std::string message = flag + " is not a flag of " + program_;
+    // Near: at most a third of the flag's letters differ (--batchsize, --epoch, --learning-rat).
+    if (!nearest.empty() && best * 3 <= flag.size()) message += "; did you mean " + nearest + "?";
+    return message;
+}
+
 std::optional<int> Cli::parse(int argc, char** argv) {
+    plain_error_.clear();
     try {
         app_.parse(argc, argv);
     } catch (const CLI::CallForHelp&) {
@@ -161,9 +265,21 @@ std::optional<int> Cli::parse(int argc, char** argv) {
         return 0;
     } catch (const CLI::ParseError& e) {
         if (silent_) return 2;
-        const std::string message = plain_error_.empty() ? e.what() : plain_error_;
-        std::cerr << program_ << ": " << message << "\nRun " << program_
-                  << " --help for the flags and their ranges.\n";
+        std::string message = plain_error_;
+        if (message.empty()) {
+            if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+                message = unknown_flag_message();
+            } else if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+                // "--epochs: 1 required UINT missing" -> "--epochs needs a value"
+                const std::string what = e.what();
+                message = what.substr(0, what.find(':')) + " needs a value";
+            } else {
+                message = e.what();
+            }
+        }
+        // One line, whatever went wrong.
+        std::replace(message.begin(), message.end(), '\n', ' ');
+        std::cerr << program_ << ": " << message << "; --help lists the flags and their ranges\n";
         return 2;
     }
     return std::nullopt;
@@ -191,7 +307,27 @@ void check_writable(const fs::path& dir, const std::string& flag) {
     fs::remove(probe, ec);
 }
 
+std::size_t cap_batch_size(const std::string& program, const std::string& flag,
+                           std::size_t batch_size, std::size_t n, const std::string& what) {
+    if (batch_size <= n || n == 0) return batch_size;
+    std::printf("%s: %s %zu is more than the %zu %s; using %zu\n", program.c_str(), flag.c_str(),
+                batch_size, n, what.c_str(), n);
+    return n;
+}
+
+std::string diverged_message(std::size_t step, std::size_t epoch, double loss) {
+    return "training diverged at step " + std::to_string(step) + " (epoch " +
+           std::to_string(epoch) + "): the loss is " + plain_number(loss) +
+           "; try a smaller --lr, and --detect-anomaly to name the op that first made a NaN or "
+           "Inf";
+}
+
 fs::path Cli::prepare() const {
+    // Every input first: a wrong --dataset must not leave an empty --out behind.
+    if (with_dataset_) {
+        (void)tg::data::load_dataset(common_.dataset, tg::data::Split::train);
+        (void)tg::data::load_dataset(common_.dataset, tg::data::Split::test);
+    }
     if (common_.threads > 0) tg::set_num_threads(common_.threads);
     if (!common_.kernels.empty()) tg::set_kernels(tg::parse_kernels(common_.kernels));
     const fs::path out = common_.out;

@@ -2,15 +2,17 @@
 //
 // Every program has --help (each flag with its default, and a footer naming what the program
 // writes), --seed, --out (created and checked writable before any work), --quick, --threads,
-// --kernels and, when it reads MNIST, --dataset; the experiments also have --seeds N. A number out
-// of range is refused with a plain sentence naming the flag ("--epochs must be at least 1 (got
-// 0)"), a minus sign on a count or seed too ("--seed must be 0 or more (got -1)"), instead of
-// CLI11's raw message.
+// --kernels and, when it reads MNIST, --dataset; the experiments also have --seeds N. Every numeric
+// flag has a finite, bounded range (option() refuses to register one without), and any value
+// outside it, a minus sign on a count, a fraction for a whole number, inf, nan, 1e400 or an empty
+// string is refused with one plain line naming the flag and exit code 2, before any work
+// ("--epochs must be between 1 and 1000 (got 0)", "--epochs takes a whole number, not \"2.5\"").
+// An unknown flag names the nearest one ("--batchsize is not a flag; did you mean --batch-size?").
 //
 //     tg::examples::Cli cli("ch310_lr_sweep", "Learning rates with and without BN.");
 //     auto& common = cli.add_common({.seeds = 3});
 //     std::size_t epochs = 1;
-//     cli.option("--epochs", epochs, "passes over the training set", tg::examples::at_least(1));
+//     cli.option("--epochs", epochs, "passes over the data", tg::examples::between(1, 1000));
 //     cli.outputs("ch310_lr_sweep.png, ch310_lr_sweep.csv");
 //     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
 //     const fs::path out = cli.prepare();   // --threads applied, --out ready
@@ -23,6 +25,9 @@
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include <limits>
+#include <stdexcept>
 
 #include <CLI/CLI.hpp>
 
@@ -45,22 +50,31 @@ struct CommonFlags {
     std::vector<std::uint64_t> seed_list() const;
 };
 
-/// A numeric flag's allowed range; see at_least, greater_than, between.
+/// A numeric flag's allowed range, always bounded on both sides; see between, greater_than.
 struct Limit {
-    std::optional<double> lo, hi;
+    double lo = 0, hi = 0;
     bool lo_strict = false;  // value > lo rather than value >= lo
 };
-/// value >= lo: "--epochs must be at least 1".
-inline Limit at_least(double lo) {
-    return {lo, std::nullopt, false};
-}
-/// value > lo: "--lr must be greater than 0".
-inline Limit greater_than(double lo) {
-    return {lo, std::nullopt, true};
-}
 /// lo <= value <= hi: "--momentum must be between 0 and 0.999".
 inline Limit between(double lo, double hi) {
     return {lo, hi, false};
+}
+/// lo < value <= hi: "--lr must be greater than 0 and at most 1000000".
+inline Limit greater_than(double lo, double hi) {
+    return {lo, hi, true};
+}
+
+/// What a flag's value is converted to: whole numbers are parsed exactly (no rounding through
+/// double), so 2^64 is refused rather than saturated.
+struct NumberKind {
+    bool integral = false;
+    bool is_unsigned = false;
+    long double type_max = 0;
+};
+template <class T>
+NumberKind number_kind() {
+    return {std::is_integral_v<T>, std::is_unsigned_v<T>,
+            static_cast<long double>(std::numeric_limits<T>::max())};
 }
 
 class Cli {
@@ -75,28 +89,27 @@ class Cli {
                             bool with_dataset = true);
     CommonFlags& common() { return common_; }
 
-    /// An option showing its default in --help. Unsigned integers refuse a minus sign; a Limit
-    /// refuses values outside it, each with a sentence naming the flag.
+    /// An option showing its default in --help. A numeric one needs its Limit (std::logic_error
+    /// naming the flag otherwise): values outside it, and anything that is not a finite number
+    /// of T's kind, are refused with a sentence naming the flag.
     template <class T>
     CLI::Option* option(const std::string& name, T& value, const std::string& help,
                         std::optional<Limit> limit = std::nullopt) {
         CLI::Option* opt = app_.add_option(name, value, help)->capture_default_str();
-        if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
-            if (!limit) limit = at_least(0);
+        if constexpr (std::is_arithmetic_v<T>) {
+            if (!limit)
+                throw std::logic_error(program_ + ": numeric flag " + name + " has no range");
+            add_limit(opt, name, *limit, number_kind<T>());
         }
-        if (limit) add_limit(opt, name, *limit);
         return opt;
     }
     /// A list option ("--lrs 0.01,0.1,1"), every element within `limit`.
     template <class T>
     CLI::Option* list(const std::string& name, std::vector<T>& values, const std::string& help,
-                      std::optional<Limit> limit = std::nullopt) {
+                      Limit limit) {
         CLI::Option* opt =
             app_.add_option(name, values, help)->delimiter(',')->capture_default_str();
-        if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
-            if (!limit) limit = at_least(0);
-        }
-        if (limit) add_limit(opt, name, *limit);
+        add_limit(opt, name, limit, number_kind<T>());
         return opt;
     }
     /// A flag (no value).
@@ -116,9 +129,10 @@ class Cli {
     /// 0 after --help, 2 after an error (printed as "program: <sentence>").
     std::optional<int> parse(int argc, char** argv);
 
-    /// After parse(): applies --threads (tg::set_num_threads) and --kernels, and makes --out,
-    /// checking it can be written by creating and removing a file there. Throws
-    /// std::runtime_error naming the directory if not. With --detect-anomaly, starts a
+    /// After parse(): checks --dataset (both splits load; so a wrong one leaves no --out behind),
+    /// applies --threads (tg::set_num_threads) and --kernels, and makes --out, checking it can be
+    /// written by creating and removing a file there. Throws std::runtime_error naming the
+    /// dataset or the directory if not. With --detect-anomaly, starts a
     /// tg::DetectAnomaly guard that lasts as long as this Cli (the thread that trains).
     /// Returns --out.
     std::filesystem::path prepare() const;
@@ -127,7 +141,8 @@ class Cli {
     const std::string& program() const { return program_; }
 
   private:
-    void add_limit(CLI::Option* opt, const std::string& name, Limit limit);
+    void add_limit(CLI::Option* opt, const std::string& name, Limit limit, NumberKind kind);
+    std::string unknown_flag_message() const;
 
     std::string program_;
     CLI::App app_;
@@ -135,6 +150,7 @@ class Cli {
     std::string quick_help_ = "a fast run for the tests (seconds)";
     CLI::Option* quick_option_ = nullptr;
     bool silent_ = false;
+    bool with_dataset_ = false;
     std::string plain_error_;  // set by a failing range check, printed instead of CLI11's text
     mutable std::optional<tg::DetectAnomaly> anomaly_guard_;  // --detect-anomaly, from prepare()
 };
@@ -142,5 +158,17 @@ class Cli {
 /// Checks that `dir` can be written: creates it (and its parents) and a file in it, then
 /// removes the file. Throws std::runtime_error "cannot write into <flag> <dir>: <reason>".
 void check_writable(const std::filesystem::path& dir, const std::string& flag = "--out");
+
+/// A batch size larger than the `n` examples it is drawn from, capped at n with one line
+/// saying so ("ch310_train_cnn: --batch-size 9000 is more than the 2000 training images;
+/// using 2000"). Returns the batch size to use.
+std::size_t cap_batch_size(const std::string& program, const std::string& flag,
+                           std::size_t batch_size, std::size_t n, const std::string& what);
+
+/// One line for a training run whose loss is not finite: "training diverged at step S (epoch E):
+/// the loss is nan; try a smaller --lr, and --detect-anomaly to name the op that first made a
+/// NaN or Inf". Thrown as std::runtime_error by the programs that train; their main prints it
+/// after the program's name and exits 1.
+std::string diverged_message(std::size_t step, std::size_t epoch, double loss);
 
 }  // namespace tg::examples

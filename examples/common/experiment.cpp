@@ -164,9 +164,9 @@ bool TrainResult::failed() const {
 }
 
 void add_sgd_flags(Cli& cli, TrainOptions& o) {
-    cli.option("--lr", o.lr, "SGD learning rate", greater_than(0));
+    cli.option("--lr", o.lr, "SGD learning rate", greater_than(0, 1e6));
     cli.option("--momentum", o.momentum, "SGD momentum", between(0, 0.999));
-    cli.option("--batch-size", o.batch_size, "examples per SGD step", at_least(2));
+    cli.option("--batch-size", o.batch_size, "examples per SGD step", between(2, 60000));
 }
 
 TrainResult train(tg::nn::Module& model, const Data& data,

@@ -9,9 +9,9 @@ namespace tg::examples {
 namespace fs = std::filesystem;
 
 void add_sweep_flags(Cli& cli, SweepFlags& flags) {
-    cli.list("--lrs", flags.lrs, "learning rates, comma-separated", greater_than(0));
-    cli.option("--epochs", flags.epochs, "passes over the training set per run", at_least(1));
-    cli.option("--batch-size", flags.batch_size, "examples per SGD step", at_least(2));
+    cli.list("--lrs", flags.lrs, "learning rates, comma-separated", greater_than(0, 1e6));
+    cli.option("--epochs", flags.epochs, "passes over the training set per run", between(1, 1000));
+    cli.option("--batch-size", flags.batch_size, "examples per SGD step", between(2, 60000));
     cli.option("--momentum", flags.momentum, "SGD momentum", between(0, 0.999));
 }
 

@@ -342,7 +342,7 @@ void Module::print(std::ostream& out, int indent) const {
 
 std::ostream& operator<<(std::ostream& out, const Module& module) {
     module.print(out);
-    return out;
+    return out << '\n';  // as Python's print(model): the text of str(model), then a newline
 }
 
 }  // namespace tg::nn

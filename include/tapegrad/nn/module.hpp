@@ -187,7 +187,8 @@ class Module {
     std::shared_ptr<detail::HookList> hooks_ = std::make_shared<detail::HookList>();
 };
 
-/// Prints module.print(out).
+/// Prints module.print(out) and a newline, as Python's print(model) does (`std::cout << model`
+/// ends its line; print() alone writes the text of str(model), without one).
 std::ostream& operator<<(std::ostream& out, const Module& module);
 
 /// RAII: switches `model` to evaluation mode and, when destroyed (also during exception
