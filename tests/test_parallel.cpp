@@ -178,3 +178,12 @@ TEST_CASE(
         }
     }
 }
+
+TEST_CASE("set_num_threads refuses more than kMaxThreads instead of starting them") {
+    const tgtest::ThreadCount count(2);
+    CHECK_THROWS_WITH_AS(tg::set_num_threads(std::size_t{1} << 63),
+                         doctest::Contains("at most 256 threads"), std::invalid_argument);
+    CHECK(tg::num_threads() == 2);  // unchanged by the refused call
+    tg::set_num_threads(tg::kMaxThreads);
+    CHECK(tg::num_threads() == tg::kMaxThreads);
+}

@@ -18,9 +18,13 @@ namespace tg {
 /// variable TAPEGRAD_NUM_THREADS, else the build's default (CMake TAPEGRAD_THREADS: 1 in the
 /// debug preset, 0 = every hardware thread otherwise).
 std::size_t num_threads();
-/// Sets it (1 = everything on the calling thread). This is the only thread setting: BLAS is
-/// kept single-threaded and runs inside tapegrad's blocks.
+/// Sets it (1 = everything on the calling thread; 0 means 1). This is the only thread
+/// setting: BLAS is kept single-threaded and runs inside tapegrad's blocks. More than
+/// kMaxThreads throws std::invalid_argument (a typo must not start thousands of threads).
 void set_num_threads(std::size_t threads);
+
+/// The most threads set_num_threads and TAPEGRAD_NUM_THREADS accept.
+inline constexpr std::size_t kMaxThreads = 256;
 
 /// The least work worth handing to another thread, in values read or written (waking a
 /// thread costs some microseconds); smaller loops stay on the calling thread.

@@ -1,10 +1,14 @@
 #include "tapegrad/parallel.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,8 +18,17 @@ namespace {
 
 std::size_t default_threads() {
     if (const char* env = std::getenv("TAPEGRAD_NUM_THREADS")) {
-        const long v = std::strtol(env, nullptr, 10);
-        if (v > 0) return static_cast<std::size_t>(v);
+        // A whole number from 1 to kMaxThreads; anything else is ignored, and said so once.
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(env, &end, 10);
+        if (end != env && *end == '\0' && errno == 0 && v >= 1 &&
+            static_cast<unsigned long long>(v) <= kMaxThreads)
+            return static_cast<std::size_t>(v);
+        std::fprintf(stderr,
+                     "tapegrad: TAPEGRAD_NUM_THREADS=\"%s\" ignored: it must be a whole number "
+                     "from 1 to %zu\n",
+                     env, kMaxThreads);
     }
 #if defined(TAPEGRAD_DEFAULT_THREADS) && TAPEGRAD_DEFAULT_THREADS > 0
     return TAPEGRAD_DEFAULT_THREADS;  // the build's choice (CMake TAPEGRAD_THREADS)
@@ -124,6 +137,10 @@ std::size_t num_threads() {
 }
 
 void set_num_threads(std::size_t threads) {
+    if (threads > kMaxThreads)
+        throw std::invalid_argument("set_num_threads(" + std::to_string(threads) +
+                                    "): at most " + std::to_string(kMaxThreads) +
+                                    " threads");
     thread_count = std::max<std::size_t>(1, threads);
 }
 
