@@ -61,11 +61,30 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
 
 /// The directory of the bundled digits, the first of these that holds them:
 ///   1. the data/ directory of the source tree the library was built from (compile-time path),
-///   2. the installed share directory, <prefix>/share/tapegrad/data (`cmake --install`),
-///   3. the directory named by the environment variable TAPEGRAD_DATA.
+///   2. the share directory of the install the program was compiled against, wherever
+///      `cmake --install --prefix DIR` put it: find_package(tapegrad) and tapegrad.pc define
+///      TAPEGRAD_PACKAGE_DATA_DIR for the program (see below),
+///   3. the installed share directory of the prefix the library was configured with,
+///      <CMAKE_INSTALL_PREFIX>/share/tapegrad/data,
+///   4. the directory named by the environment variable TAPEGRAD_DATA.
 /// So a program finds them from any working directory. Throws std::runtime_error listing
 /// every place it looked when none holds them.
 std::string bundled_data_dir();
+
+namespace detail {
+/// Adds `dir` as place 2 of bundled_data_dir() (the last call wins). Returns true.
+bool set_package_data_dir(const char* dir);
+}  // namespace detail
+
+#ifdef TAPEGRAD_PACKAGE_DATA_DIR
+// The library is static and compiled before it is installed, so it cannot know where
+// `cmake --install --prefix DIR` puts its data; the program tells it. The installed CMake
+// package and tapegrad.pc define TAPEGRAD_PACKAGE_DATA_DIR (computed from their own location)
+// for every file that includes this header; this variable registers it before main().
+namespace detail {
+inline const bool package_data_dir_set = set_package_data_dir(TAPEGRAD_PACKAGE_DATA_DIR);
+}  // namespace detail
+#endif
 
 /// The 10,000 real MNIST digits bundled in data/ (8,000 train / 2,000 test; data/README.md):
 /// what every example trains on by default. `data_dir` empty: bundled_data_dir().
