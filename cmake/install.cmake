@@ -4,16 +4,20 @@
 # The package and tapegrad.pc locate the prefix from their own location and define
 # TAPEGRAD_PACKAGE_DATA_DIR (DIR/share/tapegrad/data) for the programs compiled against them,
 # which is how the static library's bundled_data_dir() learns where its digits went
-# (tapegrad/data/dataset.hpp). With MPI, tapegrad_dist and the tapegrad/dist/ headers are
-# installed together (tapegrad::tapegrad_dist); without it, neither.
+# (tapegrad/data/dataset.hpp). tapegrad_dist and the tapegrad/dist/ headers are installed
+# together (tapegrad::tapegrad_dist) when TAPEGRAD_INSTALL_DIST is ON (it needs MPI, and the
+# target tapegrad_dist built before `cmake --install`); otherwise neither.
 include(CMakePackageConfigHelpers)
 set(TAPEGRAD_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/tapegrad)
 set(TAPEGRAD_PKGCONFIG_DIR ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
-set(TAPEGRAD_INSTALL_DIST OFF)
+option(TAPEGRAD_INSTALL_DIST "Install tapegrad_dist (MPI) and the tapegrad/dist/ headers" OFF)
 set(tapegrad_install_targets tapegrad)
-if(TARGET tapegrad_dist)
-  set(TAPEGRAD_INSTALL_DIST ON)
+if(TAPEGRAD_INSTALL_DIST)
+  if(NOT TARGET tapegrad_dist)
+    message(FATAL_ERROR "TAPEGRAD_INSTALL_DIST is ON but tapegrad_dist is not built: MPI was not "
+                        "found (bash scripts/setup.sh mpi) or TAPEGRAD_MPI is OFF")
+  endif()
   list(APPEND tapegrad_install_targets tapegrad_dist)
 endif()
 

@@ -34,7 +34,10 @@ git ls-files -z --cached --others --exclude-standard | grep -zv '^tests/consumer
 # The work tree's files (tracked and new, not ignored): uncommitted edits are tested too.
 # The configured prefix is never created: everything below must come from --prefix.
 unused_prefix="$work/configured-prefix-never-installed"
-cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release \
+# With MPI (CI installs it), tapegrad_dist and its headers are installed too.
+dist=OFF
+if command -v mpicxx >/dev/null; then dist=ON; fi
+cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=Release -DTAPEGRAD_INSTALL_DIST="$dist" \
   -DCMAKE_INSTALL_PREFIX="$unused_prefix" -DTAPEGRAD_BUILD_TESTS=OFF \
   -DTAPEGRAD_BUILD_EXAMPLES=OFF -DTAPEGRAD_BUILD_BENCH=OFF >"$work/configure.log"
 grep -q -- "-march=native" "$work/build/CMakeFiles/tapegrad.dir/flags.make" &&
@@ -51,14 +54,17 @@ done
 if grep -rlF -e "$unused_prefix" -e "$work/staging" "$work/prefix/lib/cmake" "$work/prefix/lib/pkgconfig"; then
   echo "consumer: the files above name the configured prefix or the staging directory"; exit 1
 fi
-if [ -f "$work/prefix/lib/libtapegrad_dist.a" ] && [ ! -f "$work/prefix/include/tapegrad/dist/context.hpp" ]; then
-  echo "consumer: libtapegrad_dist.a is installed without include/tapegrad/dist/"; exit 1
-fi
-if [ ! -f "$work/prefix/lib/libtapegrad_dist.a" ] && [ -e "$work/prefix/include/tapegrad/dist" ]; then
-  echo "consumer: include/tapegrad/dist/ is installed without libtapegrad_dist.a"; exit 1
-fi
+# The dist headers come exactly with the dist library (TAPEGRAD_INSTALL_DIST).
+for f in lib/libtapegrad_dist.a include/tapegrad/dist/context.hpp; do
+  if [ "$dist" = ON ] && [ ! -f "$work/prefix/$f" ]; then
+    echo "consumer: TAPEGRAD_INSTALL_DIST=ON, but the install lacks $f"; exit 1
+  fi
+  if [ "$dist" = OFF ] && [ -e "$work/prefix/$f" ]; then
+    echo "consumer: TAPEGRAD_INSTALL_DIST=OFF, but $f is installed"; exit 1
+  fi
+done
 echo "installed: $(cd "$work/prefix" && find . -type f | wc -l) files in $work/prefix" \
-  "(tapegrad_dist: $([ -f "$work/prefix/lib/libtapegrad_dist.a" ] && echo yes || echo "no, MPI not found"))"
+  "(tapegrad_dist and its headers: $dist)"
 
 step "2. the README's CMakeLists and first program, with find_package"
 mkdir -p "$work/app" "$work/elsewhere"
