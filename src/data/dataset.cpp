@@ -154,7 +154,9 @@ std::string& package_data_dir() {
 }  // namespace
 
 bool detail::set_package_data_dir(const char* dir) {
-    package_data_dir() = dir == nullptr ? "" : dir;
+    // tapegrad.pc's path is ${pcfiledir}/../../share/...: shown as <prefix>/share/... instead.
+    package_data_dir() =
+        dir == nullptr ? std::string() : std::filesystem::path(dir).lexically_normal().string();
     return true;
 }
 
@@ -167,11 +169,13 @@ std::string bundled_data_dir() {
     places.emplace_back(TAPEGRAD_SOURCE_DATA_DIR, "the source tree tapegrad was built from");
 #endif
     if (!package_data_dir().empty()) {
-        places.emplace_back(package_data_dir(),
-                            "the install this program was compiled against (TAPEGRAD_PACKAGE_DATA_DIR)");
+        places.emplace_back(
+            package_data_dir(),
+            "the install this program was compiled against (TAPEGRAD_PACKAGE_DATA_DIR)");
     }
 #ifdef TAPEGRAD_INSTALL_DATA_DIR
-    places.emplace_back(TAPEGRAD_INSTALL_DATA_DIR, "the configured install prefix's share directory");
+    places.emplace_back(TAPEGRAD_INSTALL_DATA_DIR,
+                        "the configured install prefix's share directory");
 #endif
     if (const char* env = std::getenv("TAPEGRAD_DATA"); env != nullptr && *env != '\0') {
         places.emplace_back(env, "$TAPEGRAD_DATA");
