@@ -62,8 +62,8 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
 /// The directory of the bundled digits, the first of these that holds them:
 ///   1. the data/ directory of the source tree the library was built from (compile-time path),
 ///   2. the share directory of the install the program was compiled against, wherever
-///      `cmake --install --prefix DIR` put it: find_package(tapegrad) and tapegrad.pc define
-///      TAPEGRAD_PACKAGE_DATA_DIR for the program (see below),
+///      `cmake --install --prefix DIR` put it: find_package(tapegrad) and tapegrad.pc tell
+///      the program (TAPEGRAD_PACKAGE_DATA_DIR / _PATH, see below),
 ///   3. the installed share directory of the prefix the library was configured with,
 ///      <CMAKE_INSTALL_PREFIX>/share/tapegrad/data,
 ///   4. the directory named by the environment variable TAPEGRAD_DATA.
@@ -76,11 +76,21 @@ namespace detail {
 bool set_package_data_dir(const char* dir);
 }  // namespace detail
 
-#ifdef TAPEGRAD_PACKAGE_DATA_DIR
 // The library is static and compiled before it is installed, so it cannot know where
 // `cmake --install --prefix DIR` puts its data; the program tells it. The installed CMake
-// package and tapegrad.pc define TAPEGRAD_PACKAGE_DATA_DIR (computed from their own location)
-// for every file that includes this header; this variable registers it before main().
+// package defines TAPEGRAD_PACKAGE_DATA_DIR (a string literal) and tapegrad.pc defines
+// TAPEGRAD_PACKAGE_DATA_PATH (the bare path: pkg-config escapes quotes, so `$(pkg-config ...)`
+// on a command line could not pass a literal), both computed from their own location, for
+// every file that includes this header; the variable below registers it before main().
+// (The bare path is turned into a string by the preprocessor: in GNU mode, -std=gnu++20, a
+// path component `linux` or `unix` would be replaced by 1, so use -std=c++20 as tapegrad.pc
+// does, or the CMake package.)
+#if !defined(TAPEGRAD_PACKAGE_DATA_DIR) && defined(TAPEGRAD_PACKAGE_DATA_PATH)
+#define TAPEGRAD_DETAIL_STRINGIFY_(x) #x
+#define TAPEGRAD_DETAIL_STRINGIFY(x) TAPEGRAD_DETAIL_STRINGIFY_(x)
+#define TAPEGRAD_PACKAGE_DATA_DIR TAPEGRAD_DETAIL_STRINGIFY(TAPEGRAD_PACKAGE_DATA_PATH)
+#endif
+#ifdef TAPEGRAD_PACKAGE_DATA_DIR
 namespace detail {
 inline const bool package_data_dir_set = set_package_data_dir(TAPEGRAD_PACKAGE_DATA_DIR);
 }  // namespace detail
