@@ -137,7 +137,10 @@ TEST_CASE("every op records a named backward struct, none a lambda behind the wr
         {tg::checkpoint([](const std::vector<Tensor>& xs) { return tg::relu(xs[0]); }, {a}),
          "CheckpointBackward"},
     };
-    for (const auto& [out, name] : recorded) {
+    for (const auto& rec : recorded) {
+        // (Not a structured binding: clang 14 cannot capture one in REQUIRE_MESSAGE's lambda.)
+        const auto& out = rec.first;
+        const auto& name = rec.second;
         const tg::TapeEntry* entry = nullptr;
         for (const auto& e : tape.entries())
             if (&e.output.node() == &out.node()) entry = &e;
