@@ -51,6 +51,9 @@ if(IS_ABSOLUTE "${TAPEGRAD_PKGCONFIG_DIR}")
                       "(it is ${CMAKE_INSTALL_LIBDIR})")
 endif()
 file(RELATIVE_PATH TAPEGRAD_PC_TO_PREFIX /prefix/${TAPEGRAD_PKGCONFIG_DIR} /prefix)
+# Without its trailing slash (../../ -> ../..): a `//` in tapegrad.pc's bare data path
+# (TAPEGRAD_PACKAGE_DATA_PATH) would start a C++ comment in the compiler's -D.
+string(REGEX REPLACE "/+$" "" TAPEGRAD_PC_TO_PREFIX "${TAPEGRAD_PC_TO_PREFIX}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/tapegrad.pc.in ${PROJECT_BINARY_DIR}/tapegrad.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/tapegrad.pc DESTINATION ${TAPEGRAD_PKGCONFIG_DIR})
 

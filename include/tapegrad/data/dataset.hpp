@@ -84,7 +84,7 @@ bool set_package_data_dir(const char* dir);
 // every file that includes this header; the variable below registers it before main().
 // (The bare path is turned into a string by the preprocessor: in GNU mode, -std=gnu++20, a
 // path component `linux` or `unix` would be replaced by 1, so use -std=c++20 as tapegrad.pc
-// does, or the CMake package.)
+// does, or the CMake package; and a `//` in PKG_CONFIG_PATH would start a comment.)
 #if !defined(TAPEGRAD_PACKAGE_DATA_DIR) && defined(TAPEGRAD_PACKAGE_DATA_PATH)
 #define TAPEGRAD_DETAIL_STRINGIFY_(x) #x
 #define TAPEGRAD_DETAIL_STRINGIFY(x) TAPEGRAD_DETAIL_STRINGIFY_(x)
