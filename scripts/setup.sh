@@ -32,11 +32,13 @@ GROUP_WHAT[debug]="step through the programs"
 GROUP_PACKAGES[debug]="gdb lldb python3-lldb-14"
 GROUP_WHAT[sanitizers]="clang with its sanitizer runtimes"
 GROUP_PACKAGES[sanitizers]="clang libclang-rt-14-dev"
+GROUP_WHAT[clang]="clang++ with libc++ (the clang preset, as on macOS)"
+GROUP_PACKAGES[clang]="clang libc++-dev libc++abi-dev"
 GROUP_WHAT[mpi]="OpenMPI (SyncBatchNorm)"
 GROUP_PACKAGES[mpi]="libopenmpi-dev openmpi-bin"
 GROUP_WHAT[perf]="callgrind instruction counts"
 GROUP_PACKAGES[perf]="valgrind"
-GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers mpi perf)
+GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers clang mpi perf)
 
 LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
 

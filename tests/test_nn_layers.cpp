@@ -72,7 +72,10 @@ void check_norm_case(nn::Module& m, const std::string& name) {
         CHECK_MATCHES(m(Tensor(ref().at(name + "/x" + step))).value(),
                       ref().at(name + "/y" + step));
     }
-    for (const auto& [key, t] : m.state_dict()) {
+    for (const auto& entry : m.state_dict()) {
+        // (Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.)
+        const auto& key = entry.first;
+        const auto& t = entry.second;
         CAPTURE(key);
         CHECK_MATCHES(t.value(), ref().at(name + "/after3_" + key));
     }

@@ -143,8 +143,8 @@ TEST_CASE("train() and eval() recurse into every descendant") {
     Net net;
     CHECK(net.is_training());
     net.eval();
-    for (auto& [name, m] : net.named_modules())
-        CHECK_MESSAGE(!m->is_training(), name);
+    for (const auto& named : net.named_modules())  // (clang 14: no structured binding here)
+        CHECK_MESSAGE(!named.second->is_training(), named.first);
     net.features->train();
     CHECK_FALSE(net.is_training());
     CHECK(net.features->at<Affine>(0).is_training());
@@ -159,13 +159,13 @@ TEST_CASE("EvalGuard restores every module's own mode, also when an exception is
         before[name] = m->is_training();
     try {
         tg::nn::EvalGuard guard(net);
-        for (auto& [name, m] : net.named_modules())
-            CHECK_MESSAGE(!m->is_training(), name);
+        for (const auto& named : net.named_modules())
+            CHECK_MESSAGE(!named.second->is_training(), named.first);
         throw std::runtime_error("evaluation failed");
     } catch (const std::runtime_error&) {
     }
-    for (auto& [name, m] : net.named_modules())
-        CHECK_MESSAGE(m->is_training() == before[name], name);
+    for (const auto& named : net.named_modules())
+        CHECK_MESSAGE(named.second->is_training() == before[named.first], named.first);
     CHECK_FALSE(net.features->at<Affine>(1).is_training());
 }
 

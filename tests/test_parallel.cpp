@@ -112,7 +112,10 @@ TEST_CASE("threaded kernels give the same numbers as one thread (relu, batch_nor
              return tg::batch_norm(x, {}, {}, w, b, true, 0.1, 1e-5);
          }},
     };
-    for (const auto& [name, f] : ops) {
+    for (const auto& op : ops) {
+        // (Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.)
+        const auto& name = op.first;
+        const auto& f = op.second;
         CAPTURE(name);
         const auto [y1, g1] = run_with(1, x0, f);
         const auto [y2, g2] = run_with(2, x0, f);

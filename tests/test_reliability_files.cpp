@@ -65,9 +65,10 @@ tg::nn::NamedTensors state_of(tg::real v, std::size_t n = 20000) {
 
 tg::real generation_of(const tg::nn::NamedTensors& s) {
     const tg::real v = s.at(0).second.value().flat(0);
-    for (const auto& [name, t] : s) {
-        for (const tg::real x : t.value())
-            REQUIRE_MESSAGE(x == v, "a mixed file: " << name << " has " << x << " and " << v);
+    for (const auto& named : s) {  // (clang 14: no structured binding in REQUIRE_MESSAGE)
+        for (const tg::real x : named.second.value())
+            REQUIRE_MESSAGE(x == v,
+                            "a mixed file: " << named.first << " has " << x << " and " << v);
     }
     return v;
 }

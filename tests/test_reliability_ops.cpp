@@ -270,7 +270,10 @@ TEST_CASE("NaN propagates through every elementwise op, relu and the pools, as i
         {"pow", [&] { return tg::pow(x, real(2)); }},
         {"pow tensor", [&] { return tg::pow(x, one); }},
     };
-    for (const auto& [name, f] : ops) {
+    for (const auto& op : ops) {
+        // (Not a structured binding: clang 14 cannot capture one in CAPTURE's lambda.)
+        const auto& name = op.first;
+        const auto& f = op.second;
         CAPTURE(name);
         CHECK(std::isnan(f().value()(0)));
     }

@@ -75,7 +75,9 @@ TEST_CASE("a named backward struct is kept as it is: the tape calls it with no w
     Tape other;
     Tensor w(Array(2 * z.value()));
     other.record("double", {z}, w, [z](const Array& g) { z.accumulate_grad(Array(2 * g)); });
-    const std::string type = typeid(other.entries()[0].backward.closure()).name();
+    // (The closure named first: clang warns when typeid's operand is a call, evaluated here.)
+    const auto& closure = other.entries()[0].backward.closure();
+    const std::string type = typeid(closure).name();
     CHECK(type.find("BackwardClosureOf") != std::string::npos);
     other.backward(w, Array{1, 10});
     CHECK(z.grad() == Array{2, 20});
@@ -137,12 +139,16 @@ TEST_CASE("every op records a named backward struct, none a lambda behind the wr
         {tg::checkpoint([](const std::vector<Tensor>& xs) { return tg::relu(xs[0]); }, {a}),
          "CheckpointBackward"},
     };
-    for (const auto& [out, name] : recorded) {
+    for (const auto& rec : recorded) {
+        // (Not a structured binding: clang 14 cannot capture one in REQUIRE_MESSAGE's lambda.)
+        const auto& out = rec.first;
+        const auto& name = rec.second;
         const tg::TapeEntry* entry = nullptr;
         for (const auto& e : tape.entries())
             if (&e.output.node() == &out.node()) entry = &e;
         REQUIRE_MESSAGE(entry != nullptr, name);
-        const std::string type = typeid(entry->backward.closure()).name();
+        const auto& closure = entry->backward.closure();  // (see above: not a call in typeid)
+        const std::string type = typeid(closure).name();
         INFO(std::string(entry->op), " records ", type);
         CHECK(type.find(name) != std::string::npos);
         CHECK(type.find("BackwardClosureOf") == std::string::npos);

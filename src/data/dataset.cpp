@@ -144,15 +144,38 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
     return d;
 }
 
+namespace {
+// A function-local static, so a program's registration (dataset.hpp's inline variable, run
+// during static initialisation) finds it constructed whatever the order of initialisation.
+std::string& package_data_dir() {
+    static std::string dir;
+    return dir;
+}
+}  // namespace
+
+bool detail::set_package_data_dir(const char* dir) {
+    // tapegrad.pc's path is ${pcfiledir}/../../share/...: shown as <prefix>/share/... instead.
+    package_data_dir() =
+        dir == nullptr ? std::string() : std::filesystem::path(dir).lexically_normal().string();
+    return true;
+}
+
 std::string bundled_data_dir() {
     // The build defines both paths for this file (CMakeLists.txt); a build without them (the
-    // sources compiled by hand) has only the environment variable and ./data.
+    // sources compiled by hand) has only the package's directory, the environment variable
+    // and ./data.
     std::vector<std::pair<std::string, std::string>> places;  // (directory, where it came from)
 #ifdef TAPEGRAD_SOURCE_DATA_DIR
     places.emplace_back(TAPEGRAD_SOURCE_DATA_DIR, "the source tree tapegrad was built from");
 #endif
+    if (!package_data_dir().empty()) {
+        places.emplace_back(
+            package_data_dir(),
+            "the install this program was compiled against (TAPEGRAD_PACKAGE_DATA_DIR)");
+    }
 #ifdef TAPEGRAD_INSTALL_DATA_DIR
-    places.emplace_back(TAPEGRAD_INSTALL_DATA_DIR, "the installed share directory");
+    places.emplace_back(TAPEGRAD_INSTALL_DATA_DIR,
+                        "the configured install prefix's share directory");
 #endif
     if (const char* env = std::getenv("TAPEGRAD_DATA"); env != nullptr && *env != '\0') {
         places.emplace_back(env, "$TAPEGRAD_DATA");

@@ -61,11 +61,40 @@ Dataset load_mnist_dir(const std::string& dir, Split split, const std::string& m
 
 /// The directory of the bundled digits, the first of these that holds them:
 ///   1. the data/ directory of the source tree the library was built from (compile-time path),
-///   2. the installed share directory, <prefix>/share/tapegrad/data (`cmake --install`),
-///   3. the directory named by the environment variable TAPEGRAD_DATA.
+///   2. the share directory of the install the program was compiled against, wherever
+///      `cmake --install --prefix DIR` put it: find_package(tapegrad) and tapegrad.pc tell
+///      the program (TAPEGRAD_PACKAGE_DATA_DIR / _PATH, see below),
+///   3. the installed share directory of the prefix the library was configured with,
+///      <CMAKE_INSTALL_PREFIX>/share/tapegrad/data,
+///   4. the directory named by the environment variable TAPEGRAD_DATA.
 /// So a program finds them from any working directory. Throws std::runtime_error listing
 /// every place it looked when none holds them.
 std::string bundled_data_dir();
+
+namespace detail {
+/// Adds `dir` as place 2 of bundled_data_dir() (the last call wins). Returns true.
+bool set_package_data_dir(const char* dir);
+}  // namespace detail
+
+// The library is static and compiled before it is installed, so it cannot know where
+// `cmake --install --prefix DIR` puts its data; the program tells it. The installed CMake
+// package defines TAPEGRAD_PACKAGE_DATA_DIR (a string literal) and tapegrad.pc defines
+// TAPEGRAD_PACKAGE_DATA_PATH (the bare path: pkg-config escapes quotes, so `$(pkg-config ...)`
+// on a command line could not pass a literal), both computed from their own location, for
+// every file that includes this header; the variable below registers it before main().
+// (The bare path is turned into a string by the preprocessor: in GNU mode, -std=gnu++20, a
+// path component `linux` or `unix` would be replaced by 1, so use -std=c++20 as tapegrad.pc
+// does, or the CMake package; and a `//` in PKG_CONFIG_PATH would start a comment.)
+#if !defined(TAPEGRAD_PACKAGE_DATA_DIR) && defined(TAPEGRAD_PACKAGE_DATA_PATH)
+#define TAPEGRAD_DETAIL_STRINGIFY_(x) #x
+#define TAPEGRAD_DETAIL_STRINGIFY(x) TAPEGRAD_DETAIL_STRINGIFY_(x)
+#define TAPEGRAD_PACKAGE_DATA_DIR TAPEGRAD_DETAIL_STRINGIFY(TAPEGRAD_PACKAGE_DATA_PATH)
+#endif
+#ifdef TAPEGRAD_PACKAGE_DATA_DIR
+namespace detail {
+inline const bool package_data_dir_set = set_package_data_dir(TAPEGRAD_PACKAGE_DATA_DIR);
+}  // namespace detail
+#endif
 
 /// The 10,000 real MNIST digits bundled in data/ (8,000 train / 2,000 test; data/README.md):
 /// what every example trains on by default. `data_dir` empty: bundled_data_dir().
