@@ -33,7 +33,10 @@ programs=(ch310_bn_histograms ch310_train_cnn
           ch310_placement ch310_small_batch ch310_finetune
           ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
           ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
-cmake --preset release >/dev/null
+# CMake's configure output (what it looked for and did not find) goes to a log, shown on failure.
+mkdir -p build
+cmake --preset release >build/configure-release.log 2>&1 ||
+  { cat build/configure-release.log; echo "run_chapter: cmake --preset release failed" >&2; exit 1; }
 cmake --build --preset release -j "$(nproc)" --target "${programs[@]}"
 
 out="out/ch310"  # every program's default output directory

@@ -18,8 +18,8 @@ GROUP_WHAT[build]="compile the library, tests and programs"
 GROUP_PACKAGES[build]="build-essential cmake pkg-config
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
-GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST"
-GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist"
+GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST; python3 writes the page"
+GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3"
 GROUP_WHAT[test]="the test scripts CTest runs (python3 standard library only)"
 GROUP_PACKAGES[test]="python3"
 GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib)"
@@ -36,7 +36,9 @@ GROUP_WHAT[mpi]="OpenMPI (SyncBatchNorm)"
 GROUP_PACKAGES[mpi]="libopenmpi-dev openmpi-bin"
 GROUP_WHAT[perf]="callgrind instruction counts"
 GROUP_PACKAGES[perf]="valgrind"
-GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers mpi perf)
+GROUP_WHAT[fresh]="debootstrap: CI's pristine Debian 12 root (scripts/ci/fresh_machine.sh)"
+GROUP_PACKAGES[fresh]="debootstrap"
+GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers mpi perf fresh)
 
 LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
 
@@ -123,25 +125,39 @@ if [ "$secs" -lt 90 ]; then eta="about $secs s"; else eta="about $(( (secs + 30)
 echo "setup: installing $count packages with their dependencies (${get:-?} to download," \
   "${disk:-?} on disk), $eta..."
 
-# Install in the background; every 15 s say how far dpkg has got (it logs "Setting up X").
+# Install in the background; every 15 s say how far apt and dpkg have got, from the log: apt
+# logs "Get:" per download, dpkg "Unpacking X" and later "Setting up X" (it unpacks packages in
+# batches and sets them up after), and what it is doing now. Setting up can take minutes on one
+# package (triggers, Python byte-compiling): the line then says so, with the time on it.
 start=$SECONDS
 base=$(($(wc -l <"$LOG") + 1))  # the install's lines start here (the update's are above)
 "${AS_ROOT[@]}" apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" \
   >>"$LOG" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' INT TERM
+last_counts="" since=$SECONDS
 while kill -0 "$pid" 2>/dev/null; do
   for _ in $(seq 1 15); do
     sleep 1
     kill -0 "$pid" 2>/dev/null || break
   done
   if kill -0 "$pid" 2>/dev/null; then
-    done_n="$(tail -n +"$base" "$LOG" | grep -c '^Setting up ' || true)"
-    got_n="$(tail -n +"$base" "$LOG" | grep -c '^Get:' || true)"
-    # dpkg unpacks every package first and sets them up after: count both.
-    unpacked_n="$(tail -n +"$base" "$LOG" | grep -c '^Unpacking ' || true)"
+    lines="$(tail -n +"$base" "$LOG")"
+    done_n="$(grep -c '^Setting up ' <<<"$lines" || true)"
+    got_n="$(grep -c '^Get:' <<<"$lines" || true)"
+    unpacked_n="$(grep -c '^Unpacking ' <<<"$lines" || true)"
+    now="$(grep -E '^(Get:|Unpacking |Setting up |Processing triggers for )' <<<"$lines" | tail -n 1 |
+      sed -E 's/^Get:[0-9]+ [^ ]+ [^ ]+ [^ ]+ ([^ ]+).*/downloading \1/; s/^Unpacking ([^ ]+).*/unpacking \1/;
+              s/^Setting up ([^ ]+).*/setting up \1/; s/^Processing triggers for ([^ ]+).*/triggers of \1/')"
+    counts="$got_n $unpacked_n $done_n"
+    [ "$counts" = "$last_counts" ] || { last_counts="$counts"; since=$SECONDS; }
+    still=""
+    if [ $((SECONDS - since)) -ge 30 ]; then
+      still="; the same step for $((SECONDS - since)) s"
+      [ "$done_n" -eq 0 ] && [ "$unpacked_n" -eq 0 ] || still+=" (configuring is the slow part; not stuck)"
+    fi
     echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $unpacked_n unpacked," \
-      "$done_n of $count set up"
+      "$done_n of $count set up; now ${now:-starting}$still"
   fi
 done
 status=0
