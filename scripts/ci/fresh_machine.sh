@@ -142,7 +142,7 @@ run_in_root() {  # run_in_root LOG COMMAND...: in /root/tapegrad, as a new user 
   set -e
   return "$status"
 }
-logs="$cache/logs"
+logs="${TAPEGRAD_FRESH_LOGS:-$cache/logs}"  # test.log and chapter.log
 mkdir -p "$logs"
 echo
 echo "=== fresh_machine: bash scripts/test.sh (log: $logs/test.log)"
