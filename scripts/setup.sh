@@ -4,6 +4,8 @@
 #   bash scripts/setup.sh                 # the group "build" (compiler, CMake, libraries)
 #   bash scripts/setup.sh build chapter   # several groups
 #   bash scripts/setup.sh --list          # the groups and their packages
+#   bash scripts/setup.sh --plan GROUP... # what apt would install (from the current package
+#                                         # lists), without installing: count, download, disk
 #
 # Idempotent: packages already installed are skipped; when all are, it says so and stops.
 # Otherwise it says what it installs and roughly how long it takes, refreshes the package
@@ -52,9 +54,11 @@ usage() {
 }
 
 groups=()
+plan_only=0
 for a in "$@"; do
   case "$a" in
     -h | --help | --list) usage; exit 0 ;;
+    --plan) plan_only=1 ;;
     *)
       if [ -z "${GROUP_PACKAGES[$a]+x}" ]; then
         echo "setup: unknown group '$a' (groups: ${GROUP_ORDER[*]})" >&2
@@ -78,6 +82,13 @@ for p in "${wanted[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: ${groups[*]}: all ${#wanted[@]} packages already installed"
+  exit 0
+fi
+
+if [ "$plan_only" = 1 ]; then  # from the package lists as they are; nothing is installed
+  plan_figures env
+  echo "setup: plan: ${groups[*]}: $count packages with their dependencies" \
+    "(${get:-?} to download, ${disk:-?} on disk)"
   exit 0
 fi
 
@@ -105,19 +116,23 @@ if ! "${AS_ROOT[@]}" apt-get update >>"$LOG" 2>&1; then
 fi
 
 # How much: count the packages apt would install (with their dependencies) and the download.
-plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
-  echo "setup: apt cannot install ${missing[*]}:" >&2
-  echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
-  exit 1
+plan_figures() {  # sets count, get, disk, download_mb for "${missing[@]}"; $1: apt-get prefix
+  local plan apt_says
+  plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
+    echo "setup: apt cannot install ${missing[*]}:" >&2
+    echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
+    exit 1
+  }
+  count="$(echo "$plan" | grep -c '^Inst ' || true)"
+  apt_says="$(cd / && LC_ALL=C "$@" apt-get install --assume-no --no-install-recommends \
+    "${missing[@]}" 2>/dev/null || true)"
+  # "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
+  get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
+  disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
+  download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
+    if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
 }
-count="$(echo "$plan" | grep -c '^Inst ' || true)"
-apt_says="$(cd / && LC_ALL=C "${AS_ROOT[@]}" apt-get install --assume-no --no-install-recommends \
-  "${missing[@]}" 2>/dev/null || true)"
-# "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
-get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
-disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
-download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
-  if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
+plan_figures "${AS_ROOT[@]}"
 # A rough model (measured here: 100 packages, 127 MB in 137 s): download at ~10 MB/s, ~1 s
 # per package to unpack and configure.
 secs=$(( ${download_mb:-0} / 10 + count + 10 ))

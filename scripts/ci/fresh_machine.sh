@@ -144,6 +144,17 @@ run_in_root() {  # run_in_root LOG COMMAND...: in /root/tapegrad, as a new user 
 }
 logs="${TAPEGRAD_FRESH_LOGS:-$cache/logs}"  # test.log and chapter.log
 mkdir -p "$logs"
+# What each command would install on the pristine root by itself (apt's figures, nothing
+# installed): the groups as scripts/test.sh and scripts/run_chapter.sh name them.
+test_groups="$(sed -n 's/^groups=(\(.*\))$/\1/p' scripts/test.sh | head -n 1)"
+chapter_groups="$(sed -n 's/^bash scripts\/setup.sh \([a-z ]*\)$/\1/p' scripts/run_chapter.sh | head -n 1)"
+plans=()
+for g in "$test_groups" "$chapter_groups"; do
+  plans+=("$(run_in_root /dev/null bash scripts/setup.sh --plan $g | tail -n 1)")
+done
+printf 'fresh_machine: on the pristine root, %s\n' "${plans[@]}"
+phase_t=$SECONDS
+
 echo
 echo "=== fresh_machine: bash scripts/test.sh (log: $logs/test.log)"
 run_in_root "$logs/test.log" bash scripts/test.sh ||
@@ -194,6 +205,7 @@ echo "fresh_machine: out/ch310/index.html with $n_img images; $n_png figures"
 echo
 echo "=== fresh_machine: summary (pristine Debian 12 minbase: $base_pkgs packages, $base_mb MB)"
 for l in "${summary[@]}"; do echo "  $l"; done
+for l in "${plans[@]}"; do echo "  alone on the pristine root: $l"; done
 for step in test chapter; do
   echo "  $step: $(grep -E '^setup: (installing|done in|.*already installed)' "$logs/$step.log" | tr '\n' ' ')"
 done
