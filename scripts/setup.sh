@@ -168,8 +168,11 @@ while kill -0 "$pid" 2>/dev/null; do
     [ "$counts" = "$last_counts" ] || { last_counts="$counts"; since=$SECONDS; }
     still=""
     if [ $((SECONDS - since)) -ge 30 ]; then
-      still="; the same step for $((SECONDS - since)) s"
-      [ "$done_n" -eq 0 ] && [ "$unpacked_n" -eq 0 ] || still+=" (configuring is the slow part; not stuck)"
+      still="; on it for $((SECONDS - since)) s"
+      case "$now" in
+        setting* | triggers*) still+=" (configuring is the slow part; not stuck)" ;;
+        unpacking*) still+=" (a large package; not stuck)" ;;
+      esac
     fi
     echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $unpacked_n unpacked," \
       "$done_n of $count set up; now ${now:-starting}$still"
