@@ -89,6 +89,7 @@ if [ "$plan_only" = 1 ]; then  # from the package lists as they are; nothing is 
   plan_figures env
   echo "setup: plan: ${groups[*]}: $count packages with their dependencies" \
     "(${get:-?} to download, ${disk:-?} on disk)"
+  echo "setup: plan: would install: $would_install"
   exit 0
 fi
 
@@ -124,6 +125,7 @@ plan_figures() {  # sets count, get, disk, download_mb for "${missing[@]}"; $1: 
     exit 1
   }
   count="$(echo "$plan" | grep -c '^Inst ' || true)"
+  would_install="$(echo "$plan" | sed -n 's/^Inst \([^ ]*\).*/\1/p' | tr '\n' ' ')"
   apt_says="$(cd / && LC_ALL=C "$@" apt-get install --assume-no --no-install-recommends \
     "${missing[@]}" 2>/dev/null || true)"
   # "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."

@@ -150,8 +150,13 @@ test_groups="$(sed -n 's/^groups=(\(.*\))$/\1/p' scripts/test.sh | head -n 1)"
 chapter_groups="$(sed -n 's/^bash scripts\/setup.sh \([a-z ]*\)$/\1/p' scripts/run_chapter.sh | head -n 1)"
 plans=()
 for g in "$test_groups" "$chapter_groups"; do
-  plans+=("$(run_in_root /dev/null bash scripts/setup.sh --plan $g | tail -n 1)")
+  run_in_root "$logs/plan.txt" bash scripts/setup.sh --plan $g >/dev/null
+  plans+=("$(grep '^setup: plan: [a-z]' "$logs/plan.txt")")
 done
+# The packages run_chapter.sh's own groups bring to the pristine root (it runs after test.sh
+# here, whose groups would hide one it lacks: checked after test.sh, below).
+chapter_closure=" $(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Package} ' 2>/dev/null)"
+chapter_closure+=" $(sed -n 's/^setup: plan: would install: //p' "$logs/plan.txt") "
 printf 'fresh_machine: on the pristine root, %s\n' "${plans[@]}"
 phase_t=$SECONDS
 
@@ -161,6 +166,23 @@ run_in_root "$logs/test.log" bash scripts/test.sh ||
   { echo "fresh_machine: FAILED: bash scripts/test.sh on a pristine Debian 12" >&2; exit 1; }
 phase_done "bash scripts/test.sh"
 after_test_pkgs="$(chroot "$root" dpkg-query -W -f='${Status}\n' | grep -c 'install ok installed')"
+
+# What run_chapter.sh and the files it runs call by absolute path (/usr/bin/python3 for the
+# page), and the tools it and its programs run by name: each must come from a package of the
+# pristine root or of run_chapter.sh's own groups, not only from test.sh's.
+needs="$(grep -ohE '/usr/bin/[A-Za-z0-9._+-]+' scripts/run_chapter.sh scripts/chapter_lib.sh \
+  scripts/env.sh scripts/chapter_page.py | sort -u) cmake c++ make gnuplot dot"
+for prog in $needs; do
+  owner="$(chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/bash -c "p=\$(command -v $prog) && dpkg-query -S \"\$p\" 2>/dev/null ||
+    dpkg-query -S \"\$(readlink -f \"\$p\")\"" 2>/dev/null | head -n 1 | cut -d: -f1 | cut -d, -f1)" || true
+  case "$chapter_closure" in
+    *" ${owner:-?} "* | *" ${owner:-?}:amd64 "*) ;;
+    *) echo "fresh_machine: FAILED: run_chapter.sh runs $prog (package ${owner:-not found}), which" \
+         "its groups ($chapter_groups) do not install on a pristine Debian 12" >&2
+       exit 1 ;;
+  esac
+done
+echo "fresh_machine: run_chapter.sh's groups ($chapter_groups) install what it runs: $(echo $needs)"
 
 echo
 echo "=== fresh_machine: bash scripts/run_chapter.sh --quick (log: $logs/chapter.log)"
