@@ -44,6 +44,24 @@ GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers mpi per
 
 LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
 
+plan_figures() {  # sets count, get, disk, download_mb for "${missing[@]}"; $1: apt-get prefix
+  local plan apt_says
+  plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
+    echo "setup: apt cannot install ${missing[*]}:" >&2
+    echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
+    exit 1
+  }
+  count="$(echo "$plan" | grep -c '^Inst ' || true)"
+  would_install="$(echo "$plan" | sed -n 's/^Inst \([^ ]*\).*/\1/p' | tr '\n' ' ')"
+  apt_says="$(cd / && LC_ALL=C "$@" apt-get install --assume-no --no-install-recommends \
+    "${missing[@]}" 2>/dev/null || true)"
+  # "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
+  get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
+  disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
+  download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
+    if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
+}
+
 usage() {
   echo "usage: bash scripts/setup.sh [GROUP...]   (default: build)"
   echo "groups:"
@@ -116,24 +134,7 @@ if ! "${AS_ROOT[@]}" apt-get update >>"$LOG" 2>&1; then
   exit 1
 fi
 
-# How much: count the packages apt would install (with their dependencies) and the download.
-plan_figures() {  # sets count, get, disk, download_mb for "${missing[@]}"; $1: apt-get prefix
-  local plan apt_says
-  plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
-    echo "setup: apt cannot install ${missing[*]}:" >&2
-    echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
-    exit 1
-  }
-  count="$(echo "$plan" | grep -c '^Inst ' || true)"
-  would_install="$(echo "$plan" | sed -n 's/^Inst \([^ ]*\).*/\1/p' | tr '\n' ' ')"
-  apt_says="$(cd / && LC_ALL=C "$@" apt-get install --assume-no --no-install-recommends \
-    "${missing[@]}" 2>/dev/null || true)"
-  # "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
-  get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
-  disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
-  download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
-    if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
-}
+# How much: the packages apt would install with their dependencies, the download and the disk.
 plan_figures "${AS_ROOT[@]}"
 # A rough model (measured here: 100 packages, 127 MB in 137 s): download at ~10 MB/s, ~1 s
 # per package to unpack and configure.
