@@ -151,13 +151,13 @@ chapter_groups="$(sed -n 's/^bash scripts\/setup.sh \([a-z ]*\)$/\1/p' scripts/r
 plans=()
 for g in "$test_groups" "$chapter_groups"; do
   run_in_root "$logs/plan.txt" bash scripts/setup.sh --plan $g >/dev/null
-  plans+=("$(grep '^setup: plan: [a-z]' "$logs/plan.txt")")
+  plans+=("$(grep '^setup: plan: .* packages with' "$logs/plan.txt" | sed 's/^setup: plan: //')")
 done
 # The packages run_chapter.sh's own groups bring to the pristine root (it runs after test.sh
 # here, whose groups would hide one it lacks: checked after test.sh, below).
 chapter_closure=" $(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Package} ' 2>/dev/null)"
 chapter_closure+=" $(sed -n 's/^setup: plan: would install: //p' "$logs/plan.txt") "
-printf 'fresh_machine: on the pristine root, %s\n' "${plans[@]}"
+printf "fresh_machine: alone on the pristine root, setup.sh would install for %s\n" "${plans[@]}"
 phase_t=$SECONDS
 
 echo
