@@ -212,11 +212,14 @@ for gp in "$out"/*.gp; do
   fi
 done
 for png in "$out"/*.png; do [ -e "$png" ] && n_png=$((n_png + 1)); done
-# ... the committed list of the chapter's figures is all there, and the page shows them all.
-while read -r want; do
-  [ -n "$want" ] && [ "${want#\#}" = "$want" ] || continue
-  [ -s "$out/$want" ] || { echo "fresh_machine: FAILED: figure $want is missing" >&2; fail=1; }
-done <scripts/ci/chapter_figures.txt
+# ... every figure of README's figure table ("| figure | what it shows |") is there, and the
+# page shows them all.
+readme_figures="$(awk '/^\| figure \| what it shows \|/ { f = 1 } f && /^$/ { exit } f' README.md |
+  grep -oE '^\| `[a-z0-9_]+\.png`' | tr -d '|` ' || true)"
+[ -n "$readme_figures" ] || { echo "fresh_machine: FAILED: no figure table in README.md" >&2; fail=1; }
+for want in $readme_figures; do
+  [ -s "$out/$want" ] || { echo "fresh_machine: FAILED: figure $want (README's figure table) is missing" >&2; fail=1; }
+done
 n_img="$(grep -o '<img ' "$out/index.html" 2>/dev/null | wc -l || true)"
 [ "$n_img" -ge "$n_png" ] ||
   { echo "fresh_machine: FAILED: index.html shows $n_img images, out/ch310 has $n_png figures" >&2; fail=1; }
