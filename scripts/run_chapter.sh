@@ -36,7 +36,10 @@ programs=(ch310_bn_histograms ch310_train_cnn
 # Built but not run here: README's first program and tape_demo, for the reader's next steps
 # (tests/check_docs.py reads these two lists: a documented build/release program must be in one).
 also_built=(first_look tape_demo)
-cmake --preset release >/dev/null
+# CMake's configure output (what it looked for and did not find) goes to a log, shown on failure.
+mkdir -p build
+cmake --preset release >build/configure-release.log 2>&1 ||
+  { cat build/configure-release.log; echo "run_chapter: cmake --preset release failed" >&2; exit 1; }
 cmake --build --preset release -j "$(nproc)" --target "${programs[@]}" "${also_built[@]}"
 
 out="out/ch310"  # every program's default output directory

@@ -4,6 +4,8 @@
 #   bash scripts/setup.sh                 # the group "build" (compiler, CMake, libraries)
 #   bash scripts/setup.sh build chapter   # several groups
 #   bash scripts/setup.sh --list          # the groups and their packages
+#   bash scripts/setup.sh --plan GROUP... # what apt would install (from the current package
+#                                         # lists), without installing: count, download, disk
 #
 # Idempotent: packages already installed are skipped; when all are, it says so and stops.
 # Otherwise it says what it installs and roughly how long it takes, refreshes the package
@@ -18,8 +20,8 @@ GROUP_WHAT[build]="compile the library, tests and programs"
 GROUP_PACKAGES[build]="build-essential cmake pkg-config
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
-GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST"
-GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist"
+GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST; python3 writes the page"
+GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3"
 GROUP_WHAT[test]="the test scripts CTest runs (python3 standard library only)"
 GROUP_PACKAGES[test]="python3"
 GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib)"
@@ -38,9 +40,29 @@ GROUP_WHAT[mpi]="OpenMPI (SyncBatchNorm)"
 GROUP_PACKAGES[mpi]="libopenmpi-dev openmpi-bin"
 GROUP_WHAT[perf]="callgrind instruction counts"
 GROUP_PACKAGES[perf]="valgrind"
-GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers clang mpi perf)
+GROUP_WHAT[fresh]="debootstrap: CI's pristine Debian 12 root (scripts/ci/fresh_machine.sh)"
+GROUP_PACKAGES[fresh]="debootstrap"
+GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers clang mpi perf fresh)
 
 LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
+
+plan_figures() {  # sets count, get, disk, download_mb for "${missing[@]}"; $1: apt-get prefix
+  local plan apt_says
+  plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
+    echo "setup: apt cannot install ${missing[*]}:" >&2
+    echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
+    exit 1
+  }
+  count="$(echo "$plan" | grep -c '^Inst ' || true)"
+  would_install="$(echo "$plan" | sed -n 's/^Inst \([^ ]*\).*/\1/p' | tr '\n' ' ')"
+  apt_says="$(cd / && LC_ALL=C "$@" apt-get install --assume-no --no-install-recommends \
+    "${missing[@]}" 2>/dev/null || true)"
+  # "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
+  get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
+  disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
+  download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
+    if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
+}
 
 usage() {
   echo "usage: bash scripts/setup.sh [GROUP...]   (default: build)"
@@ -52,9 +74,11 @@ usage() {
 }
 
 groups=()
+plan_only=0
 for a in "$@"; do
   case "$a" in
     -h | --help | --list) usage; exit 0 ;;
+    --plan) plan_only=1 ;;
     *)
       if [ -z "${GROUP_PACKAGES[$a]+x}" ]; then
         echo "setup: unknown group '$a' (groups: ${GROUP_ORDER[*]})" >&2
@@ -81,6 +105,14 @@ if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
+if [ "$plan_only" = 1 ]; then  # from the package lists as they are; nothing is installed
+  plan_figures env
+  echo "setup: plan: ${groups[*]}: $count packages with their dependencies" \
+    "(${get:-?} to download, ${disk:-?} on disk)"
+  echo "setup: plan: would install: $would_install"
+  exit 0
+fi
+
 # --- root, sudo, or a clear message -----------------------------------------------------------
 # sudo resets the environment, so DEBIAN_FRONTEND is passed through env(1) explicitly.
 if [ "$(id -u)" -eq 0 ]; then
@@ -104,20 +136,8 @@ if ! "${AS_ROOT[@]}" apt-get update >>"$LOG" 2>&1; then
   exit 1
 fi
 
-# How much: count the packages apt would install (with their dependencies) and the download.
-plan="$(apt-get install -s --no-install-recommends "${missing[@]}" 2>&1)" || {
-  echo "setup: apt cannot install ${missing[*]}:" >&2
-  echo "$plan" | grep -E '^(E:|  )' >&2 || echo "$plan" | tail -n 10 >&2
-  exit 1
-}
-count="$(echo "$plan" | grep -c '^Inst ' || true)"
-apt_says="$(cd / && LC_ALL=C "${AS_ROOT[@]}" apt-get install --assume-no --no-install-recommends \
-  "${missing[@]}" 2>/dev/null || true)"
-# "Need to get 127 MB/176 MB of archives." and "After this operation, 734 MB of additional..."
-get="$(echo "$apt_says" | sed -n 's/^Need to get \([0-9.,]* [kMG]B\).*/\1/p')"
-disk="$(echo "$apt_says" | sed -n 's/^After this operation, \([0-9.,]* [kMG]B\).*/\1/p')"
-download_mb="$(echo "${get:-0 MB}" | awk '{gsub(",", "", $1); m = $1;
-  if ($2 == "kB") m /= 1000; if ($2 == "GB") m *= 1000; printf "%d", m}')"
+# How much: the packages apt would install with their dependencies, the download and the disk.
+plan_figures "${AS_ROOT[@]}"
 # A rough model (measured here: 100 packages, 127 MB in 137 s): download at ~10 MB/s, ~1 s
 # per package to unpack and configure.
 secs=$(( ${download_mb:-0} / 10 + count + 10 ))
@@ -125,25 +145,42 @@ if [ "$secs" -lt 90 ]; then eta="about $secs s"; else eta="about $(( (secs + 30)
 echo "setup: installing $count packages with their dependencies (${get:-?} to download," \
   "${disk:-?} on disk), $eta..."
 
-# Install in the background; every 15 s say how far dpkg has got (it logs "Setting up X").
+# Install in the background; every 15 s say how far apt and dpkg have got, from the log: apt
+# logs "Get:" per download, dpkg "Unpacking X" and later "Setting up X" (it unpacks packages in
+# batches and sets them up after), and what it is doing now. Setting up can take minutes on one
+# package (triggers, Python byte-compiling): the line then says so, with the time on it.
 start=$SECONDS
 base=$(($(wc -l <"$LOG") + 1))  # the install's lines start here (the update's are above)
 "${AS_ROOT[@]}" apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" \
   >>"$LOG" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' INT TERM
+last_counts="" since=$SECONDS
 while kill -0 "$pid" 2>/dev/null; do
   for _ in $(seq 1 15); do
     sleep 1
     kill -0 "$pid" 2>/dev/null || break
   done
   if kill -0 "$pid" 2>/dev/null; then
-    done_n="$(tail -n +"$base" "$LOG" | grep -c '^Setting up ' || true)"
-    got_n="$(tail -n +"$base" "$LOG" | grep -c '^Get:' || true)"
-    # dpkg unpacks every package first and sets them up after: count both.
-    unpacked_n="$(tail -n +"$base" "$LOG" | grep -c '^Unpacking ' || true)"
+    lines="$(tail -n +"$base" "$LOG")"
+    done_n="$(grep -c '^Setting up ' <<<"$lines" || true)"
+    got_n="$(grep -c '^Get:' <<<"$lines" || true)"
+    unpacked_n="$(grep -c '^Unpacking ' <<<"$lines" || true)"
+    now="$(grep -E '^(Get:|Unpacking |Setting up |Processing triggers for )' <<<"$lines" | tail -n 1 |
+      sed -E 's/^Get:[0-9]+ [^ ]+ [^ ]+ [^ ]+ ([^ ]+).*/downloading \1/; s/^Unpacking ([^ ]+).*/unpacking \1/;
+              s/^Setting up ([^ ]+).*/setting up \1/; s/^Processing triggers for ([^ ]+).*/triggers of \1/')"
+    counts="$got_n $unpacked_n $done_n"
+    [ "$counts" = "$last_counts" ] || { last_counts="$counts"; since=$SECONDS; }
+    still=""
+    if [ $((SECONDS - since)) -ge 30 ]; then
+      still="; on it for $((SECONDS - since)) s"
+      case "$now" in
+        setting* | triggers*) still+=" (configuring is the slow part; not stuck)" ;;
+        unpacking*) still+=" (a large package; not stuck)" ;;
+      esac
+    fi
     echo "setup:   ... $((SECONDS - start)) s: $got_n downloaded, $unpacked_n unpacked," \
-      "$done_n of $count set up"
+      "$done_n of $count set up; now ${now:-starting}$still"
   fi
 done
 status=0

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 start=$(date +%s)
 
-command -v gdb >/dev/null || { echo "gdb.sh: gdb is not installed (apt-get install gdb)" >&2; exit 1; }
+command -v gdb >/dev/null || { echo "gdb.sh: gdb is not installed (bash scripts/setup.sh debug)" >&2; exit 1; }
 gdb -nx -batch -ex 'python print("python ok")' | grep -q "python ok" ||
   { echo "gdb.sh: this gdb has no Python support" >&2; exit 1; }
 # With ccache, hash the build directory too (hash_dir): gdb finds the sources through the
