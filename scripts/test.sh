@@ -7,15 +7,16 @@
 #                                 of which (fresh_machine) runs `bash scripts/test.sh` and
 #                                 `bash scripts/run_chapter.sh --quick` on a pristine Debian 12
 #                                 root instead of this machine building the suite a second time;
-#                                 then a one-CPU runner, MPI ranks, gdb in batch mode, a project
-#                                 consuming the installed tapegrad, sanitizers, fuzzing
+#                                 then a one-CPU runner, MPI ranks, gdb in batch mode, VS Code's
+#                                 MI and lldb on the debug build, a project consuming the
+#                                 installed tapegrad, clang with libc++, sanitizers, fuzzing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 all=0
 for a in "$@"; do
   case "$a" in
     --all) all=1 ;;
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown argument '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -24,8 +25,8 @@ done
 groups=(build test chapter notebooks browser)
 # CI's stages, in order: scripts/ci/<stage>.sh, each configuring its own build directory and
 # building only what it runs. Add a stage here.
-stages=(fresh_machine one_cpu mpi gdb consumer sanitizers fuzz)
-if [ "$all" = 1 ]; then groups+=(mpi debug sanitizers fresh); fi
+stages=(fresh_machine one_cpu mpi gdb debuggers consumer clang sanitizers fuzz)
+if [ "$all" = 1 ]; then groups+=(mpi debug sanitizers clang fresh); fi
 bash scripts/setup.sh "${groups[@]}"
 source scripts/env.sh
 if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
