@@ -246,14 +246,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     if (training && running_mean.defined() && bn.B > 0) {
         // running_mean = (1 − momentum)·running_mean + momentum·μ_B
         // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
-        real* run_mean = Tensor(running_mean).value().data();
-        real* run_var = Tensor(running_var).value().data();
-        const double B = static_cast<double>(bn.B);
-        for (std::size_t c = 0; c < bn.C; ++c) {
-            run_mean[c] = static_cast<real>((1.0 - momentum) * run_mean[c] + momentum * bn.mean[c]);
-            run_var[c] = static_cast<real>((1.0 - momentum) * run_var[c] +
-                                           momentum * bn.var[c] * B / (B - 1.0));
-        }
+        // (one loop for every kernel set: kernels/reference/batch_norm.cpp)
+        kernels::reference::batch_norm_update_running(Tensor(running_mean).value().data(),
+                                                      Tensor(running_var).value().data(),
+                                                      bn.mean.data(), bn.var.data(), bn.C, bn.B,
+                                                      momentum);
     }
 
     Tensor out(std::move(bn.y));

@@ -24,4 +24,11 @@ void batch_norm_backward(real* dx, real* dgamma, real* dbeta, const real* dy, co
                          const double* mean, const double* invstd, const real* gamma, std::size_t N,
                          std::size_t C, std::size_t L, bool batch_stats);
 
+/// The running statistics after one training step with batch statistics mean, var [C]
+/// (biased, from batch_norm_forward) over B = N·L values per channel, as PyTorch:
+///     running_mean = (1 − momentum)·running_mean + momentum·μ_B
+///     running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
+void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
+                               const double* var, std::size_t C, std::size_t B, double momentum);
+
 }  // namespace tg::kernels::reference
