@@ -4,13 +4,13 @@
 # src/viz/histogram.cpp, and the generator, src/core/random.cpp) to WebAssembly with Debian's
 # emscripten, into one JavaScript file with the wasm embedded (-sSINGLE_FILE=1: the page works
 # from file://). scripts/chapter_page.py inlines it into out/ch310/index.html.
-# Needs emscripten and node-acorn (bash scripts/setup.sh live); exit 3 when emcc is missing.
+# Needs emscripten and node-acorn (bash scripts/setup.sh chapter); exit 3 when emcc is missing.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: bash scripts/build_live.sh OUT_JS" >&2; exit 2; }
 out_js="$(realpath -m "$1")"
 cd "$(dirname "$0")/.."
 if ! command -v emcc >/dev/null; then
-  echo "build_live: emcc not found (bash scripts/setup.sh live)" >&2
+  echo "build_live: emcc not found (bash scripts/setup.sh chapter)" >&2
   exit 3
 fi
 # emcc's sysroot does not see /usr/include (and must not: glibc's headers clash): a folder of

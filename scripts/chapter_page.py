@@ -140,7 +140,7 @@ def live_section(out):
     if not (os.path.exists(js) and os.path.exists(native)):
         return ('<section id="live"><h2>Live: BatchNorm in your browser</h2><p id="live-check">'
                 "live figure: not built (bash scripts/run_chapter.sh builds it with emscripten: "
-                "bash scripts/setup.sh live)</p></section>")
+                "bash scripts/setup.sh chapter)</p></section>")
 
     def slider(key, label, lo, hi, step, value):
         return (f'<label>{label} <input type="range" id="bn-{key}" min="{lo}" max="{hi}" '

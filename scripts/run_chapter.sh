@@ -11,6 +11,9 @@
 #                        demonstration each (docs/ch310_gotchas.md)
 #   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
 #                        (docs/distributed.md), when Open MPI is installed
+# and the page's live figure: web/bn_live.cpp with the reference BatchNorm kernel, compiled to
+# WebAssembly (scripts/build_live.sh, emscripten from the chapter group) and natively
+# (bn_live_check, the values the page's self-check compares with).
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 #
 #   bash scripts/run_chapter.sh           everything with the chapter's settings
@@ -34,7 +37,7 @@ programs=(ch310_bn_histograms ch310_train_cnn
           ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
           ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target "${programs[@]}"
+cmake --build --preset release -j "$(nproc)" --target "${programs[@]}" bn_live_check
 
 out="out/ch310"  # every program's default output directory
 mkdir -p "$out"
@@ -64,6 +67,10 @@ fi
 echo
 echo "All programs took $((SECONDS - start)) s."
 
+echo
+echo "=== the live figure (WebAssembly) ==="
+build/release/examples/bn_live_check "$out"
+bash scripts/build_live.sh "$out/bn_live.js"
 echo
 /usr/bin/python3 scripts/chapter_page.py "$out"
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"
