@@ -119,7 +119,10 @@ def small_batch(out):
     others = max(acc[1], acc[2], acc[3])
     ev = ("at B = %d: BN %s, best of GroupNorm/LayerNorm %s, no norm %s"
           % (small, _pct(acc[0]), _pct(others), _pct(acc[4])))
-    return (HELD if acc[0] < others else NOT), ev
+    # "Breaks down": more than 2 points below the batch-independent norms (the seeds' spread
+    # in docs/ch310_experiments.md is about 2 points; closer than that is level).
+    return (HELD if acc[0] < others - 0.02 else NOT), ev + (
+        "" if acc[0] < others - 0.02 else " (within 2 points: level)")
 
 
 def finetune(out):
