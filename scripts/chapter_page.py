@@ -251,7 +251,10 @@ table.verdicts td, table.verdicts th {{ border: 1px solid #ccc; padding: .3em .5
 .v-did-not-hold .verdict {{ color: #b3261e; }} .v-no-verdict .verdict {{ color: #666; }}
 .controls {{ display: flex; flex-wrap: wrap; gap: .5em 1.5em; margin: .5em 0; }}
 .controls output {{ display: inline-block; min-width: 3em; font-family: monospace; }}
-.canvases canvas {{ max-width: 100%; border: 1px solid #ddd; margin: 2px; }}
+.canvases {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr));
+  gap: 6px; }}
+.canvases canvas {{ width: 100%; height: auto; border: 1px solid #ddd; }}
+.canvases #bn-running {{ grid-column: 1 / -1; }}
 .small {{ font-size: 80%; color: #555; }}
 #zoom {{ display: none; position: fixed; inset: 0; background: rgba(0,0,0,.85); overflow: auto;
   z-index: 10; cursor: zoom-out; }}

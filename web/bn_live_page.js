@@ -54,6 +54,7 @@
     axes(ctx, w, h, 1, Math.max(n, 2), hi, title, xlabel);
     var sx = function (i) { return 48 + (w - 60) * i / Math.max(n - 1, 1); };
     var sy = function (y) { return h - 36 - (h - 60) * (y - lo) / (hi - lo); };
+    ctx.textAlign = 'left'; ctx.font = '12px sans-serif';
     series.forEach(function (s, k) {
       ctx.strokeStyle = s.colour; ctx.fillStyle = s.colour; ctx.lineWidth = s.dots ? 1 : 2;
       ctx.beginPath();
