@@ -56,10 +56,9 @@ void forward(State& s, const float* gamma, const float* beta) {
     s.mean.resize(kFeatures);
     s.var.resize(kFeatures);
     s.invstd.resize(kFeatures);
-    tg::kernels::reference::batch_norm_forward(s.y.data(), s.mean.data(), s.var.data(),
-                                               s.invstd.data(), s.x.data(), gamma, beta, nullptr,
-                                               nullptr, static_cast<std::size_t>(s.B), kFeatures,
-                                               1, kEps);
+    tg::kernels::reference::batch_norm_forward(
+        s.y.data(), s.mean.data(), s.var.data(), s.invstd.data(), s.x.data(), gamma, beta, nullptr,
+        nullptr, static_cast<std::size_t>(s.B), kFeatures, 1, kEps);
 }
 
 template <class F>
@@ -76,7 +75,9 @@ int guarded(F&& f) {
 
 extern "C" {
 
-int bnl_features() { return kFeatures; }
+int bnl_features() {
+    return kFeatures;
+}
 
 int bnl_draw(int B, double mean, double scale, double seed) {
     return guarded([&] {
@@ -89,14 +90,19 @@ int bnl_draw(int B, double mean, double scale, double seed) {
     });
 }
 
-float* bnl_x() { return state().x.data(); }
-int bnl_batch() { return state().B; }
+float* bnl_x() {
+    return state().x.data();
+}
+int bnl_batch() {
+    return state().B;
+}
 
 int bnl_normalise(double gamma, double beta, int bins) {
     return guarded([&] {
         State& s = state();
         if (s.B == 0) return fail("bnl_normalise: no batch drawn yet (call bnl_draw first)");
-        if (bins < 1) return fail("bnl_normalise: bins = " + std::to_string(bins) + ", expected >= 1");
+        if (bins < 1)
+            return fail("bnl_normalise: bins = " + std::to_string(bins) + ", expected >= 1");
         const std::vector<float> g(kFeatures, static_cast<float>(gamma));
         const std::vector<float> b(kFeatures, static_cast<float>(beta));
         forward(s, g.data(), b.data());
@@ -107,15 +113,33 @@ int bnl_normalise(double gamma, double beta, int bins) {
     });
 }
 
-const float* bnl_y() { return state().y.data(); }
-const double* bnl_mean() { return state().mean.data(); }
-const double* bnl_var() { return state().var.data(); }
-const double* bnl_invstd() { return state().invstd.data(); }
-int bnl_bins() { return static_cast<int>(state().hx.bins()); }
-const double* bnl_x_edges() { return state().hx.edges.data(); }
-const double* bnl_x_density() { return state().hx.density.data(); }
-const double* bnl_y_edges() { return state().hy.edges.data(); }
-const double* bnl_y_density() { return state().hy.density.data(); }
+const float* bnl_y() {
+    return state().y.data();
+}
+const double* bnl_mean() {
+    return state().mean.data();
+}
+const double* bnl_var() {
+    return state().var.data();
+}
+const double* bnl_invstd() {
+    return state().invstd.data();
+}
+int bnl_bins() {
+    return static_cast<int>(state().hx.bins());
+}
+const double* bnl_x_edges() {
+    return state().hx.edges.data();
+}
+const double* bnl_x_density() {
+    return state().hx.density.data();
+}
+const double* bnl_y_edges() {
+    return state().hy.edges.data();
+}
+const double* bnl_y_density() {
+    return state().hy.density.data();
+}
 
 int bnl_noise(int B, int draws, double mean, double scale, double seed, int bins) {
     return guarded([&] {
@@ -144,14 +168,30 @@ int bnl_noise(int B, int draws, double mean, double scale, double seed, int bins
     });
 }
 
-int bnl_noise_count() { return static_cast<int>(state().noise_mu.size()); }
-const double* bnl_noise_mu() { return state().noise_mu.data(); }
-const double* bnl_noise_var() { return state().noise_var.data(); }
-const double* bnl_noise_mu_edges() { return state().hmu.edges.data(); }
-const double* bnl_noise_mu_density() { return state().hmu.density.data(); }
-const double* bnl_noise_var_edges() { return state().hvar.edges.data(); }
-const double* bnl_noise_var_density() { return state().hvar.density.data(); }
-const double* bnl_noise_summary() { return state().noise_summary.data(); }
+int bnl_noise_count() {
+    return static_cast<int>(state().noise_mu.size());
+}
+const double* bnl_noise_mu() {
+    return state().noise_mu.data();
+}
+const double* bnl_noise_var() {
+    return state().noise_var.data();
+}
+const double* bnl_noise_mu_edges() {
+    return state().hmu.edges.data();
+}
+const double* bnl_noise_mu_density() {
+    return state().hmu.density.data();
+}
+const double* bnl_noise_var_edges() {
+    return state().hvar.edges.data();
+}
+const double* bnl_noise_var_density() {
+    return state().hvar.density.data();
+}
+const double* bnl_noise_summary() {
+    return state().noise_summary.data();
+}
 
 int bnl_running(int B, int steps, double momentum, double mean, double scale, double seed) {
     return guarded([&] {
@@ -186,11 +226,23 @@ int bnl_running(int B, int steps, double momentum, double mean, double scale, do
     });
 }
 
-int bnl_steps() { return static_cast<int>(state().run_mean.size()); }
-const double* bnl_step_mu() { return state().step_mu.data(); }
-const double* bnl_step_var_unbiased() { return state().step_var.data(); }
-const float* bnl_running_mean() { return state().run_mean.data(); }
-const float* bnl_running_var() { return state().run_var.data(); }
-const char* bnl_error() { return state().error.c_str(); }
+int bnl_steps() {
+    return static_cast<int>(state().run_mean.size());
+}
+const double* bnl_step_mu() {
+    return state().step_mu.data();
+}
+const double* bnl_step_var_unbiased() {
+    return state().step_var.data();
+}
+const float* bnl_running_mean() {
+    return state().run_mean.data();
+}
+const float* bnl_running_var() {
+    return state().run_var.data();
+}
+const char* bnl_error() {
+    return state().error.c_str();
+}
 
 }  // extern "C"

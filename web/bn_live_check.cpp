@@ -6,6 +6,7 @@
 //
 //     ./build/release/examples/bn_live_check out/ch310
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
     }
     const std::string path = std::string(argv[1]) + "/bn_live_native.json";
     const int F = bnl_features(), bins = 40;
-    std::string json = "{\"features\": " + std::to_string(F) + ", \"bins\": " +
-                       std::to_string(bins) + ",\n \"forward\": [\n";
+    std::string json = "{\"features\": " + std::to_string(F) +
+                       ", \"bins\": " + std::to_string(bins) + ",\n \"forward\": [\n";
     const Case cases[] = {{2, 5, 3, 1, 0, 0}, {8, 5, 3, 1, 0, 1}, {512, -2, 0.5, 2, 1, 7}};
     bool first = true;
     for (const Case& c : cases) {
@@ -61,30 +62,35 @@ int main(int argc, char** argv) {
                 ", \"mean\": " + num(c.mean) + ", \"scale\": " + num(c.scale) +
                 ", \"gamma\": " + num(c.gamma) + ", \"beta\": " + num(c.beta) +
                 ", \"seed\": " + num(c.seed) + ",\n   \"x\": " + list(bnl_x(), n) +
-                ",\n   \"y\": " + list(bnl_y(), n) + ",\n   \"batch_mean\": " +
-                list(bnl_mean(), F) + ",\n   \"batch_var\": " + list(bnl_var(), F) +
-                ",\n   \"invstd\": " + list(bnl_invstd(), F) + ",\n   \"x_edges\": " +
-                list(bnl_x_edges(), e) + ",\n   \"x_density\": " + list(bnl_x_density(), e - 1) +
+                ",\n   \"y\": " + list(bnl_y(), n) +
+                ",\n   \"batch_mean\": " + list(bnl_mean(), F) +
+                ",\n   \"batch_var\": " + list(bnl_var(), F) +
+                ",\n   \"invstd\": " + list(bnl_invstd(), F) +
+                ",\n   \"x_edges\": " + list(bnl_x_edges(), e) +
+                ",\n   \"x_density\": " + list(bnl_x_density(), e - 1) +
                 ",\n   \"y_edges\": " + list(bnl_y_edges(), e) +
                 ",\n   \"y_density\": " + list(bnl_y_density(), e - 1) + "}";
         first = false;
     }
     check(bnl_noise(8, 50, 5, 3, 3, bins));
     const int m = bnl_noise_count(), e = bins + 1;
-    json += "],\n \"noise\": {\"B\": 8, \"draws\": 50, \"mean\": 5, \"scale\": 3, \"seed\": 3,\n"
-            "   \"mu\": " + list(bnl_noise_mu(), m) + ",\n   \"var\": " + list(bnl_noise_var(), m) +
-            ",\n   \"mu_edges\": " + list(bnl_noise_mu_edges(), e) +
-            ",\n   \"mu_density\": " + list(bnl_noise_mu_density(), e - 1) +
-            ",\n   \"var_edges\": " + list(bnl_noise_var_edges(), e) +
-            ",\n   \"var_density\": " + list(bnl_noise_var_density(), e - 1) +
-            ",\n   \"summary\": " + list(bnl_noise_summary(), 4) + "},\n";
+    json +=
+        "],\n \"noise\": {\"B\": 8, \"draws\": 50, \"mean\": 5, \"scale\": 3, \"seed\": 3,\n"
+        "   \"mu\": " +
+        list(bnl_noise_mu(), m) + ",\n   \"var\": " + list(bnl_noise_var(), m) +
+        ",\n   \"mu_edges\": " + list(bnl_noise_mu_edges(), e) +
+        ",\n   \"mu_density\": " + list(bnl_noise_mu_density(), e - 1) +
+        ",\n   \"var_edges\": " + list(bnl_noise_var_edges(), e) +
+        ",\n   \"var_density\": " + list(bnl_noise_var_density(), e - 1) +
+        ",\n   \"summary\": " + list(bnl_noise_summary(), 4) + "},\n";
     check(bnl_running(16, 30, 0.1, 5, 3, 4));
     const int s = bnl_steps();
-    json += " \"running\": {\"B\": 16, \"steps\": 30, \"momentum\": 0.1, \"mean\": 5, \"scale\": 3, "
-            "\"seed\": 4,\n   \"step_mu\": " + list(bnl_step_mu(), s) +
-            ",\n   \"step_var\": " + list(bnl_step_var_unbiased(), s) +
-            ",\n   \"running_mean\": " + list(bnl_running_mean(), s) +
-            ",\n   \"running_var\": " + list(bnl_running_var(), s) + "}}\n";
+    json +=
+        " \"running\": {\"B\": 16, \"steps\": 30, \"momentum\": 0.1, \"mean\": 5, \"scale\": 3, "
+        "\"seed\": 4,\n   \"step_mu\": " +
+        list(bnl_step_mu(), s) + ",\n   \"step_var\": " + list(bnl_step_var_unbiased(), s) +
+        ",\n   \"running_mean\": " + list(bnl_running_mean(), s) +
+        ",\n   \"running_var\": " + list(bnl_running_var(), s) + "}}\n";
     std::ofstream out(path);
     out << json;
     out.close();

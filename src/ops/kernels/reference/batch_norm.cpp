@@ -112,9 +112,10 @@ void batch_norm_update_running(real* running_mean, real* running_var, const doub
                                const double* var, std::size_t C, std::size_t B, double momentum) {
     const double b = static_cast<double>(B);
     for (std::size_t c = 0; c < C; ++c) {
-        running_mean[c] = static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
-        running_var[c] =
-            static_cast<real>((1.0 - momentum) * running_var[c] + momentum * var[c] * b / (b - 1.0));
+        running_mean[c] =
+            static_cast<real>((1.0 - momentum) * running_mean[c] + momentum * mean[c]);
+        running_var[c] = static_cast<real>((1.0 - momentum) * running_var[c] +
+                                           momentum * var[c] * b / (b - 1.0));
     }
 }
 
