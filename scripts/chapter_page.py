@@ -120,7 +120,9 @@ def verdict_table(out, runs):
         claim = claim.split(". ")[0].rstrip(".")
         rows.append(f'<tr class="v-{verdict.replace(" ", "-")}"><td><a href="#{html.escape(prog)}">'
                     f"{html.escape(prog)}</a></td><td>{html.escape(claim)}</td>"
-                    f"<td class=\"verdict\">{html.escape(verdict)}</td>"
+                    f"<td class=\"verdict\">{html.escape(verdict)}"
+                    + ("<br><small>(quick run)</small>" if "--quick" in run["command"] else "")
+                    + "</td>"
                     f"<td>{html.escape(evidence)}</td></tr>")
     if not rows:
         return ""
