@@ -130,17 +130,24 @@ async function main() {
   }
 }
 
-const timeout = setTimeout(() => { console.error('page_live: timed out after 120 s'); browser.kill(); process.exit(1); }, 120000);
+// Stop Chromium and wait for it to exit before removing its profile (it writes there until then).
+function finish(code, message) {
+  if (message) (code ? console.error : console.log)(message);
+  const done = () => {
+    try { fs.rmSync(profile, { recursive: true, force: true, maxRetries: 5 }); } catch (e) { /* a temp dir */ }
+    process.exit(code);
+  };
+  if (browser.exitCode !== null || browser.signalCode !== null) return done();
+  browser.once('exit', done);
+  browser.kill();
+  setTimeout(done, 5000);
+}
+const timeout = setTimeout(() => finish(1, 'page_live: timed out after 120 s'), 120000);
 main().then(() => {
   clearTimeout(timeout);
-  browser.kill();
-  fs.rmSync(profile, { recursive: true, force: true });
-  if (failures.length) { console.error('page_live: ' + failures.length + ' checks failed'); process.exit(1); }
-  console.log('page_live: all checks passed');
+  if (failures.length) finish(1, 'page_live: ' + failures.length + ' checks failed');
+  else finish(0, 'page_live: all checks passed');
 }, (e) => {
   clearTimeout(timeout);
-  console.error('page_live: ' + e.message + '\n' + stderr.slice(-2000));
-  browser.kill();
-  fs.rmSync(profile, { recursive: true, force: true });
-  process.exit(1);
+  finish(1, 'page_live: ' + e.message + '\n' + stderr.slice(-2000));
 });
