@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # page_live.sh [OUT]: the chapter page in a real browser (CI stage). Builds bn_live_check (ci
 # preset) and the live figure's WebAssembly (scripts/build_live.sh, Debian's emscripten), writes
-# the page into OUT (default build/ci/page_live) from the CTest quick runs' files when they are
-# there (build/ci/tests/ch310_quick), else with the live figure alone, and has headless Chromium
+# the page into OUT (default build/ci/page_live) from the CTest quick runs' files
+# (build/ci/tests/ch310_quick: run after scripts/test.sh's CTest; fails without them), and has headless Chromium
 # (scripts/ci/page_live.js, DevTools protocol over a pipe) check the page's own wasm-vs-native
 # self-check, move the batch-size slider, find the TOC and the verdict table on the first screen
 # and the sparklines in DejaVu Sans Mono. Keeps OUT/index_1280.png, the first screen at 1280 px.
@@ -25,7 +25,11 @@ if [ -f "$quick/runs.tsv" ]; then
   cp -a "$quick/." "$out/"
   rm -f "$out/index.html" "$out/index.png"
 else
-  echo "page_live: no quick runs in $quick (ctest --preset ci -R ch310_quick): the page has the live figure alone"
+  # The verdict table and most of the TOC come from the programs' files: without them the
+  # page cannot be checked for what a reader sees first.
+  echo "page_live: no quick runs in $quick: run them first (scripts/test.sh does;" \
+    "or ctest --preset ci -R ch310_quick after building the chapter programs)"
+  exit 1
 fi
 build/ci/examples/bn_live_check "$out"
 bash scripts/build_live.sh "$out/bn_live.js"
