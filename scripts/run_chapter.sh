@@ -11,6 +11,9 @@
 #                        demonstration each (docs/ch310_gotchas.md)
 #   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
 #                        (docs/distributed.md), when Open MPI is installed
+# and the page's live figure: web/bn_live.cpp with the reference BatchNorm kernel, compiled to
+# WebAssembly (scripts/build_live.sh, emscripten from the chapter group) and natively
+# (bn_live_check, the values the page's self-check compares with).
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 #
 #   bash scripts/run_chapter.sh           everything with the chapter's settings
@@ -40,7 +43,7 @@ also_built=(first_look tape_demo)
 mkdir -p build
 cmake --preset release >build/configure-release.log 2>&1 ||
   { cat build/configure-release.log; echo "run_chapter: cmake --preset release failed" >&2; exit 1; }
-cmake --build --preset release -j "$(nproc)" --target "${programs[@]}" "${also_built[@]}"
+cmake --build --preset release -j "$(nproc)" --target "${programs[@]}" "${also_built[@]}" bn_live_check
 
 out="out/ch310"  # every program's default output directory
 mkdir -p "$out"
@@ -70,6 +73,10 @@ fi
 echo
 echo "All programs took $((SECONDS - start)) s."
 
+echo
+echo "=== the live figure (WebAssembly) ==="
+build/release/examples/bn_live_check "$out"
+bash scripts/build_live.sh "$out/bn_live.js"
 echo
 /usr/bin/python3 scripts/chapter_page.py "$out"
 echo "Figures (PNG; each drawn by the gnuplot script of the same name, which you can edit and re-run):"

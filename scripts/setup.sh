@@ -20,14 +20,16 @@ GROUP_WHAT[build]="compile the library, tests and programs"
 GROUP_PACKAGES[build]="build-essential cmake pkg-config
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
-GROUP_WHAT[chapter]="draw the chapter's figures, the tape graph; Fashion-MNIST; python3 writes the page"
-GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3"
+GROUP_WHAT[chapter]="the chapter's figures, tape graph, Fashion-MNIST; python3 writes the page; its live figure (emscripten)"
+GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3 emscripten node-acorn
+  fonts-dejavu-core"
 GROUP_WHAT[test]="the test scripts CTest runs (python3 standard library only)"
 GROUP_PACKAGES[test]="python3"
-GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib)"
-GROUP_PACKAGES[notebooks]="jupyter-nbconvert python3-ipykernel python3-matplotlib python3-numpy"
+GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib), open them (Jupyter Notebook)"
+GROUP_PACKAGES[notebooks]="jupyter-nbconvert python3-ipykernel python3-matplotlib python3-numpy
+  jupyter-notebook"
 GROUP_WHAT[browser]="render out/ch310/index.html headless (the page check)"
-GROUP_PACKAGES[browser]="chromium"
+GROUP_PACKAGES[browser]="chromium nodejs fonts-dejavu-core"
 GROUP_WHAT[torch]="PyTorch: only the benchmark and regenerating tests/reference/"
 GROUP_PACKAGES[torch]="python3 python3-torch python3-numpy"
 GROUP_WHAT[debug]="step through the programs"

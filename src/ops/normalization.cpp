@@ -244,7 +244,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
     // stay as they are instead of becoming NaN for good.
     if (training && running_mean.defined() && bn.B > 0) {
-        // running = (1 − momentum)·running + momentum·(μ_B, σ²_B·B/(B − 1))   (unbiased)
+        // running_mean = (1 − momentum)·running_mean + momentum·μ_B
+        // running_var  = (1 − momentum)·running_var  + momentum·σ²_B·B/(B − 1)   (unbiased)
+        // (one loop for every kernel set: kernels/reference/batch_norm.cpp)
         kernels::reference::batch_norm_update_running(
             Tensor(running_mean).value().data(), Tensor(running_var).value().data(), bn.mean.data(),
             bn.var.data(), bn.C, bn.B, momentum);

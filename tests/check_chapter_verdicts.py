@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""The chapter page's verdict rules (scripts/chapter_verdicts.py) give, on the numbers of the
+full runs that docs/ch310_experiments.md reports (its tables' means, written here as the CSV
+files the programs write), the verdicts that page argues for: lr_sweep held, convergence held
+in part (in steps, not in seconds), regularisation held in part, placement, small_batch and
+finetune did not hold. Plus: a missing file gives "no verdict" naming it, not a crash.
+
+    check_chapter_verdicts.py
+"""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import chapter_verdicts as cv  # noqa: E402
+
+FAILURES = []
+
+
+def write(out, name, header, rows):
+    with open(os.path.join(out, name), "w") as f:
+        f.write(",".join(header) + "\n")
+        for r in rows:
+            f.write(",".join(str(v) for v in r) + "\n")
+
+
+def sweep(out, stem, table):
+    """table: lr -> (variant 0's mean accuracy %, failed of 3, variant 1's, failed of 3)."""
+    rows = []
+    for lr, (a0, f0, a1, f1) in table.items():
+        rows += [(0, lr, a0 / 100, f0, 3), (1, lr, a1 / 100, f1, 3)]
+    write(out, stem + "_summary.csv", ["variant", "lr", "test_acc_mean", "failed_runs", "runs"], rows)
+
+
+def expect(out, program, want):
+    got, evidence = cv.verdict(out, program)
+    ok = got == want
+    print(("  ok   " if ok else "  FAIL ") + "%s: %s (expected %s): %s" % (program, got, want, evidence))
+    if not ok:
+        FAILURES.append(program)
+
+
+with tempfile.TemporaryDirectory() as out:
+    sweep(out, "ch310_lr_sweep", {0.003: (84.30, 0, 57.92, 0), 0.01: (92.05, 0, 87.75, 0),
+                                  0.03: (92.97, 0, 92.17, 0), 0.1: (93.57, 0, 84.27, 0),
+                                  0.3: (60.55, 0, 10.88, 3), 1: (9.93, 3, 9.45, 3),
+                                  3: (10.52, 3, 10.43, 3)})
+    expect(out, "ch310_lr_sweep", cv.HELD)
+    sweep(out, "ch310_placement", {0.01: (92.05, 0, 94.33, 0), 0.03: (92.97, 0, 95.53, 0),
+                                   0.1: (93.57, 0, 93.32, 0), 0.3: (60.55, 0, 10.55, 3),
+                                   1: (9.93, 3, 9.52, 3)})
+    expect(out, "ch310_placement", cv.NOT)
+    # 150 steps in 1.0 s with BN, 267 steps in 0.9 s without (3 seeds each).
+    write(out, "ch310_convergence_summary.csv", ["variant", "seed", "steps_to_target"],
+          [(0, s, 150) for s in range(3)] + [(1, s, 267) for s in range(3)])
+    write(out, "ch310_convergence_timing.csv", ["variant", "seed", "seconds_per_step"],
+          [(0, s, 1.0 / 150) for s in range(3)] + [(1, s, 0.9 / 267) for s in range(3)])
+    expect(out, "ch310_convergence", cv.PART)
+    write(out, "ch310_regularisation.csv", ["bn", "dropout", "gap", "test_acc"],
+          [(0, 0, 0.0718, 0.9282), (1, 0, 0.0645, 0.9355), (0, 0.5, 0.0627, 0.9337),
+           (1, 0.5, 0.0563, 0.9430)])
+    expect(out, "ch310_regularisation", cv.PART)
+    write(out, "ch310_small_batch.csv", ["norm", "batch", "test_acc"],
+          [(n, 2, a) for n, a in enumerate([0.910, 0.909, 0.912, 0.911, 0.862])] +
+          [(n, 32, a) for n, a in enumerate([0.906, 0.921, 0.899, 0.908, 0.880])])
+    expect(out, "ch310_small_batch", cv.NOT)
+    write(out, "ch310_finetune.csv", ["mode", "acc_new"], [(0, 0.3846), (1, 0.3966), (2, 0.8226)])
+    expect(out, "ch310_finetune", cv.NOT)
+    got, evidence = cv.verdict(out, "ch310_init_scale")
+    ok = got == cv.NONE and "ch310_init_scale.csv" in evidence
+    print(("  ok   " if ok else "  FAIL ") + "a missing file: %s: %s" % (got, evidence))
+    if not ok:
+        FAILURES.append("missing file")
+
+if FAILURES:
+    sys.exit("check_chapter_verdicts: %d failed: %s" % (len(FAILURES), ", ".join(FAILURES)))
+print("check_chapter_verdicts: all verdicts as docs/ch310_experiments.md argues")
