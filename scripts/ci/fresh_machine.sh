@@ -226,6 +226,17 @@ n_img="$(grep -o '<img ' "$out/index.html" 2>/dev/null | wc -l || true)"
 [ "$fail" = 0 ] || exit 1
 echo "fresh_machine: out/ch310/index.html with $n_img images; $n_png figures"
 
+# --- 4b. the page in a real browser -------------------------------------------------------------
+# scripts/ci/page_live.sh needs the CTest quick runs test.sh left in build/ci: it runs here, in
+# the same root. Its 1280 px screenshot is kept beside the logs.
+echo
+echo "=== fresh_machine: bash scripts/ci/page_live.sh (log: $logs/page_live.log)"
+run_in_root "$logs/page_live.log" bash scripts/ci/page_live.sh ||
+  { echo "fresh_machine: FAILED: scripts/ci/page_live.sh (the page in headless Chromium)" >&2; exit 1; }
+cp "$root/root/tapegrad/build/ci/page_live/index_1280.png" "$logs/index_1280.png" &&
+  echo "fresh_machine: the page's first screen at 1280 px: $logs/index_1280.png"
+phase_done "bash scripts/ci/page_live.sh"
+
 # --- 5. the figures of README's install table ---------------------------------------------------
 echo
 echo "=== fresh_machine: summary (pristine Debian 12 minbase: $base_pkgs packages, $base_mb MB)"
