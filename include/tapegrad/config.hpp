@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <source_location>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -56,25 +55,26 @@ inline constexpr std::size_t max_numel =
     static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(real);
 
 /// The element count of a shape of `ndim` sizes, after checking it: throws std::length_error
-/// naming the shape and `where` (the function that asked) when the product of its non-zero
+/// naming the shape and `where` (the function that asked; __builtin_FUNCTION, which GCC and
+/// clang both have, because libc++ 14 has no <source_location>) when the product of its non-zero
 /// sizes exceeds max_numel (a 0 makes the count 0, but the other sizes still make the
 /// strides). The one overflow check every array of the library passes (new_array, the
 /// Tensor constructor, reshape, broadcasting, the file and data loaders).
 std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
-                          const std::source_location& where = std::source_location::current());
+                          const char* where = __builtin_FUNCTION());
 inline std::size_t checked_numel(
-    const Shape& shape, const std::source_location& where = std::source_location::current()) {
+    const Shape& shape, const char* where = __builtin_FUNCTION()) {
     return checked_numel(shape.data(), shape.size(), where);
 }
 
 /// An uninitialised array of `shape`, its size checked by checked_numel: how the library
 /// makes every array (instead of Array::from_shape, which would overflow silently).
 Array new_array(const Shape& shape,
-                const std::source_location& where = std::source_location::current());
+                const char* where = __builtin_FUNCTION());
 /// The same for an array's own shape type (another array's shape(), say).
 template <class S>
 requires(!std::is_same_v<S, Shape>) Array
-    new_array(const S& shape, const std::source_location& where = std::source_location::current()) {
+    new_array(const S& shape, const char* where = __builtin_FUNCTION()) {
     checked_numel(shape.data(), shape.size(), where);
     return Array::from_shape(shape);
 }

@@ -11,7 +11,7 @@
 namespace tg {
 
 std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
-                          const std::source_location& where) {
+                          const char* where) {
     std::size_t nonzero_product = 1;
     bool has_zero = false;
     for (std::size_t i = 0; i < ndim; ++i) {
@@ -23,7 +23,7 @@ std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
             msg << "tapegrad: a tensor of shape "
                 << shape_str(std::vector<std::size_t>(sizes, sizes + ndim))
                 << " is too large (the product of its non-zero sizes exceeds " << max_numel
-                << " elements); in " << where.function_name();
+                << " elements); in " << where;
             throw std::length_error(msg.str());
         } else {
             nonzero_product *= d;
@@ -32,7 +32,7 @@ std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
     return has_zero ? 0 : nonzero_product;
 }
 
-Array new_array(const Shape& shape, const std::source_location& where) {
+Array new_array(const Shape& shape, const char* where) {
     checked_numel(shape, where);
     return Array::from_shape(shape);
 }
