@@ -72,6 +72,13 @@ def snippets(repo):
                             f"\n  file:   {b[line] if line < len(b) else '(ends)'}")
         else:
             print(f"  ok   README.md's ```{lang} block is {path} ({len(want.splitlines())} lines)")
+    # A fence with text after it (```` ``` Each PNG ...````) closes nothing in Markdown: the
+    # block runs on and swallows the blocks after it, which then never run.
+    for path in [os.path.join(repo, "README.md")] + sorted(glob.glob(os.path.join(repo, "docs", "*.md"))):
+        for number, line in enumerate(open(path, encoding="utf-8").read().splitlines(), 1):
+            if re.match(r"^```\s*\S", line) and not re.match(r"^```\w+\s*$", line):
+                failures.append(f"{os.path.relpath(path, repo)}:{number}: a fence with text after "
+                                f"it does not close a block: {line[:60]!r}")
     if failures:
         sys.exit("check_docs: " + "\n".join(failures))
 
