@@ -196,6 +196,7 @@ namespace {
 struct AddScalarBackward final : BackwardClosure {
     explicit AddScalarBackward(const Tensor& input) : a(input) {}
     Tensor a;
+    // d(a + s)/da = 1
     void operator()(const Array& g) override { a.accumulate_grad(g); }
 };
 
@@ -204,7 +205,6 @@ struct AddScalarBackward final : BackwardClosure {
 Tensor add(const Tensor& a, real s) {
     Tensor out(a.value() + s);
     if (Tape* tape = recording_tape(a)) {
-        // d(a + s)/da = 1
         tape->record("add_scalar", {a}, out, AddScalarBackward(a));
     }
     return out;
@@ -224,6 +224,7 @@ namespace {
 struct RsubScalarBackward final : BackwardClosure {
     explicit RsubScalarBackward(const Tensor& input) : b(input) {}
     Tensor b;
+    // d(s - b)/db = -1
     void operator()(const Array& g) override { b.accumulate_grad(Array(-g)); }
 };
 
@@ -232,7 +233,6 @@ struct RsubScalarBackward final : BackwardClosure {
 Tensor sub(real s, const Tensor& b) {
     Tensor out(s - b.value());
     if (Tape* tape = recording_tape(b)) {
-        // d(s - b)/db = -1
         tape->record("rsub_scalar", {b}, out, RsubScalarBackward(b));
     }
     return out;
@@ -245,6 +245,7 @@ struct MulScalarBackward final : BackwardClosure {
     MulScalarBackward(const Tensor& input, real scalar) : a(input), s(scalar) {}
     Tensor a;
     real s;
+    // d(a s)/da = s
     void operator()(const Array& g) override { a.accumulate_grad(Array(g * s)); }
 };
 
@@ -253,7 +254,6 @@ struct MulScalarBackward final : BackwardClosure {
 Tensor mul(const Tensor& a, real s) {
     Tensor out(a.value() * s);
     if (Tape* tape = recording_tape(a)) {
-        // d(a s)/da = s
         tape->record("mul_scalar", {a}, out, MulScalarBackward(a, s));
     }
     return out;
@@ -270,6 +270,7 @@ struct DivScalarBackward final : BackwardClosure {
     DivScalarBackward(const Tensor& input, real scalar) : a(input), s(scalar) {}
     Tensor a;
     real s;
+    // d(a / s)/da = 1/s
     void operator()(const Array& g) override { a.accumulate_grad(Array(g / s)); }
 };
 
@@ -278,7 +279,6 @@ struct DivScalarBackward final : BackwardClosure {
 Tensor div(const Tensor& a, real s) {
     Tensor out(a.value() / s);
     if (Tape* tape = recording_tape(a)) {
-        // d(a / s)/da = 1/s
         tape->record("div_scalar", {a}, out, DivScalarBackward(a, s));
     }
     return out;
@@ -292,6 +292,7 @@ struct RdivScalarBackward final : BackwardClosure {
     Tensor b;
     real s;
     void operator()(const Array& g) override {
+        // d(s / b)/db = -s / b^2
         b.accumulate_grad(Array(-g * s / (b.value() * b.value())));
     }
 };
@@ -301,7 +302,6 @@ struct RdivScalarBackward final : BackwardClosure {
 Tensor div(real s, const Tensor& b) {
     Tensor out(s / b.value());
     if (Tape* tape = recording_tape(b)) {
-        // d(s / b)/db = -s / b^2
         tape->record("rdiv_scalar", {b}, out, RdivScalarBackward(b, s));
     }
     return out;
@@ -315,6 +315,7 @@ namespace {
 struct NegBackward final : BackwardClosure {
     explicit NegBackward(const Tensor& input) : x(input) {}
     Tensor x;
+    // d(-x)/dx = -1
     void operator()(const Array& g) override { x.accumulate_grad(Array(-g)); }
 };
 
@@ -323,7 +324,6 @@ struct NegBackward final : BackwardClosure {
 Tensor neg(const Tensor& x) {
     Tensor out(-x.value());
     if (Tape* tape = recording_tape(x)) {
-        // d(-x)/dx = -1
         tape->record("neg", {x}, out, NegBackward(x));
     }
     return out;
@@ -335,6 +335,7 @@ namespace {
 struct ExpBackward final : BackwardClosure {
     ExpBackward(const Tensor& input, const Tensor& output) : x(input), y(output) {}
     Tensor x, y;
+    // d(e^x)/dx = e^x = y, the op's output
     void operator()(const Array& g) override { x.accumulate_grad(Array(g * y.value())); }
 };
 
@@ -343,8 +344,7 @@ struct ExpBackward final : BackwardClosure {
 Tensor exp(const Tensor& x) {
     Tensor out(xt::exp(x.value()));
     if (Tape* tape = recording_tape(x)) {
-        // d(e^x)/dx = e^x: reuse the output y (a handle, no copy)
-        Tensor y = out;
+        Tensor y = out;  // the output, for ExpBackward (a handle, no copy)
         tape->record("exp", {x}, out, ExpBackward(x, y));
     }
     return out;
@@ -356,6 +356,7 @@ namespace {
 struct LogBackward final : BackwardClosure {
     explicit LogBackward(const Tensor& input) : x(input) {}
     Tensor x;
+    // d(ln x)/dx = 1/x
     void operator()(const Array& g) override { x.accumulate_grad(Array(g / x.value())); }
 };
 
@@ -364,7 +365,6 @@ struct LogBackward final : BackwardClosure {
 Tensor log(const Tensor& x) {
     Tensor out(xt::log(x.value()));
     if (Tape* tape = recording_tape(x)) {
-        // d(ln x)/dx = 1/x
         tape->record("log", {x}, out, LogBackward(x));
     }
     return out;
@@ -377,6 +377,7 @@ struct SqrtBackward final : BackwardClosure {
     SqrtBackward(const Tensor& input, const Tensor& output) : x(input), y(output) {}
     Tensor x, y;
     void operator()(const Array& g) override {
+        // d(sqrt x)/dx = 1 / (2 sqrt x) = 1 / (2y)
         x.accumulate_grad(Array(g / (real(2) * y.value())));
     }
 };
@@ -386,8 +387,7 @@ struct SqrtBackward final : BackwardClosure {
 Tensor sqrt(const Tensor& x) {
     Tensor out(xt::sqrt(x.value()));
     if (Tape* tape = recording_tape(x)) {
-        // d(sqrt x)/dx = 1 / (2 sqrt x) = 1 / (2y)
-        Tensor y = out;
+        Tensor y = out;  // the output, for SqrtBackward (a handle, no copy)
         tape->record("sqrt", {x}, out, SqrtBackward(x, y));
     }
     return out;
