@@ -41,7 +41,8 @@ struct BackwardClosure {
     virtual void operator()(const Array& grad_output) = 0;
 };
 
-/// A closure of type F (an op's lambda) behind that interface.
+/// A callable of type F that is not a BackwardClosure (a lambda recorded for an op of one's own,
+/// as tests/test_tape.cpp does; the library's ops record named structs) behind that interface.
 template <class F>
 struct BackwardClosureOf final : BackwardClosure {
     explicit BackwardClosureOf(F f) : fn(std::move(f)) {}
@@ -50,19 +51,20 @@ struct BackwardClosureOf final : BackwardClosure {
 };
 
 /// Receives d loss / d output and accumulates d loss / d input into each input's grad: any
-/// callable `void(const Array& grad_output)`. An op's lambda is wrapped in BackwardClosureOf;
-/// a struct deriving from BackwardClosure (a named backward, e.g. BatchNormBackward in
-/// src/ops/normalization.cpp) is kept as it is, so the tape's virtual call lands in it directly.
-/// Not std::function: calling through it is one virtual call, so in a debugger's backtrace the
-/// op's backward sits one or two frames above Tape::backward (std::function puts four frames
-/// of its own plumbing there). Copies share the closure.
+/// callable `void(const Array& grad_output)`. Every op of the library records a struct deriving
+/// from BackwardClosure (a named backward, e.g. BatchNormBackward in src/ops/normalization.cpp,
+/// MulBackward in src/ops/elementwise.cpp), kept as it is, so the tape's virtual call lands in
+/// it directly; any other callable (a lambda recorded for an op of one's own) is wrapped in
+/// BackwardClosureOf. Not std::function: calling through it is one virtual call, so in a
+/// debugger's backtrace the op's backward sits one frame above Tape::backward (a lambda: two;
+/// std::function puts four frames of its own plumbing there). Copies share the closure.
 class BackwardFn {
   public:
     BackwardFn() = default;
     template <class F>
     requires(!std::is_same_v<std::decay_t<F>, BackwardFn> &&
              std::is_invocable_v<std::decay_t<F>&, const Array&>)
-        BackwardFn(F f)  // NOLINT(google-explicit-constructor): ops pass their lambda directly
+        BackwardFn(F f)  // NOLINT(google-explicit-constructor): ops pass their struct directly
         : closure_(make_closure(std::move(f))) {}
 
     explicit operator bool() const { return closure_ != nullptr; }
@@ -72,8 +74,9 @@ class BackwardFn {
     void operator()(const Array& grad_output) const { (*closure_)(grad_output); }
 
   private:
+    // A BackwardClosure (a named backward struct) is kept as it is; any other callable is wrapped.
     template <class F>
-    static std::shared_ptr<BackwardClosure> make_closure(F f) {  // the wrapper only for lambdas
+    static std::shared_ptr<BackwardClosure> make_closure(F f) {
         if constexpr (std::is_base_of_v<BackwardClosure, F>)
             return std::make_shared<F>(std::move(f));
         else
