@@ -7,7 +7,8 @@
 //   fast       the same numbers (within float round-off) with every speed trick: lanes,
 //              blocks, fused passes, threads.
 // The op function picks one with a plain `if (kernels_in_use() == Kernels::reference)`, so the
-// reference path costs no extra frame.
+// reference path costs no extra frame (BatchNorm's backward and tg::dist's sync_batch_norm take
+// function pointers chosen by the same test; docs/architecture.md lists them).
 //
 // The default is chosen when the library is built (CMake option TAPEGRAD_KERNELS: the debug
 // preset builds `reference`, release/ci/asan build `fast`); the environment variable
@@ -45,9 +46,9 @@ inline const char* kernels_name() {
 /// std::invalid_argument naming the accepted values otherwise.
 Kernels parse_kernels(const std::string& name);
 
-/// One line saying how this program computes, for its first printed line, e.g.
-/// "tapegrad: fast kernels, 2 threads (BLAS single-threaded inside tapegrad's blocks, OpenBLAS
-/// core Haswell), float32".
+/// One line saying how this program computes, printed by the programs once their flags are
+/// applied (examples/common/cli.cpp), e.g.
+/// "tapegrad: fast kernels, 2 threads, float32, OpenBLAS core Haswell".
 std::string runtime_summary();
 
 }  // namespace tg
