@@ -44,11 +44,11 @@ struct ConvSetting {
     ConvSetting(tg::Kernels k, std::size_t threads, std::size_t images_per_block)
         : saved_threads(tg::num_threads()), kernels(k) {
         tg::set_num_threads(threads);
-        tg::detail::conv2d_images_per_block = images_per_block;
+        tg::kernels::fast::conv2d_images_per_block = images_per_block;
     }
     ~ConvSetting() {
         tg::set_num_threads(saved_threads);
-        tg::detail::conv2d_images_per_block = 0;
+        tg::kernels::fast::conv2d_images_per_block = 0;
     }
     std::size_t saved_threads;
     tgtest::KernelsGuard kernels;
@@ -179,7 +179,7 @@ TEST_CASE("fast vs reference: conv2d on 200 random shapes") {
         const tg::Shape ws{pick(1, 4), xs[1], kh, kw};
         const bool bias = trial % 3 != 0;
         // Many blocks of one image (the fast kernel's partial sums), or the automatic blocks.
-        tg::detail::conv2d_images_per_block = trial % 2 == 0 ? 1 : 0;
+        tg::kernels::fast::conv2d_images_per_block = trial % 2 == 0 ? 1 : 0;
         CAPTURE(tg::shape_str(xs));
         CAPTURE(tg::shape_str(ws));
         CAPTURE(stride);
@@ -190,7 +190,7 @@ TEST_CASE("fast vs reference: conv2d on 200 random shapes") {
             return tg::conv2d(in[0], in[1], bias ? in[2] : Tensor{}, stride, pad);
         });
     }
-    tg::detail::conv2d_images_per_block = 0;
+    tg::kernels::fast::conv2d_images_per_block = 0;
 }
 
 // The fast kernels' rule: the direct convolution for the chapter's small filters, im2col + GEMM

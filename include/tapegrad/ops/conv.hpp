@@ -15,12 +15,4 @@ namespace tg {
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {},
               std::size_t stride = 1, std::size_t padding = 0);
 
-namespace detail {
-/// How many images the fast kernel puts in one block (blocks are what threads share; dW and db
-/// are summed per block, then the blocks in order). 0, the default: chosen from the shapes
-/// alone, enough images for 2^22 multiply-adds per block. The tests set 1 to run many blocks.
-/// Never depends on the thread count, so neither do the numbers.
-inline std::size_t conv2d_images_per_block = 0;
-}  // namespace detail
-
 }  // namespace tg

@@ -25,7 +25,6 @@
 
 #include "../im2col.hpp"
 #include "conv2d_direct.hpp"
-#include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
 
@@ -47,7 +46,7 @@ struct ImageBlocks {
 ImageBlocks image_blocks(const Conv2dShape& s) {
     const std::size_t per_image = std::max<std::size_t>(1, s.o * s.k() * s.l());
     std::size_t per = (kMinWorkPerBlock + per_image - 1) / per_image;
-    if (detail::conv2d_images_per_block > 0) per = detail::conv2d_images_per_block;
+    if (conv2d_images_per_block > 0) per = conv2d_images_per_block;
     return {per, (s.n + per - 1) / per};
 }
 

@@ -14,6 +14,12 @@ namespace tg::kernels::fast {
 inline constexpr std::size_t kMaxDirectFilter = 150;
 inline constexpr std::size_t kMaxDirectFilters = 16;
 
+/// How many images the GEMM kernels put in one block (blocks are what threads share; dW and db
+/// are summed per block, then the blocks in order). 0, the default: chosen from the shapes
+/// alone, enough images for 2^22 multiply-adds per block. The tests set 1 to run many blocks.
+/// Never depends on the thread count, so neither do the numbers.
+inline std::size_t conv2d_images_per_block = 0;
+
 /// True if conv2d_forward runs the direct kernels (conv2d_direct.hpp) for this layer, false if
 /// im2col + GEMM per image. Depends on the layer's shape alone.
 bool conv2d_forward_takes_direct(const Conv2dShape& s);
