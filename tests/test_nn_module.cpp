@@ -238,7 +238,7 @@ TEST_CASE("print shows the module tree like PyTorch") {
           "    (1): Affine(3)\n"
           "  )\n"
           "  (head): Affine(3)\n"
-          ")");
+          ")\n");  // << ends the line, as Python's print(model) does
 }
 
 TEST_CASE("state file round trip: a fresh model gets exactly the saved values") {
