@@ -62,6 +62,10 @@ for student_dir in "$submissions"/*/; do
     for name in "${exercises[@]}"; do
         [[ -f $student_dir/$name.cpp ]] && cp "$student_dir/$name.cpp" "$work/"
     done
+    # The PyTorch goldens, where a check running as nobody can read them (a checkout under
+    # /root cannot be read by nobody).
+    mkdir -p "$work/reference" && cp "$ROOT"/tests/reference/*.txt "$work/reference/"
+    chmod -R a+rX "$work/reference"
     chmod 755 "$work"
     built=0
     timeout -k 5 "$compile_limit" bash "$ROOT/scripts/exercise.sh" compile "$work" \
@@ -84,7 +88,7 @@ for student_dir in "$submissions"/*/; do
         {  # (the outer braces keep bash's "Segmentation fault" report out of the output)
         (
             cd "$work" && ulimit -v 2000000 -f 10000 &&
-                HOME=$work TMPDIR=$work exec timeout -k 2 "$limit" "${isolate[@]}" "${drop[@]}" \
+                HOME=$work TMPDIR=$work TAPEGRAD_GOLDENS_DIR=$work/reference exec timeout -k 2 "$limit" "${isolate[@]}" "${drop[@]}" \
                     "$work/build/grader" --tsv "$tsv" "${nc[@]}" "$name"
         ) >"$work/$name.out" 2>&1
         rc=$?
