@@ -23,7 +23,7 @@ mkdir -p "$(dirname "$out_js")"
 # At -O1 and above emcc's JS optimizer needs the acorn module, which Debian keeps here.
 NODE_PATH=/usr/share/nodejs emcc -std=c++20 -O2 -fexceptions -Wall -Wextra -Werror \
   -Iinclude -Isrc -Iweb -isystem "$inc" \
-  web/bn_live.cpp src/ops/kernels/reference/batch_norm.cpp src/viz/histogram.cpp src/core/random.cpp \
+  web/bn_live.cpp src/ops/kernels/reference/batch_norm.cpp src/viz/histogram.cpp src/core/random.cpp src/core/shape_check.cpp \
   -sSINGLE_FILE=1 -sMODULARIZE=1 -sEXPORT_NAME=BnLive -sENVIRONMENT=web,node \
   -sALLOW_MEMORY_GROWTH=1 -sEXPORTED_FUNCTIONS="$exports" \
   -sEXPORTED_RUNTIME_METHODS=UTF8ToString \
