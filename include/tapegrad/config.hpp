@@ -62,15 +62,13 @@ inline constexpr std::size_t max_numel =
 /// Tensor constructor, reshape, broadcasting, the file and data loaders).
 std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
                           const char* where = __builtin_FUNCTION());
-inline std::size_t checked_numel(
-    const Shape& shape, const char* where = __builtin_FUNCTION()) {
+inline std::size_t checked_numel(const Shape& shape, const char* where = __builtin_FUNCTION()) {
     return checked_numel(shape.data(), shape.size(), where);
 }
 
 /// An uninitialised array of `shape`, its size checked by checked_numel: how the library
 /// makes every array (instead of Array::from_shape, which would overflow silently).
-Array new_array(const Shape& shape,
-                const char* where = __builtin_FUNCTION());
+Array new_array(const Shape& shape, const char* where = __builtin_FUNCTION());
 /// The same for an array's own shape type (another array's shape(), say).
 template <class S>
 requires(!std::is_same_v<S, Shape>) Array

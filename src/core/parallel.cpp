@@ -138,9 +138,8 @@ std::size_t num_threads() {
 
 void set_num_threads(std::size_t threads) {
     if (threads > kMaxThreads)
-        throw std::invalid_argument("set_num_threads(" + std::to_string(threads) +
-                                    "): at most " + std::to_string(kMaxThreads) +
-                                    " threads");
+        throw std::invalid_argument("set_num_threads(" + std::to_string(threads) + "): at most " +
+                                    std::to_string(kMaxThreads) + " threads");
     thread_count = std::max<std::size_t>(1, threads);
 }
 

@@ -8,8 +8,7 @@
 
 namespace tg {
 
-std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim,
-                          const char* where) {
+std::size_t checked_numel(const std::size_t* sizes, std::size_t ndim, const char* where) {
     std::size_t nonzero_product = 1;
     bool has_zero = false;
     for (std::size_t i = 0; i < ndim; ++i) {
