@@ -194,6 +194,11 @@ REGENERATE = ("bash scripts/setup.sh torch && /usr/bin/python3 tests/reference/g
               "build/ci/examples/ch310_train_cnn")
 
 
+def checkpoint_sha256(out, run_name):
+    with open(os.path.join(out, "cnn_%s.tgstate" % run_name), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def check_with_pytorch(out, history, what, kernels):
     """PyTorch's eval mode on the checkpoints must give the loss and accuracy the program wrote
     for its last epoch. PyTorch's numbers come from tests/reference/train_cnn_eval.json

@@ -66,12 +66,6 @@ def pytorch_eval(out):
     return result
 
 
-def checkpoint_sha256(out, run_name):
-    with open(os.path.join(out, "cnn_%s.tgstate" % run_name), "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
