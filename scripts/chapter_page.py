@@ -235,10 +235,11 @@ def main():
 <title>tapegrad: chapter 310, Batch Normalisation</title>
 <style>
 body {{ font-family: sans-serif; margin: 0; display: flex; align-items: flex-start; }}
-nav#toc {{ position: sticky; top: 0; flex: 0 0 15em; max-height: 100vh; overflow-y: auto;
+nav#toc {{ position: sticky; top: 0; flex: 0 0 15em; max-height: 100vh; overflow-y: auto; overflow-x: hidden;
   box-sizing: border-box; padding: 1em; background: #f4f4f4; border-right: 1px solid #ccc;
   font-size: 90%; }}
-nav#toc ul {{ list-style: none; padding: 0; margin: 0; }} nav#toc li {{ margin: .3em 0; }}
+nav#toc ul {{ list-style: none; padding: 0; margin: 0; }}
+nav#toc li {{ margin: .3em 0; overflow-wrap: anywhere; }}
 main {{ flex: 1; min-width: 0; max-width: 1600px; padding: 0 1.5em; }}
 img {{ width: 100%; height: auto; border: 1px solid #ccc; cursor: zoom-in; }}
 figure {{ margin: 1em 0; }}

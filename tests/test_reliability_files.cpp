@@ -22,16 +22,9 @@ using tg::Tensor;
 using tgtest::contains;
 using tgtest::TempDir;
 
-namespace {
+using tgtest::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
+namespace {
 
 void write_bytes(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

@@ -26,16 +26,9 @@ using tg::Tape;
 using tg::Tensor;
 namespace nn = tg::nn;
 
-namespace {
+using tgtest::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
+namespace {
 
 Array iota(const Shape& shape, real start = 1) {
     Array a = Array::from_shape(shape);

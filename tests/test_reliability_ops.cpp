@@ -18,16 +18,9 @@ using tg::Shape;
 using tg::Tape;
 using tg::Tensor;
 
-namespace {
+using tgtest::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
+namespace {
 
 Tensor param(const Shape& shape, real start = real(0.5)) {
     Array a = Array::from_shape(shape);

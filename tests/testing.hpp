@@ -215,6 +215,17 @@ inline std::string fast_vs_reference(const std::vector<Array>& values, const OpF
     }
     return {};
 }
+/// The message of the exception `f` throws, or "(no exception)" if it returns: lets a test
+/// check what an error says in one CHECK.
+inline std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const std::exception& e) {
+        return e.what();
+    }
+    return "(no exception)";
+}
+
 }  // namespace tgtest
 
 /// CHECK that `actual` matches the PyTorch reference `expected` element-wise (kRtol, with a

@@ -528,21 +528,9 @@ def _producer(node_ptr):
 
 
 def format_node(node, indent=2):
-    """The text of a tg::Node (what a Tensor shows)."""
+    """The text of a tg::Node (what a Tensor shows): node_summary's line, values, grad."""
     value = XArray(node["value"])
-    name = _std_string(node["name"])
-    head = "Tensor" + (" '%s'" % name if name else "")
-    head += " %s %s" % (shape_str(value.shape), value.dtype)
-    if bool(node["requires_grad"]):
-        head += ", requires_grad"
-    tape_id = int(node["tape_id"])
-    if tape_id == 0:
-        head += ", leaf"
-    elif tape_id == (1 << 64) - 1:  # detail::kDestroyedTape
-        head += ", made on a tape since destroyed"
-    else:
-        made = _producer(node.address)
-        head += ", from " + made if made else ", made by an op on tape #%d" % tape_id
+    head = node_summary(node)
     pad = " " * indent
     lines = [head, pad + format_array(value, indent=indent)]
     if bool(node["has_grad"]):
