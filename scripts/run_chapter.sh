@@ -12,8 +12,9 @@
 #   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
 #                        (docs/distributed.md), when Open MPI is installed
 # and the page's live figure: web/bn_live.cpp with the reference BatchNorm kernel, compiled to
-# WebAssembly (scripts/build_live.sh, emscripten from the chapter group) and natively
-# (bn_live_check, the values the page's self-check compares with).
+# WebAssembly (committed as web/bn_live.js; scripts/build_live.sh rebuilds it with emscripten,
+# the `live` group, only when its sources changed) and natively (bn_live_check, the values the
+# page's self-check compares with).
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 #
 #   bash scripts/run_chapter.sh           everything with the chapter's settings

@@ -20,9 +20,8 @@ GROUP_WHAT[build]="compile the library, tests and programs"
 GROUP_PACKAGES[build]="build-essential cmake pkg-config
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
-GROUP_WHAT[chapter]="the chapter's figures, tape graph, Fashion-MNIST; python3 writes the page; its live figure (emscripten)"
-GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3 emscripten node-acorn
-  fonts-dejavu-core"
+GROUP_WHAT[chapter]="the chapter's figures, tape graph, Fashion-MNIST; python3 writes the page"
+GROUP_PACKAGES[chapter]="gnuplot-nox graphviz dataset-fashion-mnist python3 fonts-dejavu-core"
 GROUP_WHAT[test]="the test scripts CTest runs (python3 standard library only)"
 GROUP_PACKAGES[test]="python3"
 GROUP_WHAT[notebooks]="execute notebooks/*.ipynb (nbconvert, matplotlib), open them (Jupyter Notebook)"
@@ -42,9 +41,11 @@ GROUP_WHAT[mpi]="OpenMPI (SyncBatchNorm)"
 GROUP_PACKAGES[mpi]="libopenmpi-dev openmpi-bin"
 GROUP_WHAT[perf]="callgrind instruction counts"
 GROUP_PACKAGES[perf]="valgrind"
+GROUP_WHAT[live]="rebuild the page's live figure (emscripten; only after changing its sources: scripts/build_live.sh)"
+GROUP_PACKAGES[live]="emscripten node-acorn"
 GROUP_WHAT[fresh]="debootstrap: CI's pristine Debian 12 root (scripts/ci/fresh_machine.sh)"
 GROUP_PACKAGES[fresh]="debootstrap"
-GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers clang mpi perf fresh)
+GROUP_ORDER=(build chapter test notebooks browser torch debug sanitizers clang mpi perf live fresh)
 
 LOG="${TAPEGRAD_SETUP_LOG:-/tmp/tapegrad-setup.log}"
 

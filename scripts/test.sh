@@ -25,8 +25,8 @@ done
 groups=(build test chapter notebooks browser)
 # CI's stages, in order: scripts/ci/<stage>.sh, each configuring its own build directory and
 # building only what it runs. Add a stage here.
-stages=(fresh_machine one_cpu mpi gdb debuggers consumer sanitizers fuzz clang)
-if [ "$all" = 1 ]; then groups+=(mpi debug sanitizers clang fresh); fi
+stages=(live_js fresh_machine one_cpu mpi gdb debuggers consumer sanitizers fuzz clang)
+if [ "$all" = 1 ]; then groups+=(mpi debug sanitizers clang live fresh); fi
 bash scripts/setup.sh "${groups[@]}"
 source scripts/env.sh
 if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
