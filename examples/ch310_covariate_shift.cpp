@@ -253,6 +253,8 @@ struct Run {
     std::vector<ProbeRow> probes;
     double first_loss = kNaN, final_loss = kNaN, test_acc = kNaN, mean_shift = kNaN,
            std_shift = kNaN;
+    /// The mean of window_acc: the area under the training curve (NaN if diverged).
+    double mean_acc() const { return ex::mean_sd(window_acc).mean; }
     bool diverged = false;
 };
 
@@ -449,7 +451,8 @@ int main(int argc, char** argv) {
         progress.done();
 
         // Per run, per window, per probe and step size; and the summary per variant.
-        std::vector<double> c_v, c_seed, c_first, c_final, c_div, c_train, c_test, c_dm, c_ds;
+        std::vector<double> c_v, c_seed, c_first, c_final, c_div, c_train, c_mean_train, c_test,
+        c_dm, c_ds;
         std::vector<double> w_v, w_seed, w_step, w_acc, w_loss;
         std::vector<double> l_v, l_seed, l_step, l_eta, l_loss0, l_loss, l_gnorm, l_gdiff;
         const std::size_t windows = runs[0][0].window_acc.size();
@@ -466,6 +469,7 @@ int main(int argc, char** argv) {
                 c_final.push_back(r.final_loss);
                 c_div.push_back(r.diverged);
                 c_train.push_back(r.window_acc.back());
+                c_mean_train.push_back(r.mean_acc());
                 c_test.push_back(r.test_acc);
                 c_dm.push_back(r.mean_shift);
                 c_ds.push_back(r.std_shift);
@@ -493,6 +497,8 @@ int main(int argc, char** argv) {
                                                                {"final_loss", c_final},
                                                                {"diverged", c_div},
                                                                {"train_acc", c_train},
+                                                               {"train_acc_over_steps",
+                                                                c_mean_train},
                                                                {"test_acc", c_test},
                                                                {"mean_shift", c_dm},
                                                                {"std_shift", c_ds}});
@@ -512,14 +518,16 @@ int main(int argc, char** argv) {
 
         // Per run: the means over its probes; per variant: their mean and sd over the seeds.
         std::vector<std::vector<ProbeSummary>> probe_sum(variants.size());
-        std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_test_m, s_test_sd, s_dm_m,
+        std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_over_m, s_over_sd, s_test_m, s_test_sd, s_dm_m,
             s_dm_sd, s_ds_m, s_ds_sd, s_lr_m, s_lr_sd, s_gd_m, s_gd_sd, s_beta_m, s_beta_sd;
-        ex::Table table({"model", "train %", "test %", "mean shift", "log-std shift"});
+        ex::Table table(
+            {"model", "train %", "over steps", "test %", "mean shift", "log-std shift"});
         ex::Table landscape({"model", "loss range", "max ||Δg||", "β-smoothness"});
         for (std::size_t v = 0; v < variants.size(); ++v) {
-            std::vector<double> tr, te, dm, ds, lrange, gd, beta;
+            std::vector<double> tr, over, te, dm, ds, lrange, gd, beta;
             for (const Run& r : runs[v]) {
                 tr.push_back(r.window_acc.back());
+                over.push_back(r.mean_acc());
                 te.push_back(r.test_acc);
                 dm.push_back(r.mean_shift);
                 ds.push_back(r.std_shift);
@@ -541,6 +549,7 @@ int main(int argc, char** argv) {
             s_v.push_back(static_cast<double>(v));
             s_runs.push_back(static_cast<double>(runs[v].size()));
             put(s_train_m, s_train_sd, tr);
+            put(s_over_m, s_over_sd, over);
             put(s_test_m, s_test_sd, te);
             put(s_dm_m, s_dm_sd, dm);
             put(s_ds_m, s_ds_sd, ds);
@@ -548,6 +557,7 @@ int main(int argc, char** argv) {
             put(s_gd_m, s_gd_sd, gd);
             put(s_beta_m, s_beta_sd, beta);
             table.add({variants[v].name, ex::format_mean_sd(ex::mean_sd(tr), 2, true),
+                       ex::format_mean_sd(ex::mean_sd(over), 2, true),
                        ex::format_mean_sd(ex::mean_sd(te), 2, true),
                        ex::format_mean_sd(ex::mean_sd(dm), 3),
                        ex::format_mean_sd(ex::mean_sd(ds), 3)});
@@ -561,6 +571,8 @@ int main(int argc, char** argv) {
                             {"runs", s_runs},
                             {"train_acc_mean", s_train_m},
                             {"train_acc_sd", s_train_sd},
+                            {"train_acc_over_steps_mean", s_over_m},
+                            {"train_acc_over_steps_sd", s_over_sd},
                             {"test_acc_mean", s_test_m},
                             {"test_acc_sd", s_test_sd},
                             {"mean_shift_mean", s_dm_m},
@@ -576,7 +588,8 @@ int main(int argc, char** argv) {
 
         std::printf(
             "\n(1) Training accuracy (mean batch accuracy over the last %zu steps, train mode,\n"
-            "noise included), test accuracy (eval mode), and the shift the next layer sees:\n"
+            "noise included; \"over steps\": the mean of every window's, the area under the\n"
+            "training curve), test accuracy (eval mode), and the shift the next layer sees:\n"
             "mean over steps and channels of |change of the batch mean| / std and of\n"
             "|change of log std| from one step to the next; mean ± sd over %s\n\n",
             s.window, ex::count_of(seeds.size(), "seed").c_str());
@@ -599,8 +612,7 @@ int main(int argc, char** argv) {
             "%zu seeds",
             data.name.c_str(), s.lr, s.momentum, seeds.size());
         auto& acc = ex::titled_panel(fig, 0, 0,
-                                     "(1) Training accuracy: BN, noisy BN (shift injected "
-                                     "after BN), no BN",
+                                     "(1) Training accuracy, shift injected after BN",
                                      "step", "training accuracy (%, train mode)");
         for (std::size_t v = 0; v < variants.size(); ++v) {
             std::vector<std::vector<double>> per_seed;
@@ -614,10 +626,10 @@ int main(int argc, char** argv) {
         acc.legend = "bottom right";
         auto& loss_panel = ex::titled_panel(
             fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η", "step",
-            "loss (solid: max over η, dashed: min; mean of the seeds)");
+            "loss, mean of the seeds");
         auto& grad_panel =
             ex::titled_panel(fig, 1, 0, "(2b) Gradient predictiveness: ||g(x) - g(x - ηg)||",
-                             "step", "l2 change (solid: max over η, dashed: min)");
+                             "step", "l2 change, mean of the seeds");
         auto& beta_panel = ex::titled_panel(fig, 1, 1,
                                             "(2c) Effective β-smoothness: max over η of "
                                             "||Δg|| / ||ηg||",

@@ -329,7 +329,8 @@ def facts_covariate_shift(out):
     summary = read_csv(os.path.join(out, stem + "_summary.csv"))
     check(len(rows) == 3 * len(SEEDS), "covariate_shift: 3 models x 2 seeds rows")
     seeds_present(rows, stem, per_seed=3)
-    no_nan(rows, ["first_loss", "diverged", "train_acc", "mean_shift", "std_shift"], stem)
+    no_nan(rows, ["first_loss", "diverged", "train_acc", "train_acc_over_steps", "mean_shift",
+                  "std_shift"], stem)
     no_nan([r for r in rows if not r["diverged"]], ["final_loss", "test_acc"], stem)
     first = {(int(r["variant"]), int(r["seed"])): r["first_loss"] for r in rows}
     for s in SEEDS:
@@ -355,6 +356,11 @@ def facts_covariate_shift(out):
         check(len(last) == 1 and last[0]["train_acc"] == r["train_acc"],
               "covariate_shift: variant %d seed %d: train_acc = the last window's"
               % (r["variant"], r["seed"]))
+        mine = [c["train_acc"] for c in curve
+                if c["variant"] == r["variant"] and c["seed"] == r["seed"]]
+        check(close(r["train_acc_over_steps"], statistics.mean(mine), 1e-9),
+              "covariate_shift: variant %d seed %d: train_acc_over_steps = the windows' mean"
+              % (r["variant"], r["seed"]))
     # The landscape is probed along the BN (0) and no-BN (2) paths only.
     check(sorted({int(r["variant"]) for r in land}) == [0, 2],
           "covariate_shift_landscape: probes of BN and no BN only")
@@ -370,6 +376,7 @@ def facts_covariate_shift(out):
         v = int(srow["variant"])
         mine = [r for r in rows if r["variant"] == v]
         expect = {"train_acc": [r["train_acc"] for r in mine],
+                  "train_acc_over_steps": [r["train_acc_over_steps"] for r in mine],
                   "test_acc": [r["test_acc"] for r in mine],
                   "mean_shift": [r["mean_shift"] for r in mine],
                   "std_shift": [r["std_shift"] for r in mine]}
