@@ -174,8 +174,8 @@ Model make_model(const Variant& v, std::uint64_t seed, double shift, double scal
     const auto from = base.named_parameters();
     const auto to = m.net.named_parameters();
     if (from.size() != to.size())
-        throw std::logic_error(ex::format("make_model: %zu parameters, make_cnn has %zu",
-                                          to.size(), from.size()));
+        throw std::logic_error(
+            ex::format("make_model: %zu parameters, make_cnn has %zu", to.size(), from.size()));
     for (std::size_t i = 0; i < from.size(); ++i) {
         tg::Tensor p = to[i].second;
         if (p.shape() != from[i].second.shape())
@@ -213,9 +213,8 @@ struct ProbeRow {
 // From the weights x and the batch's gradient g (the parameters' .grad): for each η, the loss
 // and gradient at x − ηg on the same batch in training mode. Puts the weights, gradients and
 // buffers (running statistics) back as they were.
-void probe(tg::nn::Module& model, const tg::Tensor& images, const tg::Labels& labels,
-           double loss0, std::size_t step, const std::vector<double>& etas,
-           std::vector<ProbeRow>& rows) {
+void probe(tg::nn::Module& model, const tg::Tensor& images, const tg::Labels& labels, double loss0,
+           std::size_t step, const std::vector<double>& etas, std::vector<ProbeRow>& rows) {
     std::vector<tg::Tensor> params = model.parameters();
     std::vector<tg::Array> x0, g0, buffers;
     for (const tg::Tensor& p : params) {
@@ -267,8 +266,7 @@ struct Settings {
 Run train_one(const Variant& v, std::uint64_t seed, const ex::Data& data, const Settings& s,
               ex::SweepProgress& progress) {
     Model m = make_model(v, seed, s.shift, s.scale);
-    const tg::data::DataLoader loader =
-        ex::make_loader(data, data.train, s.batch_size, true, seed);
+    const tg::data::DataLoader loader = ex::make_loader(data, data.train, s.batch_size, true, seed);
     tg::optim::SGD opt(m.net.parameters(), {.lr = s.lr, .momentum = s.momentum});
     m.net.train();
     Run r;
@@ -386,8 +384,8 @@ int main(int argc, char** argv) {
                "measure the landscape every this many steps (0: never)", ex::between(0, 100000));
     cli.list("--etas", etas, "step sizes along the gradient for the landscape probes",
              ex::between(0, 100));
-    cli.option("--noise-shift", noise_shift, "noisy BN: shift m_c uniform in [-a, a]; a =",
-               ex::between(0, 100));
+    cli.option("--noise-shift", noise_shift,
+               "noisy BN: shift m_c uniform in [-a, a]; a =", ex::between(0, 100));
     cli.option("--noise-scale", noise_scale,
                "noisy BN: scale s_c log-uniform in [1/k, k]; k =", ex::between(1, 100));
     ex::add_sgd_flags(cli, sgd);
@@ -429,8 +427,8 @@ int main(int argc, char** argv) {
             "%s: %zu training, %zu test images\n%zu steps of %zu (SGD lr %g, momentum %g, "
             "constant)\nnoisy BN: shift in [-%g, %g], scale in [1/%g, %g], per channel and "
             "step\n3 models x %s; landscape probed every %zu steps at %zu step sizes\n\n",
-            data.name.c_str(), data.train->size(), data.test->size(), s.steps, s.batch_size,
-            s.lr, s.momentum, s.shift, s.shift, s.scale, s.scale,
+            data.name.c_str(), data.train->size(), data.test->size(), s.steps, s.batch_size, s.lr,
+            s.momentum, s.shift, s.shift, s.scale, s.scale,
             ex::count_of(seeds.size(), "seed").c_str(), s.probe_every, s.etas.size());
 
         const std::vector<Variant> variants = {
@@ -452,7 +450,7 @@ int main(int argc, char** argv) {
 
         // Per run, per window, per probe and step size; and the summary per variant.
         std::vector<double> c_v, c_seed, c_first, c_final, c_div, c_train, c_mean_train, c_test,
-        c_dm, c_ds;
+            c_dm, c_ds;
         std::vector<double> w_v, w_seed, w_step, w_acc, w_loss;
         std::vector<double> l_v, l_seed, l_step, l_eta, l_loss0, l_loss, l_gnorm, l_gdiff;
         const std::size_t windows = runs[0][0].window_acc.size();
@@ -491,17 +489,17 @@ int main(int argc, char** argv) {
                     l_gdiff.push_back(p.grad_diff);
                 }
             }
-        tg::viz::write_csv(out / "ch310_covariate_shift.csv", {{"variant", c_v},
-                                                               {"seed", c_seed},
-                                                               {"first_loss", c_first},
-                                                               {"final_loss", c_final},
-                                                               {"diverged", c_div},
-                                                               {"train_acc", c_train},
-                                                               {"train_acc_over_steps",
-                                                                c_mean_train},
-                                                               {"test_acc", c_test},
-                                                               {"mean_shift", c_dm},
-                                                               {"std_shift", c_ds}});
+        tg::viz::write_csv(out / "ch310_covariate_shift.csv",
+                           {{"variant", c_v},
+                            {"seed", c_seed},
+                            {"first_loss", c_first},
+                            {"final_loss", c_final},
+                            {"diverged", c_div},
+                            {"train_acc", c_train},
+                            {"train_acc_over_steps", c_mean_train},
+                            {"test_acc", c_test},
+                            {"mean_shift", c_dm},
+                            {"std_shift", c_ds}});
         tg::viz::write_csv(out / "ch310_covariate_shift_curve.csv", {{"variant", w_v},
                                                                      {"seed", w_seed},
                                                                      {"step", w_step},
@@ -518,8 +516,9 @@ int main(int argc, char** argv) {
 
         // Per run: the means over its probes; per variant: their mean and sd over the seeds.
         std::vector<std::vector<ProbeSummary>> probe_sum(variants.size());
-        std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_over_m, s_over_sd, s_test_m, s_test_sd, s_dm_m,
-            s_dm_sd, s_ds_m, s_ds_sd, s_lr_m, s_lr_sd, s_gd_m, s_gd_sd, s_beta_m, s_beta_sd;
+        std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_over_m, s_over_sd, s_test_m,
+            s_test_sd, s_dm_m, s_dm_sd, s_ds_m, s_ds_sd, s_lr_m, s_lr_sd, s_gd_m, s_gd_sd, s_beta_m,
+            s_beta_sd;
         ex::Table table(
             {"model", "train %", "over steps", "test %", "mean shift", "log-std shift"});
         ex::Table landscape({"model", "loss range", "max ||Δg||", "β-smoothness"});
@@ -611,8 +610,7 @@ int main(int argc, char** argv) {
             "The covariate-shift debate (Santurkar et al. 2018): %s, SGD lr %g, momentum %g, "
             "%zu seeds",
             data.name.c_str(), s.lr, s.momentum, seeds.size());
-        auto& acc = ex::titled_panel(fig, 0, 0,
-                                     "(1) Training accuracy, shift injected after BN",
+        auto& acc = ex::titled_panel(fig, 0, 0, "(1) Training accuracy, shift injected after BN",
                                      "step", "training accuracy (%, train mode)");
         for (std::size_t v = 0; v < variants.size(); ++v) {
             std::vector<std::vector<double>> per_seed;
@@ -624,9 +622,9 @@ int main(int argc, char** argv) {
             ex::add_spread(acc, window_x, per_seed, variants[v].name, variants[v].colour);
         }
         acc.legend = "bottom right";
-        auto& loss_panel = ex::titled_panel(
-            fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η", "step",
-            "loss, mean of the seeds");
+        auto& loss_panel =
+            ex::titled_panel(fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η",
+                             "step", "loss, mean of the seeds");
         auto& grad_panel =
             ex::titled_panel(fig, 1, 0, "(2b) Gradient predictiveness: ||g(x) - g(x - ηg)||",
                              "step", "l2 change, mean of the seeds");
