@@ -1,7 +1,8 @@
-// ch310_covariate_shift — the covariate-shift debate: does BN help by reducing "internal
-// covariate shift" (the chapter's explanation), or, as Santurkar et al. (2018, "How Does Batch
-// Normalization Help Optimization?") found, does shift injected after BN barely hurt, and BN's
-// benefit come with a smoother loss landscape?
+// ch310_covariate_shift — the covariate-shift debate: against the chapter's "internal covariate
+// shift" explanation, Santurkar, Tsipras, Ilyas and Madry (2018, "How Does Batch Normalization
+// Help Optimization?") found that distribution shift injected after BN barely hurts training,
+// and that BN's benefit comes with a smoother loss landscape (smaller loss and gradient changes
+// along the training path).
 //
 // The chapter's LeNet-style CNN (examples/common/experiment.hpp) three ways, from the same
 // initial weights on the same batches (SGD, momentum 0.9, constant lr, batch 64): with a
@@ -65,8 +66,8 @@ class ChannelNoise : public tg::nn::Module {
     tg::Tensor forward(const tg::Tensor& x) override {
         if (!is_training()) return x;
         if (x.dim() != 4 || x.shape()[1] != channels_)
-            throw std::invalid_argument(ex::format(
-                "ChannelNoise: expected [N, %zu, H, W], got a %zu-d input", channels_, x.dim()));
+            throw std::invalid_argument(ex::format("ChannelNoise: expected [N, %zu, H, W], got %s",
+                                                   channels_, tg::shape_str(x.shape()).c_str()));
         tg::Array s = tg::new_array({1, channels_, 1, 1}), m = tg::new_array({1, channels_, 1, 1});
         for (std::size_t c = 0; c < channels_; ++c) {
             s.flat(c) = static_cast<tg::real>(std::exp(gen_.uniform(-log_scale_, log_scale_)));
@@ -88,6 +89,9 @@ class MomentRecorder : public tg::nn::Module {
   public:
     tg::Tensor forward(const tg::Tensor& x) override {
         if (!on) return x;
+        if (x.dim() != 4)
+            throw std::invalid_argument("MomentRecorder: expected [N, C, H, W], got " +
+                                        tg::shape_str(x.shape()));
         const tg::Array& v = x.value();
         const std::size_t N = v.shape()[0], C = v.shape()[1], HW = v.size() / (N * C);
         std::vector<double> mean(C), sd(C);
@@ -426,10 +430,14 @@ int main(int argc, char** argv) {
         std::printf(
             "%s: %zu training, %zu test images\n%zu steps of %zu (SGD lr %g, momentum %g, "
             "constant)\nnoisy BN: shift in [-%g, %g], scale in [1/%g, %g], per channel and "
-            "step\n3 models x %s; landscape probed every %zu steps at %zu step sizes\n\n",
+            "step\n3 models x %s; %s\n\n",
             data.name.c_str(), data.train->size(), data.test->size(), s.steps, s.batch_size, s.lr,
             s.momentum, s.shift, s.shift, s.scale, s.scale,
-            ex::count_of(seeds.size(), "seed").c_str(), s.probe_every, s.etas.size());
+            ex::count_of(seeds.size(), "seed").c_str(),
+            s.probe_every == 0 ? "landscape not probed (--probe-every 0)"
+                               : ex::format("landscape probed every %zu steps at %s", s.probe_every,
+                                            ex::count_of(s.etas.size(), "step size").c_str())
+                                     .c_str());
 
         const std::vector<Variant> variants = {
             {"BN", ex::Norm::batch, false, true, ex::kWithBn},
