@@ -344,11 +344,13 @@ def facts_covariate_shift(out):
     for s in SEEDS:
         bn = [r for r in rows if r["variant"] == 0 and r["seed"] == s][0]
         noisy = [r for r in rows if r["variant"] == 1 and r["seed"] == s][0]
-        check(noisy["mean_shift"] > 10 * bn["mean_shift"] and noisy["std_shift"] > 10 * bn["std_shift"],
+        check(noisy["mean_shift"] > 10 * bn["mean_shift"]
+              and noisy["std_shift"] > 10 * bn["std_shift"],
               "covariate_shift: seed %d: the injected shift is what the next layer sees "
               "(mean shift %.4f with noise, %.4f without)" % (s, noisy["mean_shift"],
                                                            bn["mean_shift"]))
-    check(len(curve) == 3 * len(SEEDS) * 4 and sorted({r["step"] for r in curve}) == [4, 8, 12, 16],
+    check(len(curve) == 3 * len(SEEDS) * 4
+          and sorted({r["step"] for r in curve}) == [4, 8, 12, 16],
           "covariate_shift_curve: windows ending at steps 4, 8, 12, 16 for every run")
     for r in rows:
         last = [c for c in curve if c["variant"] == r["variant"] and c["seed"] == r["seed"]
@@ -387,7 +389,8 @@ def facts_covariate_shift(out):
                 for r in land:
                     if r["variant"] == v and r["seed"] == s:
                         probes.setdefault(r["step"], []).append(r)
-                ranges.append(statistics.mean(max(p["loss"] for p in ps) - min(p["loss"] for p in ps)
+                ranges.append(statistics.mean(max(p["loss"] for p in ps)
+                                              - min(p["loss"] for p in ps)
                                               for ps in probes.values()))
                 gdiffs.append(statistics.mean(max(p["grad_diff"] for p in ps)
                                               for ps in probes.values()))
@@ -402,7 +405,8 @@ def facts_covariate_shift(out):
             check(close(srow[k + "_mean"], statistics.mean(values), 1e-9)
                   and close(srow[k + "_sd"], statistics.stdev(values), 1e-9)
                   and srow["runs"] == len(SEEDS),
-                  "covariate_shift_summary: variant %d: %s mean and sd of the seeds' values" % (v, k))
+                  "covariate_shift_summary: variant %d: %s mean and sd of the seeds' values"
+                  % (v, k))
     check_png(out, stem)
 
 

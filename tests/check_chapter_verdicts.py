@@ -4,7 +4,8 @@ full runs that docs/ch310_experiments.md reports (its tables' means, written her
 files the programs write), the verdicts that page argues for: lr_sweep held, convergence held
 in part (in steps, not in seconds), regularisation held in part, placement, small_batch and
 finetune did not hold, covariate_shift (Santurkar et al.'s findings) held; and each half of the
-covariate_shift rule alone gives "held in part". Plus: a missing file gives "no verdict" naming it, not a crash.
+covariate_shift rule alone gives "held in part". Plus: a missing file gives "no verdict" naming
+it, not a crash.
 
     check_chapter_verdicts.py
 """
