@@ -133,6 +133,36 @@ def finetune(out):
     return (HELD if acc[0] >= max(acc[1], acc[2]) else NOT), ev
 
 
+def covariate_shift(out):
+    """Santurkar et al.'s two findings: (1) shift injected after BN barely hurts: noisy BN keeps
+    most (over half) of BN's lead over no BN in training accuracy averaged over the steps,
+    although the next layer sees more step-to-step shift than without BN; (2) BN's path is
+    smoother: the loss range, the largest gradient change and the effective beta-smoothness
+    along it are all below no BN's."""
+    rows = {int(r["variant"]): r for r in _csv(out, "ch310_covariate_shift_summary.csv")}
+    bn, noisy, none = rows[0], rows[1], rows[2]
+    acc = {k: r["train_acc_over_steps_mean"] for k, r in rows.items()}
+    lead = acc[0] - acc[2]
+    kept = (acc[1] - acc[2]) / lead if lead > 0 else math.nan
+    first = lead > 0 and kept > 0.5 and noisy["mean_shift_mean"] > none["mean_shift_mean"]
+    keys = ("loss_range_mean", "grad_diff_mean", "beta_mean")
+    smoother = [k for k in keys if bn[k] < none[k]]
+    second = len(smoother) == len(keys)
+    ev = ("training accuracy over the steps: BN %s, noisy BN %s, no BN %s (shift seen by the "
+          "next layer %.3g, %.3g, %.3g); along the path BN vs no BN: loss range %.3g vs %.3g, "
+          "gradient change %.3g vs %.3g, beta-smoothness %.3g vs %.3g"
+          % (_pct(acc[0]), _pct(acc[1]), _pct(acc[2]), bn["mean_shift_mean"],
+             noisy["mean_shift_mean"], none["mean_shift_mean"], bn["loss_range_mean"],
+             none["loss_range_mean"], bn["grad_diff_mean"], none["grad_diff_mean"],
+             bn["beta_mean"], none["beta_mean"]))
+    if first and second:
+        return HELD, ev
+    if first or second:
+        return PART, ev + (": the noise finding held, the smoothness one did not" if first
+                           else ": BN was smoother, but the injected shift hurt")
+    return NOT, ev
+
+
 def train_vs_eval(out):
     f = _facts(out, "ch310_train_vs_eval")
     shown = f["same_input_train_diff"] > 0 and f["same_input_eval_diff"] == 0
@@ -204,6 +234,7 @@ RULES = {
     "ch310_lr_sweep": lr_sweep, "ch310_convergence": convergence, "ch310_init_scale": init_scale,
     "ch310_regularisation": regularisation, "ch310_placement": placement,
     "ch310_small_batch": small_batch, "ch310_finetune": finetune,
+    "ch310_covariate_shift": covariate_shift,
     "ch310_train_vs_eval": train_vs_eval, "ch310_shifted_stats": shifted_stats,
     "ch310_manual_batchnorm": manual_batchnorm, "ch310_variance_convention": variance_convention,
     "ch322_layernorm_vs_batchnorm": layernorm_vs_batchnorm, "ch306_tape_backprop": tape_backprop,

@@ -5,8 +5,8 @@
 #   ch310_bn_histograms  the chapter's figure (activations before/after BN for B = 8..512), the
 #                        noise of the batch statistics, the same figure from a CNN on MNIST
 #   ch310_train_cnn      a LeNet-style CNN trained on MNIST with and without BN
-#   ch310_lr_sweep ... ch310_finetune   the chapter's claims about training, one experiment
-#                        each (docs/ch310_experiments.md)
+#   ch310_lr_sweep ... ch310_covariate_shift   the chapter's claims about training, one experiment
+#                        each, and the covariate-shift debate (docs/ch310_experiments.md)
 #   ch310_train_vs_eval ... ch310_checkpoint_bn   the mechanics and production gotchas, one
 #                        demonstration each (docs/ch310_gotchas.md)
 #   ch310_sync_batchnorm the data-parallel gotcha and SyncBatchNorm on 4 MPI ranks
@@ -34,7 +34,7 @@ source scripts/chapter_lib.sh
 # best learning rate.
 programs=(ch310_bn_histograms ch310_train_cnn
           ch310_lr_sweep ch310_convergence ch310_init_scale ch310_regularisation
-          ch310_placement ch310_small_batch ch310_finetune
+          ch310_placement ch310_small_batch ch310_finetune ch310_covariate_shift
           ch310_train_vs_eval ch310_shifted_stats ch310_manual_batchnorm ch310_variance_convention
           ch310_norm_family ch322_layernorm_vs_batchnorm ch306_tape_backprop ch310_checkpoint_bn)
 # Built but not run here: README's first program and tape_demo, for the reader's next steps

@@ -4,7 +4,7 @@ writes (CTest runs this once per program; see tests/CMakeLists.txt).
 
     check_ch310_experiments.py <name> <path to the program>
     name: lr_sweep | convergence | init_scale | regularisation | placement | small_batch |
-          finetune
+          finetune | covariate_shift
 
 Every program, whatever its name:
   - --help exits 0 and lists the shared flags and a footer naming the outputs; --seed -1,
@@ -319,6 +319,123 @@ def facts_finetune(out):
     check_png(out, "ch310_finetune")
 
 
+def facts_covariate_shift(out):
+    """ch310_covariate_shift in quick mode: 500 images = 8 steps of 64 per epoch, 2 epochs =
+    16 steps, windows of 4, a probe every 4 steps at step sizes 0.05, 0.1 and 0.2."""
+    stem = "ch310_covariate_shift"
+    rows = read_csv(os.path.join(out, stem + ".csv"))
+    curve = read_csv(os.path.join(out, stem + "_curve.csv"))
+    land = read_csv(os.path.join(out, stem + "_landscape.csv"))
+    summary = read_csv(os.path.join(out, stem + "_summary.csv"))
+    check(len(rows) == 3 * len(SEEDS), "covariate_shift: 3 models x 2 seeds rows")
+    seeds_present(rows, stem, per_seed=3)
+    no_nan(rows, ["first_loss", "diverged", "train_acc", "train_acc_over_steps", "mean_shift",
+                  "std_shift"], stem)
+    no_nan([r for r in rows if not r["diverged"]], ["final_loss", "test_acc"], stem)
+    first = {(int(r["variant"]), int(r["seed"])): r["first_loss"] for r in rows}
+    for s in SEEDS:
+        # The same weights and batch: noisy BN differs from BN only by the noise, which is on
+        # from the first step; no BN is another network.
+        check(first[(0, s)] != first[(1, s)] and first[(0, s)] != first[(2, s)],
+              "covariate_shift: seed %d: BN, noisy BN and no BN start from different losses" % s)
+    # Under plain BN each channel's batch mean after BN is its beta, which moves by lr-sized
+    # steps; the noise redraws a shift in [-0.5, 0.5] per channel at every step (|change| about
+    # 1/3 of the std): not a statistic of the seed but the amplitude of the injected shift.
+    for s in SEEDS:
+        bn = [r for r in rows if r["variant"] == 0 and r["seed"] == s][0]
+        noisy = [r for r in rows if r["variant"] == 1 and r["seed"] == s][0]
+        check(noisy["mean_shift"] > 10 * bn["mean_shift"]
+              and noisy["std_shift"] > 10 * bn["std_shift"],
+              "covariate_shift: seed %d: the injected shift is what the next layer sees "
+              "(mean shift %.4f with noise, %.4f without)" % (s, noisy["mean_shift"],
+                                                           bn["mean_shift"]))
+    check(len(curve) == 3 * len(SEEDS) * 4
+          and sorted({r["step"] for r in curve}) == [4, 8, 12, 16],
+          "covariate_shift_curve: windows ending at steps 4, 8, 12, 16 for every run")
+    for r in rows:
+        last = [c for c in curve if c["variant"] == r["variant"] and c["seed"] == r["seed"]
+                and c["step"] == 16]
+        check(len(last) == 1 and last[0]["train_acc"] == r["train_acc"],
+              "covariate_shift: variant %d seed %d: train_acc = the last window's"
+              % (r["variant"], r["seed"]))
+        mine = [c["train_acc"] for c in curve
+                if c["variant"] == r["variant"] and c["seed"] == r["seed"]]
+        check(close(r["train_acc_over_steps"], statistics.mean(mine), 1e-9),
+              "covariate_shift: variant %d seed %d: train_acc_over_steps = the windows' mean"
+              % (r["variant"], r["seed"]))
+    # The landscape is probed along the BN (0) and no-BN (2) paths only.
+    check(sorted({int(r["variant"]) for r in land}) == [0, 2],
+          "covariate_shift_landscape: probes of BN and no BN only")
+    check(len(land) == 2 * len(SEEDS) * 4 * 3
+          and sorted({r["step"] for r in land}) == [4, 8, 12, 16]
+          and sorted({r["eta"] for r in land}) == [0.05, 0.1, 0.2],
+          "covariate_shift_landscape: steps 4, 8, 12, 16 x step sizes 0.05, 0.1, 0.2 per run")
+    no_nan(land, ["loss0", "loss", "grad_norm", "grad_diff"], stem + "_landscape")
+    # The summary is computed from the rows: per run, the mean over its probes of the loss
+    # range over eta, of the largest gradient change, and of the largest ||dg|| / (eta ||g||);
+    # per model, their mean and sd over the seeds (and the same for the run rows).
+    for srow in summary:
+        v = int(srow["variant"])
+        mine = [r for r in rows if r["variant"] == v]
+        expect = {"train_acc": [r["train_acc"] for r in mine],
+                  "train_acc_over_steps": [r["train_acc_over_steps"] for r in mine],
+                  "test_acc": [r["test_acc"] for r in mine],
+                  "mean_shift": [r["mean_shift"] for r in mine],
+                  "std_shift": [r["std_shift"] for r in mine]}
+        if v in (0, 2):
+            ranges, gdiffs, betas = [], [], []
+            for s in SEEDS:
+                probes = {}
+                for r in land:
+                    if r["variant"] == v and r["seed"] == s:
+                        probes.setdefault(r["step"], []).append(r)
+                ranges.append(statistics.mean(max(p["loss"] for p in ps)
+                                              - min(p["loss"] for p in ps)
+                                              for ps in probes.values()))
+                gdiffs.append(statistics.mean(max(p["grad_diff"] for p in ps)
+                                              for ps in probes.values()))
+                betas.append(statistics.mean(max(p["grad_diff"] / (p["eta"] * p["grad_norm"])
+                                                 for p in ps) for ps in probes.values()))
+            expect.update(loss_range=ranges, grad_diff=gdiffs, beta=betas)
+        else:
+            for k in ("loss_range", "grad_diff", "beta"):
+                check(math.isnan(srow[k + "_mean"]),
+                      "covariate_shift_summary: noisy BN has no %s (not probed)" % k)
+        for k, values in expect.items():
+            check(close(srow[k + "_mean"], statistics.mean(values), 1e-9)
+                  and close(srow[k + "_sd"], statistics.stdev(values), 1e-9)
+                  and srow["runs"] == len(SEEDS),
+                  "covariate_shift_summary: variant %d: %s mean and sd of the seeds' values"
+                  % (v, k))
+    check_png(out, stem)
+
+
+def facts_covariate_shift_probes(program, tmp, a):
+    """The probes leave the training path alone, and a step of 0 gives back the step's loss
+    and gradient exactly (the weights, gradients and running statistics are restored)."""
+    stem = "ch310_covariate_shift"
+    d = os.path.join(tmp, "no_probes")
+    run([program, "--quick", "--seed", "3", "--seeds", "2", "--probe-every", "0", "--out", d])
+    for f in (stem + ".csv", stem + "_curve.csv"):
+        with open(os.path.join(a, f), "rb") as fa, open(os.path.join(d, f), "rb") as fd:
+            check(fa.read() == fd.read(),
+                  "%s: the same with and without the landscape probes" % f)
+    with open(os.path.join(d, stem + "_landscape.csv")) as f:
+        check(len(f.read().splitlines()) == 1,
+              "covariate_shift: --probe-every 0 writes no probes (a header only)")
+    d = os.path.join(tmp, "eta0")
+    run([program, "--quick", "--seed", "3", "--seeds", "1", "--etas", "0,0.1", "--out", d])
+    land = read_csv(os.path.join(d, stem + "_landscape.csv"))
+    zero = [r for r in land if r["eta"] == 0]
+    check(len(zero) == 2 * 4 and all(r["loss"] == r["loss0"] and r["grad_diff"] == 0
+                                     for r in zero),
+          "covariate_shift: a step of 0 gives the step's own loss and gradient, to the bit")
+    moved = [r for r in land if r["eta"] == 0.1]
+    check(len(moved) == 2 * 4 and all(r["loss"] != r["loss0"] and r["grad_diff"] > 0
+                                      for r in moved),
+          "covariate_shift: a step of 0.1 moves the loss and the gradient")
+
+
 FACTS = {
     "lr_sweep": facts_lr_sweep,
     "convergence": facts_convergence,
@@ -327,6 +444,7 @@ FACTS = {
     "placement": facts_placement,
     "small_batch": facts_small_batch,
     "finetune": facts_finetune,
+    "covariate_shift": facts_covariate_shift,
 }
 # Files whose numbers are timings: expected to differ between two runs of one seed.
 TIMINGS = {"ch310_convergence_timing.csv"}
@@ -386,6 +504,8 @@ def main():
                 check(fa.read() == fc.read(), "%s: byte-identical at 1 and 2 threads" % f)
         if name == "convergence":
             facts_convergence_from_sweep(program, os.path.join(tmp, "c"))
+        if name == "covariate_shift":
+            facts_covariate_shift_probes(program, tmp, a)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if FAILURES:

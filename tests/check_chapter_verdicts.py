@@ -3,7 +3,9 @@
 full runs that docs/ch310_experiments.md reports (its tables' means, written here as the CSV
 files the programs write), the verdicts that page argues for: lr_sweep held, convergence held
 in part (in steps, not in seconds), regularisation held in part, placement, small_batch and
-finetune did not hold. Plus: a missing file gives "no verdict" naming it, not a crash.
+finetune did not hold, covariate_shift (Santurkar et al.'s findings) held; and each half of the
+covariate_shift rule alone gives "held in part". Plus: a missing file gives "no verdict" naming
+it, not a crash.
 
     check_chapter_verdicts.py
 """
@@ -66,6 +68,25 @@ with tempfile.TemporaryDirectory() as out:
     expect(out, "ch310_small_batch", cv.NOT)
     write(out, "ch310_finetune.csv", ["mode", "acc_new"], [(0, 0.3846), (1, 0.3966), (2, 0.8226)])
     expect(out, "ch310_finetune", cv.NOT)
+    # The full run's summary (docs/ch310_experiments.md): training accuracy over the steps,
+    # the shift the next layer sees, and along the path the loss range, gradient change and
+    # beta-smoothness (BN, noisy BN, no BN).
+    def covariate(over, shift, landscape):
+        header = ["variant", "train_acc_over_steps_mean", "mean_shift_mean", "loss_range_mean",
+                  "grad_diff_mean", "beta_mean"]
+        write(out, "ch310_covariate_shift_summary.csv", header,
+              [(v, over[v], shift[v]) + landscape[v] for v in range(3)])
+    nan = float("nan")
+    full_landscape = [(0.291, 2.438, 10.496), (nan, nan, nan), (0.845, 5.696, 14.375)]
+    covariate([0.9224, 0.9064, 0.8718], [0.001, 0.337, 0.036], full_landscape)
+    expect(out, "ch310_covariate_shift", cv.HELD)
+    # Noise that costs more than half of BN's lead over no BN: only the smoothness half holds.
+    covariate([0.9224, 0.8850, 0.8718], [0.001, 0.337, 0.036], full_landscape)
+    expect(out, "ch310_covariate_shift", cv.PART)
+    # BN's path rougher than no BN's in one of the three measures: only the noise half holds.
+    covariate([0.9224, 0.9064, 0.8718], [0.001, 0.337, 0.036],
+              [(0.291, 2.438, 15.0), (nan, nan, nan), (0.845, 5.696, 14.38)])
+    expect(out, "ch310_covariate_shift", cv.PART)
     got, evidence = cv.verdict(out, "ch310_init_scale")
     ok = got == cv.NONE and "ch310_init_scale.csv" in evidence
     print(("  ok   " if ok else "  FAIL ") + "a missing file: %s: %s" % (got, evidence))
