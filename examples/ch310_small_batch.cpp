@@ -33,6 +33,7 @@
 #include <cstdio>
 #include <iostream>
 #include <limits>
+#include <stdexcept>
 
 #include "common/cli.hpp"
 #include "common/experiment.hpp"
@@ -58,6 +59,8 @@ std::size_t values_per_statistic(tg::nn::Sequential& model, const tg::Tensor& im
         });
     model(images);
     hooks.remove();
+    if (fewest == std::numeric_limits<std::size_t>::max())
+        throw std::logic_error("values_per_statistic: the network has no BatchNorm1d/2d layer");
     return fewest;
 }
 
