@@ -11,12 +11,23 @@
 // have no BN, so the logits still grow like s³. Then each network is trained for the same
 // budget (SGD, momentum 0.9, constant lr, batch 64) and scored on the test set in eval mode.
 //
+// The chapter's CNN has BN in two layers of five, so it shows the claim only where BN is. A
+// second part crosses to where the claim is expected to grow, depth with BN in every layer:
+// plain MLPs of 4, 8 and 16 Linear layers (784-100-...-100-10) with BatchNorm1d after every
+// hidden Linear and without, at init scales 0.5, 1, 2.5 (about He's √6 for ReLU: PyTorch's
+// default Linear init shrinks a ReLU net's activations about 2.4x per layer) and 5, the same
+// budget. Sensitivity to init is then the spread of accuracy over the scales, per depth.
+//
 // Output (in --out, default out/ch310): ch310_init_scale.png (test accuracy, conv2's and the
-// logits' std against s), ch310_init_scale.csv (one row per run: bn 1/0, scale, seed, the five
-// stds, losses, diverged, test loss and accuracy).
+// logits' std against s; the MLPs' accuracy against s per depth and the spread over s against
+// depth), ch310_init_scale.csv (one row per run: bn 1/0, scale, seed, the five stds, losses,
+// diverged, test loss and accuracy), ch310_init_scale_depth.csv (the MLPs, one row per run:
+// depth, bn, scale, seed, std of the last hidden layer and of the logits at init, losses,
+// diverged, test loss and accuracy).
 //
 //     ./build/release/examples/ch310_init_scale
 //     ./build/release/examples/ch310_init_scale --scales 0.3,1,3 --lr 0.03
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -60,6 +71,16 @@ std::vector<double> block_stds(tg::nn::Sequential& model, const tg::Tensor& imag
     return stds;
 }
 
+// Back to the running statistics of a fresh model (block_stds ran one batch in training mode).
+void reset_running_stats(tg::nn::Sequential& model) {
+    for (auto& [name, buffer] : model.named_buffers()) {
+        if (name.ends_with("running_mean") || name.ends_with("num_batches_tracked"))
+            buffer.value().fill(0);
+        else if (name.ends_with("running_var"))
+            buffer.value().fill(1);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,18 +96,31 @@ int main(int argc, char** argv) {
              ex::greater_than(0, 1000));
     ex::add_sgd_flags(cli, sgd);
     cli.option("--epochs", epochs, "passes over the training set per run", ex::between(1, 1000));
+    std::vector<std::size_t> depths = {4, 8, 16};
+    std::vector<double> depth_scales = {0.5, 1, 2.5, 5};
+    cli.list("--depths", depths, "second part: Linear layers of each MLP, comma-separated",
+             ex::between(2, 64));
+    cli.list("--depth-scales", depth_scales, "second part: the MLPs' init scales",
+             ex::greater_than(0, 1000));
     cli.quick_help(
-        "a few-second run for the tests: scales 0.5 and 2, the first 1,000 training "
-        "and 500 test images");
+        "a few-second run for the tests: scales 0.5 and 2 (MLPs: depths 4 and 16 at "
+        "scales 0.5 and 2.5), the first 1,000 training and 500 test images");
     cli.outputs(
         "ch310_init_scale.png (test accuracy and activation std against the init scale), "
         "ch310_init_scale.csv (one row per run: bn 1/0, scale, seed, std of conv1, conv2, "
-        "fc1, fc2 and logits after init, losses, diverged, test loss and accuracy).");
+        "fc1, fc2 and logits after init, losses, diverged, test loss and accuracy), "
+        "ch310_init_scale_depth.csv (the MLPs with and without BatchNorm1d: depth, bn, scale, "
+        "seed, std of the last hidden layer and the logits after init, losses, diverged, test "
+        "loss and accuracy).");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
 
     try {
         const fs::path out = cli.prepare();
-        if (common.quick) scales = {0.5, 2};
+        if (common.quick) {
+            scales = {0.5, 2};
+            depths = {4, 16};
+            depth_scales = {0.5, 2.5};
+        }
         const ex::Data data = ex::load_data(common, 1000, 500);
         const double lr = sgd.lr, momentum = sgd.momentum;
         const std::size_t batch_size = sgd.batch_size;
@@ -124,12 +158,7 @@ int main(int argc, char** argv) {
                     // Training mode, as the first step sees it (BN: this batch's statistics).
                     // NoGrad: nothing recorded; the running statistics move once and are reset.
                     const std::vector<double> stds = block_stds(model, probe);
-                    for (auto& [name, buffer] : model.named_buffers()) {
-                        if (name.ends_with("running_mean") || name.ends_with("num_batches_tracked"))
-                            buffer.value().fill(0);
-                        else if (name.ends_with("running_var"))
-                            buffer.value().fill(1);
-                    }
+                    reset_running_stats(model);
                     const ex::TrainResult r = ex::train(model, data, data.train,
                                                         {.lr = lr,
                                                          .momentum = momentum,
@@ -212,7 +241,112 @@ int main(int argc, char** argv) {
             steps, ex::count_of(seeds.size(), "seed").c_str());
         accs.print();
 
-        tg::viz::Figure fig(1, 3, 1680, 540);
+        // The second part: MLPs of each depth, with and without BatchNorm1d after every hidden
+        // Linear, at each of depth_scales.
+        std::vector<double> d_depth, d_bn, d_scale, d_seed, d_std_hidden, d_std_logits, d_first,
+            d_final, d_div, d_loss, d_acc;
+        // dacc[bn][depth][seed][scale]
+        std::vector<std::vector<std::vector<std::vector<double>>>> dacc(
+            2, std::vector<std::vector<std::vector<double>>>(
+                   depths.size(), std::vector<std::vector<double>>(
+                                      seeds.size(), std::vector<double>(depth_scales.size()))));
+        ex::SweepProgress depth_progress(2 * depths.size() * depth_scales.size() * seeds.size());
+        run = 0;
+        for (std::size_t j = 0; j < depths.size(); ++j) {
+            for (std::size_t i = 0; i < depth_scales.size(); ++i) {
+                for (int b = 0; b < 2; ++b) {
+                    const bool bn = b == 0;
+                    for (std::size_t k = 0; k < seeds.size(); ++k) {
+                        depth_progress.start(
+                            run++,
+                            ex::format("MLP %zu %s s %g seed %llu", depths[j], bn ? "BN" : "no BN",
+                                       depth_scales[i], static_cast<unsigned long long>(seeds[k])));
+                        tg::nn::Sequential model =
+                            ex::make_mlp({.norm = bn ? ex::Norm::batch : ex::Norm::none,
+                                          .hidden = std::vector<std::size_t>(depths[j] - 1, 100),
+                                          .init_scale = depth_scales[i]},
+                                         seeds[k]);
+                        const std::vector<double> mlp_stds = block_stds(model, probe);
+                        reset_running_stats(model);
+                        const ex::TrainResult r = ex::train(model, data, data.train,
+                                                            {.lr = lr,
+                                                             .momentum = momentum,
+                                                             .batch_size = batch_size,
+                                                             .steps = steps,
+                                                             .seed = seeds[k]},
+                                                            depth_progress.on_step());
+                        const ex::Score test = ex::evaluate(model, data, data.test);
+                        d_depth.push_back(static_cast<double>(depths[j]));
+                        d_bn.push_back(bn ? 1 : 0);
+                        d_scale.push_back(depth_scales[i]);
+                        d_seed.push_back(static_cast<double>(seeds[k]));
+                        d_std_hidden.push_back(mlp_stds.at(mlp_stds.size() - 2));
+                        d_std_logits.push_back(mlp_stds.back());
+                        d_first.push_back(r.first_loss());
+                        d_final.push_back(r.final_loss());
+                        d_div.push_back(r.diverged ? 1 : 0);
+                        d_loss.push_back(test.loss);
+                        d_acc.push_back(test.accuracy);
+                        dacc[b][j][k][i] = 100.0 * test.accuracy;
+                        depth_progress.finish(
+                            r.diverged ? "diverged (NaN loss)"
+                                       : ex::format("test %.2f%%", 100.0 * test.accuracy));
+                    }
+                }
+            }
+        }
+        depth_progress.done();
+        tg::viz::write_csv(out / "ch310_init_scale_depth.csv", {{"depth", d_depth},
+                                                                {"bn", d_bn},
+                                                                {"scale", d_scale},
+                                                                {"seed", d_seed},
+                                                                {"std_last_hidden", d_std_hidden},
+                                                                {"std_logits", d_std_logits},
+                                                                {"first_loss", d_first},
+                                                                {"final_loss", d_final},
+                                                                {"diverged", d_div},
+                                                                {"test_loss", d_loss},
+                                                                {"test_acc", d_acc}});
+        // Per depth: the accuracy at each scale, and the spread over the scales (best − worst
+        // mean accuracy): the sensitivity to init.
+        std::printf(
+            "\nMLPs 784-100-...-100-10, BatchNorm1d after every hidden Linear or none:\n"
+            "test accuracy %% (eval mode) after %zu steps, mean ± sd over %s; last\n"
+            "column: best − worst mean over the scales (points)\n\n",
+            steps, ex::count_of(seeds.size(), "seed").c_str());
+        std::vector<std::string> dheader = {"depth", "model"};
+        for (const double sc : depth_scales)
+            dheader.push_back(ex::format("s = %g", sc));
+        dheader.push_back("spread");
+        ex::Table dtable(dheader);
+        // spread[bn][seed][depth] for the figure: each seed's best − worst over the scales.
+        std::vector<std::vector<std::vector<double>>> spread(
+            2, std::vector<std::vector<double>>(seeds.size(), std::vector<double>(depths.size())));
+        for (std::size_t j = 0; j < depths.size(); ++j) {
+            for (int b = 0; b < 2; ++b) {
+                std::vector<std::string> row = {std::to_string(depths[j]), b == 0 ? "BN" : "no BN"};
+                double best = -1, worst = 1e9;
+                for (std::size_t i = 0; i < depth_scales.size(); ++i) {
+                    std::vector<double> a;
+                    for (std::size_t k = 0; k < seeds.size(); ++k)
+                        a.push_back(dacc[b][j][k][i] / 100.0);
+                    const ex::MeanSd m = ex::mean_sd(a);
+                    best = std::max(best, 100.0 * m.mean);
+                    worst = std::min(worst, 100.0 * m.mean);
+                    row.push_back(ex::format_mean_sd(m, 1, true));
+                }
+                row.push_back(ex::format("%.1f", best - worst));
+                dtable.add(row);
+                for (std::size_t k = 0; k < seeds.size(); ++k) {
+                    const auto& v = dacc[b][j][k];
+                    spread[b][k][j] = *std::max_element(v.begin(), v.end()) -
+                                      *std::min_element(v.begin(), v.end());
+                }
+            }
+        }
+        dtable.print();
+
+        tg::viz::Figure fig(2, 3, 1680, 1040);
         fig.suptitle = ex::format(
             "Weights scaled by s at init, with and without BatchNorm: %s, "
             "%zu steps of %zu, SGD lr %g, momentum %g, %zu seeds",
@@ -236,6 +370,29 @@ int main(int argc, char** argv) {
         ex::add_spread(p1, scales, conv2[1], "without BN", ex::kWithoutBn);
         ex::add_spread(p2, scales, logits[0], "with BN", ex::kWithBn);
         ex::add_spread(p2, scales, logits[1], "without BN", ex::kWithoutBn);
+        const char* depth_colours[] = {ex::kThird, ex::kFourth, ex::kSixth, ex::kFifth};
+        for (int b = 0; b < 2; ++b) {
+            auto& p = ex::titled_panel(
+                fig, 1, static_cast<std::size_t>(b),
+                b == 0 ? "MLPs with BatchNorm1d in every hidden layer" : "MLPs without BN",
+                "init scale s", "test accuracy (%)");
+            for (std::size_t j = 0; j < depths.size(); ++j)
+                ex::add_spread(p, depth_scales, dacc[b][j], ex::format("%zu layers", depths[j]),
+                               depth_colours[j % 4]);
+            ex::log_x(p, depth_scales);
+            p.set_yrange(0, 100);
+            // Where no curve is: low on the left with BN, high on the left without.
+            p.legend = b == 0 ? "bottom left" : "top left";
+        }
+        std::vector<double> xd;
+        for (const std::size_t d : depths)
+            xd.push_back(static_cast<double>(d));
+        auto& ps = ex::titled_panel(fig, 1, 2, "Sensitivity: best − worst accuracy over s",
+                                    "Linear layers (depth)", "accuracy points");
+        ex::add_spread(ps, xd, spread[0], "with BN", ex::kWithBn);
+        ex::add_spread(ps, xd, spread[1], "without BN", ex::kWithoutBn);
+        ex::log_x(ps, xd, 2);
+        ps.legend = "center right";
         ex::save_figure(fig, out / "ch310_init_scale.png");
     } catch (const std::exception& e) {
         std::cerr << "ch310_init_scale: " << e.what() << "\n";

@@ -156,6 +156,37 @@ def lr_sweep_facts(out, stem, lrs, variant_names):
 
 def facts_lr_sweep(out):
     lr_sweep_facts(out, "ch310_lr_sweep", [0.01, 1.0], ["with BN", "without BN"])
+    # The second part: MLPs of 4 and 16 Linear layers (quick), with and without BatchNorm1d.
+    rows = read_csv(os.path.join(out, "ch310_lr_sweep_depth.csv"))
+    summary = read_csv(os.path.join(out, "ch310_lr_sweep_depth_summary.csv"))
+    check(len(rows) == 2 * 2 * 2 * len(SEEDS),
+          "lr_sweep_depth: 2 depths x 2 variants x 2 rates x 2 seeds rows")
+    seeds_present(rows, "ch310_lr_sweep_depth", per_seed=8)
+    no_nan(rows, ["first_loss", "steps", "diverged", "failed", "test_acc"], "ch310_lr_sweep_depth")
+    check(sorted({r["depth"] for r in rows}) == [4, 16], "lr_sweep_depth: depths 4 and 16")
+    for d in (4, 16):
+        for s in SEEDS:
+            # Same initial weights and first batch at every rate: one first loss per variant;
+            # with and without BN (and the two depths) are different networks.
+            firsts = [{r["first_loss"] for r in rows if r["depth"] == d and r["seed"] == s
+                       and r["variant"] == v} for v in (0, 1)]
+            check(len(firsts[0]) == 1 and len(firsts[1]) == 1 and firsts[0] != firsts[1],
+                  "lr_sweep_depth: depth %d seed %d: one first loss per variant, two variants "
+                  "differ (%s)" % (d, s, firsts))
+    for r in rows:
+        if not r["diverged"]:
+            check(r["failed"] == (0 if r["final_loss"] < r["first_loss"] else 1),
+                  "lr_sweep_depth: failed = final loss not below the first")
+    check(len(summary) == 2 * 2 * 2, "lr_sweep_depth_summary: one row per depth, variant, rate")
+    for srow in summary:
+        sel = [r for r in rows if r["depth"] == srow["depth"] and r["variant"] == srow["variant"]
+               and r["lr"] == srow["lr"]]
+        accs = [r["test_acc"] for r in sel]
+        check(len(sel) == len(SEEDS) and close(srow["test_acc_mean"], sum(accs) / len(accs), 1e-12)
+              and srow["failed_runs"] == sum(r["failed"] for r in sel),
+              "lr_sweep_depth_summary: depth %d variant %d lr %g: mean and failures of its runs"
+              % (srow["depth"], srow["variant"], srow["lr"]))
+    check_png(out, "ch310_lr_sweep_depth")
 
 
 def facts_placement(out):
@@ -247,6 +278,37 @@ def facts_init_scale(out):
             check((mean_text, sd_text) == expect,
                   "init_scale: s %g bn %d %s printed %s ±%s%%, the seeds' %s ±%s%%" %
                   ((scale, bn, k, mean_text, sd_text) + expect))
+    # The second part: MLPs of 4 and 16 Linear layers (quick) at scales 0.5 and 2.5, with and
+    # without BatchNorm1d after every hidden Linear.
+    deep = read_csv(os.path.join(out, "ch310_init_scale_depth.csv"))
+    check(len(deep) == 2 * 2 * 2 * len(SEEDS),
+          "init_scale_depth: 2 depths x 2 scales x 2 models x 2 seeds rows")
+    seeds_present(deep, "ch310_init_scale_depth", per_seed=8)
+    no_nan(deep, ["std_last_hidden", "std_logits", "first_loss", "test_acc"],
+           "ch310_init_scale_depth")
+    for d in (4, 16):
+        for s in SEEDS:
+            at = {(r["bn"], r["scale"]): r for r in deep if r["depth"] == d and r["seed"] == s}
+            check(sorted(at) == [(0, 0.5), (0, 2.5), (1, 0.5), (1, 2.5)],
+                  "init_scale_depth: depth %d seed %d: both models at scales 0.5 and 2.5" % (d, s))
+            # BN after every hidden Linear divides the scale out of each hidden layer: the last
+            # hidden layer's output at init is the same for both scales (up to ε/σ²); the
+            # logits then carry one factor s (the last Linear, no BN after it): 5x.
+            a, b = at[(1, 0.5)]["std_last_hidden"], at[(1, 2.5)]["std_last_hidden"]
+            check(abs(a - b) <= 0.01 * max(a, b),
+                  "init_scale_depth: depth %d seed %d: with BN the last hidden layer's std at "
+                  "init is the same for s = 0.5 and 2.5 (%.4g, %.4g)" % (d, s, a, b))
+            ratio = at[(1, 2.5)]["std_logits"] / at[(1, 0.5)]["std_logits"]
+            check(3 < ratio < 7, "init_scale_depth: depth %d seed %d: with BN the logits' std "
+                  "grows about 5x from s = 0.5 to 2.5 (%.3g)" % (d, s, ratio))
+            # Without BN every layer multiplies its input by s, but the biases are not scaled:
+            # at s = 0.5 the signal shrinks until the biases (std about 0.06) are all that is
+            # left, so the last hidden layer's std grows by far more than BN's 1x, if not 5^d.
+            ratio = at[(0, 2.5)]["std_last_hidden"] / at[(0, 0.5)]["std_last_hidden"]
+            check(ratio > 2,
+                  "init_scale_depth: depth %d seed %d: without BN the last hidden layer's std "
+                  "grows with s (x%.3g from s = 0.5 to 2.5)" % (d, s, ratio))
+    check("spread" in STDOUT.get("a", ""), "init_scale: the MLPs' table with the spread is printed")
     check_png(out, "ch310_init_scale")
 
 
@@ -291,6 +353,36 @@ def facts_small_batch(out):
     for s in SEEDS:
         firsts = {r["first_loss"] for r in rows if r["seed"] == s and r["batch"] == 32}
         check(len(firsts) == 5, "small_batch: seed %d: five different networks" % s)
+    # The second part: a CNN whose last BN sees a 2x2 map (net 1) and the MLP with BatchNorm1d
+    # (net 2), each with BN (0), LN (3) and none (4). The values per BN statistic are measured
+    # by the program with forward hooks on the BN network: 4·B and B.
+    regimes = read_csv(os.path.join(out, "ch310_small_batch_regimes.csv"))
+    check(len(regimes) == 2 * 2 * 3 * len(SEEDS),
+          "small_batch_regimes: 2 batch sizes x 2 nets x 3 norms x 2 seeds rows")
+    seeds_present(regimes, "ch310_small_batch_regimes", per_seed=12)
+    no_nan(regimes, ["first_loss", "test_acc", "test_acc_train_mode", "lr", "per_stat"],
+           "ch310_small_batch_regimes")
+    check({(r["net"], r["norm"]) for r in regimes} ==
+          {(n, m) for n in (1, 2) for m in (0, 3, 4)}, "small_batch_regimes: nets 1, 2 x norms 0, 3, 4")
+    for r in regimes:
+        want = {1: 4, 2: 1}[r["net"]] * r["batch"]
+        check(r["per_stat"] == want, "small_batch_regimes: net %d B %d: %d values per statistic "
+              "(got %g)" % (r["net"], r["batch"], want, r["per_stat"]))
+        check(close(r["lr"], 0.02 * r["batch"] / 32, 1e-12),
+              "small_batch_regimes: lr = 0.02 B / 32 at B = %d" % r["batch"])
+        if r["norm"] != 0:
+            check(r["test_acc_train_mode"] == r["test_acc"],
+                  "small_batch_regimes: net %d norm %d B %d seed %d: train mode = eval mode" %
+                  (r["net"], r["norm"], r["batch"], r["seed"]))
+    for s in SEEDS:
+        for n in (1, 2):
+            firsts = {r["first_loss"] for r in regimes
+                      if r["seed"] == s and r["batch"] == 32 and r["net"] == n}
+            check(len(firsts) == 3, "small_batch_regimes: net %d seed %d: three different "
+                  "networks" % (n, s))
+    text = STDOUT.get("a", "")
+    check("values/stat" in text and "BN − LN" in text,
+          "small_batch: the regime tables (values per statistic, BN − LN) are printed")
     check_png(out, "ch310_small_batch")
 
 

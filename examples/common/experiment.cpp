@@ -115,6 +115,14 @@ void push_conv_block(tg::nn::Sequential& model, const CnnOptions& o, tg::nn::Con
     model.push_back(tg::nn::MaxPool2d(2));
 }
 
+// Weights (not biases, not γ/β) scaled: W ← s·W, so each layer's output starts s times larger
+// (ch308: with s > 1 activations grow layer by layer, with s < 1 they shrink).
+void scale_weights(tg::nn::Sequential& model, double s) {
+    if (s == 1.0) return;
+    for (auto& [name, p] : model.named_parameters())
+        if (name.ends_with(".weight") && p.dim() >= 2) p.value() *= static_cast<tg::real>(s);
+}
+
 }  // namespace
 
 tg::nn::Sequential make_cnn(const CnnOptions& o, std::uint64_t seed) {
@@ -123,6 +131,12 @@ tg::nn::Sequential make_cnn(const CnnOptions& o, std::uint64_t seed) {
     Sequential model;
     push_conv_block(model, o, Conv2d(1, 6, 5, {.padding = 2, .generator = &gen}), 6, 28, 28);
     push_conv_block(model, o, Conv2d(6, 16, 5, {.generator = &gen}), 16, 10, 10);
+    if (o.small_map) {  // [N, 16, 5, 5] → [N, 32, 2, 2], no pool
+        model.push_back(Conv2d(16, 32, 4, {.generator = &gen}));
+        if (!o.norm_after_relu) push_norm(model, o, 32, 2, 2);
+        model.push_back(ReLU());
+        if (o.norm_after_relu) push_norm(model, o, 32, 2, 2);
+    }
     model.push_back(Flatten());
     std::uint64_t dropouts = 0;
     const auto hidden = [&](std::size_t in, std::size_t out) {
@@ -130,16 +144,34 @@ tg::nn::Sequential make_cnn(const CnnOptions& o, std::uint64_t seed) {
         model.push_back(ReLU());
         if (o.dropout > 0) model.push_back(Dropout(o.dropout, {.seed = seed * 4 + dropouts++}));
     };
-    hidden(16 * 5 * 5, 120);
+    hidden(o.small_map ? 32 * 2 * 2 : 16 * 5 * 5, 120);
     hidden(120, 84);
     model.push_back(Linear(84, 10, {.generator = &gen}));
-    if (o.init_scale != 1.0) {
-        // Weights (not biases, not γ/β) scaled: W ← s·W, so each layer's output starts s times
-        // larger (ch308: with s > 1 activations grow layer by layer, with s < 1 they shrink).
-        for (auto& [name, p] : model.named_parameters())
-            if (name.ends_with(".weight") && p.dim() >= 2)
-                p.value() *= static_cast<tg::real>(o.init_scale);
+    scale_weights(model, o.init_scale);
+    return model;
+}
+
+tg::nn::Sequential make_mlp(const MlpOptions& o, std::uint64_t seed) {
+    using namespace tg::nn;
+    if (o.norm == Norm::group)
+        throw std::invalid_argument(
+            "make_mlp: GroupNorm is not offered for the MLP (its [N, F] features have no "
+            "channels to group); expected Norm::batch, Norm::layer or Norm::none");
+    if (o.hidden.empty())
+        throw std::invalid_argument("make_mlp: expected at least one hidden width, got none");
+    tg::Generator gen(seed);
+    Sequential model;
+    model.push_back(Flatten());
+    std::size_t in = 28 * 28;
+    for (const std::size_t width : o.hidden) {
+        model.push_back(Linear(in, width, {.generator = &gen}));
+        if (o.norm == Norm::batch) model.push_back(BatchNorm1d(width));
+        if (o.norm == Norm::layer) model.push_back(LayerNorm({width}));
+        model.push_back(ReLU());
+        in = width;
     }
+    model.push_back(Linear(in, 10, {.generator = &gen}));
+    scale_weights(model, o.init_scale);
     return model;
 }
 

@@ -9,6 +9,10 @@
 //                  → Flatten → Linear(400, 120) → ReLU → (Dropout) → Linear(120, 84) → ReLU
 //                  → (Dropout) → Linear(84, 10)
 //
+// With small_map a third block, Conv2d(16, 32, 4) → [N, 32, 2, 2] → Norm → ReLU, comes before
+// Flatten (Linear(128, 120) then), so the last Norm sees a 2 x 2 map. make_mlp builds the plain
+// MLP (Linear → Norm → ReLU per hidden layer) for BN over features with no spatial extent.
+//
 // Norm is BatchNorm2d(C), GroupNorm(G, C), LayerNorm([C, H, W]) or nothing, placed before the
 // ReLU (Conv → Norm → ReLU, the chapter's placement) or after it (Conv → ReLU → Norm).
 #pragma once
@@ -66,6 +70,9 @@ struct CnnOptions {
                                    // per channel (InstanceNorm with γ, β)
     double dropout = 0.0;          // Dropout(p) after each hidden Linear's ReLU; 0: none
     double init_scale = 1.0;       // every Conv2d and Linear weight multiplied by this at init
+    bool small_map = false;        // a third block after the second pool, Conv2d(16, 32, 4) →
+                             // [N, 32, 2, 2] → Norm → ReLU (no pool): its Norm sees a 2 x 2
+                             // map (BN: 4·B values per statistic); Linear(128, 120) follows
 };
 
 /// "BN", "GN(2)", "GN(C)", "LN", "no norm"; with placement "Conv→ReLU→BN" when after.
@@ -75,6 +82,18 @@ std::string norm_name(const CnnOptions& options);
 /// (normalisation layers draw nothing), so models differing only in Norm or Dropout start from
 /// the same convolution and linear weights; Dropout layer k draws its masks from seed·4 + k.
 tg::nn::Sequential make_cnn(const CnnOptions& options, std::uint64_t seed);
+
+/// A plain MLP, the chapter's BatchNorm1d setting: Flatten → [Linear → Norm → ReLU] per hidden
+/// width → Linear(last width, 10). Norm is BatchNorm1d (B values per statistic), LayerNorm over
+/// the features, or nothing (Norm::group is refused: std::invalid_argument naming make_mlp).
+/// Weights drawn in layer order from a Generator seeded with `seed`, so the variants of one
+/// seed start from the same Linear weights; every Linear weight times init_scale.
+struct MlpOptions {
+    Norm norm = Norm::batch;
+    std::vector<std::size_t> hidden = {100, 100, 100};
+    double init_scale = 1.0;
+};
+tg::nn::Sequential make_mlp(const MlpOptions& options, std::uint64_t seed);
 
 // ---------------------------------------------------------------------------------------------
 // Training and scoring

@@ -26,7 +26,8 @@ std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>&
                 progress.start(runs.size(),
                                format("%-8.8s lr %-6g seed %llu", variants[v].name.c_str(), lr,
                                       static_cast<unsigned long long>(seed)));
-                tg::nn::Sequential model = make_cnn(variants[v].cnn, seed);
+                tg::nn::Sequential model = variants[v].mlp ? make_mlp(*variants[v].mlp, seed)
+                                                           : make_cnn(variants[v].cnn, seed);
                 TrainOptions o = base;
                 o.lr = lr;
                 o.seed = seed;

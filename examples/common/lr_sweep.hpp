@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct Variant {
     std::string name;  // "with BN"
     CnnOptions cnn;
     std::string colour;
+    std::optional<MlpOptions> mlp = {};  // set: this variant is make_mlp(*mlp), not the CNN
 };
 
 /// One trained network of the sweep.
@@ -41,7 +43,8 @@ struct SweepFlags {
 void add_sweep_flags(Cli& cli, SweepFlags& flags);
 
 /// Trains every (variant, lr, seed) with `base` (its lr replaced), seeds' runs sharing initial
-/// weights (make_cnn(variant, seed)) and batch order (base.seed = seed).
+/// weights (make_cnn(variant.cnn, seed), or make_mlp(*variant.mlp, seed)) and batch order
+/// (base.seed = seed).
 std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>& variants,
                                    const std::vector<double>& lrs,
                                    const std::vector<std::uint64_t>& seeds, TrainOptions base);
