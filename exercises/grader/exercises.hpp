@@ -5,6 +5,7 @@
 
 #include "../../src/ops/kernels/reference/batch_norm.hpp"
 #include "../../src/ops/kernels/reference/cross_entropy.hpp"
+#include "../../src/ops/kernels/reference/normalize_sets.hpp"
 #include "../../src/ops/kernels/reference/pool.hpp"
 #include "../../src/ops/kernels/reference/relu.hpp"
 
@@ -15,4 +16,6 @@ decltype(kernels::reference::batch_norm_backward) batch_norm_backward;
 decltype(kernels::reference::relu_backward) relu_backward;
 decltype(kernels::reference::max_pool2d_backward) max_pool2d_backward;
 decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
+decltype(kernels::reference::normalize_sets_forward) normalize_sets_forward;
+decltype(kernels::reference::normalize_sets_backward) normalize_sets_backward;
 }  // namespace tg::exercises
