@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../../src/ops/kernels/reference/batch_norm.hpp"
+#include "../../src/ops/kernels/reference/conv2d.hpp"
 #include "../../src/ops/kernels/reference/cross_entropy.hpp"
 #include "../../src/ops/kernels/reference/normalize_sets.hpp"
 #include "../../src/ops/kernels/reference/pool.hpp"
@@ -18,4 +19,5 @@ decltype(kernels::reference::max_pool2d_backward) max_pool2d_backward;
 decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
 decltype(kernels::reference::normalize_sets_forward) normalize_sets_forward;
 decltype(kernels::reference::normalize_sets_backward) normalize_sets_backward;
+decltype(kernels::reference::conv2d_backward) conv2d_backward;
 }  // namespace tg::exercises
