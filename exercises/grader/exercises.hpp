@@ -9,6 +9,7 @@
 #include "../../src/ops/kernels/reference/normalize_sets.hpp"
 #include "../../src/ops/kernels/reference/pool.hpp"
 #include "../../src/ops/kernels/reference/relu.hpp"
+#include "../../src/optim/sgd_step.hpp"
 
 namespace tg::exercises {
 decltype(kernels::reference::batch_norm_forward) batch_norm_forward;
@@ -20,4 +21,5 @@ decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
 decltype(kernels::reference::normalize_sets_forward) normalize_sets_forward;
 decltype(kernels::reference::normalize_sets_backward) normalize_sets_backward;
 decltype(kernels::reference::conv2d_backward) conv2d_backward;
+decltype(kernels::reference::sgd_step) sgd_step;
 }  // namespace tg::exercises
