@@ -67,8 +67,9 @@ same_outputs() {  # A B: 0 if every file and the accuracy table agree, else list
 }
 
 library_replaces() {  # BUILD_DIR: the exercises whose reference kernel the library renamed
-    nm -C "$1/libtapegrad.a" | grep -o '[a-z0-9_]*_replaced_by_exercise' | sort -u |
-        sed 's/_replaced_by_exercise$//'
+    nm -C --defined-only "$1/libtapegrad.a" |
+        grep -oE 'tg::kernels::reference::[a-z0-9_]+_replaced_by_exercise\(' |
+        sed -E 's/^tg::kernels::reference::(.*)_replaced_by_exercise\($/\1/' | sort -u
 }
 
 t0=$(date +%s)
