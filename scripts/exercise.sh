@@ -24,7 +24,9 @@ die() { echo "exercise.sh: $*" >&2; exit 2; }
 
 # The exercises and their reference sources (exercises/exercises.txt).
 names() { grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {print $1}'; }
-reference_sources() { grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {print $2}' | sort -u; }
+reference_sources() {  # the reference sources and the other sources they need (columns 2...)
+    grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {for (i = 2; i <= NF; ++i) print $i}' | sort -u
+}
 header_of() {  # the reference header declaring exercise $1
     local src
     src=$(grep -v '^#' "$ROOT/exercises/exercises.txt" | awk -v n="$1" '$1 == n {print $2}')

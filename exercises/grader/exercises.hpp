@@ -4,9 +4,12 @@
 #pragma once
 
 #include "../../src/ops/kernels/reference/batch_norm.hpp"
+#include "../../src/ops/kernels/reference/conv2d.hpp"
 #include "../../src/ops/kernels/reference/cross_entropy.hpp"
+#include "../../src/ops/kernels/reference/normalize_sets.hpp"
 #include "../../src/ops/kernels/reference/pool.hpp"
 #include "../../src/ops/kernels/reference/relu.hpp"
+#include "../../src/optim/sgd_step.hpp"
 
 namespace tg::exercises {
 decltype(kernels::reference::batch_norm_forward) batch_norm_forward;
@@ -15,4 +18,8 @@ decltype(kernels::reference::batch_norm_backward) batch_norm_backward;
 decltype(kernels::reference::relu_backward) relu_backward;
 decltype(kernels::reference::max_pool2d_backward) max_pool2d_backward;
 decltype(kernels::reference::cross_entropy_backward) cross_entropy_backward;
+decltype(kernels::reference::normalize_sets_forward) normalize_sets_forward;
+decltype(kernels::reference::normalize_sets_backward) normalize_sets_backward;
+decltype(kernels::reference::conv2d_backward) conv2d_backward;
+decltype(kernels::reference::sgd_step) sgd_step;
 }  // namespace tg::exercises

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <utility>
 
+#include "sgd_step.hpp"
+
 namespace tg::optim {
 
 SGD::SGD(std::vector<Tensor> parameters, SGDOptions options)
@@ -25,36 +27,20 @@ SGD::SGD(std::vector<Tensor> parameters, SGDOptions options)
 }
 
 void SGD::step() {
-    // The coefficients in the parameters' precision, as PyTorch applies them.
-    const real lr = static_cast<real>(options_.lr);
-    const real momentum = static_cast<real>(options_.momentum);
-    const real keep = static_cast<real>(1.0 - options_.dampening);
-    const real wd = static_cast<real>(options_.weight_decay);
-    const bool use_momentum = options_.momentum != 0;
-
     check_grad_shapes();  // every gradient is read as numel() values below
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
         Tensor& param = parameters_[i];
         if (!param.has_grad()) continue;
-        real* p = param.value().data();
-        const real* g = param.grad().data();
-        const std::size_t n = param.numel();
-
-        real* b = nullptr;
+        real* buffer = nullptr;
         const bool first = !buffers_[i].has_value();
-        if (use_momentum) {
+        if (options_.momentum != 0) {
             if (first) buffers_[i] = new_array(param.shape());
-            b = buffers_[i]->data();
+            buffer = buffers_[i]->data();
         }
-        for (std::size_t k = 0; k < n; ++k) {
-            real d = g[k];
-            if (wd != 0) d = d + wd * p[k];  // L2 penalty: d(wd/2 |p|^2)/dp = wd p
-            if (use_momentum) {
-                b[k] = first ? d : b[k] * momentum + keep * d;
-                d = options_.nesterov ? d + momentum * b[k] : b[k];
-            }
-            p[k] = p[k] - lr * d;
-        }
+        // The update itself, one parameter at a time: src/optim/sgd_step.cpp.
+        kernels::reference::sgd_step(
+            param.value().data(), buffer, param.grad().data(), param.numel(), options_.lr,
+            options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov, first);
     }
 }
 
