@@ -25,7 +25,7 @@ done
 groups=(build test chapter notebooks browser)
 # CI's stages, in order: scripts/ci/<stage>.sh, each configuring its own build directory and
 # building only what it runs. Add a stage here.
-stages=(live_js fresh_machine one_cpu mpi gdb debuggers consumer sanitizers fuzz clang)
+stages=(live_js fresh_machine one_cpu mpi gdb debuggers exercises_build consumer sanitizers fuzz clang)
 if [ "$all" = 1 ]; then groups+=(mpi debug sanitizers clang live fresh); fi
 bash scripts/setup.sh "${groups[@]}"
 source scripts/env.sh
