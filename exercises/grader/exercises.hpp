@@ -3,10 +3,10 @@
 // each exercise file's own definition against it).
 #pragma once
 
-#include "../../src/ops/kernels/reference/batch_norm.hpp"
-#include "../../src/ops/kernels/reference/cross_entropy.hpp"
-#include "../../src/ops/kernels/reference/pool.hpp"
-#include "../../src/ops/kernels/reference/relu.hpp"
+#include "../../src/ops/kernels/batch_norm.hpp"
+#include "../../src/ops/kernels/cross_entropy.hpp"
+#include "../../src/ops/kernels/pool.hpp"
+#include "../../src/ops/kernels/relu.hpp"
 
 namespace tg::exercises {
 decltype(kernels::reference::batch_norm_forward) batch_norm_forward;
