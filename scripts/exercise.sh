@@ -25,10 +25,11 @@ die() { echo "exercise.sh: $*" >&2; exit 2; }
 # The exercises and their reference sources (exercises/exercises.txt).
 names() { grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {print $1}'; }
 reference_sources() { grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {print $2}' | sort -u; }
-header_of() {  # the reference header declaring exercise $1
+header_of() {  # the header declaring exercise $1's kernel pair: src/ops/kernels/<pair>.hpp
     local src
     src=$(grep -v '^#' "$ROOT/exercises/exercises.txt" | awk -v n="$1" '$1 == n {print $2}')
-    echo "${src%.cpp}.hpp"
+    src=${src%.cpp}
+    echo "$(dirname "$(dirname "$src")")/$(basename "$src").hpp"
 }
 
 # The grader's own objects and the precompiled tapegrad/config.hpp, rebuilt when a source is newer.
