@@ -27,10 +27,15 @@ names() { grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {print $1}'; }
 reference_sources() {  # the reference sources and the other sources they need (columns 2...)
     grep -v '^#' "$ROOT/exercises/exercises.txt" | awk 'NF {for (i = 2; i <= NF; ++i) print $i}' | sort -u
 }
-header_of() {  # the reference header declaring exercise $1
-    local src
+header_of() {  # the header declaring exercise $1's kernel: the source's own header
+    local src           # (src/optim/sgd_step.hpp) or its kernel pair's (src/ops/kernels/<pair>.hpp)
     src=$(grep -v '^#' "$ROOT/exercises/exercises.txt" | awk -v n="$1" '$1 == n {print $2}')
-    echo "${src%.cpp}.hpp"
+    src=${src%.cpp}
+    if [ -f "$ROOT/$src.hpp" ]; then
+        echo "$src.hpp"
+    else
+        echo "$(dirname "$(dirname "$src")")/$(basename "$src").hpp"
+    fi
 }
 
 # The grader's own objects and the precompiled tapegrad/config.hpp, rebuilt when a source is newer.

@@ -9,6 +9,7 @@
 
 #include <xtensor/xbuilder.hpp>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
 
@@ -56,53 +57,20 @@ void check_empty(const std::string& op, const Inputs& inputs,
 
 TEST_CASE("every op gives gradients of the right shape (zeros) for an empty batch") {
     // Defect 1: conv2d returned 0-d one-element gradients for N = 0, and SGD read past them.
-    const Tensor x4 = Tensor::zeros({0, 2, 5, 5}, true);
-    check_empty("conv2d", {x4, param({3, 2, 3, 3}), param({3})},
-                [](const Inputs& v) { return tg::conv2d(v[0], v[1], v[2], 1, 1); }, {0, 3, 5, 5});
-    check_empty("conv2d no bias", {x4, param({3, 2, 3, 3})},
-                [](const Inputs& v) { return tg::conv2d(v[0], v[1]); }, {0, 3, 3, 3});
-    check_empty("linear", {Tensor::zeros({0, 3}, true), param({2, 3}), param({2})},
-                [](const Inputs& v) { return tg::linear(v[0], v[1], v[2]); }, {0, 2});
-    check_empty("matmul", {Tensor::zeros({0, 3}, true), param({3, 2})},
-                [](const Inputs& v) { return tg::matmul(v[0], v[1]); }, {0, 2});
-    check_empty("add with broadcasting", {Tensor::zeros({0, 3}, true), param({3})},
-                [](const Inputs& v) { return v[0] + v[1]; }, {0, 3});
-    check_empty("mul with broadcasting", {Tensor::zeros({0, 3}, true), param({3})},
-                [](const Inputs& v) { return v[0] * v[1]; }, {0, 3});
-    check_empty("relu", {Tensor::zeros({0, 3}, true)},
-                [](const Inputs& v) { return tg::relu(v[0]); }, {0, 3});
-    check_empty("max_pool2d", {x4}, [](const Inputs& v) { return tg::max_pool2d(v[0], 2); },
-                {0, 2, 2, 2});
-    check_empty("avg_pool2d", {x4}, [](const Inputs& v) { return tg::avg_pool2d(v[0], 2); },
-                {0, 2, 2, 2});
-    check_empty("batch_norm (training, running stats)",
-                {x4, Tensor::zeros({2}), Tensor::ones({2}), param({2}), param({2})},
-                [](const Inputs& v) {
-                    return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], true, 0.1, 1e-5);
-                },
-                {0, 2, 5, 5});
-    check_empty("batch_norm (eval)",
-                {x4, Tensor::zeros({2}), Tensor::ones({2}), param({2}), param({2})},
-                [](const Inputs& v) {
-                    return tg::batch_norm(v[0], v[1], v[2], v[3], v[4], false, 0.1, 1e-5);
-                },
-                {0, 2, 5, 5});
-    check_empty("layer_norm", {Tensor::zeros({0, 4}, true), param({4}), param({4})},
-                [](const Inputs& v) { return tg::layer_norm(v[0], {4}, v[1], v[2]); }, {0, 4});
-    check_empty("group_norm", {Tensor::zeros({0, 4, 3}, true), param({4}), param({4})},
-                [](const Inputs& v) { return tg::group_norm(v[0], 2, v[1], v[2]); }, {0, 4, 3});
-    // instance_norm without weight and bias: PyTorch raises with them (see below).
-    check_empty(
-        "instance_norm", {Tensor::zeros({0, 2, 3}, true)},
-        [](const Inputs& v) { return tg::instance_norm(v[0], {}, {}, {}, {}, true, 0.1, 1e-5); },
-        {0, 2, 3});
-    check_empty("log_softmax", {Tensor::zeros({0, 5}, true)},
-                [](const Inputs& v) { return tg::log_softmax(v[0]); }, {0, 5});
-    check_empty("softmax", {Tensor::zeros({0, 5}, true)},
-                [](const Inputs& v) { return tg::softmax(v[0]); }, {0, 5});
-    check_empty("flatten", {x4}, [](const Inputs& v) { return tg::flatten(v[0]); }, {0, 50});
-    check_empty("sum over dim 0", {Tensor::zeros({0, 3}, true)},
-                [](const Inputs& v) { return tg::sum(v[0], {0}); }, {3});
+    // Every op of the catalog (tapegrad/ops/catalog.hpp) that takes a batch, with both kernel
+    // sets: the inputs whose first dimension is 0 are zeros, the others parameters.
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        for (const tg::OpExample& example : tg::op_catalog()) {
+            if (example.empty_inputs.empty()) continue;
+            Inputs inputs;
+            for (const Shape& shape : example.empty_inputs)
+                inputs.push_back(shape.size() > 1 && shape[0] == 0 ? Tensor::zeros(shape, true)
+                                                                   : param(shape));
+            check_empty(std::string(example.name) + " (" + tg::kernels_name(k) + " kernels)",
+                        inputs, example.call, example.empty_output);
+        }
+    }
 }
 
 TEST_CASE("SGD after a zero-size batch through Conv2d: the issue's reproducer") {

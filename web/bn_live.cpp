@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/kernels/reference/batch_norm.hpp"
+#include "ops/kernels/batch_norm.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/viz/histogram.hpp"
 

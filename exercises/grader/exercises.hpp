@@ -3,12 +3,12 @@
 // each exercise file's own definition against it).
 #pragma once
 
-#include "../../src/ops/kernels/reference/batch_norm.hpp"
-#include "../../src/ops/kernels/reference/conv2d.hpp"
-#include "../../src/ops/kernels/reference/cross_entropy.hpp"
-#include "../../src/ops/kernels/reference/normalize_sets.hpp"
-#include "../../src/ops/kernels/reference/pool.hpp"
-#include "../../src/ops/kernels/reference/relu.hpp"
+#include "../../src/ops/kernels/batch_norm.hpp"
+#include "../../src/ops/kernels/conv2d.hpp"
+#include "../../src/ops/kernels/cross_entropy.hpp"
+#include "../../src/ops/kernels/normalize_sets.hpp"
+#include "../../src/ops/kernels/pool.hpp"
+#include "../../src/ops/kernels/relu.hpp"
 #include "../../src/optim/sgd_step.hpp"
 
 namespace tg::exercises {

@@ -35,7 +35,6 @@ skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
 # optional pointers. Parentheses that are part of a name are written [(] and [)], and a
 # space as . (gdb splits the command's arguments at spaces).
 skip -rfu ^tg::kernels_in_use[(]
-skip -rfu ^tg::[(]anonymous.namespace[)]::batch_norm_backward_kernel[(]
 skip -rfu ^tg::[(]anonymous.namespace[)]::check_
 skip -rfu ^tg::[(]anonymous.namespace[)]::data_or_null[(]
 skip -rfu ^tg::[(]anonymous.namespace[)]::fixed_stat[(]

@@ -7,28 +7,24 @@
 #include <utility>
 #include <vector>
 
+#include "../ops/kernels/batch_norm.hpp"
 #include "kernels/sync_batch_norm.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg::dist {
 
+const kernels::KernelSet kernels::reference_set = {reference::local_moments, reference::normalize,
+                                                   reference::backward_reduce,
+                                                   reference::backward_dx};
+const kernels::KernelSet kernels::fast_set = {fast::local_moments, fast::normalize,
+                                              fast::backward_reduce, fast::backward_dx};
+
 namespace {
 
-// The kernel functions of the chosen path.
-struct KernelSet {
-    decltype(&kernels::fast::local_moments) local_moments;
-    decltype(&kernels::fast::normalize) normalize;
-    decltype(&kernels::fast::backward_reduce) backward_reduce;
-    decltype(&kernels::fast::backward_dx) backward_dx;
-};
-KernelSet kernel_set() {
-    if (kernels_in_use() == Kernels::reference) {
-        return {kernels::reference::local_moments, kernels::reference::normalize,
-                kernels::reference::backward_reduce, kernels::reference::backward_dx};
-    }
-    return {kernels::fast::local_moments, kernels::fast::normalize, kernels::fast::backward_reduce,
-            kernels::fast::backward_dx};
+/// The kernel set in use (tg::set_kernels), as the core's ops pick theirs.
+const kernels::KernelSet& kernels_in_use_here() {
+    return kernels_in_use() == Kernels::reference ? kernels::reference_set : kernels::fast_set;
 }
 
 std::size_t trailing_size(const Shape& shape) {
@@ -46,10 +42,10 @@ const real* data_or_null(const Tensor& t) {
 /// Σdy·x̂ per channel give its dβ and dγ; their sum over the ranks gives dx with the global B.
 /// Every rank runs it, in the same order, since it holds a collective.
 struct SyncBatchNormBackward final : BackwardClosure {
-    SyncBatchNormBackward(const Context& context, KernelSet set, const Tensor& input,
-                          const Tensor& gamma, const Tensor& beta, std::vector<double> batch_mean,
-                          std::vector<double> batch_invstd, std::size_t n, std::size_t c,
-                          std::size_t l, double b)
+    SyncBatchNormBackward(const Context& context, const kernels::KernelSet& set,
+                          const Tensor& input, const Tensor& gamma, const Tensor& beta,
+                          std::vector<double> batch_mean, std::vector<double> batch_invstd,
+                          std::size_t n, std::size_t c, std::size_t l, double b)
         : ctx(context),
           k(set),
           x(input),
@@ -66,8 +62,8 @@ struct SyncBatchNormBackward final : BackwardClosure {
         const real* xd = x.value().data();
         // This rank's Σdy and Σdy·x̂ per channel: its dβ and dγ.
         std::vector<double> sums(2 * C);
-        k.backward_reduce(xd, dy.data(), N, C, L, mean.data(), invstd.data(), sums.data(),
-                          sums.data() + C);
+        k.backward_reduce(sums.data(), sums.data() + C, xd, dy.data(), mean.data(), invstd.data(),
+                          N, C, L);
         if (weight.defined() && weight.requires_grad()) {
             Array dw = new_array({C});
             for (std::size_t c = 0; c < C; ++c)
@@ -84,14 +80,14 @@ struct SyncBatchNormBackward final : BackwardClosure {
         ctx.all_reduce_sum(sums.data(), sums.size());
         if (x.requires_grad()) {
             Array dx = new_array(x.shape());
-            k.backward_dx(xd, dy.data(), N, C, L, mean.data(), invstd.data(), data_or_null(weight),
-                          sums.data(), sums.data() + C, B, dx.data());
+            k.backward_dx(dx.data(), xd, dy.data(), mean.data(), invstd.data(),
+                          data_or_null(weight), sums.data(), sums.data() + C, N, C, L, B);
             x.accumulate_grad(std::move(dx));
         }
     }
 
     const Context& ctx;
-    KernelSet k;
+    const kernels::KernelSet& k;
     Tensor x, weight, bias;
     std::vector<double> mean, invstd;  // [C]: the global μ_B and 1/√(σ²_B + ε)
     std::size_t N, C, L;               // x seen as [N, C, L]
@@ -133,7 +129,7 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     }
     // The token: the channel count, which must be the same on every rank.
     ctx.agree(op, error, static_cast<std::uint64_t>(C), "channels");
-    const KernelSet k = kernel_set();
+    const kernels::KernelSet& k = kernels_in_use_here();
     const real* xp = x.value().data();
     const std::size_t P = static_cast<std::size_t>(ctx.world_size());
 
@@ -141,7 +137,7 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     const std::size_t stride = 1 + 2 * C;
     std::vector<double> mine(stride);
     mine[0] = static_cast<double>(N * L);
-    k.local_moments(xp, N, C, L, mine.data() + 1, mine.data() + 1 + C);
+    k.local_moments(mine.data() + 1, mine.data() + 1 + C, xp, N, C, L);
     const std::vector<double> all = ctx.all_gather(mine);
 
     // Merged in rank order, the same on every rank (Chan, Golub & LeVeque):
@@ -177,18 +173,19 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     for (std::size_t c = 0; c < C; ++c)
         invstd[c] = 1.0 / std::sqrt(m2[c] / B + eps);
     if (training && running_mean.defined()) {
-        // running = (1 − momentum) running + momentum batch_stat, in place (no gradient).
-        real* rm = Tensor(running_mean).value().data();  // a handle to the same values
-        real* rv = Tensor(running_var).value().data();
-        for (std::size_t c = 0; c < C; ++c) {
-            rm[c] = static_cast<real>((1.0 - momentum) * rm[c] + momentum * mean[c]);
-            rv[c] = static_cast<real>((1.0 - momentum) * rv[c] + momentum * (m2[c] / (B - 1.0)));
-        }
+        // BatchNorm's update (kernels/reference/batch_norm.cpp) with the global μ_B, the biased
+        // σ²_B = M2/B and the global B: running_var tracks σ²_B·B/(B − 1) = M2/(B − 1).
+        std::vector<double> var(C);
+        for (std::size_t c = 0; c < C; ++c)
+            var[c] = m2[c] / B;
+        tg::kernels::reference::batch_norm_update_running(
+            Tensor(running_mean).value().data(), Tensor(running_var).value().data(), mean.data(),
+            var.data(), C, static_cast<std::size_t>(B), momentum);
     }
 
     Array y = new_array(shape);
-    k.normalize(xp, N, C, L, mean.data(), invstd.data(), data_or_null(weight), data_or_null(bias),
-                y.data());
+    k.normalize(y.data(), xp, mean.data(), invstd.data(), data_or_null(weight), data_or_null(bias),
+                N, C, L);
     Tensor out(std::move(y));
 
     std::vector<Tensor> inputs;

@@ -1,8 +1,7 @@
 // relu: y = max(x, 0); the loops are in kernels/{reference,fast}/relu.cpp.
 #include "tapegrad/ops/activation.hpp"
 
-#include "kernels/fast/relu.hpp"
-#include "kernels/reference/relu.hpp"
+#include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -19,11 +18,7 @@ struct ReluBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         Array dx = new_array(dy.shape());
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::relu_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                              dx.size());
-        else
-            kernels::fast::relu_backward(dx.data(), dy.data(), y_handle.value().data(), dx.size());
+        kernels::in_use->relu_backward(dx.data(), dy.data(), y_handle.value().data(), dx.size());
         x.accumulate_grad(std::move(dx));
     }
 };
@@ -32,10 +27,7 @@ struct ReluBackward final : BackwardClosure {
 
 Tensor relu(const Tensor& x) {
     Array y = new_array(x.value().shape());
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::relu_forward(y.data(), x.value().data(), y.size());
-    else
-        kernels::fast::relu_forward(y.data(), x.value().data(), y.size());
+    kernels::in_use->relu_forward(y.data(), x.value().data(), y.size());
     Tensor out(std::move(y));
 
     if (Tape* tape = recording_tape(x)) {

@@ -9,8 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/fast/conv2d.hpp"
-#include "kernels/reference/conv2d.hpp"
+#include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -85,12 +84,8 @@ struct Conv2dBackward final : BackwardClosure {
         real* dxp = want_dx ? dx.data() : nullptr;  // null: not wanted
         real* dwp = want_dw ? dw.data() : nullptr;
         real* dbp = want_db ? db.data() : nullptr;
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
-                                                weight.value().data(), s);
-        else
-            kernels::fast::conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
-                                           weight.value().data(), s);
+        kernels::in_use->conv2d_backward(dxp, dwp, dbp, dy.data(), x.value().data(),
+                                         weight.value().data(), s);
         if (want_dw) weight.accumulate_grad(std::move(dw));
         if (want_db) bias.accumulate_grad(std::move(db));
         if (want_dx) x.accumulate_grad(std::move(dx));
@@ -104,10 +99,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
     const Conv2dShape s = check_and_size(x, weight, bias, stride, padding);
     Array y = new_array({s.n, s.o, s.oh, s.ow});
     const real* b = bias.defined() ? bias.value().data() : nullptr;
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::conv2d_forward(y.data(), x.value().data(), weight.value().data(), b, s);
-    else
-        kernels::fast::conv2d_forward(y.data(), x.value().data(), weight.value().data(), b, s);
+    kernels::in_use->conv2d_forward(y.data(), x.value().data(), weight.value().data(), b, s);
 
     Tensor out(std::move(y));
     Tape* tape = bias.defined() ? recording_tape(x, weight, bias) : recording_tape(x, weight);

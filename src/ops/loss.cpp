@@ -9,8 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/fast/cross_entropy.hpp"
-#include "kernels/reference/cross_entropy.hpp"
+#include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
@@ -49,12 +48,8 @@ struct LogSoftmaxBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         Array dx = new_array(dy.shape());
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                                     r.outer, r.n, r.inner);
-        else
-            kernels::fast::log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
-                                                r.outer, r.n, r.inner);
+        kernels::in_use->log_softmax_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                              r.outer, r.n, r.inner);
         x.accumulate_grad(std::move(dx));
     }
 };
@@ -64,10 +59,7 @@ struct LogSoftmaxBackward final : BackwardClosure {
 Tensor log_softmax(const Tensor& x, int dim) {
     const Rows r("log_softmax", x.shape(), dim);
     Array y = new_array(x.value().shape());
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
-    else
-        kernels::fast::log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
+    kernels::in_use->log_softmax_forward(y.data(), x.value().data(), r.outer, r.n, r.inner);
     Tensor out(std::move(y));
 
     if (Tape* tape = recording_tape(x)) {
@@ -158,12 +150,8 @@ struct CrossEntropyBackward final : BackwardClosure {
 
     void operator()(const Array& dloss) override {
         Array dx = new_array({N, C});  // dx[n, c] = dL/N · (p[n, c] − [c = t_n])
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::cross_entropy_backward(
-                dx.data(), dloss.flat(0), logits.value().data(), lse.data(), targets.data(), N, C);
-        else
-            kernels::fast::cross_entropy_backward(dx.data(), dloss.flat(0), logits.value().data(),
-                                                  lse.data(), targets.data(), N, C);
+        kernels::in_use->cross_entropy_backward(dx.data(), dloss.flat(0), logits.value().data(),
+                                                lse.data(), targets.data(), N, C);
         logits.accumulate_grad(std::move(dx));
     }
 };
@@ -193,12 +181,8 @@ Tensor cross_entropy(const Tensor& logits, const Labels& targets) {
     // L = 1/N Σ_n (lse_n − x[n, t_n]), lse_n = log Σ_c e^(x[n, c]); lse [N] kept for backward.
     Array loss(real(0));  // 0-d
     std::vector<double> lse(N);
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::cross_entropy_forward(loss.data(), lse.data(), logits.value().data(),
-                                                  targets.data(), N, C);
-    else
-        kernels::fast::cross_entropy_forward(loss.data(), lse.data(), logits.value().data(),
-                                             targets.data(), N, C);
+    kernels::in_use->cross_entropy_forward(loss.data(), lse.data(), logits.value().data(),
+                                           targets.data(), N, C);
     Tensor out(std::move(loss));
 
     if (Tape* tape = recording_tape(logits)) {

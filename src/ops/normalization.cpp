@@ -9,10 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/fast/batch_norm.hpp"
-#include "kernels/fast/normalize_sets.hpp"
-#include "kernels/reference/batch_norm.hpp"
-#include "kernels/reference/normalize_sets.hpp"
+#include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -177,12 +174,6 @@ BatchNormWork prepare_batch_norm(const Tensor& x, const Tensor& weight, const Te
     return bn;
 }
 
-/// BatchNorm's backward kernel in the kernel set in use (the debug build's: the reference one).
-auto* batch_norm_backward_kernel() {
-    return kernels_in_use() == Kernels::reference ? kernels::reference::batch_norm_backward
-                                                  : kernels::fast::batch_norm_backward;
-}
-
 /// BatchNorm's backward, the closure tg::batch_norm records on the tape: from ∂L/∂y (dy) the
 /// backward kernel computes ∂L/∂x, ∂L/∂γ and ∂L/∂β. A named struct rather than a lambda, like
 /// PyTorch's NativeBatchNormBackward0: the tape calls it directly, so in gdb `step` from the
@@ -210,17 +201,12 @@ struct BatchNormBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
-        batch_norm_backward_kernel()(grads.dx, grads.dgamma, grads.dbeta, dy.data(),
-                                     x.value().data(), mean.data(), invstd.data(),
-                                     data_or_null(weight), N, C, L, batch_stats);
+        kernels::in_use->batch_norm_backward(grads.dx, grads.dgamma, grads.dbeta, dy.data(),
+                                             x.value().data(), mean.data(), invstd.data(),
+                                             data_or_null(weight), N, C, L, batch_stats);
         grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
     }
 };
-
-/// The unbiased variance σ² · B/(B − 1) that running_var tracks.
-double unbiased(double var, std::size_t B) {
-    return var * static_cast<double>(B) / static_cast<double>(B - 1);
-}
 
 }  // namespace
 
@@ -232,14 +218,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
     BatchNormWork bn = prepare_batch_norm(x, weight, bias, running_mean, running_var, training);
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::batch_norm_forward(bn.y.data(), bn.mean.data(), bn.var.data(),
-                                               bn.invstd.data(), bn.x, bn.gamma, bn.beta,
-                                               bn.fixed_mean, bn.fixed_var, bn.N, bn.C, bn.L, eps);
-    else
-        kernels::fast::batch_norm_forward(bn.y.data(), bn.mean.data(), bn.var.data(),
-                                          bn.invstd.data(), bn.x, bn.gamma, bn.beta, bn.fixed_mean,
-                                          bn.fixed_var, bn.N, bn.C, bn.L, eps);
+    kernels::in_use->batch_norm_forward(bn.y.data(), bn.mean.data(), bn.var.data(),
+                                        bn.invstd.data(), bn.x, bn.gamma, bn.beta, bn.fixed_mean,
+                                        bn.fixed_var, bn.N, bn.C, bn.L, eps);
 
     // An empty batch (B = 0) has no statistics (0/0): like PyTorch, the running estimates
     // stay as they are instead of becoming NaN for good.
@@ -267,7 +248,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 namespace {
 
-/// The layout of x as R contiguous sets [R, K, L] (see kernels/reference/normalize_sets.hpp).
+/// The layout of x as R contiguous sets [R, K, L] (see kernels/normalize_sets.hpp).
 struct SetLayout {
     std::size_t R, G, K, L;
 };
@@ -293,14 +274,9 @@ struct NormalizeSetsBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         InputGrads grads(x, weight, bias);  // dx, dγ, dβ: null where not wanted
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::normalize_sets_backward(
-                grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
-                invstd.data(), data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
-        else
-            kernels::fast::normalize_sets_backward(
-                grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
-                invstd.data(), data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
+        kernels::in_use->normalize_sets_backward(
+            grads.dx, grads.dgamma, grads.dbeta, dy.data(), x.value().data(), mean.data(),
+            invstd.data(), data_or_null(weight), s.R, s.G, s.K, s.L, set_stats);
         grads.accumulate();  // x.grad += dx, γ.grad += dγ, β.grad += dβ
     }
 };
@@ -315,16 +291,9 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
     var.assign(s.R, 0.0);
     std::vector<double> invstd(s.R);
     Array y = new_array(x.shape());
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::normalize_sets_forward(y.data(), mean.data(), var.data(), invstd.data(),
-                                                   x.value().data(), data_or_null(weight),
-                                                   data_or_null(bias), fixed_mean, fixed_var, s.R,
-                                                   s.G, s.K, s.L, eps);
-    else
-        kernels::fast::normalize_sets_forward(y.data(), mean.data(), var.data(), invstd.data(),
-                                              x.value().data(), data_or_null(weight),
-                                              data_or_null(bias), fixed_mean, fixed_var, s.R, s.G,
-                                              s.K, s.L, eps);
+    kernels::in_use->normalize_sets_forward(
+        y.data(), mean.data(), var.data(), invstd.data(), x.value().data(), data_or_null(weight),
+        data_or_null(bias), fixed_mean, fixed_var, s.R, s.G, s.K, s.L, eps);
 
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
@@ -436,19 +405,18 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
     }
     if (use_input_stats && running_mean.defined()) {
         // The running statistics track the mean over n of the instances' μ and unbiased σ²:
-        //   running_mean = (1 − momentum)·running_mean + momentum·(1/N Σ_n μ_nc)
-        //   running_var  = (1 − momentum)·running_var  + momentum·(1/N Σ_n σ²_nc·L/(L − 1))
-        real* run_mean = Tensor(running_mean).value().data();
-        real* run_var = Tensor(running_var).value().data();
+        // BatchNorm's update (kernels/reference/batch_norm.cpp) with μ_B = 1/N Σ_n μ_nc,
+        // σ²_B = 1/N Σ_n σ²_nc and B = L, since 1/N Σ_n σ²_nc·L/(L − 1) = σ²_B·L/(L − 1).
+        std::vector<double> mean_c(C, 0.0), var_c(C, 0.0);
         for (std::size_t c = 0; c < C; ++c) {
-            double mean_c = 0.0, var_c = 0.0;
             for (std::size_t n = 0; n < N; ++n) {
-                mean_c += mean[n * C + c] / static_cast<double>(N);
-                var_c += unbiased(var[n * C + c], L) / static_cast<double>(N);
+                mean_c[c] += mean[n * C + c] / static_cast<double>(N);
+                var_c[c] += var[n * C + c] / static_cast<double>(N);
             }
-            run_mean[c] = static_cast<real>((1.0 - momentum) * run_mean[c] + momentum * mean_c);
-            run_var[c] = static_cast<real>((1.0 - momentum) * run_var[c] + momentum * var_c);
         }
+        kernels::reference::batch_norm_update_running(Tensor(running_mean).value().data(),
+                                                      Tensor(running_var).value().data(),
+                                                      mean_c.data(), var_c.data(), C, L, momentum);
     }
     return out;
 }

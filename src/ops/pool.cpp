@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/fast/pool.hpp"
-#include "kernels/reference/pool.hpp"
+#include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -70,10 +69,7 @@ struct MaxPool2dBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         Array dx = new_array(x.shape());
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
-        else
-            kernels::fast::max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
+        kernels::in_use->max_pool2d_backward(dx.data(), dy.data(), argmax.data(), s);
         x.accumulate_grad(std::move(dx));
     }
 };
@@ -84,10 +80,7 @@ Tensor max_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
     const Pool2dShape s = check_and_size("max_pool2d", x, kernel, stride, padding);
     Array y = new_array(output_shape(x, s));
     std::vector<std::size_t> argmax(y.size());  // the flat index into x of each output's maximum
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::max_pool2d_forward(y.data(), argmax.data(), x.value().data(), s);
-    else
-        kernels::fast::max_pool2d_forward(y.data(), argmax.data(), x.value().data(), s);
+    kernels::in_use->max_pool2d_forward(y.data(), argmax.data(), x.value().data(), s);
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {
@@ -108,10 +101,7 @@ struct AvgPool2dBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         Array dx = new_array(x.shape());
-        if (kernels_in_use() == Kernels::reference)
-            kernels::reference::avg_pool2d_backward(dx.data(), dy.data(), s);
-        else
-            kernels::fast::avg_pool2d_backward(dx.data(), dy.data(), s);
+        kernels::in_use->avg_pool2d_backward(dx.data(), dy.data(), s);
         x.accumulate_grad(std::move(dx));
     }
 };
@@ -121,10 +111,7 @@ struct AvgPool2dBackward final : BackwardClosure {
 Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::size_t padding) {
     const Pool2dShape s = check_and_size("avg_pool2d", x, kernel, stride, padding);
     Array y = new_array(output_shape(x, s));
-    if (kernels_in_use() == Kernels::reference)
-        kernels::reference::avg_pool2d_forward(y.data(), x.value().data(), s);
-    else
-        kernels::fast::avg_pool2d_forward(y.data(), x.value().data(), s);
+    kernels::in_use->avg_pool2d_forward(y.data(), x.value().data(), s);
 
     Tensor out(std::move(y));
     if (Tape* tape = recording_tape(x)) {

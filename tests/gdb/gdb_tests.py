@@ -287,7 +287,7 @@ def steps(gdb, source_dir, examples_dir):
 
 
 # From `break tg::batch_norm`, at most this many `step`s reach the loop that sums for mu_B.
-FORWARD_STEPS = 5
+FORWARD_STEPS = 4
 
 
 def forward_steps(gdb, source_dir, program):

@@ -1,5 +1,6 @@
 // Which kernels run (tapegrad/kernels.hpp): the build's default, the TAPEGRAD_KERNELS
-// environment variable, set_kernels.
+// environment variable, set_kernels; and the two kernel sets the ops call through
+// (kernel_set.hpp).
 #include "tapegrad/kernels.hpp"
 
 #include <cstdio>
@@ -7,11 +8,40 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernel_set.hpp"
 #include "tapegrad/config.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
 
 namespace tg {
+
+namespace kernels {
+
+const KernelSet reference_set = {
+    reference::batch_norm_forward,     reference::batch_norm_backward,
+    reference::normalize_sets_forward, reference::normalize_sets_backward,
+    reference::conv2d_forward,         reference::conv2d_backward,
+    reference::max_pool2d_forward,     reference::max_pool2d_backward,
+    reference::avg_pool2d_forward,     reference::avg_pool2d_backward,
+    reference::relu_forward,           reference::relu_backward,
+    reference::log_softmax_forward,    reference::log_softmax_backward,
+    reference::cross_entropy_forward,  reference::cross_entropy_backward,
+};
+
+const KernelSet fast_set = {
+    fast::batch_norm_forward,      fast::batch_norm_backward,  fast::normalize_sets_forward,
+    fast::normalize_sets_backward, fast::conv2d_forward,       fast::conv2d_backward,
+    fast::max_pool2d_forward,      fast::max_pool2d_backward,  fast::avg_pool2d_forward,
+    fast::avg_pool2d_backward,     fast::relu_forward,         fast::relu_backward,
+    fast::log_softmax_forward,     fast::log_softmax_backward, fast::cross_entropy_forward,
+    fast::cross_entropy_backward,
+};
+
+// Constant-initialised to the set that matches selected_kernels before its initialiser runs
+// (zero: Kernels::reference); set_kernels, which that initialiser calls, keeps the two in step.
+const KernelSet* in_use = &reference_set;
+
+}  // namespace kernels
 
 namespace {
 
@@ -31,6 +61,7 @@ Kernels initial_kernels() {
             std::fprintf(stderr, "tapegrad: ignoring TAPEGRAD_KERNELS: %s\n", e.what());
         }
     }
+    set_kernels(k);
     return k;
 }
 
@@ -42,6 +73,7 @@ Kernels selected_kernels = initial_kernels();
 
 void set_kernels(Kernels k) {
     detail::selected_kernels = k;
+    kernels::in_use = k == Kernels::reference ? &kernels::reference_set : &kernels::fast_set;
 }
 
 const char* kernels_name(Kernels k) {

@@ -18,8 +18,8 @@ using tg::kernels::fast::centre;
 using tg::kernels::fast::Centre;
 using tg::kernels::fast::Pair;
 
-void local_moments(const real* x, std::size_t N, std::size_t C, std::size_t L, double* mean,
-                   double* m2) {
+void local_moments(double* mean, double* m2, const real* x, std::size_t N, std::size_t C,
+                   std::size_t L) {
     const std::size_t n_values = N * L;
     parallel_for(C, grain_for(n_values), [&](std::size_t c0, std::size_t c1) {
         for (std::size_t c = c0; c < c1; ++c) {
@@ -49,8 +49,8 @@ void local_moments(const real* x, std::size_t N, std::size_t C, std::size_t L, d
     });
 }
 
-void normalize(const real* x, std::size_t N, std::size_t C, std::size_t L, const double* mean,
-               const double* invstd, const real* gamma, const real* beta, real* y) {
+void normalize(real* y, const real* x, const double* mean, const double* invstd, const real* gamma,
+               const real* beta, std::size_t N, std::size_t C, std::size_t L) {
     parallel_for(C, grain_for(N * L), [&](std::size_t c0, std::size_t c1) {
         for (std::size_t c = c0; c < c1; ++c) {
             const Centre mu = centre(mean[c]);
@@ -66,9 +66,9 @@ void normalize(const real* x, std::size_t N, std::size_t C, std::size_t L, const
     });
 }
 
-void backward_reduce(const real* x, const real* dy, std::size_t N, std::size_t C, std::size_t L,
-                     const double* mean, const double* invstd, double* sum_dy,
-                     double* sum_dy_xhat) {
+void backward_reduce(double* sum_dy, double* sum_dy_xhat, const real* x, const real* dy,
+                     const double* mean, const double* invstd, std::size_t N, std::size_t C,
+                     std::size_t L) {
     parallel_for(C, grain_for(N * L), [&](std::size_t c0, std::size_t c1) {
         for (std::size_t c = c0; c < c1; ++c) {
             const Centre mu = centre(mean[c]);
@@ -90,9 +90,9 @@ void backward_reduce(const real* x, const real* dy, std::size_t N, std::size_t C
     });
 }
 
-void backward_dx(const real* x, const real* dy, std::size_t N, std::size_t C, std::size_t L,
-                 const double* mean, const double* invstd, const real* gamma, const double* sum_dy,
-                 const double* sum_dy_xhat, double B, real* dx) {
+void backward_dx(real* dx, const real* x, const real* dy, const double* mean, const double* invstd,
+                 const real* gamma, const double* sum_dy, const double* sum_dy_xhat, std::size_t N,
+                 std::size_t C, std::size_t L, double B) {
     parallel_for(C, grain_for(N * L), [&](std::size_t c0, std::size_t c1) {
         for (std::size_t c = c0; c < c1; ++c) {
             const Centre mu = centre(mean[c]);

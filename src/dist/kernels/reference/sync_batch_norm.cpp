@@ -13,8 +13,8 @@ inline std::size_t at(std::size_t n, std::size_t c, std::size_t l, std::size_t C
 }
 }  // namespace
 
-void local_moments(const real* x, std::size_t N, std::size_t C, std::size_t L, double* mean,
-                   double* m2) {
+void local_moments(double* mean, double* m2, const real* x, std::size_t N, std::size_t C,
+                   std::size_t L) {
     const double count = static_cast<double>(N * L);
     for (std::size_t c = 0; c < C; ++c) {
         // mean_c = 1/n Σ x
@@ -34,8 +34,8 @@ void local_moments(const real* x, std::size_t N, std::size_t C, std::size_t L, d
     }
 }
 
-void normalize(const real* x, std::size_t N, std::size_t C, std::size_t L, const double* mean,
-               const double* invstd, const real* gamma, const real* beta, real* y) {
+void normalize(real* y, const real* x, const double* mean, const double* invstd, const real* gamma,
+               const real* beta, std::size_t N, std::size_t C, std::size_t L) {
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t c = 0; c < C; ++c) {
             const double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
@@ -47,9 +47,9 @@ void normalize(const real* x, std::size_t N, std::size_t C, std::size_t L, const
         }
 }
 
-void backward_reduce(const real* x, const real* dy, std::size_t N, std::size_t C, std::size_t L,
-                     const double* mean, const double* invstd, double* sum_dy,
-                     double* sum_dy_xhat) {
+void backward_reduce(double* sum_dy, double* sum_dy_xhat, const real* x, const real* dy,
+                     const double* mean, const double* invstd, std::size_t N, std::size_t C,
+                     std::size_t L) {
     for (std::size_t c = 0; c < C; ++c) {
         double s1 = 0.0, s2 = 0.0;
         for (std::size_t n = 0; n < N; ++n)
@@ -64,9 +64,9 @@ void backward_reduce(const real* x, const real* dy, std::size_t N, std::size_t C
     }
 }
 
-void backward_dx(const real* x, const real* dy, std::size_t N, std::size_t C, std::size_t L,
-                 const double* mean, const double* invstd, const real* gamma, const double* sum_dy,
-                 const double* sum_dy_xhat, double B, real* dx) {
+void backward_dx(real* dx, const real* x, const real* dy, const double* mean, const double* invstd,
+                 const real* gamma, const double* sum_dy, const double* sum_dy_xhat, std::size_t N,
+                 std::size_t C, std::size_t L, double B) {
     for (std::size_t c = 0; c < C; ++c) {
         const double g = gamma ? gamma[c] : 1.0;
         const double sum_dxhat = g * sum_dy[c];            // Σdx̂ over all ranks

@@ -6,7 +6,7 @@
 // - each channel normalised right after its statistics, while its values are in cache;
 // - channels split between threads when each gets at least kMinValuesPerThread values
 //   (channels are independent, so the numbers do not depend on the thread count).
-#include "batch_norm.hpp"
+#include "../batch_norm.hpp"
 
 #include <cmath>
 

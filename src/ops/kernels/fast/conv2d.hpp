@@ -1,8 +1,10 @@
-// Fast conv2d kernels (see conv2d.cpp).
+// What the fast conv2d kernels have beyond the pair in ../conv2d.hpp: the direct kernels' limits,
+// the block-size knob and the GEMM versions (see conv2d.cpp).
 #pragma once
 
 #include <cstddef>
 
+#include "../conv2d.hpp"
 #include "../shapes.hpp"
 #include "tapegrad/config.hpp"
 
@@ -26,16 +28,6 @@ bool conv2d_forward_takes_direct(const Conv2dShape& s);
 
 /// The same for conv2d_backward (dx, dW and db together).
 bool conv2d_backward_takes_direct(const Conv2dShape& s);
-
-/// y [N, O, OH, OW] = conv2d(x [N, C, H, W], weight [O, C, kH, kW]) + bias [O]
-/// (bias may be null: no bias).
-void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
-                    const Conv2dShape& s);
-
-/// From dy [N, O, OH, OW]: dx [N, C, H, W], dweight [O, C, kH, kW], dbias [O], each written
-/// (not accumulated), each may be null (not wanted).
-void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const real* x,
-                     const real* weight, const Conv2dShape& s);
 
 /// conv2d_forward by im2col + one GEMM per image, whatever the shape (for benchmarks and tests).
 void conv2d_gemm_forward(real* y, const real* x, const real* weight, const real* bias,

@@ -1,7 +1,7 @@
 // log_softmax and cross_entropy, fast: the same equations as kernels/reference/cross_entropy.cpp,
 // summed in float (real) instead of double, with the row's max and log-sum computed once
 // (max_and_log_sum) and shared by every value of the row.
-#include "cross_entropy.hpp"
+#include "../cross_entropy.hpp"
 
 #include <algorithm>
 #include <cmath>

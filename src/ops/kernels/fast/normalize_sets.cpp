@@ -1,7 +1,7 @@
 // Layer, group and instance norm, fast: the numbers of reference/normalize_sets.cpp (within
 // float round-off) with the sums of fast/sums.hpp (float lanes flushed to double, one pass for
 // μ and σ², x − μ as (x − hi) − lo).
-#include "normalize_sets.hpp"
+#include "../normalize_sets.hpp"
 
 #include <cmath>
 #include <vector>

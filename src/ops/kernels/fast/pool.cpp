@@ -1,13 +1,12 @@
 // Max and average pooling, fast: the reference loops with planes split between threads (planes
 // are independent, so the numbers do not depend on the thread count), and max pooling's common
 // 2x2 window, stride 2, without branches on data.
-#include "pool.hpp"
+#include "../pool.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "../reference/pool.hpp"
 #include "tapegrad/parallel.hpp"
 
 namespace tg::kernels::fast {

@@ -1,6 +1,6 @@
 // ReLU, fast: the reference loops written so that they vectorise, split between threads when
 // large (every value is independent, so the numbers do not depend on the thread count).
-#include "relu.hpp"
+#include "../relu.hpp"
 
 #include "tapegrad/parallel.hpp"
 

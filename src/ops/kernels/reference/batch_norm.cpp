@@ -15,7 +15,7 @@
 // In eval mode the running statistics take the place of μ_B and σ²_B. The forward still sums
 // the batch first (the reference kernel is for reading, not speed): then `step` from
 // tg::batch_norm reaches the sum for μ_B in a few steps, without a branch on the way.
-#include "batch_norm.hpp"
+#include "../batch_norm.hpp"
 
 #include <cmath>
 

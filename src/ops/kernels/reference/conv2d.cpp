@@ -10,7 +10,7 @@
 //   dW [O, K]    += G · colsᵀ        (a sum over the images and positions)
 //   db [O]       += Σ_positions G
 //   dcols [K, L]  = Wᵀ · G,  then dx[n] = col2im(dcols)  (every copy of im2col becomes a sum)
-#include "conv2d.hpp"
+#include "../conv2d.hpp"
 
 #include <algorithm>
 #include <vector>

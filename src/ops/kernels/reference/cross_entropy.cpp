@@ -8,7 +8,7 @@
 // computed as (x_j − m) − log Σ_k e^(x_k − m) with m = max_k x_k: every e^(x_k − m) is at most
 // 1, so nothing overflows however large the logits are. Sums are accumulated in double; the
 // fast kernels (kernels/fast/cross_entropy.cpp) are tested against these.
-#include "cross_entropy.hpp"
+#include "../cross_entropy.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -8,7 +8,7 @@
 //     y_i    = γ_p x̂_i + β_p          (p: the parameter of position (r mod G, k))
 //
 // Sums in double, two passes, as in reference/batch_norm.cpp.
-#include "normalize_sets.hpp"
+#include "../normalize_sets.hpp"
 
 #include <cmath>
 #include <vector>

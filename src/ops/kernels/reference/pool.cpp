@@ -3,7 +3,7 @@
 // Output (i, j) of a plane covers input rows i·s − pad ... i·s − pad + k − 1 and columns
 // j·s − pad ... j·s − pad + k − 1, clipped to the plane (pool_window): the padding takes no part
 // (max: it is −∞; average: it is 0 but still counted in the divisor k²).
-#include "pool.hpp"
+#include "../pool.hpp"
 
 #include <cmath>
 #include <limits>

@@ -1,5 +1,5 @@
 // ReLU, one value at a time: y = max(x, 0); its derivative is 1 where x > 0, else 0.
-#include "relu.hpp"
+#include "../relu.hpp"
 
 namespace tg::kernels::reference {
 

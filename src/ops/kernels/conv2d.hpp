@@ -1,0 +1,31 @@
+// The conv2d kernels, declared once: each signature is a function type both kernel sets
+// implement (reference/conv2d.cpp; fast/conv2d.cpp, whose own extras are in fast/conv2d.hpp).
+// An op calls the set in use through kernel_set.hpp.
+#pragma once
+
+#include "shapes.hpp"
+#include "tapegrad/config.hpp"
+
+namespace tg::kernels {
+
+/// y [N, O, OH, OW] = conv2d(x [N, C, H, W], weight [O, C, kH, kW]) + bias [O]
+/// (bias may be null: no bias).
+using Conv2dForwardKernel = void(real* y, const real* x, const real* weight, const real* bias,
+                                 const Conv2dShape& s);
+
+/// From dy [N, O, OH, OW]: dx [N, C, H, W], dweight [O, C, kH, kW], dbias [O], each written
+/// (not accumulated), each may be null (not wanted).
+using Conv2dBackwardKernel = void(real* dx, real* dweight, real* dbias, const real* dy,
+                                  const real* x, const real* weight, const Conv2dShape& s);
+
+namespace reference {
+Conv2dForwardKernel conv2d_forward;
+Conv2dBackwardKernel conv2d_backward;
+}  // namespace reference
+
+namespace fast {
+Conv2dForwardKernel conv2d_forward;
+Conv2dBackwardKernel conv2d_backward;
+}  // namespace fast
+
+}  // namespace tg::kernels

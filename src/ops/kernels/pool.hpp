@@ -1,0 +1,40 @@
+// The max and average pooling kernels, declared once: each signature is a function type both
+// kernel sets implement (reference/pool.cpp, fast/pool.cpp). An op calls the set in use through
+// kernel_set.hpp.
+#pragma once
+
+#include <cstddef>
+
+#include "shapes.hpp"
+#include "tapegrad/config.hpp"
+
+namespace tg::kernels {
+
+/// Max pooling of x [planes, H, W] into y [planes, OH, OW]; argmax [planes, OH, OW] receives
+/// the flat index into x of each output's maximum (the first in scan order; a NaN wins).
+using MaxPool2dForwardKernel = void(real* y, std::size_t* argmax, const real* x,
+                                    const Pool2dShape& s);
+/// dx [planes, H, W] = 0, then dx[argmax[t]] += dy[t] for every output t.
+using MaxPool2dBackwardKernel = void(real* dx, const real* dy, const std::size_t* argmax,
+                                     const Pool2dShape& s);
+
+/// Average pooling (count_include_pad: the divisor is always k²).
+using AvgPool2dForwardKernel = void(real* y, const real* x, const Pool2dShape& s);
+/// dx [planes, H, W] = 0, then dx[r, c] += dy[i, j] / k² for every (r, c) in window (i, j).
+using AvgPool2dBackwardKernel = void(real* dx, const real* dy, const Pool2dShape& s);
+
+namespace reference {
+MaxPool2dForwardKernel max_pool2d_forward;
+MaxPool2dBackwardKernel max_pool2d_backward;
+AvgPool2dForwardKernel avg_pool2d_forward;
+AvgPool2dBackwardKernel avg_pool2d_backward;
+}  // namespace reference
+
+namespace fast {
+MaxPool2dForwardKernel max_pool2d_forward;
+MaxPool2dBackwardKernel max_pool2d_backward;
+AvgPool2dForwardKernel avg_pool2d_forward;
+AvgPool2dBackwardKernel avg_pool2d_backward;
+}  // namespace fast
+
+}  // namespace tg::kernels
