@@ -57,7 +57,7 @@ write_stamp() {
   {
     echo "# $(emcc --version | head -n 1)"
     { emcc "${cflags[@]}" -M "${sources[@]}" | tr ' \\' '\n\n' | grep -v -e '^$' -e ':$' -e '^/'
-      echo scripts/build_live.sh; } | sort -u | xargs sha256sum
+      echo scripts/build_live.sh; } | xargs realpath --relative-to=. | sort -u | xargs sha256sum
   } >"$1"
 }
 
