@@ -6,12 +6,12 @@
 // broadcasting add, matmul, sum over a dim, transpose, conv2d (padding and stride near 2^31,
 // 2^63), max_pool2d, nn::Linear, a DataLoader over images of rows x cols pixels.
 // Only what the library promises to refuse is ever large: an input tensor is built only when it
-// really holds at most 4096 elements (a 0 among huge sizes holds none), a Linear only when its
-// weight has at most 2^16 elements or more than max_numel, a conv2d/max_pool2d only when its
-// output would hold more than max_numel elements or its work is small (computed here in 128
-// bits).
-// Promises checked: each call returns a tensor whose element count is the product of its shape
-// and whose non-zero sizes multiply to at most max_numel, or throws std::length_error,
+// really holds at most 4096 elements (a 0 among huge sizes holds none), a sum only when its
+// output does too (summing away a 0 leaves a real array), matmul only with sizes <= 4096, a Linear
+// only when its weight has at most 2^16 elements or more than max_numel, a conv2d/max_pool2d only
+// when its output would hold more than max_numel elements or its work is small (computed here in
+// 128 bits). Promises checked: each call returns a tensor whose element count is the product of its
+// shape and whose non-zero sizes multiply to at most max_numel, or throws std::length_error,
 // std::invalid_argument or std::runtime_error with a message; UBSan (signed overflow in
 // xtensor's strides) and ASan watch the rest.
 #include <cstdint>
@@ -157,6 +157,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 name = "matmul";
                 const tg::Shape a = shape_from(in, 3), b = shape_from(in, 3);
                 if (!buildable(a) || !buildable(b)) return 0;
+                // [m, 0] @ [0, n] is a real [m, n] of zeros: huge sizes only where both are small.
+                for (const tg::Shape* s : {&a, &b}) {
+                    for (const auto d : *s)
+                        if (d > 4096) return 0;
+                }
                 check_result(tg::matmul(tg::Tensor::ones(a), tg::Tensor::ones(b)), name);
                 break;
             }
@@ -164,8 +169,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 name = "sum over a dim";
                 const tg::Shape s = shape_from(in);
                 const int dim = static_cast<int>(in.byte() % 9) - 4;
+                const bool keep = in.byte() & 1;
                 if (!buildable(s)) return 0;
-                check_result(tg::sum(tg::Tensor::ones(s), {dim}, in.byte() & 1), name);
+                // Summing away a 0 leaves the other sizes: a real array of zeros, maybe huge.
+                tg::Shape out;
+                const int rank = static_cast<int>(s.size());
+                for (int i = 0; i < rank; ++i) {
+                    if (i != (dim < 0 ? dim + rank : dim))
+                        out.push_back(s[static_cast<std::size_t>(i)]);
+                    else if (keep)
+                        out.push_back(1);
+                }
+                if (count(out) > 4096 && nonzero_product(out) <= kMax) return 0;
+                check_result(tg::sum(tg::Tensor::ones(s), {dim}, keep), name);
                 break;
             }
             case 5: {

@@ -156,3 +156,9 @@ write("regressions", "fuzz_csv", "nul-in-name-message", csv_input([(b"a\0b\x1b[3
 # Found by fuzz_shapes: Linear(0, 0) on an empty batch of max_numel / 3 + 1 rows looped over
 # every (empty) row of its output (a timeout): [op 10 = Linear, in 0, out 0, batch 0xfc].
 write("regressions", "fuzz_shapes", "linear-out-0-huge-batch", bytes([10, 0, 0, 0xfc]))
+# Found by fuzz_shapes: conv2d with stride 2^63 - 1 overflowed a signed ceil-division in im2col
+# (UBSan): x [3, 4, 4, 4], weight [4, 4, 4, 2], stride 0xdf (2^63 - 1), padding 2.
+write("regressions", "fuzz_shapes", "conv2d-stride-2^63-1", bytes([6, 3, 4, 4, 4, 4, 4, 2, 0xdf, 2]))
+# Found by fuzz_shapes: a stride of 2^64 - 1 became -1 as std::ptrdiff_t in im2col (UBSan):
+# x [3, 1, 2, 2], weight [2, 1, 2, 2], stride 0xf7 (SIZE_MAX), padding 1.
+write("regressions", "fuzz_shapes", "conv2d-stride-size-max", bytes([6, 3, 1, 2, 2, 2, 2, 2, 0xf7, 1]))
