@@ -162,3 +162,7 @@ write("regressions", "fuzz_shapes", "conv2d-stride-2^63-1", bytes([6, 3, 4, 4, 4
 # Found by fuzz_shapes: a stride of 2^64 - 1 became -1 as std::ptrdiff_t in im2col (UBSan):
 # x [3, 1, 2, 2], weight [2, 1, 2, 2], stride 0xf7 (SIZE_MAX), padding 1.
 write("regressions", "fuzz_shapes", "conv2d-stride-size-max", bytes([6, 3, 1, 2, 2, 2, 2, 2, 0xf7, 1]))
+# Found by fuzz_shapes: conv2d whose output has no elements still walked every image of a batch
+# of ~2^57 (a timeout): the input as found (batch from 8 raw bytes after 0xff).
+write("regressions", "fuzz_shapes", "conv2d-empty-output-huge-batch",
+      bytes.fromhex("06ff0b00ffffffffff010100000001808002"))
