@@ -166,3 +166,6 @@ write("regressions", "fuzz_shapes", "conv2d-stride-size-max", bytes([6, 3, 1, 2,
 # of ~2^57 (a timeout): the input as found (batch from 8 raw bytes after 0xff).
 write("regressions", "fuzz_shapes", "conv2d-empty-output-huge-batch",
       bytes.fromhex("06ff0b00ffffffffff010100000001808002"))
+# Found by fuzz_shapes: with stride and padding 2^61 + 1, im2col's source pointer passed the
+# array in a partial sum (UBSan pointer overflow), the final address being inside it.
+write("regressions", "fuzz_shapes", "conv2d-stride-pad-2^61", bytes.fromhex("4e444444bb3d63bbfafafabb02"))

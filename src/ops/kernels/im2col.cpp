@@ -49,8 +49,10 @@ void im2col(const Conv2dShape& s, const real* x, real* cols) {
                 if (len == 0) continue;  // this tap sees only padding
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
                     // x[c, i s + p - pad, cs.lo s + q - pad]
-                    const real* src = x + (c * s.h + i * s.stride + p - s.pad) * s.w +
-                                      cs.lo * s.stride + q - s.pad;
+                    // (one offset, in unsigned arithmetic, then one pointer step: with a
+                    // stride near 2^63 the partial sums pass the array, UB for a pointer)
+                    const real* src = x + ((c * s.h + i * s.stride + p - s.pad) * s.w +
+                                           cs.lo * s.stride + q - s.pad);
                     real* dst = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {  // the common case, kept apart so it vectorises
                         for (std::size_t j = 0; j < len; ++j) {
@@ -78,8 +80,8 @@ void col2im(const Conv2dShape& s, const real* dcols, real* dx) {
                 const std::size_t len = cs.hi - cs.lo;
                 if (len == 0) continue;
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
-                    real* dst = dx + (c * s.h + i * s.stride + p - s.pad) * s.w + cs.lo * s.stride +
-                                q - s.pad;
+                    real* dst = dx + ((c * s.h + i * s.stride + p - s.pad) * s.w +
+                                      cs.lo * s.stride + q - s.pad);  // (as in im2col)
                     const real* src = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {
                         for (std::size_t j = 0; j < len; ++j) {
