@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -392,7 +393,7 @@ ChannelStats conv_population(tg::nn::Conv2d& conv,
 }
 
 void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_batches,
-                const std::vector<std::size_t>& batch_sizes, const std::string& dataset,
+                std::vector<std::size_t> batch_sizes, const std::string& dataset,
                 const fs::path& out) {
     // The LeNet-style CNN of ch310_train_cnn with BatchNorm (examples/common):
     //   [N, 1, 28, 28] → conv 5x5 pad 2 → [N, 6, 28, 28] → BN → ReLU → pool → [N, 6, 14, 14]
@@ -403,6 +404,11 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
 
     const auto train = std::make_shared<const tg::data::Dataset>(
         tg::data::load_dataset(dataset, tg::data::Split::train));
+    // The synthetic figures draw any batch size; real batches are at most the training set.
+    for (std::size_t& B : batch_sizes) {
+        B = tg::examples::cap_batch_size("ch310_bn_histograms", "--batch-sizes", B, train->size(),
+                                         "training images");
+    }
     const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(*train);
     const tg::data::DataLoaderOptions inputs{
         .batch_size = 64, .shuffle = true, .seed = seed, .mean = pixel_mean, .std = pixel_std};
@@ -418,6 +424,10 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
                 if (step == train_steps) break;
                 tg::Tape tape;
                 const tg::Tensor loss = tg::cross_entropy(model(images), labels);
+                if (!std::isfinite(loss.item())) {  // diverged: stop, saying so
+                    throw std::runtime_error(
+                        tg::examples::diverged_message(step + 1, epoch + 1, loss.item()));
+                }
                 opt.zero_grad();
                 tape.backward(loss);
                 opt.step();
@@ -564,14 +574,11 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> batch_sizes = kDefaultBatchSizes;
     std::size_t noise_batches = 200;
     std::size_t cnn_steps = 100;
-    cli.app()
-        .add_option("--figures", figures,
-                    "which parts to make, comma-separated: synthetic (the chapter's figure), "
-                    "noise (spread of the batch statistics), cnn (real activations, from "
-                    "--dataset)")
-        ->delimiter(',')
-        ->check(CLI::IsMember({"synthetic", "noise", "cnn"}))
-        ->capture_default_str();
+    cli.choices("--figures", figures,
+                "which parts to make, comma-separated: synthetic (the chapter's figure), "
+                "noise (spread of the batch statistics), cnn (real activations, from "
+                "--dataset)",
+                {"synthetic", "noise", "cnn"});
     cli.list("--batch-sizes", batch_sizes,
              "the batch sizes of the two histogram figures, one column each, comma-separated",
              tg::examples::between(2, 60000));

@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
             eval_every = 4;
         }
         const ex::Data data = ex::load_data(common, 1000, 500);
+        batch_size = ex::cap_batch_size("ch310_convergence", "--batch-size", batch_size,
+                                        data.train->size(), "training images");
         const auto best = best_rates(out / "ch310_lr_sweep_summary.csv");
         const bool from_sweep = best.contains(0) && best.contains(1);
         if (lr_bn == 0) lr_bn = from_sweep ? best.at(0) : 0.1;

@@ -108,6 +108,10 @@ int main(int argc, char** argv) {
         // runs score the new digits as their "test set".
         ex::Data data = all;
         data.test = new_test;
+        batch_size = ex::cap_batch_size("ch310_finetune", "--batch-size", batch_size,
+                                        old_train->size(), "training images of 0-4");
+        finetune_batch = ex::cap_batch_size("ch310_finetune", "--finetune-batch", finetune_batch,
+                                            finetune_size, "fine-tuning images (--finetune-size)");
         const std::size_t pre_steps =
             pretrain_epochs * ((old_train->size() + batch_size - 1) / batch_size);
         const std::size_t ft_steps =

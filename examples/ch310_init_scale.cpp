@@ -123,7 +123,10 @@ int main(int argc, char** argv) {
         }
         const ex::Data data = ex::load_data(common, 1000, 500);
         const double lr = sgd.lr, momentum = sgd.momentum;
-        const std::size_t batch_size = sgd.batch_size;
+        const std::size_t batch_size =
+            ex::cap_batch_size("ch310_init_scale", "--batch-size", sgd.batch_size,
+                               data.train->size(), "training images");
+        sgd.batch_size = batch_size;
         const std::size_t steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
         const auto seeds = common.seed_list();
         std::printf(

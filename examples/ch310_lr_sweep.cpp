@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
         const std::vector<ex::Variant> variants = {
             {"with BN", {.norm = ex::Norm::batch}, ex::kWithBn},
             {"without BN", {.norm = ex::Norm::none}, ex::kWithoutBn}};
+        batch_size = ex::cap_batch_size("ch310_lr_sweep", "--batch-size", batch_size,
+                                        data.train->size(), "training images");
         ex::TrainOptions base{.momentum = momentum, .batch_size = batch_size};
         base.steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
         std::printf(

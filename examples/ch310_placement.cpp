@@ -49,6 +49,8 @@ int main(int argc, char** argv) {
         const std::vector<ex::Variant> variants = {
             {"Conv→BN→ReLU", {.norm = ex::Norm::batch}, ex::kWithBn},
             {"Conv→ReLU→BN", {.norm = ex::Norm::batch, .norm_after_relu = true}, ex::kThird}};
+        batch_size = ex::cap_batch_size("ch310_placement", "--batch-size", batch_size,
+                                        data.train->size(), "training images");
         ex::TrainOptions base{.momentum = momentum, .batch_size = batch_size};
         base.steps = epochs * ((data.train->size() + batch_size - 1) / batch_size);
         std::printf(

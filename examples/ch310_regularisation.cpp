@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     try {
         const fs::path out = cli.prepare();
         const double lr = sgd.lr, momentum = sgd.momentum;
-        const std::size_t batch_size = sgd.batch_size;
+        std::size_t batch_size = sgd.batch_size;
         if (common.quick) {
             train_size = std::min<std::size_t>(train_size, 200);
             epochs = std::min<std::size_t>(epochs, 4);
@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
                                         data.train->name + " has " +
                                         std::to_string(data.train->size()) + " images");
         data.train = std::make_shared<const tg::data::Dataset>(data.train->slice(0, train_size));
+        batch_size = ex::cap_batch_size("ch310_regularisation", "--batch-size", batch_size,
+                                        train_size, "training images");
+        sgd.batch_size = batch_size;
         const std::size_t per_epoch = (train_size + batch_size - 1) / batch_size;
         const std::size_t steps = epochs * per_epoch;
         const auto seeds = common.seed_list();

@@ -77,7 +77,8 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> batch_sizes = {2, 4, 8, 16, 32, 128};
     std::size_t examples = 4000;
     double base_lr = 0.02, momentum = 0.9;
-    cli.list("--batch-sizes", batch_sizes, "batch sizes, comma-separated", ex::between(2, 60000));
+    const CLI::Option* batch_sizes_flag = cli.list(
+        "--batch-sizes", batch_sizes, "batch sizes, comma-separated", ex::between(2, 60000));
     cli.option("--examples", examples,
                "training examples seen per run, whatever the batch size (8,000: one epoch of "
                "the bundled digits)",
@@ -86,7 +87,8 @@ int main(int argc, char** argv) {
                ex::greater_than(0, 1e6));
     cli.option("--momentum", momentum, "SGD momentum", ex::between(0, 0.999));
     cli.quick_help(
-        "a few-second run for the tests: batch sizes 8 and 32, 512 examples per run, "
+        "a few-second run for the tests: batch sizes 8 and 32 (unless --batch-sizes is given), "
+        "512 examples per run, "
         "the first 1,000 training and 500 test images");
     cli.outputs(
         "ch310_small_batch.png (test accuracy against batch size), ch310_small_batch.csv "
@@ -100,10 +102,14 @@ int main(int argc, char** argv) {
     try {
         const fs::path out = cli.prepare();
         if (common.quick) {
-            batch_sizes = {8, 32};
+            if (batch_sizes_flag->count() == 0) batch_sizes = {8, 32};  // unless given
             examples = std::min<std::size_t>(examples, 512);
         }
         const ex::Data data = ex::load_data(common, 1000, 500);
+        for (std::size_t& B : batch_sizes) {
+            B = ex::cap_batch_size("ch310_small_batch", "--batch-sizes", B, data.train->size(),
+                                   "training images");
+        }
         const auto seeds = common.seed_list();
         struct Config {
             std::string name;

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,6 +61,11 @@ struct Settings {
     double lr = 0.05;
     double momentum = 0.9;
     std::uint64_t seed = 0;
+};
+
+// Training diverged (a non-finite loss on some rank): every rank throws it at the same step.
+struct Diverged : std::runtime_error {
+    using std::runtime_error::runtime_error;
 };
 
 // What one run records on rank 0 (gathered from every rank).
@@ -139,23 +145,34 @@ Run train(const std::string& name, bool sync, const tg::dist::Context& ctx, cons
             const auto start = Clock::now();
             const tg::data::Batch batch = train_data.make_batch(mine.data() + step * local, local);
             opt.zero_grad();
+            double loss_value = 0.0;
             {
                 tg::Tape tape;
                 // Each BatchNorm normalises this rank's `local` images: with its own statistics
                 // (BatchNorm2d), or the global batch's (SyncBatchNorm: collectives inside).
                 const tg::Tensor loss = tg::cross_entropy(model(batch.images), batch.labels);
+                loss_value = loss.item();
                 tape.backward(loss);
             }
             dp.all_reduce_gradients();  // g = 1/P Σ_ranks g: the same step everywhere
             opt.step();
             seconds += std::chrono::duration<double>(Clock::now() - start).count();
-            const auto stats = ctx.all_gather(std::vector<double>{first_bn.running_mean.value()(0),
-                                                                  first_bn.running_var.value()(0)});
+            // Each rank's running statistics and loss: every rank sees every rank's loss, so a
+            // non-finite one stops all ranks at the same step (no rank left in a collective).
+            const auto stats = ctx.all_gather(std::vector<double>{
+                first_bn.running_mean.value()(0), first_bn.running_var.value()(0), loss_value});
             for (std::size_t r = 0; r < P; ++r) {
-                run.mean0[r].push_back(stats[2 * r]);
-                run.var0[r].push_back(stats[2 * r + 1]);
+                run.mean0[r].push_back(stats[3 * r]);
+                run.var0[r].push_back(stats[3 * r + 1]);
             }
             ++run.steps;
+            for (std::size_t r = 0; r < P; ++r) {
+                if (!std::isfinite(stats[3 * r + 2])) {
+                    throw Diverged(name + " on rank " + std::to_string(r) + ": " +
+                                   ex::diverged_message(epoch * steps + step + 1, epoch + 1,
+                                                        stats[3 * r + 2]));
+                }
+            }
         }
         // Each rank scores its own copy of the model on the whole test set, in eval mode.
         const double acc = ex::evaluate(model, data, data.test).accuracy;
@@ -346,6 +363,12 @@ int main(int argc, char** argv) {
         if (P > 1) tg::set_num_threads(1);
         const fs::path out = cli.prepare();  // --threads, --kernels; rank 0: --out writable
         const ex::Data data = ex::load_data(flags, 2048, 500);
+        // A global batch above the training set: the largest multiple of the rank count it has.
+        const std::size_t whole = data.train->size() / P * P;
+        s.batch_size = ctx.rank() == 0 ? ex::cap_batch_size(
+                                             "ch310_sync_batchnorm", "--batch-size", s.batch_size,
+                                             whole, "training images the ranks can share evenly")
+                                       : std::min(s.batch_size, whole == 0 ? s.batch_size : whole);
         if (flags.quick) s.epochs = std::min<std::size_t>(s.epochs, 2);
         if (ctx.rank() == 0) {
             std::printf(
@@ -363,6 +386,11 @@ int main(int argc, char** argv) {
                 "on this machine)\n",
                 1e3 * plain.step_seconds, 1e3 * sync.step_seconds, P);
         }
+    } catch (const Diverged& e) {
+        // Every rank saw the same losses and stopped at the same step: no rank is in a
+        // collective, so the job ends normally, rank 0 saying why.
+        if (ctx.rank() == 0) std::cerr << "ch310_sync_batchnorm: " << e.what() << "\n";
+        return 1;
     } catch (const std::exception& e) {
         // The other ranks may be waiting for this one in a collective: end the whole job.
         ctx.abort(std::string("ch310_sync_batchnorm: ") + e.what());

@@ -244,11 +244,9 @@ int main(int argc, char** argv) {
                tg::examples::greater_than(0, 1e6));
     cli.option("--weight-decay", s.weight_decay, "SGD weight decay (L2 penalty)",
                tg::examples::between(0, 10));
-    cli.app()
-        .add_option("--schedule", s.schedule,
-                    "learning rate over the run: cosine (annealed from --lr to 0) or constant")
-        ->check(CLI::IsMember({"cosine", "constant"}))
-        ->capture_default_str();
+    cli.choice("--schedule", s.schedule,
+               "learning rate over the run: cosine (annealed from --lr to 0) or constant",
+               {"cosine", "constant"});
     cli.option("--momentum", s.momentum, "SGD momentum", tg::examples::between(0, 0.999));
     cli.quick_help(
         "a fast run for the tests: 2 epochs on the first 2,000 training and 500 test examples");

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <iostream>
 #include <numbers>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,10 @@ int main(int argc, char** argv) try {
         const tg::Tensor h = tg::relu(tg::matmul(data.x, W1) + b1);  // [N, H]
         const tg::Tensor logits = tg::matmul(h, W2) + b2;            // [N, 3]
         const tg::Tensor loss = tg::cross_entropy(logits, data.y);
+        if (!std::isfinite(loss.item())) {  // diverged: every later step would be NaN too
+            throw std::runtime_error(tg::examples::diverged_message(
+                static_cast<std::size_t>(step), static_cast<std::size_t>(step), loss.item()));
+        }
         tape.backward(loss);  // dL/dp for every parameter p
 
         for (auto& p : params) {

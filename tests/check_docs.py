@@ -20,6 +20,15 @@
         person at a debugger) is preceded by the line
             <!-- not run by tests/check_docs.py: <why> -->
         and a block without a reason fails, as does any block exiting non-zero.
+
+    check_docs.py reader REPO
+        README.md's sh blocks as a reader runs them, in REPO itself, right after the main job
+        (`bash scripts/run_chapter.sh`) really ran there: every block not marked as above, in
+        the README's order, as written (no --quick added, nothing built: build/release holds
+        what run_chapter.sh built and nothing else). A block exiting non-zero fails; so does
+        a README whose blocks run no build/release program. scripts/ci/fresh_machine.sh runs
+        this in its pristine root after run_chapter.sh --quick; it is not a CTest (CTest's
+        build has every program, so a program the main job does not build would go unseen).
 """
 import glob
 import os
@@ -181,9 +190,47 @@ def commands(repo, build):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def reader(repo):
+    readme = os.path.join(repo, "README.md")
+    env = dict(os.environ, PATH="/usr/bin:/bin:" + os.environ.get("PATH", ""))
+    ran = skipped = programs = 0
+    failures = []
+    for lang, code, skip, line in blocks(readme):
+        if lang not in ("sh", "bash", "shell"):
+            continue
+        where = f"README.md:{line}"
+        if skip is not None:
+            print(f"  skip {where}: {skip or '(no reason: check_docs.py commands fails on it)'}")
+            skipped += 1
+            continue
+        programs += sum(1 for m in PROGRAM.finditer(code) if m.group(2) == "release")
+        first = code.strip().splitlines()[0] if code.strip() else ""
+        t0 = time.time()
+        r = subprocess.run(["bash", "-euo", "pipefail", "-c", code], cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=1200)
+        took = time.time() - t0
+        ran += 1
+        if r.returncode != 0:
+            failures.append(f"{where}: exit {r.returncode} ({took:.1f} s), run as written after "
+                            f"the main job\n--- the block\n{code}--- output (last lines)\n" +
+                            "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:]))
+            print(f"  FAIL {where} ({took:.1f} s): {first}")
+        else:
+            print(f"  ok   {where} ({took:.1f} s): {first}")
+    if programs == 0:
+        failures.append("README.md: no unmarked block runs a build/release program (nothing a "
+                        "reader does after the main job was tried)")
+    print(f"check_docs reader: {ran} README blocks run in order after the main job, "
+          f"{skipped} marked not to run")
+    if failures:
+        sys.exit("check_docs reader:\n" + "\n\n".join(failures))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "snippets":
         snippets(sys.argv[2])
+    elif len(sys.argv) == 3 and sys.argv[1] == "reader":
+        reader(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "commands":
         commands(sys.argv[2], sys.argv[3])
     else:

@@ -19,9 +19,17 @@ For each program (an `mpi:` one is started on 2 ranks with MPIEXEC):
     standard output;
   - a program that reads --dataset refuses a directory that does not exist (exit 1, naming
     it) and leaves no --out behind;
+  - every choice flag (--kernels, --schedule, --figures) refuses a value outside its choices in
+    one plain line listing them ("--kernels takes reference or fast, not \"foo\"");
+  - every program reading --dataset that takes --batch-size (or --batch-sizes,
+    --finetune-batch) caps one above its training set at the set's size with a line saying so
+    (not tried on ch310_bn_histograms: its CNN part would push all 8,000 images through);
+  - every program that is not an experiment sweep and takes --lr (ch310_train_cnn, tape_demo,
+    ch310_sync_batchnorm on 2 ranks) stops at the first non-finite loss with --lr 1e6: exit 1,
+    one line saying training diverged and suggesting --detect-anomaly (the sweeps record a
+    diverged run as a result and go on: tests/check_ch310_experiments.py);
   - ch310_train_cnn: "--epochs 2.5" and "--batchsize 32" refused in plain words (did you mean
-    --batch-size?), a --batch-size above the training set capped with a line saying so, and
-    --lr 1e6 stopped at the first non-finite loss with one line saying training diverged.
+    --batch-size?), and "1 batches of 2000 per epoch" after the cap.
 Exit status 0 when every check passes; otherwise each failed check is printed.
 """
 import os
@@ -64,7 +72,10 @@ def check_program(cmd, name, ranks, scratch):
               f"{name} --help shows the default of {flag}")
     check("Writes into --out:" in text, f"{name} --help has the footer naming its outputs")
     check_numeric_flags(cmd, name, text, scratch)
+    check_choice_flags(cmd, name, text, scratch)
     check_dataset(cmd, name, text, scratch)
+    check_batch_cap(cmd, name, text, scratch)
+    check_divergence(cmd, name, text, scratch)
     if name == "ch310_train_cnn":
         check_train_cnn(cmd, name, scratch)
     if ranks > 1:
@@ -165,6 +176,70 @@ def check_numeric_flags(cmd, name, help_text, scratch):
           f"{name} --detectanomaly suggests --detect-anomaly ({one_line(r.stderr)!r})")
 
 
+# The choice flags and their choices, as --help shows them: "--kernels TEXT:{reference,fast}".
+CHOICE = re.compile(r"^\s*(--[\w-]+) TEXT:\{([\w,-]+)\}", re.M)
+
+
+def check_choice_flags(cmd, name, help_text, scratch):
+    found = CHOICE.findall(help_text)
+    check(any(flag == "--kernels" for flag, _ in found),
+          f"{name} --help shows --kernels' choices ({found})")
+    for flag, listed in found:
+        choices = listed.split(",")
+        words = ", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else choices[0]
+        out_dir = os.path.join(scratch, f"{name}{flag}_choice_never_made")
+        r = run(cmd + ["--quick", "--out", out_dir, flag, "foo"])
+        check(refused_plainly(r, flag, out_dir) and f"{flag} takes {words}" in r.stderr
+              and 'not "foo"' in r.stderr,
+              f"{name} {flag} foo refused in one plain line listing {words} "
+              f"(exit {r.returncode}: {one_line(r.stderr)!r})")
+
+
+# ch310_train_cnn --quick trains on 2,000 images, the experiments on 1,000, ch310_finetune on the
+# 0-4 digits of them; ch310_sync_batchnorm on 2,048.
+def check_batch_cap(cmd, name, help_text, scratch):
+    if not re.search(r"^\s*--dataset\b", help_text, re.M):
+        return  # the programs on data they make themselves have no training set to cap at
+    flags = [f for f in ("--batch-size", "--batch-sizes", "--finetune-batch")
+             if re.search(r"^\s*" + re.escape(f) + r"\b", help_text, re.M)]
+    if name == "ch310_bn_histograms":
+        # Its synthetic figures take any batch size; its CNN part caps --batch-sizes, but a
+        # batch of all 8,000 images through the CNN (~700 MB of activations) is too much here.
+        return
+    if not flags:
+        return
+    out_dir = os.path.join(scratch, name + "_batch_cap")
+    args = []
+    for f in flags:
+        args += [f, "60000"]
+    r = run(cmd + ["--quick", "--out", out_dir, "--seeds", "1"] + args
+            if re.search(r"^\s*--seeds\b", help_text, re.M)
+            else cmd + ["--quick", "--out", out_dir] + args)
+    for f in flags:
+        m = re.search(re.escape(name) + ": " + re.escape(f) +
+                      r" 60000 is more than the (\d+) [^;\n]+; using (\d+)\n", r.stdout)
+        check(r.returncode == 0 and m is not None and m.group(1) == m.group(2)
+              and 0 < int(m.group(1)) < 60000,
+              f"{name} --quick {f} 60000 capped at the training set, saying so "
+              f"(exit {r.returncode}: {m.group(0).strip() if m else one_line(r.stderr)!r})")
+
+
+def check_divergence(cmd, name, help_text, scratch):
+    if not re.search(r"^\s*--lr FLOAT\b", help_text, re.M):
+        return
+    if re.search(r"^\s*--seeds\b", help_text, re.M):
+        return  # a sweep: a diverged run is one of its results
+    out_dir = os.path.join(scratch, name + "_diverge")
+    r = run(cmd + ["--quick", "--out", out_dir, "--lr", "1e6"])
+    err = err_lines(r)
+    check(r.returncode == 1 and len(err) == 1 and "training diverged at step" in err[0]
+          and "--detect-anomaly" in err[0] and "terminate called" not in r.stderr
+          and r.stdout.count("nan") <= 1,
+          f"{name} --lr 1e6 stops at the first non-finite loss in one line, exit 1 "
+          f"(exit {r.returncode}: {err[-1] if err else one_line(r.stderr)!r}; "
+          f"{r.stdout.count('nan')} nan on stdout)")
+
+
 def check_dataset(cmd, name, help_text, scratch):
     if not re.search(r"^\s*--dataset\b", help_text, re.M):
         return
@@ -195,13 +270,6 @@ def check_train_cnn(cmd, name, scratch):
           in r.stdout and "1 batches of 2000 per epoch" in r.stdout,
           f"{name} --quick --batch-size 9000 capped at the 2,000 images, saying so "
           f"(exit {r.returncode})")
-    r = run(cmd + ["--quick", "--out", out_dir, "--lr", "1e6"])
-    err = r.stderr.strip().splitlines()
-    check(r.returncode == 1 and len(err) == 1 and "training diverged at step" in err[0]
-          and "--detect-anomaly" in err[0] and r.stdout.count("nan") <= 1,
-          f"{name} --lr 1e6 stops at the first non-finite loss in one line, exit 1 "
-          f"(exit {r.returncode}: {err[-1] if err else ''!r}; "
-          f"{r.stdout.count('nan')} nan on stdout)")
 
 
 def main(argv):

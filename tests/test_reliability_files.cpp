@@ -148,6 +148,51 @@ TEST_CASE("a successful save removes the temporary files killed saves of the sam
                                                   "other.tgs.tmp-a1B2c3"});
 }
 
+TEST_CASE(
+    "a checkpoint, CSV file or figure with a 255-byte name is written (its temporary "
+    "name was 266 bytes: ENAMETOOLONG) and a killed save's leftover removed") {
+    // "<name>.tmp-XXXXXX" is 11 bytes longer than the name: names of 245 to 255 bytes, valid
+    // on every Linux filesystem, could not be saved at all.
+    TempDir dir;
+    for (const std::size_t length : {244u, 245u, 250u, 255u}) {
+        CAPTURE(length);
+        const std::string name = std::string(length - 4, 'n') + ".tgs";
+        const std::string path = dir.file(name);
+        const std::string stem = tg::temp_stem(name);
+        CHECK(stem.size() + 11 <= 255);
+        CHECK((length <= 244) == (stem == name));
+        // A leftover of a killed save of this target (its writer gone, no lock).
+        write_bytes(dir.file(stem + ".tmp-a1B2c3"), "left by a killed save");
+        REQUIRE_NOTHROW(tg::nn::write_state_file(path, state_of(3, 10)));
+        CHECK(generation_of(tg::nn::read_state_file(path)) == 3);
+        CHECK(dir.files() == std::vector<std::string>{name});
+        REQUIRE_NOTHROW(tg::viz::write_csv(path, {{"x", {1.0, 2.0}}}));
+        CHECK(dir.files() == std::vector<std::string>{name});
+        fs::remove(path);
+    }
+    // Two long names sharing their first 200 bytes get different stems.
+    const std::string a = std::string(250, 'a'), b = std::string(249, 'a') + "b";
+    CHECK(tg::temp_stem(a) != tg::temp_stem(b));
+}
+
+TEST_CASE(
+    "checkpoint file names with spaces, newlines, quotes, backslashes, a leading dash and "
+    "non-ASCII save and load") {
+    TempDir dir;
+    for (const std::string& name :
+         {std::string("with space.tgs"), std::string("new\nline.tgs"), std::string("quote\"'.tgs"),
+          std::string("back\\slash.tgs"), std::string("-dash.tgs"),
+          std::string("caf\xc3\xa9 \xce\xb3\xce\xb2.tgs"), std::string("tab\tctl\x01.tgs"),
+          std::string(".hidden"), std::string("x.tmp-a1B2c3")}) {
+        CAPTURE(tg::nn::printable(name));
+        const std::string path = dir.file(name);
+        REQUIRE_NOTHROW(tg::nn::write_state_file(path, state_of(4, 10)));
+        CHECK(generation_of(tg::nn::read_state_file(path)) == 4);
+        CHECK(dir.files() == std::vector<std::string>{name});
+        fs::remove(path);
+    }
+}
+
 TEST_CASE("a saved checkpoint gets the permissions a new file gets (0666 minus the umask)") {
     TempDir dir;
     const std::string path = dir.file("net.tgs");

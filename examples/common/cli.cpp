@@ -103,10 +103,10 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds, bool with_da
            "threads the kernels use (tg::set_num_threads); 0: TAPEGRAD_NUM_THREADS or every "
            "core",
            between(0, 256));
-    option("--kernels", common_.kernels,
+    choice("--kernels", common_.kernels,
            "reference (the chapter's plain loops, one thread) or fast; default: "
-           "TAPEGRAD_KERNELS, else the build's (tg::set_kernels)")
-        ->check(CLI::IsMember({"reference", "fast"}));
+           "TAPEGRAD_KERNELS, else the build's (tg::set_kernels)",
+           {"reference", "fast"});
     if (with_dataset)
         option("--dataset", common_.dataset,
                "mnist (the 8,000/2,000 bundled digits), fashion-mnist (Debian's "
@@ -115,6 +115,20 @@ CommonFlags& Cli::add_common(CommonFlags defaults, bool with_seeds, bool with_da
          "check every recorded op's output and every gradient for NaN/Inf (tg::DetectAnomaly) "
          "and stop at the first, naming the op and its tape entry; slower");
     return common_;
+}
+
+CLI::Option* Cli::choice(const std::string& name, std::string& value, const std::string& help,
+                         std::vector<std::string> choices) {
+    CLI::Option* opt = app_.add_option(name, value, help)->capture_default_str();
+    add_choices(opt, name, std::move(choices), false);
+    return opt;
+}
+
+CLI::Option* Cli::choices(const std::string& name, std::vector<std::string>& values,
+                          const std::string& help, std::vector<std::string> choices) {
+    CLI::Option* opt = app_.add_option(name, values, help)->delimiter(',')->capture_default_str();
+    add_choices(opt, name, std::move(choices), true);
+    return opt;
 }
 
 CLI::Option* Cli::flag(const std::string& name, bool& value, const std::string& help) {
@@ -225,6 +239,24 @@ void Cli::add_limit(CLI::Option* opt, const std::string& name, Limit limit, Numb
             return fail(name + " must be " + range + " (got " + text + ")");
         },
         ""));
+}
+
+void Cli::add_choices(CLI::Option* opt, const std::string& name, std::vector<std::string> choices,
+                      bool is_list) {
+    // "reference or fast", "synthetic, noise or cnn"; --help shows "TEXT:{reference,fast}".
+    std::string listed, braced;
+    for (std::size_t i = 0; i < choices.size(); ++i) {
+        listed += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + choices[i];
+        braced += (i == 0 ? "" : ",") + choices[i];
+    }
+    opt->check(CLI::Validator(
+        [this, name, choices, listed, is_list](std::string& text) -> std::string {
+            if (std::find(choices.begin(), choices.end(), text) != choices.end()) return {};
+            plain_error_ = name + " takes " + listed + (is_list ? " (comma-separated)" : "") +
+                           ", not \"" + text + "\"";
+            return plain_error_;
+        },
+        "{" + braced + "}"));
 }
 
 std::string Cli::unknown_flag_message() const {

@@ -7,7 +7,9 @@
 // outside it, a minus sign on a count, a fraction for a whole number, inf, nan, 1e400 or an empty
 // string is refused with one plain line naming the flag and exit code 2, before any work
 // ("--epochs must be between 1 and 1000 (got 0)", "--epochs takes a whole number, not \"2.5\"").
-// An unknown flag names the nearest one ("--batchsize is not a flag; did you mean --batch-size?").
+// An unknown flag names the nearest one ("--batchsize is not a flag; did you mean --batch-size?"),
+// and a value outside a flag's choices lists them ("--kernels takes reference or fast, not
+// \"foo\"").
 //
 //     tg::examples::Cli cli("ch310_lr_sweep", "Learning rates with and without BN.");
 //     auto& common = cli.add_common({.seeds = 3});
@@ -112,6 +114,13 @@ class Cli {
         add_limit(opt, name, limit, number_kind<T>());
         return opt;
     }
+    /// A flag taking one of `choices` ("--kernels reference"); anything else is refused with
+    /// one plain line listing them: "--kernels takes reference or fast, not \"foo\"".
+    CLI::Option* choice(const std::string& name, std::string& value, const std::string& help,
+                        std::vector<std::string> choices);
+    /// A comma-separated list whose every element is one of `choices` ("--figures noise,cnn").
+    CLI::Option* choices(const std::string& name, std::vector<std::string>& values,
+                         const std::string& help, std::vector<std::string> choices);
     /// A flag (no value).
     CLI::Option* flag(const std::string& name, bool& value, const std::string& help);
 
@@ -142,6 +151,8 @@ class Cli {
 
   private:
     void add_limit(CLI::Option* opt, const std::string& name, Limit limit, NumberKind kind);
+    void add_choices(CLI::Option* opt, const std::string& name, std::vector<std::string> choices,
+                     bool is_list);
     std::string unknown_flag_message() const;
 
     std::string program_;

@@ -9,7 +9,9 @@
 #      /dev/pts and a tmpfs on /dev/shm mounted and resolv.conf copied in, exactly
 #        bash scripts/test.sh
 #        bash scripts/run_chapter.sh --quick
-#      and fails when either fails, or when out/ch310/index.html or a figure is missing;
+#      and fails when either fails, or when out/ch310/index.html or a figure is missing; then
+#      README's commands as a reader runs them after the main job, in order
+#      (tests/check_docs.py reader);
 #   4. prints each phase's time and what each command installed (groups, packages, download,
 #      disk): the figures of README's install table.
 # Needs root (debootstrap, chroot, mount). Uncommitted edits are not tested: commit first.
@@ -236,6 +238,17 @@ run_in_root "$logs/page_live.log" bash scripts/ci/page_live.sh ||
 cp "$root/root/tapegrad/build/ci/page_live/index_1280.png" "$logs/index_1280.png" &&
   echo "fresh_machine: the page's first screen at 1280 px: $logs/index_1280.png"
 phase_done "bash scripts/ci/page_live.sh"
+
+# --- 4c. README's commands in the reader's order, after the main job ---------------------------
+# Every README block not marked "not run by tests/check_docs.py", as written, in order, in this
+# root's clone: build/release holds what run_chapter.sh built and nothing else, so a command
+# running a program the main job does not build fails here (CTest's docs test runs them in a
+# build that has every program). Last, since the blocks write into out/.
+echo
+echo "=== fresh_machine: README's commands after the main job (log: $logs/readme.log)"
+run_in_root "$logs/readme.log" /usr/bin/python3 tests/check_docs.py reader . ||
+  { echo "fresh_machine: FAILED: a README command, run as written after run_chapter.sh" >&2; exit 1; }
+phase_done "README's commands after the main job"
 
 # --- 5. the figures of README's install table ---------------------------------------------------
 echo

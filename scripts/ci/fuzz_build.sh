@@ -1,8 +1,8 @@
 # Sourced by scripts/ci/fuzz.sh and scripts/fuzz_campaign.sh: configures build/fuzz with
 # clang 14 (-fsanitize=address,undefined,fuzzer-no-link for the whole library) and builds
-# the three libFuzzer targets in tests/fuzz/.
+# the six libFuzzer targets in tests/fuzz/.
 FUZZ_BUILD="${FUZZ_BUILD:-build/fuzz}"
-FUZZ_TARGETS=(fuzz_idx fuzz_state_file fuzz_model_state)
+FUZZ_TARGETS=(fuzz_idx fuzz_state_file fuzz_model_state fuzz_state_names fuzz_csv fuzz_shapes)
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S . -B "$FUZZ_BUILD" -G "Unix Makefiles" "${launcher[@]}" \

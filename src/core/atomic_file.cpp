@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -19,7 +20,8 @@ namespace tg {
 
 namespace {
 
-// The temporary file is "<name>.tmp-XXXXXX" in the target's directory (a rename is atomic
+// The temporary file is "<stem>.tmp-XXXXXX" (temp_stem: the name, shortened if it is long)
+// in the target's directory (a rename is atomic
 // only within one filesystem), made by mkostemp: an unpredictable name opened with
 // O_CREAT | O_EXCL, which fails on any existing entry, a planted symlink included, so the
 // bytes never go anywhere but a new file of ours. Its writer holds flock(LOCK_EX) on it
@@ -96,28 +98,43 @@ void remove_stale_temps(const std::filesystem::path& dir, const std::string& bas
 
 }  // namespace
 
+std::string temp_stem(const std::string& name) {
+    constexpr std::size_t kNameMax = 255;  // NAME_MAX of Linux's filesystems
+    constexpr std::size_t kKept = 200;
+    if (name.size() + std::strlen(kTempInfix) + kTempRandomChars <= kNameMax) return name;
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a of the whole name
+    for (const char c : name) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+    return name.substr(0, kKept) + "~" + hex;
+}
+
 void write_file_atomically(const std::string& path, std::string_view bytes,
                            const std::string& who) {
     const std::filesystem::path target(path);
-    const std::string base = target.filename().string();
+    const std::string name = target.filename().string();
     const std::filesystem::path dir =
         target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
     const auto fail = [&](const std::string& why) {
         throw std::runtime_error(who + "(" + path + "): " + why);
     };
-    if (base.empty() || base == "." || base == "..") fail("the path does not name a file");
+    if (name.empty() || name == "." || name == "..") fail("the path does not name a file");
+    const std::string base = temp_stem(name);  // the temporaries' names start with it
 
     // 1. A new temporary file of our own, locked (see above). mkostemp gives mode 0600; the
     // checkpoint gets what a plain open() would have given it.
     std::string tmp;
     int fd = -1;
     for (int attempt = 0; fd < 0; ++attempt) {
-        std::string name =
+        std::string temp =
             (dir / (base + kTempInfix + std::string(kTempRandomChars, 'X'))).string();
-        fd = ::mkostemp(name.data(), O_CLOEXEC);
+        fd = ::mkostemp(temp.data(), O_CLOEXEC);
         if (fd < 0)
             fail("cannot create a temporary file in " + dir.string() + ": " + errno_text(errno));
-        tmp = std::move(name);
+        tmp = std::move(temp);
         ::flock(fd, LOCK_EX);
         // Another saver's cleanup may have taken it between mkostemp and flock: start again.
         struct stat st {};

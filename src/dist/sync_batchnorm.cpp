@@ -9,6 +9,7 @@
 
 #include "../ops/kernels/batch_norm.hpp"
 #include "kernels/sync_batch_norm.hpp"
+#include "tapegrad/dist/moments.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -140,22 +141,12 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     k.local_moments(mine.data() + 1, mine.data() + 1 + C, xp, N, C, L);
     const std::vector<double> all = ctx.all_gather(mine);
 
-    // Merged in rank order, the same on every rank (Chan, Golub & LeVeque):
-    //   n = n_a + n_b,  δ = μ_b − μ_a,  μ = μ_a + δ·n_b/n,  M2 = M2_a + M2_b + δ²·n_a·n_b/n
-    double B = 0.0;
-    std::vector<double> mean(C, 0.0), m2(C, 0.0);
-    for (std::size_t r = 0; r < P; ++r) {
-        const double* theirs = all.data() + r * stride;
-        const double nb = theirs[0];
-        if (nb == 0.0) continue;
-        const double n = B + nb;
-        for (std::size_t c = 0; c < C; ++c) {
-            const double delta = theirs[1 + c] - mean[c];
-            mean[c] += delta * nb / n;
-            m2[c] += theirs[1 + C + c] + delta * delta * B * nb / n;
-        }
-        B = n;
-    }
+    // Merged in rank order, the same on every rank (Chan, Golub & LeVeque; tapegrad/dist/
+    // moments.hpp, unit-tested without MPI against the statistics of the concatenated batch).
+    MergedMoments merged = merge_moments(all, P, C);
+    const double B = merged.count;
+    std::vector<double> mean = std::move(merged.mean);
+    const std::vector<double> m2 = std::move(merged.m2);
     if (B <= 1.0) {
         std::string counts;
         for (std::size_t r = 0; r < P; ++r)

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "tapegrad/atomic_file.hpp"
+#include "tapegrad/nn/state_file.hpp"  // printable
 
 namespace tg::viz {
 
@@ -42,10 +43,12 @@ std::string csv_text(const std::vector<CsvColumn>& columns) {
     const std::size_t rows = columns.front().values.size();
     for (const auto& c : columns) {
         if (c.values.size() != rows) {
-            throw std::invalid_argument("write_csv: column '" + c.name + "' has " +
+            // Names escaped (tg::nn::printable): a NUL would cut the message, control bytes
+            // would reach the terminal (found by tests/fuzz/fuzz_csv.cpp).
+            throw std::invalid_argument("write_csv: column '" + nn::printable(c.name) + "' has " +
                                         std::to_string(c.values.size()) + " values, column '" +
-                                        columns.front().name + "' has " + std::to_string(rows) +
-                                        "; expected equal lengths");
+                                        nn::printable(columns.front().name) + "' has " +
+                                        std::to_string(rows) + "; expected equal lengths");
         }
     }
     std::string out;

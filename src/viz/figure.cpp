@@ -586,7 +586,9 @@ RenderResult Figure::save(const fs::path& png, const RenderOptions& options) con
     // gnuplot draws into a private directory (mkdtemp: an unpredictable name, mode 0700, so no
     // planted symlink can catch its output); the complete PNG is then written onto the target
     // by tg::write_file_atomically, like every file tapegrad writes.
-    std::string dir_template = png.string() + ".tmp-XXXXXX";
+    // (temp_stem: the PNG's name, shortened when the name with ".tmp-XXXXXX" would be too long)
+    std::string dir_template =
+        (png.parent_path() / (tg::temp_stem(png.filename().string()) + ".tmp-XXXXXX")).string();
     if (::mkdtemp(dir_template.data()) == nullptr) {
         result.status = RenderResult::Status::gnuplot_failed;
         result.message = "cannot create a temporary directory beside " + png.string() + ": " +

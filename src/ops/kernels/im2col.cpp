@@ -15,10 +15,15 @@ struct Span {
 Span inside(std::size_t p, std::size_t stride, std::size_t pad, std::size_t in, std::size_t out) {
     // i s + p - pad >= 0   <=>  i >= ceil((pad - p) / s)
     // i s + p - pad < in   <=>  i <  ceil((in + pad - p) / s)
-    const auto s = static_cast<std::ptrdiff_t>(stride);
+    // A stride beyond in + 2 pad gives the same (single) output position as in + 2 pad + 1;
+    // clamped, it stays a positive std::ptrdiff_t (a stride near 2^64 became negative: UB,
+    // found by tests/fuzz/fuzz_shapes.cpp).
+    const auto s = static_cast<std::ptrdiff_t>(std::min(stride, in + 2 * pad + 1));
     const auto first = static_cast<std::ptrdiff_t>(pad) - static_cast<std::ptrdiff_t>(p);
     const auto end = static_cast<std::ptrdiff_t>(in) + first;
-    const auto ceil_div = [s](std::ptrdiff_t a) { return a <= 0 ? 0 : (a + s - 1) / s; };
+    // ceil(a / s) for a > 0 as (a − 1)/s + 1: a + s − 1 overflows for a stride near 2^63
+    // (found by tests/fuzz/fuzz_shapes.cpp).
+    const auto ceil_div = [s](std::ptrdiff_t a) { return a <= 0 ? 0 : (a - 1) / s + 1; };
     const auto limit = static_cast<std::ptrdiff_t>(out);
     const auto lo = static_cast<std::size_t>(std::min(ceil_div(first), limit));
     const auto hi = static_cast<std::size_t>(std::min(ceil_div(end), limit));
@@ -44,8 +49,10 @@ void im2col(const Conv2dShape& s, const real* x, real* cols) {
                 if (len == 0) continue;  // this tap sees only padding
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
                     // x[c, i s + p - pad, cs.lo s + q - pad]
-                    const real* src = x + (c * s.h + i * s.stride + p - s.pad) * s.w +
-                                      cs.lo * s.stride + q - s.pad;
+                    // (one offset, in unsigned arithmetic, then one pointer step: with a
+                    // stride near 2^63 the partial sums pass the array, UB for a pointer)
+                    const real* src = x + ((c * s.h + i * s.stride + p - s.pad) * s.w +
+                                           cs.lo * s.stride + q - s.pad);
                     real* dst = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {  // the common case, kept apart so it vectorises
                         for (std::size_t j = 0; j < len; ++j) {
@@ -73,8 +80,8 @@ void col2im(const Conv2dShape& s, const real* dcols, real* dx) {
                 const std::size_t len = cs.hi - cs.lo;
                 if (len == 0) continue;
                 for (std::size_t i = rows.lo; i < rows.hi; ++i) {
-                    real* dst = dx + (c * s.h + i * s.stride + p - s.pad) * s.w + cs.lo * s.stride +
-                                q - s.pad;
+                    real* dst = dx + ((c * s.h + i * s.stride + p - s.pad) * s.w +
+                                      cs.lo * s.stride + q - s.pad);  // (as in im2col)
                     const real* src = row + i * s.ow + cs.lo;
                     if (s.stride == 1) {
                         for (std::size_t j = 0; j < len; ++j) {

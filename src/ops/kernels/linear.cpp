@@ -9,6 +9,7 @@ namespace tg::kernels {
 void linear_forward(real* y, const real* x, const real* weight, const real* bias, std::size_t M,
                     std::size_t in, std::size_t out) {
     // Y [M, out] starts as b in every row (or 0), then Y += X [M, in] Wᵀ [in, out].
+    if (out == 0) return;  // Y is empty: no pass over a batch of up to 2^61 empty rows
     for (std::size_t m = 0; m < M; ++m) {
         for (std::size_t j = 0; j < out; ++j)
             y[m * out + j] = bias ? bias[j] : real(0);
@@ -42,7 +43,7 @@ void linear_backward(real* dx, real* dweight, real* dbias, const real* dy, const
         // db [out] = Σ_m dY[m, :]
         for (std::size_t j = 0; j < out; ++j)
             dbias[j] = 0;
-        for (std::size_t m = 0; m < M; ++m) {
+        for (std::size_t m = 0; m < M && out > 0; ++m) {  // (out = 0: nothing to sum)
             for (std::size_t j = 0; j < out; ++j)
                 dbias[j] += dy[m * out + j];
         }
