@@ -183,17 +183,21 @@ TEST_CASE("conv2d and max_pool2d reject paddings whose padded size would overflo
     const std::size_t max = std::numeric_limits<std::size_t>::max();
     CHECK(error_of([&] { tg::conv2d(x, w, {}, 1, max); }) ==
           "conv2d: padding 18446744073709551615 is too large: the padded input (5 + 2 x "
-          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+          "padding rows) does not fit in a std::ptrdiff_t (input [1, 1, 5, 5])");
     CHECK(error_of([&] { tg::conv2d(x, w, {}, 1, std::size_t{1} << 63); }) ==
           "conv2d: padding 9223372036854775808 is too large: the padded input (5 + 2 x "
-          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+          "padding rows) does not fit in a std::ptrdiff_t (input [1, 1, 5, 5])");
+    // Fits a size_t but not the kernels' signed index (UB in im2col: tests/fuzz/fuzz_shapes).
+    CHECK(error_of([&] { tg::conv2d(x, w, {}, 1, std::size_t{1} << 62); }) ==
+          "conv2d: padding 4611686018427387904 is too large: the padded input (5 + 2 x "
+          "padding rows) does not fit in a std::ptrdiff_t (input [1, 1, 5, 5])");
     CHECK(error_of([&] { tg::max_pool2d(x, 3, 1, std::size_t{1} << 63); }) ==
           "max_pool2d: padding 9223372036854775808 is more than half the kernel size 3");
     CHECK(error_of([&] { tg::avg_pool2d(x, 3, 1, max); }) ==
           "avg_pool2d: padding 18446744073709551615 is more than half the kernel size 3");
     CHECK(error_of([&] { tg::max_pool2d(x, max, 1, max / 2); }) ==
           "max_pool2d: padding 9223372036854775807 is too large: the padded input (5 + 2 x "
-          "padding rows) does not fit in a size_t (input [1, 1, 5, 5])");
+          "padding rows) does not fit in a std::ptrdiff_t (input [1, 1, 5, 5])");
 }
 
 TEST_CASE("max_pool2d sends the gradient of a tie to the first maximum outside the fast path") {

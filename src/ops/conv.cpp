@@ -43,11 +43,14 @@ Conv2dShape check_and_size(const Tensor& x, const Tensor& weight, const Tensor& 
     if (stride == 0) throw std::invalid_argument("conv2d: stride must be positive, got 0");
     // H + 2 padding must not wrap around (padding = (size_t)-1 made it H - 2).
     const std::size_t larger = std::max(xs[2], xs[3]);
-    if (padding > (std::numeric_limits<std::size_t>::max() - larger) / 2) {
-        throw std::invalid_argument("conv2d: padding " + std::to_string(padding) +
-                                    " is too large: the padded input (" + std::to_string(larger) +
-                                    " + 2 x padding rows) does not fit in a size_t (input " +
-                                    shape_str(xs) + ")");
+    // The padded size must fit the kernels' signed index, std::ptrdiff_t (a padding near 2^62
+    // overflowed im2col's signed sums: found by tests/fuzz/fuzz_shapes.cpp).
+    constexpr auto kMaxIndex = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    if (larger > kMaxIndex || padding > (kMaxIndex - larger) / 2) {
+        throw std::invalid_argument(
+            "conv2d: padding " + std::to_string(padding) + " is too large: the padded input (" +
+            std::to_string(larger) +
+            " + 2 x padding rows) does not fit in a std::ptrdiff_t (input " + shape_str(xs) + ")");
     }
     const std::size_t ph = xs[2] + 2 * padding, pw = xs[3] + 2 * padding;
     if (ws[2] > ph || ws[3] > pw || ws[2] == 0 || ws[3] == 0) {

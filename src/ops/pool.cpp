@@ -32,11 +32,14 @@ Pool2dShape check_and_size(const char* op, const Tensor& x, std::size_t kernel, 
                                     " is more than half the kernel size " + std::to_string(kernel));
     }
     const std::size_t larger = std::max(xs[2], xs[3]);
-    if (padding > (std::numeric_limits<std::size_t>::max() - larger) / 2) {
-        throw std::invalid_argument(name + ": padding " + std::to_string(padding) +
-                                    " is too large: the padded input (" + std::to_string(larger) +
-                                    " + 2 x padding rows) does not fit in a size_t (input " +
-                                    shape_str(xs) + ")");
+    // The padded size must fit the kernels' signed index, std::ptrdiff_t (a padding near 2^62
+    // overflowed im2col's signed sums: found by tests/fuzz/fuzz_shapes.cpp).
+    constexpr auto kMaxIndex = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    if (larger > kMaxIndex || padding > (kMaxIndex - larger) / 2) {
+        throw std::invalid_argument(
+            name + ": padding " + std::to_string(padding) + " is too large: the padded input (" +
+            std::to_string(larger) +
+            " + 2 x padding rows) does not fit in a std::ptrdiff_t (input " + shape_str(xs) + ")");
     }
     const std::size_t ph = xs[2] + 2 * padding, pw = xs[3] + 2 * padding;
     if (kernel > ph || kernel > pw) {

@@ -169,3 +169,6 @@ write("regressions", "fuzz_shapes", "conv2d-empty-output-huge-batch",
 # Found by fuzz_shapes: with stride and padding 2^61 + 1, im2col's source pointer passed the
 # array in a partial sum (UBSan pointer overflow), the final address being inside it.
 write("regressions", "fuzz_shapes", "conv2d-stride-pad-2^61", bytes.fromhex("4e444444bb3d63bbfafafabb02"))
+# Found by fuzz_shapes: padding 2^62 (stride 2^62, so the output is small) fitted a size_t but
+# not im2col's signed index; conv2d now bounds the padded size by std::ptrdiff_t.
+write("regressions", "fuzz_shapes", "conv2d-padding-2^62", bytes([6, 1, 1, 1, 1, 1, 1, 1, 0xc9, 0xc9]))
