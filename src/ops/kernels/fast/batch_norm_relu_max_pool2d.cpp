@@ -1,0 +1,162 @@
+// BatchNorm + ReLU + 2x2 max-pool in one kernel pair: see batch_norm_relu_max_pool2d.hpp for
+// the passes, and relu_max_pool2d.hpp for why ReLU and the pool may be swapped.
+#include "batch_norm_relu_max_pool2d.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sums.hpp"
+#include "tapegrad/parallel.hpp"
+
+namespace tg::kernels::fast {
+
+namespace {
+
+/// relu(m) with PyTorch's NaN: 0 where m <= 0 (and for -0), m otherwise (NaN stays NaN).
+inline real relu(real m) {
+    return m <= real(0) ? real(0) : m;
+}
+
+/// z = γ x̂ + β with x̂ = (x − μ)·invstd, written as batch_norm_forward writes it (fast
+/// batch_norm.cpp), so that z has the same bits as the unfused BatchNorm's output.
+struct Normalise {
+    Centre mu;
+    real inv, gamma, beta;
+    real xhat(real v) const { return ((v - mu.hi) - mu.lo) * inv; }
+    real operator()(real v) const { return gamma * xhat(v) + beta; }
+};
+
+/// One plane x [H, W] -> y [OH, OW], window [OH, OW]. Without branches on data for the
+/// maximum (they mispredict): m = max(z0, z1, z2, z3), its position the first equal to m; a
+/// window holding a NaN (rare: a branch that is predicted) takes the general rule of
+/// max_pool2d's loop, the last NaN.
+void plane_forward(const real* x, std::size_t W, std::size_t OH, std::size_t OW, const Normalise& z,
+                   real* y, std::uint8_t* window) {
+    for (std::size_t i = 0; i < OH; ++i) {
+        const real* r0 = x + 2 * i * W;  // rows 2i and 2i + 1
+        const real* r1 = r0 + W;
+        for (std::size_t j = 0; j < OW; ++j) {
+            const real v[4] = {z(r0[2 * j]), z(r0[2 * j + 1]), z(r1[2 * j]), z(r1[2 * j + 1])};
+            const real m = std::max(std::max(v[0], v[1]), std::max(v[2], v[3]));
+            const bool nan = (v[0] != v[0]) | (v[1] != v[1]) | (v[2] != v[2]) | (v[3] != v[3]);
+            const unsigned not0 = v[0] != m, not1 = v[1] != m, not2 = v[2] != m;
+            unsigned pos = not0 * (1 + not1 * (1 + not2));  // window position 0..3
+            real best = m;
+            if (nan) {
+                best = -std::numeric_limits<real>::infinity();
+                pos = 0;
+                for (unsigned k = 0; k < 4; ++k) {
+                    if (v[k] > best || std::isnan(v[k])) {  // a NaN always wins
+                        best = v[k];
+                        pos = k;
+                    }
+                }
+            }
+            y[i * OW + j] = relu(best);
+            window[i * OW + j] = static_cast<std::uint8_t>(pos);
+        }
+    }
+}
+
+/// The flat index into an [H, W] plane of output (i, j)'s maximum at window position pos.
+inline std::size_t at(std::size_t i, std::size_t j, unsigned pos, std::size_t W) {
+    return (2 * i + (pos >> 1)) * W + 2 * j + (pos & 1u);
+}
+
+}  // namespace
+
+void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* mean, double* var,
+                                         double* invstd, const real* x, const real* gamma,
+                                         const real* beta, std::size_t N, std::size_t C,
+                                         std::size_t H, std::size_t W, double eps) {
+    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW;
+    parallel_for(C, grain_for(N * L), [=](std::size_t c_begin, std::size_t c_end) {
+        for (std::size_t c = c_begin; c < c_end; ++c) {
+            // Pass 1: μ_B, σ²_B of channel c (N runs of L values, C·L apart).
+            const Moments m = moments(x + c * L, N, L, C * L);
+            mean[c] = m.mean;
+            var[c] = m.var;
+            const real inv = static_cast<real>(1.0 / std::sqrt(var[c] + eps));
+            invstd[c] = inv;
+            const Normalise z{centre(mean[c]), inv, gamma ? gamma[c] : real(1),
+                              beta ? beta[c] : real(0)};
+            // Pass 2: normalise, pool, relu, plane by plane.
+            for (std::size_t n = 0; n < N; ++n) {
+                const std::size_t p = n * C + c;
+                plane_forward(x + p * L, W, OH, OW, z, y + p * OL, window + p * OL);
+            }
+        }
+    });
+}
+
+void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, const real* g,
+                                          const real* y, const std::uint8_t* window, const real* x,
+                                          const double* mean, const double* invstd,
+                                          const real* gamma, std::size_t N, std::size_t C,
+                                          std::size_t H, std::size_t W) {
+    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L;
+    parallel_for(C, grain_for(B), [=](std::size_t c_begin, std::size_t c_end) {
+        for (std::size_t c = c_begin; c < c_end; ++c) {
+            const Normalise z{centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
+            const real gc = gamma ? gamma[c] : real(1);
+
+            // dz, the gradient at BatchNorm's output: relu's and the pool's backward.
+            // dz = g[o] at output o's maximum where y[o] is not <= 0, 0 everywhere else.
+            const auto dz = [](real y_o, real g_o) { return y_o <= real(0) ? real(0) : g_o; };
+
+            // Pass 1 over the pooled outputs: dβ = Σdz, dγ = Σdz·x̂ (dz is 0 off the maxima).
+            double sum_dy = 0.0, sum_dy_xhat = 0.0;
+            for (std::size_t n = 0; n < N; ++n) {
+                const std::size_t p = n * C + c;
+                const real* xp = x + p * L;
+                for (std::size_t i = 0; i < OH; ++i) {
+                    for (std::size_t j = 0; j < OW; ++j) {
+                        const std::size_t o = p * OL + i * OW + j;
+                        const real d = dz(y[o], g[o]);
+                        sum_dy += d;
+                        sum_dy_xhat += d * z.xhat(xp[at(i, j, window[o], W)]);
+                    }
+                }
+            }
+            if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat);
+            if (dbeta) dbeta[c] = static_cast<real>(sum_dy);
+            if (dx == nullptr) continue;
+
+            // With dx̂ = dz·γ: Σdx̂ = γ·Σdz, Σ(dx̂·x̂) = γ·Σ(dz·x̂)
+            const real sum_dxhat = static_cast<real>(gc * sum_dy);
+            const real sum_dxhat_xhat = static_cast<real>(gc * sum_dy_xhat);
+            const real Bf = static_cast<real>(B);  // B as a number
+            const real k = z.inv / Bf;             // 1/B · invstd
+            // Pass 2, plane by plane (each stays in cache for its maxima):
+            // dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
+            for (std::size_t n = 0; n < N; ++n) {
+                const std::size_t p = n * C + c;
+                const real* xp = x + p * L;
+                real* dxp = dx + p * L;
+                // off the maxima dx̂ = 0: terms 2 and 3 only
+                for (std::size_t l = 0; l < L; ++l) {
+                    const real xhat = z.xhat(xp[l]);
+                    real d = -sum_dxhat;         // term 2: Σdx̂
+                    d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
+                    dxp[l] = k * d;
+                }
+                // at each window's maximum, all three terms
+                for (std::size_t i = 0; i < OH; ++i) {
+                    for (std::size_t j = 0; j < OW; ++j) {
+                        const std::size_t o = p * OL + i * OW + j;
+                        const std::size_t a = at(i, j, window[o], W);
+                        const real xhat = z.xhat(xp[a]);
+                        const real dxhat = dz(y[o], g[o]) * gc;
+                        real d = Bf * dxhat;         // term 1: B·dx̂
+                        d -= sum_dxhat;              // term 2: Σdx̂
+                        d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
+                        dxp[a] = k * d;
+                    }
+                }
+            }
+        }
+    });
+}
+
+}  // namespace tg::kernels::fast
