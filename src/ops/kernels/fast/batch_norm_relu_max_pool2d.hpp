@@ -7,9 +7,9 @@
 // Unfused, the block writes z = BN(x) in full, reads it back for the pool, and in backward
 // writes dz in full (three quarters zeros) and reads it back for BN's two passes. Fused:
 //   forward  pass 1: μ_B, σ²_B per channel (reads x);
-//            pass 2: z = γ x̂ + β for one 2x2 window in registers, its maximum, relu, and the
-//                    window position of the maximum (reads x, writes the quarter-size y and
-//                    one byte per output);
+//            pass 2: plane by plane, z = γ x̂ + β into a one-plane buffer per thread (in the
+//                    cache), then each window's maximum, relu, and the window position of the
+//                    maximum (reads x, writes the quarter-size y and one byte per output);
 //   backward pass 1: Σdz and Σdz·x̂ over the pooled outputs only (dz is g where y > 0 at the
 //                    window's maximum, 0 everywhere else), a quarter of the values;
 //            pass 2: dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) for every value (reads x,
