@@ -25,8 +25,8 @@ Tensor relu_max_pool2d(const Tensor& x);
 /// Reference kernels: the three ops one after the other, three tape entries. Fast kernels with
 /// batch statistics (training, or no running statistics): a statistics pass, then one pass
 /// that normalises, activates and pools (src/ops/kernels/fast/batch_norm_relu_max_pool2d.hpp),
-/// one pass back, one tape entry "batch_norm_relu_max_pool2d"; forward numbers bit for bit
-/// those of the three fast ops, gradients within round-off. Fast kernels normalising with the
+/// two passes back, one tape entry "batch_norm_relu_max_pool2d"; the numbers of the three fast
+/// ops bit for bit. Fast kernels normalising with the
 /// running statistics (eval): batch_norm then relu_max_pool2d. nn::Sequential calls it for a
 /// BatchNorm2d, ReLU, MaxPool2d(2) triple when the fast kernels are in use.
 Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,

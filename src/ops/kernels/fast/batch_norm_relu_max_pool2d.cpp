@@ -114,29 +114,37 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                                           std::size_t H, std::size_t W) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L;
     parallel_for(C, grain_for(B), [=](std::size_t c_begin, std::size_t c_end) {
+        std::vector<real> dz(L);  // one plane of ∂L/∂z, this thread's (it stays in the cache)
+        // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum where y[o]
+        // is not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it).
+        const auto plane_dz = [&](std::size_t p) {
+            std::fill(dz.begin(), dz.end(), real(0));
+            for (std::size_t i = 0; i < OH; ++i) {
+                for (std::size_t j = 0; j < OW; ++j) {
+                    const std::size_t o = p * OL + i * OW + j;
+                    const real g_o = g[o];  // loaded first, then selected: a blend, not a branch
+                    dz[at(i, j, window[o], W)] = y[o] <= real(0) ? real(0) : g_o;
+                }
+            }
+        };
         for (std::size_t c = c_begin; c < c_end; ++c) {
             const Normalise z{centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
             const real gc = gamma ? gamma[c] : real(1);
 
-            // dz, the gradient at BatchNorm's output: relu's and the pool's backward.
-            // dz = g[o] at output o's maximum where y[o] is not <= 0, 0 everywhere
-            // else.
-            const auto dz = [](real y_o, real g_o) { return y_o <= real(0) ? real(0) : g_o; };
-
-            // Pass 1 over the pooled outputs: dβ = Σdz, dγ = Σdz·x̂ (dz is 0 off the
-            // maxima).
+            // Pass 1 over the channel: dβ = Σdz, dγ = Σdz·x̂ (the sums of the fast
+            // batch_norm_backward, in the same order).
             double sum_dy = 0.0, sum_dy_xhat = 0.0;
             for (std::size_t n = 0; n < N; ++n) {
                 const std::size_t p = n * C + c;
                 const real* xp = x + p * L;
-                for (std::size_t i = 0; i < OH; ++i) {
-                    for (std::size_t j = 0; j < OW; ++j) {
-                        const std::size_t o = p * OL + i * OW + j;
-                        const real d = dz(y[o], g[o]);
-                        sum_dy += d;
-                        sum_dy_xhat += d * z.xhat(xp[at(i, j, window[o], W)]);
-                    }
-                }
+                const real* dzp = dz.data();
+                plane_dz(p);
+                add_sums(
+                    L,
+                    [xp, dzp, z](std::size_t l) {
+                        return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
+                    },
+                    sum_dy, sum_dy_xhat);
             }
             if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat);
             if (dbeta) dbeta[c] = static_cast<real>(sum_dy);
@@ -147,31 +155,20 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
             const real sum_dxhat_xhat = static_cast<real>(gc * sum_dy_xhat);
             const real Bf = static_cast<real>(B);  // B as a number
             const real k = z.inv / Bf;             // 1/B · invstd
-            // Pass 2, plane by plane (each stays in cache for its maxima):
+            // Pass 2, plane by plane, dz made again in the cache:
             // dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
             for (std::size_t n = 0; n < N; ++n) {
                 const std::size_t p = n * C + c;
                 const real* xp = x + p * L;
                 real* dxp = dx + p * L;
-                // off the maxima dx̂ = 0: terms 2 and 3 only
+                plane_dz(p);
                 for (std::size_t l = 0; l < L; ++l) {
                     const real xhat = z.xhat(xp[l]);
-                    real d = -sum_dxhat;         // term 2: Σdx̂
+                    const real dxhat = dz[l] * gc;
+                    real d = Bf * dxhat;         // term 1: B·dx̂
+                    d -= sum_dxhat;              // term 2: Σdx̂
                     d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
                     dxp[l] = k * d;
-                }
-                // at each window's maximum, all three terms
-                for (std::size_t i = 0; i < OH; ++i) {
-                    for (std::size_t j = 0; j < OW; ++j) {
-                        const std::size_t o = p * OL + i * OW + j;
-                        const std::size_t a = at(i, j, window[o], W);
-                        const real xhat = z.xhat(xp[a]);
-                        const real dxhat = dz(y[o], g[o]) * gc;
-                        real d = Bf * dxhat;         // term 1: B·dx̂
-                        d -= sum_dxhat;              // term 2: Σdx̂
-                        d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                        dxp[a] = k * d;
-                    }
                 }
             }
         }

@@ -10,13 +10,15 @@
 //            pass 2: plane by plane, z = γ x̂ + β into a one-plane buffer per thread (in the
 //                    cache), then each window's maximum, relu, and the window position of the
 //                    maximum (reads x, writes the quarter-size y and one byte per output);
-//   backward pass 1: Σdz and Σdz·x̂ over the pooled outputs only (dz is g where y > 0 at the
-//                    window's maximum, 0 everywhere else), a quarter of the values;
-//            pass 2: dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) for every value (reads x,
-//                    writes dx), dx̂ = γ·dz non-zero only at the maxima.
-// The forward numbers are those of fast batch_norm_forward then relu_max_pool2x2_forward, bit
-// for bit (the same expressions, no FMA contraction: CMakeLists.txt); the backward's sums add
-// only the non-zero terms, so they round differently from the unfused path's (within round-off).
+//   backward pass 1: plane by plane, dz (g at each window's maximum where y > 0, 0 elsewhere)
+//                    into a one-plane buffer per thread, then Σdz and Σdz·x̂ over it (reads g,
+//                    y, the positions and x);
+//            pass 2: plane by plane, dz again in the buffer, then
+//                    dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) (reads g, y, the positions
+//                    and x, writes dx); dz never goes to memory.
+// The numbers are those of fast batch_norm_{forward,backward} and relu_max_pool2x2_{forward,
+// backward}, bit for bit: the same expressions (no FMA contraction: CMakeLists.txt) and the
+// same sums in the same order.
 // The pool's rules are relu_max_pool2x2's (relu_max_pool2d.hpp): the first maximum of the window,
 // and a window holding a NaN takes its last NaN, as max_pool2d does.
 #pragma once
