@@ -39,8 +39,11 @@ struct Normalise {
 /// (the last NaN of a window wins), as relu_max_pool2d does.
 void plane_forward(const real* x, std::size_t H, std::size_t W, std::size_t OH, std::size_t OW,
                    const Normalise& norm, real* z, real* y, std::uint8_t* window) {
+    // A local copy: the stores to z could alias `norm`'s members (floats too), which would
+    // keep the compiler from vectorising the loop.
+    const Normalise local = norm;
     for (std::size_t l = 0; l < H * W; ++l)
-        z[l] = norm(x[l]);
+        z[l] = local(x[l]);
     unsigned nan_seen = 0;
     for (std::size_t i = 0; i < OH; ++i) {
         const real* r0 = z + 2 * i * W;  // rows 2i and 2i + 1
@@ -114,16 +117,18 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                                           std::size_t H, std::size_t W) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L;
     parallel_for(C, grain_for(B), [=](std::size_t c_begin, std::size_t c_end) {
-        std::vector<real> dz(L);  // one plane of ∂L/∂z, this thread's (it stays in the cache)
+        // One plane of ∂L/∂z, this thread's (it stays in the cache). It is zero except at the
+        // maxima of the plane being worked on: making plane p writes its maxima, clearing it
+        // puts the zeros back (a quarter of the plane instead of all of it).
+        std::vector<real> dz(L, real(0));
         // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum where y[o]
         // is not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it).
-        const auto plane_dz = [&](std::size_t p) {
-            std::fill(dz.begin(), dz.end(), real(0));
+        const auto plane_dz = [&](std::size_t p, bool clear) {
             for (std::size_t i = 0; i < OH; ++i) {
                 for (std::size_t j = 0; j < OW; ++j) {
                     const std::size_t o = p * OL + i * OW + j;
                     const real g_o = g[o];  // loaded first, then selected: a blend, not a branch
-                    dz[at(i, j, window[o], W)] = y[o] <= real(0) ? real(0) : g_o;
+                    dz[at(i, j, window[o], W)] = clear || y[o] <= real(0) ? real(0) : g_o;
                 }
             }
         };
@@ -138,13 +143,14 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                 const std::size_t p = n * C + c;
                 const real* xp = x + p * L;
                 const real* dzp = dz.data();
-                plane_dz(p);
+                plane_dz(p, false);
                 add_sums(
                     L,
                     [xp, dzp, z](std::size_t l) {
                         return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
                     },
                     sum_dy, sum_dy_xhat);
+                plane_dz(p, true);
             }
             if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat);
             if (dbeta) dbeta[c] = static_cast<real>(sum_dy);
@@ -161,15 +167,17 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                 const std::size_t p = n * C + c;
                 const real* xp = x + p * L;
                 real* dxp = dx + p * L;
-                plane_dz(p);
+                const real* dzp = dz.data();
+                plane_dz(p, false);
                 for (std::size_t l = 0; l < L; ++l) {
                     const real xhat = z.xhat(xp[l]);
-                    const real dxhat = dz[l] * gc;
+                    const real dxhat = dzp[l] * gc;
                     real d = Bf * dxhat;         // term 1: B·dx̂
                     d -= sum_dxhat;              // term 2: Σdx̂
                     d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
                     dxp[l] = k * d;
                 }
+                plane_dz(p, true);
             }
         }
     });
