@@ -8,8 +8,11 @@
 // writes dz in full (three quarters zeros) and reads it back for BN's two passes. Fused:
 //   forward  pass 1: μ_B, σ²_B per channel (reads x);
 //            pass 2: plane by plane, z = γ x̂ + β into a one-plane buffer per thread (in the
-//                    cache), then each window's maximum, relu, and the window position of the
-//                    maximum (reads x, writes the quarter-size y and one byte per output);
+//                    cache), the windows' top rows apart from their bottom rows so that the
+//                    pool is one loop over the plane's windows (a loop per row of 13 or 5
+//                    windows stayed scalar), then each window's maximum, relu, and the window
+//                    position of the maximum (reads x, writes the quarter-size y and one byte
+//                    per output);
 //   backward pass 1: plane by plane, dz (g at each window's maximum where y > 0, 0 elsewhere)
 //                    into a one-plane buffer per thread, then Σdz and Σdz·x̂ over it (reads g,
 //                    y, the positions and x);
