@@ -4,8 +4,10 @@
 #include "batch_norm_relu_max_pool2d.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "sums.hpp"
@@ -84,10 +86,43 @@ void pool_windows(const real* __restrict top, const real* __restrict bottom, std
     }
 }
 
-/// The flat index into an [H, W] plane of output (i, j)'s maximum at window
-/// position pos.
-inline std::size_t at(std::size_t i, std::size_t j, unsigned pos, std::size_t W) {
-    return (2 * i + (pos >> 1)) * W + 2 * j + (pos & 1u);
+/// The windows' ∂L/∂z of one plane (see the backward), in normalise_rows' split layout:
+/// g_o = g[o] where y[o] is not <= 0, else 0, at window o's position window[o] in
+/// top[2o], top[2o + 1], bottom[2o], bottom[2o + 1], +0 at the other three. One loop over the
+/// plane's OH·OW windows (one loop per row of 13 or 5 windows stayed scalar). The selections
+/// are masks on the bits: written as `?:`, GCC made them branches on the data, which
+/// mispredict (the position is random). __restrict: the byte loads of `window` could
+/// otherwise alias the stores.
+void windows_dz(const real* __restrict g, const real* __restrict y,
+                const std::uint8_t* __restrict window, std::size_t OL, real* __restrict top,
+                real* __restrict bottom) {
+    using Bits = std::conditional_t<sizeof(real) == 4, std::uint32_t, std::uint64_t>;
+    for (std::size_t o = 0; o < OL; ++o) {
+        const Bits keep = Bits(0) - Bits(!(y[o] <= real(0)));  // all ones where y is not <= 0
+        const Bits g_o = std::bit_cast<Bits>(g[o]) & keep;
+        const Bits pos = window[o];
+        top[2 * o] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 0)));
+        top[2 * o + 1] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 1)));
+        bottom[2 * o] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 2)));
+        bottom[2 * o + 1] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 3)));
+    }
+}
+
+/// Rows `top`, `bottom` of the split layout back into a plane [H, W]: rows 2i and 2i + 1,
+/// columns c < 2OW (a last row or column no window covers is not written).
+void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std::size_t W,
+                  std::size_t OH, std::size_t OW, real* __restrict plane) {
+    const std::size_t W2 = 2 * OW;
+    for (std::size_t i = 0; i < OH; ++i) {
+        real* __restrict r0 = plane + 2 * i * W;
+        real* __restrict r1 = r0 + W;
+        const real* __restrict t = top + i * W2;
+        const real* __restrict b = bottom + i * W2;
+        for (std::size_t c = 0; c < W2; ++c) {
+            r0[c] = t[c];
+            r1[c] = b[c];
+        }
+    }
 }
 
 }  // namespace
@@ -128,20 +163,19 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                                           std::size_t H, std::size_t W) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L;
     parallel_for(C, grain_for(B), [=](std::size_t c_begin, std::size_t c_end) {
-        // One plane of ∂L/∂z, this thread's (it stays in the cache). It is zero except at the
-        // maxima of the plane being worked on: making plane p writes its maxima, clearing it
-        // puts the zeros back (a quarter of the plane instead of all of it).
+        // One plane of ∂L/∂z, this thread's (it stays in the cache). Making plane p writes every
+        // position a window covers, so the buffer is never cleared; a last row or column no
+        // window covers (odd H or W) stays the zero it starts as.
         std::vector<real> dz(L, real(0));
         // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum where y[o]
-        // is not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it).
-        const auto plane_dz = [&](std::size_t p, bool clear) {
-            for (std::size_t i = 0; i < OH; ++i) {
-                for (std::size_t j = 0; j < OW; ++j) {
-                    const std::size_t o = p * OL + i * OW + j;
-                    const real g_o = g[o];  // loaded first, then selected: a blend, not a branch
-                    dz[at(i, j, window[o], W)] = clear || y[o] <= real(0) ? real(0) : g_o;
-                }
-            }
+        // is not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it). Written
+        // window by window, all four positions, without branches or scattered stores.
+        std::vector<real> split(4 * OL);  // the windows' dz, split as normalise_rows splits z
+        const auto plane_dz = [&](std::size_t p) {
+            real* top = split.data();
+            real* bottom = top + 2 * OL;
+            windows_dz(g + p * OL, y + p * OL, window + p * OL, OL, top, bottom);
+            unsplit_rows(top, bottom, W, OH, OW, dz.data());
         };
         for (std::size_t c = c_begin; c < c_end; ++c) {
             const Normalise z{centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
@@ -154,14 +188,13 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                 const std::size_t p = n * C + c;
                 const real* xp = x + p * L;
                 const real* dzp = dz.data();
-                plane_dz(p, false);
+                plane_dz(p);
                 add_sums(
                     L,
                     [xp, dzp, z](std::size_t l) {
                         return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
                     },
                     sum_dy, sum_dy_xhat);
-                plane_dz(p, true);
             }
             if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat);
             if (dbeta) dbeta[c] = static_cast<real>(sum_dy);
@@ -179,7 +212,7 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                 const real* xp = x + p * L;
                 real* dxp = dx + p * L;
                 const real* dzp = dz.data();
-                plane_dz(p, false);
+                plane_dz(p);
                 for (std::size_t l = 0; l < L; ++l) {
                     const real xhat = z.xhat(xp[l]);
                     const real dxhat = dzp[l] * gc;
@@ -188,7 +221,6 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                     d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
                     dxp[l] = k * d;
                 }
-                plane_dz(p, true);
             }
         }
     });

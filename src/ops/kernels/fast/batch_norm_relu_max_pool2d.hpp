@@ -14,8 +14,10 @@
 //                    position of the maximum (reads x, writes the quarter-size y and one byte
 //                    per output);
 //   backward pass 1: plane by plane, dz (g at each window's maximum where y > 0, 0 elsewhere)
-//                    into a one-plane buffer per thread, then Σdz and Σdz·x̂ over it (reads g,
-//                    y, the positions and x);
+//                    into a one-plane buffer per thread (all four positions of each window in
+//                    one loop over the windows, split into top and bottom rows as in the
+//                    forward, then copied row by row into the plane: no scattered stores), then
+//                    Σdz and Σdz·x̂ over it (reads g, y, the positions and x);
 //            pass 2: plane by plane, dz again in the buffer, then
 //                    dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) (reads g, y, the positions
 //                    and x, writes dx); dz never goes to memory.
