@@ -85,8 +85,21 @@ nn::Sequential make_model(std::uint64_t seed) {
     }
 }
 
+/// --unfused-bn: a forward hook (doing nothing) on each BatchNorm2d, which keeps nn::Sequential
+/// from fusing BatchNorm + ReLU + max-pool (it still fuses ReLU + max-pool): the step as it was
+/// before the fused kernel, in the same binary, for a before/after comparison.
+bool unfused_bn = false;
+void unfuse(nn::Sequential& model) {
+    if (!unfused_bn) return;
+    for (std::size_t i = 0; i < model.size(); ++i)
+        if (dynamic_cast<nn::BatchNorm2d*>(&model[i]) != nullptr)
+            model[i].register_forward_hook(
+                [](const std::string&, const tg::Tensor&, const tg::Tensor&) {});
+}
+
 double step_ms(const tg::data::Dataset& train, std::size_t batch, int warmup, int steps) {
     nn::Sequential model = make_model(0);
+    unfuse(model);
     tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
     tg::data::DataLoader loader(train, {.batch_size = batch, .drop_last = true});
     std::vector<tg::data::Batch> batches;
@@ -154,17 +167,35 @@ LayerGflops layer_gflops(Layer& layer, tg::Tensor x, double forward_flops, int r
             (forward_flops + backward_flops) / both / 1e9};
 }
 
+/// The machine's sgemm rate at the step's thread count: one 1024³ product cut into 8 column
+/// blocks of 128 run by tapegrad's threads, single-threaded OpenBLAS in each (how tapegrad's
+/// own kernels call it, tg::detail::gemm), median of 6 after 2 warm-ups.
 double sgemm_gflops() {
-    const std::size_t n = 1024;
+    const std::size_t n = 1024, blocks = 8, cols = n / blocks;
     tg::Array a = tg::uniform({n, n}, 0, 1), b = tg::uniform({n, n}, 0, 1);
     tg::Array c = tg::Array::from_shape({n, n});
     std::vector<double> times;
     for (int i = 0; i < 8; ++i) {
         const auto t0 = Clock::now();
-        tg::detail::gemm(false, false, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n);
+        tg::parallel_for_blocks(blocks, [&](std::size_t k) {  // C[:, k·128 ..] = A B[:, k·128 ..]
+            tg::detail::gemm(false, false, n, cols, n, 1, a.data(), n, b.data() + k * cols, n, 0,
+                             c.data() + k * cols, n);
+        });
         if (i >= 2) times.push_back(seconds_since(t0));
     }
     return 2.0 * static_cast<double>(n * n * n) / median(times) / 1e9;
+}
+
+/// FLOPs of one training step of make_model's network at batch n (multiply-adds counted as 2,
+/// as PyTorch's side counts them; the convolutions and the linear layer only, the rest is
+/// memory traffic): each layer's forward, its weight gradient, and its input gradient where
+/// the layer has one (conv1's input is the images: none).
+double step_flops(std::size_t n) {
+    const double N = static_cast<double>(n);
+    const double conv1 = 2 * N * 8 * 26 * 26 * 1 * 9;   // [N, 1, 28, 28] -> [N, 8, 26, 26]
+    const double conv2 = 2 * N * 16 * 11 * 11 * 8 * 9;  // [N, 8, 13, 13] -> [N, 16, 11, 11]
+    const double linear = 2 * N * 400 * 10;
+    return 2 * conv1 + 3 * conv2 + 3 * linear;
 }
 
 }  // namespace
@@ -186,6 +217,11 @@ int main(int argc, char** argv) {
     app.add_flag("--no-layers", no_layers, "skip the per-layer GFLOP/s");
     app.add_flag("--no-profile", no_profile, "skip the per-op profile");
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
+    app.add_flag("--unfused-bn", unfused_bn,
+                 "keep BatchNorm2d + ReLU + MaxPool2d unfused (a no-op hook on each BatchNorm2d)");
+    bool no_ceiling = false;
+    app.add_flag("--no-ceiling", no_ceiling,
+                 "skip the sgemm ceiling after the steps (e.g. under valgrind)");
     std::size_t profile_batch = 64;
     int epoch_seeds = 3;
     app.add_option("--epoch-seeds", epoch_seeds,
@@ -234,8 +270,14 @@ int main(int argc, char** argv) {
                            std::string(tg::kernels::fast::conv2d_direct_simd());
     json["dataset"] = dataset;
     json["step_ms"] = nlohmann::json::object();
-    for (const std::size_t batch : sizes)
+    json["step_flops"] = nlohmann::json::object();
+    for (const std::size_t batch : sizes) {
         json["step_ms"][std::to_string(batch)] = step_ms(train, batch, warmup, steps);
+        json["step_flops"][std::to_string(batch)] = step_flops(batch);
+    }
+    // The ceiling, in the same process right after the steps, at the same thread count
+    // (bench/report.py gives each step's share of it).
+    if (!no_ceiling) json["sgemm_gflops"] = sgemm_gflops();
 
     if (!no_epoch) {
         // The time is the first epoch's; the accuracy is reported for every seed.
@@ -244,6 +286,7 @@ int main(int argc, char** argv) {
         for (int k = 0; k < epoch_seeds; ++k) {
             const auto seed = static_cast<std::uint64_t>(k);
             nn::Sequential model = make_model(seed);
+            unfuse(model);
             tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
             tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = seed});
             const auto t0 = Clock::now();
@@ -283,6 +326,7 @@ int main(int argc, char** argv) {
 
     if (!no_profile) {
         nn::Sequential model = make_model(0);
+        unfuse(model);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
         tg::data::DataLoader loader(train, {.batch_size = profile_batch, .drop_last = true});
         std::string profile;

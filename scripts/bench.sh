@@ -4,7 +4,7 @@
 #
 #   bash scripts/bench.sh                  # table printed and written to out/bench/
 #   bash scripts/bench.sh --update-docs    # ... and to docs/performance.md (deliberately)
-#   RUNS=5 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
+#   RUNS=9 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
 #   THREADS=1 bash scripts/bench.sh --clock cpu   # a loaded machine: process CPU time
 #   ISA=avx2 bash scripts/bench.sh         # both sides limited to AVX2 on an AVX-512 CPU
 #
@@ -52,8 +52,10 @@ raw="out/bench/$stamp"
 mkdir -p "$raw"
 # RUNS pairs (tapegrad, then PyTorch), back to back, each followed by a reference-kernel run;
 # the epoch is run in the first pair only.
-# The table gives, per batch size, the median of the pairs' ratios (this machine is noisy).
-RUNS="${RUNS:-3}"
+# The table gives, per batch size, the median of the pairs' ratios and their interquartile
+# range, and the step's share of the sgemm ceiling each tapegrad run measures (this machine is
+# noisy: 5 pairs by default, so one noisy pair cannot decide a verdict).
+RUNS="${RUNS:-5}"
 pairs=()
 refs=()
 for r in $(seq 1 "$RUNS"); do

@@ -9,16 +9,19 @@
 // checked against PyTorch in test_activation.cpp and test_pool.cpp; here the NaN case, checked
 // by hand against torch 1.13.1), gradcheck float64, errors, fast vs reference, behaviour.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "../src/ops/kernels/fast/batch_norm_relu_max_pool2d.hpp"
 #include "../src/ops/kernels/fast/relu_max_pool2d.hpp"
 #include "conv_helpers.hpp"
 #include "tapegrad/gradcheck.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/fused.hpp"
+#include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/pool.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/parallel.hpp"
@@ -244,4 +247,264 @@ TEST_CASE(
         CHECK(tgtest::mismatch_scaled(fused_numbers[i], ref_numbers[i], tgtest::kKernelsRtol,
                                       tgtest::kKernelsRtol) == "");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchNorm + ReLU + 2x2 max-pool: the kernel pair (src/ops/kernels/fast/
+// batch_norm_relu_max_pool2d.*), the op tg::batch_norm_relu_max_pool2d, nn::Sequential using it.
+// Checked against the three ops it replaces (each checked against PyTorch in its own tests):
+// output, running statistics and gradients bit for bit against the fast batch_norm then
+// relu_max_pool2d, and within the fast kernels' tolerance (kKernelsRtol) against the reference
+// kernels' three ops.
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+/// x [N, C, H, W] with ties half the time (values from a small set, so normalised values tie
+/// and the first maximum must win) and some -0.
+Array tied_input(const tg::Shape& xs, tg::Generator& gen) {
+    Array x = tg::uniform(xs, -1, 1, gen);
+    for (auto& v : x) {
+        if (gen.uniform01() < 0.5) v = static_cast<tg::real>(std::floor(v * 3)) / 2;
+        if (gen.uniform01() < 0.05) v = -tg::real(0);
+    }
+    return x;
+}
+
+/// The three ops unfused: batch_norm (batch statistics), relu, max_pool2d(2).
+Tensor three_ops(const std::vector<Tensor>& in) {
+    return tg::max_pool2d(
+        tg::relu(tg::batch_norm(in[0], Tensor{}, Tensor{}, in[1], in[2], true, 0.1, 1e-5)), 2);
+}
+
+Tensor fused_op(const std::vector<Tensor>& in) {
+    return tg::batch_norm_relu_max_pool2d(in[0], Tensor{}, Tensor{}, in[1], in[2], true, 0.1, 1e-5);
+}
+
+/// Everything the kernel pair writes, for x, γ, β and ∂L/∂y g (fast kernels, called directly).
+struct BnPoolRun {
+    Array y, dx, dgamma, dbeta;
+    std::vector<std::uint8_t> window;
+    std::vector<double> mean, var, invstd;
+};
+BnPoolRun bn_pool_kernels(const Array& x, const Array& gamma, const Array& beta, const Array& g) {
+    const std::size_t N = x.shape()[0], C = x.shape()[1], H = x.shape()[2], W = x.shape()[3];
+    BnPoolRun r;
+    r.y = Array::from_shape({N, C, H / 2, W / 2});
+    r.dx = Array::from_shape(x.shape());
+    r.dgamma = Array::from_shape({C});
+    r.dbeta = Array::from_shape({C});
+    r.window.resize(r.y.size());
+    r.mean.resize(C), r.var.resize(C), r.invstd.resize(C);
+    tg::kernels::fast::batch_norm_relu_max_pool2x2_forward(
+        r.y.data(), r.window.data(), r.mean.data(), r.var.data(), r.invstd.data(), x.data(),
+        gamma.data(), beta.data(), N, C, H, W, 1e-5);
+    tg::kernels::fast::batch_norm_relu_max_pool2x2_backward(
+        r.dx.data(), r.dgamma.data(), r.dbeta.data(), g.data(), r.y.data(), r.window.data(),
+        x.data(), r.mean.data(), r.invstd.data(), gamma.data(), N, C, H, W);
+    return r;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fast vs reference: tg::batch_norm_relu_max_pool2d equals batch_norm, relu, max_pool2d: "
+    "bit for bit against the fast ops, within kKernelsRtol of the reference ops") {
+    tg::Generator gen(41);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    for (int i = 0; i < 60; ++i) {
+        const tg::Shape xs{pick(1, 4), pick(1, 4), pick(2, 13), pick(2, 13)};  // odd H, W too
+        CAPTURE(tg::shape_str(xs));
+        const Array x = tied_input(xs, gen);
+        Array gamma = tg::uniform({xs[1]}, -2, 2, gen);  // a negative γ reverses the order
+        if (i % 7 == 0) gamma(0) = 0;                    // γ = 0: every value of the window ties
+        const Array beta = tg::uniform({xs[1]}, -1, 1, gen);
+        const std::vector<Array> values{x, gamma, beta};
+        const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, values, three_ops);
+        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
+        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
+        for (std::size_t k = 0; k < ref.size(); ++k) {
+            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
+            CHECK(same_bits(fused[k], unfused[k]));
+            CHECK(tgtest::mismatch_scaled(fused[k], ref[k], tgtest::kKernelsRtol,
+                                          tgtest::kKernelsRtol) == "");
+        }
+    }
+}
+
+TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2x2 kernels bit-identical at 1 and 2 threads") {
+    tg::Generator gen(6);
+    const Array x = tied_input({64, 8, 26, 26}, gen);
+    const Array gamma = tg::uniform({8}, -2, 2, gen), beta = tg::uniform({8}, -1, 1, gen);
+    const Array g = tg::uniform({64, 8, 13, 13}, -1, 1, gen);
+    const std::size_t before = tg::num_threads();
+    tg::set_num_threads(1);
+    const BnPoolRun one = bn_pool_kernels(x, gamma, beta, g);
+    tg::set_num_threads(2);
+    const BnPoolRun two = bn_pool_kernels(x, gamma, beta, g);
+    tg::set_num_threads(before);
+    CHECK(same_bits(one.y, two.y));
+    CHECK(one.window == two.window);
+    CHECK(same_bits(one.dx, two.dx));
+    CHECK(same_bits(one.dgamma, two.dgamma));
+    CHECK(same_bits(one.dbeta, two.dbeta));
+    CHECK(one.mean == two.mean);
+    CHECK(one.var == two.var);
+}
+
+TEST_CASE("vs PyTorch: batch_norm_relu_max_pool2x2 kernels at NaN, as torch's three ops") {
+    // torch: a NaN in channel c makes μ_B and every normalised value of c NaN; relu keeps NaN;
+    // max_pool2d takes each window's last NaN; relu's backward passes g there, so dβ = Σg and
+    // dx, dγ of channel c are NaN. The other channels are untouched.
+    const tg::real nan = std::numeric_limits<tg::real>::quiet_NaN();
+    Array x = {{{{1, 2, 3, 4}, {5, 6, 7, 8}}, {{1, nan, 2, 3}, {4, 5, 6, 7}}}};  // [1, 2, 2, 4]
+    const Array gamma = {1, 1}, beta = {0, 0};
+    const Array g = {{{{0.5, 0.25}}, {{0.5, 0.25}}}};
+    const BnPoolRun r = bn_pool_kernels(x, gamma, beta, g);
+    CHECK(r.window == std::vector<std::uint8_t>{3, 3, 3, 3});  // channel 0's maxima are last too
+    CHECK(!std::isnan(r.y(0, 0, 0, 0)));
+    CHECK(std::isnan(r.y(0, 1, 0, 0)));
+    CHECK(std::isnan(r.y(0, 1, 0, 1)));
+    CHECK(std::isnan(r.dgamma(1)));
+    CHECK(r.dbeta(1) == tg::real(0.75));  // Σdz: relu's backward passes g at a NaN
+    CHECK(!std::isnan(r.dgamma(0)));
+    for (std::size_t h = 0; h < 2; ++h) {
+        for (std::size_t w = 0; w < 4; ++w) {
+            CHECK(std::isnan(r.dx(0, 1, h, w)));
+            CHECK(!std::isnan(r.dx(0, 0, h, w)));
+        }
+    }
+    // and the reference ops, from the same g: channel 0's numbers, channel 1's dβ and NaNs
+    tgtest::KernelsGuard guard(tg::Kernels::reference);
+    const Tensor xt(x, true), gt(gamma, true), bt(beta, true);
+    tg::Tape tape;
+    const Tensor ref = three_ops({xt, gt, bt});
+    tape.backward(ref, g);
+    CHECK(r.y(0, 0, 0, 0) == doctest::Approx(ref.value()(0, 0, 0, 0)));
+    CHECK(r.y(0, 0, 0, 1) == doctest::Approx(ref.value()(0, 0, 0, 1)));
+    CHECK(std::isnan(ref.value()(0, 1, 0, 0)));
+    CHECK(bt.grad()(1) == r.dbeta(1));
+    CHECK(r.dbeta(0) == doctest::Approx(bt.grad()(0)));
+    CHECK(r.dgamma(0) == doctest::Approx(gt.grad()(0)));
+    CHECK(std::isnan(gt.grad()(1)));
+}
+
+TEST_CASE("gradcheck float64: tg::batch_norm_relu_max_pool2d" * doctest::skip(!tg::is_double)) {
+    tg::Generator gen(13);
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const std::string kernel_set = tg::kernels_name();
+        CAPTURE(kernel_set);
+        // normal values: distinct maxima, none within gradcheck's step of 0, almost surely
+        const Tensor x(tg::normal({3, 2, 4, 5}, 0, 1, gen), true);
+        const Tensor gamma(tg::uniform({2}, 0.5, 1.5, gen), true);
+        const Tensor beta(tg::uniform({2}, -0.5, 0.5, gen), true);
+        const Array r = tg::normal({3, 2, 2, 2}, 0, 1, gen);
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) { return convtest::weighted_sum(fused_op(in), r); },
+            {x, gamma, beta});
+    }
+}
+
+TEST_CASE("errors: tg::batch_norm_relu_max_pool2d rejects bad input with a message naming it") {
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        const auto call = [](const tg::Shape& xs, const Tensor& weight) {
+            return convtest::error_of([&] {
+                tg::batch_norm_relu_max_pool2d(Tensor::zeros(xs), Tensor{}, Tensor{}, weight,
+                                               Tensor{}, true, 0.1, 1e-5);
+            });
+        };
+        CHECK(call({3, 4, 4}, Tensor{}) ==
+              "batch_norm_relu_max_pool2d: expected a 4-D input [N, C, H, W], got [3, 4, 4]");
+        CHECK(call({1, 2, 1, 4}, Tensor{}) ==
+              "batch_norm_relu_max_pool2d: the 2x2 window does not fit the input [1, 2, 1, 4]: "
+              "H and W must be at least 2");
+        CHECK(call({1, 2, 4, 4}, Tensor::ones({3})) ==
+              "batch_norm_relu_max_pool2d: weight has shape [3], expected [2] (one per channel of "
+              "input [1, 2, 4, 4])");
+    }
+}
+
+TEST_CASE(
+    "behaviour: nn::Sequential fuses BatchNorm2d + ReLU + MaxPool2d(2) with the fast kernels "
+    "in training, and the numbers and running statistics do not change") {
+    namespace nn = tg::nn;
+    tg::Generator gen(4);
+    nn::Sequential model{nn::Conv2d(2, 4, 3, {.generator = &gen}),
+                         nn::BatchNorm2d(4),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2),
+                         nn::Conv2d(4, 4, 3, {.padding = 1, .generator = &gen}),
+                         nn::BatchNorm2d(4),
+                         nn::ReLU(),
+                         nn::MaxPool2d(2, {.stride = 1})};  // stride 1: not fused
+    auto& bn = model.at<nn::BatchNorm2d>(1);
+    bn.weight.value() = tg::uniform({4}, 0.5, 1.5, gen);
+    bn.bias.value() = tg::uniform({4}, -0.5, 0.5, gen);
+    const Array x0 = tg::normal({3, 2, 11, 12}, 0, 1, gen);
+
+    /// The recorded ops, then the output, dL/dx, every parameter's gradient and every buffer
+    /// (running statistics, batches counted) after one training step from fresh statistics.
+    const auto run = [&](tg::Kernels k) {
+        tgtest::KernelsGuard guard(k);
+        model.zero_grad(true);
+        for (const std::size_t i : {std::size_t{1}, std::size_t{5}})
+            model.at<nn::BatchNorm2d>(i).reset_running_stats();
+        Tensor x(x0, true);
+        tg::Tape tape;
+        const Tensor y = model(x);
+        std::vector<std::string> ops = recorded_ops(tape);
+        tape.backward(tg::sum(y));
+        std::vector<Array> numbers{y.value(), x.grad()};
+        for (const Tensor& p : model.parameters())
+            numbers.push_back(p.grad());
+        for (const Tensor& b : model.buffers())
+            numbers.push_back(b.value());
+        return std::make_pair(ops, numbers);
+    };
+    const auto [fused_ops, fused_numbers] = run(tg::Kernels::fast);
+    CHECK(fused_ops == std::vector<std::string>{"conv2d", "batch_norm_relu_max_pool2d", "conv2d",
+                                                "batch_norm", "relu", "max_pool2d"});
+    const auto [ref_ops, ref_numbers] = run(tg::Kernels::reference);
+    CHECK(ref_ops == std::vector<std::string>{"conv2d", "batch_norm", "relu", "max_pool2d",
+                                              "conv2d", "batch_norm", "relu", "max_pool2d"});
+
+    // A hook on the BatchNorm wants its output: only ReLU + pool are fused.
+    std::size_t calls = 0;
+    auto handle = model[1].register_forward_hook(
+        [&calls](const std::string&, const Tensor&, const Tensor&) { ++calls; });
+    const auto [hooked_ops, hooked_numbers] = run(tg::Kernels::fast);
+    handle.remove();
+    CHECK(calls == 1);
+    CHECK(hooked_ops == std::vector<std::string>{"conv2d", "batch_norm", "relu_max_pool2d",
+                                                 "conv2d", "batch_norm", "relu", "max_pool2d"});
+    REQUIRE(hooked_numbers.size() == fused_numbers.size());
+    for (std::size_t i = 0; i < fused_numbers.size(); ++i) {
+        CAPTURE(i);  // 0: y, 1: dx, then the parameters' gradients, then the buffers
+        CHECK(same_bits(fused_numbers[i], hooked_numbers[i]));
+        CHECK(tgtest::mismatch_scaled(fused_numbers[i], ref_numbers[i], tgtest::kKernelsRtol,
+                                      tgtest::kKernelsRtol) == "");
+    }
+
+    // A hook on the ReLU: nothing after the BatchNorm is fused.
+    auto relu_handle =
+        model[2].register_forward_hook([](const std::string&, const Tensor&, const Tensor&) {});
+    CHECK(run(tg::Kernels::fast).first == ref_ops);
+    relu_handle.remove();
+
+    // eval: normalising with the running statistics is not the fused kernel; ReLU + pool are.
+    model.eval();
+    {
+        tgtest::KernelsGuard guard(tg::Kernels::fast);
+        tg::Tape tape;
+        model(Tensor(x0, true));
+        CHECK(recorded_ops(tape) == std::vector<std::string>{"conv2d", "batch_norm",
+                                                             "relu_max_pool2d", "conv2d",
+                                                             "batch_norm", "relu", "max_pool2d"});
+    }
+    model.train();
 }

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "tapegrad/checkpoint.hpp"
+#include "tapegrad/ops/fused.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/shape.hpp"
 
@@ -82,6 +83,14 @@ void BatchNorm::reset_parameters() {
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
+    return normalise(x, batch_norm);
+}
+
+Tensor BatchNorm::forward_relu_max_pool2d(const Tensor& x) {
+    return normalise(x, batch_norm_relu_max_pool2d);
+}
+
+Tensor BatchNorm::normalise(const Tensor& x, NormOp op) {
     check_input_dim(x);
     // Batch statistics in training, and in eval when there are no running statistics.
     const bool use_batch_stats = is_training() || !options.track_running_stats;
@@ -89,13 +98,12 @@ Tensor BatchNorm::forward(const Tensor& x) {
         // Recomputation under tg::checkpoint (or another NoStatsUpdateGuard): the same batch
         // statistics, but the batch was already counted; without running statistics
         // batch_norm updates nothing.
-        return batch_norm(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
+        return op(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
     }
     // Like PyTorch, the batch is counted before batch_norm checks it, so a rejected batch
     // still counts.
     const double factor = count_batch();
-    return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
-                      options.eps);
+    return op(x, running_mean, running_var, weight, bias, use_batch_stats, factor, options.eps);
 }
 
 bool BatchNorm::recomputing() const {

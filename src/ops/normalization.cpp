@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "batch_norm_checks.hpp"
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/tape.hpp"
@@ -149,19 +150,13 @@ struct BatchNormWork {
 BatchNormWork prepare_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  const Tensor& running_mean, const Tensor& running_var,
                                  bool training) {
-    const char* op = "batch_norm";
-    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
+    detail::check_batch_norm_args("batch_norm", x, weight, bias, running_mean, running_var,
+                                  training);
     const Shape shape = x.shape();
     BatchNormWork bn{};
     bn.N = shape[0], bn.C = shape[1], bn.L = trailing_size(shape, 2);
     bn.B = bn.N * bn.L;
     bn.batch_stats = training || !running_mean.defined();
-    if (bn.batch_stats && bn.B == 1) {
-        throw std::invalid_argument(std::string(op) +
-                                    ": expected more than 1 value per channel when training, "
-                                    "got input size " +
-                                    shape_str(shape));
-    }
     bn.x = x.value().data();
     bn.gamma = data_or_null(weight);
     bn.beta = data_or_null(bias);
@@ -213,6 +208,20 @@ struct BatchNormBackward final : BackwardClosure {
 // ---------------------------------------------------------------------------------------------
 // batch_norm
 // ---------------------------------------------------------------------------------------------
+
+void detail::check_batch_norm_args(const char* op, const Tensor& x, const Tensor& weight,
+                                   const Tensor& bias, const Tensor& running_mean,
+                                   const Tensor& running_var, bool training) {
+    check_per_channel_args(op, x, weight, bias, running_mean, running_var);
+    const Shape shape = x.shape();
+    const bool batch_stats = training || !running_mean.defined();
+    if (batch_stats && shape[0] * trailing_size(shape, 2) == 1) {
+        throw std::invalid_argument(std::string(op) +
+                                    ": expected more than 1 value per channel when training, "
+                                    "got input size " +
+                                    shape_str(shape));
+    }
+}
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,

@@ -31,6 +31,11 @@ class BatchNorm : public Module {
     /// tg::NoStatsUpdateGuard (checkpoint recomputation) training mode normalises with the
     /// batch statistics but neither counts the batch nor updates the running statistics.
     Tensor forward(const Tensor& x) override;
+    /// forward(x), then ReLU and a 2x2 max-pool (stride 2) as one op,
+    /// tg::batch_norm_relu_max_pool2d, with forward's bookkeeping (the batch counted, the
+    /// running statistics updated): what nn::Sequential runs for a BatchNorm2d, ReLU,
+    /// MaxPool2d(2) triple with the fast kernels. Calls no forward hook.
+    Tensor forward_relu_max_pool2d(const Tensor& x);
     /// Sets the mode, except that a frozen layer (freeze_batchnorm) stays in eval mode:
     /// train(true) leaves it in eval, as mmdetection's norm_eval does in PyTorch.
     Module& train(bool on = true) override;
@@ -63,6 +68,10 @@ class BatchNorm : public Module {
     /// True in training with running statistics inside a tg::NoStatsUpdateGuard (checkpoint
     /// recomputation): normalise with the batch statistics, count nothing, update nothing.
     bool recomputing() const;
+    /// forward's body with `op` (batch_norm, or batch_norm_relu_max_pool2d) as the op.
+    using NormOp = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&, bool, double, double);
+    Tensor normalise(const Tensor& x, NormOp op);
     /// Throws std::invalid_argument unless x has a rank this layer accepts.
     virtual void check_input_dim(const Tensor& x) const = 0;
 };

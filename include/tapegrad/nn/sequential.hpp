@@ -43,7 +43,9 @@ class Sequential : public Module {
 
     /// x through every layer in order, each via operator() so its hooks run. With the fast
     /// kernels, a ReLU followed by MaxPool2d(2) (stride 2, no padding), neither with a forward
-    /// hook, runs as one op, tg::relu_max_pool2d: the same numbers in one pass each way.
+    /// hook, runs as one op, tg::relu_max_pool2d: the same numbers in one pass each way; a
+    /// BatchNorm2d (no forward hook) before such a pair joins it, tg::batch_norm_relu_max_pool2d
+    /// (the same numbers).
     Tensor forward(const Tensor& input) override;
     std::string type_name() const override { return "Sequential"; }
 

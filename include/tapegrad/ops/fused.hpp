@@ -17,4 +17,20 @@ namespace tg {
 /// the fast kernels are in use.
 Tensor relu_max_pool2d(const Tensor& x);
 
+/// y = max_pool2d(relu(batch_norm(x, running_mean, running_var, weight, bias, training,
+/// momentum, eps)), 2): the conv block BatchNorm, ReLU, 2x2 max-pool (stride 2, no padding).
+/// x [N, C, H, W] -> y [N, C, H/2, W/2]; the arguments, the running-statistics update and the
+/// errors are batch_norm's (tapegrad/ops/normalization.hpp), the errors naming this op.
+///
+/// Reference kernels: the three ops one after the other, three tape entries. Fast kernels with
+/// batch statistics (training, or no running statistics): a statistics pass, then one pass
+/// that normalises, activates and pools (src/ops/kernels/fast/batch_norm_relu_max_pool2d.hpp),
+/// two passes back, one tape entry "batch_norm_relu_max_pool2d"; the numbers of the three fast
+/// ops bit for bit. Fast kernels normalising with the
+/// running statistics (eval): batch_norm then relu_max_pool2d. nn::Sequential calls it for a
+/// BatchNorm2d, ReLU, MaxPool2d(2) triple when the fast kernels are in use.
+Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
+                                  const Tensor& running_var, const Tensor& weight,
+                                  const Tensor& bias, bool training, double momentum, double eps);
+
 }  // namespace tg
