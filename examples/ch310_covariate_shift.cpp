@@ -416,6 +416,8 @@ int main(int argc, char** argv) {
         std::sort(etas.begin(), etas.end());
         etas.erase(std::unique(etas.begin(), etas.end()), etas.end());
         const ex::Data data = ex::load_data(common, 500, 500);
+        sgd.batch_size = ex::cap_batch_size("ch310_covariate_shift", "--batch-size", sgd.batch_size,
+                                            data.train->size(), "training images");
         const std::size_t per_epoch = (data.train->size() + sgd.batch_size - 1) / sgd.batch_size;
         const Settings s{.lr = sgd.lr,
                          .momentum = sgd.momentum,
