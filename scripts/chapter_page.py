@@ -27,6 +27,7 @@ import html
 import os
 import re
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -300,10 +301,22 @@ document.addEventListener('keydown', function (e) {{ if (e.key === 'Escape') zoo
 </script>
 </body></html>
 """
-    tmp = os.path.join(out, ".index.html.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(page)
-    os.replace(tmp, os.path.join(out, "index.html"))
+    # As tg::write_file_atomically writes: a new temp file (O_EXCL, unpredictable name) in the
+    # same directory, flushed to disk, then renamed over index.html; removed on any failure.
+    fd, tmp = tempfile.mkstemp(dir=out, prefix=".index.html.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)  # mkstemp makes it 0600; the page gets open()'s usual mode
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, os.path.join(out, "index.html"))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     print(f"chapter_page: {os.path.join(out, 'index.html')}: {len(pngs)} figures, "
           f"{len(runs)} program runs")
 
