@@ -169,6 +169,7 @@ write("regressions", "fuzz_shapes", "conv2d-empty-output-huge-batch",
 # Found by fuzz_shapes: with stride and padding 2^61 + 1, im2col's source pointer passed the
 # array in a partial sum (UBSan pointer overflow), the final address being inside it.
 write("regressions", "fuzz_shapes", "conv2d-stride-pad-2^61", bytes.fromhex("4e444444bb3d63bbfafafabb02"))
-# Found by fuzz_shapes: padding 2^62 (stride 2^62, so the output is small) fitted a size_t but
-# not im2col's signed index; conv2d now bounds the padded size by std::ptrdiff_t.
-write("regressions", "fuzz_shapes", "conv2d-padding-2^62", bytes([6, 1, 1, 1, 1, 1, 1, 1, 0xc9, 0xc9]))
+# Found by fuzz_shapes: padding 2^63 - 1 on a 1x1 input (stride 2^63 - 1, so the output is
+# 3x3) fitted a size_t but overflowed im2col's signed sum in + (pad - p); conv2d now bounds the
+# padded size by std::ptrdiff_t.
+write("regressions", "fuzz_shapes", "conv2d-padding-2^63-1", bytes([6, 1, 1, 1, 1, 1, 1, 1, 0xca, 0xca]))
