@@ -83,14 +83,6 @@ void BatchNorm::reset_parameters() {
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
-    return normalise(x, batch_norm);
-}
-
-Tensor BatchNorm::forward_relu_max_pool2d(const Tensor& x) {
-    return normalise(x, batch_norm_relu_max_pool2d);
-}
-
-Tensor BatchNorm::normalise(const Tensor& x, NormOp op) {
     check_input_dim(x);
     // Batch statistics in training, and in eval when there are no running statistics.
     const bool use_batch_stats = is_training() || !options.track_running_stats;
@@ -98,12 +90,26 @@ Tensor BatchNorm::normalise(const Tensor& x, NormOp op) {
         // Recomputation under tg::checkpoint (or another NoStatsUpdateGuard): the same batch
         // statistics, but the batch was already counted; without running statistics
         // batch_norm updates nothing.
-        return op(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
+        return batch_norm(x, Tensor{}, Tensor{}, weight, bias, true, 0.0, options.eps);
     }
     // Like PyTorch, the batch is counted before batch_norm checks it, so a rejected batch
     // still counts.
     const double factor = count_batch();
-    return op(x, running_mean, running_var, weight, bias, use_batch_stats, factor, options.eps);
+    return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, factor,
+                      options.eps);
+}
+
+Tensor BatchNorm::forward_relu_max_pool2d(const Tensor& x) {
+    // forward's steps with the fused op (nn::Sequential's fast path only: the reader's path,
+    // forward, stays one call from the layer to tg::batch_norm).
+    check_input_dim(x);
+    const bool use_batch_stats = is_training() || !options.track_running_stats;
+    if (recomputing())
+        return batch_norm_relu_max_pool2d(x, Tensor{}, Tensor{}, weight, bias, true, 0.0,
+                                          options.eps);
+    const double factor = count_batch();
+    return batch_norm_relu_max_pool2d(x, running_mean, running_var, weight, bias, use_batch_stats,
+                                      factor, options.eps);
 }
 
 bool BatchNorm::recomputing() const {

@@ -68,10 +68,6 @@ class BatchNorm : public Module {
     /// True in training with running statistics inside a tg::NoStatsUpdateGuard (checkpoint
     /// recomputation): normalise with the batch statistics, count nothing, update nothing.
     bool recomputing() const;
-    /// forward's body with `op` (batch_norm, or batch_norm_relu_max_pool2d) as the op.
-    using NormOp = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                              const Tensor&, bool, double, double);
-    Tensor normalise(const Tensor& x, NormOp op);
     /// Throws std::invalid_argument unless x has a rank this layer accepts.
     virtual void check_input_dim(const Tensor& x) const = 0;
 };
