@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "batch_norm_checks.hpp"
+#include "kernels/batch_norm.hpp"
 #include "kernels/fast/batch_norm_relu_max_pool2d.hpp"
 #include "kernels/fast/relu_max_pool2d.hpp"
-#include "kernels/batch_norm.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/normalization.hpp"
