@@ -561,31 +561,29 @@ void cnn_figure(std::uint64_t seed, std::size_t train_steps, std::size_t noise_b
                                                            {"sd_var_relative", sd_var}});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    tg::examples::Cli cli(
-        "ch310_bn_histograms",
-        "Histograms of activations before and after Batch Normalisation, for batch sizes 8, 32, "
-        "128 and 512 (the chapter's figure), the noise in the batch statistics, and the same "
-        "figure from a CNN's first layer on MNIST.");
-    tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
+// What to make and how much: --figures, --batch-sizes, --noise-batches, --cnn-steps.
+struct Options {
     std::vector<std::string> figures = {"synthetic", "noise", "cnn"};
     std::vector<std::size_t> batch_sizes = kDefaultBatchSizes;
     std::size_t noise_batches = 200;
     std::size_t cnn_steps = 100;
-    cli.choices("--figures", figures,
+};
+
+// The flags of this program, read into `o`; returns the common ones (--seed, --dataset, ...).
+tg::examples::CommonFlags& add_flags(tg::examples::Cli& cli, Options& o) {
+    tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
+    cli.choices("--figures", o.figures,
                 "which parts to make, comma-separated: synthetic (the chapter's figure), "
                 "noise (spread of the batch statistics), cnn (real activations, from "
                 "--dataset)",
                 {"synthetic", "noise", "cnn"});
-    cli.list("--batch-sizes", batch_sizes,
+    cli.list("--batch-sizes", o.batch_sizes,
              "the batch sizes of the two histogram figures, one column each, comma-separated",
              tg::examples::between(2, 60000));
-    cli.option("--noise-batches", noise_batches,
+    cli.option("--noise-batches", o.noise_batches,
                "batches drawn per batch size for the noise table (the CNN's uses half as many)",
                tg::examples::between(1, 100000));
-    cli.option("--cnn-steps", cnn_steps,
+    cli.option("--cnn-steps", o.cnn_steps,
                "training steps of the CNN before its activations are recorded (0: untrained)",
                tg::examples::between(0, 100000));
     cli.quick_help("a fast run for the tests: 20 noise batches, 10 CNN steps");
@@ -595,8 +593,21 @@ int main(int argc, char** argv) {
         "gnuplot on it) and the data it plots (.csv); the per-channel statistics after BN "
         "(*_stats.csv) and the noise tables (ch310_batch_noise.csv, "
         "ch310_batchnorm_cnn_noise.csv).");
+    return flags;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::examples::Cli cli(
+        "ch310_bn_histograms",
+        "Histograms of activations before and after Batch Normalisation, for batch sizes 8, 32, "
+        "128 and 512 (the chapter's figure), the noise in the batch statistics, and the same "
+        "figure from a CNN's first layer on MNIST.");
+    Options o;
+    const tg::examples::CommonFlags& flags = add_flags(cli, o);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
-    if (batch_sizes.empty()) {
+    if (o.batch_sizes.empty()) {
         std::cerr << "ch310_bn_histograms: --batch-sizes needs at least one batch size\n";
         return 2;
     }
@@ -604,23 +615,23 @@ int main(int argc, char** argv) {
         const fs::path out = cli.prepare();  // --threads applied, --out created and writable
         tg::tune_allocator_for_training();   // keep freed memory for the next step
         if (flags.quick) {
-            noise_batches = std::min<std::size_t>(noise_batches, 20);
-            cnn_steps = std::min<std::size_t>(cnn_steps, 10);
+            o.noise_batches = std::min<std::size_t>(o.noise_batches, 20);
+            o.cnn_steps = std::min<std::size_t>(o.cnn_steps, 10);
         }
         const auto wants = [&](const char* part) {
-            return std::find(figures.begin(), figures.end(), part) != figures.end();
+            return std::find(o.figures.begin(), o.figures.end(), part) != o.figures.end();
         };
         const std::uint64_t seed = flags.seed;
         // Each part has its own generator, so making one part does not change another's numbers.
-        if (wants("synthetic")) synthetic_figure(seed, batch_sizes, out);
+        if (wants("synthetic")) synthetic_figure(seed, o.batch_sizes, out);
         if (wants("noise")) {
             std::cout << "\n";
-            noise_table(seed + 1, noise_batches, out);
+            noise_table(seed + 1, o.noise_batches, out);
         }
         if (wants("cnn")) {
             std::cout << "\n";
-            cnn_figure(seed + 2, cnn_steps, std::max<std::size_t>(5, noise_batches / 2),
-                       batch_sizes, flags.dataset, out);
+            cnn_figure(seed + 2, o.cnn_steps, std::max<std::size_t>(5, o.noise_batches / 2),
+                       o.batch_sizes, flags.dataset, out);
         }
     } catch (const std::exception& e) {
         std::cerr << "ch310_bn_histograms: " << e.what() << "\n";

@@ -324,18 +324,9 @@ void write_outputs(const Run& plain, const Run& sync, std::size_t P, std::size_t
     std::cout << result.message << "\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    tg::dist::Context ctx(argc, argv);
-    ex::Cli cli("ch310_sync_batchnorm",
-                "Data-parallel training of the chapter's CNN on MPI ranks, with plain BatchNorm "
-                "and with SyncBatchNorm from the same start: watch the ranks' running statistics "
-                "diverge, then agree. Start with mpirun -np P (add --oversubscribe for more ranks "
-                "than cores).");
-    cli.silent(ctx.rank() != 0);  // every rank parses the same flags; rank 0 speaks and writes
-    const ex::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
-    Settings s;
+// The flags of this program, read into `s`; returns the common ones (--seed, --out, ...).
+ex::CommonFlags& add_flags(ex::Cli& cli, Settings& s) {
+    ex::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
     cli.option("--epochs", s.epochs, "passes over the training set", ex::between(1, 1000));
     cli.option("--batch-size", s.batch_size,
                "the global batch, split evenly between the ranks (a multiple of -np)",
@@ -348,6 +339,39 @@ int main(int argc, char** argv) {
         "its gnuplot script, ch310_sync_batchnorm_steps.csv and ch310_sync_batchnorm_epochs.csv. "
         "Example: mpirun --oversubscribe -np 4 ./build/release/examples/ch310_sync_batchnorm "
         "--quick");
+    return flags;
+}
+
+// A global batch above the training set becomes the largest multiple of the rank count it has
+// (rank 0 says so); rank 0 prints the run's settings.
+void share_batch_between_ranks(const tg::dist::Context& ctx, const ex::Data& data, Settings& s) {
+    const std::size_t P = static_cast<std::size_t>(ctx.world_size());
+    const std::size_t whole = data.train->size() / P * P;
+    s.batch_size = ctx.rank() == 0
+                       ? ex::cap_batch_size("ch310_sync_batchnorm", "--batch-size", s.batch_size,
+                                            whole, "training images the ranks can share evenly")
+                       : std::min(s.batch_size, whole == 0 ? s.batch_size : whole);
+    if (ctx.rank() == 0) {
+        std::printf(
+            "%s: %zu training and %zu test images; %zu ranks; SGD lr %g, momentum "
+            "%g, %zu epochs, seed %llu\n\n",
+            data.name.c_str(), data.train->size(), data.test->size(), P, s.lr, s.momentum, s.epochs,
+            static_cast<unsigned long long>(s.seed));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::dist::Context ctx(argc, argv);
+    ex::Cli cli("ch310_sync_batchnorm",
+                "Data-parallel training of the chapter's CNN on MPI ranks, with plain BatchNorm "
+                "and with SyncBatchNorm from the same start: watch the ranks' running statistics "
+                "diverge, then agree. Start with mpirun -np P (add --oversubscribe for more ranks "
+                "than cores).");
+    cli.silent(ctx.rank() != 0);  // every rank parses the same flags; rank 0 speaks and writes
+    Settings s;
+    const ex::CommonFlags& flags = add_flags(cli, s);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     s.seed = flags.seed;
 
@@ -363,20 +387,8 @@ int main(int argc, char** argv) {
         if (P > 1) tg::set_num_threads(1);
         const fs::path out = cli.prepare();  // --threads, --kernels; rank 0: --out writable
         const ex::Data data = ex::load_data(flags, 2048, 500);
-        // A global batch above the training set: the largest multiple of the rank count it has.
-        const std::size_t whole = data.train->size() / P * P;
-        s.batch_size = ctx.rank() == 0 ? ex::cap_batch_size(
-                                             "ch310_sync_batchnorm", "--batch-size", s.batch_size,
-                                             whole, "training images the ranks can share evenly")
-                                       : std::min(s.batch_size, whole == 0 ? s.batch_size : whole);
         if (flags.quick) s.epochs = std::min<std::size_t>(s.epochs, 2);
-        if (ctx.rank() == 0) {
-            std::printf(
-                "%s: %zu training and %zu test images; %zu ranks; SGD lr %g, momentum "
-                "%g, %zu epochs, seed %llu\n\n",
-                data.name.c_str(), data.train->size(), data.test->size(), P, s.lr, s.momentum,
-                s.epochs, static_cast<unsigned long long>(s.seed));
-        }
+        share_batch_between_ranks(ctx, data, s);
         const Run plain = train("BatchNorm", false, ctx, data, s);
         const Run sync = train("SyncBatchNorm", true, ctx, data, s);
         if (ctx.rank() == 0) {

@@ -228,13 +228,9 @@ void write_history(const History& bn, const History& plain, const fs::path& out)
                    {{"step", step}, {"bn_loss", bn.step_loss}, {"nobn_loss", plain.step_loss}});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    tg::examples::Cli cli("ch310_train_cnn",
-                          "Train a LeNet-style CNN on MNIST with and without BatchNorm (same "
-                          "learning rate, initial weights and batches) and compare them.");
-    Settings s;
+// The flags of this program, read into `s`; returns the common ones (--seed, --dataset, --out,
+// --quick, ...), which main copies into `s` after parsing.
+tg::examples::CommonFlags& add_flags(tg::examples::Cli& cli, Settings& s) {
     tg::examples::CommonFlags& flags = cli.add_common({}, /*with_seeds=*/false);
     cli.option("--epochs", s.epochs, "passes over the training set",
                tg::examples::between(1, 1000));
@@ -255,6 +251,85 @@ int main(int argc, char** argv) {
         "ch310_training_history.csv (per epoch), ch310_training_steps.csv (loss per step), and "
         "checkpoints cnn_bn.tgstate, cnn_nobn.tgstate (tg::nn::Module::load_state). Timings are "
         "on the lines with \"ex/s\"; every other printed number is the same for the same seed.");
+    return flags;
+}
+
+// The training and test loaders both runs share, and the data set's name.
+struct Loaders {
+    tg::data::DataLoader train, test;
+    std::string data_name;  // "mnist (bundled)"
+};
+
+// --dataset's training and test sets (--quick: the first 2,000 and 500, 2 epochs), inputs
+// normalised with the training set's pixel mean and std: x = (p/255 − mean) / std. Both runs
+// see the same batches: the order of epoch k depends on (seed, k) only.
+Loaders load_mnist(Settings& s) {
+    tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
+    tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
+    if (s.quick) {
+        s.epochs = std::min<std::size_t>(s.epochs, 2);
+        train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2000));
+        test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
+    }
+    s.batch_size = tg::examples::cap_batch_size("ch310_train_cnn", "--batch-size", s.batch_size,
+                                                train_set.size(), "training images");
+    // "mnist (bundled) train" → "mnist (bundled)"
+    std::string data_name = train_set.name;
+    if (data_name.ends_with(" train")) data_name.resize(data_name.size() - 6);
+    const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
+    Loaders d{tg::data::DataLoader(std::move(train_set), {.batch_size = s.batch_size,
+                                                          .shuffle = true,
+                                                          .seed = s.seed,
+                                                          .mean = pixel_mean,
+                                                          .std = pixel_std}),
+              tg::data::DataLoader(std::move(test_set),
+                                   {.batch_size = 500, .mean = pixel_mean, .std = pixel_std}),
+              data_name};
+    std::printf("%s:\n  %zu training and %zu test images, %zu batches of %zu per epoch\n",
+                d.data_name.c_str(), d.train.dataset().size(), d.test.dataset().size(),
+                d.train.num_batches(), s.batch_size);
+    std::printf("SGD lr %g (%s), momentum %g, weight decay %g, %zu epochs, seed %llu\n\n", s.lr,
+                s.schedule.c_str(), s.momentum, s.weight_decay, s.epochs,
+                static_cast<unsigned long long>(s.seed));
+    return d;
+}
+
+// The test accuracy of both runs after each epoch, and their training times.
+void print_comparison(const History& bn, const History& plain, const Settings& s,
+                      std::size_t train_size) {
+    std::printf("\nTest accuracy (eval mode) after each epoch, the same lr %g for both:\n", s.lr);
+    std::printf("  %-8s", "epoch");
+    for (std::size_t e = 1; e <= s.epochs; ++e)
+        std::printf(" %7zu", e);
+    std::printf("\n");
+    for (const auto& [name, h] : {std::pair{"BN", &bn}, std::pair{"no BN", &plain}}) {
+        std::printf("  %-8s", name);
+        for (const double a : h->test_acc)
+            std::printf(" %6.2f%%", 100.0 * a);
+        std::printf("\n");
+    }
+    const double examples = static_cast<double>(s.epochs * train_size);
+    std::printf("Training time: BN %.1f s (%.0f ex/s), no BN %.1f s (%.0f ex/s)\n", bn.seconds,
+                examples / bn.seconds, plain.seconds, examples / plain.seconds);
+}
+
+// The trained models' checkpoints, cnn_bn.tgstate and cnn_nobn.tgstate.
+void save_checkpoints(const tg::nn::Sequential& with_bn, const tg::nn::Sequential& without_bn,
+                      const fs::path& out) {
+    with_bn.save_state((out / "cnn_bn.tgstate").string());
+    without_bn.save_state((out / "cnn_nobn.tgstate").string());
+    std::cout << "\nCheckpoints: " << (out / "cnn_bn.tgstate").string() << ", "
+              << (out / "cnn_nobn.tgstate").string() << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::examples::Cli cli("ch310_train_cnn",
+                          "Train a LeNet-style CNN on MNIST with and without BatchNorm (same "
+                          "learning rate, initial weights and batches) and compare them.");
+    Settings s;
+    const tg::examples::CommonFlags& flags = add_flags(cli, s);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
     s.seed = flags.seed;
     s.dataset = flags.dataset;
@@ -264,34 +339,7 @@ int main(int argc, char** argv) {
     try {
         const fs::path out = cli.prepare();  // --threads applied, --out created and writable
         tg::tune_allocator_for_training();   // keep freed memory for the next step
-        tg::data::Dataset train_set = tg::data::load_dataset(s.dataset, tg::data::Split::train);
-        tg::data::Dataset test_set = tg::data::load_dataset(s.dataset, tg::data::Split::test);
-        if (s.quick) {
-            s.epochs = std::min<std::size_t>(s.epochs, 2);
-            train_set = train_set.slice(0, std::min<std::size_t>(train_set.size(), 2000));
-            test_set = test_set.slice(0, std::min<std::size_t>(test_set.size(), 500));
-        }
-        s.batch_size = tg::examples::cap_batch_size("ch310_train_cnn", "--batch-size", s.batch_size,
-                                                    train_set.size(), "training images");
-        // "mnist (bundled) train" → "mnist (bundled)"
-        std::string data_name = train_set.name;
-        if (data_name.ends_with(" train")) data_name.resize(data_name.size() - 6);
-        // Inputs normalised with the training set's pixel mean and std: x = (p/255 − mean) / std.
-        const auto [pixel_mean, pixel_std] = tg::data::pixel_mean_std(train_set);
-        // Both runs see the same batches: the order of epoch k depends on (seed, k) only.
-        const tg::data::DataLoader train(std::move(train_set), {.batch_size = s.batch_size,
-                                                                .shuffle = true,
-                                                                .seed = s.seed,
-                                                                .mean = pixel_mean,
-                                                                .std = pixel_std});
-        const tg::data::DataLoader test(std::move(test_set),
-                                        {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
-        std::printf("%s:\n  %zu training and %zu test images, %zu batches of %zu per epoch\n",
-                    data_name.c_str(), train.dataset().size(), test.dataset().size(),
-                    train.num_batches(), s.batch_size);
-        std::printf("SGD lr %g (%s), momentum %g, weight decay %g, %zu epochs, seed %llu\n\n", s.lr,
-                    s.schedule.c_str(), s.momentum, s.weight_decay, s.epochs,
-                    static_cast<unsigned long long>(s.seed));
+        const Loaders data = load_mnist(s);
 
         // The CNN above (examples/common's make_cnn), with and without BatchNorm2d. Its weights
         // are drawn in layer order from a generator seeded with --seed, and BatchNorm2d draws
@@ -302,33 +350,15 @@ int main(int argc, char** argv) {
             tg::examples::make_cnn({.norm = tg::examples::Norm::none}, s.seed);
         std::cout << "With BatchNorm:\n" << with_bn << "\n";
 
-        const History bn = fit("BN", with_bn, train, test, s);
+        const History bn = fit("BN", with_bn, data.train, data.test, s);
         std::cout << "\n";
-        const History plain = fit("no BN", without_bn, train, test, s);
+        const History plain = fit("no BN", without_bn, data.train, data.test, s);
 
-        std::printf("\nTest accuracy (eval mode) after each epoch, the same lr %g for both:\n",
-                    s.lr);
-        std::printf("  %-8s", "epoch");
-        for (std::size_t e = 1; e <= s.epochs; ++e)
-            std::printf(" %7zu", e);
-        std::printf("\n");
-        for (const auto& [name, h] : {std::pair{"BN", &bn}, std::pair{"no BN", &plain}}) {
-            std::printf("  %-8s", name);
-            for (const double a : h->test_acc)
-                std::printf(" %6.2f%%", 100.0 * a);
-            std::printf("\n");
-        }
-        const double examples = static_cast<double>(s.epochs * train.dataset().size());
-        std::printf("Training time: BN %.1f s (%.0f ex/s), no BN %.1f s (%.0f ex/s)\n", bn.seconds,
-                    examples / bn.seconds, plain.seconds, examples / plain.seconds);
-
+        print_comparison(bn, plain, s, data.train.dataset().size());
         write_history(bn, plain, out);
-        with_bn.save_state((out / "cnn_bn.tgstate").string());
-        without_bn.save_state((out / "cnn_nobn.tgstate").string());
-        std::cout << "\nCheckpoints: " << (out / "cnn_bn.tgstate").string() << ", "
-                  << (out / "cnn_nobn.tgstate").string() << "\n";
-        const auto result =
-            plot(bn, plain, train.num_batches(), s, data_name, out / "ch310_training.png");
+        save_checkpoints(with_bn, without_bn, out);
+        const auto result = plot(bn, plain, data.train.num_batches(), s, data.data_name,
+                                 out / "ch310_training.png");
         std::cout << result.message << "\n";
     } catch (const std::exception& e) {
         std::cerr << "ch310_train_cnn: " << e.what() << "\n";
