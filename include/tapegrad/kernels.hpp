@@ -6,9 +6,11 @@
 //              debug build runs and what a reader steps into;
 //   fast       the same numbers (within float round-off) with every speed trick: lanes,
 //              blocks, fused passes, threads.
-// The op function picks one with a plain `if (kernels_in_use() == Kernels::reference)`, so the
-// reference path costs no extra frame (BatchNorm's backward and tg::dist's sync_batch_norm take
-// function pointers chosen by the same test; docs/architecture.md lists them).
+// Every op calls its kernels through the table of the set in use, `kernels::in_use->name(...)`
+// (src/ops/kernels/kernel_set.hpp; set_kernels points it at reference_set or fast_set): one
+// indirect call, so the reference path costs no extra frame. tg::dist's sync_batch_norm has a
+// table of its own, and the fused ops and nn::Sequential test kernels_in_use() to choose
+// between compositions; docs/architecture.md lists them.
 //
 // The default is chosen when the library is built (CMake option TAPEGRAD_KERNELS: the debug
 // preset builds `reference`, release/ci/asan build `fast`); the environment variable
