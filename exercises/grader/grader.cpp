@@ -183,6 +183,33 @@ Result verdict(const char* exercise, const std::vector<std::string>& case_names,
                 ". Step through it: bash scripts/exercise.sh debug " + exercise};
 }
 
+std::vector<Outputs> only_output(const std::vector<Outputs>& runs, const char* only) {
+    if (only == nullptr) return runs;
+    std::vector<Outputs> out;
+    for (const Outputs& o : runs)
+        out.push_back({{only, o.at(only)}});
+    return out;
+}
+
+Mistake one_pass_variance(std::string message, const std::vector<Outputs>& reference,
+                          const std::vector<bool>& large_mean, const std::vector<bool>& excused,
+                          const char* only) {
+    return {"one_pass_variance", std::move(message),
+            [reference, large_mean, excused, only](const std::vector<Outputs>& student) {
+                const std::vector<Outputs> s = only_output(student, only);
+                const std::vector<Outputs> r = only_output(reference, only);
+                bool wrong_at_large_mean = false;
+                for (std::size_t k = 0; k < s.size(); ++k) {
+                    const bool right = same({s[k]}, {r[k]});
+                    if (large_mean[k])
+                        wrong_at_large_mean = wrong_at_large_mean || !right;
+                    else if (!right && !excused[k])
+                        return false;
+                }
+                return wrong_at_large_mean;
+            }};
+}
+
 std::string num(double v) {
     char buffer[40];
     std::snprintf(buffer, sizeof buffer, "%.10g", v);

@@ -143,8 +143,8 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
         TapeEntry& entry(std::size_t i) const {
             if (i >= size()) {
                 throw std::out_of_range("Tape::backward: entry " + std::to_string(i) +
-                                        " does not exist; the tape has " +
-                                        std::to_string(size()) + " entries (0 to size() - 1)");
+                                        " does not exist; the tape has " + std::to_string(size()) +
+                                        " entries (0 to size() - 1)");
             }
             return tape_.entries_[i];
         }

@@ -1,4 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `no_seed`): never seeds the output's gradient.
+// A seeded wrong solution (the grader must diagnose it as `no_seed`): never seeds the output's
+// gradient.
+//
 // Exercise tape_backward: the reverse loop of Tape::backward, reverse-mode differentiation.
 // Check it:  bash scripts/exercise.sh check tape_backward            (docs/exercises.md)
 // Solution:  src/core/tape_backward.cpp (read it after you pass, not before).

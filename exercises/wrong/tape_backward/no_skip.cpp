@@ -1,4 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `no_skip`): runs every entry's backward, also those off the path to the output.
+// A seeded wrong solution (the grader must diagnose it as `no_skip`): runs every entry's
+// backward, also those off the path to the output.
+//
 // Exercise tape_backward: the reverse loop of Tape::backward, reverse-mode differentiation.
 // Check it:  bash scripts/exercise.sh check tape_backward            (docs/exercises.md)
 // Solution:  src/core/tape_backward.cpp (read it after you pass, not before).

@@ -1,4 +1,6 @@
-// A seeded wrong solution (the grader must diagnose it as `unsigned_countdown`): counts down a std::size_t with i >= 0 (always true).
+// A seeded wrong solution (the grader must diagnose it as `unsigned_countdown`): counts a
+// std::size_t down with i >= 0 (always true).
+//
 // Exercise tape_backward: the reverse loop of Tape::backward, reverse-mode differentiation.
 // Check it:  bash scripts/exercise.sh check tape_backward            (docs/exercises.md)
 // Solution:  src/core/tape_backward.cpp (read it after you pass, not before).
