@@ -92,6 +92,7 @@ Array ones_like(const Tensor& loss) {
 }  // namespace
 
 void Tape::backward(const Tensor& loss) {
+    // In gdb, `step` here passes over ones_like (a skip rule) into the overload below.
     backward(loss, ones_like(loss));
 }
 
@@ -126,13 +127,11 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
     // next_entry (their checks; frees the entry's grad unless it is kept).
     class Walk final : public TapeWalk {
       public:
-        Walk(Tape& tape, const Tensor& output, const Array& grad_output)
-            : tape_(tape), output_(output), grad_output_(grad_output) {}
+        Walk(Tape& t, const Tensor& out, const Array& seed_grad)
+            : tape_(t), output_(out), grad_output_(seed_grad) {}
         std::size_t size() const override { return tape_.entries_.size(); }
         void seed() const override { tape_.start_backward(output_, grad_output_); }
-        bool leads_to_output(std::size_t i) const override {
-            return entry(i).output.node().has_grad;
-        }
+        bool leads_to_output(std::size_t i) const override { return at(i).output.node().has_grad; }
         void run_backward(std::size_t i) const override {
             TapeEntry& entry = with_grad(i);
             entry.backward.closure()(entry.output.node().grad);
@@ -140,7 +139,7 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
         }
 
       private:
-        TapeEntry& entry(std::size_t i) const {
+        TapeEntry& at(std::size_t i) const {
             if (i >= size()) {
                 throw std::out_of_range("Tape::backward: entry " + std::to_string(i) +
                                         " does not exist; the tape has " + std::to_string(size()) +
@@ -149,7 +148,7 @@ void Tape::backward(const Tensor& output, const Array& grad_output) {
             return tape_.entries_[i];
         }
         TapeEntry& with_grad(std::size_t i) const {
-            TapeEntry& e = entry(i);
+            TapeEntry& e = at(i);
             if (tape_.previous_entry(i + 1) != &e) {
                 throw std::logic_error(
                     "Tape::backward: entry %" + std::to_string(i) + " ('" + e.op +
