@@ -1273,8 +1273,8 @@ class TapeCommand(gdb.Command):
             frame = gdb.selected_frame()
             while frame is not None:
                 position = _loop_position(frame)
-                if position is not None:
-                    return position[1]
+                if position is not None:  # (the loop's index is past the end on its header)
+                    return position[1] if 0 <= position[1] < len(view.entries) else None
                 frame = frame.older()
         except (gdb.error, ValueError):
             pass
