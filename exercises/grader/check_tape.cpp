@@ -259,7 +259,7 @@ Outputs finite_differences(const Graph& g) {
             for (int s = 0; s < 2; ++s) {
                 Values leaves = g.leaves;
                 leaves[l][k] += s == 0 ? h : -h;
-                const std::vector<double>& y = forward(g, leaves)[g.output];
+                const std::vector<double> y = forward(g, leaves)[g.output];
                 sides[s] = 0;
                 for (std::size_t j = 0; j < y.size(); ++j)
                     sides[s] += g.grad_output[j] * y[j];
@@ -338,6 +338,8 @@ Result check_tape() {
         student.push_back(run_walk(&exercises::tape_backward, g));
         reference.push_back(run_walk(&kernels::reference::tape_backward, g));
         fd.push_back(finite_differences(g));
+        for (const auto& [key, grad] : reference.back())  // a leaf off the path has no grad
+            if (key.rfind("grad ", 0) == 0 && grad.empty()) fd.back().erase(key);
         names.push_back(g.name);
     }
     const std::vector<Mistake> mistakes{
