@@ -123,6 +123,15 @@ std::optional<Mismatch> compare(const std::vector<Outputs>& student,
         for (const auto& [key, want] : expected[k]) {
             auto got = student[k].find(key);
             if (got == student[k].end()) continue;
+            if (want.size() != got->second.size())
+                return Mismatch{k,
+                                key,
+                                against,
+                                0,
+                                NAN,
+                                NAN,
+                                "has " + std::to_string(got->second.size()) + " values, " +
+                                    against + "'s " + std::to_string(want.size())};
             const std::size_t i = first_difference(want, got->second, rt, at);
             if (i != static_cast<std::size_t>(-1))
                 return Mismatch{k,
@@ -171,9 +180,11 @@ Result verdict(const char* exercise, const std::vector<std::string>& case_names,
     const std::string& case_name = case_names[m->case_index];
     first_mismatch(exercise, case_name.c_str(), m->output.c_str(), m->index, m->expected,
                    m->actual);
-    const std::string where = m->output + "[" + std::to_string(m->index) + "] is " +
-                              num(m->actual) + ", " + m->against + " says " + num(m->expected) +
-                              " (case " + case_name + ")";
+    const std::string where =
+        (m->sizes.empty() ? m->output + "[" + std::to_string(m->index) + "] is " + num(m->actual) +
+                                ", " + m->against + " says " + num(m->expected)
+                          : m->output + " " + m->sizes) +
+        " (case " + case_name + ")";
     for (const Mistake& mistake : mistakes) {
         if (mistake.shows(student))
             return {"fail", mistake.id, mistake.message + ". First difference: " + where};

@@ -70,6 +70,7 @@ struct Mismatch {
     std::string output, against;  // "dx", "the reference kernel"
     std::size_t index;
     double expected, actual;
+    std::string sizes;  // when the lengths differ: "has 0 values, the reference kernel's 5"
 };
 
 /// The first mismatch of `student` against `expected` over all cases (only the keys both have).
