@@ -198,36 +198,6 @@ Outputs run_backward(Backward f, const BnCase& c) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Comparing and diagnosing
-// ---------------------------------------------------------------------------------------------
-
-template <class Run, class Kernel>
-std::vector<Outputs> run_all(Run run, Kernel kernel) {
-    std::vector<Outputs> out;
-    for (const BnCase& c : cases())
-        out.push_back(run(kernel, c));
-    return out;
-}
-
-/// The full check of one exercise: the student's numbers against PyTorch's, the reference
-/// kernel's and (extra) finite differences; on a difference, the mistake it matches.
-template <class Run, class Kernel>
-Result grade(const char* exercise, Run run, Kernel student_kernel, Kernel reference_kernel,
-             const std::vector<Mistake>& mistakes,
-             const std::function<std::optional<Mismatch>(const std::vector<Outputs>&)>& extra,
-             std::size_t* failing_case) {
-    const std::vector<Outputs> student = run_all(run, student_kernel);
-    const std::vector<Outputs> reference = run_all(run, reference_kernel);
-    std::vector<Outputs> pytorch;
-    std::vector<std::string> names;
-    for (const BnCase& c : cases()) {
-        pytorch.push_back(c.golden);
-        names.push_back(c.name);
-    }
-    return verdict(exercise, names, student, reference, pytorch, mistakes, extra, failing_case);
-}
-
-// ---------------------------------------------------------------------------------------------
 // batch_norm_forward
 // ---------------------------------------------------------------------------------------------
 
@@ -276,19 +246,7 @@ struct ForwardModel {
 };
 
 Mistake forward_model(std::string id, std::string message, ForwardModel model) {
-    return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
-                std::vector<Outputs> expected;
-                for (const BnCase& c : cases())
-                    expected.push_back(model(c));
-                // Only y decides: a student may keep the statistics right and still use them
-                // wrongly, or the other way round.
-                std::vector<Outputs> ys, stu;
-                for (std::size_t k = 0; k < expected.size(); ++k) {
-                    ys.push_back({{"y", expected[k]["y"]}});
-                    stu.push_back({{"y", student[k].at("y")}});
-                }
-                return same(stu, ys);
-            }};
+    return model_mistake(std::move(id), std::move(message), cases(), model, "y");  // only y decides
 }
 
 std::vector<Mistake> forward_mistakes() {
@@ -319,30 +277,24 @@ std::vector<Mistake> forward_mistakes() {
         forward_model("gamma_beta_swapped", "γ and β are swapped: y = γ x̂ + β", swapped),
     };
     // One pass (σ² = Σx²/B − μ²): right everywhere except where |μ_B| ≫ σ_B.
-    m.push_back({"one_pass_variance",
-                 "your variance is computed in one pass, Σx²/B − μ_B², which cancels "
-                 "catastrophically when |μ_B| ≫ σ_B (the large-mean case): compute μ_B first, "
-                 "then σ²_B = 1/B Σ(x − μ_B)²",
-                 [](const std::vector<Outputs>& student) {
-                     const std::vector<Outputs> reference =
-                         run_all(run_forward, &kernels::reference::batch_norm_forward);
-                     bool wrong_at_large_mean = false;
-                     for (std::size_t k = 0; k < cases().size(); ++k) {
-                         const bool right = same({student[k]}, {reference[k]});
-                         if (large_mean(cases()[k]))
-                             wrong_at_large_mean = wrong_at_large_mean || !right;
-                         else if (!right && cases()[k].name.find("large_mean") == std::string::npos)
-                             return false;
-                     }
-                     return wrong_at_large_mean;
-                 }});
+    std::vector<bool> large, excused;  // the large-mean cases; PyTorch's large-mean case
+    for (const BnCase& c : cases()) {
+        large.push_back(large_mean(c));
+        excused.push_back(c.name.find("large_mean") != std::string::npos);
+    }
+    m.push_back(one_pass_variance(
+        "your variance is computed in one pass, Σx²/B − μ_B², which cancels "
+        "catastrophically when |μ_B| ≫ σ_B (the large-mean case): compute μ_B first, "
+        "then σ²_B = 1/B Σ(x − μ_B)²",
+        run_all(cases(), run_forward, &kernels::reference::batch_norm_forward), large, excused,
+        nullptr));
     return m;
 }
 
 std::size_t forward_failing = 0;
 
 Result check_forward() {
-    return grade("batch_norm_forward", run_forward, &exercises::batch_norm_forward,
+    return grade("batch_norm_forward", cases(), run_forward, &exercises::batch_norm_forward,
                  &kernels::reference::batch_norm_forward, forward_mistakes(), nullptr,
                  &forward_failing);
 }
@@ -373,12 +325,7 @@ struct UpdateModel {
 };
 
 Mistake update_model(std::string id, std::string message, UpdateModel model) {
-    return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
-                std::vector<Outputs> expected;
-                for (const BnCase& c : cases())
-                    expected.push_back(model(c));
-                return same(student, expected);
-            }};
+    return model_mistake(std::move(id), std::move(message), cases(), model);
 }
 
 std::vector<Mistake> update_mistakes() {
@@ -416,7 +363,8 @@ std::vector<Mistake> update_mistakes() {
 std::size_t update_failing = 0;
 
 Result check_update() {
-    return grade("batch_norm_update_running", run_update, &exercises::batch_norm_update_running,
+    return grade("batch_norm_update_running", cases(), run_update,
+                 &exercises::batch_norm_update_running,
                  &kernels::reference::batch_norm_update_running, update_mistakes(), nullptr,
                  &update_failing);
 }
@@ -472,12 +420,7 @@ struct BackwardModel {
 };
 
 Mistake backward_model(std::string id, std::string message, BackwardModel model) {
-    return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
-                std::vector<Outputs> expected;
-                for (const BnCase& c : cases())
-                    expected.push_back(model(c));
-                return same(student, expected);
-            }};
+    return model_mistake(std::move(id), std::move(message), cases(), model);
 }
 
 /// The per-channel offset dx − dx_reference of the first training case, to say "exactly".
@@ -540,36 +483,18 @@ std::vector<Mistake> backward_mistakes() {
 /// float64 finite differences of L = Σ y·dy through the reference forward, at every x of the
 /// random cases: the student's dx against them.
 std::optional<Mismatch> backward_gradcheck(const std::vector<Outputs>& student) {
-    for (std::size_t k = 0; k < cases().size(); ++k) {
-        const BnCase& c = cases()[k];
-        if (c.name.rfind("random [", 0) != 0 && c.name.rfind("random eval", 0) != 0) continue;
-        auto loss = [&](const std::vector<double>& x) {
-            BnCase shifted = c;
-            shifted.x = x;
-            const Outputs o = reference_forward(shifted);
-            double sum = 0;
-            for (std::size_t i = 0; i < x.size(); ++i)
-                sum += o.at("y")[i] * c.dy[i];
-            return sum;
-        };
-        const double h = 1e-6;
-        for (std::size_t i = 0; i < c.x.size(); ++i) {
-            std::vector<double> plus = c.x, minus = c.x;
-            plus[i] += h;
-            minus[i] -= h;
-            const double numeric = (loss(plus) - loss(minus)) / (2 * h);
-            const double analytic = student[k].at("dx")[i];
-            if (!close(analytic, numeric, 1e-5, 1e-6))
-                return Mismatch{k, "dx", "float64 finite differences", i, numeric, analytic};
-        }
-    }
-    return std::nullopt;
+    return dx_gradcheck(
+        cases(), student,
+        +[](const BnCase& c) {
+            return c.name.rfind("random [", 0) == 0 || c.name.rfind("random eval", 0) == 0;
+        },
+        reference_forward);
 }
 
 std::size_t backward_failing = 0;
 
 Result check_backward() {
-    return grade("batch_norm_backward", run_backward, &exercises::batch_norm_backward,
+    return grade("batch_norm_backward", cases(), run_backward, &exercises::batch_norm_backward,
                  &kernels::reference::batch_norm_backward, backward_mistakes(), backward_gradcheck,
                  &backward_failing);
 }

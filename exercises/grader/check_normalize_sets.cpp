@@ -168,30 +168,6 @@ Outputs run_backward(Backward f, const NsCase& c) {
     return o;
 }
 
-template <class Run, class Kernel>
-std::vector<Outputs> run_all(Run run, Kernel kernel) {
-    std::vector<Outputs> out;
-    for (const NsCase& c : cases())
-        out.push_back(run(kernel, c));
-    return out;
-}
-
-template <class Run, class Kernel>
-Result grade(const char* exercise, Run run, Kernel student_kernel, Kernel reference_kernel,
-             const std::vector<Mistake>& mistakes,
-             const std::function<std::optional<Mismatch>(const std::vector<Outputs>&)>& extra,
-             std::size_t* failing_case) {
-    const std::vector<Outputs> student = run_all(run, student_kernel);
-    const std::vector<Outputs> reference = run_all(run, reference_kernel);
-    std::vector<Outputs> pytorch;
-    std::vector<std::string> names;
-    for (const NsCase& c : cases()) {
-        pytorch.push_back(c.golden);
-        names.push_back(c.name);
-    }
-    return verdict(exercise, names, student, reference, pytorch, mistakes, extra, failing_case);
-}
-
 // ---------------------------------------------------------------------------------------------
 // normalize_sets_forward
 // ---------------------------------------------------------------------------------------------
@@ -243,14 +219,7 @@ struct ForwardModel {
 };
 
 Mistake forward_model(std::string id, std::string message, ForwardModel model) {
-    return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
-                std::vector<Outputs> expected, stu;
-                for (std::size_t k = 0; k < cases().size(); ++k) {
-                    expected.push_back(model(cases()[k]));
-                    stu.push_back({{"y", student[k].at("y")}});  // only y decides
-                }
-                return same(stu, expected);
-            }};
+    return model_mistake(std::move(id), std::move(message), cases(), model, "y");  // only y decides
 }
 
 std::vector<Mistake> forward_mistakes() {
@@ -285,31 +254,24 @@ std::vector<Mistake> forward_mistakes() {
                       "fixed_mean[r mod G], fixed_var[r mod G]",
                       ignores_fixed),
     };
-    m.push_back({"one_pass_variance",
-                 "your variance is computed in one pass, Σx²/B − μ², which cancels "
-                 "catastrophically when |μ| ≫ σ (the large-mean case): compute μ first, then "
-                 "σ² = 1/B Σ(x − μ)²",
-                 [](const std::vector<Outputs>& student) {
-                     const std::vector<Outputs> reference =
-                         run_all(run_forward, &kernels::reference::normalize_sets_forward);
-                     bool wrong_at_large_mean = false;
-                     for (std::size_t k = 0; k < cases().size(); ++k) {
-                         const bool right =
-                             same({{{"y", student[k].at("y")}}}, {{{"y", reference[k].at("y")}}});
-                         if (large_mean(cases()[k]))
-                             wrong_at_large_mean = wrong_at_large_mean || !right;
-                         else if (!right && cases()[k].name.find("large_mean") == std::string::npos)
-                             return false;
-                     }
-                     return wrong_at_large_mean;
-                 }});
+    std::vector<bool> large, excused;  // the large-mean cases; PyTorch's large-mean case
+    for (const NsCase& c : cases()) {
+        large.push_back(large_mean(c));
+        excused.push_back(c.name.find("large_mean") != std::string::npos);
+    }
+    m.push_back(one_pass_variance(
+        "your variance is computed in one pass, Σx²/B − μ², which cancels "
+        "catastrophically when |μ| ≫ σ (the large-mean case): compute μ first, then "
+        "σ² = 1/B Σ(x − μ)²",
+        run_all(cases(), run_forward, &kernels::reference::normalize_sets_forward), large, excused,
+        "y"));
     return m;
 }
 
 std::size_t forward_failing = 0;
 
 Result check_forward() {
-    return grade("normalize_sets_forward", run_forward, &exercises::normalize_sets_forward,
+    return grade("normalize_sets_forward", cases(), run_forward, &exercises::normalize_sets_forward,
                  &kernels::reference::normalize_sets_forward, forward_mistakes(), nullptr,
                  &forward_failing);
 }
@@ -366,12 +328,7 @@ struct BackwardModel {
 };
 
 Mistake backward_model(std::string id, std::string message, BackwardModel model) {
-    return {std::move(id), std::move(message), [model](const std::vector<Outputs>& student) {
-                std::vector<Outputs> expected;
-                for (const NsCase& c : cases())
-                    expected.push_back(model(c));
-                return same(student, expected);
-            }};
+    return model_mistake(std::move(id), std::move(message), cases(), model);
 }
 
 std::vector<Mistake> backward_mistakes() {
@@ -418,38 +375,20 @@ std::vector<Mistake> backward_mistakes() {
 /// float64 finite differences of L = Σ y·dy through the reference forward, at every x of the
 /// random cases: the student's dx against them.
 std::optional<Mismatch> backward_gradcheck(const std::vector<Outputs>& student) {
-    for (std::size_t k = 0; k < cases().size(); ++k) {
-        const NsCase& c = cases()[k];
-        if (c.name.rfind("random", 0) != 0 && c.name.rfind("instance", 0) != 0) continue;
-        auto loss = [&](const std::vector<double>& x) {
-            NsCase shifted = c;
-            shifted.x = x;
-            const Outputs o = reference_forward(shifted);
-            double sum = 0;
-            for (std::size_t i = 0; i < x.size(); ++i)
-                sum += o.at("y")[i] * c.dy[i];
-            return sum;
-        };
-        const double h = 1e-6;
-        for (std::size_t i = 0; i < c.x.size(); ++i) {
-            std::vector<double> plus = c.x, minus = c.x;
-            plus[i] += h;
-            minus[i] -= h;
-            const double numeric = (loss(plus) - loss(minus)) / (2 * h);
-            const double analytic = student[k].at("dx")[i];
-            if (!close(analytic, numeric, 1e-5, 1e-6))
-                return Mismatch{k, "dx", "float64 finite differences", i, numeric, analytic};
-        }
-    }
-    return std::nullopt;
+    return dx_gradcheck(
+        cases(), student,
+        +[](const NsCase& c) {
+            return c.name.rfind("random", 0) == 0 || c.name.rfind("instance", 0) == 0;
+        },
+        reference_forward);
 }
 
 std::size_t backward_failing = 0;
 
 Result check_backward() {
-    return grade("normalize_sets_backward", run_backward, &exercises::normalize_sets_backward,
-                 &kernels::reference::normalize_sets_backward, backward_mistakes(),
-                 backward_gradcheck, &backward_failing);
+    return grade("normalize_sets_backward", cases(), run_backward,
+                 &exercises::normalize_sets_backward, &kernels::reference::normalize_sets_backward,
+                 backward_mistakes(), backward_gradcheck, &backward_failing);
 }
 
 const Register forward_exercise("normalize_sets_forward", check_forward, [] {

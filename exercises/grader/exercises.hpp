@@ -3,6 +3,7 @@
 // each exercise file's own definition against it).
 #pragma once
 
+#include "../../src/core/tape_backward.hpp"
 #include "../../src/ops/kernels/batch_norm.hpp"
 #include "../../src/ops/kernels/conv2d.hpp"
 #include "../../src/ops/kernels/cross_entropy.hpp"
@@ -22,4 +23,5 @@ decltype(kernels::reference::normalize_sets_forward) normalize_sets_forward;
 decltype(kernels::reference::normalize_sets_backward) normalize_sets_backward;
 decltype(kernels::reference::conv2d_backward) conv2d_backward;
 decltype(kernels::reference::sgd_step) sgd_step;
+decltype(kernels::reference::tape_backward) tape_backward;
 }  // namespace tg::exercises

@@ -123,6 +123,15 @@ std::optional<Mismatch> compare(const std::vector<Outputs>& student,
         for (const auto& [key, want] : expected[k]) {
             auto got = student[k].find(key);
             if (got == student[k].end()) continue;
+            if (want.size() != got->second.size())
+                return Mismatch{k,
+                                key,
+                                against,
+                                0,
+                                NAN,
+                                NAN,
+                                "has " + std::to_string(got->second.size()) + " values, " +
+                                    against + "'s " + std::to_string(want.size())};
             const std::size_t i = first_difference(want, got->second, rt, at);
             if (i != static_cast<std::size_t>(-1))
                 return Mismatch{k,
@@ -171,9 +180,11 @@ Result verdict(const char* exercise, const std::vector<std::string>& case_names,
     const std::string& case_name = case_names[m->case_index];
     first_mismatch(exercise, case_name.c_str(), m->output.c_str(), m->index, m->expected,
                    m->actual);
-    const std::string where = m->output + "[" + std::to_string(m->index) + "] is " +
-                              num(m->actual) + ", " + m->against + " says " + num(m->expected) +
-                              " (case " + case_name + ")";
+    const std::string where =
+        (m->sizes.empty() ? m->output + "[" + std::to_string(m->index) + "] is " + num(m->actual) +
+                                ", " + m->against + " says " + num(m->expected)
+                          : m->output + " " + m->sizes) +
+        " (case " + case_name + ")";
     for (const Mistake& mistake : mistakes) {
         if (mistake.shows(student))
             return {"fail", mistake.id, mistake.message + ". First difference: " + where};
@@ -181,6 +192,33 @@ Result verdict(const char* exercise, const std::vector<std::string>& case_names,
     return {"fail", "unknown",
             "no known mistake matches; first difference: " + where +
                 ". Step through it: bash scripts/exercise.sh debug " + exercise};
+}
+
+std::vector<Outputs> only_output(const std::vector<Outputs>& runs, const char* only) {
+    if (only == nullptr) return runs;
+    std::vector<Outputs> out;
+    for (const Outputs& o : runs)
+        out.push_back({{only, o.at(only)}});
+    return out;
+}
+
+Mistake one_pass_variance(std::string message, const std::vector<Outputs>& reference,
+                          const std::vector<bool>& large_mean, const std::vector<bool>& excused,
+                          const char* only) {
+    return {"one_pass_variance", std::move(message),
+            [reference, large_mean, excused, only](const std::vector<Outputs>& student) {
+                const std::vector<Outputs> s = only_output(student, only);
+                const std::vector<Outputs> r = only_output(reference, only);
+                bool wrong_at_large_mean = false;
+                for (std::size_t k = 0; k < s.size(); ++k) {
+                    const bool right = same({s[k]}, {r[k]});
+                    if (large_mean[k])
+                        wrong_at_large_mean = wrong_at_large_mean || !right;
+                    else if (!right && !excused[k])
+                        return false;
+                }
+                return wrong_at_large_mean;
+            }};
 }
 
 std::string num(double v) {

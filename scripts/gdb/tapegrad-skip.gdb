@@ -25,9 +25,12 @@ skip -rfu ^tg::Node::(Node|~Node)($|[(])
 skip -rfu ^tg::shape_str<
 skip -rfu ^tg::recording_tape<
 skip -rfu ^tg::Tape::active($|[(])
-# Tape::backward's loop: the checks and the seed, moving to the next entry (the anomaly check,
-# freeing grads), the seed of backward(loss). `step` on the loop's body enters the entry's op.
+# Tape::backward's loop (kernels::reference::tape_backward, over the tape's Walk): the checks
+# and the seed, moving to the next entry (the anomaly check, freeing grads), the seed of
+# backward(loss), the Walk's bookkeeping. `step` on the loop's body enters Walk::run_backward,
+# whose middle line calls the entry's op.
 skip -rfu ^tg::Tape::(start_backward|next_entry|previous_entry)[(]
+skip -rfu ^tg::Tape::backward[(].*[)]::Walk::(Walk|size|seed|leads_to_output|at|with_grad)[(]
 skip -rfu ^tg::[(]anonymous.namespace[)]::ones_like[(]
 skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
 

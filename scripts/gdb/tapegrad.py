@@ -26,8 +26,8 @@
 #   $tg_data(t)        the address of t's first value: watch -l $tg_data(running_mean)[0]
 #   set tg-edgeitems 3 / set tg-threshold 16 / set tg-precision 4: how much is printed
 #
-# Stopped on the body of Tape::backward's reverse loop, gdb also prints the entry whose
-# backward runs next ("Tape::backward, next: %13 = linear(...)").
+# Stopped on the body of the tape's reverse loop (tape_backward), gdb also prints the entry
+# whose backward runs next ("Tape::backward, next: %13 = linear(...)").
 import math
 import os
 import re
@@ -1272,27 +1272,59 @@ class TapeCommand(gdb.Command):
         try:
             frame = gdb.selected_frame()
             while frame is not None:
-                if (frame.name() or "").startswith("tg::Tape::backward"):
-                    return view.index_of_entry(_loop_entry(frame))
+                position = _loop_position(frame)
+                if position is not None:  # (the loop's index is past the end on its header)
+                    return position[1] if 0 <= position[1] < len(view.entries) else None
                 frame = frame.older()
         except (gdb.error, ValueError):
             pass
         return None
 
 
+# The reverse loop: kernels::reference::tape_backward (src/core/tape_backward.cpp, or the
+# student's exercises/tape_backward.cpp in the exercises build) walks the tape through
+# Tape::backward's local class Walk, whose run_backward calls each entry's backward.
+_LOOP_FUNCTION = "tg::kernels::reference::tape_backward"
+
+
+def _is_walk_run(frame):
+    name = frame.name() or ""
+    return name.startswith("tg::Tape::backward") and "::Walk::run_backward" in name
+
+
+def _loop_position(frame):
+    """(tape, entry index) where a frame of the reverse walk is: Walk::run_backward (its local
+    `entry`), or the loop tape_backward (its index `i`, on the tape of the Tape::backward that
+    called it); None for any other frame."""
+    if _is_walk_run(frame):
+        tape = _deref(_deref(frame.read_var("this"))["tape_"])
+        k = TapeView(tape).index_of_entry(_deref(frame.read_var("entry")))
+        return (tape, k) if k is not None else None
+    if (frame.name() or "").startswith(_LOOP_FUNCTION):
+        caller = frame.older()
+        if caller is None or not (caller.name() or "").startswith("tg::Tape::backward"):
+            return None
+        tape = _deref(caller.read_var("this"))
+        return tape, int(frame.read_var("i"))
+    return None
+
+
 def _loop_entry(frame):
-    """The tg::TapeEntry the reverse loop of Tape::backward is at (its local `entry`)."""
-    entry = frame.read_var("entry")
-    if int(entry) == 0:
+    """The tg::TapeEntry the reverse walk is at in `frame` (see _loop_position)."""
+    position = _loop_position(frame)
+    if position is None:
+        raise ValueError("not in the tape's reverse walk")
+    view = TapeView(position[0])
+    if not 0 <= position[1] < len(view.entries):
         raise ValueError("the loop is past its last entry")
-    return entry.dereference()
+    return view.entries[position[1]]
 
 
 class _BackwardStop(gdb.Breakpoint):
-    """A breakpoint in Tape::backward's loop that stops only at the entries of one op. Tape has
-    two such loops (backward(loss) and backward(output, grad)); the user sees one breakpoint,
-    on the first, and the other loop has an internal breakpoint (not listed, no number of its
-    own) that follows it: enabled, disabled and deleted with it."""
+    """A breakpoint on the call of an entry's backward (Tape::backward's Walk::run_backward)
+    that stops only at the entries of one op. Should the call be on several lines, the user
+    sees one breakpoint, on the first, and each other line has an internal breakpoint (not
+    listed, no number of its own) that follows it: enabled, disabled and deleted with it."""
 
     def __init__(self, location, op, leader=None):
         super().__init__(location, internal=leader is not None)
@@ -1317,9 +1349,9 @@ class _BackwardStop(gdb.Breakpoint):
 
 
 def _backward_call_lines():
-    """(file, [lines]) of the calls of an entry's backward in Tape::backward's reverse loops:
-    for each overload of Tape::backward, the first line after its start containing
-    "->backward.closure()(" (the loop's body)."""
+    """(file, [lines]) of the call of an entry's backward in the reverse walk: the first line
+    after the start of Tape::backward containing "backward.closure()(" (in its Walk's
+    run_backward, which the loop tape_backward calls for each entry)."""
     try:
         sals = gdb.decode_line("tg::Tape::backward")[1] or []
     except gdb.error:
@@ -1333,42 +1365,55 @@ def _backward_call_lines():
     found = set()
     for sal in sals:
         body = next((number for number in range(sal.line, len(lines) + 1)
-                     if "->backward.closure()(" in lines[number - 1]), None)
+                     if "backward.closure()(" in lines[number - 1]), None)
         if body is not None:
             found.add(body)
     if found:
         return path, sorted(found)
     raise gdb.GdbError("tg-break-backward: no call of an entry's backward found in "
-                       "Tape::backward's loop (%s)" % path)
+                       "Tape::backward's Walk::run_backward (%s)" % path)
 
 
 def _on_stop(event):
-    """When gdb stops on the body of Tape::backward's reverse loop (after a step or next, or
-    at a breakpoint there), names the entry whose backward that line runs: stepping with
-    `next`, the tape unwinds one entry per loop turn, and each turn says which."""
+    """When gdb stops on the body of the tape's reverse loop (the line of tape_backward that
+    calls run_backward, after a step or next), or on the call of an entry's backward in
+    Walk::run_backward (a tg-break-backward breakpoint), names the entry whose backward that
+    line runs: stepping with `next`, the tape unwinds one entry per loop turn, and each turn
+    says which."""
     try:
         frame = gdb.selected_frame()
-        if not (frame.name() or "").startswith("tg::Tape::backward"):
-            return
         sal = frame.find_sal()
         if sal.symtab is None:
             return
-        path, lines = _backward_call_lines()
-        if sal.line not in lines or os.path.basename(sal.symtab.filename) != \
-                os.path.basename(path):
+        if _is_walk_run(frame):
+            path, lines = _backward_call_lines()
+            if sal.line not in lines or os.path.basename(sal.symtab.filename) != \
+                    os.path.basename(path):
+                return
+        elif (frame.name() or "").startswith(_LOOP_FUNCTION):
+            with open(sal.symtab.fullname()) as f:
+                text = f.readlines()[sal.line - 1]
+            if "run_backward(" not in text:
+                return
+        else:
             return
-        view = TapeView(frame.read_var("this"))
-        k = view.index_of_entry(_loop_entry(frame))
-        if k is not None:
-            gdb.write("Tape::backward, next: " + view.entry_line(k) + "\n")
-    except (gdb.error, gdb.GdbError, ValueError, OSError):
+        position = _loop_position(frame)
+        if position is None:
+            return
+        view = TapeView(position[0])
+        k = position[1]
+        if 0 <= k < len(view.entries):
+            has_grad = bool(_node_of_tensor(view.entries[k]["output"]).dereference()["has_grad"])
+            gdb.write("Tape::backward, %s: %s\n" %
+                      ("next" if has_grad else "skips (no gradient)", view.entry_line(k)))
+    except (gdb.error, gdb.GdbError, ValueError, OSError, IndexError):
         pass
 
 
 class BreakBackwardCommand(gdb.Command):
     """Stop the tape's reverse walk at the entries of one op: tg-break-backward OP
-Example: tg-break-backward batch_norm, then `continue`: gdb stops in Tape::backward's loop
-on the line that calls BatchNorm's backward; `step` goes from there into the op's backward
+Example: tg-break-backward batch_norm, then `continue`: gdb stops in the tape's reverse walk
+(Walk::run_backward) on the line that calls BatchNorm's backward; `step` goes from there into the op's backward
 and its named kernel (the skip rules keep it out of std:: and the tape's bookkeeping)."""
 
     def __init__(self):

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "tape_backward.hpp"
 #include "tapegrad/anomaly.hpp"
 
 namespace tg {
@@ -91,10 +92,8 @@ Array ones_like(const Tensor& loss) {
 }  // namespace
 
 void Tape::backward(const Tensor& loss) {
-    // backward(loss, ones_like(loss)) below, its loop written out here so that in gdb one `step`
-    // from `tape.backward(loss)` lands on it (docs/debugging.md).
-    for (auto* entry = start_backward(loss, ones_like(loss)); entry; entry = next_entry(*entry))
-        entry->backward.closure()(entry->output.node().grad);
+    // In gdb, `step` here passes over ones_like (a skip rule) into the overload below.
+    backward(loss, ones_like(loss));
 }
 
 void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {
@@ -121,15 +120,48 @@ void Tape::check_no_destroyed_tape_inputs(const Tensor& output) const {
 }
 
 void Tape::backward(const Tensor& output, const Array& grad_output) {
-    // The reverse walk. Entries are in execution order, so by the time an entry is reached
-    // every consumer of its output (all later entries) has added into its output's grad, and
-    // its backward turns that grad into its inputs' grads. start_backward checks the call and
-    // seeds output.grad = grad_output; next_entry frees the grad of the entry just run (only
-    // leaves keep theirs) and moves to the previous entry that leads to `output`.
-    // The loop's body is one line: in gdb, `next` on it runs one entry's backward and `step`
-    // goes into that entry's op (docs/debugging.md).
-    for (TapeEntry* entry = start_backward(output, grad_output); entry; entry = next_entry(*entry))
-        entry->backward.closure()(entry->output.node().grad);
+    // The reverse loop itself is kernels::reference::tape_backward (tape_backward.cpp, the
+    // exercise exercises/tape_backward.cpp); Walk is this tape as it sees it. seed() is
+    // start_backward: the checks, then output.grad = grad_output. run_backward(i) runs entry
+    // i's backward between previous_entry (the anomaly guard's and the profiler's marks) and
+    // next_entry (their checks; frees the entry's grad unless it is kept).
+    class Walk final : public TapeWalk {
+      public:
+        Walk(Tape& t, const Tensor& out, const Array& seed_grad)
+            : tape_(t), output_(out), grad_output_(seed_grad) {}
+        std::size_t size() const override { return tape_.entries_.size(); }
+        void seed() const override { tape_.start_backward(output_, grad_output_); }
+        bool leads_to_output(std::size_t i) const override { return at(i).output.node().has_grad; }
+        void run_backward(std::size_t i) const override {
+            TapeEntry& entry = with_grad(i);
+            entry.backward.closure()(entry.output.node().grad);
+            tape_.next_entry(entry);
+        }
+
+      private:
+        TapeEntry& at(std::size_t i) const {
+            if (i >= size()) {
+                throw std::out_of_range("Tape::backward: entry " + std::to_string(i) +
+                                        " does not exist; the tape has " + std::to_string(size()) +
+                                        " entries (0 to size() - 1)");
+            }
+            return tape_.entries_[i];
+        }
+        TapeEntry& with_grad(std::size_t i) const {
+            TapeEntry& e = at(i);
+            if (tape_.previous_entry(i + 1) != &e) {
+                throw std::logic_error(
+                    "Tape::backward: entry %" + std::to_string(i) + " ('" + e.op +
+                    "') has no gradient: it does not lead to the output, or its backward already "
+                    "ran (run an entry's backward once, and only where leads_to_output(i))");
+            }
+            return e;
+        }
+        Tape& tape_;
+        const Tensor& output_;
+        const Array& grad_output_;
+    };
+    kernels::reference::tape_backward(Walk(*this, output, grad_output));
 }
 
 TapeEntry* Tape::start_backward(const Tensor& output, const Array& grad_output) {
