@@ -283,7 +283,8 @@ int main(int argc, char** argv) {
                                                                 .shuffle = true,
                                                                 .seed = s.seed,
                                                                 .mean = pixel_mean,
-                                                                .std = pixel_std});
+                                                                .std = pixel_std,
+                                                                .prefetch = true});
         const tg::data::DataLoader test(std::move(test_set),
                                         {.batch_size = 500, .mean = pixel_mean, .std = pixel_std});
         std::printf("%s:\n  %zu training and %zu test images, %zu batches of %zu per epoch\n",
