@@ -219,6 +219,10 @@ int main(int argc, char** argv) {
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
     app.add_flag("--unfused-bn", unfused_bn,
                  "keep BatchNorm2d + ReLU + MaxPool2d unfused (a no-op hook on each BatchNorm2d)");
+    bool no_prefetch = false;
+    app.add_flag("--no-prefetch", no_prefetch,
+                 "the epoch's loader assembles each batch on the training thread when asked for "
+                 "it, instead of one batch ahead on a thread of its own");
     bool no_ceiling = false;
     app.add_flag("--no-ceiling", no_ceiling,
                  "skip the sgemm ceiling after the steps (e.g. under valgrind)");
@@ -228,6 +232,10 @@ int main(int argc, char** argv) {
                    "epochs run, with seeds 0, 1, ... (weights and shuffling); one epoch's accuracy "
                    "varies by a few points with the seed");
     app.add_option("--profile-batch", profile_batch, "batch size of the per-op profile");
+    int profile_steps = 1;
+    app.add_option("--profile-steps", profile_steps,
+                   "steps profiled one after another (bench/roofline.py takes each op's median)")
+        ->check(CLI::Range(1, 10000));
     std::string clock = "wall";
     app.add_option("--clock", clock,
                    "wall, or cpu: process CPU time (for loaded machines; with --threads 1 only)")
@@ -281,23 +289,35 @@ int main(int argc, char** argv) {
 
     if (!no_epoch) {
         // The time is the first epoch's; the accuracy is reported for every seed.
-        double secs = 0.0;
+        double secs = 0.0, steps_secs = 0.0;
         std::vector<double> accs;
         for (int k = 0; k < epoch_seeds; ++k) {
             const auto seed = static_cast<std::uint64_t>(k);
             nn::Sequential model = make_model(seed);
             unfuse(model);
             tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
-            tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = seed});
+            tg::data::DataLoader loader(
+                train, {.batch_size = 64, .shuffle = true, .seed = seed, .prefetch = !no_prefetch});
+            // Wall time of the whole epoch, and of its steps alone: the difference is what the
+            // loop spends waiting for batches (and the order's shuffle, at the start).
+            double in_steps = 0.0;
             const auto t0 = Clock::now();
-            for (const auto& batch : loader)
+            for (const auto& batch : loader) {
+                const auto s0 = Clock::now();
                 train_step(model, opt, batch);
-            if (k == 0) secs = seconds_since(t0);
+                in_steps += seconds_since(s0);
+            }
+            if (k == 0) {
+                secs = seconds_since(t0);
+                steps_secs = in_steps;
+            }
             accs.push_back(accuracy(model, test));
         }
         json["epoch"] = {{"batch", 64},
                          {"images", train.size()},
+                         {"prefetch", !no_prefetch},
                          {"seconds", secs},
+                         {"seconds_in_steps", steps_secs},
                          {"images_per_second", static_cast<double>(train.size()) / secs},
                          {"test_accuracy", accs}};
     }
@@ -329,14 +349,27 @@ int main(int argc, char** argv) {
         unfuse(model);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
         tg::data::DataLoader loader(train, {.batch_size = profile_batch, .drop_last = true});
-        std::string profile;
+        if (loader.num_batches() == 0) {
+            std::cerr << "bench_tapegrad: --profile-batch " << profile_batch << " is larger than "
+                      << dataset << "'s " << train.size() << " training images\n";
+            return 2;
+        }
+        // Warm up for 10 steps, then profile steps 11, 12, ... (--profile-steps of them; the
+        // loader's epochs repeat when one runs out). "profile" is the first of them.
+        std::vector<std::string> profiles;
         int k = 0;
-        for (const auto& batch : loader) {  // warm up, then profile the 11th step
-            train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
-            if (k == 11) break;
+        for (std::size_t epoch = 0; static_cast<int>(profiles.size()) < profile_steps; ++epoch) {
+            for (const auto& batch : loader.epoch(epoch)) {
+                std::string profile;
+                const bool timed = ++k > 10;
+                train_step(model, opt, batch, timed ? &profile : nullptr);
+                if (timed) profiles.push_back(profile);
+                if (static_cast<int>(profiles.size()) == profile_steps) break;
+            }
         }
         json["profile_batch"] = profile_batch;
-        json["profile"] = profile;
+        json["profile"] = profiles.front();
+        json["profiles"] = profiles;
     }
 
     rusage usage{};
