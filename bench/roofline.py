@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Per-op roofline of the benchmark's training step (docs/performance.md, "Per-op roofline").
 
-For each batch size it runs bench_tapegrad once (the step profiled --profile-steps times, each
-op's forward and backward time the median over those steps, and the sgemm ceiling measured in
-the same process) and bench_bandwidth once (the copy rate on arrays the size of conv1's output
-at that batch, and from main memory), then computes each op's FLOPs and bytes from the shapes
+For each batch size it runs bench_tapegrad once (the step profiled --steps times, each op's
+forward and backward time the fastest of those steps: on a shared machine the minimum is the
+run least interrupted by other processes; and the sgemm ceiling measured in the same process,
+in process CPU time with one thread) and bench_bandwidth once (the copy rate, best of 20, on
+arrays the size of conv1's output at that batch), then computes each op's FLOPs and bytes from the shapes
 in the profile and places the op under its roof:
 
     roof time = max(FLOPs / ceiling, bytes / bandwidth)
@@ -98,24 +99,24 @@ def model(op, x, y, first):
     return (0, S * (E + Y), 0, S * (E + Y), "not modelled: input and output once")
 
 
-def copy_rates(build, threads, megabytes):
-    """(GB/s copy on arrays of `megabytes`, GB/s copy from main memory) from bench_bandwidth."""
-    out = {}
-    for mb in (megabytes, 256):
-        text = subprocess.run(
-            [os.path.join(build, "bench", "bench_bandwidth"), "--threads", str(threads),
-             "--megabytes", str(mb)], check=True, capture_output=True, text=True).stdout
-        m = re.search(r"copy\s+\(c\[i\] = a\[i\]\)\s+([\d.]+) GB/s", text)
-        if not m:
-            sys.exit(f"roofline.py: no copy rate in bench_bandwidth's output:\n{text}")
-        out[mb] = float(m.group(1))
-    return out[megabytes], out[256]
+def copy_rate(build, threads, megabytes):
+    """GB/s of bench_bandwidth's copy on arrays of `megabytes`, the best of 20."""
+    text = subprocess.run(
+        [os.path.join(build, "bench", "bench_bandwidth"), "--threads", str(threads),
+         "--megabytes", str(megabytes), "--reps", "20"],
+        check=True, capture_output=True, text=True).stdout
+    m = re.search(r"copy\s+\(c\[i\] = a\[i\]\)\s+([\d.]+) GB/s", text)
+    if not m:
+        sys.exit(f"roofline.py: no copy rate in bench_bandwidth's output:\n{text}")
+    return float(m.group(1))
 
 
 def run_batch(build, threads, batch, steps):
     cmd = [os.path.join(build, "bench", "bench_tapegrad"), "--threads", str(threads),
            "--no-epoch", "--no-layers", "--batch-sizes", str(batch), "--warmup", "2", "--steps",
            "5", "--profile-batch", str(batch), "--profile-steps", str(steps)]
+    if threads == 1:
+        cmd += ["--clock", "cpu"]  # the steps and the sgemm ceiling in process CPU time
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads))
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
                                      env=env).stdout)
@@ -124,21 +125,24 @@ def run_batch(build, threads, batch, steps):
 def section(results, threads, steps, machine):
     out = [BEGIN, "",
            f"Per op, one training step of the benchmark network, at batch 64 and 512. {machine}; "
-           f"{threads} thread(s). Times: the median of {steps} profiled steps (the tape's "
-           "per-op wall-clock timer, after 10 warm-up steps). FLOPs and bytes: computed from "
+           f"{threads} thread(s). Times: each op's fastest of {steps} profiled steps (the tape's "
+           "per-op wall-clock timer, after 10 warm-up steps; on a shared machine the fastest is "
+           "the least interrupted). FLOPs and bytes: computed from "
            "the shapes by bench/roofline.py's model (a multiply-add is 2 FLOPs; every pass of "
            "the fast kernel reads and writes its arrays once, nothing kept in cache between "
-           "passes). Roofs: the sgemm ceiling measured in the same process, and the copy rate "
-           "of bench_bandwidth on arrays the size of conv1's output at that batch (a cache-"
-           "sized roof; the main-memory rate is given too). `bound` names the roof whose time "
+           "passes). Roofs: the sgemm ceiling measured in the same process (process CPU time "
+           "with one thread), and the copy rate of bench_bandwidth on arrays the size of "
+           "conv1's output at that batch (best of 20; a cache-sized roof, above main memory's "
+           "rate). `bound` names the roof whose time "
            "is the larger; `% of roof` = that roof's time / the measured time. SGD's update "
            "is not a tape op and is not listed.", ""]
     for r in results:
         b = r["batch"]
-        out.append(f"**Batch {b}**: sgemm ceiling {r['ceiling']:.1f} GFLOP/s, copy "
-                   f"{r['bw']:.1f} GB/s on {r['mb']} MB arrays ({r['bw_main']:.1f} GB/s from "
-                   f"main memory); ridge {r['ceiling'] / r['bw']:.1f} FLOP/byte; load average "
-                   f"{r['load'][0]:.2f} at the start, {r['load'][1]:.2f} at the end.")
+        out.append(f"**Batch {b}**: sgemm ceiling {r['ceiling']:.1f} GFLOP/s ({r['clock']} "
+                   f"clock), copy {r['bw']:.1f} GB/s on {r['mb']} MB arrays; ridge "
+                   f"{r['ceiling'] / r['bw']:.1f} FLOP/byte; load average {r['load'][0]:.2f} at "
+                   f"the start, {r['load'][1]:.2f} at the end; the profiled steps' tape time "
+                   f"{r['step_min']:.2f} ms fastest, {r['step_median']:.2f} ms median.")
         out.append("")
         out.append("| # | op | pass | MFLOP | MB | FLOP/byte | measured ms | GFLOP/s | GB/s "
                    "| roof ms | bound | % of roof |")
@@ -186,17 +190,19 @@ def main():
         if not first or any([p[0] for p in q] != [p[0] for p in first] for q in profiles):
             sys.exit("roofline.py: the profiled steps do not list the same ops")
         mb = max(1, math.ceil(S * batch * 8 * 26 * 26 / 2**20))  # conv1's output
-        bw, bw_main = copy_rates(a.build, a.threads, mb)
+        bw = copy_rate(a.build, a.threads, mb)
         rows = []
         x = [batch, 1, 28, 28]
         for i, (op, y, _, _) in enumerate(first):
             ff, fb, bf, bb, _note = model(op, x, y, i == 0)
-            fwd_ms = statistics.median(q[i][2] for q in profiles)
-            bwd_ms = statistics.median(q[i][3] for q in profiles)
+            fwd_ms = min(q[i][2] for q in profiles)
+            bwd_ms = min(q[i][3] for q in profiles)
             rows.append({"i": i, "op": op, "fwd": (ff, fb, fwd_ms), "bwd": (bf, bb, bwd_ms)})
             x = y
+        step_ms = [sum(r[2] + r[3] for r in q) for q in profiles]
         results.append({"batch": batch, "rows": rows, "ceiling": j["sgemm_gflops"], "bw": bw,
-                        "bw_main": bw_main, "mb": mb, "load": j["load_average"]})
+                        "mb": mb, "load": j["load_average"], "clock": j["clock"],
+                        "step_min": min(step_ms), "step_median": statistics.median(step_ms)})
     cpu = "unknown CPU"
     try:
         with open("/proc/cpuinfo") as f:
