@@ -183,7 +183,8 @@ double sgemm_gflops() {
     tg::Array c = tg::Array::from_shape({n, n});
     std::vector<double> times;
     for (int i = 0; i < 8; ++i) {
-        const double t0 = now_seconds();  // --clock cpu: process CPU time
+        // now_seconds: process CPU time with --clock cpu
+        const double t0 = now_seconds();
         tg::parallel_for_blocks(blocks, [&](std::size_t k) {  // C[:, k·128 ..] = A B[:, k·128 ..]
             tg::detail::gemm(false, false, n, cols, n, 1, a.data(), n, b.data() + k * cols, n, 0,
                              c.data() + k * cols, n);

@@ -231,9 +231,8 @@ std::vector<tg::Array> short_run(bool prefetch, int steps) {
     tg::Generator gen(0);
     nn::Sequential model = tgtest::chapter_cnn(gen);
     tg::optim::SGD opt(model.parameters(), {.lr = 0.05, .momentum = 0.9});
-    const DataLoader loader(
-        tg::data::bundled_mnist(tg::data::Split::train).slice(0, 1000),
-        {.batch_size = 32, .shuffle = true, .seed = 4, .prefetch = prefetch});
+    const DataLoader loader(tg::data::bundled_mnist(tg::data::Split::train).slice(0, 1000),
+                            {.batch_size = 32, .shuffle = true, .seed = 4, .prefetch = prefetch});
     std::vector<tg::Array> out;
     for (const auto& [x, y] : loader.epoch(0)) {
         if (static_cast<int>(out.size()) == steps) break;
@@ -253,10 +252,9 @@ std::vector<tg::Array> short_run(bool prefetch, int steps) {
 
 TEST_CASE("DataLoader: prefetch serves the same batches, byte for byte, at 1 and 2 threads") {
     // 8000 digits in batches of 96: 84 batches, the last one of 32.
-    auto digits = std::make_shared<const Dataset>(
-        tg::data::bundled_mnist(tg::data::Split::train));
-    const DataLoaderOptions plain{.batch_size = 96, .shuffle = true, .seed = 9, .mean = 0.13,
-                                  .std = 0.31};
+    auto digits = std::make_shared<const Dataset>(tg::data::bundled_mnist(tg::data::Split::train));
+    const DataLoaderOptions plain{
+        .batch_size = 96, .shuffle = true, .seed = 9, .mean = 0.13, .std = 0.31};
     DataLoaderOptions ahead = plain;
     ahead.prefetch = true;
     const std::vector<Batch> want = two_epochs(DataLoader(digits, plain));
