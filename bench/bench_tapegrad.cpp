@@ -49,6 +49,13 @@ double now_seconds() {
     return std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
 }
 
+/// CPU seconds of the calling thread (only its own work: not the pool's, not the loader's).
+double thread_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 /// The 1-minute load average (-1 if unknown): benchmark tables say how loaded the machine was.
 double load_average() {
     double load = -1;
@@ -176,12 +183,13 @@ double sgemm_gflops() {
     tg::Array c = tg::Array::from_shape({n, n});
     std::vector<double> times;
     for (int i = 0; i < 8; ++i) {
-        const auto t0 = Clock::now();
+        // now_seconds: process CPU time with --clock cpu
+        const double t0 = now_seconds();
         tg::parallel_for_blocks(blocks, [&](std::size_t k) {  // C[:, k·128 ..] = A B[:, k·128 ..]
             tg::detail::gemm(false, false, n, cols, n, 1, a.data(), n, b.data() + k * cols, n, 0,
                              c.data() + k * cols, n);
         });
-        if (i >= 2) times.push_back(seconds_since(t0));
+        if (i >= 2) times.push_back(now_seconds() - t0);
     }
     return 2.0 * static_cast<double>(n * n * n) / median(times) / 1e9;
 }
@@ -219,6 +227,10 @@ int main(int argc, char** argv) {
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
     app.add_flag("--unfused-bn", unfused_bn,
                  "keep BatchNorm2d + ReLU + MaxPool2d unfused (a no-op hook on each BatchNorm2d)");
+    bool no_prefetch = false;
+    app.add_flag("--no-prefetch", no_prefetch,
+                 "the epoch's loader assembles each batch on the training thread when asked for "
+                 "it, instead of one batch ahead on a thread of its own");
     bool no_ceiling = false;
     app.add_flag("--no-ceiling", no_ceiling,
                  "skip the sgemm ceiling after the steps (e.g. under valgrind)");
@@ -228,6 +240,10 @@ int main(int argc, char** argv) {
                    "epochs run, with seeds 0, 1, ... (weights and shuffling); one epoch's accuracy "
                    "varies by a few points with the seed");
     app.add_option("--profile-batch", profile_batch, "batch size of the per-op profile");
+    int profile_steps = 1;
+    app.add_option("--profile-steps", profile_steps,
+                   "steps profiled one after another (bench/roofline.py takes each op's median)")
+        ->check(CLI::Range(1, 10000));
     std::string clock = "wall";
     app.add_option("--clock", clock,
                    "wall, or cpu: process CPU time (for loaded machines; with --threads 1 only)")
@@ -281,23 +297,42 @@ int main(int argc, char** argv) {
 
     if (!no_epoch) {
         // The time is the first epoch's; the accuracy is reported for every seed.
-        double secs = 0.0;
+        double secs = 0.0, steps_secs = 0.0, cpu_outside = 0.0;
         std::vector<double> accs;
         for (int k = 0; k < epoch_seeds; ++k) {
             const auto seed = static_cast<std::uint64_t>(k);
             nn::Sequential model = make_model(seed);
             unfuse(model);
             tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
-            tg::data::DataLoader loader(train, {.batch_size = 64, .shuffle = true, .seed = seed});
+            tg::data::DataLoader loader(
+                train, {.batch_size = 64, .shuffle = true, .seed = seed, .prefetch = !no_prefetch});
+            // Wall time of the whole epoch, and of its steps alone: the difference is what the
+            // loop spends waiting for batches (and the order's shuffle, at the start).
+            // The training thread's CPU time outside the steps is the loading it does itself
+            // (a loaded machine does not change it, where the wall-clock wait above moves).
+            double in_steps = 0.0, cpu_in_steps = 0.0;
+            const double cpu0 = thread_cpu_seconds();
             const auto t0 = Clock::now();
-            for (const auto& batch : loader)
+            for (const auto& batch : loader) {
+                const auto s0 = Clock::now();
+                const double c0 = thread_cpu_seconds();
                 train_step(model, opt, batch);
-            if (k == 0) secs = seconds_since(t0);
+                cpu_in_steps += thread_cpu_seconds() - c0;
+                in_steps += seconds_since(s0);
+            }
+            if (k == 0) {
+                secs = seconds_since(t0);
+                steps_secs = in_steps;
+                cpu_outside = thread_cpu_seconds() - cpu0 - cpu_in_steps;
+            }
             accs.push_back(accuracy(model, test));
         }
         json["epoch"] = {{"batch", 64},
                          {"images", train.size()},
+                         {"prefetch", !no_prefetch},
                          {"seconds", secs},
+                         {"seconds_in_steps", steps_secs},
+                         {"training_thread_cpu_seconds_outside_steps", cpu_outside},
                          {"images_per_second", static_cast<double>(train.size()) / secs},
                          {"test_accuracy", accs}};
     }
@@ -329,14 +364,27 @@ int main(int argc, char** argv) {
         unfuse(model);
         tg::optim::SGD opt(model.parameters(), {.lr = 0.05});
         tg::data::DataLoader loader(train, {.batch_size = profile_batch, .drop_last = true});
-        std::string profile;
+        if (loader.num_batches() == 0) {
+            std::cerr << "bench_tapegrad: --profile-batch " << profile_batch << " is larger than "
+                      << dataset << "'s " << train.size() << " training images\n";
+            return 2;
+        }
+        // Warm up for 10 steps, then profile steps 11, 12, ... (--profile-steps of them; the
+        // loader's epochs repeat when one runs out). "profile" is the first of them.
+        std::vector<std::string> profiles;
         int k = 0;
-        for (const auto& batch : loader) {  // warm up, then profile the 11th step
-            train_step(model, opt, batch, ++k == 11 ? &profile : nullptr);
-            if (k == 11) break;
+        for (std::size_t epoch = 0; static_cast<int>(profiles.size()) < profile_steps; ++epoch) {
+            for (const auto& batch : loader.epoch(epoch)) {
+                std::string profile;
+                const bool timed = ++k > 10;
+                train_step(model, opt, batch, timed ? &profile : nullptr);
+                if (timed) profiles.push_back(profile);
+                if (static_cast<int>(profiles.size()) == profile_steps) break;
+            }
         }
         json["profile_batch"] = profile_batch;
-        json["profile"] = profile;
+        json["profile"] = profiles.front();
+        json["profiles"] = profiles;
     }
 
     rusage usage{};

@@ -281,7 +281,8 @@ Loaders load_mnist(Settings& s) {
                                                           .shuffle = true,
                                                           .seed = s.seed,
                                                           .mean = pixel_mean,
-                                                          .std = pixel_std}),
+                                                          .std = pixel_std,
+                                                          .prefetch = true}),
               tg::data::DataLoader(std::move(test_set),
                                    {.batch_size = 500, .mean = pixel_mean, .std = pixel_std}),
               data_name};

@@ -7,6 +7,8 @@
 #   RUNS=9 THREADS=1 bash scripts/bench.sh --batch-sizes 8 64   # other arguments go to both
 #   THREADS=1 bash scripts/bench.sh --clock cpu   # a loaded machine: process CPU time
 #   ISA=avx2 bash scripts/bench.sh         # both sides limited to AVX2 on an AVX-512 CPU
+#   bash scripts/bench.sh --roofline       # only the per-op roofline (bench/roofline.py), no PyTorch
+#   bash scripts/bench.sh --roofline --update-docs   # ... and its section of docs/performance.md
 #
 # ISA=avx2 stands in for the AVX2 machines we meet (AMD EPYC): tapegrad is built for
 # x86-64-v3 in build/bench-avx2 with OpenBLAS's Haswell kernels, and PyTorch's oneDNN is
@@ -19,10 +21,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${THREADS:-$(nproc)}"
 update_docs=0
+roofline=0
 args=()
 for a in "$@"; do
-  if [ "$a" = "--update-docs" ]; then update_docs=1; else args+=("$a"); fi
+  case "$a" in
+    --update-docs) update_docs=1 ;;
+    --roofline) roofline=1 ;;
+    *) args+=("$a") ;;
+  esac
 done
+if [ "$roofline" = 1 ]; then
+  # FLOPs and bytes per op from the shapes, the measured time per op, and the roofs (sgemm
+  # ceiling, copy rate) measured on this machine; other arguments go to bench/roofline.py.
+  bash scripts/setup.sh build
+  cmake --preset release >/dev/null
+  source scripts/env.sh
+  cmake --build build/release -j "$(nproc)" --target bench_tapegrad bench_bandwidth
+  mkdir -p out/bench
+  writes=(--write out/bench/roofline.md)
+  if [ "$update_docs" = 1 ]; then writes+=(--write docs/performance.md); fi
+  /usr/bin/python3 bench/roofline.py --build build/release --threads "$THREADS" "${writes[@]}" ${args[@]+"${args[@]}"}
+  echo
+  echo "(written to out/bench/roofline.md)"
+  if [ "$update_docs" = 1 ]; then echo "(and to docs/performance.md)"; fi
+  exit 0
+fi
 bash scripts/setup.sh build torch
 case "${ISA:-native}" in
   native)

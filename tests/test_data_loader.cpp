@@ -1,13 +1,19 @@
-// DataLoader: batch shapes, drop_last, normalisation values, reproducible shuffling, and
-// every example exactly once per epoch.
+// DataLoader: batch shapes, drop_last, normalisation values, reproducible shuffling, every
+// example exactly once per epoch, and prefetching (the same bytes, its thread stopped).
 #include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "chapter_cnn.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
+#include "thread_count.hpp"
 
 using tg::data::Batch;
 using tg::data::DataLoader;
@@ -193,4 +199,125 @@ TEST_CASE("DataLoader: bad options are rejected with a message") {
     Dataset broken = tiny(3);
     broken.images.pop_back();
     CHECK_THROWS_AS(DataLoader(broken, {}), std::invalid_argument);
+}
+
+namespace {
+
+/// True when two arrays hold the same shape and the same bytes.
+bool same_bytes(const tg::Array& a, const tg::Array& b) {
+    return a.shape() == b.shape() &&
+           std::memcmp(a.data(), b.data(), a.size() * sizeof(tg::real)) == 0;
+}
+
+/// Every batch of epochs 0 and 1 (images and labels), copied out of the loop.
+std::vector<Batch> two_epochs(const DataLoader& loader) {
+    std::vector<Batch> out;
+    for (std::size_t k = 0; k < 2; ++k)
+        for (const Batch& b : loader.epoch(k))
+            out.push_back(Batch{tg::Tensor(b.images.value()), b.labels});
+    return out;
+}
+
+/// The threads of this process now (Linux: one entry per thread in /proc/self/task).
+std::size_t live_threads() {
+    const std::filesystem::directory_iterator tasks("/proc/self/task");
+    return static_cast<std::size_t>(std::distance(begin(tasks), end(tasks)));
+}
+
+/// The losses of `steps` SGD steps of the chapter's CNN on shuffled batches of 32 bundled
+/// digits, then every parameter and buffer; the loader prefetching or not.
+std::vector<tg::Array> short_run(bool prefetch, int steps) {
+    namespace nn = tg::nn;
+    tg::Generator gen(0);
+    nn::Sequential model = tgtest::chapter_cnn(gen);
+    tg::optim::SGD opt(model.parameters(), {.lr = 0.05, .momentum = 0.9});
+    const DataLoader loader(tg::data::bundled_mnist(tg::data::Split::train).slice(0, 1000),
+                            {.batch_size = 32, .shuffle = true, .seed = 4, .prefetch = prefetch});
+    std::vector<tg::Array> out;
+    for (const auto& [x, y] : loader.epoch(0)) {
+        if (static_cast<int>(out.size()) == steps) break;
+        tg::Tape tape;
+        const tg::Tensor loss = tg::cross_entropy(model(x), y);
+        opt.zero_grad();
+        tape.backward(loss);
+        opt.step();
+        out.push_back(loss.value());
+    }
+    for (const auto& [name, t] : model.state_dict())
+        out.push_back(t.value());
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("DataLoader: prefetch serves the same batches, byte for byte, at 1 and 2 threads") {
+    // 8000 digits in batches of 96: 84 batches, the last one of 32.
+    auto digits = std::make_shared<const Dataset>(tg::data::bundled_mnist(tg::data::Split::train));
+    const DataLoaderOptions plain{
+        .batch_size = 96, .shuffle = true, .seed = 9, .mean = 0.13, .std = 0.31};
+    DataLoaderOptions ahead = plain;
+    ahead.prefetch = true;
+    const std::vector<Batch> want = two_epochs(DataLoader(digits, plain));
+    REQUIRE(want.size() == 2 * 84);
+    for (const std::size_t threads : {1, 2}) {
+        CAPTURE(threads);
+        const tgtest::ThreadCount count(threads);
+        const std::vector<Batch> got = two_epochs(DataLoader(digits, ahead));
+        REQUIRE(got.size() == want.size());
+        for (std::size_t i = 0; i < want.size(); ++i) {
+            CAPTURE(i);
+            CHECK(same_bytes(got[i].images.value(), want[i].images.value()));
+            CHECK(got[i].labels == want[i].labels);
+        }
+    }
+}
+
+TEST_CASE("DataLoader: a short training run is byte-identical with prefetch on and off") {
+    std::vector<tg::Array> want;
+    {
+        const tgtest::ThreadCount count(1);
+        want = short_run(false, 12);
+    }
+    for (const std::size_t threads : {1, 2}) {
+        const tgtest::ThreadCount count(threads);
+        for (const bool prefetch : {false, true}) {
+            CAPTURE(threads);
+            CAPTURE(prefetch);
+            const std::vector<tg::Array> got = short_run(prefetch, 12);
+            REQUIRE(got.size() == want.size());
+            for (std::size_t i = 0; i < want.size(); ++i) {
+                CAPTURE(i);
+                CHECK(same_bytes(got[i], want[i]));
+            }
+        }
+    }
+}
+
+TEST_CASE("DataLoader: the prefetching thread runs during the epoch and stops on every exit") {
+    const tgtest::ThreadCount count(1);  // no pool threads come or go meanwhile
+    const DataLoader loader(tiny(50), {.batch_size = 4, .shuffle = true, .prefetch = true});
+    const std::size_t before = live_threads();
+    SUBCASE("to the end") {
+        std::size_t seen = 0;
+        for (const Batch& b : loader.epoch(0)) {
+            // the loader's one thread, waiting to hand over batch 1 (13 batches in all)
+            if (seen == 0) CHECK(live_threads() == before + 1);
+            seen += b.labels.size();
+        }
+        CHECK(seen == 50);
+    }
+    SUBCASE("break") {
+        for (const Batch& b : loader.epoch(0)) {
+            CHECK(b.labels.size() == 4);
+            break;  // the thread is waiting to hand over batch 1 (or still making it)
+        }
+    }
+    SUBCASE("an exception from the loop body") {
+        auto body = [&] {
+            for (const Batch& b : loader.epoch(1))
+                if (b.labels.size() == 4) throw std::runtime_error("the step failed");
+        };
+        CHECK_THROWS_WITH_AS(body(), "the step failed", std::runtime_error);
+    }
+    CHECK(live_threads() == before);
 }

@@ -60,7 +60,8 @@ tg::data::DataLoader make_loader(const Data& data, std::shared_ptr<const Dataset
                                                  .shuffle = shuffle,
                                                  .seed = seed,
                                                  .mean = data.mean,
-                                                 .std = data.std});
+                                                 .std = data.std,
+                                                 .prefetch = true});
 }
 
 // ---------------------------------------------------------------------------------------------

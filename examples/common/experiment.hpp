@@ -54,7 +54,8 @@ tg::data::Dataset filter_labels(const tg::data::Dataset& data, const std::functi
                                 const std::string& name_suffix);
 
 /// A loader over `set` with data's normalisation: shuffled by `seed` (an epoch's order depends
-/// on seed and epoch only) or in file order.
+/// on seed and epoch only) or in file order; each batch assembled one ahead on the loader's own
+/// thread (DataLoaderOptions::prefetch: the same batches, overlapped with the step).
 tg::data::DataLoader make_loader(const Data& data, std::shared_ptr<const tg::data::Dataset> set,
                                  std::size_t batch_size, bool shuffle, std::uint64_t seed = 0);
 

@@ -105,7 +105,8 @@ inline TrainedSmallCnn train_small_cnn(const SmallCnnFlags& flags) {
                                                       .shuffle = true,
                                                       .seed = common.seed,
                                                       .mean = pixel_mean,
-                                                      .std = pixel_std});
+                                                      .std = pixel_std,
+                                                      .prefetch = true});
     tg::nn::Sequential model = make_small_cnn(common.seed);
     train_small_cnn(model, train, epochs);
     return {std::move(model),

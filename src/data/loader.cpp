@@ -2,9 +2,14 @@
 #include "tapegrad/data/loader.hpp"
 
 #include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
 #include <numeric>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "tapegrad/random.hpp"
@@ -73,11 +78,19 @@ std::vector<std::size_t> DataLoader::order(std::size_t k) const {
 }
 
 Batch DataLoader::make_batch(const std::size_t* indices, std::size_t count) const {
+    Array x;
+    Labels y;
+    fill_batch(indices, count, x, y);
+    return Batch{Tensor(std::move(x)), std::move(y)};
+}
+
+void DataLoader::fill_batch(const std::size_t* indices, std::size_t count, Array& x,
+                            Labels& y) const {
     const Dataset& d = *data_;
     const std::size_t pixels = d.image_size();
-    Array x = new_array({count, 1, d.rows, d.cols});  // [B, 1, rows, cols]
+    x = new_array({count, 1, d.rows, d.cols});  // [B, 1, rows, cols]
     real* out = x.data();
-    Labels y(count);
+    y.assign(count, 0);
     for (std::size_t b = 0; b < count; ++b) {
         const std::size_t i = indices[b];
         if (i >= d.size()) {
@@ -90,8 +103,81 @@ Batch DataLoader::make_batch(const std::size_t* indices, std::size_t count) cons
             dst[j] = lut_[in[j]];
         y[b] = d.labels[i];
     }
-    return Batch{Tensor(std::move(x)), std::move(y)};
 }
+
+/// One epoch's prefetching thread: it assembles batches 0, 1, ... in order and hands each over
+/// through a one-batch slot, so it works at most one batch ahead of the loop (two batches of
+/// memory beside the loop's own). Only arrays cross threads; the loop's thread wraps them in
+/// Tensors.
+class DataLoader::Prefetcher {
+  public:
+    Prefetcher(const DataLoader* loader, std::shared_ptr<const std::vector<std::size_t>> order,
+               std::size_t count)
+        : loader_(loader), order_(std::move(order)), count_(count) {
+        worker_ = std::thread([this] { run(); });
+    }
+    ~Prefetcher() {
+        {
+            const std::lock_guard<std::mutex> lock(mutex_);
+            stop_ = true;
+        }
+        changed_.notify_all();
+        worker_.join();
+    }
+    Prefetcher(const Prefetcher&) = delete;
+    Prefetcher& operator=(const Prefetcher&) = delete;
+
+    /// The next batch in order (waits for it); rethrows the thread's exception in its place.
+    Batch take() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return slot_.has_value() || error_; });
+        if (!slot_) std::rethrow_exception(error_);
+        Filled f = std::move(*slot_);
+        slot_.reset();
+        lock.unlock();
+        changed_.notify_all();
+        return Batch{Tensor(std::move(f.images)), std::move(f.labels)};
+    }
+
+  private:
+    struct Filled {
+        Array images;
+        Labels labels;
+    };
+
+    void run() {
+        const std::size_t b = loader_->options_.batch_size;
+        for (std::size_t index = 0; index < count_; ++index) {
+            Filled f;
+            try {
+                const std::size_t first = index * b;
+                const std::size_t n = std::min(b, order_->size() - first);
+                loader_->fill_batch(order_->data() + first, n, f.images, f.labels);
+            } catch (...) {
+                const std::lock_guard<std::mutex> lock(mutex_);
+                error_ = std::current_exception();
+                changed_.notify_all();
+                return;
+            }
+            std::unique_lock<std::mutex> lock(mutex_);
+            changed_.wait(lock, [&] { return !slot_.has_value() || stop_; });
+            if (stop_) return;
+            slot_ = std::move(f);
+            lock.unlock();
+            changed_.notify_all();
+        }
+    }
+
+    const DataLoader* loader_;
+    std::shared_ptr<const std::vector<std::size_t>> order_;
+    std::size_t count_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::optional<Filled> slot_;  // the next batch, ready
+    std::exception_ptr error_;
+    bool stop_ = false;
+    std::thread worker_;  // last: started once everything it reads exists
+};
 
 DataLoader::Iterator DataLoader::begin() {
     return Iterator(this, next_epoch_++);
@@ -105,6 +191,9 @@ DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t epoch)
     : loader_(loader),
       order_(std::make_shared<const std::vector<std::size_t>>(loader->order(epoch))),
       count_(loader->num_batches()) {
+    if (loader_->options_.prefetch && count_ > 0) {
+        prefetcher_ = std::make_shared<Prefetcher>(loader_, order_, count_);
+    }
     load();
 }
 
@@ -117,6 +206,11 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
 void DataLoader::Iterator::load() {
     if (index_ >= count_) {
         batch_ = Batch{};
+        prefetcher_.reset();  // its thread has finished the epoch: join it now
+        return;
+    }
+    if (prefetcher_) {
+        batch_ = prefetcher_->take();
         return;
     }
     const std::size_t b = loader_->options_.batch_size;

@@ -28,6 +28,8 @@ struct DataLoaderOptions {
     bool drop_last = false;      // drop the last batch when it is smaller than batch_size
     double mean = 0.0;           // x = (p / 255 - mean) / std for a pixel p in 0..255;
     double std = 1.0;            // the defaults give x = p / 255 in [0, 1]
+    bool prefetch = false;       // assemble batch i + 1 on a thread of its own while batch i
+                                 // is in use (the same batches, byte for byte, either way)
 };
 
 /// One batch: images [B, 1, rows, cols] (real) and their B labels.
@@ -39,6 +41,14 @@ struct Batch {
 /// Cuts a dataset into batches, in file order or, with `shuffle`, in an order drawn afresh
 /// for each epoch: epoch k is shuffled by a Generator seeded from (seed, k), so two runs
 /// with the same seed see the same batches, and each epoch differs from the last.
+///
+/// With `prefetch`, each epoch's iterator starts one thread that assembles the batches in
+/// order, one batch ahead of the loop (like PyTorch's num_workers=1): the next batch is
+/// copied and normalised while the training step runs on the current one. The order and the
+/// bytes do not change (each batch depends on (seed, k, index) only, and the thread never
+/// calls parallel_for, so tg::num_threads() does not matter). The thread stops and is joined
+/// when the iterator is destroyed: at the end of the epoch, on `break`, or when the loop body
+/// throws; an exception while assembling a batch is rethrown by the ++ that reaches it.
 class DataLoader {
   public:
     /// Owns the dataset (pass it with std::move, or a temporary).
@@ -85,6 +95,10 @@ class DataLoader {
     const DataLoaderOptions& options() const { return options_; }
 
   private:
+    class Prefetcher;
+    /// make_batch's work without the Tensor (safe on the prefetching thread).
+    void fill_batch(const std::size_t* indices, std::size_t count, Array& x, Labels& y) const;
+
     std::shared_ptr<const Dataset> data_;
     DataLoaderOptions options_;
     std::array<real, 256> lut_{};  // lut_[p] = (p / 255 - mean) / std
@@ -92,6 +106,7 @@ class DataLoader {
 };
 
 /// An input iterator over the batches of one epoch; dereferencing gives the current batch.
+/// Copies share the epoch's prefetching thread (an input iterator: advance only one copy).
 class DataLoader::Iterator {
   public:
     using value_type = Batch;
@@ -115,6 +130,7 @@ class DataLoader::Iterator {
     std::size_t index_ = 0;
     std::size_t count_ = 0;
     Batch batch_;
+    std::shared_ptr<Prefetcher> prefetcher_;  // null without options().prefetch
 };
 
 /// The seed of epoch k's shuffling generator: splitmix64 of seed + (k + 1) * golden ratio,

@@ -14,13 +14,14 @@
 //                    position of the maximum (reads x, writes the quarter-size y and one byte
 //                    per output);
 //   backward pass 1: plane by plane, dz (g at each window's maximum where y > 0, 0 elsewhere)
-//                    into a one-plane buffer per thread (all four positions of each window in
+//                    into a one-channel buffer per thread (all four positions of each window in
 //                    one loop over the windows, split into top and bottom rows as in the
 //                    forward, then copied row by row into the plane: no scattered stores), then
 //                    Σdz and Σdz·x̂ over it (reads g, y, the positions and x);
-//            pass 2: plane by plane, dz again in the buffer, then
-//                    dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) (reads g, y, the positions
-//                    and x, writes dx); dz never goes to memory.
+//            pass 2: plane by plane, dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) from
+//                    pass 1's dz (reads the buffer and x, writes dx). dz is made once: making
+//                    it again in pass 2 (the first version, which kept one plane) cost more
+//                    instructions than the unfused backwards (docs/performance.md).
 // The numbers are those of fast batch_norm_{forward,backward} and relu_max_pool2x2_{forward,
 // backward}, bit for bit: the same expressions (no FMA contraction: CMakeLists.txt) and the
 // same sums in the same order.
