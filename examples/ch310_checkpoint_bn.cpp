@@ -1,7 +1,8 @@
 // ch310_checkpoint_bn — gradient checkpointing (tg::checkpoint) with BatchNorm in training mode.
 //
 // The model: a stem and K residual-free blocks Conv2d(C, C, 3, padding 1) → BatchNorm2d(C) →
-// ReLU, trained a few SGD steps three times from the same weights on the same batches:
+// ReLU, trained a few SGD steps (lr 0.01, momentum 0.9; a loss that is not finite stops the
+// program in one line, exit 1) three times from the same weights on the same batches:
 //   plain         every activation stays on the tape until backward;
 //   checkpointed  each block is tg::checkpoint(block, h): one tape entry, its forward run
 //                 again during backward (PyTorch's torch.utils.checkpoint behaviour) — the
@@ -26,6 +27,7 @@
 #include <iostream>
 #include <new>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -90,6 +92,7 @@ namespace {
 
 struct Settings {
     std::size_t blocks = 6, channels = 16, batch = 32, size = 28, steps = 8;
+    double lr = 0.01;  // SGD's, momentum 0.9 (no flag: --lr 1e6 does not diverge, ReLU dies)
 };
 
 tg::nn::Sequential make_model(const Settings& s, std::uint64_t seed) {
@@ -128,7 +131,7 @@ tg::nn::BatchNorm2d& block_bn(tg::nn::Sequential& model, std::size_t b) {
 
 Run train(Mode mode, const Settings& s, std::uint64_t seed) {
     tg::nn::Sequential model = make_model(s, seed);
-    tg::optim::SGD opt(model.parameters(), {.lr = 0.01, .momentum = 0.9});
+    tg::optim::SGD opt(model.parameters(), {.lr = s.lr, .momentum = 0.9});
     tg::Generator data(seed + 1);
     Run run;
     for (std::size_t step = 0; step < s.steps; ++step) {
@@ -158,6 +161,13 @@ Run train(Mode mode, const Settings& s, std::uint64_t seed) {
                 run.tape_entries = tape.size();
                 run.held_after_forward = bytes_in_use.load() - before;
             }
+            if (!std::isfinite(loss.item())) {  // diverged: every later step would be NaN too
+                throw std::runtime_error("training diverged at step " + std::to_string(step + 1) +
+                                         " of the " + mode_name(mode) + " run: the loss is " +
+                                         std::to_string(loss.item()) +
+                                         "; try a smaller --lr, and --detect-anomaly to name the "
+                                         "op that first made a NaN or Inf");
+            }
             tape.backward(loss);
         }
         if (step == 0) run.peak = bytes_peak.load() - before;
@@ -183,16 +193,8 @@ std::string mib(std::size_t bytes) {
     return buf;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    tg::examples::Cli cli(
-        "ch310_checkpoint_bn",
-        "Gradient checkpointing with BatchNorm in training mode: the recomputation updates "
-        "the running statistics twice; the fix; gradients equal; memory saved.");
-    auto& common = cli.add_common({}, /*with_seeds=*/false,
-                                  /*with_dataset=*/false);
-    Settings s;
+// --blocks, --batch-size, --steps, and what --quick does and the program writes.
+void add_flags(tg::examples::Cli& cli, Settings& s) {
     cli.option("--blocks", s.blocks, "Conv-BN-ReLU blocks, each one checkpoint",
                tg::examples::between(1, 64));
     cli.option("--batch-size", s.batch, "examples per step", tg::examples::between(2, 4096));
@@ -201,14 +203,99 @@ int main(int argc, char** argv) {
     cli.outputs(
         "ch310_checkpoint_bn.png (+ .gp, CSV) and ch310_checkpoint_bn_facts.json. One thread, "
         "so the byte counts are the same every run.");
+}
+
+// The table: each run against the plain one (tape entries, batches counted, running_mean and
+// gradient differences, memory); every number also into `facts`.
+void print_runs(const std::vector<Run>& runs, const Settings& s, gotchas::Facts& facts) {
+    const Run& plain = runs[0];
+    std::printf("  %-13s %7s %18s %22s %15s %15s %12s\n", "run", "entries", "num_batches_tracked",
+                "|Δrunning_mean| max", "|Δgrad| max", "held after fwd", "peak");
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+        const Run& r = runs[i];
+        const std::string name = mode_name(static_cast<Mode>(i));
+        double dmean = 0.0, dgrad = 0.0;
+        for (std::size_t b = 0; b < s.blocks; ++b)
+            dmean = std::max(dmean, max_abs_diff(r.running_means[b], plain.running_means[b]));
+        for (std::size_t st = 0; st < s.steps; ++st)
+            for (std::size_t p = 0; p < r.grads[st].size(); ++p)
+                dgrad = std::max(dgrad, max_abs_diff(r.grads[st][p], plain.grads[st][p]));
+        const double tracked = *std::max_element(r.tracked.begin(), r.tracked.end());
+        const double tracked_min = *std::min_element(r.tracked.begin(), r.tracked.end());
+        std::printf("  %-13s %7zu %18.0f %22.3g %15.3g %15s %12s\n", name.c_str(), r.tape_entries,
+                    tracked, dmean, dgrad, mib(r.held_after_forward).c_str(), mib(r.peak).c_str());
+        facts.number(name + "_tape_entries", static_cast<double>(r.tape_entries));
+        facts.number(name + "_num_batches_tracked_max", tracked);
+        facts.number(name + "_num_batches_tracked_min", tracked_min);
+        facts.number(name + "_running_mean_max_diff", dmean);
+        facts.number(name + "_grad_max_diff", dgrad);
+        facts.number(name + "_bytes_held_after_forward", static_cast<double>(r.held_after_forward));
+        facts.number(name + "_bytes_peak", static_cast<double>(r.peak));
+    }
+}
+
+// What the table shows, in words: batches counted twice, gradients equal, memory saved.
+void print_findings(const std::vector<Run>& runs, const Settings& s, gotchas::Facts& facts) {
+    const Run &plain = runs[0], &fixed = runs[2];
+    const double saved_held =
+        1.0 - static_cast<double>(fixed.held_after_forward) / plain.held_after_forward;
+    const double saved_peak = 1.0 - static_cast<double>(fixed.peak) / plain.peak;
+    std::printf(
+        "\nAfter %zu steps the checkpointed run has counted every batch twice "
+        "(num_batches_tracked %.0f, not %zu):\n"
+        "each recomputation is a second BatchNorm forward in training mode, so the "
+        "running statistics move\nwith an effective momentum of 1 − 0.9² = 0.19 "
+        "instead of 0.1. The fixed run equals the plain one exactly.\n",
+        s.steps, runs[1].tracked[0], s.steps);
+    std::printf(
+        "Gradients: identical in all three runs (training mode normalises with the "
+        "batch's statistics, which the recomputation reproduces bit for bit).\n");
+    std::printf(
+        "Memory: checkpointing keeps %.0f%% less after the forward and peaks %.0f%% "
+        "lower (the price: every block's forward runs twice).\n",
+        100.0 * saved_held, 100.0 * saved_peak);
+    facts.number("memory_saved_after_forward", saved_held);
+    facts.number("memory_saved_peak", saved_peak);
+    facts.number("steps", static_cast<double>(s.steps));
+}
+
+// running_mean[0] of the first block after each step, per run: the CSV and the figure.
+void write_figure(const fs::path& dir, const std::vector<Run>& runs, const Settings& s) {
+    std::vector<double> step(s.steps);
+    for (std::size_t i = 0; i < s.steps; ++i)
+        step[i] = static_cast<double>(i + 1);
+    tg::viz::write_csv(dir / "ch310_checkpoint_bn.csv",
+                       {{"step", step},
+                        {"plain_running_mean0", runs[0].mean_trace},
+                        {"checkpointed_running_mean0", runs[1].mean_trace},
+                        {"fixed_running_mean0", runs[2].mean_trace}});
+    tg::viz::Figure fig(1, 1, 900, 560);
+    fig.suptitle = "Checkpointing with BatchNorm: running_mean[0] of the first block";
+    fig.panel(0, 0)
+        .set_xlabel("SGD step")
+        .set_ylabel("running_mean[0]")
+        .line(step, runs[0].mean_trace, "plain", tg::viz::kBlue)
+        .line(step, runs[1].mean_trace, "checkpointed (updated twice per step)", tg::viz::kRed)
+        .line(step, runs[2].mean_trace, "checkpointed, fixed (= plain)", "black", true)
+        .legend = "top right";
+    std::cout << "\n" << fig.save(dir / "ch310_checkpoint_bn.png").message << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tg::examples::Cli cli(
+        "ch310_checkpoint_bn",
+        "Gradient checkpointing with BatchNorm in training mode: the recomputation updates "
+        "the running statistics twice; the fix; gradients equal; memory saved.");
+    auto& common = cli.add_common({}, /*with_seeds=*/false, /*with_dataset=*/false);
+    Settings s;
+    add_flags(cli, s);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
-    const std::uint64_t seed = common.seed;
-    const std::string out = common.out;
-    const bool quick = common.quick;
 
     try {
         cli.prepare();  // --threads applied, --out created and checked writable
-        if (quick) {
+        if (common.quick) {
             s.blocks = 4;
             s.batch = 8;
             s.size = 16;
@@ -220,79 +307,15 @@ int main(int argc, char** argv) {
             "BatchNorm2d(%zu) → ReLU], input [%zu, 1, %zu, %zu], %zu SGD steps\n\n",
             s.channels, s.blocks, s.channels, s.channels, s.channels, s.batch, s.size, s.size,
             s.steps);
-        std::vector<Run> runs;
+        std::vector<Run> runs;  // the same weights and batches three times
         for (Mode m : {Mode::plain, Mode::checkpointed, Mode::fixed})
-            runs.push_back(train(m, s, seed));
-        const Run& plain = runs[0];
+            runs.push_back(train(m, s, common.seed));
 
         gotchas::Facts facts;
-        std::printf("  %-13s %7s %18s %22s %15s %15s %12s\n", "run", "entries",
-                    "num_batches_tracked", "|Δrunning_mean| max", "|Δgrad| max", "held after fwd",
-                    "peak");
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-            const Run& r = runs[i];
-            const std::string name = mode_name(static_cast<Mode>(i));
-            double dmean = 0.0, dgrad = 0.0;
-            for (std::size_t b = 0; b < s.blocks; ++b)
-                dmean = std::max(dmean, max_abs_diff(r.running_means[b], plain.running_means[b]));
-            for (std::size_t st = 0; st < s.steps; ++st)
-                for (std::size_t p = 0; p < r.grads[st].size(); ++p)
-                    dgrad = std::max(dgrad, max_abs_diff(r.grads[st][p], plain.grads[st][p]));
-            const double tracked = *std::max_element(r.tracked.begin(), r.tracked.end());
-            const double tracked_min = *std::min_element(r.tracked.begin(), r.tracked.end());
-            std::printf("  %-13s %7zu %18.0f %22.3g %15.3g %15s %12s\n", name.c_str(),
-                        r.tape_entries, tracked, dmean, dgrad, mib(r.held_after_forward).c_str(),
-                        mib(r.peak).c_str());
-            facts.number(name + "_tape_entries", static_cast<double>(r.tape_entries));
-            facts.number(name + "_num_batches_tracked_max", tracked);
-            facts.number(name + "_num_batches_tracked_min", tracked_min);
-            facts.number(name + "_running_mean_max_diff", dmean);
-            facts.number(name + "_grad_max_diff", dgrad);
-            facts.number(name + "_bytes_held_after_forward",
-                         static_cast<double>(r.held_after_forward));
-            facts.number(name + "_bytes_peak", static_cast<double>(r.peak));
-        }
-        const Run& fixed = runs[2];
-        const double saved_held =
-            1.0 - static_cast<double>(fixed.held_after_forward) / plain.held_after_forward;
-        const double saved_peak = 1.0 - static_cast<double>(fixed.peak) / plain.peak;
-        std::printf(
-            "\nAfter %zu steps the checkpointed run has counted every batch twice "
-            "(num_batches_tracked %.0f, not %zu):\n"
-            "each recomputation is a second BatchNorm forward in training mode, so the "
-            "running statistics move\nwith an effective momentum of 1 − 0.9² = 0.19 "
-            "instead of 0.1. The fixed run equals the plain one exactly.\n",
-            s.steps, runs[1].tracked[0], s.steps);
-        std::printf(
-            "Gradients: identical in all three runs (training mode normalises with the "
-            "batch's statistics, which the recomputation reproduces bit for bit).\n");
-        std::printf(
-            "Memory: checkpointing keeps %.0f%% less after the forward and peaks %.0f%% "
-            "lower (the price: every block's forward runs twice).\n",
-            100.0 * saved_held, 100.0 * saved_peak);
-        facts.number("memory_saved_after_forward", saved_held);
-        facts.number("memory_saved_peak", saved_peak);
-        facts.number("steps", static_cast<double>(s.steps));
-
-        std::vector<double> step(s.steps);
-        for (std::size_t i = 0; i < s.steps; ++i)
-            step[i] = static_cast<double>(i + 1);
-        const fs::path dir = out;
-        tg::viz::write_csv(dir / "ch310_checkpoint_bn.csv",
-                           {{"step", step},
-                            {"plain_running_mean0", plain.mean_trace},
-                            {"checkpointed_running_mean0", runs[1].mean_trace},
-                            {"fixed_running_mean0", fixed.mean_trace}});
-        tg::viz::Figure fig(1, 1, 900, 560);
-        fig.suptitle = "Checkpointing with BatchNorm: running_mean[0] of the first block";
-        fig.panel(0, 0)
-            .set_xlabel("SGD step")
-            .set_ylabel("running_mean[0]")
-            .line(step, plain.mean_trace, "plain", tg::viz::kBlue)
-            .line(step, runs[1].mean_trace, "checkpointed (updated twice per step)", tg::viz::kRed)
-            .line(step, fixed.mean_trace, "checkpointed, fixed (= plain)", "black", true)
-            .legend = "top right";
-        std::cout << "\n" << fig.save(dir / "ch310_checkpoint_bn.png").message << "\n";
+        print_runs(runs, s, facts);
+        print_findings(runs, s, facts);
+        const fs::path dir = common.out;
+        write_figure(dir, runs, s);
         std::cout << "Facts: " << facts.save(dir, "ch310_checkpoint_bn").string() << "\n";
     } catch (const std::exception& e) {
         std::cerr << "ch310_checkpoint_bn: " << e.what() << "\n";

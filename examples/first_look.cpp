@@ -1,7 +1,10 @@
 // first_look: the README's first program. A small CNN with BatchNorm learns the bundled
 // MNIST digits (8,000 to train on, 2,000 to test) and prints its test accuracy.
+#include <cmath>
 #include <cstdio>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "tapegrad/tapegrad.hpp"
 namespace nn = tg::nn;
@@ -26,6 +29,10 @@ int main() try {  // an error (a missing data file, a shape mismatch) ends as it
         for (const auto& [x, y] : loader) {
             tg::Tape tape;  // records every op from here
             tg::Tensor loss = tg::cross_entropy(model(x), y);
+            if (!std::isfinite(loss.item()))  // NaN or Inf: every later step would be too
+                throw std::runtime_error("training diverged in epoch " + std::to_string(epoch) +
+                                         ": the loss is " + std::to_string(loss.item()) +
+                                         "; try a smaller lr");
             opt.zero_grad();
             tape.backward(loss);  // reverse walk of the tape
             opt.step();

@@ -1,9 +1,14 @@
 #!/usr/bin/python3
 """Every example program follows the one flag convention (examples/common/cli.hpp).
 
-    check_program_flags.py [--mpiexec MPIEXEC] PROGRAM... [mpi:PROGRAM...]
+    check_program_flags.py [--mpiexec MPIEXEC] PROGRAM... [mpi:PROGRAM...] [stop:PROGRAM...]
 
-For each program (an `mpi:` one is started on 2 ranks with MPIEXEC):
+A `stop:` program takes no flags and is built to diverge (first_look_lr1e6: first_look with a
+learning rate of 1e30, made by examples/CMakeLists.txt): run as it is, it must stop at the first
+non-finite loss with one line on standard error saying training diverged, exit 1, nothing
+printed on standard output.
+
+For each other program (an `mpi:` one is started on 2 ranks with MPIEXEC):
   - --help exits 0, fits 80 columns, lists --seed, --out, --quick, --threads and --kernels with
     their defaults, and ends with the footer naming what it writes ("Writes into --out: ...");
     on 2 ranks it is printed once;
@@ -25,9 +30,11 @@ For each program (an `mpi:` one is started on 2 ranks with MPIEXEC):
     --finetune-batch) caps one above its training set at the set's size with a line saying so
     (not tried on ch310_bn_histograms: its CNN part would push all 8,000 images through);
   - every program that is not an experiment sweep and takes --lr (ch310_train_cnn, tape_demo,
-    ch310_sync_batchnorm on 2 ranks) stops at the first non-finite loss with --lr 1e6: exit 1,
-    one line saying training diverged and suggesting --detect-anomaly (the sweeps record a
-    diverged run as a result and go on: tests/check_ch310_experiments.py);
+    ch310_sync_batchnorm on 2 ranks) stops at the first non-finite loss
+    with --lr 1e6: exit 1, one line saying training diverged and suggesting --detect-anomaly
+    (the sweeps record a diverged run as a result and go on: tests/check_ch310_experiments.py);
+  - ch310_manual_batchnorm (it compares two layers, it does not train) at --scale 1e18, where
+    float32 overflows, prints a NaN difference and FAIL, exit 1;
   - ch310_train_cnn: "--epochs 2.5" and "--batchsize 32" refused in plain words (did you mean
     --batch-size?), and "1 batches of 2000 per epoch" after the cap.
 Exit status 0 when every check passes; otherwise each failed check is printed.
@@ -78,6 +85,8 @@ def check_program(cmd, name, ranks, scratch):
     check_divergence(cmd, name, text, scratch)
     if name == "ch310_train_cnn":
         check_train_cnn(cmd, name, scratch)
+    if name == "ch310_manual_batchnorm":
+        check_manual_batchnorm_overflow(cmd, name, scratch)
     if ranks > 1:
         check(text.count("Writes into --out:") == 1, f"{name} --help printed once on {ranks} ranks")
 
@@ -240,6 +249,27 @@ def check_divergence(cmd, name, help_text, scratch):
           f"{r.stdout.count('nan')} nan on stdout)")
 
 
+def check_manual_batchnorm_overflow(cmd, name, scratch):
+    # At the top of --scale's range float32 overflows: variances of inf, a difference of nan
+    # (inf - inf). The verdict must be FAIL, exit 1 (std::max dropped a NaN difference).
+    out_dir = os.path.join(scratch, name + "_overflow")
+    r = run(cmd + ["--quick", "--out", out_dir, "--scale", "1e18"])
+    check(r.returncode == 1 and "FAIL: every difference NOT below 1e-6" in r.stdout
+          and "/ nan" in r.stdout and "terminate called" not in r.stderr,
+          f"{name} --scale 1e18 (float32 overflows) ends in FAIL, exit 1, the NaN difference "
+          f"shown (exit {r.returncode}: {one_line(r.stderr)!r})")
+
+
+def check_stop(cmd, name):
+    r = run(cmd)
+    err = err_lines(r)
+    check(r.returncode == 1 and len(err) == 1 and "training diverged" in err[0]
+          and "terminate called" not in r.stderr and r.stdout.strip() == "",
+          f"{name} (built with lr 1e30) stops at the first non-finite loss in one line, exit 1 "
+          f"(exit {r.returncode}: {err[-1] if err else one_line(r.stderr)!r}; "
+          f"stdout {r.stdout.strip()[:60]!r})")
+
+
 def check_dataset(cmd, name, help_text, scratch):
     if not re.search(r"^\s*--dataset\b", help_text, re.M):
         return
@@ -273,6 +303,7 @@ def check_train_cnn(cmd, name, scratch):
 
 
 def main(argv):
+    global MPI_NAME
     mpiexec = None
     if len(argv) > 2 and argv[1] == "--mpiexec":
         mpiexec, argv = argv[2], argv[:1] + argv[3:]
@@ -283,6 +314,10 @@ def main(argv):
     with tempfile.TemporaryDirectory(prefix="program_flags_") as scratch:
         for p in programs:
             ranks = 1
+            if p.startswith("stop:"):
+                MPI_NAME = None
+                check_stop([p[5:]], os.path.basename(p[5:]))
+                continue
             if p.startswith("mpi:"):
                 p, ranks = p[4:], 2
                 if mpiexec is None:
@@ -291,7 +326,6 @@ def main(argv):
                 cmd = [mpiexec, "--oversubscribe", "-n", str(ranks), p]
             else:
                 cmd = [p]
-            global MPI_NAME
             MPI_NAME = os.path.basename(p) if ranks > 1 else None
             check_program(cmd, os.path.basename(p), ranks, scratch)
     print(f"{len(failures)} failed" if failures else "all checks passed")

@@ -294,3 +294,35 @@ TEST_CASE("softmax shifts by the max: [100, 0, -5] and [-100, -101, -103] match 
     t.backward(y, ref.at(name + "/w"));
     CHECK_MATCHES(x.grad(), ref.at(name + "/grad_x"));
 }
+
+TEST_CASE("conv2d's and linear's backward skip an empty output: no pass over a huge empty batch") {
+    // The forwards return at once when the output has no elements (tests/fuzz/fuzz_shapes.cpp
+    // found them walking ~2^57 empty images or rows); their backwards must too. Before the fix
+    // conv2d's reference backward sized its im2col buffers for a batch of 0 images of 2^40
+    // positions (std::bad_alloc: 4 TiB asked for). Every case here takes microseconds when
+    // right and never finishes (or runs out of memory) when a kernel walks the batch.
+    const std::size_t big = std::size_t{1} << 40;
+    for (const tg::Kernels k : tgtest::kBothKernels) {
+        tgtest::KernelsGuard guard(k);
+        CAPTURE(tg::kernels_name(k));
+        // conv2d: no images, each of 2^40 x 1 pixels; then 2^57 images with no output channel.
+        check_empty("conv2d, 0 images of 2^40 positions",
+                    {Tensor::zeros({0, 1, big, 1}, true), param({1, 1, 1, 1}), param({1})},
+                    [](const Inputs& in) { return tg::conv2d(in[0], in[1], in[2]); },
+                    {0, 1, big, 1});
+        const std::size_t images = std::size_t{1} << 57;
+        check_empty("conv2d, 2^57 images, 0 output channels",
+                    {Tensor::zeros({images, 1, 0, 0}, true), param({0, 1, 1, 1}), param({0})},
+                    [](const Inputs& in) { return tg::conv2d(in[0], in[1], in[2], 1, 1); },
+                    {images, 0, 2, 2});
+    }
+    // linear: 0 outputs from 2^40 inputs on an empty batch, and a batch of max_numel / 3 + 1
+    // empty rows (in = out = 0).
+    check_empty("linear, [0, 2^40] -> 0 outputs",
+                {Tensor::zeros({0, big}, true), param({0, big}), param({0})},
+                [](const Inputs& in) { return tg::linear(in[0], in[1], in[2]); }, {0, 0});
+    const std::size_t rows = tg::max_numel / 3 + 1;
+    check_empty("linear, max_numel / 3 + 1 rows of 0 -> 0 outputs",
+                {Tensor::zeros({rows, 0}, true), param({0, 0}), param({0})},
+                [](const Inputs& in) { return tg::linear(in[0], in[1], in[2]); }, {rows, 0});
+}

@@ -34,11 +34,18 @@ struct LinearBackward final : BackwardClosure {
         Array dx = x.requires_grad() ? new_array(x.shape()) : Array();
         Array dw = weight.requires_grad() ? new_array(weight.shape()) : Array();
         Array db = want_db ? new_array(bias.shape()) : Array();
-        // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
-        kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
-                                 weight.requires_grad() ? dw.data() : nullptr,
-                                 want_db ? db.data() : nullptr, dy.data(), x.value().data(),
-                                 weight.value().data(), M, in_f, out_f);
+        if (M == 0 || out_f == 0) {
+            // dY has no elements (an empty batch, or no outputs): every gradient is 0, without
+            // a pass over the batch's rows (up to max_numel of them when in = out = 0).
+            for (Array* g : {&dx, &dw, &db})
+                g->fill(real(0));
+        } else {
+            // dX = dY W, dW = dYᵀ X, db = Σ_m dY[m, :]; a null pointer: not wanted
+            kernels::linear_backward(x.requires_grad() ? dx.data() : nullptr,
+                                     weight.requires_grad() ? dw.data() : nullptr,
+                                     want_db ? db.data() : nullptr, dy.data(), x.value().data(),
+                                     weight.value().data(), M, in_f, out_f);
+        }
         if (x.requires_grad()) x.accumulate_grad(std::move(dx));
         if (weight.requires_grad()) weight.accumulate_grad(std::move(dw));
         if (want_db) bias.accumulate_grad(std::move(db));

@@ -4,7 +4,8 @@
 // one above picks a size near an overflow boundary (2^31 - 1, 2^32, sqrt(2^63), 2^62, 2^63 + 3,
 // SIZE_MAX, max_numel, ...), 0xff reads 8 raw bytes. Ops: Tensor::zeros/ones/full, reshape,
 // broadcasting add, matmul, sum over a dim, transpose, conv2d (padding and stride near 2^31,
-// 2^63), max_pool2d, nn::Linear, a DataLoader over images of rows x cols pixels.
+// 2^63), max_pool2d, nn::Linear, a DataLoader over images of rows x cols pixels; op 7 is conv2d
+// forward and backward with each kernel set, op 10 nn::Linear forward and backward.
 // Only what the library promises to refuse is ever large: an input tensor is built only when it
 // really holds at most 4096 elements (a 0 among huge sizes holds none), a sum only when its
 // output does too (summing away a 0 leaves a real array), matmul only with sizes <= 4096, a Linear
@@ -23,6 +24,7 @@
 #include "fuzz_input.hpp"
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/kernels.hpp"
 #include "tapegrad/nn/linear.hpp"
 #include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/elementwise.hpp"
@@ -30,6 +32,7 @@
 #include "tapegrad/ops/pool.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/ops/shape.hpp"
+#include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace {
@@ -103,6 +106,26 @@ void check_result(const tg::Tensor& t, const char* op) {
         tgfuzz::broken(std::string(op) + ": a result whose shape " + tg::shape_str(s) +
                        " does not match its " + std::to_string(t.numel()) + " elements");
 }
+
+// After backward: every leaf has a gradient of its own shape.
+void check_grads(const std::vector<tg::Tensor>& leaves, const char* op) {
+    for (const tg::Tensor& t : leaves) {
+        if (!t.has_grad() || t.grad().shape() != t.value().shape())
+            tgfuzz::broken(std::string(op) + ": no gradient of shape " + tg::shape_str(t.shape()));
+    }
+}
+
+// Sets the kernel set for one scope (the fuzzer runs every input in one process).
+class KernelsGuard {
+  public:
+    explicit KernelsGuard(tg::Kernels k) : saved_(tg::kernels_in_use()) { tg::set_kernels(k); }
+    ~KernelsGuard() { tg::set_kernels(saved_); }
+    KernelsGuard(const KernelsGuard&) = delete;
+    KernelsGuard& operator=(const KernelsGuard&) = delete;
+
+  private:
+    tg::Kernels saved_;
+};
 
 // The output size of a window op along one axis, or -1 when the window does not fit.
 i128 window_out(std::size_t in, std::size_t pad, std::size_t k, std::size_t stride) {
@@ -195,7 +218,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
             case 6:
             case 7: {
-                name = "conv2d";
+                name = op == 6 ? "conv2d" : "conv2d backward";
                 const tg::Shape x{size_from(in), size_from(in), size_from(in), size_from(in)};
                 const tg::Shape w{size_from(in), x[1], size_from(in), size_from(in)};
                 const std::size_t stride = size_from(in), pad = size_from(in);
@@ -203,9 +226,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (!output_safe(x[0], w[0], window_out(x[2], pad, w[2], stride),
                                  window_out(x[3], pad, w[3], stride), count(w)))
                     return 0;
-                check_result(
-                    tg::conv2d(tg::Tensor::ones(x), tg::Tensor::ones(w), tg::Tensor{}, stride, pad),
-                    name);
+                if (op == 6) {
+                    check_result(tg::conv2d(tg::Tensor::ones(x), tg::Tensor::ones(w), tg::Tensor{},
+                                            stride, pad),
+                                 name);
+                    break;
+                }
+                // Forward and backward with each kernel set (their loops differ).
+                for (const tg::Kernels k : {tg::Kernels::reference, tg::Kernels::fast}) {
+                    const KernelsGuard guard(k);
+                    const tg::Tensor xt = tg::Tensor::ones(x, true), wt = tg::Tensor::ones(w, true);
+                    tg::Tape tape;
+                    const tg::Tensor y = tg::conv2d(xt, wt, tg::Tensor{}, stride, pad);
+                    check_result(y, name);
+                    tape.backward(tg::sum(y));
+                    check_grads({xt, wt}, name);
+                }
                 break;
             }
             case 8: {
@@ -230,7 +266,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 tg::nn::Linear layer(fin, fout);
                 const tg::Shape x{batch, fin};
                 if (!buildable(x) || count({batch, fout}) > (1u << 22)) return 0;
-                check_result(layer(tg::Tensor::ones(x)), name);
+                if (op == 9) {
+                    check_result(layer(tg::Tensor::ones(x)), name);
+                    break;
+                }
+                name = "nn::Linear backward";
+                const tg::Tensor xt = tg::Tensor::ones(x, true);
+                tg::Tape tape;
+                const tg::Tensor y = layer(xt);
+                check_result(y, name);
+                tape.backward(tg::sum(y));
+                check_grads({xt, layer.weight, layer.bias}, name);
                 break;
             }
             default: {

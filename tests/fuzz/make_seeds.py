@@ -173,3 +173,18 @@ write("regressions", "fuzz_shapes", "conv2d-stride-pad-2^61", bytes.fromhex("4e4
 # 3x3) fitted a size_t but overflowed im2col's signed sum in + (pad - p); conv2d now bounds the
 # padded size by std::ptrdiff_t.
 write("regressions", "fuzz_shapes", "conv2d-padding-2^63-1", bytes([6, 1, 1, 1, 1, 1, 1, 1, 0xca, 0xca]))
+# Backward (op 7: conv2d forward and backward with each kernel set; op 10: nn::Linear forward
+# and backward). Seeds: the conv2d and linear seeds above, with backward.
+write("seeds", "fuzz_shapes", "conv2d-backward", bytes([7, 1, 2, 4, 4, 3, 3, 3, 1, 1]))
+write("seeds", "fuzz_shapes", "linear-backward", bytes([10, 3, 2, 4]))
+# conv2d's backward on a batch of 0 images of 2^40 x 1 pixels (kernel 1x1): the reference
+# kernel sized its im2col buffers for them (4 TiB: out of memory) before conv2d's backward
+# checked for an empty output once, for both kernel sets: x [0, 1, 2^40, 1], weight
+# [1, 1, 1, 1], stride 1, padding 0.
+write("regressions", "fuzz_shapes", "conv2d-backward-0-images-2^40-positions",
+      bytes([7, 0, 1, 0xc7, 1, 1, 1, 1, 1, 0]))
+# conv2d-empty-output-huge-batch (~2^57 images, no output channel) again with backward, and
+# Linear(2^40, 0) on an empty batch (linear-out-0-huge-batch, op 10, replays its backward too).
+write("regressions", "fuzz_shapes", "conv2d-backward-empty-output-huge-batch",
+      bytes.fromhex("07ff0b00ffffffffff010100000001808002"))
+write("regressions", "fuzz_shapes", "linear-backward-2^40-in-0-out", bytes([10, 0xc7, 0, 0]))
