@@ -3,7 +3,7 @@
 
     check_program_flags.py [--mpiexec MPIEXEC] PROGRAM... [mpi:PROGRAM...] [stop:PROGRAM...]
 
-A `stop:` program takes no flags and is built to diverge (first_look_lr1e6: first_look with a
+A `stop:` program takes no flags and is built to diverge (first_look_diverging: first_look with a
 learning rate of 1e30, made by examples/CMakeLists.txt): run as it is, it must stop at the first
 non-finite loss with one line on standard error saying training diverged, exit 1, nothing
 printed on standard output.
