@@ -297,7 +297,7 @@ void print_table(const Settings& s, const std::vector<std::uint64_t>& seeds,
                        ex::format("%zu/%zu", moved, a_new.size())});
         }
     std::printf(
-        "\nAfter fine-tuning on %zu images of 5-9 for %zu epochs, eval mode, mean ± sd over "
+        "\nAfter fine-tuning on %zu images of 5-9 for %zu epochs,\neval mode, mean ± sd over "
         "%s\n\n",
         s.finetune_size, s.finetune_epochs, ex::count_of(seeds.size(), "seed").c_str());
     table.print();
