@@ -121,26 +121,68 @@ def init_scale(out):
     return NOT, ev + deep_ev
 
 
+def _where(held):
+    """[(setting, True/False)] -> HELD if it held in every setting, PART in some, NOT in none."""
+    where = [name for name, h in held if h]
+    return HELD if len(where) == len(held) else PART if where else NOT
+
+
 def regularisation(out):
     rows = _csv(out, "ch310_regularisation.csv")
-
-    def m(bn, dropout, key):
-        return _mean(r[key] for r in rows if r["bn"] == bn and r["dropout"] == dropout)
-    gap_none, gap_bn = m(0, 0, "gap"), m(1, 0, "gap")
-    acc_bn, acc_both = m(1, 0, "test_acc"), m(1, 0.5, "test_acc")
-    first, second = gap_bn < gap_none, acc_both <= acc_bn
-    ev = ("train-test gap %s with BN, %s without; test %s with BN, %s with BN + Dropout"
-          % (_pct(gap_bn), _pct(gap_none), _pct(acc_bn), _pct(acc_both)))
-    return (HELD if first and second else PART if first or second else NOT), ev + (
-        "" if first == second else ": BN regularised, " + ("and" if second else "but") +
-        " Dropout " + ("added nothing" if second else "still helped"))
+    ev, halves = [], []
+    for size in sorted({r.get("train_size", 0) for r in rows}):
+        def m(bn, dropout, key):
+            return _mean(r[key] for r in rows if r.get("train_size", 0) == size
+                         and r["bn"] == bn and r["dropout"] == dropout)
+        gap_none, gap_bn = m(0, 0, "gap"), m(1, 0, "gap")
+        acc_bn, acc_both = m(1, 0, "test_acc"), m(1, 0.5, "test_acc")
+        halves.append((gap_bn < gap_none, acc_both <= acc_bn))
+        ev.append("%strain-test gap %s with BN, %s without; test %s with BN, %s with BN + Dropout"
+                  % ("%d images: " % size if size else "", _pct(gap_bn), _pct(gap_none),
+                     _pct(acc_bn), _pct(acc_both)))
+    first, second = all(h[0] for h in halves), all(h[1] for h in halves)
+    some = any(h[0] or h[1] for h in halves)
+    verdict = HELD if first and second else PART if some else NOT
+    sizes = sorted({r.get("train_size", 0) for r in rows})
+    note = ""
+    if verdict == PART:
+        narrowed = [s for s, h in zip(sizes, halves) if h[0]]
+        unneeded = [s for s, h in zip(sizes, halves) if h[1]]
+        if len(sizes) == 1:
+            note = ": BN regularised, " + ("and" if unneeded else "but") + " Dropout " + (
+                "added nothing" if unneeded else "still helped")
+        else:
+            note = ("; " + ("BN narrowed the gap at %s images" % ", ".join("%d" % n for n in narrowed)
+                            if narrowed else "BN narrowed the gap at no size") + "; " +
+                    ("Dropout added nothing to BN at %s images" % ", ".join("%d" % n for n in unneeded)
+                     if unneeded else "Dropout still helped BN at every size"))
+    return verdict, "; ".join(ev) + note
 
 
 def placement(out):
     s = _sweep(out, "ch310_placement")
-    ev = ("best Conv-BN-ReLU %s at lr %g; Conv-ReLU-BN %s at lr %g"
+    ev = ("chapter CNN, 1 run per rate: best Conv-BN-ReLU %s at lr %g; Conv-ReLU-BN %s at lr %g"
           % (_pct(s[0][2]), s[0][1], _pct(s[1][2]), s[1][1]))
-    return (HELD if s[0][2] > s[1][2] else NOT), ev
+    held = [("the chapter CNN's lr sweep", s[0][2] > s[1][2])]
+    # The second part: CNNs of several depths trained for several epochs; at each depth each
+    # placement's best rate by its mean test accuracy after the last epoch.
+    path = os.path.join(out, "ch310_placement_depth_summary.csv")
+    if os.path.exists(path):
+        rows = _csv(out, "ch310_placement_depth_summary.csv")
+        last = max(r["epoch"] for r in rows)
+        for depth in sorted({r["depth"] for r in rows}):
+            best = [max((r for r in rows if r["depth"] == depth and r["variant"] == v
+                         and r["epoch"] == last), key=lambda r: r["test_acc_mean"])
+                    for v in (0, 1)]
+            held.append(("%d conv layers" % depth,
+                         best[0]["test_acc_mean"] > best[1]["test_acc_mean"]))
+            ev += ("; %d conv layers, %d epochs: %s at lr %g vs %s at lr %g"
+                   % (depth, last, _pct(best[0]["test_acc_mean"]), best[0]["lr"],
+                      _pct(best[1]["test_acc_mean"]), best[1]["lr"]))
+    verdict = _where(held)
+    where = [name for name, h in held if h]
+    return verdict, ev + ("" if verdict != PART else ": Conv-BN-ReLU ahead in the %s only"
+                          % ", ".join(where))
 
 
 def _sd(values):
@@ -183,10 +225,18 @@ def small_batch(out):
 
 def finetune(out):
     rows = _csv(out, "ch310_finetune.csv")
-    acc = {m: _mean(r["acc_new"] for r in rows if r["mode"] == m) for m in range(3)}
-    ev = ("new digits: frozen BN %s, recalibrated %s, fully trained %s"
-          % (_pct(acc[0]), _pct(acc[1]), _pct(acc[2])))
-    return (HELD if acc[0] >= max(acc[1], acc[2]) else NOT), ev
+    held, ev = [], []
+    for batch in sorted({r.get("batch", 0) for r in rows}):
+        acc = {m: _mean(r["acc_new"] for r in rows if r["mode"] == m
+                        and r.get("batch", 0) == batch) for m in range(3)}
+        held.append(("batch %d" % batch, acc[0] >= max(acc[1], acc[2])))
+        ev.append("%snew digits: frozen BN %s, recalibrated %s, fully trained %s"
+                  % ("batch %d: " % batch if batch else "", _pct(acc[0]), _pct(acc[1]),
+                     _pct(acc[2])))
+    verdict = _where(held)
+    where = [name for name, h in held if h]
+    return verdict, "; ".join(ev) + ("" if verdict != PART else ": frozen BN best at %s only"
+                                     % ", ".join(where))
 
 
 def covariate_shift(out):

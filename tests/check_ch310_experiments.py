@@ -191,6 +191,47 @@ def facts_lr_sweep(out):
 
 def facts_placement(out):
     lr_sweep_facts(out, "ch310_placement", [0.03, 0.3], ["Conv-BN-ReLU", "Conv-ReLU-BN"])
+    # The second part (quick): depths 2 and 4 at lr 0.1, 2 epochs, scored after each.
+    part1 = read_csv(os.path.join(out, "ch310_placement.csv"))
+    rows = read_csv(os.path.join(out, "ch310_placement_depth.csv"))
+    summary = read_csv(os.path.join(out, "ch310_placement_depth_summary.csv"))
+    check(len(rows) == 2 * 2 * 2 * len(SEEDS),
+          "placement_depth: 2 depths x 2 placements x 2 epochs x 2 seeds rows")
+    seeds_present(rows, "ch310_placement_depth", per_seed=8)
+    check(sorted({r["depth"] for r in rows}) == [2, 4] and {r["lr"] for r in rows} == {0.1}
+          and sorted({r["epoch"] for r in rows}) == [1, 2],
+          "placement_depth: depths 2 and 4, lr 0.1, epochs 1 and 2")
+    no_nan([r for r in rows if not r["diverged"]], ["first_loss", "test_loss", "test_acc"],
+           "ch310_placement_depth")
+    for r in rows:
+        check(r["diverged"] or close(r["test_acc"] * 500, round(r["test_acc"] * 500), 1e-9),
+              "placement_depth: accuracies count the 500 test images")
+    for s in SEEDS:
+        for v in (0, 1):
+            first = {d: {r["first_loss"] for r in rows if r["depth"] == d and r["variant"] == v
+                         and r["seed"] == s} for d in (2, 4)}
+            # At depth 2 the network is the chapter's CNN (make_cnn's weights, drawn in the same
+            # order) and sees the same first batch: part 1's first loss, to the bit.
+            same = {r["first_loss"] for r in part1 if r["variant"] == v and r["seed"] == s}
+            check(first[2] == same, "placement_depth: seed %d variant %d: depth 2 is part 1's "
+                  "network (first loss %s, part 1 %s)" % (s, v, first[2], same))
+            check(len(first[4]) == 1 and first[4] != first[2],
+                  "placement_depth: seed %d variant %d: depth 4 is another network" % (s, v))
+        f0 = {r["first_loss"] for r in rows if r["depth"] == 4 and r["variant"] == 0 and r["seed"] == s}
+        f1 = {r["first_loss"] for r in rows if r["depth"] == 4 and r["variant"] == 1 and r["seed"] == s}
+        check(f0 != f1, "placement_depth: seed %d: the two placements differ at depth 4" % s)
+    check(len(summary) == 2 * 2 * 2, "placement_depth_summary: one row per depth, variant, epoch")
+    for srow in summary:
+        accs = [r["test_acc"] for r in rows if r["depth"] == srow["depth"] and
+                r["variant"] == srow["variant"] and r["lr"] == srow["lr"] and
+                r["epoch"] == srow["epoch"]]
+        check(len(accs) == len(SEEDS) and srow["runs"] == len(SEEDS) and
+              close(srow["test_acc_mean"], statistics.mean(accs), 1e-12) and
+              close(srow["test_acc_sd"], statistics.stdev(accs), 1e-9),
+              "placement_depth_summary: depth %d variant %d epoch %d: mean and sd of its runs"
+              % (srow["depth"], srow["variant"], srow["epoch"]))
+    check("lead" in STDOUT.get("a", ""), "placement: the depth table (lead) is printed")
+    check_png(out, "ch310_placement_depth")
 
 
 def facts_convergence(out):
@@ -315,21 +356,34 @@ def facts_init_scale(out):
 def facts_regularisation(out):
     rows = read_csv(os.path.join(out, "ch310_regularisation.csv"))
     curve = read_csv(os.path.join(out, "ch310_regularisation_curve.csv"))
-    check(len(rows) == 4 * len(SEEDS), "regularisation: 4 models x 2 seeds rows")
-    seeds_present(rows, "ch310_regularisation", per_seed=4)
+    check(len(rows) == 2 * 4 * len(SEEDS), "regularisation: 2 sizes x 4 models x 2 seeds rows")
+    seeds_present(rows, "ch310_regularisation", per_seed=8)
     no_nan(rows, ["train_acc", "test_acc", "gap", "train_loss", "test_loss"],
            "ch310_regularisation")
+    check(sorted({r["train_size"] for r in rows}) == [100, 200],
+          "regularisation: training subsets of 100 and 200 images")
     configs = sorted({(r["bn"], r["dropout"]) for r in rows})
     check(configs == [(0, 0), (0, 0.5), (1, 0), (1, 0.5)],
           "regularisation: neither, BN, Dropout 0.5, both (%s)" % configs)
     for r in rows:
+        n = r["train_size"]
         check(close(r["gap"], r["train_acc"] - r["test_acc"], 1e-12)
-              and close(r["train_acc"] * 200, round(r["train_acc"] * 200), 1e-9)
+              and close(r["train_acc"] * n, round(r["train_acc"] * n), 1e-9)
               and close(r["test_acc"] * 500, round(r["test_acc"] * 500), 1e-9),
-              "regularisation: gap = train - test; accuracies count 200 and 500 images")
-    # Quick mode: 4 epochs scored every 2: epochs 2 and 4, per model and seed.
-    check(len(curve) == 2 * len(rows) and sorted({r["epoch"] for r in curve}) == [2, 4],
-          "regularisation_curve: epochs 2 and 4 for every run")
+              "regularisation: gap = train - test; accuracies count %d and 500 images" % n)
+    # Quick mode: 16 steps of 64, scored every 8, for both sizes (epochs of 2 and 4 steps).
+    check(len(curve) == 2 * len(rows) and sorted({r["step"] for r in curve}) == [8, 16],
+          "regularisation_curve: steps 8 and 16 for every run")
+    for r in curve:
+        check(close(r["epoch"], r["step"] / math.ceil(r["train_size"] / 64), 1e-12),
+              "regularisation_curve: epoch = step / steps per epoch of its subset")
+    # The end of training is the last evaluation.
+    for r in rows:
+        last = [e for e in curve if e["train_size"] == r["train_size"] and e["bn"] == r["bn"]
+                and e["dropout"] == r["dropout"] and e["seed"] == r["seed"] and e["step"] == 16]
+        check(len(last) == 1 and last[0]["train_acc"] == r["train_acc"]
+              and last[0]["test_acc"] == r["test_acc"],
+              "regularisation: the end row is the curve's last evaluation")
     check_png(out, "ch310_regularisation")
 
 
@@ -388,26 +442,40 @@ def facts_small_batch(out):
 
 def facts_finetune(out):
     rows = read_csv(os.path.join(out, "ch310_finetune.csv"))
-    check(len(rows) == 3 * len(SEEDS), "finetune: 3 ways x 2 seeds rows")
-    seeds_present(rows, "ch310_finetune", per_seed=3)
+    check(len(rows) == 2 * 3 * len(SEEDS), "finetune: 2 batch sizes x 3 ways x 2 seeds rows")
+    seeds_present(rows, "ch310_finetune", per_seed=6)
+    check(sorted({r["batch"] for r in rows}) == [2, 20], "finetune: batches 2 and 20")
     no_nan(rows, ["acc_new", "acc_old", "pretrain_acc_old"], "ch310_finetune")
     for s in SEEDS:
         pre = {r["pretrain_acc_old"] for r in rows if r["seed"] == s}
-        check(len(pre) == 1, "finetune: seed %d: the three ways start from one pretrained net" % s)
-        frozen = [r for r in rows if r["seed"] == s and r["mode"] == 0][0]
-        check(frozen["bn_stats_changed"] == 0,
-              "finetune: seed %d: frozen BN keeps its running statistics" % s)
-        recalibrated = [r for r in rows if r["seed"] == s and r["mode"] == 1][0]
-        check(recalibrated["bn_stats_changed"] == 1,
-              "finetune: seed %d: update_bn replaces the running statistics" % s)
-        full = [r for r in rows if r["seed"] == s and r["mode"] == 2][0]
-        check(full["bn_stats_changed"] == 1,
-              "finetune: seed %d: fully trained BN moves its running statistics" % s)
+        check(len(pre) == 1, "finetune: seed %d: every way and batch starts from one pretrained "
+              "net" % s)
+        for b in (2, 20):
+            def way(m):
+                return [r for r in rows if r["seed"] == s and r["mode"] == m and r["batch"] == b][0]
+            check(way(0)["bn_stats_changed"] == 0,
+                  "finetune: seed %d batch %d: frozen BN keeps its running statistics" % (s, b))
+            check(way(1)["bn_stats_changed"] == 1,
+                  "finetune: seed %d batch %d: update_bn replaces the running statistics" % (s, b))
+            check(way(2)["bn_stats_changed"] == 1,
+                  "finetune: seed %d batch %d: fully trained BN moves its running statistics"
+                  % (s, b))
     curve = read_csv(os.path.join(out, "ch310_finetune_curve.csv"))
-    # Quick mode: 40 images in batches of 20 for 4 epochs = 8 steps, scored every 2.
-    check(sorted({r["step"] for r in curve}) == [2, 4, 6, 8] and len(curve) == 4 * len(rows),
-          "finetune_curve: steps 2, 4, 6, 8 for every run")
+    # Quick mode: 40 images for 4 epochs, scored 4 times: in batches of 20, 8 steps, scored
+    # every 2; in batches of 2, 80 steps, scored every 20; epochs 1, 2, 3, 4 for both.
+    for b, steps in ((20, [2, 4, 6, 8]), (2, [20, 40, 60, 80])):
+        sel = [r for r in curve if r["batch"] == b]
+        check(sorted({r["step"] for r in sel}) == steps and len(sel) == 4 * 3 * len(SEEDS)
+              and sorted({r["epoch"] for r in sel}) == [1, 2, 3, 4],
+              "finetune_curve: batch %d: steps %s (epochs 1-4) for every run" % (b, steps))
     no_nan(curve, ["acc_new", "acc_old"], "ch310_finetune_curve")
+    for r in rows:
+        last = [e for e in curve if e["batch"] == r["batch"] and e["mode"] == r["mode"]
+                and e["seed"] == r["seed"] and e["epoch"] == 4]
+        check(len(last) == 1 and last[0]["acc_new"] == r["acc_new"]
+              and last[0]["acc_old"] == r["acc_old"],
+              "finetune: the scores after fine-tuning are the last evaluation's (eval mode "
+              "changes nothing)")
     check_png(out, "ch310_finetune")
 
 

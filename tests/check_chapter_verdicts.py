@@ -53,6 +53,22 @@ with tempfile.TemporaryDirectory() as out:
                                    0.1: (93.57, 0, 93.32, 0), 0.3: (60.55, 0, 10.55, 3),
                                    1: (9.93, 3, 9.52, 3)})
     expect(out, "ch310_placement", cv.NOT)
+    # The second part: by depth after the last epoch, Conv-ReLU-BN ahead at every depth: still
+    # did not hold; Conv-BN-ReLU ahead at one depth: held in part.
+    def placement_depth(lead6):
+        rows = []
+        for d in (2, 4, 6):
+            for lr in (0.03, 0.1):
+                for e in (1, 3):
+                    a1 = 0.95 + 0.001 * e
+                    a0 = a1 - 0.01 + (lead6 if d == 6 and lr == 0.1 and e == 3 else 0)
+                    rows += [(d, 0, lr, e, a0, 3), (d, 1, lr, e, a1, 3)]
+        write(out, "ch310_placement_depth_summary.csv",
+              ["depth", "variant", "lr", "epoch", "test_acc_mean", "runs"], rows)
+    placement_depth(0)
+    expect(out, "ch310_placement", cv.NOT)
+    placement_depth(0.02)
+    expect(out, "ch310_placement", cv.PART)
     # 150 steps in 1.0 s with BN, 267 steps in 0.9 s without (3 seeds each).
     write(out, "ch310_convergence_summary.csv", ["variant", "seed", "steps_to_target"],
           [(0, s, 150) for s in range(3)] + [(1, s, 267) for s in range(3)])
@@ -63,6 +79,22 @@ with tempfile.TemporaryDirectory() as out:
           [(0, 0, 0.0718, 0.9282), (1, 0, 0.0645, 0.9355), (0, 0.5, 0.0627, 0.9337),
            (1, 0.5, 0.0563, 0.9430)])
     expect(out, "ch310_regularisation", cv.PART)
+    # With sizes: BN narrows the gap at every size, Dropout still helps at each: held in part;
+    # neither half anywhere: did not hold.
+    def regularisation(bn_gap_less, both_better):
+        rows = []
+        for n in (250, 1000, 8000):
+            g, a = 0.1 * 1000 / n, 0.9
+            rows += [(n, 0, 0, g, a), (n, 1, 0, g - (0.01 if bn_gap_less else -0.01), a),
+                     (n, 0, 0.5, g, a), (n, 1, 0.5, g, a + (0.01 if both_better else -0.01))]
+        write(out, "ch310_regularisation.csv", ["train_size", "bn", "dropout", "gap", "test_acc"],
+              rows)
+    regularisation(True, True)
+    expect(out, "ch310_regularisation", cv.PART)
+    regularisation(False, True)
+    expect(out, "ch310_regularisation", cv.NOT)
+    regularisation(True, False)
+    expect(out, "ch310_regularisation", cv.HELD)
     # Per seed (0, 1) at B = 2: BN 86.0 and 92.3% is 2.5 points below GN(C)'s mean, but within
     # the seeds' spread: level.
     write(out, "ch310_small_batch.csv", ["norm", "batch", "seed", "test_acc"],
@@ -88,6 +120,17 @@ with tempfile.TemporaryDirectory() as out:
     expect(out, "ch310_lr_sweep", cv.HELD)
     write(out, "ch310_finetune.csv", ["mode", "acc_new"], [(0, 0.3846), (1, 0.3966), (2, 0.8226)])
     expect(out, "ch310_finetune", cv.NOT)
+    # The batch axis: fully trained BN ahead at batches 2, 4 and 20 (the doc's flag runs): did
+    # not hold; frozen BN ahead at batch 4 only: held in part.
+    def finetune(frozen_at_4):
+        table = {2: (0.7005, 0.8301, 0.9108), 4: (frozen_at_4, 0.8622, 0.9159),
+                 20: (0.3846, 0.3966, 0.8226)}
+        write(out, "ch310_finetune.csv", ["batch", "mode", "acc_new"],
+              [(b, m, a) for b, accs in table.items() for m, a in enumerate(accs)])
+    finetune(0.8848)
+    expect(out, "ch310_finetune", cv.NOT)
+    finetune(0.93)
+    expect(out, "ch310_finetune", cv.PART)
     # The full run's summary (docs/ch310_experiments.md): training accuracy over the steps,
     # the shift the next layer sees, and along the path the loss range, gradient change and
     # beta-smoothness (BN, noisy BN, no BN).

@@ -27,7 +27,7 @@ For each other program (an `mpi:` one is started on 2 ranks with MPIEXEC):
   - every choice flag (--kernels, --schedule, --figures) refuses a value outside its choices in
     one plain line listing them ("--kernels takes reference or fast, not \"foo\"");
   - every program reading --dataset that takes --batch-size (or --batch-sizes,
-    --finetune-batch) caps one above its training set at the set's size with a line saying so
+    --finetune-batches) caps one above its training set at the set's size with a line saying so
     (not tried on ch310_bn_histograms: its CNN part would push all 8,000 images through);
   - every program that is not an experiment sweep and takes --lr (ch310_train_cnn, tape_demo,
     ch310_sync_batchnorm on 2 ranks) stops at the first non-finite loss
@@ -209,7 +209,7 @@ def check_choice_flags(cmd, name, help_text, scratch):
 def check_batch_cap(cmd, name, help_text, scratch):
     if not re.search(r"^\s*--dataset\b", help_text, re.M):
         return  # the programs on data they make themselves have no training set to cap at
-    flags = [f for f in ("--batch-size", "--batch-sizes", "--finetune-batch")
+    flags = [f for f in ("--batch-size", "--batch-sizes", "--finetune-batches")
              if re.search(r"^\s*" + re.escape(f) + r"\b", help_text, re.M)]
     if name == "ch310_bn_histograms":
         # Its synthetic figures take any batch size; its CNN part caps --batch-sizes, but a
