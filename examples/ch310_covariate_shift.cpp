@@ -368,31 +368,26 @@ double mean_of(const std::vector<double>& v) {
     return ex::mean_sd(v).mean;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    ex::Cli cli("ch310_covariate_shift",
-                "The covariate-shift debate (Santurkar et al. 2018): BN, BN with random "
-                "per-channel shift and scale injected after it at every step (\"noisy BN\"), "
-                "and no BN; training accuracy and the shift the next layer sees; and along "
-                "the path, the loss and gradient when stepping along the gradient.");
-    ex::CommonFlags& common = cli.add_common({.seeds = 3});
+struct Flags {
     std::size_t epochs = 3, window = 25, probe_every = 25;
     double noise_shift = 0.5, noise_scale = 1.5;
     std::vector<double> etas = {0.025, 0.05, 0.1, 0.2, 0.4};
     ex::TrainOptions sgd{.lr = 0.05};
-    cli.option("--epochs", epochs, "passes over the training set", ex::between(1, 1000));
-    cli.option("--window", window, "training accuracy averaged over windows of this many steps",
+};
+
+void add_flags(ex::Cli& cli, Flags& f) {
+    cli.option("--epochs", f.epochs, "passes over the training set", ex::between(1, 1000));
+    cli.option("--window", f.window, "training accuracy averaged over windows of this many steps",
                ex::between(1, 100000));
-    cli.option("--probe-every", probe_every,
+    cli.option("--probe-every", f.probe_every,
                "measure the landscape every this many steps (0: never)", ex::between(0, 100000));
-    cli.list("--etas", etas, "step sizes along the gradient for the landscape probes",
+    cli.list("--etas", f.etas, "step sizes along the gradient for the landscape probes",
              ex::between(0, 100));
-    cli.option("--noise-shift", noise_shift,
+    cli.option("--noise-shift", f.noise_shift,
                "noisy BN: shift m_c uniform in [-a, a]; a =", ex::between(0, 100));
-    cli.option("--noise-scale", noise_scale,
+    cli.option("--noise-scale", f.noise_scale,
                "noisy BN: scale s_c log-uniform in [1/k, k]; k =", ex::between(1, 100));
-    ex::add_sgd_flags(cli, sgd);
+    ex::add_sgd_flags(cli, f.sgd);
     cli.quick_help(
         "a few-second run for the tests: 500 training and 500 test images, 2 epochs, "
         "windows of 4 steps, a probe every 4 steps at 3 step sizes");
@@ -403,288 +398,328 @@ int main(int argc, char** argv) {
         "ch310_covariate_shift_curve.csv (per window), ch310_covariate_shift_landscape.csv "
         "(per probe and step size), ch310_covariate_shift_summary.csv (mean and sd over "
         "seeds per variant).");
+}
+
+// The run's settings once --quick and the data are known; prints them.
+Settings settle(Flags f, bool quick, const ex::Data& data, std::size_t n_seeds) {
+    if (quick) {
+        f.epochs = std::min<std::size_t>(f.epochs, 2);
+        f.window = 4;
+        if (f.probe_every > 0) f.probe_every = 4;
+        if (f.etas.size() > 3) f.etas = {0.05, 0.1, 0.2};
+    }
+    std::sort(f.etas.begin(), f.etas.end());
+    f.etas.erase(std::unique(f.etas.begin(), f.etas.end()), f.etas.end());
+    f.sgd.batch_size = ex::cap_batch_size("ch310_covariate_shift", "--batch-size", f.sgd.batch_size,
+                                          data.train->size(), "training images");
+    const std::size_t per_epoch = (data.train->size() + f.sgd.batch_size - 1) / f.sgd.batch_size;
+    const Settings s{.lr = f.sgd.lr,
+                     .momentum = f.sgd.momentum,
+                     .shift = f.noise_shift,
+                     .scale = f.noise_scale,
+                     .batch_size = f.sgd.batch_size,
+                     .steps = f.epochs * per_epoch,
+                     .window = std::min(f.window, f.epochs * per_epoch),
+                     .probe_every = f.probe_every,
+                     .etas = f.etas};
+    std::printf(
+        "%s: %zu training, %zu test images\n%zu steps of %zu (SGD lr %g, momentum %g, "
+        "constant)\nnoisy BN: shift in [-%g, %g], scale in [1/%g, %g], per channel and "
+        "step\n3 models x %s; %s\n\n",
+        data.name.c_str(), data.train->size(), data.test->size(), s.steps, s.batch_size, s.lr,
+        s.momentum, s.shift, s.shift, s.scale, s.scale, ex::count_of(n_seeds, "seed").c_str(),
+        s.probe_every == 0 ? "landscape not probed (--probe-every 0)"
+                           : ex::format("landscape probed every %zu steps at %s", s.probe_every,
+                                        ex::count_of(s.etas.size(), "step size").c_str())
+                                 .c_str());
+    return s;
+}
+
+const std::vector<Variant> kVariants = {{"BN", ex::Norm::batch, false, true, ex::kWithBn},
+                                        {"noisy BN", ex::Norm::batch, true, false, ex::kFourth},
+                                        {"no BN", ex::Norm::none, false, true, ex::kWithoutBn}};
+
+// runs[variant][seed].
+std::vector<std::vector<Run>> train_all(const ex::Data& data, const Settings& s,
+                                        const std::vector<std::uint64_t>& seeds) {
+    std::vector<std::vector<Run>> runs(kVariants.size());
+    ex::SweepProgress progress(kVariants.size() * seeds.size());
+    std::size_t index = 0;
+    for (std::size_t v = 0; v < kVariants.size(); ++v)
+        for (const std::uint64_t seed : seeds) {
+            progress.start(index++, ex::format("%s seed %llu", kVariants[v].name,
+                                               static_cast<unsigned long long>(seed)));
+            runs[v].push_back(train_one(kVariants[v], seed, data, s, progress));
+            const Run& r = runs[v].back();
+            progress.finish(ex::format("test %.1f%%", 100.0 * r.test_acc));
+        }
+    progress.done();
+    return runs;
+}
+
+// The steps at which each window of training accuracy ends.
+std::vector<double> window_steps(const Settings& s, std::size_t windows) {
+    std::vector<double> x;
+    for (std::size_t k = 0; k < windows; ++k)
+        x.push_back(static_cast<double>(std::min((k + 1) * s.window, s.steps)));
+    return x;
+}
+
+// Per run, per window, per probe and step size.
+void write_runs(const fs::path& out, const std::vector<std::vector<Run>>& runs,
+                const std::vector<std::uint64_t>& seeds, const std::vector<double>& window_x) {
+    std::vector<double> c_v, c_seed, c_first, c_final, c_div, c_train, c_mean_train, c_test, c_dm,
+        c_ds;
+    std::vector<double> w_v, w_seed, w_step, w_acc, w_loss;
+    std::vector<double> l_v, l_seed, l_step, l_eta, l_loss0, l_loss, l_gnorm, l_gdiff;
+    for (std::size_t v = 0; v < runs.size(); ++v)
+        for (std::size_t i = 0; i < seeds.size(); ++i) {
+            const Run& r = runs[v][i];
+            const double seed = static_cast<double>(seeds[i]);
+            c_v.push_back(static_cast<double>(v));
+            c_seed.push_back(seed);
+            c_first.push_back(r.first_loss);
+            c_final.push_back(r.final_loss);
+            c_div.push_back(r.diverged);
+            c_train.push_back(r.window_acc.back());
+            c_mean_train.push_back(r.mean_acc());
+            c_test.push_back(r.test_acc);
+            c_dm.push_back(r.mean_shift);
+            c_ds.push_back(r.std_shift);
+            for (std::size_t k = 0; k < window_x.size(); ++k) {
+                w_v.push_back(static_cast<double>(v));
+                w_seed.push_back(seed);
+                w_step.push_back(window_x[k]);
+                w_acc.push_back(r.window_acc[k]);
+                w_loss.push_back(r.window_loss[k]);
+            }
+            for (const ProbeRow& p : r.probes) {
+                l_v.push_back(static_cast<double>(v));
+                l_seed.push_back(seed);
+                l_step.push_back(p.step);
+                l_eta.push_back(p.eta);
+                l_loss0.push_back(p.loss0);
+                l_loss.push_back(p.loss);
+                l_gnorm.push_back(p.grad_norm);
+                l_gdiff.push_back(p.grad_diff);
+            }
+        }
+    tg::viz::write_csv(out / "ch310_covariate_shift.csv", {{"variant", c_v},
+                                                           {"seed", c_seed},
+                                                           {"first_loss", c_first},
+                                                           {"final_loss", c_final},
+                                                           {"diverged", c_div},
+                                                           {"train_acc", c_train},
+                                                           {"train_acc_over_steps", c_mean_train},
+                                                           {"test_acc", c_test},
+                                                           {"mean_shift", c_dm},
+                                                           {"std_shift", c_ds}});
+    tg::viz::write_csv(out / "ch310_covariate_shift_curve.csv", {{"variant", w_v},
+                                                                 {"seed", w_seed},
+                                                                 {"step", w_step},
+                                                                 {"train_acc", w_acc},
+                                                                 {"train_loss", w_loss}});
+    tg::viz::write_csv(out / "ch310_covariate_shift_landscape.csv", {{"variant", l_v},
+                                                                     {"seed", l_seed},
+                                                                     {"step", l_step},
+                                                                     {"eta", l_eta},
+                                                                     {"loss0", l_loss0},
+                                                                     {"loss", l_loss},
+                                                                     {"grad_norm", l_gnorm},
+                                                                     {"grad_diff", l_gdiff}});
+}
+
+// Per run: the means over its probes; per variant: their mean and sd over the seeds, written
+// to the summary and printed. Returns probe_sum[variant][seed].
+std::vector<std::vector<ProbeSummary>> summarise(const fs::path& out, const Settings& s,
+                                                 const std::vector<std::vector<Run>>& runs,
+                                                 std::size_t n_seeds) {
+    std::vector<std::vector<ProbeSummary>> probe_sum(kVariants.size());
+    std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_over_m, s_over_sd, s_test_m,
+        s_test_sd, s_dm_m, s_dm_sd, s_ds_m, s_ds_sd, s_lr_m, s_lr_sd, s_gd_m, s_gd_sd, s_beta_m,
+        s_beta_sd;
+    ex::Table table({"model", "train %", "over steps", "test %", "mean shift", "log-std shift"});
+    ex::Table landscape({"model", "loss range", "max ||Δg||", "β-smoothness"});
+    for (std::size_t v = 0; v < kVariants.size(); ++v) {
+        std::vector<double> tr, over, te, dm, ds, lrange, gd, beta;
+        for (const Run& r : runs[v]) {
+            tr.push_back(r.window_acc.back());
+            over.push_back(r.mean_acc());
+            te.push_back(r.test_acc);
+            dm.push_back(r.mean_shift);
+            ds.push_back(r.std_shift);
+            probe_sum[v].push_back(summarise_probes(r.probes));
+            const ProbeSummary& p = probe_sum[v].back();
+            std::vector<double> range;
+            for (std::size_t k = 0; k < p.step.size(); ++k)
+                range.push_back(p.loss_max[k] - p.loss_min[k]);
+            lrange.push_back(range.empty() ? kNaN : mean_of(range));
+            gd.push_back(p.step.empty() ? kNaN : mean_of(p.grad_diff_max));
+            beta.push_back(p.step.empty() ? kNaN : mean_of(p.beta));
+        }
+        const auto put = [](std::vector<double>& m, std::vector<double>& sd,
+                            const std::vector<double>& x) {
+            const ex::MeanSd ms = ex::mean_sd(x);
+            m.push_back(ms.mean);
+            sd.push_back(ms.sd);
+        };
+        s_v.push_back(static_cast<double>(v));
+        s_runs.push_back(static_cast<double>(runs[v].size()));
+        put(s_train_m, s_train_sd, tr);
+        put(s_over_m, s_over_sd, over);
+        put(s_test_m, s_test_sd, te);
+        put(s_dm_m, s_dm_sd, dm);
+        put(s_ds_m, s_ds_sd, ds);
+        put(s_lr_m, s_lr_sd, lrange);
+        put(s_gd_m, s_gd_sd, gd);
+        put(s_beta_m, s_beta_sd, beta);
+        table.add({kVariants[v].name, ex::format_mean_sd(ex::mean_sd(tr), 2, true),
+                   ex::format_mean_sd(ex::mean_sd(over), 2, true),
+                   ex::format_mean_sd(ex::mean_sd(te), 2, true),
+                   ex::format_mean_sd(ex::mean_sd(dm), 3), ex::format_mean_sd(ex::mean_sd(ds), 3)});
+        if (kVariants[v].probe && s.probe_every > 0)
+            landscape.add({kVariants[v].name, ex::format_mean_sd(ex::mean_sd(lrange), 3),
+                           ex::format_mean_sd(ex::mean_sd(gd), 3),
+                           ex::format_mean_sd(ex::mean_sd(beta), 3)});
+    }
+    tg::viz::write_csv(out / "ch310_covariate_shift_summary.csv",
+                       {{"variant", s_v},
+                        {"runs", s_runs},
+                        {"train_acc_mean", s_train_m},
+                        {"train_acc_sd", s_train_sd},
+                        {"train_acc_over_steps_mean", s_over_m},
+                        {"train_acc_over_steps_sd", s_over_sd},
+                        {"test_acc_mean", s_test_m},
+                        {"test_acc_sd", s_test_sd},
+                        {"mean_shift_mean", s_dm_m},
+                        {"mean_shift_sd", s_dm_sd},
+                        {"std_shift_mean", s_ds_m},
+                        {"std_shift_sd", s_ds_sd},
+                        {"loss_range_mean", s_lr_m},
+                        {"loss_range_sd", s_lr_sd},
+                        {"grad_diff_mean", s_gd_m},
+                        {"grad_diff_sd", s_gd_sd},
+                        {"beta_mean", s_beta_m},
+                        {"beta_sd", s_beta_sd}});
+
+    std::printf(
+        "\n(1) Training accuracy (mean batch accuracy over the last %zu steps, train mode,\n"
+        "noise included; \"over steps\": the mean of every window's, the area under the\n"
+        "training curve), test accuracy (eval mode), and the shift the next layer sees:\n"
+        "mean over steps and channels of |change of the batch mean| / std and of\n"
+        "|change of log std| from one step to the next; mean ± sd over %s\n\n",
+        s.window, ex::count_of(n_seeds, "seed").c_str());
+    table.print();
+    if (s.probe_every > 0) {
+        std::printf(
+            "\n(2) Along the training path, every %zu steps, stepping x - eta g for eta in\n"
+            "[%g, %g] on the step's batch: the range of the loss over eta, the largest\n"
+            "||g(x) - g(x - eta g)||, and the effective beta-smoothness (largest\n"
+            "||delta g|| / ||eta g||); each the mean over the probes, mean ± sd over %s\n\n",
+            s.probe_every, s.etas.front(), s.etas.back(), ex::count_of(n_seeds, "seed").c_str());
+        landscape.print();
+    }
+    return probe_sum;
+}
+
+// Panels (2a)-(2c) for variant v: the mean over the seeds at each probe (a seed that diverged
+// has fewer probes: only the probes every seed reached are drawn).
+void draw_probes(tg::viz::Panel& loss_panel, tg::viz::Panel& grad_panel, tg::viz::Panel& beta_panel,
+                 const Variant& variant, const std::vector<ProbeSummary>& sums) {
+    if (!variant.probe || sums.empty() || sums[0].step.empty()) return;
+    std::size_t n = sums[0].step.size();
+    for (const auto& p : sums)
+        n = std::min(n, p.step.size());
+    if (n == 0) return;
+    const std::vector<double> x(sums[0].step.begin(), sums[0].step.begin() + static_cast<long>(n));
+    const auto per_seed = [&](auto field) {
+        std::vector<std::vector<double>> out_;
+        for (const auto& p : sums)
+            out_.emplace_back((p.*field).begin(), (p.*field).begin() + static_cast<long>(n));
+        return out_;
+    };
+    const auto mean_line = [&](tg::viz::Panel& panel, auto field, bool dashed,
+                               const std::string& label) {
+        const auto ps = per_seed(field);
+        std::vector<double> m(n);
+        for (std::size_t k = 0; k < n; ++k) {
+            std::vector<double> at;
+            for (const auto& sv : ps)
+                at.push_back(sv[k]);
+            m[k] = mean_of(at);
+        }
+        panel.line(x, m, label, variant.colour, dashed);
+    };
+    mean_line(loss_panel, &ProbeSummary::loss_max, false,
+              std::string(variant.name) + ": max over η");
+    mean_line(loss_panel, &ProbeSummary::loss_min, true, std::string(variant.name) + ": min");
+    mean_line(grad_panel, &ProbeSummary::grad_diff_max, false,
+              std::string(variant.name) + ": max over η");
+    mean_line(grad_panel, &ProbeSummary::grad_diff_min, true, std::string(variant.name) + ": min");
+    ex::add_spread(beta_panel, x, per_seed(&ProbeSummary::beta), variant.name, variant.colour);
+}
+
+// The figure: training accuracy; loss range; gradient change; β-smoothness.
+void draw_figure(const fs::path& out, const std::string& title,
+                 const std::vector<std::vector<Run>>& runs, const std::vector<double>& window_x,
+                 const std::vector<std::vector<ProbeSummary>>& probe_sum) {
+    tg::viz::Figure fig(2, 2, 1400, 1000);
+    fig.suptitle = title;
+    auto& acc = ex::titled_panel(fig, 0, 0, "(1) Training accuracy, shift injected after BN",
+                                 "step", "training accuracy (%, train mode)");
+    for (std::size_t v = 0; v < kVariants.size(); ++v) {
+        std::vector<std::vector<double>> per_seed;
+        for (const Run& r : runs[v]) {
+            per_seed.push_back(r.window_acc);
+            for (double& a : per_seed.back())
+                a *= 100.0;
+        }
+        ex::add_spread(acc, window_x, per_seed, kVariants[v].name, kVariants[v].colour);
+    }
+    acc.legend = "bottom right";
+    auto& loss_panel =
+        ex::titled_panel(fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η", "step",
+                         "loss, mean of the seeds");
+    auto& grad_panel =
+        ex::titled_panel(fig, 1, 0, "(2b) Gradient predictiveness: ||g(x) - g(x - ηg)||", "step",
+                         "l2 change, mean of the seeds");
+    auto& beta_panel = ex::titled_panel(fig, 1, 1,
+                                        "(2c) Effective β-smoothness: max over η of "
+                                        "||Δg|| / ||ηg||",
+                                        "step", "β-smoothness");
+    loss_panel.logy = grad_panel.logy = beta_panel.logy = true;
+    for (std::size_t v = 0; v < kVariants.size(); ++v)
+        draw_probes(loss_panel, grad_panel, beta_panel, kVariants[v], probe_sum[v]);
+    ex::save_figure(fig, out / "ch310_covariate_shift.png");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    ex::Cli cli("ch310_covariate_shift",
+                "The covariate-shift debate (Santurkar et al. 2018): BN, BN with random "
+                "per-channel shift and scale injected after it at every step (\"noisy BN\"), "
+                "and no BN; training accuracy and the shift the next layer sees; and along "
+                "the path, the loss and gradient when stepping along the gradient.");
+    ex::CommonFlags& common = cli.add_common({.seeds = 3});
+    Flags flags;
+    add_flags(cli, flags);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
 
     try {
         const fs::path out = cli.prepare();
-        if (common.quick) {
-            epochs = std::min<std::size_t>(epochs, 2);
-            window = 4;
-            if (probe_every > 0) probe_every = 4;
-            if (etas.size() > 3) etas = {0.05, 0.1, 0.2};
-        }
-        std::sort(etas.begin(), etas.end());
-        etas.erase(std::unique(etas.begin(), etas.end()), etas.end());
         const ex::Data data = ex::load_data(common, 500, 500);
-        sgd.batch_size = ex::cap_batch_size("ch310_covariate_shift", "--batch-size", sgd.batch_size,
-                                            data.train->size(), "training images");
-        const std::size_t per_epoch = (data.train->size() + sgd.batch_size - 1) / sgd.batch_size;
-        const Settings s{.lr = sgd.lr,
-                         .momentum = sgd.momentum,
-                         .shift = noise_shift,
-                         .scale = noise_scale,
-                         .batch_size = sgd.batch_size,
-                         .steps = epochs * per_epoch,
-                         .window = std::min(window, epochs * per_epoch),
-                         .probe_every = probe_every,
-                         .etas = etas};
         const auto seeds = common.seed_list();
-        std::printf(
-            "%s: %zu training, %zu test images\n%zu steps of %zu (SGD lr %g, momentum %g, "
-            "constant)\nnoisy BN: shift in [-%g, %g], scale in [1/%g, %g], per channel and "
-            "step\n3 models x %s; %s\n\n",
-            data.name.c_str(), data.train->size(), data.test->size(), s.steps, s.batch_size, s.lr,
-            s.momentum, s.shift, s.shift, s.scale, s.scale,
-            ex::count_of(seeds.size(), "seed").c_str(),
-            s.probe_every == 0 ? "landscape not probed (--probe-every 0)"
-                               : ex::format("landscape probed every %zu steps at %s", s.probe_every,
-                                            ex::count_of(s.etas.size(), "step size").c_str())
-                                     .c_str());
-
-        const std::vector<Variant> variants = {
-            {"BN", ex::Norm::batch, false, true, ex::kWithBn},
-            {"noisy BN", ex::Norm::batch, true, false, ex::kFourth},
-            {"no BN", ex::Norm::none, false, true, ex::kWithoutBn}};
-        std::vector<std::vector<Run>> runs(variants.size());
-        ex::SweepProgress progress(variants.size() * seeds.size());
-        std::size_t index = 0;
-        for (std::size_t v = 0; v < variants.size(); ++v)
-            for (const std::uint64_t seed : seeds) {
-                progress.start(index++, ex::format("%s seed %llu", variants[v].name,
-                                                   static_cast<unsigned long long>(seed)));
-                runs[v].push_back(train_one(variants[v], seed, data, s, progress));
-                const Run& r = runs[v].back();
-                progress.finish(ex::format("test %.1f%%", 100.0 * r.test_acc));
-            }
-        progress.done();
-
-        // Per run, per window, per probe and step size; and the summary per variant.
-        std::vector<double> c_v, c_seed, c_first, c_final, c_div, c_train, c_mean_train, c_test,
-            c_dm, c_ds;
-        std::vector<double> w_v, w_seed, w_step, w_acc, w_loss;
-        std::vector<double> l_v, l_seed, l_step, l_eta, l_loss0, l_loss, l_gnorm, l_gdiff;
-        const std::size_t windows = runs[0][0].window_acc.size();
-        std::vector<double> window_x;
-        for (std::size_t k = 0; k < windows; ++k)
-            window_x.push_back(static_cast<double>(std::min((k + 1) * s.window, s.steps)));
-        for (std::size_t v = 0; v < variants.size(); ++v)
-            for (std::size_t i = 0; i < seeds.size(); ++i) {
-                const Run& r = runs[v][i];
-                const double seed = static_cast<double>(seeds[i]);
-                c_v.push_back(static_cast<double>(v));
-                c_seed.push_back(seed);
-                c_first.push_back(r.first_loss);
-                c_final.push_back(r.final_loss);
-                c_div.push_back(r.diverged);
-                c_train.push_back(r.window_acc.back());
-                c_mean_train.push_back(r.mean_acc());
-                c_test.push_back(r.test_acc);
-                c_dm.push_back(r.mean_shift);
-                c_ds.push_back(r.std_shift);
-                for (std::size_t k = 0; k < windows; ++k) {
-                    w_v.push_back(static_cast<double>(v));
-                    w_seed.push_back(seed);
-                    w_step.push_back(window_x[k]);
-                    w_acc.push_back(r.window_acc[k]);
-                    w_loss.push_back(r.window_loss[k]);
-                }
-                for (const ProbeRow& p : r.probes) {
-                    l_v.push_back(static_cast<double>(v));
-                    l_seed.push_back(seed);
-                    l_step.push_back(p.step);
-                    l_eta.push_back(p.eta);
-                    l_loss0.push_back(p.loss0);
-                    l_loss.push_back(p.loss);
-                    l_gnorm.push_back(p.grad_norm);
-                    l_gdiff.push_back(p.grad_diff);
-                }
-            }
-        tg::viz::write_csv(out / "ch310_covariate_shift.csv",
-                           {{"variant", c_v},
-                            {"seed", c_seed},
-                            {"first_loss", c_first},
-                            {"final_loss", c_final},
-                            {"diverged", c_div},
-                            {"train_acc", c_train},
-                            {"train_acc_over_steps", c_mean_train},
-                            {"test_acc", c_test},
-                            {"mean_shift", c_dm},
-                            {"std_shift", c_ds}});
-        tg::viz::write_csv(out / "ch310_covariate_shift_curve.csv", {{"variant", w_v},
-                                                                     {"seed", w_seed},
-                                                                     {"step", w_step},
-                                                                     {"train_acc", w_acc},
-                                                                     {"train_loss", w_loss}});
-        tg::viz::write_csv(out / "ch310_covariate_shift_landscape.csv", {{"variant", l_v},
-                                                                         {"seed", l_seed},
-                                                                         {"step", l_step},
-                                                                         {"eta", l_eta},
-                                                                         {"loss0", l_loss0},
-                                                                         {"loss", l_loss},
-                                                                         {"grad_norm", l_gnorm},
-                                                                         {"grad_diff", l_gdiff}});
-
-        // Per run: the means over its probes; per variant: their mean and sd over the seeds.
-        std::vector<std::vector<ProbeSummary>> probe_sum(variants.size());
-        std::vector<double> s_v, s_runs, s_train_m, s_train_sd, s_over_m, s_over_sd, s_test_m,
-            s_test_sd, s_dm_m, s_dm_sd, s_ds_m, s_ds_sd, s_lr_m, s_lr_sd, s_gd_m, s_gd_sd, s_beta_m,
-            s_beta_sd;
-        ex::Table table(
-            {"model", "train %", "over steps", "test %", "mean shift", "log-std shift"});
-        ex::Table landscape({"model", "loss range", "max ||Δg||", "β-smoothness"});
-        for (std::size_t v = 0; v < variants.size(); ++v) {
-            std::vector<double> tr, over, te, dm, ds, lrange, gd, beta;
-            for (const Run& r : runs[v]) {
-                tr.push_back(r.window_acc.back());
-                over.push_back(r.mean_acc());
-                te.push_back(r.test_acc);
-                dm.push_back(r.mean_shift);
-                ds.push_back(r.std_shift);
-                probe_sum[v].push_back(summarise_probes(r.probes));
-                const ProbeSummary& p = probe_sum[v].back();
-                std::vector<double> range;
-                for (std::size_t k = 0; k < p.step.size(); ++k)
-                    range.push_back(p.loss_max[k] - p.loss_min[k]);
-                lrange.push_back(range.empty() ? kNaN : mean_of(range));
-                gd.push_back(p.step.empty() ? kNaN : mean_of(p.grad_diff_max));
-                beta.push_back(p.step.empty() ? kNaN : mean_of(p.beta));
-            }
-            const auto put = [](std::vector<double>& m, std::vector<double>& sd,
-                                const std::vector<double>& x) {
-                const ex::MeanSd ms = ex::mean_sd(x);
-                m.push_back(ms.mean);
-                sd.push_back(ms.sd);
-            };
-            s_v.push_back(static_cast<double>(v));
-            s_runs.push_back(static_cast<double>(runs[v].size()));
-            put(s_train_m, s_train_sd, tr);
-            put(s_over_m, s_over_sd, over);
-            put(s_test_m, s_test_sd, te);
-            put(s_dm_m, s_dm_sd, dm);
-            put(s_ds_m, s_ds_sd, ds);
-            put(s_lr_m, s_lr_sd, lrange);
-            put(s_gd_m, s_gd_sd, gd);
-            put(s_beta_m, s_beta_sd, beta);
-            table.add({variants[v].name, ex::format_mean_sd(ex::mean_sd(tr), 2, true),
-                       ex::format_mean_sd(ex::mean_sd(over), 2, true),
-                       ex::format_mean_sd(ex::mean_sd(te), 2, true),
-                       ex::format_mean_sd(ex::mean_sd(dm), 3),
-                       ex::format_mean_sd(ex::mean_sd(ds), 3)});
-            if (variants[v].probe && s.probe_every > 0)
-                landscape.add({variants[v].name, ex::format_mean_sd(ex::mean_sd(lrange), 3),
-                               ex::format_mean_sd(ex::mean_sd(gd), 3),
-                               ex::format_mean_sd(ex::mean_sd(beta), 3)});
-        }
-        tg::viz::write_csv(out / "ch310_covariate_shift_summary.csv",
-                           {{"variant", s_v},
-                            {"runs", s_runs},
-                            {"train_acc_mean", s_train_m},
-                            {"train_acc_sd", s_train_sd},
-                            {"train_acc_over_steps_mean", s_over_m},
-                            {"train_acc_over_steps_sd", s_over_sd},
-                            {"test_acc_mean", s_test_m},
-                            {"test_acc_sd", s_test_sd},
-                            {"mean_shift_mean", s_dm_m},
-                            {"mean_shift_sd", s_dm_sd},
-                            {"std_shift_mean", s_ds_m},
-                            {"std_shift_sd", s_ds_sd},
-                            {"loss_range_mean", s_lr_m},
-                            {"loss_range_sd", s_lr_sd},
-                            {"grad_diff_mean", s_gd_m},
-                            {"grad_diff_sd", s_gd_sd},
-                            {"beta_mean", s_beta_m},
-                            {"beta_sd", s_beta_sd}});
-
-        std::printf(
-            "\n(1) Training accuracy (mean batch accuracy over the last %zu steps, train mode,\n"
-            "noise included; \"over steps\": the mean of every window's, the area under the\n"
-            "training curve), test accuracy (eval mode), and the shift the next layer sees:\n"
-            "mean over steps and channels of |change of the batch mean| / std and of\n"
-            "|change of log std| from one step to the next; mean ± sd over %s\n\n",
-            s.window, ex::count_of(seeds.size(), "seed").c_str());
-        table.print();
-        if (s.probe_every > 0) {
-            std::printf(
-                "\n(2) Along the training path, every %zu steps, stepping x - eta g for eta in\n"
-                "[%g, %g] on the step's batch: the range of the loss over eta, the largest\n"
-                "||g(x) - g(x - eta g)||, and the effective beta-smoothness (largest\n"
-                "||delta g|| / ||eta g||); each the mean over the probes, mean ± sd over %s\n\n",
-                s.probe_every, s.etas.front(), s.etas.back(),
-                ex::count_of(seeds.size(), "seed").c_str());
-            landscape.print();
-        }
-
-        // The figure: training accuracy; loss range; gradient change; β-smoothness.
-        tg::viz::Figure fig(2, 2, 1400, 1000);
-        fig.suptitle = ex::format(
-            "The covariate-shift debate (Santurkar et al. 2018): %s, SGD lr %g, momentum %g, "
-            "%zu seeds",
-            data.name.c_str(), s.lr, s.momentum, seeds.size());
-        auto& acc = ex::titled_panel(fig, 0, 0, "(1) Training accuracy, shift injected after BN",
-                                     "step", "training accuracy (%, train mode)");
-        for (std::size_t v = 0; v < variants.size(); ++v) {
-            std::vector<std::vector<double>> per_seed;
-            for (const Run& r : runs[v]) {
-                per_seed.push_back(r.window_acc);
-                for (double& a : per_seed.back())
-                    a *= 100.0;
-            }
-            ex::add_spread(acc, window_x, per_seed, variants[v].name, variants[v].colour);
-        }
-        acc.legend = "bottom right";
-        auto& loss_panel =
-            ex::titled_panel(fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η",
-                             "step", "loss, mean of the seeds");
-        auto& grad_panel =
-            ex::titled_panel(fig, 1, 0, "(2b) Gradient predictiveness: ||g(x) - g(x - ηg)||",
-                             "step", "l2 change, mean of the seeds");
-        auto& beta_panel = ex::titled_panel(fig, 1, 1,
-                                            "(2c) Effective β-smoothness: max over η of "
-                                            "||Δg|| / ||ηg||",
-                                            "step", "β-smoothness");
-        loss_panel.logy = grad_panel.logy = beta_panel.logy = true;
-        for (std::size_t v = 0; v < variants.size(); ++v) {
-            if (!variants[v].probe || probe_sum[v].empty() || probe_sum[v][0].step.empty())
-                continue;
-            // Mean over the seeds at each probe (a seed that diverged has fewer probes: only
-            // the probes every seed reached are drawn).
-            std::size_t n = probe_sum[v][0].step.size();
-            for (const auto& p : probe_sum[v])
-                n = std::min(n, p.step.size());
-            if (n == 0) continue;
-            const std::vector<double> x(probe_sum[v][0].step.begin(),
-                                        probe_sum[v][0].step.begin() + static_cast<long>(n));
-            const auto per_seed = [&](auto field) {
-                std::vector<std::vector<double>> out_;
-                for (const auto& p : probe_sum[v])
-                    out_.emplace_back((p.*field).begin(),
-                                      (p.*field).begin() + static_cast<long>(n));
-                return out_;
-            };
-            const auto mean_line = [&](tg::viz::Panel& panel, auto field, bool dashed,
-                                       const std::string& label) {
-                const auto ps = per_seed(field);
-                std::vector<double> m(n);
-                for (std::size_t k = 0; k < n; ++k) {
-                    std::vector<double> at;
-                    for (const auto& sv : ps)
-                        at.push_back(sv[k]);
-                    m[k] = mean_of(at);
-                }
-                panel.line(x, m, label, variants[v].colour, dashed);
-            };
-            mean_line(loss_panel, &ProbeSummary::loss_max, false,
-                      std::string(variants[v].name) + ": max over η");
-            mean_line(loss_panel, &ProbeSummary::loss_min, true,
-                      std::string(variants[v].name) + ": min");
-            mean_line(grad_panel, &ProbeSummary::grad_diff_max, false,
-                      std::string(variants[v].name) + ": max over η");
-            mean_line(grad_panel, &ProbeSummary::grad_diff_min, true,
-                      std::string(variants[v].name) + ": min");
-            ex::add_spread(beta_panel, x, per_seed(&ProbeSummary::beta), variants[v].name,
-                           variants[v].colour);
-        }
-        ex::save_figure(fig, out / "ch310_covariate_shift.png");
+        const Settings s = settle(flags, common.quick, data, seeds.size());
+        const auto runs = train_all(data, s, seeds);
+        const std::vector<double> window_x = window_steps(s, runs[0][0].window_acc.size());
+        write_runs(out, runs, seeds, window_x);
+        const auto probe_sum = summarise(out, s, runs, seeds.size());
+        draw_figure(out,
+                    ex::format("The covariate-shift debate (Santurkar et al. 2018): %s, SGD lr "
+                               "%g, momentum %g, %zu seeds",
+                               data.name.c_str(), s.lr, s.momentum, seeds.size()),
+                    runs, window_x, probe_sum);
     } catch (const std::exception& e) {
         std::cerr << "ch310_covariate_shift: " << e.what() << "\n";
         return 1;

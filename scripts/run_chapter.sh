@@ -17,15 +17,18 @@
 # page's self-check compares with).
 # Each program's --help lists its flags (seed, output directory, epochs, dataset, ...).
 #
-#   bash scripts/run_chapter.sh           everything with the chapter's settings
+#   bash scripts/run_chapter.sh           everything with the chapter's settings (about 6 min)
 #   bash scripts/run_chapter.sh --quick   every program in its few-second mode, for a first look
+#   bash scripts/run_chapter.sh --full    the longer sweeps of record (docs/ch310_experiments.md):
+#                                         --full to every program whose --help lists it
 set -euo pipefail
 cd "$(dirname "$0")/.."
-quick=()
+mode=()
 case "${1:-}" in
-  --quick) quick=(--quick) ;;
+  --quick) mode=(--quick) ;;
+  --full) mode=(--full) ;;
   "") ;;
-  *) echo "usage: bash scripts/run_chapter.sh [--quick]" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/run_chapter.sh [--quick | --full]" >&2; exit 2 ;;
 esac
 bash scripts/setup.sh build chapter mpi
 source scripts/env.sh
@@ -53,7 +56,12 @@ start=$SECONDS
 for prog in "${programs[@]}"; do
   echo
   echo "=== $prog ==="
-  chapter_run "$out" build/release/examples "$prog" "${quick[@]}"
+  args=("${mode[@]}")
+  # --full goes only to the programs that have it (the others have no longer sweep).
+  if [ "${mode[*]}" = --full ] && [[ "$(build/release/examples/"$prog" --help)" != *--full* ]]; then
+    args=()
+  fi
+  chapter_run "$out" build/release/examples "$prog" "${args[@]}"
 done
 
 # tg::dist: the data-parallel BatchNorm gotcha and SyncBatchNorm. 4 ranks, as the chapter's
@@ -65,8 +73,10 @@ if command -v mpirun >/dev/null &&
   echo "=== ch310_sync_batchnorm (mpirun -np 4) ==="
   root_flag=()
   [ "$(id -u)" -ne 0 ] || root_flag=(--allow-run-as-root)
+  sync_args=()  # it has no --full (one run)
+  [ "${mode[*]}" != --quick ] || sync_args=(--quick)
   CHAPTER_LAUNCHER="mpirun ${root_flag[*]} --oversubscribe -np 4" \
-    chapter_run "$out" build/release/examples ch310_sync_batchnorm "${quick[@]}"
+    chapter_run "$out" build/release/examples ch310_sync_batchnorm "${sync_args[@]}"
 else
   echo
   echo "(ch310_sync_batchnorm skipped: needs Open MPI: bash scripts/setup.sh mpi)"

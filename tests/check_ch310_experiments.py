@@ -16,7 +16,9 @@ Every program, whatever its name:
     the timings is byte-identical between the three runs (deterministic by seed, at any
     thread count); the PNG is rendered when gnuplot is installed; the printed tables fit 80 columns;
   - and deterministic facts of each experiment (below, per program), never a statistical
-    direction that could flip with the seed.
+    direction that could flip with the seed;
+  - a program with --full (ch310_lr_sweep, ch310_init_scale and ch310_small_batch must have it)
+    writes the same bytes with --quick --full as with --quick (--quick takes precedence).
 """
 import csv
 import math
@@ -606,6 +608,9 @@ FACTS = {
     "finetune": facts_finetune,
     "covariate_shift": facts_covariate_shift,
 }
+# Programs that must have --full (their default run is a cut of the sweep of record); any
+# program listing it is checked.
+HAS_FULL = {"lr_sweep", "init_scale", "small_batch"}
 # Files whose numbers are timings: expected to differ between two runs of one seed.
 TIMINGS = {"ch310_convergence_timing.csv"}
 
@@ -662,6 +667,16 @@ def main():
             # The project's rule: the same numbers at any thread count.
             with open(os.path.join(a, f), "rb") as fa, open(os.path.join(c, f), "rb") as fc:
                 check(fa.read() == fc.read(), "%s: byte-identical at 1 and 2 threads" % f)
+        # --full (the sweeps of record) in the programs whose default run is a cut of a longer
+        # sweep; --quick takes precedence over it.
+        check(name not in HAS_FULL or "--full" in help_text, "--help lists --full")
+        if "--full" in help_text:
+            d = os.path.join(tmp, "quick_full")
+            run([program] + common + ["--threads", "2", "--full", "--out", d])
+            for f in files:
+                with open(os.path.join(a, f), "rb") as fa, open(os.path.join(d, f), "rb") as fd:
+                    check(f in TIMINGS or fa.read() == fd.read(),
+                          "%s: --quick --full is --quick (byte-identical)" % f)
         if name == "convergence":
             facts_convergence_from_sweep(program, os.path.join(tmp, "c"))
         if name == "covariate_shift":

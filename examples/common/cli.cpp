@@ -144,6 +144,14 @@ void Cli::quick_help(const std::string& what) {
     if (quick_option_ != nullptr) quick_option_->description(what);
 }
 
+void Cli::full_help(const std::string& what) {
+    flag("--full", common_.full, what + " (--quick takes precedence)");
+}
+
+bool Cli::given(const std::string& name) const {
+    return app_.get_option(name)->count() > 0;
+}
+
 namespace {
 
 // A bound as a person writes it; a whole number in full ("18446744073709551615", "1000000").

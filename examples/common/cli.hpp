@@ -43,6 +43,7 @@ struct CommonFlags {
     std::size_t seeds = 1;          // --seeds: runs repeated for seed, seed + 1, ...
     std::string out = "out/ch310";  // --out: where figures, CSV files, checkpoints go
     bool quick = false;             // --quick: the few-second mode the tests run
+    bool full = false;              // --full: the longer sweeps of record (see Cli::full_help)
     std::size_t threads = 0;        // --threads: tg::set_num_threads; 0 = leave as is
     std::string dataset = "mnist";  // --dataset: mnist, fashion-mnist or a directory
     std::string kernels{};          // --kernels: reference or fast; empty = the build's default
@@ -128,6 +129,13 @@ class Cli {
     void outputs(const std::string& what);
     /// What --quick does, shown in --help.
     void quick_help(const std::string& what);
+    /// Adds --full (CommonFlags::full) to a program whose default run is a cut of a longer
+    /// sweep; `what` is what --full adds, shown in --help. --quick takes precedence over it.
+    /// scripts/run_chapter.sh --full passes --full to the programs whose --help lists it.
+    void full_help(const std::string& what);
+    /// After parse(): true if the command line gave `name` ("--lrs"), so a mode (--quick,
+    /// --full) leaves the reader's value alone.
+    bool given(const std::string& name) const;
 
     /// For a program started as several processes (MPI ranks, ch310_sync_batchnorm): each parses
     /// the same command line, and all but one are made silent. A silent one prints nothing

@@ -1,5 +1,6 @@
 #include "lr_sweep.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -56,42 +57,88 @@ std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>&
     return runs;
 }
 
+std::vector<std::vector<SweepPoint>> summarise_lr_sweep(std::size_t variants,
+                                                        const std::vector<double>& lrs,
+                                                        const std::vector<SweepRun>& runs) {
+    std::vector<std::vector<SweepPoint>> points(variants, std::vector<SweepPoint>(lrs.size()));
+    for (std::size_t v = 0; v < variants; ++v) {
+        for (std::size_t i = 0; i < lrs.size(); ++i) {
+            SweepPoint& p = points[v][i];
+            std::vector<double> a, l;
+            for (const SweepRun& r : runs) {
+                if (r.variant != v || r.lr != lrs[i]) continue;
+                a.push_back(r.test.accuracy);
+                l.push_back(r.final_loss);
+                p.failed += r.failed;
+                p.acc_per_seed.push_back(100.0 * r.test.accuracy);
+                p.loss_per_seed.push_back(r.final_loss);
+            }
+            p.acc = mean_sd(a);
+            p.loss = mean_sd(l);
+            p.runs = a.size();
+        }
+    }
+    return points;
+}
+
+SweepBest best_of(const std::vector<double>& lrs, const std::vector<SweepPoint>& points) {
+    SweepBest best{.lr = lrs.front()};
+    for (std::size_t i = 0; i < lrs.size(); ++i) {
+        if (points[i].acc.mean > best.acc) best.acc = points[i].acc.mean, best.lr = lrs[i];
+        if (points[i].failed == 0) best.largest_ok = std::max(best.largest_ok, lrs[i]);
+    }
+    return best;
+}
+
+std::string largest_ok_text(const SweepBest& best) {
+    return best.largest_ok > 0 ? format("%g", best.largest_ok) : "none";
+}
+
+std::vector<tg::viz::CsvColumn> sweep_run_columns(const std::vector<SweepRun>& runs) {
+    std::vector<tg::viz::CsvColumn> c = {
+        {"variant", {}},    {"lr", {}},       {"seed", {}},   {"steps", {}},     {"first_loss", {}},
+        {"final_loss", {}}, {"diverged", {}}, {"failed", {}}, {"test_loss", {}}, {"test_acc", {}}};
+    for (const SweepRun& r : runs) {
+        const double values[] = {static_cast<double>(r.variant),
+                                 r.lr,
+                                 static_cast<double>(r.seed),
+                                 static_cast<double>(r.steps),
+                                 r.first_loss,
+                                 r.final_loss,
+                                 r.diverged ? 1.0 : 0.0,
+                                 r.failed ? 1.0 : 0.0,
+                                 r.test.loss,
+                                 r.test.accuracy};
+        for (std::size_t k = 0; k < c.size(); ++k)
+            c[k].values.push_back(values[k]);
+    }
+    return c;
+}
+
+namespace {
+
+// The per-seed curves of a sweep for add_spread: per_seed[seed][lr].
+std::vector<std::vector<double>> per_seed(const std::vector<SweepPoint>& points,
+                                          std::vector<double> SweepPoint::*values) {
+    std::vector<std::vector<double>> out;
+    for (std::size_t i = 0; i < points.size(); ++i) {
+        const std::vector<double>& v = points[i].*values;
+        if (out.size() < v.size()) out.resize(v.size(), std::vector<double>(points.size()));
+        for (std::size_t k = 0; k < v.size(); ++k)
+            out[k][i] = v[k];
+    }
+    return out;
+}
+
+}  // namespace
+
 void report_lr_sweep(const fs::path& out, const std::string& stem, const std::string& title,
                      const std::vector<Variant>& variants, const std::vector<double>& lrs,
                      const std::vector<std::uint64_t>& seeds, const std::vector<SweepRun>& runs) {
-    // Per run.
-    std::vector<double> c_variant, c_lr, c_seed, c_steps, c_first, c_final, c_div, c_failed,
-        c_test_loss, c_test_acc;
-    for (const SweepRun& r : runs) {
-        c_variant.push_back(static_cast<double>(r.variant));
-        c_lr.push_back(r.lr);
-        c_seed.push_back(static_cast<double>(r.seed));
-        c_steps.push_back(static_cast<double>(r.steps));
-        c_first.push_back(r.first_loss);
-        c_final.push_back(r.final_loss);
-        c_div.push_back(r.diverged ? 1.0 : 0.0);
-        c_failed.push_back(r.failed ? 1.0 : 0.0);
-        c_test_loss.push_back(r.test.loss);
-        c_test_acc.push_back(r.test.accuracy);
-    }
-    tg::viz::write_csv(out / (stem + ".csv"), {{"variant", c_variant},
-                                               {"lr", c_lr},
-                                               {"seed", c_seed},
-                                               {"steps", c_steps},
-                                               {"first_loss", c_first},
-                                               {"final_loss", c_final},
-                                               {"diverged", c_div},
-                                               {"failed", c_failed},
-                                               {"test_loss", c_test_loss},
-                                               {"test_acc", c_test_acc}});
+    tg::viz::write_csv(out / (stem + ".csv"), sweep_run_columns(runs));
 
-    // Per (variant, lr): mean and sd over the seeds.
-    const auto select = [&](std::size_t v, double lr) {
-        std::vector<const SweepRun*> sel;
-        for (const SweepRun& r : runs)
-            if (r.variant == v && r.lr == lr) sel.push_back(&r);
-        return sel;
-    };
+    // Per (variant, lr): mean and sd over the seeds, one summary row and table cell each.
+    const auto points = summarise_lr_sweep(variants.size(), lrs, runs);
     std::vector<double> s_variant, s_lr, s_acc_mean, s_acc_sd, s_loss_mean, s_loss_sd, s_failed,
         s_runs;
     std::vector<std::string> header = {"lr"};
@@ -100,36 +147,20 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
         header.push_back("failed");
     }
     Table table(header);
-    // acc[v][seed][lr], loss[v][seed][lr] for the figure.
-    std::vector<std::vector<std::vector<double>>> acc(variants.size()), loss(variants.size());
-    for (std::size_t v = 0; v < variants.size(); ++v) {
-        acc[v].assign(seeds.size(), std::vector<double>(lrs.size()));
-        loss[v].assign(seeds.size(), std::vector<double>(lrs.size()));
-    }
     for (std::size_t i = 0; i < lrs.size(); ++i) {
         std::vector<std::string> row = {format("%g", lrs[i])};
         for (std::size_t v = 0; v < variants.size(); ++v) {
-            std::vector<double> a, l;
-            std::size_t failed = 0;
-            const auto sel = select(v, lrs[i]);
-            for (std::size_t k = 0; k < sel.size(); ++k) {
-                a.push_back(sel[k]->test.accuracy);
-                l.push_back(sel[k]->final_loss);
-                failed += sel[k]->failed;
-                acc[v][k][i] = 100.0 * sel[k]->test.accuracy;
-                loss[v][k][i] = sel[k]->final_loss;
-            }
-            const MeanSd ma = mean_sd(a), ml = mean_sd(l);
+            const SweepPoint& p = points[v][i];
             s_variant.push_back(static_cast<double>(v));
             s_lr.push_back(lrs[i]);
-            s_acc_mean.push_back(ma.mean);
-            s_acc_sd.push_back(ma.sd);
-            s_loss_mean.push_back(ml.mean);
-            s_loss_sd.push_back(ml.sd);
-            s_failed.push_back(static_cast<double>(failed));
-            s_runs.push_back(static_cast<double>(sel.size()));
-            row.push_back(format_mean_sd(ma, 2, true));
-            row.push_back(format("%zu/%zu", failed, sel.size()));
+            s_acc_mean.push_back(p.acc.mean);
+            s_acc_sd.push_back(p.acc.sd);
+            s_loss_mean.push_back(p.loss.mean);
+            s_loss_sd.push_back(p.loss.sd);
+            s_failed.push_back(static_cast<double>(p.failed));
+            s_runs.push_back(static_cast<double>(p.runs));
+            row.push_back(format_mean_sd(p.acc, 2, true));
+            row.push_back(format("%zu/%zu", p.failed, p.runs));
         }
         table.add(row);
     }
@@ -149,15 +180,10 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
     table.print();
     std::printf("\n");
     for (std::size_t v = 0; v < variants.size(); ++v) {
-        double best_lr = lrs.front(), best_acc = -1.0, largest_ok = 0.0;
-        for (std::size_t i = 0; i < s_lr.size(); ++i) {
-            if (s_variant[i] != static_cast<double>(v)) continue;
-            if (s_acc_mean[i] > best_acc) best_acc = s_acc_mean[i], best_lr = s_lr[i];
-            if (s_failed[i] == 0) largest_ok = std::max(largest_ok, s_lr[i]);
-        }
+        const SweepBest best = best_of(lrs, points[v]);
         std::printf("  %-14s best lr %g (%.2f%%); no seed failed up to lr %s\n",
-                    variants[v].name.c_str(), best_lr, 100.0 * best_acc,
-                    largest_ok > 0 ? format("%g", largest_ok).c_str() : "none");
+                    variants[v].name.c_str(), best.lr, 100.0 * best.acc,
+                    largest_ok_text(best).c_str());
     }
 
     tg::viz::Figure fig(1, 2, 1400, 540);
@@ -171,8 +197,10 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
                       .set_xlabel("learning rate")
                       .set_ylabel("cross-entropy, mean of the last 10% of steps");
     for (std::size_t v = 0; v < variants.size(); ++v) {
-        add_spread(left, lrs, acc[v], variants[v].name, variants[v].colour);
-        add_spread(right, lrs, loss[v], variants[v].name, variants[v].colour);
+        add_spread(left, lrs, per_seed(points[v], &SweepPoint::acc_per_seed), variants[v].name,
+                   variants[v].colour);
+        add_spread(right, lrs, per_seed(points[v], &SweepPoint::loss_per_seed), variants[v].name,
+                   variants[v].colour);
     }
     // One legend, in the loss panel's empty top left, for both panels (same colours): in the
     // accuracy panel every corner has curves under it (the failed runs lie along the bottom).
@@ -181,6 +209,76 @@ void report_lr_sweep(const fs::path& out, const std::string& stem, const std::st
     right.legend = "top left";
     log_x(left, lrs);
     log_x(right, lrs);
+    save_figure(fig, out / (stem + ".png"));
+}
+
+void report_lr_sweep_by_depth(const fs::path& out, const std::string& stem,
+                              const std::string& title, const std::string& caption,
+                              const std::vector<std::size_t>& depths,
+                              const std::vector<std::vector<Variant>>& variants,
+                              const std::vector<double>& lrs,
+                              const std::vector<std::vector<SweepRun>>& runs) {
+    std::vector<tg::viz::CsvColumn> rows = sweep_run_columns({});
+    rows.insert(rows.begin(), tg::viz::CsvColumn{"depth", {}});
+    std::vector<double> s_depth, s_variant, s_lr, s_mean, s_sd, s_failed, s_runs;
+    std::vector<std::string> header = {"depth", "model"};
+    for (const double lr : lrs)
+        header.push_back(format("lr %g", lr));
+    Table table(header);
+    std::vector<std::string> verdicts;
+    tg::viz::Figure fig(1, depths.size(), 560 * depths.size(), 540);
+    fig.suptitle = title;
+    for (std::size_t j = 0; j < depths.size(); ++j) {
+        const double depth = static_cast<double>(depths[j]);
+        const auto columns = sweep_run_columns(runs[j]);
+        rows[0].values.insert(rows[0].values.end(), runs[j].size(), depth);
+        for (std::size_t k = 0; k < columns.size(); ++k)
+            rows[k + 1].values.insert(rows[k + 1].values.end(), columns[k].values.begin(),
+                                      columns[k].values.end());
+        const auto points = summarise_lr_sweep(variants[j].size(), lrs, runs[j]);
+        auto& panel = titled_panel(fig, 0, j, format("%zu Linear layers", depths[j]),
+                                   "learning rate", "test accuracy (%)");
+        for (std::size_t v = 0; v < variants[j].size(); ++v) {
+            std::vector<std::string> row = {std::to_string(depths[j]), v == 0 ? "BN" : "no BN"};
+            for (std::size_t i = 0; i < lrs.size(); ++i) {
+                const SweepPoint& p = points[v][i];
+                s_depth.push_back(depth);
+                s_variant.push_back(static_cast<double>(v));
+                s_lr.push_back(lrs[i]);
+                s_mean.push_back(p.acc.mean);
+                s_sd.push_back(p.acc.sd);
+                s_failed.push_back(static_cast<double>(p.failed));
+                s_runs.push_back(static_cast<double>(p.runs));
+                row.push_back(format("%.1f %zu/%zu", 100.0 * p.acc.mean, p.failed, p.runs));
+            }
+            table.add(row);
+            const SweepBest best = best_of(lrs, points[v]);
+            verdicts.push_back(
+                format("  %2zu layers %-6s best lr %g (%.2f%%); no seed failed up "
+                       "to lr %s",
+                       depths[j], v == 0 ? "BN" : "no BN", best.lr, 100.0 * best.acc,
+                       largest_ok_text(best).c_str()));
+            add_spread(panel, lrs, per_seed(points[v], &SweepPoint::acc_per_seed),
+                       variants[j][v].name, variants[j][v].colour);
+        }
+        log_x(panel, lrs);
+        // Room below 0 for the legend: the failed runs lie along 10%.
+        panel.set_yrange(-35, 100);
+        panel.legend = "bottom left";
+    }
+    tg::viz::write_csv(out / (stem + ".csv"), rows);
+    tg::viz::write_csv(out / (stem + "_summary.csv"), {{"depth", s_depth},
+                                                       {"variant", s_variant},
+                                                       {"lr", s_lr},
+                                                       {"test_acc_mean", s_mean},
+                                                       {"test_acc_sd", s_sd},
+                                                       {"failed_runs", s_failed},
+                                                       {"runs", s_runs}});
+    std::printf("%s", caption.c_str());
+    table.print();
+    std::printf("\n");
+    for (const auto& line : verdicts)
+        std::printf("%s\n", line.c_str());
     save_figure(fig, out / (stem + ".png"));
 }
 

@@ -49,6 +49,28 @@ std::vector<SweepRun> run_lr_sweep(const Data& data, const std::vector<Variant>&
                                    const std::vector<double>& lrs,
                                    const std::vector<std::uint64_t>& seeds, TrainOptions base);
 
+/// One (variant, lr) of a sweep over its seeds.
+struct SweepPoint {
+    MeanSd acc, loss;  // test accuracy (a fraction) and final training loss
+    std::size_t failed = 0, runs = 0;
+    std::vector<double> acc_per_seed, loss_per_seed;  // accuracy in %, in the runs' seed order
+};
+/// points[v][i]: variant v at lrs[i], from `runs`.
+std::vector<std::vector<SweepPoint>> summarise_lr_sweep(std::size_t variants,
+                                                        const std::vector<double>& lrs,
+                                                        const std::vector<SweepRun>& runs);
+/// A variant's best rate (the first of the highest mean accuracy) and the largest rate at which
+/// no seed failed (0: none).
+struct SweepBest {
+    double lr = 0.0, acc = -1.0, largest_ok = 0.0;
+};
+SweepBest best_of(const std::vector<double>& lrs, const std::vector<SweepPoint>& points);
+/// "0.3", or "none" for 0: the largest rate at which no seed failed, as the verdicts print it.
+std::string largest_ok_text(const SweepBest& best);
+/// The runs as CSV columns: variant, lr, seed, steps, first_loss, final_loss, diverged, failed,
+/// test_loss, test_acc.
+std::vector<tg::viz::CsvColumn> sweep_run_columns(const std::vector<SweepRun>& runs);
+
 /// Writes <stem>.csv (one row per run), <stem>_summary.csv (mean and sd over seeds per
 /// variant and lr) and <stem>.png (test accuracy and final training loss against lr), and
 /// prints the table and, per variant, the best lr and the largest lr at which no seed failed.
@@ -56,5 +78,17 @@ void report_lr_sweep(const std::filesystem::path& out, const std::string& stem,
                      const std::string& title, const std::vector<Variant>& variants,
                      const std::vector<double>& lrs, const std::vector<std::uint64_t>& seeds,
                      const std::vector<SweepRun>& runs);
+
+/// The same sweep for several networks of one kind at each of `depths` (runs[j]: depths[j]'s):
+/// writes <stem>.csv and <stem>_summary.csv with a depth column first (the summary without the
+/// losses) and <stem>.png (test accuracy against lr, one panel per depth), and prints one table
+/// row per depth and variant (mean accuracy and failed runs at each rate) and the verdicts.
+/// `caption` is the table's caption, `title` the figure's.
+void report_lr_sweep_by_depth(const std::filesystem::path& out, const std::string& stem,
+                              const std::string& title, const std::string& caption,
+                              const std::vector<std::size_t>& depths,
+                              const std::vector<std::vector<Variant>>& variants,
+                              const std::vector<double>& lrs,
+                              const std::vector<std::vector<SweepRun>>& runs);
 
 }  // namespace tg::examples
