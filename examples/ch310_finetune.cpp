@@ -46,7 +46,6 @@ struct Settings {
                 evals = 4;
     std::vector<std::size_t> batches = {2, 4, 20};
     double pretrain_lr = 0.05, finetune_lr = 0.01, momentum = 0.9;
-    bool full = false;
 };
 
 // The old digits 0-4 to pretrain on, a few new 5-9 to fine-tune on, the test digits of both.
@@ -82,8 +81,8 @@ void add_flags(ex::Cli& cli, Settings& s) {
     cli.option("--evals", s.evals, "score the test digits this many times per fine-tuning run",
                ex::between(1, 1000));
     cli.option("--momentum", s.momentum, "SGD momentum", ex::between(0, 0.999));
-    cli.flag("--full", s.full,
-             "the longer sweep: batches 2, 4, 8, 20 and 50, scored 10 times per run (minutes)");
+    cli.full_help(
+        "the longer sweep: batches 2, 4, 8, 20 and 50, scored 10 times per run (minutes)");
     cli.quick_help(
         "a few-second run for the tests: 1 epoch of pretraining on 0-4 of the first "
         "1,000 training images, 40 images of 5-9 in batches of 2 and 20, 4 epochs, scored 4 "
@@ -98,9 +97,11 @@ void add_flags(ex::Cli& cli, Settings& s) {
 // --quick and --full replace the defaults of the flags not given on the command line.
 void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
     const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.app().count(flag) > 0) return;
-        if (common.quick) value = quick;
-        if (s.full) value = full;
+        if (cli.given(flag)) return;
+        if (common.quick)
+            value = quick;
+        else if (common.full)
+            value = full;
     };
     using Batches = std::vector<std::size_t>;
     preset("--pretrain-epochs", s.pretrain_epochs, std::size_t{1}, s.pretrain_epochs);

@@ -40,7 +40,6 @@ struct Settings {
     std::vector<std::size_t> depths = {2, 6};
     std::vector<double> depth_lrs = {0.1};
     std::size_t depth_epochs = 2;
-    bool full = false;
 };
 
 void add_flags(ex::Cli& cli, Settings& s) {
@@ -52,9 +51,9 @@ void add_flags(ex::Cli& cli, Settings& s) {
     cli.list("--depth-lrs", s.depth_lrs, "part 2: learning rates", ex::greater_than(0, 1e6));
     cli.option("--depth-epochs", s.depth_epochs, "part 2: epochs per run, scored after each",
                ex::between(1, 100));
-    cli.flag("--full", s.full,
-             "the longer sweep: rates 0.01 ... 1; depths 2, 4, 6, 8 at rates 0.03 and 0.1 for 4 "
-             "epochs (minutes)");
+    cli.full_help(
+        "the longer sweep: rates 0.01 ... 1; depths 2, 4, 6, 8 at rates 0.03 and 0.1 for 4 "
+        "epochs (minutes)");
     cli.quick_help(
         "a few-second run for the tests: rates 0.03 and 0.3; depths 2 and 4 at rate 0.1 for "
         "2 epochs; the first 1,000 training and 500 test images");
@@ -68,9 +67,11 @@ void add_flags(ex::Cli& cli, Settings& s) {
 // --quick and --full replace the defaults of the flags not given on the command line.
 void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
     const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.app().count(flag) > 0) return;
-        if (common.quick) value = quick;
-        if (s.full) value = full;
+        if (cli.given(flag)) return;
+        if (common.quick)
+            value = quick;
+        else if (common.full)
+            value = full;
     };
     using Lrs = std::vector<double>;
     using Depths = std::vector<std::size_t>;

@@ -39,7 +39,6 @@ struct Settings {
     std::size_t steps = 160, evals = 4;
     double dropout = 0.5;
     ex::TrainOptions sgd;  // lr 0.01, momentum 0.9, batch 64
-    bool full = false;
 };
 
 struct Config {
@@ -68,9 +67,9 @@ void add_flags(ex::Cli& cli, Settings& s) {
     cli.option("--dropout", s.dropout, "Dropout probability p where Dropout is used",
                ex::between(0.01, 0.95));
     ex::add_sgd_flags(cli, s.sgd);
-    cli.flag("--full", s.full,
-             "the longer sweep: sizes 250, 1000, 4000 and 8000, 480 steps (30 epochs of 1,000 "
-             "images), scored 6 times (minutes)");
+    cli.full_help(
+        "the longer sweep: sizes 250, 1000, 4000 and 8000, 480 steps (30 epochs of 1,000 "
+        "images), scored 6 times (minutes)");
     cli.quick_help(
         "a few-second run for the tests: 100 and 200 training images, 16 steps, scored "
         "twice, 500 test images");
@@ -85,9 +84,11 @@ void add_flags(ex::Cli& cli, Settings& s) {
 // --quick and --full replace the defaults of the flags not given on the command line.
 void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
     const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.app().count(flag) > 0) return;
-        if (common.quick) value = quick;
-        if (s.full) value = full;
+        if (cli.given(flag)) return;
+        if (common.quick)
+            value = quick;
+        else if (common.full)
+            value = full;
     };
     using Sizes = std::vector<std::size_t>;
     preset("--train-sizes", s.sizes, Sizes{100, 200}, Sizes{250, 1000, 4000, 8000});
