@@ -31,14 +31,24 @@ using NormalizeSetsBackwardKernel = void(real* dx, real* dgamma, real* dbeta, co
                                          const real* gamma, std::size_t R, std::size_t G,
                                          std::size_t K, std::size_t L, bool set_stats);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct NormalizeSetsKernels {
+    NormalizeSetsForwardKernel* normalize_sets_forward;
+    NormalizeSetsBackwardKernel* normalize_sets_backward;
+};
+
 namespace reference {
 NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
+inline constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
+                                                             normalize_sets_backward};
 }  // namespace reference
 
 namespace fast {
 NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
+inline constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
+                                                             normalize_sets_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels
