@@ -34,7 +34,15 @@ OpExample op(const char* name, const char* backward, bool two_kernels, std::vect
             std::move(inputs),
             std::move(empty_inputs),
             std::move(empty_output),
-            std::move(call)};
+            std::move(call),
+            nullptr};
+}
+
+/// The example `e`, checked against PyTorch's numbers for it: "<group>/<case>" of
+/// tests/reference/<group>.txt.
+OpExample vs_pytorch(const char* pytorch_case, OpExample e) {
+    e.pytorch_case = pytorch_case;
+    return e;
 }
 
 /// The channel count of x [N, C, *]: the running statistics' size.
@@ -149,8 +157,10 @@ const std::vector<OpExample>& op_catalog() {
                             rv = Tensor::ones({channels(v[0])});
                return batch_norm(v[0], rm, rv, v[1], v[2], false, 0.1, 1e-5);
            }),
-        op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}}, {rows0, {3}, {3}}, rows0,
-           [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }),
+        vs_pytorch(
+            "norm/catalog_layer_norm",
+            op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}}, {rows0, {3}, {3}},
+               rows0, [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); })),
         op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
            {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
            [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),
