@@ -69,6 +69,7 @@ Tensor Module::operator()(const Tensor& input) {
 }
 
 void Module::call_forward_hooks(const Tensor& input, const Tensor& output) const {
+    note_extra_repr();  // for the debuggers' printers: the options this call ran with
     // A copy, so a hook may remove itself (or others) while we iterate.
     const auto hooks = hooks_->hooks;
     for (const auto& [id, hook] : hooks)
@@ -102,6 +103,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor parameter) {
     parameter.requires_grad_(true);
     parameter.set_name(join(name_, name));
     parameters_.emplace_back(name, parameter);
+    note_extra_repr();
     return parameter;
 }
 
@@ -109,6 +111,7 @@ Tensor Module::register_buffer(const std::string& name, Tensor buffer) {
     check_new_name("buffer", name);
     buffer.set_name(join(name_, name));
     buffers_.emplace_back(name, buffer);
+    note_extra_repr();
     return buffer;
 }
 
@@ -117,6 +120,7 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     check_new_name("module", name);
     if (!child) throw std::invalid_argument(describe(*this) + ": module '" + name + "' is null");
     child->set_qualified_name(join(name_, name));
+    child->note_extra_repr();
     children_.emplace_back(name, child);
     return child;
 }
@@ -127,6 +131,7 @@ std::shared_ptr<Module> Module::replace_module(const std::string& name,
     for (auto& [n, c] : children_) {
         if (n != name) continue;
         child->set_qualified_name(join(name_, name));
+        child->note_extra_repr();
         std::swap(c, child);
         return child;
     }
@@ -326,7 +331,8 @@ void Module::load_state(const std::string& path) {
 // ---- printing ------------------------------------------------------------------------------
 
 void Module::print(std::ostream& out, int indent) const {
-    out << type_name() << '(' << extra_repr();
+    note_extra_repr();
+    out << type_name() << '(' << debug_extra_repr_;
     if (!children_.empty()) {
         const std::string pad(static_cast<std::size_t>(indent + 2), ' ');
         out << '\n';

@@ -185,6 +185,12 @@ class Module {
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     std::shared_ptr<detail::HookList> hooks_ = std::make_shared<detail::HookList>();
+    // extra_repr() as of this module's last registration of a tensor, registration as a child,
+    // call (operator()) or print(): what the debuggers' printers show inside the parentheses
+    // (scripts/gdb/tapegrad.py, scripts/lldb/tapegrad_lldb.py), read from memory, so also in a
+    // core file, with no second copy of each layer's extra_repr in Python.
+    mutable std::string debug_extra_repr_ = "<not yet described: register, call or print it>";
+    void note_extra_repr() const { debug_extra_repr_ = extra_repr(); }
 };
 
 /// Prints module.print(out) and a newline, as Python's print(model) does (`std::cout << model`
