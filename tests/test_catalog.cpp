@@ -1,10 +1,12 @@
 // The op catalog (tapegrad/ops/catalog.hpp), the one list of ops the tests walk: here, every op
 // with two kernels gives the reference kernels' numbers with the fast ones, on 1 and 2 threads;
 // every op's gradients match central finite differences (float64 binary); every example that
-// names a PyTorch case gives PyTorch's output and gradients, with each kernel set.
+// names a PyTorch case gives PyTorch's output and gradients, with each kernel set; every
+// example's bad call throws the message it names.
 // (tests/test_tape.cpp walks it for the named backward structs, tests/test_reliability_ops.cpp
 // for empty batches.)
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -113,6 +115,28 @@ TEST_CASE("vs PyTorch: every catalog example that names a PyTorch case, each ker
                 CHECK_MATCHES_SCALED(inputs[i].grad(), ref.at(c + "din" + std::to_string(i)));
             }
         }
+        ++walked;
+    }
+    CHECK(walked >= 1);
+}
+
+TEST_CASE("errors: every catalog example's bad call throws the message it names") {
+    std::size_t walked = 0;
+    for (const tg::OpExample& example : tg::op_catalog()) {
+        if (example.bad_message == nullptr) continue;
+        INFO(example.name);
+        std::vector<tg::Tensor> inputs;
+        for (const tg::Shape& shape : example.bad_inputs)
+            inputs.emplace_back(tg::Tensor::zeros(shape), true);
+        bool threw = false;
+        try {
+            example.call(inputs);
+        } catch (const std::invalid_argument& e) {
+            threw = true;
+            CHECK_MESSAGE(std::string(e.what()).rfind(example.bad_message, 0) == 0,
+                          e.what() << " does not start with " << example.bad_message);
+        }
+        CHECK_MESSAGE(threw, "no std::invalid_argument");
         ++walked;
     }
     CHECK(walked >= 1);
