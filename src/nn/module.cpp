@@ -107,6 +107,12 @@ Tensor Module::register_parameter(const std::string& name, Tensor parameter) {
     return parameter;
 }
 
+bool Module::has_parameter(const std::string& name) const {
+    for (const auto& [n, t] : parameters_)
+        if (n == name) return true;
+    return false;
+}
+
 Tensor Module::register_buffer(const std::string& name, Tensor buffer) {
     check_new_name("buffer", name);
     buffer.set_name(join(name_, name));

@@ -160,6 +160,10 @@ class Module {
     void print(std::ostream& out, int indent = 0) const;
 
   protected:
+    /// True if this module itself registered a parameter called `name`. For extra_repr(),
+    /// which the debuggers' text is noted from while a constructor registers its tensors
+    /// (`bias = register_parameter("bias", ...)` assigns `bias` only after the note).
+    bool has_parameter(const std::string& name) const;
     /// Calls every forward hook with (name(), input, output): for modules whose forward takes
     /// other arguments and that define their own operator() (the losses).
     void call_forward_hooks(const Tensor& input, const Tensor& output) const;
