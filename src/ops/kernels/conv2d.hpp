@@ -27,13 +27,13 @@ struct Conv2dKernels {
 namespace reference {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
-inline constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
+constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
 }  // namespace reference
 
 namespace fast {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
-inline constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
+constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels

@@ -12,6 +12,10 @@
 // the pair's row (struct <Pair>Kernels) and its name in both namespaces' rows, all in the pair's
 // header; its two bodies under reference/ and fast/. Nothing here or in kernels.cpp changes.
 // Adding a new pair: the same header, and its row below and in the two tables of kernels.cpp.
+// The rows' tables are `constexpr` (one copy per file, internal linkage), not `inline`: the
+// exercises build compiles a reference body with its kernel's name #defined away
+// (cmake/exercises.cmake), and that file's view of the table must not be the one the program
+// keeps.
 #pragma once
 
 #include "batch_norm.hpp"

@@ -40,15 +40,15 @@ struct NormalizeSetsKernels {
 namespace reference {
 NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
-inline constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
-                                                             normalize_sets_backward};
+constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
+                                                      normalize_sets_backward};
 }  // namespace reference
 
 namespace fast {
 NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
-inline constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
-                                                             normalize_sets_backward};
+constexpr NormalizeSetsKernels normalize_sets_kernels{normalize_sets_forward,
+                                                      normalize_sets_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels
