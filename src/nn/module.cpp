@@ -62,6 +62,20 @@ Tensor Module::forward(const Tensor&) {
                            "its own forward takes");
 }
 
+namespace {
+
+/// Notes m.extra_repr() in `slot` (Module::debug_extra_repr_, what the debuggers' printers
+/// show). Also called while a constructor registers its tensors, when a layer's extra_repr may
+/// read a member not assigned yet: if it throws, the previous note stays.
+void note_repr_of(const Module& m, std::string& slot) {
+    try {
+        slot = m.extra_repr();
+    } catch (const std::exception&) {
+    }
+}
+
+}  // namespace
+
 Tensor Module::operator()(const Tensor& input) {
     Tensor output = forward(input);
     call_forward_hooks(input, output);
@@ -69,7 +83,8 @@ Tensor Module::operator()(const Tensor& input) {
 }
 
 void Module::call_forward_hooks(const Tensor& input, const Tensor& output) const {
-    note_extra_repr();  // for the debuggers' printers: the options this call ran with
+    // For the debuggers' printers: the options this call ran with.
+    note_repr_of(*this, debug_extra_repr_);
     // A copy, so a hook may remove itself (or others) while we iterate.
     const auto hooks = hooks_->hooks;
     for (const auto& [id, hook] : hooks)
@@ -103,7 +118,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor parameter) {
     parameter.requires_grad_(true);
     parameter.set_name(join(name_, name));
     parameters_.emplace_back(name, parameter);
-    note_extra_repr();
+    note_repr_of(*this, debug_extra_repr_);
     return parameter;
 }
 
@@ -117,7 +132,7 @@ Tensor Module::register_buffer(const std::string& name, Tensor buffer) {
     check_new_name("buffer", name);
     buffer.set_name(join(name_, name));
     buffers_.emplace_back(name, buffer);
-    note_extra_repr();
+    note_repr_of(*this, debug_extra_repr_);
     return buffer;
 }
 
@@ -126,7 +141,7 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     check_new_name("module", name);
     if (!child) throw std::invalid_argument(describe(*this) + ": module '" + name + "' is null");
     child->set_qualified_name(join(name_, name));
-    child->note_extra_repr();
+    note_repr_of(*child, child->debug_extra_repr_);
     children_.emplace_back(name, child);
     return child;
 }
@@ -137,7 +152,7 @@ std::shared_ptr<Module> Module::replace_module(const std::string& name,
     for (auto& [n, c] : children_) {
         if (n != name) continue;
         child->set_qualified_name(join(name_, name));
-        child->note_extra_repr();
+        note_repr_of(*child, child->debug_extra_repr_);
         std::swap(c, child);
         return child;
     }
@@ -337,8 +352,8 @@ void Module::load_state(const std::string& path) {
 // ---- printing ------------------------------------------------------------------------------
 
 void Module::print(std::ostream& out, int indent) const {
-    note_extra_repr();
-    out << type_name() << '(' << debug_extra_repr_;
+    note_repr_of(*this, debug_extra_repr_);
+    out << type_name() << '(' << extra_repr();
     if (!children_.empty()) {
         const std::string pad(static_cast<std::size_t>(indent + 2), ' ');
         out << '\n';
