@@ -147,7 +147,7 @@ class LayerNorm : public Module {
 
 struct RMSNormOptions {
     /// Unset (std::nullopt, PyTorch's eps=None): the float type's machine epsilon.
-    std::optional<double> eps;
+    std::optional<double> eps = std::nullopt;
     bool elementwise_affine = true;
 };
 
