@@ -143,6 +143,7 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     child->set_qualified_name(join(name_, name));
     note_repr_of(*child, child->debug_extra_repr_);
     children_.emplace_back(name, child);
+    note_repr_of(*this, debug_extra_repr_);  // a container has no tensors of its own to note at
     return child;
 }
 
