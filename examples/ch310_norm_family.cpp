@@ -1,4 +1,4 @@
-// ch310_norm_family — BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed
+// ch310_norm_family — BatchNorm, LayerNorm, GroupNorm, InstanceNorm and RMSNorm on the same skewed
 // feature map, side by side: the article's comparison table, measured here.
 //
 // The input x [N, C, H, W] = [4, 64, 28, 28] has channel c drawn from N(μ_c, s_c²) with the
@@ -8,6 +8,7 @@
 //   LayerNorm([64, 28, 28]) per example n, over (C, H, W)        — one example at a time
 //   GroupNorm(8, 64)        per example n and group of 8 channels, over (C/G, H, W)
 //   InstanceNorm2d(64)      per example n and channel c, over (H, W)
+//   RMSNorm([64, 28, 28])   LayerNorm's sets, divided by their root mean square, not centred
 // Printed per layer: the mean and std of the whole output, the range of the per-channel means
 // and stds that remain (LayerNorm keeps the channels' skew: it shifts and scales them all
 // together), whether it depends on the rest of the batch, the difference between its training
@@ -24,6 +25,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/cli.hpp"
@@ -172,12 +174,137 @@ void cube_panel(tg::viz::Panel& p, const std::string& title, double c0, double c
                       std::to_string(0.45 * Nd / 2 - 0.1) + " left");
 }
 
+// ---- the experiment's steps -----------------------------------------------------------------
+
+// The skewed map x [4, C, H, W], and the batches of 2 and 64 the forward times are taken on.
+struct Inputs {
+    Tensor x, x2, x64;
+};
+
+Inputs make_inputs(std::uint64_t seed) {
+    tg::Generator gen(seed);
+    Inputs in{Tensor(skewed_input(4, gen)), Tensor(skewed_input(2, gen)),
+              Tensor(skewed_input(64, gen))};
+    const Stats s = stats(in.x.value());
+    std::printf(
+        "Input [4, 64, 28, 28]: mean %.3f, std %.3f; channel means %.2f..%.2f, "
+        "channel stds %.2f..%.2f\n\n",
+        s.mean, s.std, s.ch_mean_lo, s.ch_mean_hi, s.ch_std_lo, s.ch_std_hi);
+    return in;
+}
+
+// The normalisations compared, one row of the table each.
+std::vector<Layer> norm_layers() {
+    return {
+        {"BatchNorm2d(64)", "batchnorm", "(N, H, W) per channel",
+         [] { return std::make_unique<tg::nn::BatchNorm2d>(C); }},
+        {"LayerNorm([64,28,28])", "layernorm", "(C, H, W) per example",
+         [] {
+             return std::make_unique<tg::nn::LayerNorm>(tg::Shape{C, H, W});
+         }},
+        {"GroupNorm(8, 64)", "groupnorm", "(C/8, H, W) per example, group",
+         [] { return std::make_unique<tg::nn::GroupNorm>(8, C); }},
+        {"InstanceNorm2d(64)", "instancenorm", "(H, W) per example, channel",
+         [] { return std::make_unique<tg::nn::InstanceNorm2d>(C); }},
+        {"RMSNorm([64,28,28])", "rmsnorm", "(C, H, W) per example, no mean",
+         [] {
+             return std::make_unique<tg::nn::RMSNorm>(tg::Shape{C, H, W});
+         }},
+    };
+}
+
+// What the table shows of one layer.
+struct Row {
+    Stats s;                   // of its training-mode output on x
+    double batch_dep = 0;      // largest change of example 0's output with another partner
+    double train_eval = 0;     // largest |train-mode output − eval-mode output|
+    double ms2 = 0, ms64 = 0;  // forward milliseconds at N = 2 and N = 64
+};
+
+Row measure(const Layer& l, const Inputs& in, std::size_t repeats) {
+    auto layer = l.make();
+    Row row;
+    layer->train();
+    const Array y_train = (*layer)(in.x).value();
+    row.s = stats(y_train);
+    // Depends on the batch: example 0 alone (with example 1, as BN needs 2) vs in x.
+    Array pair = Array::from_shape({2, C, H, W});
+    std::copy(in.x.value().data(), in.x.value().data() + 2 * C * H * W, pair.data());
+    for (std::size_t i = 0; i < C * H * W; ++i)
+        pair.data()[C * H * W + i] = -pair.data()[C * H * W + i];  // another partner
+    const Array y_pair = (*layer)(Tensor(pair)).value();
+    for (std::size_t i = 0; i < C * H * W; ++i)
+        row.batch_dep = std::max(
+            row.batch_dep, std::abs(static_cast<double>(y_pair.data()[i]) - y_train.data()[i]));
+    layer->eval();
+    row.train_eval = max_abs_diff((*layer)(in.x).value(), y_train);
+    layer->train();
+    row.ms2 = forward_ms(*layer, in.x2, repeats);
+    row.ms64 = forward_ms(*layer, in.x64, repeats);
+    return row;
+}
+
+void print_header() {
+    std::printf("  %-22s %-31s %7s %6s  %-13s %-12s %9s %9s %9s %9s\n", "layer",
+                "one set = values over", "mean", "std", "channel means", "channel stds",
+                "batch dep", "|train−eval|", "ms @ N=2", "ms @ N=64");
+}
+
+// Prints the layer's row and notes it in the facts.
+void report(const Layer& l, const Row& r, gotchas::Facts& facts) {
+    char means[32], stds[32];
+    std::snprintf(means, sizeof means, "%.2f..%.2f", r.s.ch_mean_lo, r.s.ch_mean_hi);
+    std::snprintf(stds, sizeof stds, "%.2f..%.2f", r.s.ch_std_lo, r.s.ch_std_hi);
+    std::printf("  %-22s %-31s %7.3f %6.3f  %-13s %-12s %9.3g %9.3g %9.3f %9.3f\n", l.name.c_str(),
+                l.set.c_str(), r.s.mean, r.s.std, means, stds, r.batch_dep, r.train_eval, r.ms2,
+                r.ms64);
+    const std::pair<const char*, double> numbers[] = {
+        {"_mean", r.s.mean},
+        {"_std", r.s.std},
+        {"_channel_mean_lo", r.s.ch_mean_lo},
+        {"_channel_mean_hi", r.s.ch_mean_hi},
+        {"_channel_std_lo", r.s.ch_std_lo},
+        {"_channel_std_hi", r.s.ch_std_hi},
+        {"_batch_dependence", r.batch_dep},
+        {"_train_eval_diff", r.train_eval},
+        {"_ms_batch2", r.ms2},
+        {"_ms_batch64", r.ms64},
+    };
+    for (const auto& [suffix, value] : numbers)
+        facts.number(l.key + suffix, value);
+}
+
+void print_footnote() {
+    std::printf(
+        "\nBatch dep: the largest change of example 0's output when its batch partner "
+        "changes\n(only BatchNorm's output depends on the rest of the batch). |train−eval|: "
+        "BatchNorm's eval mode uses\nrunning statistics (here after one update from "
+        "0 and 1), the others compute the same thing in both modes.\nLayerNorm leaves "
+        "the channel means skewed: it normalises each example's (C, H, W) values together.\n"
+        "RMSNorm divides the same values by their root mean square and subtracts nothing: "
+        "the output's\nmean square is 1, its mean is the input's mean over its RMS.\n");
+}
+
+// The figure: which values form one set, one cube per normalisation.
+std::string draw_axes(const std::string& out) {
+    tg::viz::Figure fig(1, 5, 2100, 470);
+    fig.suptitle =
+        "Which values are normalised together (one set shaded): N examples, "
+        "C channels, H, W positions";
+    cube_panel(fig.panel(0, 0), "BatchNorm", 2, 3, 0, 4, 10);
+    cube_panel(fig.panel(0, 1), "LayerNorm", 0, 8, 0, 1, 20);
+    cube_panel(fig.panel(0, 2), "GroupNorm (4 groups drawn)", 2, 4, 0, 1, 30);
+    cube_panel(fig.panel(0, 3), "InstanceNorm", 2, 3, 0, 1, 40);
+    cube_panel(fig.panel(0, 4), "RMSNorm (LayerNorm's set, no centring)", 0, 8, 0, 1, 50);
+    return fig.save(fs::path(out) / "ch310_norm_axes.png").message;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     tg::examples::Cli cli(
         "ch310_norm_family",
-        "BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed feature map "
+        "BatchNorm, LayerNorm, GroupNorm, InstanceNorm and RMSNorm on the same skewed feature map "
         "[4, 64, 28, 28]: output statistics, axes, train/eval difference, forward time.");
     auto& common = cli.add_common({}, /*with_seeds=*/false,
                                   /*with_dataset=*/false);
@@ -189,93 +316,19 @@ int main(int argc, char** argv) {
         "ch310_norm_axes.png (+ .gp, CSV) and ch310_norm_family_facts.json. Forward times are "
         "this machine's, and noisy when it is loaded.");
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
-    const std::uint64_t seed = common.seed;
-    const std::string out = common.out;
-    const bool quick = common.quick;
 
     try {
         cli.prepare();  // --threads applied, --out created and checked writable
-        if (quick) repeats = std::min<std::size_t>(repeats, 3);
-        tg::Generator gen(seed);
-        const Tensor x(skewed_input(4, gen));
-        const Tensor x2(skewed_input(2, gen)), x64(skewed_input(64, gen));
-        const Stats in = stats(x.value());
-        std::printf(
-            "Input [4, 64, 28, 28]: mean %.3f, std %.3f; channel means %.2f..%.2f, "
-            "channel stds %.2f..%.2f\n\n",
-            in.mean, in.std, in.ch_mean_lo, in.ch_mean_hi, in.ch_std_lo, in.ch_std_hi);
-
-        const std::vector<Layer> layers{
-            {"BatchNorm2d(64)", "batchnorm", "(N, H, W) per channel",
-             [] { return std::make_unique<tg::nn::BatchNorm2d>(C); }},
-            {"LayerNorm([64,28,28])", "layernorm", "(C, H, W) per example",
-             [] {
-                 return std::make_unique<tg::nn::LayerNorm>(tg::Shape{C, H, W});
-             }},
-            {"GroupNorm(8, 64)", "groupnorm", "(C/8, H, W) per example, group",
-             [] { return std::make_unique<tg::nn::GroupNorm>(8, C); }},
-            {"InstanceNorm2d(64)", "instancenorm", "(H, W) per example, channel",
-             [] { return std::make_unique<tg::nn::InstanceNorm2d>(C); }},
-        };
+        if (common.quick) repeats = std::min<std::size_t>(repeats, 3);
+        const Inputs in = make_inputs(common.seed);
         gotchas::Facts facts;
-        std::printf("  %-22s %-31s %7s %6s  %-13s %-12s %9s %9s %9s %9s\n", "layer",
-                    "one set = values over", "mean", "std", "channel means", "channel stds",
-                    "batch dep", "|train−eval|", "ms @ N=2", "ms @ N=64");
+        print_header();
         tg::NoGradGuard no_grad;
-        for (const Layer& l : layers) {
-            auto layer = l.make();
-            layer->train();
-            const Array y_train = (*layer)(x).value();
-            const Stats s = stats(y_train);
-            // Depends on the batch: example 0 alone (with example 1, as BN needs 2) vs in x.
-            Array pair = Array::from_shape({2, C, H, W});
-            std::copy(x.value().data(), x.value().data() + 2 * C * H * W, pair.data());
-            for (std::size_t i = 0; i < C * H * W; ++i)
-                pair.data()[C * H * W + i] = -pair.data()[C * H * W + i];  // another partner
-            const Array y_pair = (*layer)(Tensor(pair)).value();
-            double batch_dep = 0.0;
-            for (std::size_t i = 0; i < C * H * W; ++i)
-                batch_dep = std::max(
-                    batch_dep, std::abs(static_cast<double>(y_pair.data()[i]) - y_train.data()[i]));
-            layer->eval();
-            const double train_eval = max_abs_diff((*layer)(x).value(), y_train);
-            layer->train();
-            const double t2 = forward_ms(*layer, x2, repeats);
-            const double t64 = forward_ms(*layer, x64, repeats);
-            char means[32], stds[32];
-            std::snprintf(means, sizeof means, "%.2f..%.2f", s.ch_mean_lo, s.ch_mean_hi);
-            std::snprintf(stds, sizeof stds, "%.2f..%.2f", s.ch_std_lo, s.ch_std_hi);
-            std::printf("  %-22s %-31s %7.3f %6.3f  %-13s %-12s %9.3g %9.3g %9.3f %9.3f\n",
-                        l.name.c_str(), l.set.c_str(), s.mean, s.std, means, stds, batch_dep,
-                        train_eval, t2, t64);
-            facts.number(l.key + "_mean", s.mean);
-            facts.number(l.key + "_std", s.std);
-            facts.number(l.key + "_channel_mean_lo", s.ch_mean_lo);
-            facts.number(l.key + "_channel_mean_hi", s.ch_mean_hi);
-            facts.number(l.key + "_channel_std_lo", s.ch_std_lo);
-            facts.number(l.key + "_channel_std_hi", s.ch_std_hi);
-            facts.number(l.key + "_batch_dependence", batch_dep);
-            facts.number(l.key + "_train_eval_diff", train_eval);
-            facts.number(l.key + "_ms_batch2", t2);
-            facts.number(l.key + "_ms_batch64", t64);
-        }
-        std::printf(
-            "\nBatch dep: the largest change of example 0's output when its batch partner "
-            "changes\n(only BatchNorm's output depends on the rest of the batch). |train−eval|: "
-            "BatchNorm's eval mode uses\nrunning statistics (here after one update from "
-            "0 and 1), the others compute the same thing in both modes.\nLayerNorm leaves "
-            "the channel means skewed: it normalises each example's (C, H, W) values together.\n");
-
-        tg::viz::Figure fig(1, 4, 1680, 470);
-        fig.suptitle =
-            "Which values are normalised together (one set shaded): N examples, "
-            "C channels, H, W positions";
-        cube_panel(fig.panel(0, 0), "BatchNorm", 2, 3, 0, 4, 10);
-        cube_panel(fig.panel(0, 1), "LayerNorm", 0, 8, 0, 1, 20);
-        cube_panel(fig.panel(0, 2), "GroupNorm (4 groups drawn)", 2, 4, 0, 1, 30);
-        cube_panel(fig.panel(0, 3), "InstanceNorm", 2, 3, 0, 1, 40);
-        std::cout << "\n" << fig.save(fs::path(out) / "ch310_norm_axes.png").message << "\n";
-        std::cout << "Facts: " << facts.save(out, "ch310_norm_family").string() << "\n";
+        for (const Layer& l : norm_layers())
+            report(l, measure(l, in, repeats), facts);
+        print_footnote();
+        std::cout << "\n" << draw_axes(common.out) << "\n";
+        std::cout << "Facts: " << facts.save(common.out, "ch310_norm_family").string() << "\n";
     } catch (const std::exception& e) {
         std::cerr << "ch310_norm_family: " << e.what() << "\n";
         return 1;

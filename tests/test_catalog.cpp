@@ -1,8 +1,12 @@
 // The op catalog (tapegrad/ops/catalog.hpp), the one list of ops the tests walk: here, every op
-// with two kernels gives the reference kernels' numbers with the fast ones, on 1 and 2 threads.
+// with two kernels gives the reference kernels' numbers with the fast ones, on 1 and 2 threads;
+// every op's gradients match central finite differences (float64 binary); every example that
+// names a PyTorch case gives PyTorch's output and gradients, with each kernel set; every
+// example's bad call throws the message it names.
 // (tests/test_tape.cpp walks it for the named backward structs, tests/test_reliability_ops.cpp
 // for empty batches.)
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,6 +15,15 @@
 #include "tapegrad/tapegrad.hpp"
 #include "testing.hpp"
 #include "thread_count.hpp"
+
+namespace {
+
+/// sum(out · r), r fixed: a scalar whose gradient reaches every element of out.
+tg::Tensor weighted_sum(const tg::Tensor& out, const tg::Array& r) {
+    return tg::sum(tg::mul(out, tg::Tensor(r)));
+}
+
+}  // namespace
 
 TEST_CASE("the op catalog names each example once and gives each a call") {
     std::set<std::string> names;
@@ -56,4 +69,75 @@ TEST_CASE("every op with two kernels: the fast ones give the reference ones' num
         }
     }
     CHECK(walked >= 2 * 10);  // relu, pooling, conv2d, losses, the normalisations
+}
+
+TEST_CASE("gradcheck float64: every op in the catalog" * doctest::skip(!tg::is_double)) {
+    std::size_t walked = 0;
+    for (const tg::OpExample& example : tg::op_catalog()) {
+        INFO(example.name);
+        // Inputs in [0.5, 1.5]: inside log's, sqrt's and pow's domains, away from relu's kink,
+        // without ties for max_pool2d.
+        tg::Generator gen(5);
+        std::vector<tg::Tensor> inputs;
+        for (const tg::Shape& shape : example.inputs)
+            inputs.emplace_back(tg::uniform(shape, 0.5, 1.5, gen), true);
+        const tg::Array r = tg::normal(example.call(inputs).shape(), 0.0, 1.0, gen);
+        CHECK_GRADCHECK(
+            [&](const std::vector<tg::Tensor>& in) { return weighted_sum(example.call(in), r); },
+            inputs);
+        ++walked;
+    }
+    CHECK(walked == tg::op_catalog().size());
+}
+
+TEST_CASE("vs PyTorch: every catalog example that names a PyTorch case, each kernel set") {
+    std::size_t walked = 0;
+    for (const tg::OpExample& example : tg::op_catalog()) {
+        if (example.pytorch_case == nullptr) continue;
+        const std::string key = example.pytorch_case;  // "<group>/<case>"
+        const auto& ref = tgtest::reference(key.substr(0, key.find('/')));
+        const std::string c = key.substr(key.find('/') + 1) + "/";
+        for (const tg::Kernels k : tgtest::kBothKernels) {
+            if (!example.two_kernels && k != tg::kernels_in_use()) continue;
+            tgtest::KernelsGuard guard(k);
+            INFO(example.name << " vs " << key << " with the " << tg::kernels_name() << " kernels");
+            std::vector<tg::Tensor> inputs;
+            for (std::size_t i = 0; i < example.inputs.size(); ++i) {
+                inputs.emplace_back(ref.at(c + "in" + std::to_string(i)), true);
+                REQUIRE(inputs.back().shape() == example.inputs[i]);
+            }
+            tg::Tape tape;
+            const tg::Tensor out = example.call(inputs);
+            CHECK_MATCHES(out.value(), ref.at(c + "out"));
+            tape.backward(out, ref.at(c + "dy"));
+            for (std::size_t i = 0; i < inputs.size(); ++i) {
+                INFO("grad of input " << i);
+                CHECK_MATCHES_SCALED(inputs[i].grad(), ref.at(c + "din" + std::to_string(i)));
+            }
+        }
+        ++walked;
+    }
+    CHECK(walked >= 1);
+}
+
+TEST_CASE("errors: every catalog example's bad call throws the message it names") {
+    std::size_t walked = 0;
+    for (const tg::OpExample& example : tg::op_catalog()) {
+        if (example.bad_message == nullptr) continue;
+        INFO(example.name);
+        std::vector<tg::Tensor> inputs;
+        for (const tg::Shape& shape : example.bad_inputs)
+            inputs.push_back(tg::Tensor::zeros(shape, true));
+        bool threw = false;
+        try {
+            example.call(inputs);
+        } catch (const std::invalid_argument& e) {
+            threw = true;
+            CHECK_MESSAGE(std::string(e.what()).rfind(example.bad_message, 0) == 0,
+                          e.what() << " does not start with " << example.bad_message);
+        }
+        CHECK_MESSAGE(threw, "no std::invalid_argument");
+        ++walked;
+    }
+    CHECK(walked >= 1);
 }

@@ -379,3 +379,33 @@ TEST_CASE("a CNN prints exactly as PyTorch prints the same nn.Sequential") {
                        "9.running_mean", "9.running_var", "9.num_batches_tracked", "11.weight",
                        "11.bias", "12.weight", "12.bias", "13.weight", "13.bias"});
 }
+
+TEST_CASE("RMSNorm module: torch.nn.RMSNorm's parameters, eps=None default and printout") {
+    const tgtest::Reference& norm = tgtest::reference("norm");  // gen_norm.py's rms_norm cases
+    nn::RMSNorm rms({3});
+    CHECK(rms.named_parameters().size() == 1);
+    CHECK(rms.weight.shape() == tg::Shape{3});
+    CHECK(rms.weight.requires_grad());
+    CHECK(rms.weight.value() == Array{1, 1, 1});
+    rms.weight.value() = norm.at("catalog_rms_norm/in1");
+    CHECK_MATCHES(rms(Tensor(norm.at("catalog_rms_norm/in0"))).value(),
+                  norm.at("catalog_rms_norm/out"));
+    // Values ~1e-4: the output depends on eps, here the float type's epsilon (eps=None).
+    nn::RMSNorm plain({6, 6}, {.elementwise_affine = false});
+    CHECK(plain.named_parameters().empty());
+    CHECK_FALSE(plain.weight.defined());
+    CHECK_MATCHES(plain(Tensor(norm.at("catalog_rms_norm_tiny/in0"))).value(),
+                  norm.at("catalog_rms_norm_tiny/out"));
+
+    std::ostringstream out;
+    nn::Sequential(nn::RMSNorm({3}), nn::RMSNorm({2, 4}, {.eps = 1e-6})).print(out);
+    CHECK(out.str() ==  // print(model) in PyTorch 2.4
+          "Sequential(\n"
+          "  (0): RMSNorm((3,), eps=None, elementwise_affine=True)\n"
+          "  (1): RMSNorm((2, 4), eps=1e-06, elementwise_affine=True)\n"
+          ")");
+    CHECK_THROWS_WITH_AS(plain(Tensor::ones({2, 6, 5})),
+                         "rms_norm: normalized_shape [6, 6] does not match input [2, 6, 5] "
+                         "(expected input of shape [*, 6, 6])",
+                         std::invalid_argument);
+}

@@ -601,7 +601,7 @@ class TapeEntryPrinter:
 
 
 # ---------------------------------------------------------------------------------------------
-# tg::nn::Module: PyTorch's repr, computed from the fields (as Module::print would print it)
+# tg::nn::Module: PyTorch's repr, as Module::print prints it (the layer's text noted by the library)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -613,54 +613,11 @@ def _py_bool(v):
     return "True" if bool(v) else "False"
 
 
-def _defined(tensor):
-    return int(_node_of_tensor(tensor)) != 0
-
-
 def _extra_repr(kind, m):
-    """What the class's extra_repr() returns, from its fields."""
-    u = lambda name: int(m[name])  # noqa: E731
-    if kind == "Conv2d":
-        pair = lambda v: "(%d, %d)" % (v, v)  # noqa: E731
-        s = "%d, %d, kernel_size=%s, stride=%s" % (u("in_channels"), u("out_channels"),
-                                                   pair(u("kernel_size")), pair(u("stride")))
-        if u("padding"):
-            s += ", padding=" + pair(u("padding"))
-        if not _defined(m["bias"]):
-            s += ", bias=False"
-        return s
-    if kind == "Linear":
-        return "in_features=%d, out_features=%d, bias=%s" % (
-            u("in_features"), u("out_features"), _py_bool(_defined(m["bias"])))
-    if kind in ("BatchNorm1d", "BatchNorm2d"):
-        o = m["options"]
-        engaged, momentum = _optional(o["momentum"])
-        return "%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
-            u("num_features"), _py_number(o["eps"]), _py_number(momentum) if engaged else "None",
-            _py_bool(o["affine"]), _py_bool(o["track_running_stats"]))
-    if kind == "InstanceNorm2d":
-        o = m["options"]
-        return "%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
-            u("num_features"), _py_number(o["eps"]), _py_number(o["momentum"]),
-            _py_bool(o["affine"]), _py_bool(o["track_running_stats"]))
-    if kind == "LayerNorm":
-        dims = [int(d) for d in _vector(m["normalized_shape"])]
-        t = "(" + ", ".join(str(d) for d in dims) + (",)" if len(dims) == 1 else ")")
-        o = m["options"]
-        return "%s, eps=%s, elementwise_affine=%s" % (t, _py_number(o["eps"]),
-                                                      _py_bool(o["elementwise_affine"]))
-    if kind == "GroupNorm":
-        o = m["options"]
-        return "%d, %d, eps=%s, affine=%s" % (u("num_groups"), u("num_channels"),
-                                              _py_number(o["eps"]), _py_bool(o["affine"]))
-    if kind in ("MaxPool2d", "AvgPool2d"):
-        s = "kernel_size=%d, stride=%d, padding=%d" % (u("kernel_size"), u("stride"), u("padding"))
-        return s + (", dilation=1, ceil_mode=False" if kind == "MaxPool2d" else "")
-    if kind == "Flatten":
-        return "start_dim=%d, end_dim=%d" % (int(m["start_dim"]), int(m["end_dim"]))
-    if kind == "Dropout":
-        return "p=%s, inplace=False" % _py_number(m["p"])
-    return ""
+    """The layer's extra_repr(), as the library noted it (tg::nn::Module::debug_extra_repr_: at
+    its registration, its last call or print), read from memory: no code runs, so it works in
+    a core file too, and no layer's text is written a second time here."""
+    return _std_string(m["debug_extra_repr_"])
 
 
 def _module_kind(val):

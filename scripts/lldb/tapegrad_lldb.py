@@ -344,55 +344,10 @@ def _f(v, *path):
     return data.GetDouble(err, 0) if m.GetByteSize() == 8 else data.GetFloat(err, 0)
 
 
-def _i(v, *path):
-    return _member(v, *path).GetValueAsSigned(0)
-
-
-def _defined(tensor):
-    return _u(_member(tensor, "node_", "_M_ptr")) != 0
-
-
 def extra_repr(kind, m):
-    """What the class's extra_repr() returns, from its fields (as scripts/gdb/tapegrad.py)."""
-    if kind == "Conv2d":
-        pair = lambda n: "(%d, %d)" % (n, n)  # noqa: E731
-        s = "%d, %d, kernel_size=%s, stride=%s" % (_i(m, "in_channels"), _i(m, "out_channels"),
-                                                   pair(_i(m, "kernel_size")),
-                                                   pair(_i(m, "stride")))
-        if _i(m, "padding"):
-            s += ", padding=" + pair(_i(m, "padding"))
-        if not _defined(_member(m, "bias")):
-            s += ", bias=False"
-        return s
-    if kind == "Linear":
-        return "in_features=%d, out_features=%d, bias=%s" % (
-            _i(m, "in_features"), _i(m, "out_features"), _py_bool(_defined(_member(m, "bias"))))
-    if kind in ("BatchNorm1d", "BatchNorm2d", "InstanceNorm2d"):
-        o = _member(m, "options")
-        mom = _member(o, "momentum")
-        if kind == "InstanceNorm2d":
-            momentum = _py_number(_f(o, "momentum"))
-        else:
-            payload = _member(mom, "_M_payload")
-            momentum = _py_number(_f(payload, "_M_payload", "_M_value")) \
-                if _u(_member(payload, "_M_engaged")) else "None"
-        return "%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
-            _i(m, "num_features"), _py_number(_f(o, "eps")), momentum,
-            _py_bool(_u(_member(o, "affine"))), _py_bool(_u(_member(o, "track_running_stats"))))
-    if kind == "GroupNorm":
-        o = _member(m, "options")
-        return "%d, %d, eps=%s, affine=%s" % (_i(m, "num_groups"), _i(m, "num_channels"),
-                                              _py_number(_f(o, "eps")),
-                                              _py_bool(_u(_member(o, "affine"))))
-    if kind in ("MaxPool2d", "AvgPool2d"):
-        s = "kernel_size=%d, stride=%d, padding=%d" % (_i(m, "kernel_size"), _i(m, "stride"),
-                                                       _i(m, "padding"))
-        return s + (", dilation=1, ceil_mode=False" if kind == "MaxPool2d" else "")
-    if kind == "Flatten":
-        return "start_dim=%d, end_dim=%d" % (_i(m, "start_dim"), _i(m, "end_dim"))
-    if kind == "Dropout":
-        return "p=%s, inplace=False" % _py_number(_f(m, "p"))
-    return ""
+    """The layer's extra_repr(), as the library noted it (tg::nn::Module::debug_extra_repr_, as
+    scripts/gdb/tapegrad.py reads it): from memory, no code run, no second copy here."""
+    return _std_string(_member(m, "debug_extra_repr_"))
 
 
 def _is_module(v):

@@ -40,7 +40,7 @@ std::string Conv2d::extra_repr() const {
     std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
                     ", kernel_size=" + pair(kernel_size) + ", stride=" + pair(stride);
     if (padding != 0) s += ", padding=" + pair(padding);
-    if (!bias.defined()) s += ", bias=False";
+    if (!has_parameter("bias")) s += ", bias=False";
     return s;
 }
 

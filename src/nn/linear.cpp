@@ -30,7 +30,7 @@ Tensor Linear::forward(const Tensor& x) {
 std::string Linear::extra_repr() const {
     return "in_features=" + std::to_string(in_features) +
            ", out_features=" + std::to_string(out_features) +
-           ", bias=" + (bias.defined() ? "True" : "False");
+           ", bias=" + (has_parameter("bias") ? "True" : "False");
 }
 
 }  // namespace tg::nn

@@ -62,6 +62,20 @@ Tensor Module::forward(const Tensor&) {
                            "its own forward takes");
 }
 
+namespace {
+
+/// Notes m.extra_repr() in `slot` (Module::debug_extra_repr_, what the debuggers' printers
+/// show). Also called while a constructor registers its tensors, when a layer's extra_repr may
+/// read a member not assigned yet: if it throws, the previous note stays.
+void note_repr_of(const Module& m, std::string& slot) {
+    try {
+        slot = m.extra_repr();
+    } catch (const std::exception&) {
+    }
+}
+
+}  // namespace
+
 Tensor Module::operator()(const Tensor& input) {
     Tensor output = forward(input);
     call_forward_hooks(input, output);
@@ -69,6 +83,8 @@ Tensor Module::operator()(const Tensor& input) {
 }
 
 void Module::call_forward_hooks(const Tensor& input, const Tensor& output) const {
+    // For the debuggers' printers: the options this call ran with.
+    note_repr_of(*this, debug_extra_repr_);
     // A copy, so a hook may remove itself (or others) while we iterate.
     const auto hooks = hooks_->hooks;
     for (const auto& [id, hook] : hooks)
@@ -102,13 +118,21 @@ Tensor Module::register_parameter(const std::string& name, Tensor parameter) {
     parameter.requires_grad_(true);
     parameter.set_name(join(name_, name));
     parameters_.emplace_back(name, parameter);
+    note_repr_of(*this, debug_extra_repr_);
     return parameter;
+}
+
+bool Module::has_parameter(const std::string& name) const {
+    for (const auto& [n, t] : parameters_)
+        if (n == name) return true;
+    return false;
 }
 
 Tensor Module::register_buffer(const std::string& name, Tensor buffer) {
     check_new_name("buffer", name);
     buffer.set_name(join(name_, name));
     buffers_.emplace_back(name, buffer);
+    note_repr_of(*this, debug_extra_repr_);
     return buffer;
 }
 
@@ -117,7 +141,9 @@ std::shared_ptr<Module> Module::register_module(const std::string& name,
     check_new_name("module", name);
     if (!child) throw std::invalid_argument(describe(*this) + ": module '" + name + "' is null");
     child->set_qualified_name(join(name_, name));
+    note_repr_of(*child, child->debug_extra_repr_);
     children_.emplace_back(name, child);
+    note_repr_of(*this, debug_extra_repr_);  // a container has no tensors of its own to note at
     return child;
 }
 
@@ -127,6 +153,7 @@ std::shared_ptr<Module> Module::replace_module(const std::string& name,
     for (auto& [n, c] : children_) {
         if (n != name) continue;
         child->set_qualified_name(join(name_, name));
+        note_repr_of(*child, child->debug_extra_repr_);
         std::swap(c, child);
         return child;
     }
@@ -326,6 +353,7 @@ void Module::load_state(const std::string& path) {
 // ---- printing ------------------------------------------------------------------------------
 
 void Module::print(std::ostream& out, int indent) const {
+    note_repr_of(*this, debug_extra_repr_);
     out << type_name() << '(' << extra_repr();
     if (!children_.empty()) {
         const std::string pad(static_cast<std::size_t>(indent + 2), ' ');

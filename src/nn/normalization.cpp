@@ -28,6 +28,14 @@ std::string py_number(double v) {
     return s.str();
 }
 
+/// A shape as Python writes a tuple: "(3,)", "(2, 3)".
+std::string py_tuple(const Shape& dims) {
+    std::string t = "(";
+    for (std::size_t i = 0; i < dims.size(); ++i)
+        t += (i ? ", " : "") + std::to_string(dims[i]);
+    return t + (dims.size() == 1 ? ",)" : ")");
+}
+
 }  // namespace
 
 // ---- BatchNorm1d / BatchNorm2d -------------------------------------------------------------
@@ -232,12 +240,25 @@ Tensor LayerNorm::forward(const Tensor& x) {
 }
 
 std::string LayerNorm::extra_repr() const {
-    std::string dims = "(";
-    for (std::size_t i = 0; i < normalized_shape.size(); ++i) {
-        dims += (i ? ", " : "") + std::to_string(normalized_shape[i]);
-    }
-    dims += normalized_shape.size() == 1 ? ",)" : ")";
-    return dims + ", eps=" + py_number(options.eps) +
+    return py_tuple(normalized_shape) + ", eps=" + py_number(options.eps) +
+           ", elementwise_affine=" + py_bool(options.elementwise_affine);
+}
+
+// ---- RMSNorm -------------------------------------------------------------------------------
+
+RMSNorm::RMSNorm(Shape shape, RMSNormOptions opts)
+    : normalized_shape(std::move(shape)), options(opts) {
+    if (options.elementwise_affine)
+        weight = register_parameter("weight", Tensor::ones(normalized_shape));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) {
+    return rms_norm(x, normalized_shape, weight, options.eps);
+}
+
+std::string RMSNorm::extra_repr() const {
+    return py_tuple(normalized_shape) +
+           ", eps=" + (options.eps ? py_number(*options.eps) : "None") +
            ", elementwise_affine=" + py_bool(options.elementwise_affine);
 }
 

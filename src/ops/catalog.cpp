@@ -34,7 +34,25 @@ OpExample op(const char* name, const char* backward, bool two_kernels, std::vect
             std::move(inputs),
             std::move(empty_inputs),
             std::move(empty_output),
-            std::move(call)};
+            std::move(call),
+            {},
+            nullptr,
+            nullptr};
+}
+
+/// The example `e`, also called on inputs of the shapes `bad` and expected to throw
+/// std::invalid_argument with a message that starts with `message`.
+OpExample bad_call(std::vector<Shape> bad, const char* message, OpExample e) {
+    e.bad_inputs = std::move(bad);
+    e.bad_message = message;
+    return e;
+}
+
+/// The example `e`, checked against PyTorch's numbers for it: "<group>/<case>" of
+/// tests/reference/<group>.txt.
+OpExample vs_pytorch(const char* pytorch_case, OpExample e) {
+    e.pytorch_case = pytorch_case;
+    return e;
 }
 
 /// The channel count of x [N, C, *]: the running statistics' size.
@@ -149,8 +167,24 @@ const std::vector<OpExample>& op_catalog() {
                             rv = Tensor::ones({channels(v[0])});
                return batch_norm(v[0], rm, rv, v[1], v[2], false, 0.1, 1e-5);
            }),
-        op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}}, {rows0, {3}, {3}}, rows0,
-           [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }),
+        bad_call({{2, 4}, {3}, {3}},
+                 "layer_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
+                 "shape [*, 3])",
+                 vs_pytorch("norm/catalog_layer_norm",
+                            op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}},
+                               {rows0, {3}, {3}}, rows0,
+                               [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }))),
+        bad_call({{2, 4}, {3}},
+                 "rms_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
+                 "shape [*, 3])",
+                 vs_pytorch("norm/catalog_rms_norm",
+                            op("rms_norm", "RMSNormBackward", true, {rows, {3}}, {rows0, {3}},
+                               rows0, [](const In& v) { return rms_norm(v[0], {3}, v[1]); }))),
+        // Values ~1e-4 in PyTorch's case: the default eps (the float type's epsilon) counts.
+        vs_pytorch(
+            "norm/catalog_rms_norm_tiny",
+            op("rms_norm over [H, W], no weight", "RMSNormBackward", true, {img}, {{0, 2, 6, 6}},
+               {0, 2, 6, 6}, [](const In& v) { return rms_norm(v[0], {6, 6}); })),
         op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
            {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
            [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),

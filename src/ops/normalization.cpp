@@ -252,7 +252,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 // ---------------------------------------------------------------------------------------------
 // layer_norm, group_norm, instance_norm: one "normalise a set" kernel pair
-// (kernels/*/normalize_sets.cpp) with x seen as R sets [R, K, L], parameters p = (r mod G)·K + k.
+// (kernels/*/normalize_sets.cpp) with x seen as R sets [R, K, L], parameters p = (r mod G)·K + k;
+// and rms_norm, whose pair is declared beside it, with x seen as rows [R, D].
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -314,11 +315,13 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
     return out;
 }
 
-}  // namespace
-
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
-                  const Tensor& bias, double eps) {
-    const char* op = "layer_norm";
+/// Checks that x is [*, normalized_shape] and that weight and bias are undefined or of shape
+/// normalized_shape (layer_norm, rms_norm); returns x seen as rows [R, D], D = the
+/// normalized_shape's size.
+std::pair<std::size_t, std::size_t> check_normalized_shape(const char* op, const Tensor& x,
+                                                           const Shape& normalized_shape,
+                                                           const Tensor& weight,
+                                                           const Tensor& bias) {
     const Shape shape = x.shape();
     if (normalized_shape.empty()) {
         throw std::invalid_argument(std::string(op) +
@@ -342,13 +345,55 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     };
     check_param("weight", weight);
     check_param("bias", bias);
+    const std::size_t D = trailing_size(shape, shape.size() - nd);
+    return {D == 0 ? 0 : x.numel() / D, D};
+}
 
+/// The backward of rms_norm: from ∂L/∂y (dy) the backward kernel computes ∂L/∂x and ∂L/∂γ.
+struct RMSNormBackward final : BackwardClosure {
+    RMSNormBackward(const Tensor& input, const Tensor& gamma, std::size_t rows, std::size_t size,
+                    std::vector<double> row_invrms)
+        : x(input), weight(gamma), R(rows), D(size), invrms(std::move(row_invrms)) {}
+
+    Tensor x, weight;
+    std::size_t R, D;            // x seen as [R, D]
+    std::vector<double> invrms;  // [R]: 1/sqrt(mean(x²) + ε) of each row, from the forward
+
+    void operator()(const Array& dy) override {
+        const Tensor no_bias;
+        InputGrads grads(x, weight, no_bias);  // dx, dγ: null where not wanted
+        kernels::in_use->rms_norm_backward(grads.dx, grads.dgamma, dy.data(), x.value().data(),
+                                           invrms.data(), data_or_null(weight), R, D);
+        grads.accumulate();  // x.grad += dx, γ.grad += dγ
+    }
+};
+
+}  // namespace
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
     // x [R, D]: R rows (the leading dims), each one set of D values (normalized_shape), γ and β
     // one per position in the row.
-    const std::size_t D = trailing_size(shape, shape.size() - nd);
-    const std::size_t R = D == 0 ? 0 : x.numel() / D;
+    const auto [R, D] = check_normalized_shape("layer_norm", x, normalized_shape, weight, bias);
     std::vector<double> mean, var;
-    return normalize_sets(op, x, {R, 1, D, 1}, weight, bias, nullptr, nullptr, eps, mean, var);
+    return normalize_sets("layer_norm", x, {R, 1, D, 1}, weight, bias, nullptr, nullptr, eps, mean,
+                          var);
+}
+
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                std::optional<double> eps) {
+    const auto [R, D] = check_normalized_shape("rms_norm", x, normalized_shape, weight, Tensor{});
+    std::vector<double> invrms(R);
+    Array y = new_array(x.shape());
+    kernels::in_use->rms_norm_forward(y.data(), invrms.data(), x.value().data(),
+                                      data_or_null(weight), R, D,
+                                      eps.value_or(std::numeric_limits<real>::epsilon()));
+    Tensor out(std::move(y));
+    std::vector<Tensor> inputs;
+    if (Tape* tape = tape_for({x, weight}, inputs))
+        tape->record("rms_norm", std::move(inputs), out,
+                     RMSNormBackward(x, weight, R, D, std::move(invrms)));
+    return out;
 }
 
 Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight, const Tensor& bias,

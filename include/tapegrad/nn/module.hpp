@@ -160,6 +160,10 @@ class Module {
     void print(std::ostream& out, int indent = 0) const;
 
   protected:
+    /// True if this module itself registered a parameter called `name`. For extra_repr(),
+    /// which the debuggers' text is noted from while a constructor registers its tensors
+    /// (`bias = register_parameter("bias", ...)` assigns `bias` only after the note).
+    bool has_parameter(const std::string& name) const;
     /// Calls every forward hook with (name(), input, output): for modules whose forward takes
     /// other arguments and that define their own operator() (the losses).
     void call_forward_hooks(const Tensor& input, const Tensor& output) const;
@@ -185,6 +189,12 @@ class Module {
     NamedTensors buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     std::shared_ptr<detail::HookList> hooks_ = std::make_shared<detail::HookList>();
+    // extra_repr() as of this module's last registration of a tensor, registration as a child,
+    // call (operator()) or print(): what the debuggers' printers show inside the parentheses
+    // (scripts/gdb/tapegrad.py, scripts/lldb/tapegrad_lldb.py), read from memory, so also in a
+    // core file, with no second copy of each layer's extra_repr in Python.
+    mutable std::string debug_extra_repr_ = "<not yet described: register, call or print it>";
+    void note_extra_repr() const { debug_extra_repr_ = extra_repr(); }
 };
 
 /// Prints module.print(out) and a newline, as Python's print(model) does (`std::cout << model`

@@ -2,9 +2,11 @@
 //
 // The tests walk this list: every op records a named backward struct (tests/test_tape.cpp),
 // every op gives zero gradients of the right shapes on an empty batch
-// (tests/test_reliability_ops.cpp), and every op with a reference and a fast kernel gives the
-// same numbers with both (tests/test_catalog.cpp). A new op joins every such test by being
-// added to op_catalog() (src/ops/catalog.cpp).
+// (tests/test_reliability_ops.cpp), and tests/test_catalog.cpp checks that every op with a
+// reference and a fast kernel gives the same numbers with both, that every op's gradients pass
+// a float64 gradcheck, that an example naming a PyTorch case gives PyTorch's numbers, and that
+// an example's bad call throws the message it names. A new
+// op joins every such test by being added to op_catalog() (src/ops/catalog.cpp).
 #pragma once
 
 #include <functional>
@@ -31,6 +33,15 @@ struct OpExample {
     Shape empty_output;
     /// The call itself, on inputs of the shapes above.
     std::function<Tensor(const std::vector<Tensor>&)> call;
+    /// A bad call: the same call on inputs of these shapes (empty: none), and the start of
+    /// the message it must throw std::invalid_argument with (naming the op, the shapes and
+    /// what was expected).
+    std::vector<Shape> bad_inputs;
+    const char* bad_message;
+    /// "<group>/<case>": PyTorch's numbers for this call in tests/reference/<group>.txt (inputs
+    /// in0, in1, ... of the shapes above, upstream gradient dy, out, and din0, din1, ...; the
+    /// family's generator writes them with catalog_case), or null.
+    const char* pytorch_case;
 };
 
 /// Every op's examples, in the order of include/tapegrad/tapegrad.hpp's op headers.

@@ -28,6 +28,12 @@ using BatchNormBackwardKernel = void(real* dx, real* dgamma, real* dbeta, const 
                                      const real* gamma, std::size_t N, std::size_t C, std::size_t L,
                                      bool batch_stats);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct BatchNormKernels {
+    BatchNormForwardKernel* batch_norm_forward;
+    BatchNormBackwardKernel* batch_norm_backward;
+};
+
 namespace reference {
 BatchNormForwardKernel batch_norm_forward;
 BatchNormBackwardKernel batch_norm_backward;
@@ -40,11 +46,13 @@ BatchNormBackwardKernel batch_norm_backward;
 /// tg::dist::sync_batch_norm call it whatever kernels are in use.
 void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
                                const double* var, std::size_t C, std::size_t B, double momentum);
+constexpr BatchNormKernels batch_norm_kernels{batch_norm_forward, batch_norm_backward};
 }  // namespace reference
 
 namespace fast {
 BatchNormForwardKernel batch_norm_forward;
 BatchNormBackwardKernel batch_norm_backward;
+constexpr BatchNormKernels batch_norm_kernels{batch_norm_forward, batch_norm_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels

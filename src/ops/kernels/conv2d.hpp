@@ -18,14 +18,22 @@ using Conv2dForwardKernel = void(real* y, const real* x, const real* weight, con
 using Conv2dBackwardKernel = void(real* dx, real* dweight, real* dbias, const real* dy,
                                   const real* x, const real* weight, const Conv2dShape& s);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct Conv2dKernels {
+    Conv2dForwardKernel* conv2d_forward;
+    Conv2dBackwardKernel* conv2d_backward;
+};
+
 namespace reference {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
+constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
 }  // namespace reference
 
 namespace fast {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
+constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels

@@ -30,11 +30,21 @@ using CrossEntropyForwardKernel = void(real* loss, double* lse, const real* x,
 using CrossEntropyBackwardKernel = void(real* dx, real dloss, const real* x, const double* lse,
                                         const std::int64_t* targets, std::size_t N, std::size_t C);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct CrossEntropyKernels {
+    LogSoftmaxForwardKernel* log_softmax_forward;
+    LogSoftmaxBackwardKernel* log_softmax_backward;
+    CrossEntropyForwardKernel* cross_entropy_forward;
+    CrossEntropyBackwardKernel* cross_entropy_backward;
+};
+
 namespace reference {
 LogSoftmaxForwardKernel log_softmax_forward;
 LogSoftmaxBackwardKernel log_softmax_backward;
 CrossEntropyForwardKernel cross_entropy_forward;
 CrossEntropyBackwardKernel cross_entropy_backward;
+constexpr CrossEntropyKernels cross_entropy_kernels{log_softmax_forward, log_softmax_backward,
+                                                    cross_entropy_forward, cross_entropy_backward};
 }  // namespace reference
 
 namespace fast {
@@ -42,6 +52,8 @@ LogSoftmaxForwardKernel log_softmax_forward;
 LogSoftmaxBackwardKernel log_softmax_backward;
 CrossEntropyForwardKernel cross_entropy_forward;
 CrossEntropyBackwardKernel cross_entropy_backward;
+constexpr CrossEntropyKernels cross_entropy_kernels{log_softmax_forward, log_softmax_backward,
+                                                    cross_entropy_forward, cross_entropy_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels

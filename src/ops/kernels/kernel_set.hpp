@@ -8,9 +8,14 @@
 // which, at -O0 too, is one indirect call and no frame in between: in gdb `step` on that line
 // lands in the kernel itself (the debug build's: the reference one).
 //
-// Adding a kernel pair: its header here (the function types and both namespaces' declarations),
-// its two bodies under reference/ and fast/, a pointer below and a line in each table in
-// kernels.cpp.
+// Adding a kernel to a pair: its function type, its declaration in both namespaces, a pointer in
+// the pair's row (struct <Pair>Kernels) and its name in both namespaces' rows, all in the pair's
+// header; its two bodies under reference/ and fast/. Nothing here or in kernels.cpp changes.
+// Adding a new pair: the same header, and its row below and in the two tables of kernels.cpp.
+// The rows' tables are `constexpr` (one copy per file, internal linkage), not `inline`: the
+// exercises build compiles a reference body with its kernel's name #defined away
+// (cmake/exercises.cmake), and that file's view of the table must not be the one the program
+// keeps.
 #pragma once
 
 #include "batch_norm.hpp"
@@ -22,25 +27,15 @@
 
 namespace tg::kernels {
 
-/// One kernel set: every kernel that has a reference and a fast version.
-struct KernelSet {
-    BatchNormForwardKernel* batch_norm_forward;
-    BatchNormBackwardKernel* batch_norm_backward;
-    NormalizeSetsForwardKernel* normalize_sets_forward;
-    NormalizeSetsBackwardKernel* normalize_sets_backward;
-    Conv2dForwardKernel* conv2d_forward;
-    Conv2dBackwardKernel* conv2d_backward;
-    MaxPool2dForwardKernel* max_pool2d_forward;
-    MaxPool2dBackwardKernel* max_pool2d_backward;
-    AvgPool2dForwardKernel* avg_pool2d_forward;
-    AvgPool2dBackwardKernel* avg_pool2d_backward;
-    ReluForwardKernel* relu_forward;
-    ReluBackwardKernel* relu_backward;
-    LogSoftmaxForwardKernel* log_softmax_forward;
-    LogSoftmaxBackwardKernel* log_softmax_backward;
-    CrossEntropyForwardKernel* cross_entropy_forward;
-    CrossEntropyBackwardKernel* cross_entropy_backward;
-};
+/// One kernel set: every kernel that has a reference and a fast version, one row per pair
+/// header (its struct of pointers; the members are the kernels' names, so an op writes
+/// `kernels::in_use->relu_forward(...)`).
+struct KernelSet : BatchNormKernels,
+                   NormalizeSetsKernels,
+                   Conv2dKernels,
+                   PoolKernels,
+                   ReluKernels,
+                   CrossEntropyKernels {};
 
 /// The reference kernels (the chapter's equations as plain loops, one thread) and the fast ones.
 extern const KernelSet reference_set;

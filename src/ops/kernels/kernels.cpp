@@ -17,24 +17,15 @@ namespace tg {
 
 namespace kernels {
 
-const KernelSet reference_set = {
-    reference::batch_norm_forward,     reference::batch_norm_backward,
-    reference::normalize_sets_forward, reference::normalize_sets_backward,
-    reference::conv2d_forward,         reference::conv2d_backward,
-    reference::max_pool2d_forward,     reference::max_pool2d_backward,
-    reference::avg_pool2d_forward,     reference::avg_pool2d_backward,
-    reference::relu_forward,           reference::relu_backward,
-    reference::log_softmax_forward,    reference::log_softmax_backward,
-    reference::cross_entropy_forward,  reference::cross_entropy_backward,
+constinit const KernelSet reference_set = {
+    reference::batch_norm_kernels, reference::normalize_sets_kernels,
+    reference::conv2d_kernels,     reference::pool_kernels,
+    reference::relu_kernels,       reference::cross_entropy_kernels,
 };
 
-const KernelSet fast_set = {
-    fast::batch_norm_forward,      fast::batch_norm_backward,  fast::normalize_sets_forward,
-    fast::normalize_sets_backward, fast::conv2d_forward,       fast::conv2d_backward,
-    fast::max_pool2d_forward,      fast::max_pool2d_backward,  fast::avg_pool2d_forward,
-    fast::avg_pool2d_backward,     fast::relu_forward,         fast::relu_backward,
-    fast::log_softmax_forward,     fast::log_softmax_backward, fast::cross_entropy_forward,
-    fast::cross_entropy_backward,
+constinit const KernelSet fast_set = {
+    fast::batch_norm_kernels, fast::normalize_sets_kernels, fast::conv2d_kernels,
+    fast::pool_kernels,       fast::relu_kernels,           fast::cross_entropy_kernels,
 };
 
 // Constant-initialised to the set that matches selected_kernels before its initialiser runs

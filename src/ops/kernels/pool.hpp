@@ -23,11 +23,21 @@ using AvgPool2dForwardKernel = void(real* y, const real* x, const Pool2dShape& s
 /// dx [planes, H, W] = 0, then dx[r, c] += dy[i, j] / k² for every (r, c) in window (i, j).
 using AvgPool2dBackwardKernel = void(real* dx, const real* dy, const Pool2dShape& s);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct PoolKernels {
+    MaxPool2dForwardKernel* max_pool2d_forward;
+    MaxPool2dBackwardKernel* max_pool2d_backward;
+    AvgPool2dForwardKernel* avg_pool2d_forward;
+    AvgPool2dBackwardKernel* avg_pool2d_backward;
+};
+
 namespace reference {
 MaxPool2dForwardKernel max_pool2d_forward;
 MaxPool2dBackwardKernel max_pool2d_backward;
 AvgPool2dForwardKernel avg_pool2d_forward;
 AvgPool2dBackwardKernel avg_pool2d_backward;
+constexpr PoolKernels pool_kernels{max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward,
+                                   avg_pool2d_backward};
 }  // namespace reference
 
 namespace fast {
@@ -35,6 +45,8 @@ MaxPool2dForwardKernel max_pool2d_forward;
 MaxPool2dBackwardKernel max_pool2d_backward;
 AvgPool2dForwardKernel avg_pool2d_forward;
 AvgPool2dBackwardKernel avg_pool2d_backward;
+constexpr PoolKernels pool_kernels{max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward,
+                                   avg_pool2d_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels

@@ -13,14 +13,22 @@ using ReluForwardKernel = void(real* y, const real* x, std::size_t n);
 /// dx = dy where y > 0, else 0, over n values (relu'(0) = 0, as in PyTorch).
 using ReluBackwardKernel = void(real* dx, const real* dy, const real* y, std::size_t n);
 
+/// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
+struct ReluKernels {
+    ReluForwardKernel* relu_forward;
+    ReluBackwardKernel* relu_backward;
+};
+
 namespace reference {
 ReluForwardKernel relu_forward;
 ReluBackwardKernel relu_backward;
+constexpr ReluKernels relu_kernels{relu_forward, relu_backward};
 }  // namespace reference
 
 namespace fast {
 ReluForwardKernel relu_forward;
 ReluBackwardKernel relu_backward;
+constexpr ReluKernels relu_kernels{relu_forward, relu_backward};
 }  // namespace fast
 
 }  // namespace tg::kernels
