@@ -13,7 +13,7 @@ TEST_CASE("std::cout << t.value() and << t.grad() print as xtensor's xio.hpp pri
     std::ostringstream out;
     out << t.value();
     // xtensor 0.24's format (xio.hpp): columns padded to one width, rows on their own lines.
-    CHECK(out.str() == "{{ 1. ,  2.5},\n { -3. ,  4. }}");
+    CHECK(out.str() == "{{ 1. ,  2.5},\n {-3. ,  4. }}");
     {
         tg::Tape tape;
         tape.backward(tg::sum(tg::mul(t, t)));
@@ -23,5 +23,5 @@ TEST_CASE("std::cout << t.value() and << t.grad() print as xtensor's xio.hpp pri
     CHECK(grad.str() == "{{ 2.,  5.},\n {-6.,  8.}}");
     std::ostringstream scalar;
     scalar << tg::Tensor::scalar(0.5).value();
-    CHECK(scalar.str() == "0.5");
+    CHECK(scalar.str() == " 0.5");  // (xio pads a 0-d value as a column)
 }
