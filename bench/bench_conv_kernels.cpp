@@ -200,10 +200,10 @@ int main(int argc, char** argv) {
                 xt.zero_grad();
             });
             const double one_pass = min_seconds(reps, [&] {
-                tg::kernels::fast::relu_max_pool2x2_forward(x.data(), n * c, h, h, y.data(),
-                                                            argmax.data());
-                tg::kernels::fast::relu_max_pool2x2_backward(g.data(), y.data(), argmax.data(),
-                                                             n * c, h, h, dx.data());
+                tg::kernels::fast::relu_max_pool2x2_forward(y.data(), argmax.data(), x.data(),
+                                                            n * c, h, h);
+                tg::kernels::fast::relu_max_pool2x2_backward(dx.data(), g.data(), y.data(),
+                                                             argmax.data(), n * c, h, h);
             });
             char label[64];
             std::snprintf(label, sizeof label, "[N, %zu, %zu, %zu]", c, h, h);

@@ -5,6 +5,8 @@
         README.md's first program (the ```cpp block under "## A first look") is, character for
         character, examples/first_look.cpp; its 5-line CMakeLists (the ```cmake block) is
         tests/consumer/CMakeLists.txt, which scripts/ci/consumer.sh builds against an install.
+        Its "## Your own tensors" ```cpp block is, dedented, the code tests/test_data_tensor.cpp
+        runs between its two `// README.md "Your own tensors"` markers.
 
     check_docs.py commands REPO BUILD_DIR
         Runs every fenced ```sh block of README.md, docs/*.md and data/README.md, in order, each
@@ -37,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 SKIP = re.compile(r"<!--\s*not run by tests/check_docs\.py:\s*(.*?)\s*-->")
@@ -81,6 +84,28 @@ def snippets(repo):
                             f"\n  file:   {b[line] if line < len(b) else '(ends)'}")
         else:
             print(f"  ok   README.md's ```{lang} block is {path} ({len(want.splitlines())} lines)")
+    # README.md's "Your own tensors" example is, dedented, the block of
+    # tests/test_data_tensor.cpp between its two markers, which that test runs.
+    own = readme.split("## Your own tensors", 1)
+    test_path = "tests/test_data_tensor.cpp"
+    test = open(os.path.join(repo, test_path), encoding="utf-8").read()
+    marked = re.search(r'// README\.md "Your own tensors" begins\n(.*?)^\s*// README\.md "Your own '
+                       r'tensors" ends', test, re.S | re.M)
+    blocks_here = [m.group(2) for m in FENCE.finditer(own[1].split("\n## ", 1)[0])
+                   if m.group(1) == "cpp"] if len(own) == 2 else []
+    if not marked:
+        failures.append(f"{test_path} has no README.md \"Your own tensors\" markers")
+    elif len(blocks_here) != 1:
+        failures.append("README.md's '## Your own tensors' section has no (single) ```cpp block")
+    elif blocks_here[0] != textwrap.dedent(marked.group(1)):
+        a, b = blocks_here[0].splitlines(), textwrap.dedent(marked.group(1)).splitlines()
+        line = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+        failures.append(f"README.md's 'Your own tensors' block differs from {test_path} at its "
+                        f"line {line + 1}:\n  README: {a[line] if line < len(a) else '(ends)'}"
+                        f"\n  test:   {b[line] if line < len(b) else '(ends)'}")
+    else:
+        print(f"  ok   README.md's 'Your own tensors' block is {test_path}'s marked code "
+              f"({len(blocks_here[0].splitlines())} lines)")
     # A fence with text after it (```` ``` Each PNG ...````) closes nothing in Markdown: the
     # block runs on and swallows the blocks after it, which then never run.
     for path in [os.path.join(repo, "README.md")] + sorted(glob.glob(os.path.join(repo, "docs", "*.md"))):

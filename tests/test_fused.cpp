@@ -45,9 +45,9 @@ std::pair<Array, Array> fused(const Array& x, const Array& g) {
     Array y = Array::from_shape({x.shape()[0], x.shape()[1], h / 2, w / 2});
     Array dx = Array::from_shape(x.shape());
     std::vector<std::size_t> argmax(y.size());
-    tg::kernels::fast::relu_max_pool2x2_forward(x.data(), planes, h, w, y.data(), argmax.data());
-    tg::kernels::fast::relu_max_pool2x2_backward(g.data(), y.data(), argmax.data(), planes, h, w,
-                                                 dx.data());
+    tg::kernels::fast::relu_max_pool2x2_forward(y.data(), argmax.data(), x.data(), planes, h, w);
+    tg::kernels::fast::relu_max_pool2x2_backward(dx.data(), g.data(), y.data(), argmax.data(),
+                                                 planes, h, w);
     return {y, dx};
 }
 

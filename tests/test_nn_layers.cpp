@@ -10,6 +10,7 @@
 #include <xtensor/xview.hpp>
 
 #include "tapegrad/nn/nn.hpp"
+#include "tapegrad/ops/activation.hpp"
 #include "tapegrad/tape.hpp"
 #include "testing.hpp"
 
@@ -300,6 +301,47 @@ TEST_CASE("ReLU and Flatten") {
     CHECK(inner(Tensor::ones({2, 3, 4, 5})).shape() == tg::Shape{2, 12, 5});
 }
 
+TEST_CASE("Tanh, Sigmoid, LeakyReLU and GELU modules call their ops with their options") {
+    const Tensor x(Array{-2, -0.5, 0, 0.5, 2});
+    CHECK(nn::Tanh()(x).value() == tg::tanh(x).value());
+    CHECK(nn::Sigmoid()(x).value() == tg::sigmoid(x).value());
+    CHECK(nn::LeakyReLU()(x).value() == tg::leaky_relu(x, 0.01).value());
+    CHECK(nn::LeakyReLU(0.2)(x).value() == tg::leaky_relu(x, 0.2).value());
+    CHECK(nn::LeakyReLU(0.2)(x).value() != tg::leaky_relu(x, 0.01).value());
+    CHECK(nn::GELU()(x).value() == tg::gelu(x, "none").value());
+    CHECK(nn::GELU("tanh")(x).value() == tg::gelu(x, "tanh").value());
+    CHECK(nn::GELU("tanh")(x).value() != tg::gelu(x, "none").value());
+    CHECK_THROWS_WITH_AS(nn::GELU("erf"),
+                         "GELU: approximate 'erf', expected 'none' or 'tanh' (as torch.nn.GELU)",
+                         std::invalid_argument);
+}
+
+TEST_CASE("activation modules print as PyTorch 1.13 prints them") {
+    nn::Sequential model(nn::Linear(4, 3), nn::Tanh(), nn::Sigmoid(), nn::LeakyReLU(),
+                         nn::LeakyReLU(0.2), nn::GELU(), nn::GELU("tanh"), nn::ReLU(),
+                         nn::Dropout(0.5), nn::MaxPool2d(3, {.stride = 1, .padding = 1}));
+    std::ostringstream out;
+    out << model;
+    // print(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Sigmoid(), nn.LeakyReLU(),
+    //     nn.LeakyReLU(0.2), nn.GELU(), nn.GELU(approximate='tanh'), nn.ReLU(), nn.Dropout(0.5),
+    //     nn.MaxPool2d(3, 1, 1))) in PyTorch 1.13, less the options this library does not have
+    // (Dropout's ", inplace=False", MaxPool2d's ", dilation=1, ceil_mode=False"), which PyTorch
+    // prints at their defaults. Ends with a newline, as print(model) does.
+    CHECK(out.str() ==
+          "Sequential(\n"
+          "  (0): Linear(in_features=4, out_features=3, bias=True)\n"
+          "  (1): Tanh()\n"
+          "  (2): Sigmoid()\n"
+          "  (3): LeakyReLU(negative_slope=0.01)\n"
+          "  (4): LeakyReLU(negative_slope=0.2)\n"
+          "  (5): GELU(approximate='none')\n"
+          "  (6): GELU(approximate='tanh')\n"
+          "  (7): ReLU()\n"
+          "  (8): Dropout(p=0.5)\n"
+          "  (9): MaxPool2d(kernel_size=3, stride=1, padding=1)\n"
+          ")\n");
+}
+
 TEST_CASE("Dropout: inverted scaling in training, identity in eval, its own seeded generator") {
     nn::Dropout drop(0.25, {.seed = 5});
     const Tensor x = Tensor::ones({100000});
@@ -353,10 +395,10 @@ TEST_CASE("a CNN prints exactly as PyTorch prints the same nn.Sequential") {
           "  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))\n"
           "  (1): BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
           "  (2): ReLU()\n"
-          "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)\n"
+          "  (3): MaxPool2d(kernel_size=2, stride=2, padding=0)\n"
           "  (4): Flatten(start_dim=1, end_dim=-1)\n"
           "  (5): Linear(in_features=676, out_features=10, bias=True)\n"
-          "  (6): Dropout(p=0.25, inplace=False)\n"
+          "  (6): Dropout(p=0.25)\n"
           "  (7): AvgPool2d(kernel_size=2, stride=2, padding=0)\n"
           "  (8): Conv2d(2, 3, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)\n"
           "  (9): BatchNorm1d(3, eps=1e-05, momentum=None, affine=False, "

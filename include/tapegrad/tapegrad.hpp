@@ -10,6 +10,7 @@
 #include "tapegrad/memory.hpp"
 #include "tapegrad/metrics.hpp"
 #include "tapegrad/parallel.hpp"
+#include "tapegrad/print.hpp"
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "tapegrad/tensor.hpp"
@@ -35,6 +36,7 @@
 #include "tapegrad/data/dataset.hpp"
 #include "tapegrad/data/idx.hpp"
 #include "tapegrad/data/loader.hpp"
+#include "tapegrad/data/tensor_dataset.hpp"
 
 // viz
 #include "tapegrad/viz/viz.hpp"

@@ -8,6 +8,8 @@
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xio.hpp>
 
+#include "tapegrad/print.hpp"
+
 namespace tg {
 
 Tensor::Tensor(Array value, bool requires_grad, std::string name)
@@ -144,3 +146,7 @@ std::ostream& operator<<(std::ostream& out, const Tensor& t) {
 }
 
 }  // namespace tg
+
+std::ostream& xt::operator<<(std::ostream& out, const tg::Array& a) {
+    return out << static_cast<const xt::xexpression<tg::Array>&>(a);  // xio.hpp's printer
+}

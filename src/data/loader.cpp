@@ -63,18 +63,23 @@ std::size_t DataLoader::num_batches() const {
     return options_.drop_last ? n / b : n / b + (n % b != 0 ? 1 : 0);
 }
 
-std::vector<std::size_t> DataLoader::order(std::size_t k) const {
-    std::vector<std::size_t> idx(data_->size());
+std::vector<std::size_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed,
+                                     std::size_t k) {
+    std::vector<std::size_t> idx(n);
     std::iota(idx.begin(), idx.end(), std::size_t{0});
-    if (options_.shuffle) {
+    if (shuffle) {
         // Fisher–Yates: for i = N-1 .. 1, swap idx[i] with idx[j], j uniform in [0, i].
-        Generator gen(epoch_seed(options_.seed, k));
+        Generator gen(epoch_seed(seed, k));
         for (std::size_t i = idx.size(); i > 1; --i) {
             const std::size_t j = gen.randint(i);
             std::swap(idx[i - 1], idx[j]);
         }
     }
     return idx;
+}
+
+std::vector<std::size_t> DataLoader::order(std::size_t k) const {
+    return epoch_order(data_->size(), options_.shuffle, options_.seed, k);
 }
 
 Batch DataLoader::make_batch(const std::size_t* indices, std::size_t count) const {

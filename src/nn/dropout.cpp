@@ -21,7 +21,7 @@ Tensor Dropout::forward(const Tensor& x) {
 
 std::string Dropout::extra_repr() const {
     std::ostringstream s;
-    s << "p=" << p << ", inplace=False";
+    s << "p=" << p;  // PyTorch adds ", inplace=False": there is no in-place variant here
     return s.str();
 }
 

@@ -21,7 +21,8 @@ Tensor MaxPool2d::forward(const Tensor& x) {
 }
 
 std::string MaxPool2d::extra_repr() const {
-    return pool_repr(kernel_size, stride, padding) + ", dilation=1, ceil_mode=False";
+    // PyTorch adds ", dilation=1, ceil_mode=False": options this library does not have
+    return pool_repr(kernel_size, stride, padding);
 }
 
 AvgPool2d::AvgPool2d(std::size_t kernel, Pool2dOptions options)

@@ -126,6 +126,16 @@ const std::vector<OpExample>& op_catalog() {
         // activation.hpp
         op("relu", "ReluBackward", true, {rows}, {rows0}, rows0,
            [](const In& v) { return relu(v[0]); }),
+        op("tanh", "TanhBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return tanh(v[0]); }),
+        op("sigmoid", "SigmoidBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return sigmoid(v[0]); }),
+        op("leaky_relu", "LeakyReluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return leaky_relu(v[0], 0.2); }),
+        op("gelu", "GeluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return gelu(v[0]); }),
+        op("gelu tanh", "GeluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return gelu(v[0], "tanh"); }),
         // pool.hpp
         op("max_pool2d", "MaxPool2dBackward", true, {img}, {img0}, {0, 2, 2, 2},
            [](const In& v) { return max_pool2d(v[0], 2); }),

@@ -36,8 +36,8 @@ struct ReluMaxPool2dBackward final : BackwardClosure {
 
     void operator()(const Array& dy) override {
         Array dx = new_array(x.shape());
-        kernels::fast::relu_max_pool2x2_backward(dy.data(), y_handle.value().data(), argmax.data(),
-                                                 planes, h, w, dx.data());
+        kernels::fast::relu_max_pool2x2_backward(dx.data(), dy.data(), y_handle.value().data(),
+                                                 argmax.data(), planes, h, w);
         x.accumulate_grad(std::move(dx));
     }
 };
@@ -111,8 +111,8 @@ Tensor relu_max_pool2d(const Tensor& x) {
     const std::size_t planes = xs[0] * xs[1], h = xs[2], w = xs[3];
     Array y = new_array({xs[0], xs[1], h / 2, w / 2});
     std::vector<std::size_t> argmax(y.size());  // flat index into x of each output's maximum
-    kernels::fast::relu_max_pool2x2_forward(x.value().data(), planes, h, w, y.data(),
-                                            argmax.data());
+    kernels::fast::relu_max_pool2x2_forward(y.data(), argmax.data(), x.value().data(), planes, h,
+                                            w);
     Tensor out(std::move(y));
 
     if (Tape* tape = recording_tape(x)) {

@@ -130,6 +130,29 @@ case("softmax_no_shift", {"x": torch.tensor([[100.0, 0.0, -5.0], [-100.0, -101.0
                                             dtype=torch.float64)},
      lambda x: F.softmax(x, dim=-1))
 
+# --- added for issue 27 (tanh, sigmoid, leaky_relu, gelu), from their own generator so every
+# case above keeps its numbers; their weights w are drawn in main() after every earlier case's.
+gen27 = torch.Generator().manual_seed(2727)
+x27 = lambda *shape: 2 * torch.randn(tuple(shape), generator=gen27, dtype=torch.float64)
+# The awkward points: 0 (and -0), small |x|, and |x| large enough that tanh, sigmoid and GELU's
+# Φ round to their limits (the gradients 1 - y², y (1 - y) and x φ(x) underflow or cancel),
+# as far as 100 where e^100 overflows float32 (sigmoid's e^-x for x = -100).
+edges = T(0.0, -0.0, 1e-3, -1e-3, 1.0, -1.0, 5.0, -5.0, 10.0, -10.0, 20.0, -20.0, 40.0, -40.0,
+          100.0, -100.0)
+case("tanh", {"x": x27(3, 4)}, lambda x: torch.tanh(x))
+case("tanh_edges", {"x": edges.clone()}, lambda x: torch.tanh(x))
+case("sigmoid", {"x": x27(3, 4)}, lambda x: torch.sigmoid(x))
+case("sigmoid_edges", {"x": edges.clone()}, lambda x: torch.sigmoid(x))
+case("leaky_relu", {"x": x27(3, 4)}, lambda x: F.leaky_relu(x))
+case("leaky_relu_slope_0_2", {"x": x27(3, 4)}, lambda x: F.leaky_relu(x, 0.2))
+case("leaky_relu_slope_neg_1_5", {"x": x27(3, 4)}, lambda x: F.leaky_relu(x, -1.5))
+# The kink: PyTorch's leaky_relu_backward takes the slope at x = 0 (x > 0 ? g : g * slope).
+case("leaky_relu_edges", {"x": edges.clone()}, lambda x: F.leaky_relu(x, 0.2))
+case("gelu", {"x": x27(3, 4)}, lambda x: F.gelu(x))
+case("gelu_edges", {"x": edges.clone()}, lambda x: F.gelu(x))
+case("gelu_tanh", {"x": x27(3, 4)}, lambda x: F.gelu(x, approximate="tanh"))
+case("gelu_tanh_edges", {"x": edges.clone()}, lambda x: F.gelu(x, approximate="tanh"))
+
 
 def main():
     out = RefWriter("ops")

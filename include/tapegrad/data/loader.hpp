@@ -84,8 +84,7 @@ class DataLoader {
 
     /// Batches per epoch, len(loader): ceil(N / B), or floor(N / B) with drop_last.
     std::size_t num_batches() const;
-    /// Example indices of epoch k in the order they are served: 0..N-1, or with `shuffle`
-    /// a Fisher–Yates permutation drawn from Generator(epoch_seed(seed, k)).
+    /// Example indices of epoch k in the order they are served: epoch_order(N, shuffle, seed, k).
     std::vector<std::size_t> order(std::size_t k) const;
     /// Assembles the batch of examples indices[0..count): images [count, 1, rows, cols]
     /// normalised, x = (p / 255 - mean) / std, and their labels.
@@ -132,6 +131,11 @@ class DataLoader::Iterator {
     Batch batch_;
     std::shared_ptr<Prefetcher> prefetcher_;  // null without options().prefetch
 };
+
+/// The order epoch k serves N examples in: 0..N-1, or with `shuffle` a Fisher–Yates permutation
+/// drawn from Generator(epoch_seed(seed, k)). DataLoader and TensorDataLoader both use it.
+std::vector<std::size_t> epoch_order(std::size_t n, bool shuffle, std::uint64_t seed,
+                                     std::size_t k);
 
 /// The seed of epoch k's shuffling generator: splitmix64 of seed + (k + 1) * golden ratio,
 /// so nearby seeds and epochs give unrelated streams.

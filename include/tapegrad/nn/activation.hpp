@@ -1,6 +1,8 @@
 // tapegrad/nn/activation.hpp — activation and reshaping layers without parameters.
 #pragma once
 
+#include <string>
+
 #include "tapegrad/nn/module.hpp"
 
 namespace tg::nn {
@@ -11,6 +13,47 @@ class ReLU : public Module {
     /// y = relu(x).
     Tensor forward(const Tensor& x) override;
     std::string type_name() const override { return "ReLU"; }
+};
+
+/// y = tanh(x), element-wise (torch.nn.Tanh).
+class Tanh : public Module {
+  public:
+    /// y = tanh(x).
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Tanh"; }
+};
+
+/// y = σ(x) = 1 / (1 + e^-x), element-wise (torch.nn.Sigmoid).
+class Sigmoid : public Module {
+  public:
+    /// y = sigmoid(x).
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "Sigmoid"; }
+};
+
+/// y = x where x > 0, else negative_slope · x, element-wise (torch.nn.LeakyReLU).
+class LeakyReLU : public Module {
+  public:
+    explicit LeakyReLU(double slope = 0.01) : negative_slope(slope) {}
+    /// y = leaky_relu(x, negative_slope).
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "LeakyReLU"; }
+    std::string extra_repr() const override;
+
+    double negative_slope;
+};
+
+/// y = x · Φ(x), element-wise, Φ exact ("none") or its tanh approximation ("tanh")
+/// (torch.nn.GELU). Any other `approximate` throws std::invalid_argument.
+class GELU : public Module {
+  public:
+    explicit GELU(std::string approximation = "none");
+    /// y = gelu(x, approximate).
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "GELU"; }
+    std::string extra_repr() const override;
+
+    std::string approximate;
 };
 
 /// Merges axes start_dim..end_dim into one: [N, C, H, W] -> [N, C·H·W] by default

@@ -59,8 +59,8 @@ void plane_forward(const real* x, std::size_t base, std::size_t w, std::size_t o
 
 }  // namespace
 
-void relu_max_pool2x2_forward(const real* x, std::size_t planes, std::size_t h, std::size_t w,
-                              real* y, std::size_t* argmax) {
+void relu_max_pool2x2_forward(real* y, std::size_t* argmax, const real* x, std::size_t planes,
+                              std::size_t h, std::size_t w) {
     const std::size_t oh = h / 2, ow = w / 2;
     parallel_for(planes, grain_for(h * w), [&](std::size_t first, std::size_t last) {
         for (std::size_t p = first; p < last; ++p)
@@ -68,8 +68,8 @@ void relu_max_pool2x2_forward(const real* x, std::size_t planes, std::size_t h, 
     });
 }
 
-void relu_max_pool2x2_backward(const real* g, const real* y, const std::size_t* argmax,
-                               std::size_t planes, std::size_t h, std::size_t w, real* dx) {
+void relu_max_pool2x2_backward(real* dx, const real* g, const real* y, const std::size_t* argmax,
+                               std::size_t planes, std::size_t h, std::size_t w) {
     const std::size_t per_plane = (h / 2) * (w / 2);
     parallel_for(planes, grain_for(h * w), [&](std::size_t first, std::size_t last) {
         std::fill(dx + first * h * w, dx + last * h * w, real(0));

@@ -25,12 +25,12 @@ namespace tg::kernels::fast {
 /// y [P, H/2, W/2] = max_pool2d(relu(x), 2) over P planes x [P, H, W] (H, W floored to even
 /// as max_pool2d does); argmax[o] = the flat index into x of the maximum output o took (the
 /// first of the window's maxima). The planes are split between tg::num_threads() threads.
-void relu_max_pool2x2_forward(const real* x, std::size_t planes, std::size_t h, std::size_t w,
-                              real* y, std::size_t* argmax);
+void relu_max_pool2x2_forward(real* y, std::size_t* argmax, const real* x, std::size_t planes,
+                              std::size_t h, std::size_t w);
 
 /// dx [P, H, W] = the gradient of relu_max_pool2x2_forward from g [P, H/2, W/2]: g[o] at
 /// argmax[o] where y[o] is not <= 0, 0 everywhere else (dx is overwritten).
-void relu_max_pool2x2_backward(const real* g, const real* y, const std::size_t* argmax,
-                               std::size_t planes, std::size_t h, std::size_t w, real* dx);
+void relu_max_pool2x2_backward(real* dx, const real* g, const real* y, const std::size_t* argmax,
+                               std::size_t planes, std::size_t h, std::size_t w);
 
 }  // namespace tg::kernels::fast
