@@ -19,6 +19,9 @@
 #    printed by ch310_train_cnn the same text.
 # 4. A student with one seeded mistake (exercises/wrong/batch_norm_backward/missing_term2.cpp,
 #    the rest right) trains to different numbers: step 3's comparison can fail.
+# 5. The exercise files as a fresh clone has them (every body throws exercise_not_done): the
+#    chapter's CNN program stops with exit status 1 and the message naming an exercise and the
+#    command to start; it never runs the reference kernel silently in the student's place.
 #
 # Needs: cmake, a C++ compiler (ccache if present). Exit status non-zero on any difference.
 set -euo pipefail
@@ -115,4 +118,18 @@ if same_outputs "$work/out-reference" "$work/out-wrong" >"$work/wrong.diff"; the
     exit 1
 fi
 echo "ok: the wrong student's run differs ($(grep -c differs "$work/wrong.diff") files)"
+echo "--- the unfinished exercises (a fresh clone's files): the program must stop, naming one"
+build "$dir" -DTAPEGRAD_EXERCISES=all -DTAPEGRAD_EXERCISES_USE_REFERENCE_FOR= \
+    -DTAPEGRAD_EXERCISES_DIR="$ROOT/exercises"
+status=0
+"$dir/examples/ch310_train_cnn" --quick --seed 1 --threads 1 --out "$work/out-unfinished" \
+    >"$work/unfinished.stdout" 2>&1 || status=$?
+if [[ $status -ne 1 ]] ||
+    ! grep -qE 'exercise [a-z0-9_]+ is not done yet: .*bash scripts/exercise.sh check' \
+        "$work/unfinished.stdout"; then
+    tail -5 "$work/unfinished.stdout"
+    echo "FAIL: ch310_train_cnn built with unfinished exercises exited $status without naming one"
+    exit 1
+fi
+echo "ok: with the unfinished exercises ch310_train_cnn stops: $(grep -oE 'exercise [a-z0-9_]+ is not done yet' "$work/unfinished.stdout" | head -1)"
 echo "exercises_build passed in $(($(date +%s) - t0)) s"
