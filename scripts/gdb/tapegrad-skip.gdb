@@ -30,7 +30,7 @@ skip -rfu ^tg::Tape::active($|[(])
 # backward(loss), the Walk's bookkeeping. `step` on the loop's body enters Walk::run_backward,
 # whose middle line calls the entry's op.
 skip -rfu ^tg::Tape::(start_backward|next_entry|previous_entry)[(]
-skip -rfu ^tg::Tape::backward[(].*[)]::Walk::(Walk|size|seed|leads_to_output|at|with_grad)[(]
+skip -rfu ^(tg::Tape::backward[(].*[)]::)?Walk::(Walk|size|seed|leads_to_output|at|with_grad)($|[(])
 skip -rfu ^tg::[(]anonymous.namespace[)]::ones_like[(]
 skip -rfu ^tg::BackwardFn::(closure|operator.bool)($|[(])
 

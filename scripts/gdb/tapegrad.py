@@ -1245,8 +1245,10 @@ _LOOP_FUNCTION = "tg::kernels::reference::tape_backward"
 
 
 def _is_walk_run(frame):
+    # GCC's debug info gives the local class no enclosing name: gdb calls the frame
+    # "Walk::run_backward" (the qualified form is accepted too).
     name = frame.name() or ""
-    return name.startswith("tg::Tape::backward") and "::Walk::run_backward" in name
+    return re.match(r"^(tg::Tape::backward\(.*\)::)?Walk::run_backward($|\()", name) is not None
 
 
 def _loop_position(frame):
