@@ -288,7 +288,7 @@ int main(int argc, char** argv) {
 
         std::printf(
             "\nPart 2: depths and epochs: %zu depths x %zu rates x 2 placements x %zu "
-            "seeds, %zu epochs of %zu steps\n\n",
+            "seeds,\n%zu epochs of %zu steps\n\n",
             s.depths.size(), s.depth_lrs.size(), seeds.size(), s.depth_epochs, per_epoch);
         base.steps = per_epoch;
         const auto runs = run_depth_sweep(data, s, seeds, base);
