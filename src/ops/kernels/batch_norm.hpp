@@ -46,13 +46,17 @@ BatchNormBackwardKernel batch_norm_backward;
 /// tg::dist::sync_batch_norm call it whatever kernels are in use.
 void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
                                const double* var, std::size_t C, std::size_t B, double momentum);
-constexpr BatchNormKernels batch_norm_kernels{batch_norm_forward, batch_norm_backward};
+constexpr BatchNormKernels batch_norm_kernels() {
+    return {batch_norm_forward, batch_norm_backward};
+}
 }  // namespace reference
 
 namespace fast {
 BatchNormForwardKernel batch_norm_forward;
 BatchNormBackwardKernel batch_norm_backward;
-constexpr BatchNormKernels batch_norm_kernels{batch_norm_forward, batch_norm_backward};
+constexpr BatchNormKernels batch_norm_kernels() {
+    return {batch_norm_forward, batch_norm_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels

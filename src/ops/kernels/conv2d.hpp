@@ -27,13 +27,17 @@ struct Conv2dKernels {
 namespace reference {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
-constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
+constexpr Conv2dKernels conv2d_kernels() {
+    return {conv2d_forward, conv2d_backward};
+}
 }  // namespace reference
 
 namespace fast {
 Conv2dForwardKernel conv2d_forward;
 Conv2dBackwardKernel conv2d_backward;
-constexpr Conv2dKernels conv2d_kernels{conv2d_forward, conv2d_backward};
+constexpr Conv2dKernels conv2d_kernels() {
+    return {conv2d_forward, conv2d_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels

@@ -43,8 +43,10 @@ LogSoftmaxForwardKernel log_softmax_forward;
 LogSoftmaxBackwardKernel log_softmax_backward;
 CrossEntropyForwardKernel cross_entropy_forward;
 CrossEntropyBackwardKernel cross_entropy_backward;
-constexpr CrossEntropyKernels cross_entropy_kernels{log_softmax_forward, log_softmax_backward,
-                                                    cross_entropy_forward, cross_entropy_backward};
+constexpr CrossEntropyKernels cross_entropy_kernels() {
+    return {log_softmax_forward, log_softmax_backward, cross_entropy_forward,
+            cross_entropy_backward};
+}
 }  // namespace reference
 
 namespace fast {
@@ -52,8 +54,10 @@ LogSoftmaxForwardKernel log_softmax_forward;
 LogSoftmaxBackwardKernel log_softmax_backward;
 CrossEntropyForwardKernel cross_entropy_forward;
 CrossEntropyBackwardKernel cross_entropy_backward;
-constexpr CrossEntropyKernels cross_entropy_kernels{log_softmax_forward, log_softmax_backward,
-                                                    cross_entropy_forward, cross_entropy_backward};
+constexpr CrossEntropyKernels cross_entropy_kernels() {
+    return {log_softmax_forward, log_softmax_backward, cross_entropy_forward,
+            cross_entropy_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels

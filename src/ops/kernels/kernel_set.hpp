@@ -12,9 +12,9 @@
 // the pair's row (struct <Pair>Kernels) and its name in both namespaces' rows, all in the pair's
 // header; its two bodies under reference/ and fast/. Nothing here or in kernels.cpp changes.
 // Adding a new pair: the same header, and its row below and in the two tables of kernels.cpp.
-// The rows' tables are `constexpr` (one copy per file, internal linkage). The exercises build
-// renames a reference body's definition with a #define placed after the pair's header
-// (cmake/exercises.cmake), so every file's tables name the same kernels.
+// A pair's rows are constexpr functions (reference::relu_kernels(), ...), evaluated when
+// kernels.cpp builds the two tables: a file that only includes the header (a reference body
+// alone, as the exercise grader compiles it) refers to no kernel of the other set.
 #pragma once
 
 #include "batch_norm.hpp"

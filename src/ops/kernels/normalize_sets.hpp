@@ -56,8 +56,9 @@ NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
 RmsNormForwardKernel rms_norm_forward;
 RmsNormBackwardKernel rms_norm_backward;
-constexpr NormalizeSetsKernels normalize_sets_kernels{
-    normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
+constexpr NormalizeSetsKernels normalize_sets_kernels() {
+    return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
+}
 }  // namespace reference
 
 namespace fast {
@@ -65,8 +66,9 @@ NormalizeSetsForwardKernel normalize_sets_forward;
 NormalizeSetsBackwardKernel normalize_sets_backward;
 RmsNormForwardKernel rms_norm_forward;
 RmsNormBackwardKernel rms_norm_backward;
-constexpr NormalizeSetsKernels normalize_sets_kernels{
-    normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
+constexpr NormalizeSetsKernels normalize_sets_kernels() {
+    return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels

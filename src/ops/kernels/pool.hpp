@@ -36,8 +36,9 @@ MaxPool2dForwardKernel max_pool2d_forward;
 MaxPool2dBackwardKernel max_pool2d_backward;
 AvgPool2dForwardKernel avg_pool2d_forward;
 AvgPool2dBackwardKernel avg_pool2d_backward;
-constexpr PoolKernels pool_kernels{max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward,
-                                   avg_pool2d_backward};
+constexpr PoolKernels pool_kernels() {
+    return {max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward};
+}
 }  // namespace reference
 
 namespace fast {
@@ -45,8 +46,9 @@ MaxPool2dForwardKernel max_pool2d_forward;
 MaxPool2dBackwardKernel max_pool2d_backward;
 AvgPool2dForwardKernel avg_pool2d_forward;
 AvgPool2dBackwardKernel avg_pool2d_backward;
-constexpr PoolKernels pool_kernels{max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward,
-                                   avg_pool2d_backward};
+constexpr PoolKernels pool_kernels() {
+    return {max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels

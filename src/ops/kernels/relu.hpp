@@ -22,13 +22,17 @@ struct ReluKernels {
 namespace reference {
 ReluForwardKernel relu_forward;
 ReluBackwardKernel relu_backward;
-constexpr ReluKernels relu_kernels{relu_forward, relu_backward};
+constexpr ReluKernels relu_kernels() {
+    return {relu_forward, relu_backward};
+}
 }  // namespace reference
 
 namespace fast {
 ReluForwardKernel relu_forward;
 ReluBackwardKernel relu_backward;
-constexpr ReluKernels relu_kernels{relu_forward, relu_backward};
+constexpr ReluKernels relu_kernels() {
+    return {relu_forward, relu_backward};
+}
 }  // namespace fast
 
 }  // namespace tg::kernels
