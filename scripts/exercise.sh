@@ -38,7 +38,9 @@ header_of() {  # the header declaring exercise $1's kernel: the source's own hea
     fi
 }
 
-# The grader's own objects and the precompiled tapegrad/config.hpp, rebuilt when a source is newer.
+# The grader's own objects and the precompiled tapegrad/config.hpp, rebuilt when a source or any
+# header of the library or the grader is newer (a pulled change to a kernel header must not leave
+# an object compiled against the old one).
 prepare_cache() {
     mkdir -p "$CACHE/obj" "$CACHE/pch/tapegrad"
     ln -sf "$ROOT/include/tapegrad/config.hpp" "$CACHE/pch/tapegrad/config.hpp"
@@ -51,8 +53,9 @@ prepare_cache() {
     for src in "$ROOT"/exercises/grader/*.cpp $(reference_sources); do
         [[ $src = /* ]] || src=$ROOT/$src
         obj=$CACHE/obj/$(basename "${src%.cpp}").o
-        if [[ ! -e $obj || $src -nt $obj || $ROOT/exercises/grader/grader.hpp -nt $obj ||
-              $ROOT/exercises/grader/exercises.hpp -nt $obj ]]; then
+        if [[ ! -e $obj || $src -nt $obj ||
+              -n $(find "$ROOT/include" "$ROOT/src" "$ROOT/exercises/grader" -name '*.hpp' \
+                  -newer "$obj" -print -quit) ]]; then
             "${LAUNCH[@]}" "$CXX" "${FLAGS[@]}" -I"$CACHE/pch" -I"$ROOT/include" -I"$ROOT" \
                 -include tapegrad/config.hpp -DTAPEGRAD_SOURCE_DIR="\"$ROOT\"" -c "$src" -o "$obj"
         fi
