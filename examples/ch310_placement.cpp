@@ -240,8 +240,8 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                                                                    {"test_acc_sd", s_sd},
                                                                    {"runs", s_runs}});
     std::printf(
-        "\nPart 2: test accuracy %% (eval mode) after 1 and %zu epochs, mean ± sd over %s;\n"
-        "lead: Conv→BN→ReLU − Conv→ReLU→BN after %zu, in points\n\n",
+        "\nPart 2: test accuracy %% (eval mode) after 1 and %zu epochs,\n"
+        "mean ± sd over %s; lead: Conv→BN→ReLU − Conv→ReLU→BN after %zu (points)\n\n",
         last, ex::count_of(seeds.size(), "seed").c_str(), last);
     table.print();
     ex::save_figure(fig, out / "ch310_placement_depth.png");
