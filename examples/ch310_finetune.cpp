@@ -95,20 +95,13 @@ void add_flags(ex::Cli& cli, Settings& s) {
 }
 
 // --quick and --full replace the defaults of the flags not given on the command line.
-void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
-    const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.given(flag)) return;
-        if (common.quick)
-            value = quick;
-        else if (common.full)
-            value = full;
-    };
+void apply_mode(const ex::Cli& cli, Settings& s) {
     using Batches = std::vector<std::size_t>;
-    preset("--pretrain-epochs", s.pretrain_epochs, std::size_t{1}, s.pretrain_epochs);
-    preset("--finetune-size", s.finetune_size, std::size_t{40}, s.finetune_size);
-    preset("--finetune-epochs", s.finetune_epochs, std::size_t{4}, s.finetune_epochs);
-    preset("--finetune-batches", s.batches, Batches{2, 20}, Batches{2, 4, 8, 20, 50});
-    preset("--evals", s.evals, std::size_t{4}, std::size_t{10});
+    cli.mode_value("--pretrain-epochs", s.pretrain_epochs, std::size_t{1}, s.pretrain_epochs);
+    cli.mode_value("--finetune-size", s.finetune_size, std::size_t{40}, s.finetune_size);
+    cli.mode_value("--finetune-epochs", s.finetune_epochs, std::size_t{4}, s.finetune_epochs);
+    cli.mode_value("--finetune-batches", s.batches, Batches{2, 20}, Batches{2, 4, 8, 20, 50});
+    cli.mode_value("--evals", s.evals, std::size_t{4}, std::size_t{10});
 }
 
 Sets make_sets(const ex::CommonFlags& common, Settings& s) {
@@ -380,7 +373,7 @@ int main(int argc, char** argv) {
 
     try {
         const fs::path out = cli.prepare();
-        apply_mode(cli, common, s);
+        apply_mode(cli, s);
         const Sets sets = make_sets(common, s);
         const auto seeds = common.seed_list();
         std::printf(

@@ -65,20 +65,13 @@ void add_flags(ex::Cli& cli, Settings& s) {
 }
 
 // --quick and --full replace the defaults of the flags not given on the command line.
-void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
-    const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.given(flag)) return;
-        if (common.quick)
-            value = quick;
-        else if (common.full)
-            value = full;
-    };
+void apply_mode(const ex::Cli& cli, Settings& s) {
     using Lrs = std::vector<double>;
     using Depths = std::vector<std::size_t>;
-    preset("--lrs", s.sweep.lrs, Lrs{0.03, 0.3}, Lrs{0.01, 0.03, 0.1, 0.3, 1});
-    preset("--depths", s.depths, Depths{2, 4}, Depths{2, 4, 6, 8});
-    preset("--depth-lrs", s.depth_lrs, Lrs{0.1}, Lrs{0.03, 0.1});
-    preset("--depth-epochs", s.depth_epochs, std::size_t{2}, std::size_t{4});
+    cli.mode_value("--lrs", s.sweep.lrs, Lrs{0.03, 0.3}, Lrs{0.01, 0.03, 0.1, 0.3, 1});
+    cli.mode_value("--depths", s.depths, Depths{2, 4}, Depths{2, 4, 6, 8});
+    cli.mode_value("--depth-lrs", s.depth_lrs, Lrs{0.1}, Lrs{0.03, 0.1});
+    cli.mode_value("--depth-epochs", s.depth_epochs, std::size_t{2}, std::size_t{4});
 }
 
 // The chapter's CNN with `depth` conv layers, BN before the ReLU (Conv → BN → ReLU) or after
@@ -261,7 +254,7 @@ int main(int argc, char** argv) {
 
     try {
         const fs::path out = cli.prepare();
-        apply_mode(cli, common, s);
+        apply_mode(cli, s);
         const ex::Data data = ex::load_data(common, 1000, 500);
         const auto& [lrs, epochs, batch_size_flag, momentum] = s.sweep;
         const std::size_t batch_size =

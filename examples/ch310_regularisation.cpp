@@ -82,18 +82,11 @@ void add_flags(ex::Cli& cli, Settings& s) {
 }
 
 // --quick and --full replace the defaults of the flags not given on the command line.
-void apply_mode(ex::Cli& cli, const ex::CommonFlags& common, Settings& s) {
-    const auto preset = [&](const char* flag, auto& value, auto quick, auto full) {
-        if (cli.given(flag)) return;
-        if (common.quick)
-            value = quick;
-        else if (common.full)
-            value = full;
-    };
+void apply_mode(const ex::Cli& cli, Settings& s) {
     using Sizes = std::vector<std::size_t>;
-    preset("--train-sizes", s.sizes, Sizes{100, 200}, Sizes{250, 1000, 4000, 8000});
-    preset("--steps", s.steps, std::size_t{16}, std::size_t{480});
-    preset("--evals", s.evals, std::size_t{2}, std::size_t{6});
+    cli.mode_value("--train-sizes", s.sizes, Sizes{100, 200}, Sizes{250, 1000, 4000, 8000});
+    cli.mode_value("--steps", s.steps, std::size_t{16}, std::size_t{480});
+    cli.mode_value("--evals", s.evals, std::size_t{2}, std::size_t{6});
 }
 
 // Every configuration at every size and seed, trained for s.steps on the first `size` images.
@@ -313,7 +306,7 @@ int main(int argc, char** argv) {
 
     try {
         const fs::path out = cli.prepare();
-        apply_mode(cli, common, s);
+        apply_mode(cli, s);
         const std::size_t largest = *std::max_element(s.sizes.begin(), s.sizes.end());
         const ex::Data data = ex::load_data(common, std::max<std::size_t>(largest, 1000), 500);
         if (largest > data.train->size())

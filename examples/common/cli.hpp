@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <limits>
@@ -136,6 +137,18 @@ class Cli {
     /// After parse(): true if the command line gave `name` ("--lrs"), so a mode (--quick,
     /// --full) leaves the reader's value alone.
     bool given(const std::string& name) const;
+
+    /// After parse(): sets `value` to --quick's or --full's value (--quick wins) unless the
+    /// command line gave `name`; with neither mode the flag keeps its default.
+    template <class T>
+    void mode_value(const std::string& name, T& value, std::type_identity_t<T> quick,
+                    std::type_identity_t<T> full) const {
+        if (given(name)) return;
+        if (common_.quick)
+            value = std::move(quick);
+        else if (common_.full)
+            value = std::move(full);
+    }
 
     /// For a program started as several processes (MPI ranks, ch310_sync_batchnorm): each parses
     /// the same command line, and all but one are made silent. A silent one prints nothing
