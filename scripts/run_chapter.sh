@@ -33,6 +33,7 @@ esac
 bash scripts/setup.sh build chapter mpi
 source scripts/env.sh
 source scripts/chapter_lib.sh
+if command -v ccache >/dev/null; then export CMAKE_CXX_COMPILER_LAUNCHER=ccache; fi
 # In this order: ch310_convergence reads ch310_lr_sweep's summary to train each model at its
 # best learning rate.
 programs=(ch310_bn_histograms ch310_train_cnn

@@ -16,8 +16,8 @@ set -euo pipefail
 
 # --- the groups (other scripts ask for the ones they need) -----------------------------------
 declare -A GROUP_PACKAGES GROUP_WHAT
-GROUP_WHAT[build]="compile the library, tests and programs"
-GROUP_PACKAGES[build]="build-essential cmake pkg-config
+GROUP_WHAT[build]="compile the library, tests and programs (ccache: a rebuild reuses what did not change)"
+GROUP_PACKAGES[build]="build-essential cmake pkg-config ccache
   libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
   zlib1g-dev libcli11-dev doctest-dev nlohmann-json3-dev"
 GROUP_WHAT[chapter]="the chapter's figures, tape graph, Fashion-MNIST; python3 writes the page"

@@ -14,6 +14,12 @@
 #      (tests/check_docs.py reader);
 #   4. prints each phase's time and what each command installed (groups, packages, download,
 #      disk): the figures of README's install table.
+# The compiler cache: the build group installs ccache, which test.sh and run_chapter.sh use, and
+# the root's cache directory (/root/.cache/ccache) is $TAPEGRAD_CI_CACHE/ccache, bind-mounted,
+# so a later run reuses the objects of an earlier one (the clone is always /root/tapegrad). It
+# changes how long the builds take, not what they check: ccache hashes every header a file
+# included, so a header a package no longer brings makes a miss and a real, failing compile.
+# TAPEGRAD_FRESH_CCACHE=0 gives the root an empty cache of its own (every object compiled).
 # Needs root (debootstrap, chroot, mount). Uncommitted edits are not tested: commit first.
 # Everything it mounts is unmounted on every exit path, deepest first, and the root is removed
 # only when nothing is mounted under it. TAPEGRAD_FRESH_KEEP=1 keeps the root (for a look).
@@ -130,6 +136,12 @@ mount -t proc proc "$root/proc"
 mount -t sysfs sysfs "$root/sys"
 mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
+if [ "${TAPEGRAD_FRESH_CCACHE:-1}" != 0 ]; then
+  mkdir -p "$cache/ccache" "$root/root/.cache/ccache"
+  mount --bind "$cache/ccache" "$root/root/.cache/ccache"
+  echo "fresh_machine: the root's compiler cache is $cache/ccache ($(du -sm "$cache/ccache" | cut -f1) MB;" \
+    "TAPEGRAD_FRESH_CCACHE=0 for none)"
+fi
 rm -f "$root/dev/ptmx"
 ln -s pts/ptmx "$root/dev/ptmx"
 
@@ -143,6 +155,13 @@ run_in_root() {  # run_in_root LOG COMMAND...: in /root/tapegrad, as a new user 
   local status=${PIPESTATUS[0]}
   set -e
   return "$status"
+}
+cache_stats() {  # cache_stats WHEN: the compiler cache's hits and misses so far, zeroed after
+  chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root ccache --print-stats 2>/dev/null |
+    awk -v w="$1" -F'\t' '$1 ~ /^(direct_cache_hit|preprocessed_cache_hit|cache_miss)$/ { n[$1] = $2 }
+      END { printf "fresh_machine: compiler cache %s: %d hits, %d misses\n", w,
+            n["direct_cache_hit"] + n["preprocessed_cache_hit"], n["cache_miss"] }' || true
+  chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root ccache --zero-stats >/dev/null 2>&1 || true
 }
 logs="${TAPEGRAD_FRESH_LOGS:-$cache/logs}"  # test.log and chapter.log
 mkdir -p "$logs"
@@ -167,6 +186,7 @@ echo "=== fresh_machine: bash scripts/test.sh (log: $logs/test.log)"
 run_in_root "$logs/test.log" bash scripts/test.sh ||
   { echo "fresh_machine: FAILED: bash scripts/test.sh on a pristine Debian 12" >&2; exit 1; }
 phase_done "bash scripts/test.sh"
+cache_stats "after test.sh"
 after_test_pkgs="$(chroot "$root" dpkg-query -W -f='${Status}\n' | grep -c 'install ok installed')"
 
 # What run_chapter.sh and the files it runs call by absolute path (/usr/bin/python3 for the
@@ -191,6 +211,7 @@ echo "=== fresh_machine: bash scripts/run_chapter.sh --quick (log: $logs/chapter
 run_in_root "$logs/chapter.log" bash scripts/run_chapter.sh --quick ||
   { echo "fresh_machine: FAILED: bash scripts/run_chapter.sh --quick on a pristine Debian 12" >&2; exit 1; }
 phase_done "bash scripts/run_chapter.sh --quick"
+cache_stats "after run_chapter.sh"
 after_chapter_pkgs="$(chroot "$root" dpkg-query -W -f='${Status}\n' | grep -c 'install ok installed')"
 
 # --- 4. the page and its figures ----------------------------------------------------------------
