@@ -29,6 +29,10 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 source scripts/env.sh
 export CMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER:-$(command -v ccache || true)}
+# ccache: these -g objects are for this stage's runs, never for a debugger, so they need not
+# carry this clone's directory: without hash_dir, a clone elsewhere reuses them (their debug info
+# then names the directory of the build that made them first).
+export CCACHE_NOHASHDIR=1
 programs=(ch310_bn_histograms ch310_train_cnn)
 work=$(mktemp -d "${TMPDIR:-/tmp}/tapegrad-exercises-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

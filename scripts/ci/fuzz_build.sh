@@ -3,6 +3,10 @@
 # the six libFuzzer targets in tests/fuzz/.
 FUZZ_BUILD="${FUZZ_BUILD:-build/fuzz}"
 FUZZ_TARGETS=(fuzz_idx fuzz_state_file fuzz_model_state fuzz_state_names fuzz_csv fuzz_shapes)
+# ccache: these -g objects are for this stage's runs, never for a debugger, so they need not
+# carry this clone's directory: without hash_dir, a clone elsewhere reuses them (their debug info
+# then names the directory of the build that made them first).
+export CCACHE_NOHASHDIR=1
 launcher=()
 if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
 cmake -S . -B "$FUZZ_BUILD" -G "Unix Makefiles" "${launcher[@]}" \

@@ -11,6 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CMAKE_CXX_COMPILER_LAUNCHER="${CMAKE_CXX_COMPILER_LAUNCHER:-$(command -v ccache || true)}"
+# ccache: these -g objects are for this stage's runs, never for a debugger, so they need not
+# carry this clone's directory: without hash_dir, a clone elsewhere reuses them (their debug info
+# then names the directory of the build that made them first).
+export CCACHE_NOHASHDIR=1
 source scripts/env.sh
 JOBS="${JOBS:-2}"
 start=$(date +%s)
