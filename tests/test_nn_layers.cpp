@@ -1,14 +1,19 @@
 // The layers: initialisation statistics, the normalisation modules against torch.nn (running
-// statistics, eval outputs, options, errors), wiring of the thin layers, losses, printing.
+// statistics, eval outputs, options, errors), wiring of the thin layers, losses, printing; and
+// every layer of the layer catalog (tapegrad/nn/catalog.hpp), each by its entry beside it.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <memory>
+#include <set>
 #include <sstream>
 
 #include <xtensor/xview.hpp>
 
+#include "catalog_checks.hpp"
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/nn/nn.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/tape.hpp"
@@ -422,32 +427,86 @@ TEST_CASE("a CNN prints exactly as PyTorch prints the same nn.Sequential") {
                        "11.bias", "12.weight", "12.bias", "13.weight", "13.bias"});
 }
 
-TEST_CASE("RMSNorm module: torch.nn.RMSNorm's parameters, eps=None default and printout") {
-    const tgtest::Reference& norm = tgtest::reference("norm");  // gen_norm.py's rms_norm cases
-    nn::RMSNorm rms({3});
-    CHECK(rms.named_parameters().size() == 1);
-    CHECK(rms.weight.shape() == tg::Shape{3});
-    CHECK(rms.weight.requires_grad());
-    CHECK(rms.weight.value() == Array{1, 1, 1});
-    rms.weight.value() = norm.at("catalog_rms_norm/in1");
-    CHECK_MATCHES(rms(Tensor(norm.at("catalog_rms_norm/in0"))).value(),
-                  norm.at("catalog_rms_norm/out"));
-    // Values ~1e-4: the output depends on eps, here the float type's epsilon (eps=None).
-    nn::RMSNorm plain({6, 6}, {.elementwise_affine = false});
-    CHECK(plain.named_parameters().empty());
-    CHECK_FALSE(plain.weight.defined());
-    CHECK_MATCHES(plain(Tensor(norm.at("catalog_rms_norm_tiny/in0"))).value(),
-                  norm.at("catalog_rms_norm_tiny/out"));
+// ---- the layer catalog (tapegrad/nn/catalog.hpp): every layer, by its entry beside it ----------
 
-    std::ostringstream out;
-    nn::Sequential(nn::RMSNorm({3}), nn::RMSNorm({2, 4}, {.eps = 1e-6})).print(out);
-    CHECK(out.str() ==  // print(model) in PyTorch 2.4
-          "Sequential(\n"
-          "  (0): RMSNorm((3,), eps=None, elementwise_affine=True)\n"
-          "  (1): RMSNorm((2, 4), eps=1e-06, elementwise_affine=True)\n"
-          ")");
-    CHECK_THROWS_WITH_AS(plain(Tensor::ones({2, 6, 5})),
-                         "rms_norm: normalized_shape [6, 6] does not match input [2, 6, 5] "
-                         "(expected input of shape [*, 6, 6])",
-                         std::invalid_argument);
+TEST_CASE("every catalog layer prints as PyTorch prints it, with PyTorch's state_dict names") {
+    std::set<std::string> seen;
+    for (const nn::LayerExample& example : nn::layer_catalog()) {
+        INFO(example.repr);
+        CHECK(seen.insert(example.repr).second);
+        const std::unique_ptr<nn::Module> m = example.make();
+        std::ostringstream out;
+        m->print(out);
+        CHECK(out.str() == example.repr);
+        std::vector<std::string> names;
+        for (const auto& [name, t] : m->state_dict())
+            names.push_back(name);
+        CHECK(names == example.state);
+        for (const Tensor& p : m->parameters())
+            CHECK(p.requires_grad());
+    }
+    CHECK(seen.size() >= 20);
+}
+
+TEST_CASE("every catalog layer runs forward in training and eval, and backward to each tensor") {
+    for (const nn::LayerExample& example : nn::layer_catalog()) {
+        INFO(example.repr);
+        const std::unique_ptr<nn::Module> m = example.make();
+        tg::Generator gen(3);
+        const Tensor x(tg::normal(example.input, 0.0, 1.0, gen), true);
+        tg::Shape out_shape;
+        {
+            tg::Tape tape;
+            const Tensor y = (*m)(x);
+            out_shape = y.shape();
+            tape.backward(y, tg::normal(y.shape(), 0.0, 1.0, gen));
+        }
+        REQUIRE(x.has_grad());
+        CHECK(x.grad().shape() == x.shape());
+        for (const auto& [name, p] : m->named_parameters()) {
+            INFO(name);
+            REQUIRE(p.has_grad());
+            CHECK(p.grad().shape() == p.shape());
+        }
+        m->eval();
+        CHECK((*m)(x).shape() == out_shape);
+    }
+}
+
+TEST_CASE("every catalog layer that names a PyTorch case gives PyTorch's output") {
+    std::size_t walked = 0;
+    for (const nn::LayerExample& example : nn::layer_catalog()) {
+        if (example.pytorch_case == nullptr) continue;
+        const std::string key = example.pytorch_case;  // "<group>/<case>"
+        const tgtest::Reference& r = tgtest::reference(key.substr(0, key.find('/')));
+        const std::string c = key.substr(key.find('/') + 1) + "/";
+        INFO(example.repr << " vs " << key);
+        const std::unique_ptr<nn::Module> m = example.make();
+        std::size_t i = 1;  // in1, in2, ...: the parameters, in order
+        for (Tensor p : m->parameters()) {
+            const Array& value = r.at(c + "in" + std::to_string(i++));
+            REQUIRE(p.shape() == tg::Shape(value.shape().begin(), value.shape().end()));
+            p.value() = value;
+        }
+        const Tensor x(r.at(c + "in0"));
+        REQUIRE(x.shape() == example.input);
+        CHECK_MATCHES((*m)(x).value(), r.at(c + "out"));
+        ++walked;
+    }
+    CHECK(walked >= 2);
+}
+
+TEST_CASE("every catalog layer's bad input throws the message it names") {
+    std::size_t walked = 0;
+    for (const nn::LayerExample& example : nn::layer_catalog()) {
+        if (example.bad_message == nullptr) continue;
+        INFO(example.repr);
+        const std::unique_ptr<nn::Module> m = example.make();
+        const std::string what =
+            tgtest::invalid_argument_of([&] { (*m)(Tensor::zeros(example.bad_input)); });
+        CHECK_MESSAGE(what.rfind(example.bad_message, 0) == 0,
+                      what << " does not start with " << example.bad_message);
+        ++walked;
+    }
+    CHECK(walked >= 3);
 }

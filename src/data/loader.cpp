@@ -155,8 +155,7 @@ class DataLoader::Prefetcher {
         for (std::size_t index = 0; index < count_; ++index) {
             Filled f;
             try {
-                const std::size_t first = index * b;
-                const std::size_t n = std::min(b, order_->size() - first);
+                const auto [first, n] = batch_span(order_->size(), b, index);
                 loader_->fill_batch(order_->data() + first, n, f.images, f.labels);
             } catch (...) {
                 const std::lock_guard<std::mutex> lock(mutex_);
@@ -184,44 +183,24 @@ class DataLoader::Prefetcher {
     std::thread worker_;  // last: started once everything it reads exists
 };
 
-DataLoader::Iterator DataLoader::begin() {
-    return Iterator(this, next_epoch_++);
+struct DataLoader::EpochState {
+    std::shared_ptr<const std::vector<std::size_t>> order;
+    std::unique_ptr<Prefetcher> prefetcher;  // null without options().prefetch
+};
+
+std::shared_ptr<DataLoader::EpochState> DataLoader::start_epoch(std::size_t k) const {
+    auto epoch = std::make_shared<EpochState>();
+    epoch->order = std::make_shared<const std::vector<std::size_t>>(order(k));
+    const std::size_t count = num_batches();
+    if (options_.prefetch && count > 0)
+        epoch->prefetcher = std::make_unique<Prefetcher>(this, epoch->order, count);
+    return epoch;
 }
 
-DataLoader::Iterator DataLoader::Epoch::begin() const {
-    return Iterator(loader_, k_);
-}
-
-DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t epoch)
-    : loader_(loader),
-      order_(std::make_shared<const std::vector<std::size_t>>(loader->order(epoch))),
-      count_(loader->num_batches()) {
-    if (loader_->options_.prefetch && count_ > 0) {
-        prefetcher_ = std::make_shared<Prefetcher>(loader_, order_, count_);
-    }
-    load();
-}
-
-DataLoader::Iterator& DataLoader::Iterator::operator++() {
-    ++index_;
-    load();
-    return *this;
-}
-
-void DataLoader::Iterator::load() {
-    if (index_ >= count_) {
-        batch_ = Batch{};
-        prefetcher_.reset();  // its thread has finished the epoch: join it now
-        return;
-    }
-    if (prefetcher_) {
-        batch_ = prefetcher_->take();
-        return;
-    }
-    const std::size_t b = loader_->options_.batch_size;
-    const std::size_t first = index_ * b;
-    const std::size_t n = std::min(b, order_->size() - first);
-    batch_ = loader_->make_batch(order_->data() + first, n);
+Batch DataLoader::next_batch(EpochState& epoch, std::size_t index) const {
+    if (epoch.prefetcher) return epoch.prefetcher->take();
+    const auto [first, n] = batch_span(epoch.order->size(), options_.batch_size, index);
+    return make_batch(epoch.order->data() + first, n);
 }
 
 }  // namespace tg::data

@@ -103,33 +103,17 @@ TensorBatch TensorDataLoader::make_batch(const std::size_t* indices, std::size_t
                        Tensor(gather_rows(data_->targets(), indices, count))};
 }
 
-TensorDataLoader::Iterator TensorDataLoader::begin() {
-    return Iterator(this, next_epoch_++);
+struct TensorDataLoader::EpochState {
+    std::vector<std::size_t> order;
+};
+
+std::shared_ptr<TensorDataLoader::EpochState> TensorDataLoader::start_epoch(std::size_t k) const {
+    return std::make_shared<EpochState>(EpochState{order(k)});
 }
 
-TensorDataLoader::Iterator TensorDataLoader::Epoch::begin() const {
-    return Iterator(loader_, k_);
-}
-
-TensorDataLoader::Iterator::Iterator(const TensorDataLoader* loader, std::size_t epoch)
-    : loader_(loader), order_(loader->order(epoch)), count_(loader->num_batches()) {
-    load();
-}
-
-TensorDataLoader::Iterator& TensorDataLoader::Iterator::operator++() {
-    ++index_;
-    load();
-    return *this;
-}
-
-void TensorDataLoader::Iterator::load() {
-    if (index_ >= count_) {
-        batch_ = TensorBatch{};
-        return;
-    }
-    const std::size_t b = loader_->options_.batch_size;
-    const std::size_t first = index_ * b;
-    batch_ = loader_->make_batch(order_.data() + first, std::min(b, order_.size() - first));
+TensorBatch TensorDataLoader::next_batch(EpochState& epoch, std::size_t index) const {
+    const auto [first, n] = batch_span(epoch.order.size(), options_.batch_size, index);
+    return make_batch(epoch.order.data() + first, n);
 }
 
 }  // namespace tg::data

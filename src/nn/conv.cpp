@@ -3,6 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/ops/conv.hpp"
 
@@ -42,6 +43,22 @@ std::string Conv2d::extra_repr() const {
     if (padding != 0) s += ", padding=" + pair(padding);
     if (!has_parameter("bias")) s += ", bias=False";
     return s;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's layers in tg::nn::layer_catalog() (tapegrad/nn/catalog.hpp): an example puts its
+// layer in every test that walks the catalog.
+std::vector<LayerExample> catalog::conv_layers() {
+    return {
+        layer<Conv2d>("Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))", {2, 1, 6, 6},
+                      {"weight", "bias"}, 1, 4, 3),
+        bad_input({2, 3, 5, 5}, "conv2d: input [2, 3, 5, 5] has 3 channels, weight expects 2",
+                  layer<Conv2d>("Conv2d(2, 3, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), "
+                                "bias=False)",
+                                {2, 2, 5, 5}, {"weight"}, 2, 3, 3,
+                                Conv2dOptions{.stride = 2, .padding = 1, .bias = false})),
+    };
 }
 
 }  // namespace tg::nn

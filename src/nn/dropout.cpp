@@ -3,6 +3,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/ops/dropout.hpp"
 
 namespace tg::nn {
@@ -23,6 +24,16 @@ std::string Dropout::extra_repr() const {
     std::ostringstream s;
     s << "p=" << p;  // PyTorch adds ", inplace=False": there is no in-place variant here
     return s.str();
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's layers in tg::nn::layer_catalog() (tapegrad/nn/catalog.hpp): an example puts its
+// layer in every test that walks the catalog.
+std::vector<LayerExample> catalog::dropout_layers() {
+    return {
+        layer<Dropout>("Dropout(p=0.25)", {2, 3}, {}, 0.25),
+    };
 }
 
 }  // namespace tg::nn

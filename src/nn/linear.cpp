@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/nn/init.hpp"
 #include "tapegrad/ops/linear.hpp"
 
@@ -31,6 +32,19 @@ std::string Linear::extra_repr() const {
     return "in_features=" + std::to_string(in_features) +
            ", out_features=" + std::to_string(out_features) +
            ", bias=" + (has_parameter("bias") ? "True" : "False");
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's layers in tg::nn::layer_catalog() (tapegrad/nn/catalog.hpp): an example puts its
+// layer in every test that walks the catalog.
+std::vector<LayerExample> catalog::linear_layers() {
+    return {
+        layer<Linear>("Linear(in_features=4, out_features=3, bias=True)", {2, 4},
+                      {"weight", "bias"}, 4, 3),
+        layer<Linear>("Linear(in_features=3, out_features=2, bias=False)", {2, 3}, {"weight"}, 3, 2,
+                      LinearOptions{.bias = false}),
+    };
 }
 
 }  // namespace tg::nn

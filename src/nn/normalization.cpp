@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "tapegrad/checkpoint.hpp"
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/ops/fused.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/shape.hpp"
@@ -284,6 +285,46 @@ Tensor GroupNorm::forward(const Tensor& x) {
 std::string GroupNorm::extra_repr() const {
     return std::to_string(num_groups) + ", " + std::to_string(num_channels) +
            ", eps=" + py_number(options.eps) + ", affine=" + py_bool(options.affine);
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's layers in tg::nn::layer_catalog() (tapegrad/nn/catalog.hpp): an example puts its
+// layer in every test that walks the catalog.
+std::vector<LayerExample> catalog::normalization_layers() {
+    return {
+        bad_input({2, 4, 3}, "BatchNorm2d: expected 4D input [N, C, H, W] (got 3D input [2, 4, 3])",
+                  layer<BatchNorm2d>(
+                      "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, "
+                      "track_running_stats=True)",
+                      {2, 4, 3, 3},
+                      {"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}, 4)),
+        layer<BatchNorm1d>(
+            "BatchNorm1d(3, eps=1e-05, momentum=None, affine=False, track_running_stats=True)",
+            {4, 3}, {"running_mean", "running_var", "num_batches_tracked"}, 3,
+            BatchNormOptions{.momentum = std::nullopt, .affine = false}),
+        layer<InstanceNorm2d>(
+            "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)",
+            {2, 3, 4, 4}, {}, 3),
+        layer<LayerNorm>("LayerNorm((4, 4), eps=1e-05, elementwise_affine=True)", {2, 3, 4, 4},
+                         {"weight", "bias"}, Shape{4, 4}),
+        vs_pytorch("norm/catalog_rms_norm",
+                   layer<RMSNorm>("RMSNorm((3,), eps=None, elementwise_affine=True)", {2, 3},
+                                  {"weight"}, Shape{3})),
+        // Values ~1e-4 in PyTorch's case: the default eps (eps=None, the float type's epsilon)
+        // counts.
+        bad_input({2, 6, 5},
+                  "rms_norm: normalized_shape [6, 6] does not match input [2, 6, 5] (expected "
+                  "input of shape [*, 6, 6])",
+                  vs_pytorch("norm/catalog_rms_norm_tiny",
+                             layer<RMSNorm>("RMSNorm((6, 6), eps=None, elementwise_affine=False)",
+                                            {2, 2, 6, 6}, {}, Shape{6, 6},
+                                            RMSNormOptions{.elementwise_affine = false}))),
+        layer<RMSNorm>("RMSNorm((2, 4), eps=1e-06, elementwise_affine=True)", {3, 2, 4}, {"weight"},
+                       Shape{2, 4}, RMSNormOptions{.eps = 1e-6}),
+        layer<GroupNorm>("GroupNorm(2, 4, eps=1e-05, affine=True)", {2, 4, 3}, {"weight", "bias"},
+                         2, 4),
+    };
 }
 
 }  // namespace tg::nn

@@ -1,5 +1,6 @@
 #include "tapegrad/nn/pool.hpp"
 
+#include "tapegrad/nn/catalog.hpp"
 #include "tapegrad/ops/pool.hpp"
 
 namespace tg::nn {
@@ -36,6 +37,19 @@ Tensor AvgPool2d::forward(const Tensor& x) {
 
 std::string AvgPool2d::extra_repr() const {
     return pool_repr(kernel_size, stride, padding);
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's layers in tg::nn::layer_catalog() (tapegrad/nn/catalog.hpp): an example puts its
+// layer in every test that walks the catalog.
+std::vector<LayerExample> catalog::pool_layers() {
+    return {
+        layer<MaxPool2d>("MaxPool2d(kernel_size=2, stride=2, padding=0)", {1, 2, 6, 6}, {}, 2),
+        layer<MaxPool2d>("MaxPool2d(kernel_size=3, stride=1, padding=1)", {1, 2, 6, 6}, {}, 3,
+                         Pool2dOptions{.stride = 1, .padding = 1}),
+        layer<AvgPool2d>("AvgPool2d(kernel_size=2, stride=2, padding=0)", {1, 2, 6, 6}, {}, 2),
+    };
 }
 
 }  // namespace tg::nn

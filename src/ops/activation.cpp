@@ -8,6 +8,7 @@
 
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -256,6 +257,27 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
         tape->record("gelu", {x}, out, GeluBackward(x, use_tanh));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::activation_examples() {
+    return {
+        op("relu", "ReluBackward", true, {rows}, {rows0}, rows0,
+           [](const In& v) { return relu(v[0]); }),
+        op("tanh", "TanhBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return tanh(v[0]); }),
+        op("sigmoid", "SigmoidBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return sigmoid(v[0]); }),
+        op("leaky_relu", "LeakyReluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return leaky_relu(v[0], 0.2); }),
+        op("gelu", "GeluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return gelu(v[0]); }),
+        op("gelu tanh", "GeluBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return gelu(v[0], "tanh"); }),
+    };
 }
 
 }  // namespace tg

@@ -11,6 +11,7 @@
 
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -126,6 +127,20 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::si
     if (bias.defined()) inputs.push_back(bias);
     tape->record("conv2d", std::move(inputs), out, Conv2dBackward(x, weight, bias, s));
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::conv_examples() {
+    return {
+        op("conv2d", "Conv2dBackward", true, {img, {3, 2, 3, 3}}, {img0, {3, 2, 3, 3}},
+           {0, 3, 3, 3}, [](const In& v) { return conv2d(v[0], v[1]); }),
+        op("conv2d with bias, padded", "Conv2dBackward", true, {img, {3, 2, 3, 3}, {3}},
+           {img0, {3, 2, 3, 3}, {3}}, {0, 3, 5, 5},
+           [](const In& v) { return conv2d(v[0], v[1], v[2], 1, 1); }),
+    };
 }
 
 }  // namespace tg

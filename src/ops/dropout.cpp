@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -66,6 +67,20 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
         tape->record("dropout", {x}, out, DropoutBackward(x, std::move(mask)));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::dropout_examples() {
+    return {
+        op("dropout", "DropoutBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) {
+               Generator gen(1);
+               return dropout(v[0], 0.5, true, gen);
+           }),
+    };
 }
 
 }  // namespace tg

@@ -8,6 +8,7 @@
 #include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -458,6 +459,45 @@ Tensor pow(const Tensor& a, const Tensor& b) {
         tape->record("pow", {a, b}, out, PowBackward(a, b, c));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::elementwise_examples() {
+    return {
+        op("add", "AddBackward", false, {rows, rows}, {rows0, {3}}, rows0,
+           [](const In& v) { return add(v[0], v[1]); }),
+        op("sub", "SubBackward", false, {rows, rows}, {rows0, {3}}, rows0,
+           [](const In& v) { return sub(v[0], v[1]); }),
+        op("mul", "MulBackward", false, {rows, rows}, {rows0, {3}}, rows0,
+           [](const In& v) { return mul(v[0], v[1]); }),
+        op("div", "DivBackward", false, {rows, rows}, {rows0, {3}}, rows0,
+           [](const In& v) { return div(v[0], v[1]); }),
+        op("add scalar", "AddScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return add(v[0], 2.0); }),
+        op("sub from scalar", "RsubScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return sub(2.0, v[0]); }),
+        op("mul scalar", "MulScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return mul(v[0], 2.0); }),
+        op("div by scalar", "DivScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return div(v[0], 2.0); }),
+        op("div scalar by", "RdivScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return div(2.0, v[0]); }),
+        op("neg", "NegBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return neg(v[0]); }),
+        op("exp", "ExpBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return exp(v[0]); }),
+        op("log", "LogBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return log(v[0]); }),
+        op("sqrt", "SqrtBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return sqrt(v[0]); }),
+        op("pow scalar", "PowScalarBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return pow(v[0], 2.0); }),
+        op("pow", "PowBackward", false, {rows, rows}, {rows0, {3}}, rows0,
+           [](const In& v) { return pow(v[0], v[1]); }),
+    };
 }
 
 }  // namespace tg

@@ -13,6 +13,7 @@
 #include "kernels/fast/relu_max_pool2d.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/activation.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/ops/normalization.hpp"
 #include "tapegrad/ops/pool.hpp"
 #include "tapegrad/tape.hpp"
@@ -172,6 +173,18 @@ Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
                                                     std::move(mean), std::move(invstd), xs));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::fused_examples() {
+    return {
+        // The reference kernels run it as relu, then max_pool2d: two entries.
+        op("relu_max_pool2d", "ReluMaxPool2dBackward", false, {img}, {img0}, {0, 2, 2, 2},
+           [](const In& v) { return relu_max_pool2d(v[0]); }),
+    };
 }
 
 }  // namespace tg

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -77,6 +78,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         tape->record("matmul", {a, b}, out, MatmulBackward(a, b, m, k, n, empty));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::linalg_examples() {
+    return {
+        op("matmul", "MatmulBackward", false, {rows, {3, 4}}, {rows0, {3, 4}}, {0, 4},
+           [](const In& v) { return matmul(v[0], v[1]); }),
+    };
 }
 
 }  // namespace tg

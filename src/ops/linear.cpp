@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/linear.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -94,6 +95,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (bias.defined()) inputs.push_back(bias);
     tape->record("linear", std::move(inputs), out, LinearBackward(x, weight, bias, M, in_f, out_f));
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::linear_examples() {
+    return {
+        op("linear", "LinearBackward", false, {rows, {4, 3}, {4}}, {rows0, {4, 3}, {4}}, {0, 4},
+           [](const In& v) { return linear(v[0], v[1], v[2]); }),
+    };
 }
 
 }  // namespace tg

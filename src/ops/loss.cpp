@@ -11,6 +11,7 @@
 
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/ops/elementwise.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/tape.hpp"
@@ -242,6 +243,25 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, MseLossOptions option
                      MseLossBackward(input, target, std::move(diff), n));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::loss_examples() {
+    return {
+        op("log_softmax", "LogSoftmaxBackward", true, {rows}, {rows0}, rows0,
+           [](const In& v) { return log_softmax(v[0]); }),
+        op("softmax", "SoftmaxBackward", false, {rows}, {rows0}, rows0,
+           [](const In& v) { return softmax(v[0]); }),
+        op("cross_entropy", "CrossEntropyBackward", true, {rows}, {}, {},
+           [](const In& v) {
+               return cross_entropy(v[0], Labels{0, 2});
+           }),
+        op("mse_loss", "MseLossBackward", false, {rows, rows}, {}, {},
+           [](const In& v) { return mse_loss(v[0], v[1]); }),
+    };
 }
 
 }  // namespace tg

@@ -12,6 +12,7 @@
 #include "batch_norm_checks.hpp"
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -473,6 +474,54 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& 
                                                       mean_c.data(), var_c.data(), C, L, momentum);
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::normalization_examples() {
+    return {
+        op("batch_norm (training, running statistics)", "BatchNormBackward", true, {img, {2}, {2}},
+           {img0, {2}, {2}}, img0,
+           [](const In& v) {
+               const Tensor rm = Tensor::zeros({v[0].shape()[1]}),
+                            rv = Tensor::ones({v[0].shape()[1]});
+               return batch_norm(v[0], rm, rv, v[1], v[2], true, 0.1, 1e-5);
+           }),
+        op("batch_norm (eval)", "BatchNormBackward", true, {img, {2}, {2}}, {img0, {2}, {2}}, img0,
+           [](const In& v) {
+               const Tensor rm = Tensor::zeros({v[0].shape()[1]}),
+                            rv = Tensor::ones({v[0].shape()[1]});
+               return batch_norm(v[0], rm, rv, v[1], v[2], false, 0.1, 1e-5);
+           }),
+        bad_call({{2, 4}, {3}, {3}},
+                 "layer_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
+                 "shape [*, 3])",
+                 vs_pytorch("norm/catalog_layer_norm",
+                            op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}},
+                               {rows0, {3}, {3}}, rows0,
+                               [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }))),
+        bad_call({{2, 4}, {3}},
+                 "rms_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
+                 "shape [*, 3])",
+                 vs_pytorch("norm/catalog_rms_norm",
+                            op("rms_norm", "RMSNormBackward", true, {rows, {3}}, {rows0, {3}},
+                               rows0, [](const In& v) { return rms_norm(v[0], {3}, v[1]); }))),
+        // Values ~1e-4 in PyTorch's case: the default eps (the float type's epsilon) counts.
+        vs_pytorch("norm/catalog_rms_norm_tiny",
+                   op("rms_norm over [H, W], no weight", "RMSNormBackward", true, {img},
+                      {{0, 2, 6, 6}}, {0, 2, 6, 6},
+                      [](const In& v) {
+                          return rms_norm(v[0], {6, 6});
+                      })),
+        op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
+           {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
+           [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),
+        // instance_norm without weight and bias on an empty batch: PyTorch raises with them.
+        op("instance_norm", "NormalizeSetsBackward", true, {{2, 2, 3}}, {{0, 2, 3}}, {0, 2, 3},
+           [](const In& v) { return instance_norm(v[0], {}, {}, {}, {}, true, 0.1, 1e-5); }),
+    };
 }
 
 }  // namespace tg

@@ -8,6 +8,7 @@
 
 #include "kernels/kernel_set.hpp"
 #include "tapegrad/kernels.hpp"
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -121,6 +122,21 @@ Tensor avg_pool2d(const Tensor& x, std::size_t kernel, std::size_t stride, std::
         tape->record("avg_pool2d", {x}, out, AvgPool2dBackward(x, s));
     }
     return out;
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::pool_examples() {
+    return {
+        op("max_pool2d", "MaxPool2dBackward", true, {img}, {img0}, {0, 2, 2, 2},
+           [](const In& v) { return max_pool2d(v[0], 2); }),
+        op("avg_pool2d", "AvgPool2dBackward", true, {img}, {img0}, {0, 2, 2, 2},
+           [](const In& v) { return avg_pool2d(v[0], 2); }),
+        op("avg_pool2d padded", "AvgPool2dBackward", true, {img}, {img0}, {0, 2, 3, 3},
+           [](const In& v) { return avg_pool2d(v[0], 3, 2, 1); }),
+    };
 }
 
 }  // namespace tg

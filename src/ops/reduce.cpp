@@ -6,6 +6,7 @@
 
 #include <xtensor/xbroadcast.hpp>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
 
 namespace tg {
@@ -186,6 +187,20 @@ Tensor mean(const Tensor& x) {
 
 Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
     return reduce_sum("mean", x, reduced_axes("mean", dims, x.shape()), keepdim, true);
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::reduce_examples() {
+    return {
+        op("sum", "SumBackward", false, {rows}, {}, {}, [](const In& v) { return sum(v[0]); }),
+        op("sum over dim 0", "SumBackward", false, {rows}, {rows0}, {3},
+           [](const In& v) { return sum(v[0], {0}); }),
+        op("mean over dim 0", "SumBackward", false, {rows}, {}, {},
+           [](const In& v) { return mean(v[0], {0}); }),
+    };
 }
 
 }  // namespace tg

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/tape.hpp"
 
@@ -165,6 +166,23 @@ Tensor permute(const Tensor& x, const std::vector<std::size_t>& dims) {
             std::to_string(shape.size()) + " axes of shape " + shape_str(shape));
     }
     return permute_op("permute", x, dims);
+}
+
+// ---- catalog -------------------------------------------------------------------------------
+
+// This file's ops in tg::op_catalog() (tapegrad/ops/catalog.hpp): an example puts its op in every
+// test that walks the catalog.
+std::vector<OpExample> catalog::shape_examples() {
+    return {
+        op("reshape", "ReshapeBackward", false, {rows}, {}, {},
+           [](const In& v) {
+               return reshape(v[0], {3, 2});
+           }),
+        op("flatten", "ReshapeBackward", false, {img}, {img0}, {0, 50},
+           [](const In& v) { return flatten(v[0]); }),
+        op("transpose", "PermuteBackward", false, {rows}, {rows0}, {3, 0},
+           [](const In& v) { return transpose(v[0], 0, 1); }),
+    };
 }
 
 }  // namespace tg

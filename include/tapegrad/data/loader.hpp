@@ -16,6 +16,7 @@
 
 #include "tapegrad/config.hpp"
 #include "tapegrad/data/dataset.hpp"
+#include "tapegrad/data/epoch.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::data {
@@ -56,27 +57,18 @@ class DataLoader {
     /// Shares a dataset with other loaders, without a copy.
     explicit DataLoader(std::shared_ptr<const Dataset> data, DataLoaderOptions options = {});
 
-    class Iterator;
-    /// The end of an epoch.
-    struct Sentinel {};
-    /// The batches of one epoch, as a range.
-    class Epoch {
-      public:
-        Iterator begin() const;
-        Sentinel end() const { return {}; }
-
-      private:
-        friend class DataLoader;
-        Epoch(const DataLoader* loader, std::size_t k) : loader_(loader), k_(k) {}
-        const DataLoader* loader_;
-        std::size_t k_;
-    };
+    /// The loop (epoch.hpp): an input iterator over one epoch's batches, the end of an epoch,
+    /// and one epoch's batches as a range.
+    using batch_type = Batch;
+    using Iterator = EpochIterator<DataLoader>;
+    using Sentinel = EpochEnd;
+    using Epoch = EpochRange<DataLoader>;
 
     /// The batches of epoch k (the same every time it is asked for).
     Epoch epoch(std::size_t k) const { return Epoch(this, k); }
     /// Range-for over the loader: each loop is the next epoch, 0, 1, 2, ... (as each loop
     /// over a PyTorch DataLoader reshuffles).
-    Iterator begin();
+    Iterator begin() { return Iterator(this, next_epoch_++); }
     Sentinel end() const { return {}; }
     /// The epoch the next range-for will run.
     std::size_t next_epoch() const { return next_epoch_; }
@@ -94,7 +86,13 @@ class DataLoader {
     const DataLoaderOptions& options() const { return options_; }
 
   private:
+    friend class EpochIterator<DataLoader>;
     class Prefetcher;
+    struct EpochState;
+    /// Epoch k's order, and its prefetching thread with options().prefetch.
+    std::shared_ptr<EpochState> start_epoch(std::size_t k) const;
+    /// Batch `index` of the epoch: from the prefetching thread, or assembled here.
+    Batch next_batch(EpochState& epoch, std::size_t index) const;
     /// make_batch's work without the Tensor (safe on the prefetching thread).
     void fill_batch(const std::size_t* indices, std::size_t count, Array& x, Labels& y) const;
 
@@ -102,34 +100,6 @@ class DataLoader {
     DataLoaderOptions options_;
     std::array<real, 256> lut_{};  // lut_[p] = (p / 255 - mean) / std
     std::size_t next_epoch_ = 0;
-};
-
-/// An input iterator over the batches of one epoch; dereferencing gives the current batch.
-/// Copies share the epoch's prefetching thread (an input iterator: advance only one copy).
-class DataLoader::Iterator {
-  public:
-    using value_type = Batch;
-    using difference_type = std::ptrdiff_t;
-
-    const Batch& operator*() const { return batch_; }
-    const Batch* operator->() const { return &batch_; }
-    Iterator& operator++();
-    void operator++(int) { ++*this; }
-    /// Index of the current batch within the epoch, 0..num_batches()-1.
-    std::size_t index() const { return index_; }
-    friend bool operator==(const Iterator& it, Sentinel) { return it.index_ >= it.count_; }
-
-  private:
-    friend class DataLoader;
-    Iterator(const DataLoader* loader, std::size_t epoch);
-    void load();
-
-    const DataLoader* loader_;
-    std::shared_ptr<const std::vector<std::size_t>> order_;
-    std::size_t index_ = 0;
-    std::size_t count_ = 0;
-    Batch batch_;
-    std::shared_ptr<Prefetcher> prefetcher_;  // null without options().prefetch
 };
 
 /// The order epoch k serves N examples in: 0..N-1, or with `shuffle` a Fisher–Yates permutation

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "tapegrad/config.hpp"
+#include "tapegrad/data/epoch.hpp"
 #include "tapegrad/tensor.hpp"
 
 namespace tg::data {
@@ -66,26 +67,16 @@ class TensorDataLoader {
     explicit TensorDataLoader(std::shared_ptr<const TensorDataset> data,
                               TensorDataLoaderOptions options = {});
 
-    class Iterator;
-    /// The end of an epoch.
-    struct Sentinel {};
-    /// The batches of one epoch, as a range.
-    class Epoch {
-      public:
-        Iterator begin() const;
-        Sentinel end() const { return {}; }
-
-      private:
-        friend class TensorDataLoader;
-        Epoch(const TensorDataLoader* loader, std::size_t k) : loader_(loader), k_(k) {}
-        const TensorDataLoader* loader_;
-        std::size_t k_;
-    };
+    /// The loop (epoch.hpp), the same as DataLoader's.
+    using batch_type = TensorBatch;
+    using Iterator = EpochIterator<TensorDataLoader>;
+    using Sentinel = EpochEnd;
+    using Epoch = EpochRange<TensorDataLoader>;
 
     /// The batches of epoch k (the same every time it is asked for).
     Epoch epoch(std::size_t k) const { return Epoch(this, k); }
     /// Range-for over the loader: each loop is the next epoch, 0, 1, 2, ...
-    Iterator begin();
+    Iterator begin() { return Iterator(this, next_epoch_++); }
     Sentinel end() const { return {}; }
 
     /// Batches per epoch: ceil(N / B), or floor(N / B) with drop_last.
@@ -99,35 +90,16 @@ class TensorDataLoader {
     const TensorDataLoaderOptions& options() const { return options_; }
 
   private:
+    friend class EpochIterator<TensorDataLoader>;
+    struct EpochState;
+    /// Epoch k's order.
+    std::shared_ptr<EpochState> start_epoch(std::size_t k) const;
+    /// Batch `index` of the epoch.
+    TensorBatch next_batch(EpochState& epoch, std::size_t index) const;
+
     std::shared_ptr<const TensorDataset> data_;
     TensorDataLoaderOptions options_;
     std::size_t next_epoch_ = 0;
-};
-
-/// An input iterator over the batches of one epoch; dereferencing gives the current batch.
-class TensorDataLoader::Iterator {
-  public:
-    using value_type = TensorBatch;
-    using difference_type = std::ptrdiff_t;
-
-    const TensorBatch& operator*() const { return batch_; }
-    const TensorBatch* operator->() const { return &batch_; }
-    Iterator& operator++();
-    void operator++(int) { ++*this; }
-    /// Index of the current batch within the epoch, 0..num_batches()-1.
-    std::size_t index() const { return index_; }
-    friend bool operator==(const Iterator& it, Sentinel) { return it.index_ >= it.count_; }
-
-  private:
-    friend class TensorDataLoader;
-    Iterator(const TensorDataLoader* loader, std::size_t epoch);
-    void load();
-
-    const TensorDataLoader* loader_;
-    std::vector<std::size_t> order_;
-    std::size_t index_ = 0;
-    std::size_t count_ = 0;
-    TensorBatch batch_;
 };
 
 }  // namespace tg::data

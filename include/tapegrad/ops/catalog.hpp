@@ -5,8 +5,10 @@
 // (tests/test_reliability_ops.cpp), and tests/test_catalog.cpp checks that every op with a
 // reference and a fast kernel gives the same numbers with both, that every op's gradients pass
 // a float64 gradcheck, that an example naming a PyTorch case gives PyTorch's numbers, and that
-// an example's bad call throws the message it names. A new
-// op joins every such test by being added to op_catalog() (src/ops/catalog.cpp).
+// an example's bad call throws the message it names. An op's examples stand beside the op, at
+// the end of its file (src/ops/normalization.cpp's normalization_examples(), ...): a new op in
+// an existing file joins every such test by an entry there; a new op file adds its function
+// below and a line in op_catalog() (src/ops/catalog.cpp).
 #pragma once
 
 #include <functional>
@@ -46,5 +48,35 @@ struct OpExample {
 
 /// Every op's examples, in the order of include/tapegrad/tapegrad.hpp's op headers.
 const std::vector<OpExample>& op_catalog();
+
+/// What an op file's entries are written with.
+namespace catalog {
+
+using In = std::vector<Tensor>;
+
+/// The example shapes most entries share: rows [N, D] = [2, 3] and an empty batch of them,
+/// images [N, C, H, W] = [2, 2, 6, 6] and an empty batch of 5×5 ones.
+inline const Shape rows{2, 3}, rows0{0, 3}, img{2, 2, 6, 6}, img0{0, 2, 5, 5};
+
+/// One catalog entry (a function, not a braced list, so that each entry stays a few lines).
+OpExample op(const char* name, const char* backward, bool two_kernels, std::vector<Shape> inputs,
+             std::vector<Shape> empty_inputs, Shape empty_output,
+             std::function<Tensor(const In&)> call);
+
+/// The example `e`, also called on inputs of the shapes `bad` and expected to throw
+/// std::invalid_argument with a message that starts with `message`.
+OpExample bad_call(std::vector<Shape> bad, const char* message, OpExample e);
+
+/// The example `e`, checked against PyTorch's numbers for it: "<group>/<case>" of
+/// tests/reference/<group>.txt.
+OpExample vs_pytorch(const char* pytorch_case, OpExample e);
+
+/// Each op file's examples, in op_catalog()'s order: <file>_examples() is defined at
+/// the end of src/ops/<file>.cpp.
+std::vector<OpExample> elementwise_examples(), reduce_examples(), linalg_examples(),
+    linear_examples(), shape_examples(), dropout_examples(), activation_examples(), pool_examples(),
+    fused_examples(), conv_examples(), loss_examples(), normalization_examples();
+
+}  // namespace catalog
 
 }  // namespace tg

@@ -34,9 +34,18 @@ struct BatchNormKernels {
     BatchNormBackwardKernel* batch_norm_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it
+// (reference::batch_norm_kernels(), fast::batch_norm_kernels()): written once here, expanded in
+// each set's namespace.
+#define TG_KERNELS_BATCH_NORM                             \
+    BatchNormForwardKernel batch_norm_forward;            \
+    BatchNormBackwardKernel batch_norm_backward;          \
+    constexpr BatchNormKernels batch_norm_kernels() {     \
+        return {batch_norm_forward, batch_norm_backward}; \
+    }
+
 namespace reference {
-BatchNormForwardKernel batch_norm_forward;
-BatchNormBackwardKernel batch_norm_backward;
+TG_KERNELS_BATCH_NORM
 
 /// The running statistics after one training step on a batch of B values per channel:
 ///     running_mean = (1 − momentum)·running_mean + momentum·μ_B
@@ -46,17 +55,12 @@ BatchNormBackwardKernel batch_norm_backward;
 /// tg::dist::sync_batch_norm call it whatever kernels are in use.
 void batch_norm_update_running(real* running_mean, real* running_var, const double* mean,
                                const double* var, std::size_t C, std::size_t B, double momentum);
-constexpr BatchNormKernels batch_norm_kernels() {
-    return {batch_norm_forward, batch_norm_backward};
-}
 }  // namespace reference
 
 namespace fast {
-BatchNormForwardKernel batch_norm_forward;
-BatchNormBackwardKernel batch_norm_backward;
-constexpr BatchNormKernels batch_norm_kernels() {
-    return {batch_norm_forward, batch_norm_backward};
-}
+TG_KERNELS_BATCH_NORM
 }  // namespace fast
+
+#undef TG_KERNELS_BATCH_NORM
 
 }  // namespace tg::kernels

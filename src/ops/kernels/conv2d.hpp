@@ -24,20 +24,23 @@ struct Conv2dKernels {
     Conv2dBackwardKernel* conv2d_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it (reference::conv2d_kernels(),
+// fast::conv2d_kernels()): written once here, expanded in each set's namespace.
+#define TG_KERNELS_CONV2D                         \
+    Conv2dForwardKernel conv2d_forward;           \
+    Conv2dBackwardKernel conv2d_backward;         \
+    constexpr Conv2dKernels conv2d_kernels() {    \
+        return {conv2d_forward, conv2d_backward}; \
+    }
+
 namespace reference {
-Conv2dForwardKernel conv2d_forward;
-Conv2dBackwardKernel conv2d_backward;
-constexpr Conv2dKernels conv2d_kernels() {
-    return {conv2d_forward, conv2d_backward};
-}
+TG_KERNELS_CONV2D
 }  // namespace reference
 
 namespace fast {
-Conv2dForwardKernel conv2d_forward;
-Conv2dBackwardKernel conv2d_backward;
-constexpr Conv2dKernels conv2d_kernels() {
-    return {conv2d_forward, conv2d_backward};
-}
+TG_KERNELS_CONV2D
 }  // namespace fast
+
+#undef TG_KERNELS_CONV2D
 
 }  // namespace tg::kernels

@@ -38,26 +38,27 @@ struct CrossEntropyKernels {
     CrossEntropyBackwardKernel* cross_entropy_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it
+// (reference::cross_entropy_kernels(), fast::cross_entropy_kernels()): written once here, expanded
+// in each set's namespace.
+#define TG_KERNELS_CROSS_ENTROPY                                                  \
+    LogSoftmaxForwardKernel log_softmax_forward;                                  \
+    LogSoftmaxBackwardKernel log_softmax_backward;                                \
+    CrossEntropyForwardKernel cross_entropy_forward;                              \
+    CrossEntropyBackwardKernel cross_entropy_backward;                            \
+    constexpr CrossEntropyKernels cross_entropy_kernels() {                       \
+        return {log_softmax_forward, log_softmax_backward, cross_entropy_forward, \
+                cross_entropy_backward};                                          \
+    }
+
 namespace reference {
-LogSoftmaxForwardKernel log_softmax_forward;
-LogSoftmaxBackwardKernel log_softmax_backward;
-CrossEntropyForwardKernel cross_entropy_forward;
-CrossEntropyBackwardKernel cross_entropy_backward;
-constexpr CrossEntropyKernels cross_entropy_kernels() {
-    return {log_softmax_forward, log_softmax_backward, cross_entropy_forward,
-            cross_entropy_backward};
-}
+TG_KERNELS_CROSS_ENTROPY
 }  // namespace reference
 
 namespace fast {
-LogSoftmaxForwardKernel log_softmax_forward;
-LogSoftmaxBackwardKernel log_softmax_backward;
-CrossEntropyForwardKernel cross_entropy_forward;
-CrossEntropyBackwardKernel cross_entropy_backward;
-constexpr CrossEntropyKernels cross_entropy_kernels() {
-    return {log_softmax_forward, log_softmax_backward, cross_entropy_forward,
-            cross_entropy_backward};
-}
+TG_KERNELS_CROSS_ENTROPY
 }  // namespace fast
+
+#undef TG_KERNELS_CROSS_ENTROPY
 
 }  // namespace tg::kernels

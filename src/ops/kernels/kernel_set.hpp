@@ -8,9 +8,10 @@
 // which, at -O0 too, is one indirect call and no frame in between: in gdb `step` on that line
 // lands in the kernel itself (the debug build's: the reference one).
 //
-// Adding a kernel to a pair: its function type, its declaration in both namespaces, a pointer in
-// the pair's row (struct <Pair>Kernels) and its name in both namespaces' rows, all in the pair's
-// header; its two bodies under reference/ and fast/. Nothing here or in kernels.cpp changes.
+// Adding a kernel to a pair: its function type, a pointer in the pair's row (struct
+// <Pair>Kernels), and its declaration and its name in the row function in the pair's macro
+// (TG_KERNELS_<PAIR>, expanded in both namespaces), all in the pair's header; its two bodies
+// under reference/ and fast/. Nothing here or in kernels.cpp changes.
 // Adding a new pair: the same header, and its row below and in the two tables of kernels.cpp.
 // A pair's rows are constexpr functions (reference::relu_kernels(), ...), evaluated when
 // kernels.cpp builds the two tables: a file that only includes the header (a reference body

@@ -51,24 +51,27 @@ struct NormalizeSetsKernels {
     RmsNormBackwardKernel* rms_norm_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it
+// (reference::normalize_sets_kernels(), fast::normalize_sets_kernels()): written once here,
+// expanded in each set's namespace.
+#define TG_KERNELS_NORMALIZE_SETS                                                  \
+    NormalizeSetsForwardKernel normalize_sets_forward;                             \
+    NormalizeSetsBackwardKernel normalize_sets_backward;                           \
+    RmsNormForwardKernel rms_norm_forward;                                         \
+    RmsNormBackwardKernel rms_norm_backward;                                       \
+    constexpr NormalizeSetsKernels normalize_sets_kernels() {                      \
+        return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, \
+                rms_norm_backward};                                                \
+    }
+
 namespace reference {
-NormalizeSetsForwardKernel normalize_sets_forward;
-NormalizeSetsBackwardKernel normalize_sets_backward;
-RmsNormForwardKernel rms_norm_forward;
-RmsNormBackwardKernel rms_norm_backward;
-constexpr NormalizeSetsKernels normalize_sets_kernels() {
-    return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
-}
+TG_KERNELS_NORMALIZE_SETS
 }  // namespace reference
 
 namespace fast {
-NormalizeSetsForwardKernel normalize_sets_forward;
-NormalizeSetsBackwardKernel normalize_sets_backward;
-RmsNormForwardKernel rms_norm_forward;
-RmsNormBackwardKernel rms_norm_backward;
-constexpr NormalizeSetsKernels normalize_sets_kernels() {
-    return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, rms_norm_backward};
-}
+TG_KERNELS_NORMALIZE_SETS
 }  // namespace fast
+
+#undef TG_KERNELS_NORMALIZE_SETS
 
 }  // namespace tg::kernels

@@ -31,24 +31,25 @@ struct PoolKernels {
     AvgPool2dBackwardKernel* avg_pool2d_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it (reference::pool_kernels(),
+// fast::pool_kernels()): written once here, expanded in each set's namespace.
+#define TG_KERNELS_POOL                                                                            \
+    MaxPool2dForwardKernel max_pool2d_forward;                                                     \
+    MaxPool2dBackwardKernel max_pool2d_backward;                                                   \
+    AvgPool2dForwardKernel avg_pool2d_forward;                                                     \
+    AvgPool2dBackwardKernel avg_pool2d_backward;                                                   \
+    constexpr PoolKernels pool_kernels() {                                                         \
+        return {max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward}; \
+    }
+
 namespace reference {
-MaxPool2dForwardKernel max_pool2d_forward;
-MaxPool2dBackwardKernel max_pool2d_backward;
-AvgPool2dForwardKernel avg_pool2d_forward;
-AvgPool2dBackwardKernel avg_pool2d_backward;
-constexpr PoolKernels pool_kernels() {
-    return {max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward};
-}
+TG_KERNELS_POOL
 }  // namespace reference
 
 namespace fast {
-MaxPool2dForwardKernel max_pool2d_forward;
-MaxPool2dBackwardKernel max_pool2d_backward;
-AvgPool2dForwardKernel avg_pool2d_forward;
-AvgPool2dBackwardKernel avg_pool2d_backward;
-constexpr PoolKernels pool_kernels() {
-    return {max_pool2d_forward, max_pool2d_backward, avg_pool2d_forward, avg_pool2d_backward};
-}
+TG_KERNELS_POOL
 }  // namespace fast
+
+#undef TG_KERNELS_POOL
 
 }  // namespace tg::kernels

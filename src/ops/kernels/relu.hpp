@@ -19,20 +19,23 @@ struct ReluKernels {
     ReluBackwardKernel* relu_backward;
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it (reference::relu_kernels(),
+// fast::relu_kernels()): written once here, expanded in each set's namespace.
+#define TG_KERNELS_RELU                       \
+    ReluForwardKernel relu_forward;           \
+    ReluBackwardKernel relu_backward;         \
+    constexpr ReluKernels relu_kernels() {    \
+        return {relu_forward, relu_backward}; \
+    }
+
 namespace reference {
-ReluForwardKernel relu_forward;
-ReluBackwardKernel relu_backward;
-constexpr ReluKernels relu_kernels() {
-    return {relu_forward, relu_backward};
-}
+TG_KERNELS_RELU
 }  // namespace reference
 
 namespace fast {
-ReluForwardKernel relu_forward;
-ReluBackwardKernel relu_backward;
-constexpr ReluKernels relu_kernels() {
-    return {relu_forward, relu_backward};
-}
+TG_KERNELS_RELU
 }  // namespace fast
+
+#undef TG_KERNELS_RELU
 
 }  // namespace tg::kernels
