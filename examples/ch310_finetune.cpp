@@ -3,7 +3,7 @@
 //
 // The chapter's CNN with BatchNorm is trained on the digits 0–4 (the pretrained model), then
 // fine-tuned on a small set of 5–9 (default 100 images) at each batch size of
-// --finetune-batches (default 2, 4 and 20: the chapter's worry is the small batch) three ways,
+// --finetune-batches (default 2 and 20: the chapter's worry is the small batch) three ways,
 // each from the same pretrained weights on the same batches:
 //   frozen        tg::nn::freeze_batchnorm(model): every BatchNorm in eval mode (normalising
 //                 with the running statistics of 0–4, never updating them), γ and β fixed;
@@ -52,7 +52,7 @@ constexpr std::size_t kOldTest = 2000;  // --pretrain DATASET: its test images s
 struct Settings {
     std::size_t pretrain_epochs = 2, finetune_size = 100, finetune_epochs = 20, batch_size = 64,
                 evals = 4;
-    std::vector<std::size_t> batches = {2, 4, 20};
+    std::vector<std::size_t> batches = {2, 20};
     double pretrain_lr = 0.05, finetune_lr = 0.01, momentum = 0.9;
     std::string pretrain = "0-4";  // or a dataset to pretrain on all of (--pretrain)
 };
