@@ -3,7 +3,7 @@
 //
 // The chapter's CNN with BatchNorm is trained on the digits 0–4 (the pretrained model), then
 // fine-tuned on a small set of 5–9 (default 100 images) at each batch size of
-// --finetune-batches (default 2, 4 and 20: the chapter's worry is the small batch) three ways,
+// --finetune-batches (default 2 and 20: the chapter's worry is the small batch) three ways,
 // each from the same pretrained weights on the same batches:
 //   frozen        tg::nn::freeze_batchnorm(model): every BatchNorm in eval mode (normalising
 //                 with the running statistics of 0–4, never updating them), γ and β fixed;
@@ -14,6 +14,12 @@
 // Afterwards the test digits 5–9 (what was learned) and 0–4 (what was known) are scored in
 // eval mode. The classifier keeps its 10 outputs, so nothing stops fine-tuning on 5–9 from
 // overwriting 0–4: the second number shows how much each way forgets.
+// --pretrain DATASET (mnist, fashion-mnist or a directory, as --dataset names one) pretrains on
+// all of that dataset's training images instead (Fashion-MNIST: 60,000 of ten classes) and
+// fine-tunes on the first --finetune-size training images of --dataset, all its classes: the
+// chapter's setting, a broad pretraining set and a small new one. Every image is normalised
+// with the pretraining set's pixel mean and std (as a pretrained model's inputs are); "old"
+// is then the first 2,000 test images of the pretraining set, "new" --dataset's test set.
 //
 // Output (in --out, default out/ch310): ch310_finetune.png (accuracy on 5–9 and on 0–4 during
 // fine-tuning at the largest and the smallest batch; on 5–9 after it against the batch size),
@@ -23,6 +29,7 @@
 //
 //     ./build/release/examples/ch310_finetune
 //     ./build/release/examples/ch310_finetune --finetune-size 30 --finetune-batches 2,10 --seeds 5
+//     ./build/release/examples/ch310_finetune --pretrain fashion-mnist --out out/finetune_fashion
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -40,18 +47,23 @@ namespace {
 using DatasetPtr = std::shared_ptr<const tg::data::Dataset>;
 const char* const kModes[3] = {"frozen", "recalibrated", "full"};
 const char* const kColours[3] = {ex::kWithBn, ex::kThird, ex::kWithoutBn};
+constexpr std::size_t kOldTest = 2000;  // --pretrain DATASET: its test images scored as "old"
 
 struct Settings {
     std::size_t pretrain_epochs = 2, finetune_size = 100, finetune_epochs = 20, batch_size = 64,
                 evals = 4;
-    std::vector<std::size_t> batches = {2, 4, 20};
+    std::vector<std::size_t> batches = {2, 20};
     double pretrain_lr = 0.05, finetune_lr = 0.01, momentum = 0.9;
+    std::string pretrain = "0-4";  // or a dataset to pretrain on all of (--pretrain)
 };
 
-// The old digits 0-4 to pretrain on, a few new 5-9 to fine-tune on, the test digits of both.
+// The old data to pretrain on (digits 0-4, or a whole dataset), a few new images to fine-tune
+// on (5-9, or --dataset's first), the test images of both, and their names: short for the
+// table ("0-4", "fashion"), long for the figure ("mnist (bundled) 0-4", "fashion-mnist").
 struct Sets {
-    ex::Data data;  // its test set: the new digits
+    ex::Data data;  // its test set: the new images
     DatasetPtr old_train, new_train, old_test, new_test;
+    std::string old_label = "0-4", new_label = "5-9", old_name, new_name;
 };
 
 // One fine-tuning run.
@@ -64,12 +76,15 @@ struct Run {
 };
 
 void add_flags(ex::Cli& cli, Settings& s) {
-    cli.option("--pretrain-epochs", s.pretrain_epochs, "passes over the training digits 0-4",
+    cli.option("--pretrain", s.pretrain,
+               "what to pretrain on: 0-4 (--dataset's classes 0-4; fine-tune on its 5-9), or "
+               "all of a dataset named as for --dataset (fine-tune on --dataset, all classes)");
+    cli.option("--pretrain-epochs", s.pretrain_epochs, "passes over the pretraining images",
                ex::between(1, 1000));
     cli.option("--pretrain-lr", s.pretrain_lr, "SGD learning rate for pretraining",
                ex::greater_than(0, 1e6));
-    cli.option("--finetune-size", s.finetune_size, "training images of 5-9 to fine-tune on",
-               ex::between(2, 60000));
+    cli.option("--finetune-size", s.finetune_size,
+               "training images of 5-9 (or --dataset) to fine-tune on", ex::between(2, 60000));
     cli.option("--finetune-epochs", s.finetune_epochs, "passes over them", ex::between(1, 1000));
     cli.option("--finetune-lr", s.finetune_lr, "SGD learning rate for fine-tuning",
                ex::greater_than(0, 1e6));
@@ -104,7 +119,50 @@ void apply_mode(const ex::Cli& cli, Settings& s) {
     cli.mode_value("--evals", s.evals, std::size_t{4}, std::size_t{10});
 }
 
-Sets make_sets(const ex::CommonFlags& common, Settings& s) {
+// The short name of a dataset for the table: "digits", "fashion", or "new"/"old".
+std::string short_name(const std::string& which, const char* otherwise) {
+    if (which == "mnist") return "digits";
+    if (which == "fashion-mnist" || which == "fashion") return "fashion";
+    return otherwise;
+}
+
+// --pretrain DATASET: all of it to pretrain on, the first --finetune-size of --dataset to
+// fine-tune on; every image normalised with the pretraining set's statistics.
+Sets make_transfer_sets(const ex::CommonFlags& common, const Settings& s) {
+    ex::CommonFlags pre_flags = common;
+    pre_flags.dataset = s.pretrain;
+    const ex::Data pre = ex::load_data(pre_flags, 1000, 500);
+    const ex::Data fine = ex::load_data(common, 1000, 500);
+    if (pre.name == fine.name)
+        throw std::invalid_argument("--pretrain " + s.pretrain + " is --dataset (" + fine.name +
+                                    "): fine-tuning needs another dataset, or --pretrain 0-4");
+    if (pre.train->num_classes() != fine.train->num_classes())
+        throw std::invalid_argument(
+            "--pretrain " + s.pretrain + " has " + std::to_string(pre.train->num_classes()) +
+            " classes but --dataset has " + std::to_string(fine.train->num_classes()) +
+            ": the classifier keeps its outputs, so both need the same number");
+    if (s.finetune_size > fine.train->size())
+        throw std::invalid_argument("--finetune-size " + std::to_string(s.finetune_size) +
+                                    " but --dataset has " + std::to_string(fine.train->size()) +
+                                    " training images");
+    const auto keep = [](tg::data::Dataset d) {
+        return std::make_shared<const tg::data::Dataset>(std::move(d));
+    };
+    Sets sets{pre,
+              pre.train,
+              keep(fine.train->slice(0, s.finetune_size)),
+              keep(pre.test->slice(0, std::min(pre.test->size(), kOldTest))),
+              fine.test,
+              short_name(s.pretrain, "old"),
+              short_name(common.dataset, "new"),
+              pre.name,
+              fine.name};
+    sets.data.test = sets.new_test;
+    return sets;
+}
+
+// The default: --dataset's classes 0-4 to pretrain on, a few of its 5-9 to fine-tune on.
+Sets make_split_sets(const ex::CommonFlags& common, const Settings& s) {
     const ex::Data all = ex::load_data(common, 1000, 500);
     const auto old_digit = [](int y) { return y <= 4; };
     const auto new_digit = [](int y) { return y >= 5; };
@@ -116,15 +174,25 @@ Sets make_sets(const ex::CommonFlags& common, Settings& s) {
         throw std::invalid_argument("--finetune-size " + std::to_string(s.finetune_size) +
                                     " but there are " + std::to_string(new_train_all.size()) +
                                     " training images of 5-9");
-    Sets sets{all, keep(ex::filter_labels(*all.train, old_digit, "0-4")),
+    Sets sets{all,
+              keep(ex::filter_labels(*all.train, old_digit, "0-4")),
               keep(new_train_all.slice(0, s.finetune_size)),
               keep(ex::filter_labels(*all.test, old_digit, "0-4")),
-              keep(ex::filter_labels(*all.test, new_digit, "5-9"))};
+              keep(ex::filter_labels(*all.test, new_digit, "5-9")),
+              "0-4",
+              "5-9",
+              all.name + " 0-4",
+              all.name + " 5-9"};
     // One normalisation for all (the full training set's pixel statistics); fine-tuning runs
     // score the new digits as their "test set".
     sets.data.test = sets.new_test;
+    return sets;
+}
+
+Sets make_sets(const ex::CommonFlags& common, Settings& s) {
+    Sets sets = s.pretrain == "0-4" ? make_split_sets(common, s) : make_transfer_sets(common, s);
     s.batch_size = ex::cap_batch_size("ch310_finetune", "--batch-size", s.batch_size,
-                                      sets.old_train->size(), "training images of 0-4");
+                                      sets.old_train->size(), "pretraining images");
     for (std::size_t& b : s.batches)
         b = ex::cap_batch_size("ch310_finetune", "--finetune-batches", b, s.finetune_size,
                                "fine-tuning images (--finetune-size)");
@@ -190,7 +258,7 @@ Run finetune(const Sets& sets, const Settings& s, tg::nn::Sequential& pretrained
     return run;
 }
 
-// Per seed: pretrain on 0-4 once, then fine-tune it at every batch size, three ways each.
+// Per seed: pretrain once, then fine-tune it at every batch size, three ways each.
 std::vector<Run> run_all(const Sets& sets, const Settings& s,
                          const std::vector<std::uint64_t>& seeds) {
     std::vector<Run> runs;
@@ -198,7 +266,8 @@ std::vector<Run> run_all(const Sets& sets, const Settings& s,
     std::size_t index = 0;
     for (const std::uint64_t seed : seeds) {
         const auto seed_ull = static_cast<unsigned long long>(seed);
-        progress.start(index++, ex::format("pretrain 0-4 seed %llu", seed_ull));
+        progress.start(index++,
+                       ex::format("pretrain %s seed %llu", sets.old_label.c_str(), seed_ull));
         tg::nn::Sequential pretrained = ex::make_cnn({.norm = ex::Norm::batch}, seed);
         ex::train(
             pretrained, sets.data, sets.old_train,
@@ -210,7 +279,8 @@ std::vector<Run> run_all(const Sets& sets, const Settings& s,
             progress.on_step());
         const double pre_old = ex::evaluate(pretrained, sets.data, sets.old_test).accuracy;
         const double pre_new = ex::evaluate(pretrained, sets.data, sets.new_test).accuracy;
-        progress.finish(ex::format("0-4 %.1f%%, 5-9 %.1f%%", 100 * pre_old, 100 * pre_new));
+        progress.finish(ex::format("%s %.1f%%, %s %.1f%%", sets.old_label.c_str(), 100 * pre_old,
+                                   sets.new_label.c_str(), 100 * pre_new));
         for (const std::size_t batch : s.batches)
             for (std::size_t m = 0; m < 3; ++m) {
                 progress.start(index++,
@@ -218,8 +288,9 @@ std::vector<Run> run_all(const Sets& sets, const Settings& s,
                 Run run = finetune(sets, s, pretrained, seed, batch, m, progress);
                 run.pre_old = pre_old;
                 run.pre_new = pre_new;
-                progress.finish(
-                    ex::format("5-9 %.1f%%, 0-4 %.1f%%", 100 * run.acc_new, 100 * run.acc_old));
+                progress.finish(ex::format("%s %.1f%%, %s %.1f%%", sets.new_label.c_str(),
+                                           100 * run.acc_new, sets.old_label.c_str(),
+                                           100 * run.acc_old));
                 runs.push_back(std::move(run));
             }
     }
@@ -267,9 +338,22 @@ void write_csvs(const fs::path& out, const Settings& s, const std::vector<Run>& 
                                                           {"acc_old", e_old}});
 }
 
-void print_table(const Settings& s, const std::vector<std::uint64_t>& seeds,
+void print_settings(const Sets& sets, const Settings& s, std::size_t seeds) {
+    std::printf(
+        "pretraining on %zu images of %s\n(%zu epochs of %zu, lr %g)\n"
+        "fine-tuning on %zu images of %s\n(%zu epochs, batches of %zu to %zu, lr %g), "
+        "momentum %g\ntest: %zu images of %s, %zu of %s;\n%zu batch sizes x 3 ways x %zu "
+        "seeds\n\n",
+        sets.old_train->size(), sets.old_name.c_str(), s.pretrain_epochs, s.batch_size,
+        s.pretrain_lr, s.finetune_size, sets.new_name.c_str(), s.finetune_epochs, s.batches.front(),
+        s.batches.back(), s.finetune_lr, s.momentum, sets.old_test->size(), sets.old_label.c_str(),
+        sets.new_test->size(), sets.new_label.c_str(), s.batches.size(), seeds);
+}
+
+void print_table(const Sets& sets, const Settings& s, const std::vector<std::uint64_t>& seeds,
                  const std::vector<Run>& runs) {
-    ex::Table table({"batch", "BN while fine-tuning", "5-9 test %", "0-4 test %", "stats moved"});
+    ex::Table table({"batch", "BN while fine-tuning", sets.new_label + " test %",
+                     sets.old_label + " test %", "stats moved"});
     std::vector<double> pre;
     for (const Run& r : runs)
         if (r.batch == s.batches.front() && r.mode == 0) pre.push_back(r.pre_old);
@@ -291,9 +375,10 @@ void print_table(const Settings& s, const std::vector<std::uint64_t>& seeds,
                        ex::format("%zu/%zu", moved, a_new.size())});
         }
     std::printf(
-        "\nAfter fine-tuning on %zu images of 5-9 for %zu epochs,\neval mode, mean ± sd over "
+        "\nAfter fine-tuning on %zu images of %s for %zu epochs,\neval mode, mean ± sd over "
         "%s\n\n",
-        s.finetune_size, s.finetune_epochs, ex::count_of(seeds.size(), "seed").c_str());
+        s.finetune_size, sets.new_label.c_str(), s.finetune_epochs,
+        ex::count_of(seeds.size(), "seed").c_str());
     table.print();
 }
 
@@ -318,20 +403,22 @@ std::vector<std::vector<double>> curves(const std::vector<Run>& runs, std::size_
     return c;
 }
 
-void draw(const fs::path& out, const std::string& title, const Settings& s,
+void draw(const fs::path& out, const std::string& title, const Sets& sets, const Settings& s,
           const std::vector<Run>& runs) {
     tg::viz::Figure fig(2, 2, 1400, 1080);
     fig.suptitle = title;
     const std::size_t big = *std::max_element(s.batches.begin(), s.batches.end());
     const std::size_t small = *std::min_element(s.batches.begin(), s.batches.end());
-    auto& new_big = ex::titled_panel(fig, 0, 0, ex::format("New digits 5-9, batch %zu", big),
+    const char* new_name = sets.new_name.c_str();
+    auto& new_big = ex::titled_panel(fig, 0, 0, ex::format("New: %s, batch %zu", new_name, big),
                                      "fine-tuning epochs", "test accuracy (%)");
-    auto& old_big =
-        ex::titled_panel(fig, 0, 1, ex::format("Old digits 0-4 (forgetting), batch %zu", big),
-                         "fine-tuning epochs", "test accuracy (%)");
-    auto& by_batch = ex::titled_panel(fig, 1, 0, "New digits 5-9 after fine-tuning, by batch",
-                                      "fine-tuning batch size", "test accuracy (%)");
-    auto& new_small = ex::titled_panel(fig, 1, 1, ex::format("New digits 5-9, batch %zu", small),
+    auto& old_big = ex::titled_panel(
+        fig, 0, 1, ex::format("Old: %s (forgetting), batch %zu", sets.old_name.c_str(), big),
+        "fine-tuning epochs", "test accuracy (%)");
+    auto& by_batch =
+        ex::titled_panel(fig, 1, 0, ex::format("New: %s after fine-tuning, by batch", new_name),
+                         "fine-tuning batch size", "test accuracy (%)");
+    auto& new_small = ex::titled_panel(fig, 1, 1, ex::format("New: %s, batch %zu", new_name, small),
                                        "fine-tuning epochs", "test accuracy (%)");
     std::vector<double> x, xb(s.batches.begin(), s.batches.end());
     for (std::size_t m = 0; m < 3; ++m) {
@@ -363,36 +450,29 @@ void draw(const fs::path& out, const std::string& title, const Settings& s,
 int main(int argc, char** argv) {
     ex::Cli cli("ch310_finetune",
                 "Experiment 7, \"frozen BN is the right choice when fine-tuning on a small "
-                "dataset\": pretrain on digits 0-4, fine-tune on a few 5-9 at several batch "
-                "sizes with BN frozen, recalibrated (update_bn) or fully trained, over several "
-                "seeds.");
+                "dataset\": pretrain on digits 0-4 (or all of --pretrain), fine-tune on a few 5-9 "
+                "(or --dataset) at several batch sizes with BN frozen, recalibrated (update_bn) "
+                "or fully trained, over several seeds.");
     ex::CommonFlags& common = cli.add_common({.seeds = 3});
     Settings s;
     add_flags(cli, s);
     if (const auto exit_code = cli.parse(argc, argv)) return *exit_code;
 
     try {
-        const fs::path out = cli.prepare();
         apply_mode(cli, s);
-        const Sets sets = make_sets(common, s);
+        const Sets sets = make_sets(common, s);  // first: a wrong --pretrain leaves no --out
+        const fs::path out = cli.prepare();
         const auto seeds = common.seed_list();
-        std::printf(
-            "%s: pretraining on %zu images of 0-4 (%zu epochs of %zu, lr %g)\n"
-            "fine-tuning on %zu images of 5-9 (%zu epochs, batches of %zu to %zu, lr %g),\n"
-            "momentum %g\ntest: %zu images of 0-4, %zu of 5-9; %zu batch sizes x 3 ways x %zu "
-            "seeds\n\n",
-            sets.data.name.c_str(), sets.old_train->size(), s.pretrain_epochs, s.batch_size,
-            s.pretrain_lr, s.finetune_size, s.finetune_epochs, s.batches.front(), s.batches.back(),
-            s.finetune_lr, s.momentum, sets.old_test->size(), sets.new_test->size(),
-            s.batches.size(), seeds.size());
+        print_settings(sets, s, seeds.size());
         const std::vector<Run> runs = run_all(sets, s, seeds);
         write_csvs(out, s, runs);
-        print_table(s, seeds, runs);
+        print_table(sets, s, seeds, runs);
         draw(out,
              ex::format("Fine-tuning with BatchNorm frozen, recalibrated or trained: pretrained "
-                        "on 0-4, %zu images of 5-9, lr %g, %zu seeds",
-                        s.finetune_size, s.finetune_lr, seeds.size()),
-             s, runs);
+                        "on %s, %zu images of %s, lr %g, %zu seeds",
+                        sets.old_name.c_str(), s.finetune_size, sets.new_name.c_str(),
+                        s.finetune_lr, seeds.size()),
+             sets, s, runs);
     } catch (const std::exception& e) {
         std::cerr << "ch310_finetune: " << e.what() << "\n";
         return 1;

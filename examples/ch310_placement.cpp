@@ -36,8 +36,8 @@ namespace {
 const char* const kPlacement[2] = {"Conv→BN→ReLU", "Conv→ReLU→BN"};
 
 struct Settings {
-    ex::SweepFlags sweep{.lrs = {0.03, 0.1, 0.3}};
-    std::vector<std::size_t> depths = {2, 6};
+    ex::SweepFlags sweep{.lrs = {0.03, 0.1}};
+    std::vector<std::size_t> depths = {6};
     std::vector<double> depth_lrs = {0.1};
     std::size_t depth_epochs = 2;
 };

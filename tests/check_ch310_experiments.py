@@ -481,6 +481,35 @@ def facts_finetune(out):
     check_png(out, "ch310_finetune")
 
 
+def facts_finetune_transfer(program, tmp):
+    """--pretrain DATASET: pretrained on all of another dataset (Fashion-MNIST), fine-tuned on
+    --dataset's first images (the bundled digits); --pretrain equal to --dataset is refused."""
+    refused = os.path.join(tmp, "pretrain_refused")
+    proc = run([program, "--quick", "--pretrain", "mnist", "--out", refused], expect_ok=False)
+    check(proc.returncode != 0 and "--pretrain mnist is --dataset" in proc.stderr
+          and not os.path.exists(refused),
+          "finetune: --pretrain mnist with --dataset mnist refused, nothing written")
+    if not os.path.isdir("/usr/share/datasets/fashion-mnist"):
+        print("  skip finetune --pretrain fashion-mnist: dataset-fashion-mnist not installed")
+        return
+    out = os.path.join(tmp, "transfer")
+    text = run([program, "--quick", "--pretrain", "fashion-mnist", "--seed", "3",
+                "--seeds", "1", "--finetune-batches", "20", "--out", out]).stdout
+    check("pretraining on 1000 images of fashion-mnist" in text
+          and "fine-tuning on 40 images of mnist (bundled)" in text
+          and "test: 500 images of fashion, 500 of digits" in text,
+          "finetune --pretrain fashion-mnist: 1,000 Fashion-MNIST images pretrain, 40 digits "
+          "fine-tune, 500 test images of each (quick)")
+    check("digits test %" in text and "fashion test %" in text,
+          "finetune --pretrain fashion-mnist: the table names both datasets")
+    rows = read_csv(os.path.join(out, "ch310_finetune.csv"))
+    check(len(rows) == 3 and [r["mode"] for r in rows] == [0, 1, 2]
+          and [r["bn_stats_changed"] for r in rows] == [0, 1, 1],
+          "finetune --pretrain fashion-mnist: three ways from one pretrained net, frozen BN "
+          "keeps its running statistics")
+    check_width(text, [tmp])
+
+
 def facts_covariate_shift(out):
     """ch310_covariate_shift in quick mode: 500 images = 8 steps of 64 per epoch, 2 epochs =
     16 steps, windows of 4, a probe every 4 steps at step sizes 0.05, 0.1 and 0.2."""
@@ -681,6 +710,8 @@ def main():
             facts_convergence_from_sweep(program, os.path.join(tmp, "c"))
         if name == "covariate_shift":
             facts_covariate_shift_probes(program, tmp, a)
+        if name == "finetune":
+            facts_finetune_transfer(program, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if FAILURES:
