@@ -237,8 +237,9 @@ TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
         check_lanes_shape(shape(pick(1, 11), pick(1, 19), h, w, pick(1, 19), kh, pad, kw), gen,
                           taken);
     }
-    CHECK(taken.input > 20);
-    CHECK(taken.weight > 20);
+    // about 50 of the 60 shapes in float32 and 25 in float64 (two registers of 8 or 4 lanes)
+    CHECK(taken.input > 10);
+    CHECK(taken.weight > 10);
 }
 
 TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
