@@ -6,6 +6,10 @@
 //   direct     : the direct kernels (src/ops/kernels/fast/conv2d_direct.*)
 //   per-image  : im2col + one GEMM per image (the fast kernels' GEMM path, conv2d_gemm_*)
 //   batched    : im2col of the whole batch into cols [K, N L] and one GEMM for all images
+//   lanes      : backward only, the kernels with SIMD lanes across channels
+//                (src/ops/kernels/fast/conv2d_lanes.*; "-" where they do not take the layer),
+//                with the backward's two halves (dW + db, and dx) also timed alone against
+//                the direct kernels'
 // on one thread (tapegrad's and BLAS's), and prints GFLOP/s. Times are the thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), not wall time, and the minimum over repetitions: on a shared,
 // loaded machine that leaves out the time other processes held the core.
@@ -14,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -21,6 +26,7 @@
 #include <xsimd/xsimd.hpp>
 #include "../src/ops/kernels/fast/conv2d.hpp"
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
+#include "../src/ops/kernels/fast/conv2d_lanes.hpp"
 #include "../src/ops/kernels/fast/relu_max_pool2d.hpp"
 
 #include "tapegrad/ops/gemm.hpp"
@@ -86,9 +92,11 @@ int main(int argc, char** argv) {
     std::vector<std::size_t> sizes = {8, 64, 512};
     int reps = 10;
     bool fused_only = false;
+    std::string only;
     app.add_option("--batch-sizes", sizes, "batch sizes");
     app.add_flag("--fused-only", fused_only, "only the relu + max_pool2d table");
     app.add_option("--reps", reps, "repetitions (the minimum is kept)");
+    app.add_option("--only", only, "only the layers whose name contains this text");
     CLI11_PARSE(app, argc, argv);
     tg::set_num_threads(1);
 
@@ -104,10 +112,11 @@ int main(int argc, char** argv) {
     };
     std::printf("BLAS kernels: %s; SIMD: %zu-byte registers (%s)\n", tg::detail::blas_core(),
                 sizeof(xsimd::batch<real>), xsimd::default_arch::name());
-    std::printf("%-30s %5s  %-9s %9s %9s %9s   (GFLOP/s, fwd / bwd = dW+db[+dx])\n", "layer", "N",
-                "pass", "direct", "per-image", "batched");
+    std::printf("%-30s %5s  %-9s %9s %9s %9s %9s   (GFLOP/s, fwd / bwd = dW+db[+dx])\n", "layer",
+                "N", "pass", "direct", "per-image", "batched", "lanes");
     for (const Layer& layer : layers) {
         if (fused_only) break;
+        if (!only.empty() && std::string(layer.name).find(only) == std::string::npos) continue;
         for (std::size_t n : sizes) {
             DirectConvShape s = layer.s;
             s.n = n;
@@ -176,12 +185,45 @@ int main(int argc, char** argv) {
                     tg::detail::gemm(true, false, K, n * L, s.o, 1, w.data(), K, gbig.data(), n * L,
                                      0, dcols.data(), n * L);
             });
+            // lanes across channels: each half where it takes the layer, and both halves of
+            // both kernels alone
+            namespace fast = tg::kernels::fast;
+            const bool lanes_w = fast::conv2d_lanes_weight_supports(s, 1);
+            const bool lanes_x = layer.input_grad && fast::conv2d_lanes_input_supports(s, 1);
+            const double d_dw = min_seconds(reps, [&] {
+                fast::conv2d_direct_backward_weight(s, x.data(), gy.data(), dw.data(), db.data());
+            });
+            const double l_dw = !lanes_w ? 0 : min_seconds(reps, [&] {
+                fast::conv2d_lanes_backward_weight(s, x.data(), gy.data(), dw.data(), db.data());
+            });
+            const double d_dx = !layer.input_grad ? 0 : min_seconds(reps, [&] {
+                fast::conv2d_direct_backward_input(s, gy.data(), w.data(), dx.data());
+            });
+            const double l_dx = !lanes_x ? 0 : min_seconds(reps, [&] {
+                fast::conv2d_lanes_backward_input(s, gy.data(), w.data(), dx.data());
+            });
             const double bwd_macs = macs * (layer.input_grad ? 2 : 1);
-            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f\n", layer.name, n, "forward",
-                        2 * macs / d_fwd / 1e9, 2 * macs / p_fwd / 1e9, 2 * macs / b_fwd / 1e9);
-            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f\n", layer.name, n, "backward",
+            const auto rate = [](double m, double sec) {
+                char text[16];
+                if (sec > 0)
+                    std::snprintf(text, sizeof text, "%9.1f", 2 * m / sec / 1e9);
+                else
+                    std::snprintf(text, sizeof text, "%9s", "-");
+                return std::string(text);
+            };
+            const double lanes_bwd =
+                lanes_w || lanes_x ? (lanes_w ? l_dw : d_dw) + (lanes_x ? l_dx : d_dx) : 0;
+            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f %9s\n", layer.name, n, "forward",
+                        2 * macs / d_fwd / 1e9, 2 * macs / p_fwd / 1e9, 2 * macs / b_fwd / 1e9,
+                        "-");
+            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f %s\n", layer.name, n, "backward",
                         2 * bwd_macs / d_bwd / 1e9, 2 * bwd_macs / p_bwd / 1e9,
-                        2 * bwd_macs / b_bwd / 1e9);
+                        2 * bwd_macs / b_bwd / 1e9, rate(bwd_macs, lanes_bwd).c_str());
+            std::printf("%-30s %5zu  %-9s %s %9s %9s %s\n", layer.name, n, "  dW+db",
+                        rate(macs, d_dw).c_str(), "", "", rate(macs, l_dw).c_str());
+            if (layer.input_grad)
+                std::printf("%-30s %5zu  %-9s %s %9s %9s %s\n", layer.name, n, "  dx",
+                            rate(macs, d_dx).c_str(), "", "", rate(macs, l_dx).c_str());
         }
     }
 

@@ -21,6 +21,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../src/ops/kernels/fast/conv2d.hpp"
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/tapegrad.hpp"
@@ -227,6 +228,10 @@ int main(int argc, char** argv) {
     app.add_option("--batch-sizes", sizes, "batch sizes of the step timings");
     app.add_flag("--unfused-bn", unfused_bn,
                  "keep BatchNorm2d + ReLU + MaxPool2d unfused (a no-op hook on each BatchNorm2d)");
+    bool no_lanes = false;
+    app.add_flag("--no-lanes", no_lanes,
+                 "conv2d's backward without the kernels with lanes across channels (the direct "
+                 "kernels alone, as before them)");
     bool no_prefetch = false;
     app.add_flag("--no-prefetch", no_prefetch,
                  "the epoch's loader assembles each batch on the training thread when asked for "
@@ -255,6 +260,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"reference", "fast"}));
     CLI11_PARSE(app, argc, argv);
     tg::set_kernels(tg::parse_kernels(kernels));
+    tg::kernels::fast::conv2d_use_lanes = !no_lanes;
     use_cpu_clock = clock == "cpu";
     const double load_start = load_average();
     tg::set_num_threads(static_cast<std::size_t>(threads));
@@ -280,6 +286,7 @@ int main(int argc, char** argv) {
     json["clock"] = clock;
     json["threads"] = threads;
     json["kernels"] = tg::kernels_name();
+    json["conv_lanes"] = !no_lanes;
     json["blas_core"] = tg::detail::blas_core();
     json["conv_kernels"] = std::string("OpenBLAS ") + tg::detail::blas_core() +
                            "; direct convolution " +

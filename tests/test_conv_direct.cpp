@@ -1,12 +1,15 @@
 // The direct convolution fast kernels (src/ops/kernels/fast/conv2d_direct.*) against conv2d's
 // reference kernels (im2col + GEMM), which test_conv.cpp checks against PyTorch and finite
 // differences: forward, dx, dW and db on the chapter's layer shapes and on random shapes, in
-// float32 and float64; and bit-identical results at 1 and 2 threads.
+// float32 and float64; and bit-identical results at 1 and 2 threads. The same for the backward
+// kernels with lanes across channels (src/ops/kernels/fast/conv2d_lanes.*).
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "../src/ops/kernels/fast/conv2d.hpp"
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
+#include "../src/ops/kernels/fast/conv2d_lanes.hpp"
 #include "tapegrad/ops/conv.hpp"
 #include "tapegrad/ops/reduce.hpp"
 #include "tapegrad/parallel.hpp"
@@ -94,6 +97,56 @@ bool bit_identical(const Array& a, const Array& b) {
            std::memcmp(a.data(), b.data(), a.size() * sizeof(tg::real)) == 0;
 }
 
+/// The lanes kernels' dx (if they take the layer's C, else empty: shape [0]), dW and db (if
+/// they take its O).
+ConvResult lanes(const DirectConvShape& s, const Array& x, const Array& w, const Array& gy) {
+    using namespace tg::kernels::fast;
+    ConvResult r;
+    r.dx = r.dw = r.db = Array::from_shape({0});
+    if (conv2d_lanes_input_supports(s, 1)) {
+        r.dx = Array::from_shape({s.n, s.c, s.h, s.w});
+        conv2d_lanes_backward_input(s, gy.data(), w.data(), r.dx.data());
+    }
+    if (conv2d_lanes_weight_supports(s, 1)) {
+        r.dw = xt::zeros<tg::real>({s.o, s.c, s.kh, s.kw});
+        r.db = xt::zeros<tg::real>({s.o});
+        conv2d_lanes_backward_weight(s, x.data(), gy.data(), r.dw.data(), r.db.data());
+    }
+    return r;
+}
+
+/// How many shapes check_lanes_shape saw each lanes kernel take.
+struct LanesTaken {
+    int input = 0, weight = 0;
+};
+
+/// Checks the lanes kernels against conv2d (reference kernels) on one shape.
+void check_lanes_shape(const DirectConvShape& s, tg::Generator& gen, LanesTaken& taken) {
+    CAPTURE(s.n);
+    CAPTURE(s.c);
+    CAPTURE(s.h);
+    CAPTURE(s.w);
+    CAPTURE(s.o);
+    CAPTURE(s.kh);
+    CAPTURE(s.kw);
+    CAPTURE(s.pad_h);
+    const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
+    const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+    const Array b = tg::uniform({s.o}, -1, 1, gen);
+    const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
+    const ConvResult want = gemm_path(s, x, w, b, gy), got = lanes(s, x, w, gy);
+    const double rtol = tg::is_double ? 1e-12 : 1e-5;
+    if (got.dx.size() > 0) {
+        ++taken.input;
+        CHECK(tgtest::mismatch_scaled(got.dx, want.dx, rtol) == "");
+    }
+    if (got.dw.size() > 0) {
+        ++taken.weight;
+        CHECK(tgtest::mismatch_scaled(got.dw, want.dw, rtol) == "");
+        CHECK(tgtest::mismatch_scaled(got.db, want.db, rtol) == "");
+    }
+}
+
 }  // namespace
 
 TEST_CASE("conv2d direct kernels match conv2d on the chapter's layers") {
@@ -151,4 +204,90 @@ TEST_CASE("conv2d direct kernels: which shapes they take") {
     CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 3, 3), 1));     // pad >= kernel
     CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 28, 28, 6, 3, 0, 9), 1));  // kW > 7
     CHECK_FALSE(conv2d_direct_supports(shape(1, 1, 2, 2, 6, 3, 0), 1));       // kernel > input
+}
+
+TEST_CASE("conv2d lanes kernels match conv2d on the chapter's layers") {
+    tg::Generator gen(28);
+    LanesTaken taken;
+    check_lanes_shape(shape(5, 1, 28, 28, 6, 5, 2), gen, taken);   // ch310_train_cnn conv1
+    check_lanes_shape(shape(5, 6, 14, 14, 16, 5, 0), gen, taken);  // ch310_train_cnn conv2
+    check_lanes_shape(shape(9, 1, 28, 28, 8, 3, 0), gen, taken);   // bench conv1
+    check_lanes_shape(shape(9, 8, 13, 13, 16, 3, 0), gen, taken);  // bench conv2
+    // every layer's dx; dW with O = 16 where 16 filters fit two registers (float32; float64
+    // needs four with AVX2)
+    const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+    CHECK(taken.input == 4);
+    CHECK(taken.weight == (16 <= 2 * lanes ? 4 : 2));
+}
+
+TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
+    // Channels up to 19: one and two registers of lanes and the layers they do not take;
+    // rows up to 30 pixels: several tiles per row of dx; batches not a multiple of the
+    // 8-image blocks of dW.
+    tg::Generator gen(2828);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    LanesTaken taken;
+    for (int i = 0; i < 60; ++i) {
+        const std::size_t kh = pick(1, 5), kw = pick(1, 7);
+        const std::size_t pad = pick(0, std::min(kh, kw) - 1);
+        const std::size_t h = pick(kh > 2 * pad ? kh - 2 * pad : 1, 9);
+        const std::size_t w = pick(kw > 2 * pad ? kw - 2 * pad : 1, 30);
+        check_lanes_shape(shape(pick(1, 11), pick(1, 19), h, w, pick(1, 19), kh, pad, kw), gen,
+                          taken);
+    }
+    // about 50 of the 60 shapes in float32 and 25 in float64 (two registers of 8 or 4 lanes)
+    CHECK(taken.input > 10);
+    CHECK(taken.weight > 10);
+}
+
+TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
+    tg::Generator gen(8);
+    for (const DirectConvShape& s :
+         {shape(40, 8, 13, 13, 16, 3, 0), shape(37, 1, 28, 28, 6, 5, 2)}) {
+        CAPTURE(s.c);
+        const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
+        const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+        const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
+        ConvResult one, two;
+        {
+            Threads t(1);
+            one = lanes(s, x, w, gy);
+        }
+        {
+            Threads t(2);
+            two = lanes(s, x, w, gy);
+        }
+        CHECK(bit_identical(one.dx, two.dx));
+        CHECK(bit_identical(one.dw, two.dw));
+        CHECK(bit_identical(one.db, two.db));
+    }
+}
+
+TEST_CASE("conv2d lanes kernels: which layers conv2d's backward gives them") {
+    using namespace tg::kernels::fast;
+    const auto layer = [](std::size_t c, std::size_t h, std::size_t o, std::size_t k,
+                          std::size_t pad) {
+        tg::kernels::Conv2dShape s{};
+        s.n = 4, s.c = c, s.h = h, s.w = h, s.o = o, s.kh = k, s.kw = k;
+        s.oh = h + 2 * pad - k + 1, s.ow = s.oh, s.stride = 1, s.pad = pad;
+        return s;
+    };
+    const std::size_t lanes = conv2d_direct_simd_bytes() / sizeof(tg::real);
+    // bench conv2 (C kH kW = 72) and ch310_train_cnn's conv2 (150): dW where 16 filters fit
+    // two registers (float32; float64 needs four with AVX2), dx with 8 and 6 channels
+    CHECK(conv2d_backward_weight_takes_lanes(layer(8, 13, 16, 3, 0)) == (16 <= 2 * lanes));
+    CHECK(conv2d_backward_weight_takes_lanes(layer(6, 14, 16, 5, 0)) == (16 <= 2 * lanes));
+    CHECK(conv2d_backward_input_takes_lanes(layer(8, 13, 16, 3, 0)) == (8 <= 2 * lanes));
+    CHECK(conv2d_backward_input_takes_lanes(layer(6, 14, 16, 5, 0)) == (12 >= lanes));
+    // conv1: filters of 9 and 25 numbers, one input channel
+    CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(1, 28, 8, 3, 0)));
+    CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(1, 28, 6, 5, 2)));
+    CHECK_FALSE(conv2d_backward_input_takes_lanes(layer(1, 28, 8, 3, 0)));
+    // the knob bench_tapegrad --no-lanes turns
+    conv2d_use_lanes = false;
+    CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(8, 13, 16, 3, 0)));
+    CHECK_FALSE(conv2d_backward_input_takes_lanes(layer(8, 13, 16, 3, 0)));
+    conv2d_use_lanes = true;
 }

@@ -25,6 +25,7 @@
 
 #include "../im2col.hpp"
 #include "conv2d_direct.hpp"
+#include "conv2d_lanes.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
 
@@ -148,6 +149,29 @@ bool conv2d_backward_takes_direct(const Conv2dShape& s) {
     return conv2d_forward_takes_direct(s);
 }
 
+// Within the direct rule, the backward kernels with SIMD lanes across channels
+// (conv2d_lanes.hpp), measured with bench/bench_conv_kernels (one thread, AMD EPYC, AVX2,
+// 2026-12-07; docs/performance.md, "Convolution backward with lanes across channels"):
+//   dW, db: where the O filters fit two registers and a filter has at least kMinLanesFilter
+//     numbers. conv2's dW (C kH kW = 72 and 150) ran 1.8-2.6 times the direct kernel's rate;
+//     conv1's (9 and 25) at half of it: there g's transposition per image costs more than the
+//     few multiply-adds per position it serves.
+//   dx: where the C input channels fit two registers and fill at least half of one: conv2's dx
+//     (C = 8 and 6) ran 1.4-1.6 times the direct kernel's rate; with one channel, seven lanes
+//     of eight would idle.
+// Shapes alone decide (and the SIMD width compiled), so the numbers do not depend on the batch
+// size or the thread count.
+bool conv2d_backward_weight_takes_lanes(const Conv2dShape& s) {
+    return conv2d_use_lanes && conv2d_backward_takes_direct(s) && s.k() >= kMinLanesFilter &&
+           conv2d_lanes_weight_supports(direct_shape(s), s.stride);
+}
+
+bool conv2d_backward_input_takes_lanes(const Conv2dShape& s) {
+    return conv2d_use_lanes && conv2d_backward_takes_direct(s) &&
+           2 * s.c >= conv2d_direct_simd_bytes() / sizeof(real) &&
+           conv2d_lanes_input_supports(direct_shape(s), s.stride);
+}
+
 void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
                     const Conv2dShape& s) {
     if (conv2d_forward_takes_direct(s))
@@ -163,11 +187,19 @@ void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const
         return;
     }
     const DirectConvShape d = direct_shape(s);
-    if (dx) conv2d_direct_backward_input(d, dy, weight, dx);  // dx is overwritten
-    // the weight kernel adds to dW and db: start them at 0
+    if (dx) {  // dx is overwritten
+        if (conv2d_backward_input_takes_lanes(s))
+            conv2d_lanes_backward_input(d, dy, weight, dx);
+        else
+            conv2d_direct_backward_input(d, dy, weight, dx);
+    }
+    // the weight kernels add to dW and db: start them at 0
     if (dweight) std::fill(dweight, dweight + s.o * s.k(), real(0));
     if (dbias) std::fill(dbias, dbias + s.o, real(0));
-    conv2d_direct_backward_weight(d, x, dy, dweight, dbias);
+    if (conv2d_backward_weight_takes_lanes(s))
+        conv2d_lanes_backward_weight(d, x, dy, dweight, dbias);
+    else
+        conv2d_direct_backward_weight(d, x, dy, dweight, dbias);
 }
 
 }  // namespace tg::kernels::fast

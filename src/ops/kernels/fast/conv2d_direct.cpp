@@ -26,6 +26,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "simd_fma.hpp"
 #include "tapegrad/parallel.hpp"
 
 namespace tg::kernels::fast {
@@ -40,24 +41,6 @@ constexpr std::size_t kChunk = MB * V;  // positions per forward register block
 constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 /// Output channels per forward register block: OB x MB accumulators, MB inputs, 1 weight.
 constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
-
-/// a b + c, rounded once. xsimd 8.1 (Debian 12) has no AVX-512 fused multiply-add and falls
-/// back to a multiply and an add there (twice the instructions, rounded twice), so the
-/// AVX-512 instruction is named here; every other target goes through xsimd::fma.
-#if defined(__AVX512F__)
-inline __m512 fma512(__m512 a, __m512 b, __m512 c) {
-    return _mm512_fmadd_ps(a, b, c);
-}
-inline __m512d fma512(__m512d a, __m512d b, __m512d c) {
-    return _mm512_fmadd_pd(a, b, c);
-}
-#endif
-inline Batch fma(const Batch& a, const Batch& b, const Batch& c) {
-#if defined(__AVX512F__)
-    if constexpr (sizeof(Batch) == 64) return Batch(fma512(a, b, c));
-#endif
-    return xsimd::fma(a, b, c);
-}
 
 /// The sum of the V lanes of `v`, in lane order. (Not xsimd::hadd: GCC 12 warns inside its
 /// AVX-512 double version, and the order of a written-out loop is plain to see.)
