@@ -1,8 +1,8 @@
 // tanh, sigmoid, leaky_relu and GELU, fast: the reference formulas on xsimd batches of V
 // numbers, whose exp, tanh and erf (xsimd's vectorised versions, measured within 2 ulp of the
 // long-double functions in float32 and within 34 ulp (7.5e-15) in float64, docs/performance.md)
-// replace the C library's one-value calls; the derivatives with no transcendental in them are
-// plain loops the compiler vectorises. Large arrays are split between threads in whole batches
+// replace the C library's one-value calls; leaky_relu picks with xsimd's select; tanh's and
+// σ's derivatives are plain loops the compiler vectorises. Large arrays are split between threads in whole batches
 // and every value is computed independently of the others, so the numbers do not depend on the
 // thread count.
 #include "../activation.hpp"
@@ -98,22 +98,23 @@ void sigmoid_backward(real* dx, const real* dy, const real* y, std::size_t n) {
 
 // ---- leaky_relu: y = x if x > 0, else a·x; dy/dx = 1 if x > 0, else a
 
+// Written with xsimd's select rather than as relu's loop: `x > 0 ? x : x * a` is compiled
+// (GCC 12, -O3) as a branch on the sign of each value, not vectorised, and mispredicted half
+// the time: 5 to 8 ms on [64, 8, 26, 26] against relu's 0.2.
+
 void leaky_relu_forward(real* y, const real* x, std::size_t n, real a) {
-    parallel_for(n, grain_for(1), [y, x, a](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) {
-            const real v = x[i];
-            y[i] = v > real(0) ? v : v * a;  // both sides computed, then a vector blend
-        }
-    });
+    map_batches(
+        y, n, [a](const Batch& v) { return xsimd::select(v > Batch(real(0)), v, v * Batch(a)); },
+        x);
 }
 
 void leaky_relu_backward(real* dx, const real* dy, const real* x, std::size_t n, real a) {
-    parallel_for(n, grain_for(1), [dx, dy, x, a](std::size_t begin, std::size_t end) {
-        for (std::size_t i = begin; i < end; ++i) {
-            const real g = dy[i];
-            dx[i] = x[i] > real(0) ? g : g * a;  // the kink x = 0 takes the slope a
-        }
-    });
+    map_batches(
+        dx, n,
+        [a](const Batch& g, const Batch& v) {
+            return xsimd::select(v > Batch(real(0)), g, g * Batch(a));  // the kink takes a
+        },
+        dy, x);
 }
 
 // ---- gelu: y = x · Φ(x), in the reference's order of operations (reference/activation.cpp)
