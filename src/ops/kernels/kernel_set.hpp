@@ -18,6 +18,7 @@
 // alone, as the exercise grader compiles it) refers to no kernel of the other set.
 #pragma once
 
+#include "activation.hpp"
 #include "batch_norm.hpp"
 #include "conv2d.hpp"
 #include "cross_entropy.hpp"
@@ -35,7 +36,8 @@ struct KernelSet : BatchNormKernels,
                    Conv2dKernels,
                    PoolKernels,
                    ReluKernels,
-                   CrossEntropyKernels {};
+                   CrossEntropyKernels,
+                   ActivationKernels {};
 
 /// The reference kernels (the chapter's equations as plain loops, one thread) and the fast ones.
 extern const KernelSet reference_set;

@@ -21,11 +21,13 @@ constinit const KernelSet reference_set = {
     reference::batch_norm_kernels(), reference::normalize_sets_kernels(),
     reference::conv2d_kernels(),     reference::pool_kernels(),
     reference::relu_kernels(),       reference::cross_entropy_kernels(),
+    reference::activation_kernels(),
 };
 
 constinit const KernelSet fast_set = {
     fast::batch_norm_kernels(), fast::normalize_sets_kernels(), fast::conv2d_kernels(),
     fast::pool_kernels(),       fast::relu_kernels(),           fast::cross_entropy_kernels(),
+    fast::activation_kernels(),
 };
 
 // Constant-initialised to the set that matches selected_kernels before its initialiser runs
