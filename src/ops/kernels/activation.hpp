@@ -34,28 +34,28 @@ struct ActivationKernels {
     ActivationBackwardKernel* gelu_tanh_backward;  // saved = x
 };
 
+// Both kernel sets declare the pair's kernels and their own row of it
+// (reference::activation_kernels(), fast::activation_kernels()): written once here, expanded in
+// each set's namespace.
+#define TG_KERNELS_ACTIVATION                                                                    \
+    ActivationForwardKernel tanh_forward, sigmoid_forward, gelu_forward, gelu_tanh_forward;      \
+    ActivationBackwardKernel tanh_backward, sigmoid_backward, gelu_backward, gelu_tanh_backward; \
+    LeakyReluForwardKernel leaky_relu_forward;                                                   \
+    LeakyReluBackwardKernel leaky_relu_backward;                                                 \
+    constexpr ActivationKernels activation_kernels() {                                           \
+        return {tanh_forward,       tanh_backward,       sigmoid_forward, sigmoid_backward,      \
+                leaky_relu_forward, leaky_relu_backward, gelu_forward,    gelu_backward,         \
+                gelu_tanh_forward,  gelu_tanh_backward};                                         \
+    }
+
 namespace reference {
-ActivationForwardKernel tanh_forward, sigmoid_forward, gelu_forward, gelu_tanh_forward;
-ActivationBackwardKernel tanh_backward, sigmoid_backward, gelu_backward, gelu_tanh_backward;
-LeakyReluForwardKernel leaky_relu_forward;
-LeakyReluBackwardKernel leaky_relu_backward;
-constexpr ActivationKernels activation_kernels() {
-    return {tanh_forward,       tanh_backward,       sigmoid_forward, sigmoid_backward,
-            leaky_relu_forward, leaky_relu_backward, gelu_forward,    gelu_backward,
-            gelu_tanh_forward,  gelu_tanh_backward};
-}
+TG_KERNELS_ACTIVATION
 }  // namespace reference
 
 namespace fast {
-ActivationForwardKernel tanh_forward, sigmoid_forward, gelu_forward, gelu_tanh_forward;
-ActivationBackwardKernel tanh_backward, sigmoid_backward, gelu_backward, gelu_tanh_backward;
-LeakyReluForwardKernel leaky_relu_forward;
-LeakyReluBackwardKernel leaky_relu_backward;
-constexpr ActivationKernels activation_kernels() {
-    return {tanh_forward,       tanh_backward,       sigmoid_forward, sigmoid_backward,
-            leaky_relu_forward, leaky_relu_backward, gelu_forward,    gelu_backward,
-            gelu_tanh_forward,  gelu_tanh_backward};
-}
+TG_KERNELS_ACTIVATION
 }  // namespace fast
+
+#undef TG_KERNELS_ACTIVATION
 
 }  // namespace tg::kernels
