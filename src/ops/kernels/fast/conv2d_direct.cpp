@@ -410,15 +410,7 @@ void conv2d_direct_backward_weight(const DirectConvShape& s, const real* x, cons
                 part[i] = sum_lanes(Batch::load_unaligned(dwv + i * V));
         }
     });
-    for (std::size_t k = 0; k < blocks; ++k) {
-        const real* part = partial.data() + k * part_size;
-        if (dw != nullptr)
-            for (std::size_t i = 0; i < dw_size; ++i)
-                dw[i] += part[i];
-        if (db != nullptr)
-            for (std::size_t o = 0; o < s.o; ++o)
-                db[o] += part[dw_size + o];
-    }
+    add_block_partials(partial.data(), blocks, part_size, dw, dw_size, db, s.o);
 }
 
 }  // namespace tg::kernels::fast

@@ -37,6 +37,22 @@ struct DirectConvShape {
 /// Images whose dW, db are summed together before the blocks are added (in block order).
 inline constexpr std::size_t kImagesPerBlock = 8;
 
+/// Adds the blocks' partial sums into dW and db in block order (what makes the sums the same at
+/// any thread count): block k's are partial[k part_size ...], dW's dw_size values then db's o.
+/// dw or db may be null (not wanted).
+inline void add_block_partials(const real* partial, std::size_t blocks, std::size_t part_size,
+                               real* dw, std::size_t dw_size, real* db, std::size_t o) {
+    for (std::size_t k = 0; k < blocks; ++k) {
+        const real* part = partial + k * part_size;
+        if (dw != nullptr)
+            for (std::size_t i = 0; i < dw_size; ++i)
+                dw[i] += part[i];
+        if (db != nullptr)
+            for (std::size_t j = 0; j < o; ++j)
+                db[j] += part[dw_size + j];
+    }
+}
+
 /// The widest filter row the direct kernels handle (their weight-gradient loop is unrolled
 /// over the kW taps of a row).
 inline constexpr std::size_t kMaxDirectKw = 7;

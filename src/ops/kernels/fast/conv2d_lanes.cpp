@@ -419,15 +419,7 @@ void conv2d_lanes_backward_weight(const DirectConvShape& s, const real* x, const
                 part[dw_size + o] = dbt[o];
         }
     });
-    for (std::size_t k = 0; k < blocks; ++k) {
-        const real* part = partial.data() + k * part_size;
-        if (dw != nullptr)
-            for (std::size_t i = 0; i < dw_size; ++i)
-                dw[i] += part[i];
-        if (db != nullptr)
-            for (std::size_t o = 0; o < s.o; ++o)
-                db[o] += part[dw_size + o];
-    }
+    add_block_partials(partial.data(), blocks, part_size, dw, dw_size, db, s.o);
 }
 
 void conv2d_lanes_backward_input(const DirectConvShape& s, const real* g, const real* w, real* dx) {
