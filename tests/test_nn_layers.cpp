@@ -463,8 +463,9 @@ TEST_CASE("every catalog layer runs forward in training and eval, and backward t
         }
         REQUIRE(x.has_grad());
         CHECK(x.grad().shape() == x.shape());
-        for (const auto& [name, p] : m->named_parameters()) {
-            INFO(name);
+        for (const auto& named : m->named_parameters()) {
+            const auto& p = named.second;
+            INFO(named.first);  // not a structured binding: clang 14 cannot capture one (INFO)
             REQUIRE(p.has_grad());
             CHECK(p.grad().shape() == p.shape());
         }
