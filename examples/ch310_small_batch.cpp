@@ -372,15 +372,10 @@ void draw_cnn_panels(tg::viz::Figure& fig, const std::vector<double>& x, const G
     ex::add_spread(right, x, cnn.bn_train_mode, "BN, training mode", ex::kFifth);
     ex::log_x(left, x, 2);
     ex::log_x(right, x, 2);
+    // Every panel of this figure has curves across its whole height: each legend gets its
+    // own room below them (Panel::legend_room).
     left.legend = right.legend = "bottom left";
-    // The right panel's curves span its whole height: room below them for the legend (a
-    // quarter of the data's range).
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (const auto* runs : {&cnn.acc[0], &cnn.bn_train_mode})
-        for (const auto& seed_curve : *runs)
-            for (const double y : seed_curve)
-                if (std::isfinite(y)) lo = std::min(lo, y), hi = std::max(hi, y);
-    if (lo < hi) right.set_yrange(lo - 0.3 * (hi - lo), hi + 0.05 * (hi - lo));
+    left.legend_room = right.legend_room = true;
 }
 
 // The second part: the MLP and the 2x2-map CNN against B, then all three networks against the
@@ -398,8 +393,8 @@ void draw_regime_panels(tg::viz::Figure& fig, const std::vector<double>& x,
             ex::add_spread(p, x, grids[net].acc[n], kRegimeNorms[n].name, kRegimeNorms[n].colour);
         ex::add_spread(p, x, grids[net].bn_train_mode, "BN, training mode", ex::kFifth);
         ex::log_x(p, x, 2);
-        // Where no curve is: the MLP's curves are high on the right, the CNN's fall there.
-        p.legend = net == 2 ? "bottom right" : "center left";
+        p.legend = "bottom left";
+        p.legend_room = true;
     }
     const char* net_colours[] = {ex::kWithBn, ex::kThird, ex::kSixth};
     auto& pd = fig.panel(1, 1)
@@ -443,7 +438,8 @@ void draw_regime_panels(tg::viz::Figure& fig, const std::vector<double>& x,
             "set label 1 \"the chapter's ~16\" at 18, graph 0.95 left tc rgb '#555555'");
         p->extra.push_back(
             "set arrow 2 from graph 0, first 0 to graph 1, first 0 nohead lc rgb '#999999'");
-        p->legend = "center right";
+        p->legend = "bottom right";
+        p->legend_room = true;
     }
 }
 

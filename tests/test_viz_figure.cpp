@@ -1,10 +1,13 @@
 // viz: gnuplot figures — the generated script, the files next to it, rendering, and the
 // fallback without gnuplot.
 #include <unistd.h>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
 #include "tapegrad/viz/viz.hpp"
 #include "testing.hpp"
@@ -240,4 +243,37 @@ TEST_CASE("viz: gnuplot renders line plots" * doctest::skip(!kHaveGnuplot)) {
     INFO(r.message);
     CHECK(r.rendered());
     CHECK(fs::file_size(dir.path / "curves.png") > 1000);
+}
+
+TEST_CASE("viz: legend_room stretches the y axis on the legend's side, and only there") {
+    // A line from 0 to 1: y range [-0.05, 1.05] (5% margins). Two labelled series in a
+    // 1x1 figure 400 pixels high: the legend takes (1.3 * 2 + 1.5) em of the plot's estimated
+    // 0.75 * 400 = 300 pixels (em = 11.5 * 4/3 pixels), a share of 0.2096; the data keeps the
+    // rest, so the axis grows by 0.2096 / 0.7904 of its 1.1 span on the legend's side.
+    const auto y_range = [](const std::string& legend, bool room) {
+        viz::Figure fig(1, 1, 600, 400);
+        auto& p = fig.panel(0, 0);
+        p.line({0, 1}, {0, 1}, "a").line({0, 1}, {1, 0}, "b");
+        p.legend = legend;
+        p.legend_room = room;
+        const std::string g = fig.script("room");
+        const auto at = g.find("set yrange [");
+        REQUIRE(at != std::string::npos);
+        double lo = 0, hi = 0;
+        REQUIRE(std::sscanf(g.c_str() + at, "set yrange [%lf:%lf]", &lo, &hi) == 2);
+        return std::pair{lo, hi};
+    };
+    const double extra = 0.2096 / 0.7904 * 1.1;
+    auto [lo, hi] = y_range("bottom left", false);
+    CHECK(lo == doctest::Approx(-0.05));
+    CHECK(hi == doctest::Approx(1.05));
+    std::tie(lo, hi) = y_range("bottom left", true);
+    CHECK(lo == doctest::Approx(-0.05 - extra).epsilon(1e-3));
+    CHECK(hi == doctest::Approx(1.05));
+    std::tie(lo, hi) = y_range("top right", true);
+    CHECK(lo == doctest::Approx(-0.05));
+    CHECK(hi == doctest::Approx(1.05 + extra).epsilon(1e-3));
+    std::tie(lo, hi) = y_range("center right", true);  // beside the data: nothing to make room for
+    CHECK(lo == doctest::Approx(-0.05));
+    CHECK(hi == doctest::Approx(1.05));
 }

@@ -204,9 +204,23 @@ struct Axis {
     std::vector<std::string> labels;
 };
 
+// With p.legend_room: the share of the plot's height the legend takes (its rows at gnuplot's
+// spacing 1.1, plus the box, with room to spare: plot_h is the grid's estimate, before the
+// titles and labels take their part), for a plot `plot_h` pixels high and a font `em` high;
+// 0 when the legend is not at the top or bottom, or the axis is given or logarithmic.
+double legend_share(const Panel& p, double plot_h, double em) {
+    if (!p.legend_room || p.yrange || p.logy) return 0.0;
+    if (p.legend.rfind("top", 0) != 0 && p.legend.rfind("bottom", 0) != 0) return 0.0;
+    const auto rows = std::count_if(p.series.begin(), p.series.end(),
+                                    [](const Series& s) { return !s.label.empty(); });
+    const double key_h = (1.3 * static_cast<double>(rows) + 1.5) * em;
+    return std::min(0.6, key_h / plot_h);
+}
+
 // The drawn axis: the given range, else the data's with matplotlib's 5% margins (a bar axis
-// starting at 0 stays at 0); a degenerate range is widened by 0.5 each side.
-Axis make_axis(const Panel& p, bool along_x, std::size_t max_intervals) {
+// starting at 0 stays at 0); a degenerate range is widened by 0.5 each side. A y axis then
+// gives `legend` of its height to the legend, on the legend's side (legend_share).
+Axis make_axis(const Panel& p, bool along_x, std::size_t max_intervals, double legend = 0.0) {
     Axis a;
     const auto& given = along_x ? p.xrange : p.yrange;
     if (given) {
@@ -221,6 +235,15 @@ Axis make_axis(const Panel& p, bool along_x, std::size_t max_intervals) {
         const double margin = 0.05 * (r.hi - r.lo);
         const bool sticky_zero = !along_x && has_bars(p) && r.lo == 0.0;
         a.range = Range{sticky_zero ? 0.0 : r.lo - margin, r.hi + margin};
+        if (!along_x && legend > 0.0) {
+            // The data keeps 1 - legend of the height; the rest goes to the legend's side.
+            const double extra = legend / (1.0 - legend) * (a.range.hi - a.range.lo);
+            if (p.legend.rfind("top", 0) == 0) {
+                a.range.hi += extra;
+            } else {
+                a.range.lo -= extra;
+            }
+        }
     }
     a.step = nice_tick_step(a.range.lo, a.range.hi, max_intervals);
     a.format = tick_format(a.step, a.range.lo, a.range.hi);
@@ -378,7 +401,8 @@ std::string Figure::script(const std::string& stem) const {
     std::vector<Axis> xaxes, yaxes;
     for (const Panel& p : panels_) {
         xaxes.push_back(make_axis(p, true, intervals(plot_w, 3.5 * em)));
-        yaxes.push_back(make_axis(p, false, intervals(plot_h, 2.0 * em)));
+        yaxes.push_back(
+            make_axis(p, false, intervals(plot_h, 2.0 * em), legend_share(p, plot_h, em)));
     }
 
     // Margins around the grid and spacing between panels (pixels), from what sits there:

@@ -61,7 +61,11 @@ struct Panel {
     std::optional<Range> xrange, yrange;
     bool logy = false;                 // logarithmic y axis (gnuplot chooses the ticks)
     std::string legend = "top right";  // gnuplot `set key` position; empty = no legend
-    std::vector<std::string> extra;    // raw gnuplot commands run just before this panel's plot
+    /// With a legend at the "top ..." or "bottom ..." of the panel and no y range given: the
+    /// y axis is stretched on that side so the legend's rows fit beside the data instead of
+    /// over it (for panels whose curves fill the whole height).
+    bool legend_room = false;
+    std::vector<std::string> extra;  // raw gnuplot commands run just before this panel's plot
     std::vector<Series> series;
 
     Panel& set_title(std::string t);
