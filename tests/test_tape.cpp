@@ -252,6 +252,32 @@ TEST_CASE("profiling times each entry's forward and backward") {
     CHECK(out.str().find("total") != std::string::npos);
 }
 
+TEST_CASE("the profile's columns stay lined up with an op name longer than 16 characters") {
+    Tensor x(tg::normal({2, 3, 4, 4}), true);
+    const Tensor mean(tg::Array(xt::zeros<tg::real>({3}))), var(tg::Array(xt::ones<tg::real>({3})));
+    const Tensor w(tg::Array(xt::ones<tg::real>({3})), true),
+        b(tg::Array(xt::zeros<tg::real>({3})), true);
+    Tape tape;
+    tape.enable_profiling();
+    const Tensor y = tg::batch_norm_relu_max_pool2d(x, mean, var, w, b, true, 0.1, 1e-5);
+    tape.backward(tg::sum(y));
+    std::ostringstream out;
+    tape.print_profile(out);
+    const std::string text = out.str();
+    INFO(text);
+    REQUIRE(text.find("batch_norm_relu_max_pool2d") != std::string::npos);
+    // Every line (header, entries, total) is as long as the header: no column pushed right.
+    std::istringstream lines(text);
+    std::string line, header;
+    std::getline(lines, header);
+    std::size_t n = 1;
+    while (std::getline(lines, line)) {
+        CHECK(line.size() == header.size());
+        ++n;
+    }
+    CHECK(n == 4);  // header, the fused op, sum, total
+}
+
 // (Was in test_ops_errors.cpp: a property of every op, which the tape decides.)
 TEST_CASE("ops record nothing without a tape, and only ops whose inputs require grad") {
     const Tensor x(tg::Array{{1, -2}, {3, 4}}, true);

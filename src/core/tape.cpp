@@ -1,10 +1,12 @@
 #include "tapegrad/tape.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -274,20 +276,28 @@ void Tape::print_profile(std::ostream& out) const {
         bwd += e.backward_seconds;
     }
     const double total = fwd + bwd > 0 ? fwd + bwd : 1.0;
-    char line[160];
-    std::snprintf(line, sizeof line, "  %-4s %-16s %-18s %10s %10s %7s\n", "#", "op", "output",
-                  "fwd ms", "bwd ms", "share");
+    // The op and shape columns as wide as their longest entry (at least 16 and 18), so a long
+    // name such as batch_norm_relu_max_pool2d keeps the columns lined up.
+    int op_w = 16, shape_w = 18;
+    for (const auto& e : entries_) {
+        op_w = std::clamp(static_cast<int>(std::string_view(e.op).size()), op_w, 200);
+        shape_w =
+            std::clamp(static_cast<int>(shape_str(e.output.value().shape()).size()), shape_w, 200);
+    }
+    char line[512];
+    std::snprintf(line, sizeof line, "  %-4s %-*s %-*s %10s %10s %7s\n", "#", op_w, "op", shape_w,
+                  "output", "fwd ms", "bwd ms", "share");
     out << line;
     for (std::size_t i = 0; i < entries_.size(); ++i) {
         const TapeEntry& e = entries_[i];
-        std::snprintf(line, sizeof line, "  %-4zu %-16s %-18s %10.4f %10.4f %6.1f%%\n", i, e.op,
-                      shape_str(e.output.value().shape()).c_str(), 1e3 * e.forward_seconds,
-                      1e3 * e.backward_seconds,
+        std::snprintf(line, sizeof line, "  %-4zu %-*.200s %-*.200s %10.4f %10.4f %6.1f%%\n", i,
+                      op_w, e.op, shape_w, shape_str(e.output.value().shape()).c_str(),
+                      1e3 * e.forward_seconds, 1e3 * e.backward_seconds,
                       100.0 * (e.forward_seconds + e.backward_seconds) / total);
         out << line;
     }
-    std::snprintf(line, sizeof line, "  %-4s %-16s %-18s %10.4f %10.4f %6.1f%%\n", "", "total", "",
-                  1e3 * fwd, 1e3 * bwd, 100.0);
+    std::snprintf(line, sizeof line, "  %-4s %-*s %-*s %10.4f %10.4f %6.1f%%\n", "", op_w, "total",
+                  shape_w, "", 1e3 * fwd, 1e3 * bwd, 100.0);
     out << line;
 }
 
