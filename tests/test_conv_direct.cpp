@@ -234,18 +234,22 @@ TEST_CASE("conv2d lanes kernels match conv2d on the chapter's layers") {
 
 TEST_CASE("conv2d lanes forward without a bias matches conv2d without one") {
     tg::Generator gen(29);
+    int taken = 0;
     for (const DirectConvShape& s : {shape(3, 8, 13, 13, 16, 3, 0), shape(2, 1, 28, 28, 6, 5, 2),
                                      shape(1, 3, 9, 17, 5, 3, 1)}) {
         CAPTURE(s.c);
         const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
         const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
-        REQUIRE(tg::kernels::fast::conv2d_lanes_forward_supports(s, 1));
+        // 16 filters are four registers of doubles with AVX2: not the kernel's layer there
+        if (!tg::kernels::fast::conv2d_lanes_forward_supports(s, 1)) continue;
+        ++taken;
         Array y = Array::from_shape({s.n, s.o, s.oh(), s.ow()});
         tg::kernels::fast::conv2d_lanes_forward(s, x.data(), w.data(), nullptr, y.data());
         tgtest::KernelsGuard reference(tg::Kernels::reference);
         const Tensor want = tg::conv2d(Tensor(x), Tensor(w), Tensor{}, 1, s.pad_h);
         CHECK(tgtest::mismatch_scaled(y, want.value(), tg::is_double ? 1e-12 : 1e-5) == "");
     }
+    CHECK(taken >= 2);
 }
 
 TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
@@ -289,7 +293,9 @@ TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
             Threads t(2);
             two = lanes(s, x, w, b, gy);
         }
-        CHECK(one.y.size() > 0);
+        // y wherever the forward kernel takes the layer: O filters in two registers
+        const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+        CHECK((one.y.size() > 0) == (s.o <= 2 * lanes));
         CHECK(bit_identical(one.y, two.y));
         CHECK(bit_identical(one.dx, two.dx));
         CHECK(bit_identical(one.dw, two.dw));
