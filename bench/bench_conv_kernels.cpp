@@ -6,10 +6,10 @@
 //   direct     : the direct kernels (src/ops/kernels/fast/conv2d_direct.*)
 //   per-image  : im2col + one GEMM per image (the fast kernels' GEMM path, conv2d_gemm_*)
 //   batched    : im2col of the whole batch into cols [K, N L] and one GEMM for all images
-//   lanes      : backward only, the kernels with SIMD lanes across channels
-//                (src/ops/kernels/fast/conv2d_lanes.*; "-" where they do not take the layer),
-//                with the backward's two halves (dW + db, and dx) also timed alone against
-//                the direct kernels'
+//   lanes      : the kernels with SIMD lanes across channels (src/ops/kernels/fast/
+//                conv2d_lanes.*; "-" where they do not take the layer): the forward pass with
+//                lanes across output channels, and the backward's two halves (dW + db, and dx)
+//                also timed alone against the direct kernels'
 // on one thread (tapegrad's and BLAS's), and prints GFLOP/s. Times are the thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), not wall time, and the minimum over repetitions: on a shared,
 // loaded machine that leaves out the time other processes held the core.
@@ -45,7 +45,9 @@ double thread_seconds() {
     return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
+/// The fastest of `reps` runs of f after one to warm up; 1e30 (not run at all) if reps is 0.
 double min_seconds(int reps, const std::function<void()>& f) {
+    if (reps <= 0) return 1e30;
     f();  // warm up: caches, first-touch of buffers
     double best = 1e30;
     for (int i = 0; i < reps; ++i) {
@@ -91,12 +93,13 @@ int main(int argc, char** argv) {
     CLI::App app{"direct vs per-image GEMM vs batched GEMM convolution, one thread"};
     std::vector<std::size_t> sizes = {8, 64, 512};
     int reps = 10;
-    bool fused_only = false;
+    bool fused_only = false, no_gemm = false;
     std::string only;
     app.add_option("--batch-sizes", sizes, "batch sizes");
     app.add_flag("--fused-only", fused_only, "only the relu + max_pool2d table");
     app.add_option("--reps", reps, "repetitions (the minimum is kept)");
     app.add_option("--only", only, "only the layers whose name contains this text");
+    app.add_flag("--no-gemm", no_gemm, "skip the GEMM columns (printed as 0)");
     CLI11_PARSE(app, argc, argv);
     tg::set_num_threads(1);
 
@@ -145,10 +148,11 @@ int main(int argc, char** argv) {
             tg::kernels::Conv2dShape cs{};
             cs.n = n, cs.c = s.c, cs.h = s.h, cs.w = s.w, cs.o = s.o, cs.kh = s.kh, cs.kw = s.kw;
             cs.oh = s.oh(), cs.ow = s.ow(), cs.stride = 1, cs.pad = s.pad_h;
-            const double p_fwd = min_seconds(reps, [&] {
+            const int gemm_reps = no_gemm ? 0 : reps;
+            const double p_fwd = min_seconds(gemm_reps, [&] {
                 tg::kernels::fast::conv2d_gemm_forward(y.data(), x.data(), w.data(), b.data(), cs);
             });
-            const double p_bwd = min_seconds(reps, [&] {
+            const double p_bwd = min_seconds(gemm_reps, [&] {
                 tg::kernels::fast::conv2d_gemm_backward(layer.input_grad ? dx.data() : nullptr,
                                                         dw.data(), db.data(), gy.data(), x.data(),
                                                         w.data(), cs);
@@ -156,7 +160,7 @@ int main(int argc, char** argv) {
             // batched: cols [K, N L]; Y [O, N L] = W cols; then Y -> y [N, O, L]
             std::vector<real> cols(K * n * L), big(s.o * n * L), gbig(s.o * n * L);
             std::vector<real> dcols(K * n * L);
-            const double b_fwd = min_seconds(reps, [&] {
+            const double b_fwd = min_seconds(gemm_reps, [&] {
                 for (std::size_t i = 0; i < n; ++i)
                     im2col(s, x.data() + i * s.c * s.h * s.w, cols.data() + i * L, n * L);
                 tg::detail::gemm(false, false, s.o, n * L, K, 1, w.data(), K, cols.data(), n * L, 0,
@@ -166,7 +170,7 @@ int main(int argc, char** argv) {
                         for (std::size_t l = 0; l < L; ++l)
                             y.data()[(i * s.o + o) * L + l] = big[o * n * L + i * L + l] + b[o];
             });
-            const double b_bwd = min_seconds(reps, [&] {
+            const double b_bwd = min_seconds(gemm_reps, [&] {
                 for (std::size_t i = 0; i < n; ++i)  // g [N, O, L] -> G [O, N L]
                     for (std::size_t o = 0; o < s.o; ++o)
                         std::copy_n(gy.data() + (i * s.o + o) * L, L,
@@ -190,6 +194,10 @@ int main(int argc, char** argv) {
             namespace fast = tg::kernels::fast;
             const bool lanes_w = fast::conv2d_lanes_weight_supports(s, 1);
             const bool lanes_x = layer.input_grad && fast::conv2d_lanes_input_supports(s, 1);
+            const bool lanes_y = fast::conv2d_lanes_forward_supports(s, 1);
+            const double l_fwd = !lanes_y ? 0 : min_seconds(reps, [&] {
+                fast::conv2d_lanes_forward(s, x.data(), w.data(), b.data(), y.data());
+            });
             const double d_dw = min_seconds(reps, [&] {
                 fast::conv2d_direct_backward_weight(s, x.data(), gy.data(), dw.data(), db.data());
             });
@@ -213,9 +221,9 @@ int main(int argc, char** argv) {
             };
             const double lanes_bwd =
                 lanes_w || lanes_x ? (lanes_w ? l_dw : d_dw) + (lanes_x ? l_dx : d_dx) : 0;
-            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f %9s\n", layer.name, n, "forward",
+            std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f %s\n", layer.name, n, "forward",
                         2 * macs / d_fwd / 1e9, 2 * macs / p_fwd / 1e9, 2 * macs / b_fwd / 1e9,
-                        "-");
+                        rate(macs, l_fwd).c_str());
             std::printf("%-30s %5zu  %-9s %9.1f %9.1f %9.1f %s\n", layer.name, n, "backward",
                         2 * bwd_macs / d_bwd / 1e9, 2 * bwd_macs / p_bwd / 1e9,
                         2 * bwd_macs / b_bwd / 1e9, rate(bwd_macs, lanes_bwd).c_str());

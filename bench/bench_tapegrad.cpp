@@ -235,8 +235,8 @@ int main(int argc, char** argv) {
                  "keep BatchNorm2d + ReLU + MaxPool2d unfused (a no-op hook on each BatchNorm2d)");
     bool no_lanes = false;
     app.add_flag("--no-lanes", no_lanes,
-                 "conv2d's backward without the kernels with lanes across channels (the direct "
-                 "kernels alone, as before them)");
+                 "conv2d's forward and backward without the kernels with lanes across channels "
+                 "(the direct kernels alone, as before them)");
     bool no_prefetch = false;
     app.add_flag("--no-prefetch", no_prefetch,
                  "the epoch's loader assembles each batch on the training thread when asked for "

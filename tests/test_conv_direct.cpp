@@ -1,8 +1,8 @@
 // The direct convolution fast kernels (src/ops/kernels/fast/conv2d_direct.*) against conv2d's
 // reference kernels (im2col + GEMM), which test_conv.cpp checks against PyTorch and finite
 // differences: forward, dx, dW and db on the chapter's layer shapes and on random shapes, in
-// float32 and float64; and bit-identical results at 1 and 2 threads. The same for the backward
-// kernels with lanes across channels (src/ops/kernels/fast/conv2d_lanes.*).
+// float32 and float64; and bit-identical results at 1 and 2 threads. The same for the kernels
+// with lanes across channels (src/ops/kernels/fast/conv2d_lanes.*: forward, dW and db, dx).
 #include <cstring>
 #include <string>
 #include <vector>
@@ -99,12 +99,17 @@ bool bit_identical(const Array& a, const Array& b) {
            (a.size() == 0 || std::memcmp(a.data(), b.data(), a.size() * sizeof(tg::real)) == 0);
 }
 
-/// The lanes kernels' dx (if they take the layer's C, else empty: shape [0]), dW and db (if
-/// they take its O).
-ConvResult lanes(const DirectConvShape& s, const Array& x, const Array& w, const Array& gy) {
+/// The lanes kernels' y (if they take the layer's O, else empty: shape [0]), dx (if they take
+/// its C), dW and db (if they take its O).
+ConvResult lanes(const DirectConvShape& s, const Array& x, const Array& w, const Array& b,
+                 const Array& gy) {
     using namespace tg::kernels::fast;
     ConvResult r;
-    r.dx = r.dw = r.db = Array::from_shape({0});
+    r.y = r.dx = r.dw = r.db = Array::from_shape({0});
+    if (conv2d_lanes_forward_supports(s, 1)) {
+        r.y = Array::from_shape({s.n, s.o, s.oh(), s.ow()});
+        conv2d_lanes_forward(s, x.data(), w.data(), b.data(), r.y.data());
+    }
     if (conv2d_lanes_input_supports(s, 1)) {
         r.dx = Array::from_shape({s.n, s.c, s.h, s.w});
         conv2d_lanes_backward_input(s, gy.data(), w.data(), r.dx.data());
@@ -119,7 +124,7 @@ ConvResult lanes(const DirectConvShape& s, const Array& x, const Array& w, const
 
 /// How many shapes check_lanes_shape saw each lanes kernel take.
 struct LanesTaken {
-    int input = 0, weight = 0;
+    int forward = 0, input = 0, weight = 0;
 };
 
 /// Checks the lanes kernels against conv2d (reference kernels) on one shape.
@@ -136,8 +141,12 @@ void check_lanes_shape(const DirectConvShape& s, tg::Generator& gen, LanesTaken&
     const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
     const Array b = tg::uniform({s.o}, -1, 1, gen);
     const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
-    const ConvResult want = gemm_path(s, x, w, b, gy), got = lanes(s, x, w, gy);
+    const ConvResult want = gemm_path(s, x, w, b, gy), got = lanes(s, x, w, b, gy);
     const double rtol = tg::is_double ? 1e-12 : 1e-5;
+    if (got.y.size() > 0) {
+        ++taken.forward;
+        CHECK(tgtest::mismatch_scaled(got.y, want.y, rtol) == "");
+    }
     if (got.dx.size() > 0) {
         ++taken.input;
         CHECK(tgtest::mismatch_scaled(got.dx, want.dx, rtol) == "");
@@ -215,11 +224,32 @@ TEST_CASE("conv2d lanes kernels match conv2d on the chapter's layers") {
     check_lanes_shape(shape(5, 6, 14, 14, 16, 5, 0), gen, taken);  // ch310_train_cnn conv2
     check_lanes_shape(shape(9, 1, 28, 28, 8, 3, 0), gen, taken);   // bench conv1
     check_lanes_shape(shape(9, 8, 13, 13, 16, 3, 0), gen, taken);  // bench conv2
-    // every layer's dx; dW with O = 16 where 16 filters fit two registers (float32; float64
+    // every layer's dx; y, dW with O = 16 where 16 filters fit two registers (float32; float64
     // needs four with AVX2)
     const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
     CHECK(taken.input == 4);
     CHECK(taken.weight == (16 <= 2 * lanes ? 4 : 2));
+    CHECK(taken.forward == taken.weight);
+}
+
+TEST_CASE("conv2d lanes forward without a bias matches conv2d without one") {
+    tg::Generator gen(29);
+    int taken = 0;
+    for (const DirectConvShape& s : {shape(3, 8, 13, 13, 16, 3, 0), shape(2, 1, 28, 28, 6, 5, 2),
+                                     shape(1, 3, 9, 17, 5, 3, 1)}) {
+        CAPTURE(s.c);
+        const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
+        const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+        // 16 filters are four registers of doubles with AVX2: not the kernel's layer there
+        if (!tg::kernels::fast::conv2d_lanes_forward_supports(s, 1)) continue;
+        ++taken;
+        Array y = Array::from_shape({s.n, s.o, s.oh(), s.ow()});
+        tg::kernels::fast::conv2d_lanes_forward(s, x.data(), w.data(), nullptr, y.data());
+        tgtest::KernelsGuard reference(tg::Kernels::reference);
+        const Tensor want = tg::conv2d(Tensor(x), Tensor(w), Tensor{}, 1, s.pad_h);
+        CHECK(tgtest::mismatch_scaled(y, want.value(), tg::is_double ? 1e-12 : 1e-5) == "");
+    }
+    CHECK(taken >= 2);
 }
 
 TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
@@ -240,6 +270,7 @@ TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
                           taken);
     }
     // about 50 of the 60 shapes in float32 and 25 in float64 (two registers of 8 or 4 lanes)
+    CHECK(taken.forward > 10);
     CHECK(taken.input > 10);
     CHECK(taken.weight > 10);
 }
@@ -251,16 +282,21 @@ TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
         CAPTURE(s.c);
         const Array x = tg::uniform({s.n, s.c, s.h, s.w}, -1, 1, gen);
         const Array w = tg::uniform({s.o, s.c, s.kh, s.kw}, -1, 1, gen);
+        const Array b = tg::uniform({s.o}, -1, 1, gen);
         const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
         ConvResult one, two;
         {
             Threads t(1);
-            one = lanes(s, x, w, gy);
+            one = lanes(s, x, w, b, gy);
         }
         {
             Threads t(2);
-            two = lanes(s, x, w, gy);
+            two = lanes(s, x, w, b, gy);
         }
+        // y wherever the forward kernel takes the layer: O filters in two registers
+        const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+        CHECK((one.y.size() > 0) == (s.o <= 2 * lanes));
+        CHECK(bit_identical(one.y, two.y));
         CHECK(bit_identical(one.dx, two.dx));
         CHECK(bit_identical(one.dw, two.dw));
         CHECK(bit_identical(one.db, two.db));
@@ -283,12 +319,19 @@ TEST_CASE("conv2d lanes kernels: which layers conv2d's backward gives them") {
     CHECK(conv2d_backward_weight_takes_lanes(layer(6, 14, 16, 5, 0)) == (16 <= 2 * lanes));
     CHECK(conv2d_backward_input_takes_lanes(layer(8, 13, 16, 3, 0)) == (8 <= 2 * lanes));
     CHECK(conv2d_backward_input_takes_lanes(layer(6, 14, 16, 5, 0)) == (12 >= lanes));
+    // the forward pass of conv2 with lanes across its 16 filters (float32; float64 needs four
+    // registers with AVX2)
+    CHECK(conv2d_forward_takes_lanes(layer(8, 13, 16, 3, 0)) == (16 <= 2 * lanes));
+    CHECK(conv2d_forward_takes_lanes(layer(6, 14, 16, 5, 0)) == (16 <= 2 * lanes));
     // conv1: filters of 9 and 25 numbers, one input channel
+    CHECK_FALSE(conv2d_forward_takes_lanes(layer(1, 28, 8, 3, 0)));
+    CHECK_FALSE(conv2d_forward_takes_lanes(layer(1, 28, 6, 5, 2)));
     CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(1, 28, 8, 3, 0)));
     CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(1, 28, 6, 5, 2)));
     CHECK_FALSE(conv2d_backward_input_takes_lanes(layer(1, 28, 8, 3, 0)));
     // the knob bench_tapegrad --no-lanes turns
     conv2d_use_lanes = false;
+    CHECK_FALSE(conv2d_forward_takes_lanes(layer(8, 13, 16, 3, 0)));
     CHECK_FALSE(conv2d_backward_weight_takes_lanes(layer(8, 13, 16, 3, 0)));
     CHECK_FALSE(conv2d_backward_input_takes_lanes(layer(8, 13, 16, 3, 0)));
     conv2d_use_lanes = true;

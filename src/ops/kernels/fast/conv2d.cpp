@@ -126,8 +126,9 @@ void conv2d_gemm_backward(real* dx, real* dweight, real* dbias, const real* dy, 
 // much as it multiplies: direct measured 1.06 to 1.4 times faster forward with AVX2, 1.3 to 2.5
 // with AVX-512. With 32 filters GEMM won the forward pass on AVX2 (AVX-512's direct still won:
 // a wider rule for AVX-512 is possible, not measured enough), and from 64 input channels
-// GEMM's backward won on both. With AVX2 the direct weight gradient keeps only 2 filters per
-// register block (4 with AVX-512's 32 registers), and one thread alone ran conv2's backward
+// GEMM's backward won on both. With AVX2 the direct weight gradient kept only 2 filters per
+// register block then (4 with AVX-512's 32 registers; 4 for 3x3 filters with AVX2 since
+// 2026-12-07), and one thread alone ran conv2's backward
 // (C = 6 or 8) 4 to 8% slower than GEMM; but inside the 2-thread training step the direct
 // backward of the benchmark's conv2 ran at about twice GEMM's rate (39-41 against 19-22
 // GFLOP/s), so the rule does not depend on the SIMD width.
@@ -172,9 +173,23 @@ bool conv2d_backward_input_takes_lanes(const Conv2dShape& s) {
            conv2d_lanes_input_supports(direct_shape(s), s.stride);
 }
 
+// The forward pass with lanes across output channels (conv2d_lanes.hpp), within the direct
+// rule, where the O filters fit two registers and a filter has at least kMinLanesFilter numbers.
+// Measured with bench/bench_conv_kernels (one thread, AMD EPYC, AVX2, 2026-12-07, load average
+// 9 from other builds; docs/performance.md, "Convolution forward with lanes across output
+// channels"): conv2 (C kH kW = 72, O = 16) ran at 35-50 GFLOP/s against the direct kernel's 34
+// in three runs; conv1 (9 numbers a filter, O = 8) at 19-25 against 21-26: there the
+// transposition of y back to [O, OH, OW] costs what the lanes save.
+bool conv2d_forward_takes_lanes(const Conv2dShape& s) {
+    return conv2d_use_lanes && conv2d_forward_takes_direct(s) && s.k() >= kMinLanesFilter &&
+           conv2d_lanes_forward_supports(direct_shape(s), s.stride);
+}
+
 void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
                     const Conv2dShape& s) {
-    if (conv2d_forward_takes_direct(s))
+    if (conv2d_forward_takes_lanes(s))
+        conv2d_lanes_forward(direct_shape(s), x, weight, bias, y);
+    else if (conv2d_forward_takes_direct(s))
         conv2d_direct_forward(direct_shape(s), x, weight, bias, y);
     else
         conv2d_gemm_forward(y, x, weight, bias, s);

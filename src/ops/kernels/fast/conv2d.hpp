@@ -22,9 +22,9 @@ inline constexpr std::size_t kMaxDirectFilters = 16;
 /// Never depends on the thread count, so neither do the numbers.
 inline std::size_t conv2d_images_per_block = 0;
 
-/// Whether conv2d_backward may take the kernels with lanes across channels (conv2d_lanes.hpp)
-/// where its rule picks them; false: the direct kernels as before them (a before/after in one
-/// binary: bench_tapegrad --no-lanes). Never depends on the thread count.
+/// Whether conv2d_forward and conv2d_backward may take the kernels with lanes across channels
+/// (conv2d_lanes.hpp) where their rules pick them; false: the direct kernels as before them (a
+/// before/after in one binary: bench_tapegrad --no-lanes). Never depends on the thread count.
 inline bool conv2d_use_lanes = true;
 
 /// True if conv2d_backward computes dW and db with the lanes kernels (for a layer it runs
@@ -38,6 +38,10 @@ bool conv2d_backward_input_takes_lanes(const Conv2dShape& s);
 /// The shortest filter, C kH kW, whose weight gradient the lanes kernels compute (below it the
 /// transposition of g per image costs more than the lanes save: see conv2d.cpp).
 inline constexpr std::size_t kMinLanesFilter = 64;
+
+/// True if conv2d_forward computes y with the lanes kernels (conv2d_lanes.hpp; lanes across
+/// output channels): at most two registers of filters, each at least kMinLanesFilter long.
+bool conv2d_forward_takes_lanes(const Conv2dShape& s);
 
 /// True if conv2d_forward runs the direct kernels (conv2d_direct.hpp) for this layer, false if
 /// im2col + GEMM per image. Depends on the layer's shape alone.

@@ -35,12 +35,16 @@ namespace {
 
 using Batch = xsimd::batch<real>;
 constexpr std::size_t V = Batch::size;  // numbers per SIMD register
-constexpr std::size_t MB = 2;           // vectors of positions per forward register block
-constexpr std::size_t kChunk = MB * V;  // positions per forward register block
 /// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
 constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 /// Output channels per forward register block: OB x MB accumulators, MB inputs, 1 weight.
 constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
+/// Vectors of positions per forward register block. With 16 registers, 4 x 3 accumulators,
+/// 3 inputs and 1 weight fill them: 12 independent sums hide the multiply-add's latency
+/// (8 just do, with nothing to spare), and each broadcast weight feeds 3 multiply-adds, not 2.
+/// AVX-512 keeps the 8 x 2 it was measured with.
+constexpr std::size_t MB = kRegisters >= 32 ? 2 : 3;
+constexpr std::size_t kChunk = MB * V;  // positions per forward register block
 
 /// The sum of the V lanes of `v`, in lane order. (Not xsimd::hadd: GCC 12 warns inside its
 /// AVX-512 double version, and the order of a written-out loop is plain to see.)
@@ -150,12 +154,13 @@ void pad_image(const DirectConvShape& s, const Grid& g, const real* x, real* xp)
     spread_rows(x, s.c, s.h, s.w, s.pad_h, s.pad_w, g.wp, g.plane, xp, g.padded);
 }
 
-/// out[ob, m] for ob < OB: output channels o0 .. o0 + OB - 1 of one padded image, on the grid.
+/// out[ob, m] for ob < OB: output channels o0 .. o0 + OB - 1 of one padded image, on the grid,
+/// for filter rows of KW = kW taps.
 ///   out[ob, m] = b[o0 + ob] + sum_{c, p, q} W[o0 + ob, c, p, q] xp[c plane + m + p wp + q]
-template <std::size_t OB>
+template <std::size_t OB, std::size_t KW>
 void forward_channels(const DirectConvShape& s, const Grid& g, const real* xp, const real* w,
                       const real* b, std::size_t o0, real* out) {
-    const std::size_t taps = s.kh * s.kw, filter = s.c * taps;  // numbers per W[o]
+    const std::size_t taps = s.kh * KW, filter = s.c * taps;  // numbers per W[o]
     for (std::size_t m = 0; m < g.mr; m += kChunk) {
         std::array<std::array<Batch, MB>, OB> acc;
         for (std::size_t ob = 0; ob < OB; ++ob) {
@@ -166,8 +171,8 @@ void forward_channels(const DirectConvShape& s, const Grid& g, const real* xp, c
         for (std::size_t c = 0; c < s.c; ++c) {
             for (std::size_t p = 0; p < s.kh; ++p) {
                 const real* xrow = xp + c * g.plane + p * g.wp + m;
-                const real* wrow = w + o0 * filter + c * taps + p * s.kw;  // W[o0, c, p, :]
-                for (std::size_t q = 0; q < s.kw; ++q) {
+                const real* wrow = w + o0 * filter + c * taps + p * KW;  // W[o0, c, p, :]
+                for (std::size_t q = 0; q < KW; ++q) {
                     std::array<Batch, MB> xv;
                     for (std::size_t mb = 0; mb < MB; ++mb)
                         xv[mb] = Batch::load_unaligned(xrow + q + mb * V);
@@ -186,28 +191,60 @@ void forward_channels(const DirectConvShape& s, const Grid& g, const real* xp, c
     }
 }
 
+/// forward_channels for the widest block of filters from o0 on; returns how many it took.
+template <std::size_t KW>
+std::size_t forward_block(const DirectConvShape& s, const Grid& g, const real* xp, const real* w,
+                          const real* b, std::size_t o0, real* out) {
+    const std::size_t left = s.o - o0;
+    if (left >= kMaxOB) {
+        forward_channels<kMaxOB, KW>(s, g, xp, w, b, o0, out);
+        return kMaxOB;
+    }
+    if (left >= 4) {
+        forward_channels<4, KW>(s, g, xp, w, b, o0, out);
+        return 4;
+    }
+    if (left >= 2) {
+        forward_channels<2, KW>(s, g, xp, w, b, o0, out);
+        return 2;
+    }
+    forward_channels<1, KW>(s, g, xp, w, b, o0, out);
+    return 1;
+}
+
+using ForwardBlock = std::size_t (*)(const DirectConvShape&, const Grid&, const real*, const real*,
+                                     const real*, std::size_t, real*);
+
+/// forward_block for filter rows of kW taps (the taps of a row unrolled).
+ForwardBlock forward_block_for(std::size_t kw) {
+    switch (kw) {
+        case 1:
+            return forward_block<1>;
+        case 2:
+            return forward_block<2>;
+        case 3:
+            return forward_block<3>;
+        case 4:
+            return forward_block<4>;
+        case 5:
+            return forward_block<5>;
+        case 6:
+            return forward_block<6>;
+        default:  // supports() caps kW at 7
+            return forward_block<7>;
+    }
+}
+
 /// y [O, OH, OW] = conv(x [C, H, W]) + b for one image.
 void forward_image(const DirectConvShape& s, const Grid& g, const real* x, const real* w,
                    const real* b, real* y, Workspace& ws) {
     real* xp = room(ws.xp, g.padded);
     real* out = room(ws.out, kMaxOB * g.mr);
     pad_image(s, g, x, xp);
+    const ForwardBlock block = forward_block_for(s.kw);
     const std::size_t oh = s.oh(), ow = s.ow();
     for (std::size_t o0 = 0; o0 < s.o;) {
-        const std::size_t left = s.o - o0;
-        std::size_t ob = 1;
-        if (left >= kMaxOB) {
-            ob = kMaxOB;
-            forward_channels<kMaxOB>(s, g, xp, w, b, o0, out);
-        } else if (left >= 4) {
-            ob = 4;
-            forward_channels<4>(s, g, xp, w, b, o0, out);
-        } else if (left >= 2) {
-            ob = 2;
-            forward_channels<2>(s, g, xp, w, b, o0, out);
-        } else {
-            forward_channels<1>(s, g, xp, w, b, o0, out);
-        }
+        const std::size_t ob = block(s, g, xp, w, b, o0, out);
         // keep columns j < OW of each grid row; rows in increasing order (see copy_row),
         // exactly where a whole vector would pass the end of the image
         const std::size_t whole = (ow + V - 1) / V * V, image = s.o * oh * ow;
@@ -232,12 +269,14 @@ std::size_t macs_per_image(const DirectConvShape& s) {
     return std::max<std::size_t>(1, s.o * s.c * s.kh * s.kw * s.oh() * s.ow());
 }
 
-/// Output channels per weight-gradient register block for filter rows of KW taps:
-/// OB x KW accumulators, OB gradient vectors and one input vector must fit the registers.
+/// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
+/// accumulators and, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
+/// one streamed vector (of the other) must fit the registers. With AVX2, 3 taps take 4
+/// filters (12 accumulators, 3 of x, 1 of g).
 template <std::size_t KW>
 constexpr std::size_t weight_block() {
-    if (4 * (KW + 1) + 1 <= kRegisters) return 4;
-    if (2 * (KW + 1) + 1 <= kRegisters) return 2;
+    if (4 * KW + std::min<std::size_t>(4, KW) + 1 <= kRegisters) return 4;
+    if (2 * KW + std::min<std::size_t>(2, KW) + 1 <= kRegisters) return 2;
     return 1;
 }
 
@@ -261,13 +300,26 @@ void weight_channels(const DirectConvShape& s, const Grid& g, const real* xp, co
                 for (std::size_t q = 0; q < KW; ++q)
                     acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
             for (std::size_t m = 0; m < g.mv; m += V) {  // gg is 0 from m on
-                std::array<Batch, OB> gv;
-                for (std::size_t ob = 0; ob < OB; ++ob)
-                    gv[ob] = Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
-                for (std::size_t q = 0; q < KW; ++q) {
-                    const Batch xv = Batch::load_unaligned(xrow + m + q);
+                // the same multiply-adds in the same order either way; what differs is which
+                // vectors stay in registers (the fewer: OB of g, or KW of x)
+                if constexpr (OB <= KW) {
+                    std::array<Batch, OB> gv;
                     for (std::size_t ob = 0; ob < OB; ++ob)
-                        acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
+                        gv[ob] = Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
+                    for (std::size_t q = 0; q < KW; ++q) {
+                        const Batch xv = Batch::load_unaligned(xrow + m + q);
+                        for (std::size_t ob = 0; ob < OB; ++ob)
+                            acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
+                    }
+                } else {
+                    std::array<Batch, KW> xv;
+                    for (std::size_t q = 0; q < KW; ++q)
+                        xv[q] = Batch::load_unaligned(xrow + m + q);
+                    for (std::size_t ob = 0; ob < OB; ++ob) {
+                        const Batch gv = Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
+                        for (std::size_t q = 0; q < KW; ++q)
+                            acc[ob][q] = fma(gv, xv[q], acc[ob][q]);
+                    }
                 }
             }
             for (std::size_t ob = 0; ob < OB; ++ob)
@@ -292,6 +344,21 @@ void weight_image_kw(const DirectConvShape& s, const Grid& g, const real* xp, co
         weight_channels<1, KW>(s, g, xp, gg, o0, dwv);
 }
 
+/// dbv[o0 + ob] += gg[o0 + ob, m] for ob < OB, lane by lane over the positions m. The OB sums
+/// run side by side: one sum alone waits for each add to finish before the next starts (for
+/// conv1, 8 filters x 91 vectors a image). Each sum adds the same numbers in the same order.
+template <std::size_t OB>
+void bias_channels(const Grid& g, const real* gg, std::size_t o0, real* dbv) {
+    std::array<Batch, OB> acc;
+    for (std::size_t ob = 0; ob < OB; ++ob)
+        acc[ob] = Batch::load_unaligned(dbv + (o0 + ob) * V);
+    for (std::size_t m = 0; m < g.mv; m += V)
+        for (std::size_t ob = 0; ob < OB; ++ob)
+            acc[ob] += Batch::load_unaligned(gg + (o0 + ob) * g.mr + m);
+    for (std::size_t ob = 0; ob < OB; ++ob)
+        acc[ob].store_unaligned(dbv + (o0 + ob) * V);
+}
+
 /// Adds one image to the lane sums dWv [O, C, kH, kW, V] (if want_w) and dbv [O, V] (if
 /// want_b) that follow each other in ws.dwv.
 void weight_image(const DirectConvShape& s, const Grid& g, const real* x, const real* gy,
@@ -302,12 +369,13 @@ void weight_image(const DirectConvShape& s, const Grid& g, const real* x, const 
     // g [O, OH, OW] onto the grid [O, mr]: row i of channel o at o mr + i wp, zeros elsewhere
     spread_rows(gy, s.o, s.oh(), s.ow(), 0, 0, g.wp, g.mr, gg, s.o * g.mr);
     if (want_b) {  // dbv[o] += gg[o, m], lane by lane
-        for (std::size_t o = 0; o < s.o; ++o) {
-            Batch acc = Batch::load_unaligned(dbv + o * V);
-            for (std::size_t m = 0; m < g.mv; m += V)
-                acc += Batch::load_unaligned(gg + o * g.mr + m);
-            acc.store_unaligned(dbv + o * V);
-        }
+        std::size_t o0 = 0;
+        for (; o0 + 8 <= s.o; o0 += 8)
+            bias_channels<8>(g, gg, o0, dbv);
+        for (; o0 + 4 <= s.o; o0 += 4)
+            bias_channels<4>(g, gg, o0, dbv);
+        for (; o0 < s.o; ++o0)
+            bias_channels<1>(g, gg, o0, dbv);
     }
     if (!want_w) return;
     real* xp = room(ws.xp, g.padded);

@@ -1,5 +1,5 @@
-// Convolution backward kernels with SIMD lanes across channels: see conv2d_lanes.hpp for the
-// maths and the idea.
+// Convolution kernels with SIMD lanes across channels: see conv2d_lanes.hpp for the maths and
+// the idea.
 //
 // Weight gradient, one image at a time, added to the block's dWt [C kH, kW, O'] (dW with the
 // filters last, O' = O rounded up to whole vectors, lanes o >= O held at 0):
@@ -9,17 +9,26 @@
 // registers while the positions stream past; each position loads O'/V vectors of gt and
 // broadcasts PB QB numbers of xp, so each load feeds O'/V to PB QB multiply-adds.
 //
-// Input gradient, one image at a time, with the filters turned 180 degrees and the channels
-// last, Wt[o, p', q', c] = W[o, c, kH-1-p', kW-1-q'] (C' = C rounded up to whole vectors), and
-// g padded by kH-1-pad_h rows and kW-1-pad_w columns to gp:
-//   dxt[h W + w, :] = sum_{o, p', q'} gp[o, h + p', w + q'] Wt[o, p', q', :]
-// A tile is RB pixels of one row: RB x C'/V accumulators; each tap loads C'/V vectors of Wt
-// and broadcasts RB numbers of gp. dxt [H W, C'] is then transposed into dx [C, H, W].
+// Forward pass and input gradient: both are a convolution whose output channels sit in the
+// lanes (LanesConv below), one image at a time. For the forward pass the filters are laid
+// out with the output channels last, wl[c, p, q, :] = W[:, c, p, q] (O' = O rounded up to
+// whole vectors, zeros past O), and x is padded by pad to xp:
+//   yt[h OW + w, :] = sum_{c, p, q} xp[c, h + p, w + q] wl[c, p, q, :]
+// For dx the filters are turned 180 degrees with the channels last, wl[o, p', q', :] =
+// W[o, :, kH-1-p', kW-1-q'] (C' = C rounded up), and g is padded by kH-1-pad_h rows and
+// kW-1-pad_w columns to gp:
+//   dxt[h W + w, :] = sum_{o, p', q'} gp[o, h + p', w + q'] wl[o, p', q', :]
+// A tile is RB pixels of one row: RB x K'/V accumulators (K' = O' or C'); each tap loads K'/V
+// vectors of wl and broadcasts RB numbers of the input, K'/V + RB loads for K'/V x RB
+// multiply-adds. With one vector of channels the tile runs along the grid of the
+// padded rows instead and shares each broadcast between the kW taps that need it. The
+// channels-last result is transposed back to [K, OH, OW] by V x V blocks in registers.
 #include "conv2d_lanes.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -40,7 +49,7 @@ constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 constexpr std::size_t kMaxChannelVectors = 2;
 /// Weight-gradient tiles: at most kMaxPB filter rows x kMaxQB taps.
 constexpr std::size_t kMaxPB = 4, kMaxQB = 7;
-/// Input-gradient tiles: at most kMaxRB pixels.
+/// Forward and input-gradient tiles: at most kMaxRB pixels.
 constexpr std::size_t kMaxRB = 12;
 /// The least multiply-adds worth handing to another thread (a wake-up costs microseconds).
 constexpr std::size_t kMinMacsPerThread = std::size_t{1} << 20;
@@ -71,8 +80,8 @@ struct Workspace {
     std::vector<real> xp;   // weight gradient: padded input image [C, Hp, Wp]
     std::vector<real> gt;   // weight gradient: g transposed [L, O']
     std::vector<real> dwt;  // weight gradient: the block's dWt [C kH, kW, O'] and db [O']
-    std::vector<real> gp;   // input gradient: padded g [O, H + kH - 1, W + kW - 1]
-    std::vector<real> dxt;  // input gradient: dx with channels last [H W, C']
+    std::vector<real> gp;   // forward and dx: the padded input planes (x, or g for dx)
+    std::vector<real> dxt;  // forward and dx: the output pixels with channels last
 };
 Workspace& workspace() {
     thread_local Workspace ws;
@@ -178,13 +187,15 @@ void weight_image(const DirectConvShape& s, const WeightTiling& tiling, std::siz
         for (std::size_t o = s.o; o < op; ++o)
             gt[l * op + o] = 0;
     }
-    if (dbt) {  // dbt[o] += sum_l gt[l, o], position by position
-        for (std::size_t v = 0; v < obv; ++v) {
-            Batch acc = Batch::load_unaligned(dbt + v * V);
-            for (std::size_t l = 0; l < L; ++l)
-                acc += Batch::load_unaligned(gt + l * op + v * V);
-            acc.store_unaligned(dbt + v * V);
+    if (dbt) {  // dbt[o] += sum_l gt[l, o], position by position; the two vectors side by side
+        Batch first = Batch::load_unaligned(dbt), second(real(0));
+        if (obv > 1) second = Batch::load_unaligned(dbt + V);
+        for (std::size_t l = 0; l < L; ++l) {
+            first += Batch::load_unaligned(gt + l * op);
+            if (obv > 1) second += Batch::load_unaligned(gt + l * op + V);
         }
+        first.store_unaligned(dbt);
+        if (obv > 1) second.store_unaligned(dbt + V);
     }
     if (!dwt) return;
     const std::size_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
@@ -210,89 +221,104 @@ void weight_image(const DirectConvShape& s, const WeightTiling& tiling, std::siz
     }
 }
 
-// ---- input gradient ----
+// ---- convolutions with lanes across output channels: the forward pass and dx ----
 
-struct InputTile {
-    const real* gp;  // gp[0, h, w0]: the tile's first pixel, filter tap (0, 0), channel o = 0
-    std::size_t plane, wpg;  // numbers per channel of gp, row stride of gp
-    std::size_t o, kh, kw;
-    const real* wt;  // Wt [O, kH, kW, CBV V]
-    real* out;       // dxt at the tile's first pixel [RB, CBV V]
+/// The sizes of one image's convolution with lanes across its output channels:
+///   out[k, h, w] = sum_{i, p, q} inp[i, h + p, w + q] wl[i, p, q, k]
+/// for the I input planes [I, IH, IW] padded by (ph, pw) to inp, and filters with their
+/// output channel last, wl [I, kH, kW, K'] (K' = kv V, zeros in lanes k >= K). The forward
+/// pass is one (inp = x padded by pad, wl[c, p, q, o] = W[o, c, p, q]), and so is dx (inp = g
+/// padded by k - 1 - pad, wl[o, p', q', c] = W[o, c, kH-1-p', kW-1-q']: conv2d_direct.cpp).
+struct LanesConv {
+    std::size_t in, ih, iw;  // input planes [in, ih, iw]
+    std::size_t ph, pw;      // zeros around each plane
+    std::size_t kh, kw;
+    std::size_t out, kv;  // output channels, and the vectors holding them
+    std::size_t oh() const { return ih + 2 * ph - kh + 1; }
+    std::size_t ow() const { return iw + 2 * pw - kw + 1; }
 };
 
-/// out[r, :] = sum_{o, p', q'} gp[o, h + p', w0 + r + q'] Wt[o, p', q', :] for r < RB.
-template <std::size_t CBV, std::size_t RB>
-void input_tile(const InputTile& t) {
-    constexpr std::size_t CP = CBV * V;
-    std::array<std::array<Batch, CBV>, RB> acc;
+struct LanesTile {
+    const real* inp;  // inp[0, h, w0]: the tile's first pixel, filter tap (0, 0), plane i = 0
+    std::size_t plane, wpi;  // numbers per plane of inp, row stride of inp
+    std::size_t in, kh, kw;
+    const real* wl;  // wl [I, kH, kW, KV V]
+    real* out;       // the tile's pixels, channels last [RB, KV V]
+};
+
+/// out[r, :] = sum_{i, p, q} inp[i, h + p, w0 + r + q] wl[i, p, q, :] for r < RB.
+template <std::size_t KV, std::size_t RB>
+void lanes_tile(const LanesTile& t) {
+    constexpr std::size_t KP = KV * V;
+    std::array<std::array<Batch, KV>, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
-        for (std::size_t v = 0; v < CBV; ++v)
+        for (std::size_t v = 0; v < KV; ++v)
             acc[r][v] = Batch(real(0));
-    for (std::size_t o = 0; o < t.o; ++o) {
+    for (std::size_t i = 0; i < t.in; ++i) {
         for (std::size_t p = 0; p < t.kh; ++p) {
-            const real* gr = t.gp + o * t.plane + p * t.wpg;
-            const real* wr = t.wt + (o * t.kh + p) * t.kw * CP;
+            const real* xr = t.inp + i * t.plane + p * t.wpi;
+            const real* wr = t.wl + (i * t.kh + p) * t.kw * KP;
             for (std::size_t q = 0; q < t.kw; ++q) {
-                std::array<Batch, CBV> wv;
-                for (std::size_t v = 0; v < CBV; ++v)
-                    wv[v] = Batch::load_unaligned(wr + q * CP + v * V);
+                std::array<Batch, KV> wv;
+                for (std::size_t v = 0; v < KV; ++v)
+                    wv[v] = Batch::load_unaligned(wr + q * KP + v * V);
                 for (std::size_t r = 0; r < RB; ++r) {
-                    const Batch gv(gr[q + r]);
-                    for (std::size_t v = 0; v < CBV; ++v)
-                        acc[r][v] = fma(gv, wv[v], acc[r][v]);
+                    const Batch xv(xr[q + r]);
+                    for (std::size_t v = 0; v < KV; ++v)
+                        acc[r][v] = fma(xv, wv[v], acc[r][v]);
                 }
             }
         }
     }
     for (std::size_t r = 0; r < RB; ++r)
-        for (std::size_t v = 0; v < CBV; ++v)
-            acc[r][v].store_unaligned(t.out + r * CP + v * V);
+        for (std::size_t v = 0; v < KV; ++v)
+            acc[r][v].store_unaligned(t.out + r * KP + v * V);
 }
 
-using InputTileKernel = void (*)(const InputTile&);
+using LanesTileKernel = void (*)(const LanesTile&);
 
-template <std::size_t CBV, std::size_t... I>
-constexpr std::array<InputTileKernel, sizeof...(I)> input_tiles(std::index_sequence<I...>) {
-    return {&input_tile<CBV, I + 1>...};
+template <std::size_t KV, std::size_t... I>
+constexpr std::array<LanesTileKernel, sizeof...(I)> lanes_tiles(std::index_sequence<I...>) {
+    return {&lanes_tile<KV, I + 1>...};
 }
 
-InputTileKernel input_kernel(std::size_t cbv, std::size_t rb) {
-    static constexpr auto one = input_tiles<1>(std::make_index_sequence<kMaxRB>{});
-    static constexpr auto two = input_tiles<2>(std::make_index_sequence<kMaxRB>{});
-    return (cbv == 1 ? one : two)[rb - 1];
+LanesTileKernel lanes_kernel(std::size_t kv, std::size_t rb) {
+    static constexpr auto one = lanes_tiles<1>(std::make_index_sequence<kMaxRB>{});
+    static constexpr auto two = lanes_tiles<2>(std::make_index_sequence<kMaxRB>{});
+    return (kv == 1 ? one : two)[rb - 1];
 }
 
-/// Pixels per tile of the one-register input gradient with filter rows of KW taps: RB
-/// accumulators, the KW vectors of a filter row and one broadcast number in the registers.
+/// Pixels per tile of the one-register kernel with filter rows of KW taps: RB accumulators,
+/// the KW vectors of a filter row and one broadcast number in the registers.
 template <std::size_t KW>
 constexpr std::size_t grid_tile() {
     return std::min(kMaxRB, kRegisters - KW - 1);
 }
 
-/// The input gradient with C' = one register, on the grid of gp's rows (position m = h wpg + w;
-/// the kW - 1 positions per row with w >= W are computed and dropped): out[r, :] = sum_{o, p'}
-/// sum_{q'} gp[o, m0 + r + p' wpg + q'] Wt[o, p', q', :] for r < RB = grid_tile<KW>(). Each
-/// number of gp is broadcast once per filter row and feeds the up to KW pixels that need it, so
-/// RB + KW - 1 broadcasts and KW loads of Wt feed RB KW multiply-adds.
+/// The kernel with K' = one register, on the grid of inp's rows (position m = h wpi + w;
+/// the kW - 1 positions per row with w >= OW are computed and dropped): out[r, :] =
+/// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
+/// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
+/// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
 template <std::size_t KW>
-void input_grid_tile(const InputTile& t) {
+void lanes_grid_tile(const LanesTile& t) {
     constexpr std::size_t RB = grid_tile<KW>();
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         acc[r] = Batch(real(0));
-    for (std::size_t o = 0; o < t.o; ++o) {
+    for (std::size_t i = 0; i < t.in; ++i) {
         for (std::size_t p = 0; p < t.kh; ++p) {
-            const real* gr = t.gp + o * t.plane + p * t.wpg;
-            const real* wr = t.wt + (o * t.kh + p) * KW * V;
+            const real* xr = t.inp + i * t.plane + p * t.wpi;
+            const real* wr = t.wl + (i * t.kh + p) * KW * V;
             std::array<Batch, KW> wv;
             for (std::size_t q = 0; q < KW; ++q)
                 wv[q] = Batch::load_unaligned(wr + q * V);
 #pragma GCC unroll 32
             for (std::size_t u = 0; u < RB + KW - 1; ++u) {
-                const Batch gv(gr[u]);
+                const Batch xv(xr[u]);
 #pragma GCC unroll 8
                 for (std::size_t q = 0; q < KW; ++q) {
-                    if (u >= q && u - q < RB) acc[u - q] = fma(gv, wv[q], acc[u - q]);
+                    if (u >= q && u - q < RB) acc[u - q] = fma(xv, wv[q], acc[u - q]);
                 }
             }
         }
@@ -301,80 +327,167 @@ void input_grid_tile(const InputTile& t) {
         acc[r].store_unaligned(t.out + r * V);
 }
 
-/// input_grid_tile<kW> and its tile size.
+/// lanes_grid_tile<kW> and its tile size.
 struct GridKernel {
-    InputTileKernel run;
+    LanesTileKernel run;
     std::size_t rb;
 };
 
 GridKernel grid_kernel(std::size_t kw) {
     switch (kw) {
         case 1:
-            return {input_grid_tile<1>, grid_tile<1>()};
+            return {lanes_grid_tile<1>, grid_tile<1>()};
         case 2:
-            return {input_grid_tile<2>, grid_tile<2>()};
+            return {lanes_grid_tile<2>, grid_tile<2>()};
         case 3:
-            return {input_grid_tile<3>, grid_tile<3>()};
+            return {lanes_grid_tile<3>, grid_tile<3>()};
         case 4:
-            return {input_grid_tile<4>, grid_tile<4>()};
+            return {lanes_grid_tile<4>, grid_tile<4>()};
         case 5:
-            return {input_grid_tile<5>, grid_tile<5>()};
+            return {lanes_grid_tile<5>, grid_tile<5>()};
         case 6:
-            return {input_grid_tile<6>, grid_tile<6>()};
+            return {lanes_grid_tile<6>, grid_tile<6>()};
         default:  // supports() caps kW at kMaxDirectKw = 7
-            return {input_grid_tile<7>, grid_tile<7>()};
+            return {lanes_grid_tile<7>, grid_tile<7>()};
     }
 }
 
-/// dx [C, H, W] of one image from g [O, OH, OW] and Wt [O, kH, kW, V], C <= V: the grid tiles.
-void input_image_grid(const DirectConvShape& s, const real* g, const real* wt, real* dx,
-                      Workspace& ws) {
-    const std::size_t ph = s.kh - 1 - s.pad_h, pw = s.kw - 1 - s.pad_w;
-    const std::size_t hpg = s.oh() + 2 * ph, wpg = s.ow() + 2 * pw;  // H + kH - 1, W + kW - 1
-    const GridKernel kernel = grid_kernel(s.kw);
-    const std::size_t m = s.h * wpg, tiles = (m + kernel.rb - 1) / kernel.rb;
-    // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
-    const std::size_t gp_size = s.o * hpg * wpg, slack = kernel.rb + s.kw;
-    real* gp = room(ws.gp, gp_size + slack);
-    pad_planes(g, s.o, s.oh(), s.ow(), ph, pw, gp);
-    std::fill(gp + gp_size, gp + gp_size + slack, real(0));
-    real* dxg = room(ws.dxt, tiles * kernel.rb * V);
-    InputTile t{};
-    t.plane = hpg * wpg, t.wpg = wpg, t.o = s.o, t.kh = s.kh, t.kw = s.kw, t.wt = wt;
-    for (std::size_t k = 0; k < tiles; ++k) {
-        t.gp = gp + k * kernel.rb;
-        t.out = dxg + k * kernel.rb * V;
-        kernel.run(t);
+/// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
+/// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
+/// that only the branch for the compiled width and type is instantiated.)
+template <class B>
+void transpose_block(std::array<B, B::size>& r) {
+    using T = typename B::value_type;
+    constexpr std::size_t N = B::size;
+#if defined(__AVX__)
+    if constexpr (sizeof(B) == 32 && std::is_same_v<T, float>) {
+        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        r[0] = B(_mm256_permute2f128_ps(s0, s4, 0x20));
+        r[1] = B(_mm256_permute2f128_ps(s1, s5, 0x20));
+        r[2] = B(_mm256_permute2f128_ps(s2, s6, 0x20));
+        r[3] = B(_mm256_permute2f128_ps(s3, s7, 0x20));
+        r[4] = B(_mm256_permute2f128_ps(s0, s4, 0x31));
+        r[5] = B(_mm256_permute2f128_ps(s1, s5, 0x31));
+        r[6] = B(_mm256_permute2f128_ps(s2, s6, 0x31));
+        r[7] = B(_mm256_permute2f128_ps(s3, s7, 0x31));
+        return;
+    } else if constexpr (sizeof(B) == 32 && std::is_same_v<T, double>) {
+        const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = B(_mm256_permute2f128_pd(t0, t2, 0x20));
+        r[1] = B(_mm256_permute2f128_pd(t1, t3, 0x20));
+        r[2] = B(_mm256_permute2f128_pd(t0, t2, 0x31));
+        r[3] = B(_mm256_permute2f128_pd(t1, t3, 0x31));
+        return;
     }
-    const std::size_t pixels = s.h * s.w;
-    for (std::size_t c = 0; c < s.c; ++c)  // dx [C, H, W] = the grid's columns w < W
-        for (std::size_t h = 0; h < s.h; ++h)
-            for (std::size_t w = 0; w < s.w; ++w)
-                dx[c * pixels + h * s.w + w] = dxg[(h * wpg + w) * V + c];
+#endif
+    alignas(sizeof(B)) std::array<T, N * N> block;
+    for (std::size_t a = 0; a < N; ++a)
+        r[a].store_aligned(block.data() + a * N);
+    for (std::size_t a = 0; a < N; ++a)
+        for (std::size_t b = a + 1; b < N; ++b)
+            std::swap(block[a * N + b], block[b * N + a]);
+    for (std::size_t a = 0; a < N; ++a)
+        r[a] = B::load_aligned(block.data() + a * N);
 }
 
-/// dx [C, H, W] of one image from g [O, OH, OW] and Wt [O, kH, kW, C'].
-void input_image(const DirectConvShape& s, std::size_t cbv, std::size_t row_parts, const real* g,
-                 const real* wt, real* dx, Workspace& ws) {
-    const std::size_t cp = cbv * V, ph = s.kh - 1 - s.pad_h, pw = s.kw - 1 - s.pad_w;
-    const std::size_t hpg = s.oh() + 2 * ph, wpg = s.ow() + 2 * pw;  // H + kH - 1, W + kW - 1
-    real* gp = room(ws.gp, s.o * hpg * wpg);
-    pad_planes(g, s.o, s.oh(), s.ow(), ph, pw, gp);
-    const std::size_t pixels = s.h * s.w;
-    real* dxt = room(ws.dxt, pixels * cp);
-    InputTile t{};
-    t.plane = hpg * wpg, t.wpg = wpg, t.o = s.o, t.kh = s.kh, t.kw = s.kw, t.wt = wt;
-    for (std::size_t h = 0; h < s.h; ++h) {
+/// out[k, h, w] = rows[(h rs + w) kp + k] (+ bias[k] if bias) for k < K, h < OH, w < OW: the
+/// tiles' pixels with channels last, rs pixels a row, back to planes [K, OH, OW]. By V x V
+/// blocks of (pixels of one row) x (channels), the last block of a row overlapping the one
+/// before it (it writes the same numbers again); rows narrower than V number by number.
+void planes_from_lanes(const real* rows, std::size_t kp, std::size_t rs, std::size_t k_count,
+                       std::size_t oh, std::size_t ow, const real* bias, real* out) {
+    const std::size_t pixels = oh * ow;
+    if (ow >= V) {
+        std::array<Batch, V> r;
+        for (std::size_t h = 0; h < oh; ++h) {
+            for (std::size_t w0 = 0; w0 < ow; w0 += V) {
+                const std::size_t w = std::min(w0, ow - V);
+                for (std::size_t k0 = 0; k0 < k_count; k0 += V) {
+                    for (std::size_t a = 0; a < V; ++a)
+                        r[a] = Batch::load_unaligned(rows + (h * rs + w + a) * kp + k0);
+                    transpose_block(r);  // r[a]: channel k0 + a at pixels w .. w + V - 1
+                    for (std::size_t a = 0; a < V && k0 + a < k_count; ++a) {
+                        const Batch v = bias ? r[a] + Batch(bias[k0 + a]) : r[a];
+                        v.store_unaligned(out + (k0 + a) * pixels + h * ow + w);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (std::size_t k = 0; k < k_count; ++k)
+        for (std::size_t h = 0; h < oh; ++h)
+            for (std::size_t w = 0; w < ow; ++w)
+                out[k * pixels + h * ow + w] =
+                    rows[(h * rs + w) * kp + k] + (bias ? bias[k] : real(0));
+}
+
+/// out [K, OH, OW] (+ bias[k], if bias) of one image from the planes inp [I, IH, IW]. With
+/// one vector of output channels the grid tiles run; otherwise the row tiles, each output
+/// row cut into near-equal tiles the registers hold.
+void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real* bias, real* out,
+                 Workspace& ws) {
+    const std::size_t hpi = t.ih + 2 * t.ph, wpi = t.iw + 2 * t.pw, kp = t.kv * V;
+    const std::size_t oh = t.oh(), ow = t.ow();
+    LanesTile tile{};
+    tile.plane = hpi * wpi, tile.wpi = wpi, tile.in = t.in, tile.kh = t.kh, tile.kw = t.kw;
+    tile.wl = wl;
+    if (t.kv == 1) {
+        const GridKernel kernel = grid_kernel(t.kw);
+        const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
+        // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
+        const std::size_t size = t.in * hpi * wpi, slack = kernel.rb + t.kw;
+        real* padded = room(ws.gp, size + slack);
+        pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, padded);
+        std::fill(padded + size, padded + size + slack, real(0));
+        real* rows = room(ws.dxt, tiles * kernel.rb * V);
+        for (std::size_t k = 0; k < tiles; ++k) {
+            tile.inp = padded + k * kernel.rb;
+            tile.out = rows + k * kernel.rb * V;
+            kernel.run(tile);
+        }
+        planes_from_lanes(rows, V, wpi, t.out, oh, ow, bias, out);
+        return;
+    }
+    const real* padded = inp;  // without padding the planes are their own padded planes
+    if (t.ph > 0 || t.pw > 0) {
+        real* buffer = room(ws.gp, t.in * hpi * wpi);
+        pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, buffer);
+        padded = buffer;
+    }
+    const std::size_t most = std::min(kMaxRB, max_tile(t.kv));
+    const std::size_t row_parts = (ow + most - 1) / most;
+    real* rows = room(ws.dxt, oh * ow * kp);
+    for (std::size_t h = 0; h < oh; ++h) {
         for (std::size_t k = 0; k < row_parts; ++k) {
-            const auto [w0, rb] = part_of(s.w, row_parts, k);
-            t.gp = gp + h * wpg + w0;
-            t.out = dxt + (h * s.w + w0) * cp;
-            input_kernel(cbv, rb)(t);
+            const auto [w0, rb] = part_of(ow, row_parts, k);
+            tile.inp = padded + h * wpi + w0;
+            tile.out = rows + (h * ow + w0) * kp;
+            lanes_kernel(t.kv, rb)(tile);
         }
     }
-    for (std::size_t c = 0; c < s.c; ++c)  // dx [C, H W] = dxt [H W, C'] transposed
-        for (std::size_t l = 0; l < pixels; ++l)
-            dx[c * pixels + l] = dxt[l * cp + c];
+    planes_from_lanes(rows, kp, ow, t.out, oh, ow, bias, out);
+}
+
+/// lanes_image for each of the N images of a batch, shared between the threads (each image's
+/// numbers are computed by one thread, in an order fixed by the shapes).
+void lanes_batch(const LanesConv& t, std::size_t n, const real* inp, const real* wl,
+                 const real* bias, real* out, std::size_t image_macs) {
+    const std::size_t in_image = t.in * t.ih * t.iw, out_image = t.out * t.oh() * t.ow();
+    const std::size_t grain = std::max<std::size_t>(1, kMinMacsPerThread / image_macs);
+    parallel_for(n, grain, [&](std::size_t first, std::size_t last) {
+        Workspace& ws = workspace();
+        for (std::size_t k = first; k < last; ++k)
+            lanes_image(t, inp + k * in_image, wl, bias, out + k * out_image, ws);
+    });
 }
 
 }  // namespace
@@ -385,6 +498,10 @@ bool conv2d_lanes_weight_supports(const DirectConvShape& s, std::size_t stride) 
 
 bool conv2d_lanes_input_supports(const DirectConvShape& s, std::size_t stride) {
     return conv2d_direct_supports(s, stride) && vectors_for(s.c) <= kMaxChannelVectors;
+}
+
+bool conv2d_lanes_forward_supports(const DirectConvShape& s, std::size_t stride) {
+    return conv2d_direct_supports(s, stride) && vectors_for(s.o) <= kMaxChannelVectors;
 }
 
 void conv2d_lanes_backward_weight(const DirectConvShape& s, const real* x, const real* g, real* dw,
@@ -423,28 +540,41 @@ void conv2d_lanes_backward_weight(const DirectConvShape& s, const real* x, const
 }
 
 void conv2d_lanes_backward_input(const DirectConvShape& s, const real* g, const real* w, real* dx) {
-    const std::size_t cbv = vectors_for(s.c), cp = cbv * V;
-    // Wt [O, kH, kW, C'] = W [O, C, kH, kW] turned 180 degrees, channels last, zeros past C
-    std::vector<real> wt(s.o * s.kh * s.kw * cp, real(0));
+    const std::size_t cv = vectors_for(s.c), cp = cv * V;
+    // wl [O, kH, kW, C'] = W [O, C, kH, kW] turned 180 degrees, channels last, zeros past C
+    std::vector<real> wl(s.o * s.kh * s.kw * cp, real(0));
     for (std::size_t o = 0; o < s.o; ++o)
         for (std::size_t c = 0; c < s.c; ++c)
             for (std::size_t p = 0; p < s.kh; ++p)
                 for (std::size_t q = 0; q < s.kw; ++q)
-                    wt[((o * s.kh + p) * s.kw + q) * cp + c] =
+                    wl[((o * s.kh + p) * s.kw + q) * cp + c] =
                         w[((o * s.c + c) * s.kh + (s.kh - 1 - p)) * s.kw + (s.kw - 1 - q)];
-    const std::size_t most = std::min(kMaxRB, max_tile(cbv));
-    const std::size_t row_parts = (s.w + most - 1) / most;
-    const std::size_t x_image = s.c * s.h * s.w, y_image = s.o * s.oh() * s.ow();
-    const std::size_t grain = std::max<std::size_t>(1, kMinMacsPerThread / macs_per_image(s));
-    parallel_for(s.n, grain, [&](std::size_t first, std::size_t last) {
-        Workspace& ws = workspace();
-        for (std::size_t n = first; n < last; ++n) {
-            if (cbv == 1)
-                input_image_grid(s, g + n * y_image, wt.data(), dx + n * x_image, ws);
-            else
-                input_image(s, cbv, row_parts, g + n * y_image, wt.data(), dx + n * x_image, ws);
-        }
-    });
+    // dx [C, H, W] = g [O, OH, OW] padded by k - 1 - pad, convolved with wl
+    const LanesConv t{.in = s.o,
+                      .ih = s.oh(),
+                      .iw = s.ow(),
+                      .ph = s.kh - 1 - s.pad_h,
+                      .pw = s.kw - 1 - s.pad_w,
+                      .kh = s.kh,
+                      .kw = s.kw,
+                      .out = s.c,
+                      .kv = cv};
+    lanes_batch(t, s.n, g, wl.data(), nullptr, dx, macs_per_image(s));
+}
+
+void conv2d_lanes_forward(const DirectConvShape& s, const real* x, const real* w, const real* b,
+                          real* y) {
+    const std::size_t ov = vectors_for(s.o), op = ov * V;
+    // wl [C, kH, kW, O'] = W [O, C, kH, kW] with the filters last, zeros past O
+    std::vector<real> wl(s.c * s.kh * s.kw * op, real(0));
+    for (std::size_t o = 0; o < s.o; ++o)
+        for (std::size_t c = 0; c < s.c; ++c)
+            for (std::size_t p = 0; p < s.kh; ++p)
+                for (std::size_t q = 0; q < s.kw; ++q)
+                    wl[((c * s.kh + p) * s.kw + q) * op + o] =
+                        w[((o * s.c + c) * s.kh + p) * s.kw + q];
+    const LanesConv t{s.c, s.h, s.w, s.pad_h, s.pad_w, s.kh, s.kw, s.o, ov};
+    lanes_batch(t, s.n, x, wl.data(), b, y, macs_per_image(s));
 }
 
 }  // namespace tg::kernels::fast
