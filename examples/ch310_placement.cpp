@@ -20,6 +20,7 @@
 //
 //     ./build/release/examples/ch310_placement
 //     ./build/release/examples/ch310_placement --depths 2,8 --depth-epochs 4 --seeds 5
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -176,7 +177,9 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                      "lead"});
     const char* colours[] = {ex::kWithBn, ex::kThird, ex::kFourth,
                              ex::kFifth,  ex::kSixth, ex::kWithoutBn};
-    tg::viz::Figure fig(1, s.depths.size(), 560 * s.depths.size(), 540);
+    // At least two panels wide, so that the title fits (and the legend inside one panel).
+    tg::viz::Figure fig(1, s.depths.size(),
+                        std::max<std::size_t>(560 * s.depths.size(), 1120), 540);
     fig.suptitle = title;
     std::vector<double> x;
     for (std::size_t e = 1; e <= last; ++e)
@@ -287,7 +290,7 @@ int main(int argc, char** argv) {
         const auto runs = run_depth_sweep(data, s, seeds, base);
         report_depth_sweep(out,
                            ex::format("Placement by depth and epoch: %s, batch %zu, SGD momentum "
-                                      "%g, %zu seeds (thin: seeds, thick: mean)",
+                                      "%g, %zu seeds",
                                       data.name.c_str(), batch_size, momentum, seeds.size()),
                            s, seeds, runs);
     } catch (const std::exception& e) {

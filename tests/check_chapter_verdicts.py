@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """The chapter page's verdict rules (scripts/chapter_verdicts.py) give, on the numbers of the
 full runs that docs/ch310_experiments.md reports (its tables' means, written here as the CSV
-files the programs write), the verdicts that page argues for: lr_sweep held, convergence held
-(in the run of record; held in part, in steps not in seconds, on the older run's machine), regularisation held in part, placement and finetune did
-not hold, small_batch did not hold in the chapter's CNN but held in part with its second part
+files the programs write), the verdicts that page argues for: lr_sweep held in part (commit
+52b56ab: in the MLPs, not in the chapter CNN, where one seed of three failed at lr 0.3 with BN;
+held in commit ac52a22's run, where none did), convergence held
+(in the run of record; held in part, in steps not in seconds, on the older run's machine), regularisation held in part, placement held in part by
+the rule (commit 52b56ab's --full run: level within the seeds' spread), finetune did not hold, small_batch did not hold in the chapter's CNN but held in part with its second part
 (BatchNorm1d in an MLP broke down at B = 2), covariate_shift (Santurkar et al.'s findings)
 held; and each half of the covariate_shift rule alone gives "held in part". Plus: a missing
 file gives "no verdict" naming it, not a crash.
@@ -44,14 +46,21 @@ def expect(out, program, want):
 
 
 with tempfile.TemporaryDirectory() as out:
-    sweep(out, "ch310_lr_sweep", {0.003: (84.30, 0, 57.92, 0), 0.01: (92.05, 0, 87.75, 0),
-                                  0.03: (92.97, 0, 92.17, 0), 0.1: (93.57, 0, 84.27, 0),
-                                  0.3: (60.55, 0, 10.88, 3), 1: (9.93, 3, 9.45, 3),
-                                  3: (10.52, 3, 10.43, 3)})
+    # Commit 52b56ab's chapter CNN: with BN one seed of three failed at lr 0.3, so BN's highest
+    # rate with no failed seed is 0.1, as without: on the CNN alone the claim did not hold.
+    sweep(out, "ch310_lr_sweep", {0.01: (91.90, 0, 87.62, 0), 0.03: (92.97, 0, 92.17, 0),
+                                  0.1: (93.77, 0, 87.35, 0), 0.3: (45.13, 1, 10.88, 3),
+                                  1: (9.48, 3, 9.45, 3)})
+    expect(out, "ch310_lr_sweep", cv.NOT)
+    # The run of commit ac52a22 (no seed failed at 0.3 with BN): held.
+    sweep(out, "ch310_lr_sweep", {0.003: (84.32, 0, 57.92, 0), 0.01: (92.00, 0, 87.58, 0),
+                                  0.03: (93.10, 0, 92.47, 0), 0.1: (93.48, 0, 83.57, 0),
+                                  0.3: (66.17, 0, 10.88, 3), 1: (10.35, 3, 9.45, 3),
+                                  3: (10.15, 3, 10.43, 3)})
     expect(out, "ch310_lr_sweep", cv.HELD)
-    sweep(out, "ch310_placement", {0.01: (92.05, 0, 94.33, 0), 0.03: (92.97, 0, 95.53, 0),
-                                   0.1: (93.57, 0, 93.32, 0), 0.3: (60.55, 0, 10.55, 3),
-                                   1: (9.93, 3, 9.52, 3)})
+    sweep(out, "ch310_placement", {0.01: (91.90, 0, 94.25, 0), 0.03: (92.97, 0, 95.48, 0),
+                                   0.1: (93.77, 0, 94.38, 0), 0.3: (45.13, 1, 10.00, 3),
+                                   1: (9.48, 3, 9.48, 3)})
     expect(out, "ch310_placement", cv.NOT)
     # The second part: by depth after the last epoch, Conv-ReLU-BN ahead at every depth: still
     # did not hold; Conv-BN-ReLU ahead at one depth: held in part.
@@ -69,11 +78,23 @@ with tempfile.TemporaryDirectory() as out:
     expect(out, "ch310_placement", cv.NOT)
     placement_depth(0.02)
     expect(out, "ch310_placement", cv.PART)
-    # The run of record: 167 steps in 4.0 s with BN, 267 steps in 5.6 s without (3 seeds each).
+    # The --full run of commit 52b56ab's code (depth, lr: after 4 epochs Conv-BN-ReLU, Conv-ReLU-BN):
+    # the chapter's placement ahead at 2 and 6 layers by at most 0.12 points, behind at 4 and 8:
+    # held in part by the rule (the doc reads it as level).
+    full = {(2, 0.03): (0.96267, 0.96867), (2, 0.1): (0.96867, 0.95983),
+            (4, 0.03): (0.96567, 0.97017), (4, 0.1): (0.96167, 0.96417),
+            (6, 0.03): (0.96750, 0.96433), (6, 0.1): (0.95867, 0.96633),
+            (8, 0.03): (0.95133, 0.96067), (8, 0.1): (0.96033, 0.95883)}
+    write(out, "ch310_placement_depth_summary.csv",
+          ["depth", "variant", "lr", "epoch", "test_acc_mean", "runs"],
+          [(d, v, lr, 4, accs[v], 3) for (d, lr), accs in full.items() for v in (0, 1)])
+    expect(out, "ch310_placement", cv.PART)
+    # The run of record (commit 52b56ab, idle machine): 208 steps of 6.08 ms with BN, 267 of
+    # 5.22 ms without (3 seeds each).
     write(out, "ch310_convergence_summary.csv", ["variant", "seed", "steps_to_target"],
-          [(0, s, 167) for s in range(3)] + [(1, s, 267) for s in range(3)])
+          [(0, s, 208) for s in range(3)] + [(1, s, 267) for s in range(3)])
     write(out, "ch310_convergence_timing.csv", ["variant", "seed", "seconds_per_step"],
-          [(0, s, 4.0 / 167) for s in range(3)] + [(1, s, 5.6 / 267) for s in range(3)])
+          [(0, s, 0.00608) for s in range(3)] + [(1, s, 0.00522) for s in range(3)])
     expect(out, "ch310_convergence", cv.HELD)
     # The older run's machine: 150 steps in 1.0 s with BN, 267 steps in 0.9 s without.
     write(out, "ch310_convergence_summary.csv", ["variant", "seed", "steps_to_target"],
@@ -124,16 +145,23 @@ with tempfile.TemporaryDirectory() as out:
                                           (16, (0, 0, 1, 3, 3)))
            for lr, f in zip((0.01, 0.03, 0.1, 0.3, 1), fails)])
     expect(out, "ch310_lr_sweep", cv.HELD)
+    # With commit 52b56ab's chapter CNN (BN's safe range no wider than without): held in part,
+    # in the MLPs only.
+    sweep(out, "ch310_lr_sweep", {0.01: (91.90, 0, 87.62, 0), 0.03: (92.97, 0, 92.17, 0),
+                                  0.1: (93.77, 0, 87.35, 0), 0.3: (45.13, 1, 10.88, 3),
+                                  1: (9.48, 3, 9.45, 3)})
+    expect(out, "ch310_lr_sweep", cv.PART)
     write(out, "ch310_finetune.csv", ["mode", "acc_new"], [(0, 0.3846), (1, 0.3966), (2, 0.8226)])
     expect(out, "ch310_finetune", cv.NOT)
-    # The batch axis: fully trained BN ahead at batches 2, 4 and 20 (the doc's flag runs): did
-    # not hold; frozen BN ahead at batch 4 only: held in part.
+    # The batch axis (the --full run of commit 52b56ab's code): fully trained BN ahead at batches
+    # 2, 4, 8, 20 and 50: did not hold; frozen BN ahead at batch 4 only: held in part.
     def finetune(frozen_at_4):
-        table = {2: (0.7005, 0.8301, 0.9108), 4: (frozen_at_4, 0.8622, 0.9159),
-                 20: (0.3846, 0.3966, 0.8226)}
+        table = {2: (0.7190, 0.7364, 0.9224), 4: (frozen_at_4, 0.8766, 0.9186),
+                 8: (0.7504, 0.8161, 0.9080), 20: (0.3450, 0.4578, 0.8174),
+                 50: (0.2195, 0.2195, 0.5275)}
         write(out, "ch310_finetune.csv", ["batch", "mode", "acc_new"],
               [(b, m, a) for b, accs in table.items() for m, a in enumerate(accs)])
-    finetune(0.8848)
+    finetune(0.8568)
     expect(out, "ch310_finetune", cv.NOT)
     finetune(0.93)
     expect(out, "ch310_finetune", cv.PART)
