@@ -335,6 +335,31 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2d bit for bit against the fast three ops on 2 "
+    "threads, on the benchmark's two block shapes (the fused kernels split planes, the unfused "
+    "channels)") {
+    // Each channel's sums are made of per-plane lanes summed on whichever thread has the plane,
+    // then added up in plane order (PlaneLanes in batch_norm_relu_max_pool2d.cpp): on these
+    // shapes both threads get planes of every channel, so an order that depended on the split
+    // would show here.
+    tg::Generator gen(29);
+    const std::size_t before = tg::num_threads();
+    tg::set_num_threads(2);
+    for (const tg::Shape& xs : {tg::Shape{24, 8, 26, 26}, tg::Shape{72, 16, 11, 11}}) {
+        CAPTURE(tg::shape_str(xs));
+        const std::vector<Array> values{tied_input(xs, gen), tg::uniform({xs[1]}, -2, 2, gen),
+                                        tg::uniform({xs[1]}, -1, 1, gen)};
+        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
+        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
+        for (std::size_t k = 0; k < unfused.size(); ++k) {
+            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
+            CHECK(same_bits(fused[k], unfused[k]));
+        }
+    }
+    tg::set_num_threads(before);
+}
+
+TEST_CASE(
     "fast vs reference: batch_norm_relu_max_pool2x2 kernels bit-identical at 1 and 2 threads") {
     tg::Generator gen(6);
     const Array x = tied_input({64, 8, 26, 26}, gen);
