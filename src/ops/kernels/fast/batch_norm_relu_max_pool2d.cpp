@@ -34,12 +34,13 @@ struct Normalise {
     real operator()(real v) const { return gamma * xhat(v) + beta; }
 };
 
-/// z = norm(x) for the rows of one plane x [H, W] that windows cover, split by window row:
-/// top[i·2OW + c] = z(2i, c), bottom[i·2OW + c] = z(2i + 1, c) for c < 2OW (a last row or
-/// column no window covers, odd H or W, is left out). Window o = i·OW + j is then
-/// top[2o], top[2o + 1], bottom[2o], bottom[2o + 1]: the pool runs over the whole plane in one
-/// loop of OH·OW windows instead of OH loops of OW (13 and 5 in the benchmark's CNN, too few
-/// for the vector loop). __restrict: the stores could otherwise alias x and the constants.
+/// z = norm(x) for the rows of one plane x [H, W] that windows cover, split by
+/// window row: top[i·2OW + c] = z(2i, c), bottom[i·2OW + c] = z(2i + 1, c) for
+/// c < 2OW (a last row or column no window covers, odd H or W, is left out).
+/// Window o = i·OW + j is then top[2o], top[2o + 1], bottom[2o], bottom[2o +
+/// 1]: the pool runs over the whole plane in one loop of OH·OW windows instead
+/// of OH loops of OW (13 and 5 in the benchmark's CNN, too few for the vector
+/// loop). __restrict: the stores could otherwise alias x and the constants.
 void normalise_rows(const real* __restrict x, std::size_t W, std::size_t OH, std::size_t OW,
                     const Normalise norm, real* __restrict top, real* __restrict bottom) {
     const std::size_t W2 = 2 * OW;
@@ -55,10 +56,11 @@ void normalise_rows(const real* __restrict x, std::size_t W, std::size_t OH, std
     }
 }
 
-/// The windows of one plane, from normalise_rows' top and bottom, -> y [OH·OW] and the
-/// window positions, without branches on data (they mispredict): m = max(a, b, c, d), its
-/// position the first equal to m; a plane holding a NaN is redone by max_pool2d's general
-/// loop (the last NaN of a window wins), as relu_max_pool2d does.
+/// The windows of one plane, from normalise_rows' top and bottom, -> y [OH·OW]
+/// and the window bytes, without branches on data (they mispredict): m = max(a,
+/// b, c, d), its position the first equal to m, plus kNoGradient where m <= 0;
+/// a plane holding a NaN is redone by max_pool2d's general loop (the last NaN
+/// of a window wins), as relu_max_pool2d does.
 void pool_windows(const real* __restrict top, const real* __restrict bottom, std::size_t OL,
                   real* __restrict y, std::uint8_t* __restrict window) {
     unsigned nan_seen = 0;
@@ -69,7 +71,8 @@ void pool_windows(const real* __restrict top, const real* __restrict bottom, std
         nan_seen |= (a != a) | (b != b) | (c != c) | (d != d);
         const unsigned not_a = a != m, not_b = b != m, not_c = c != m;
         y[o] = relu(m);
-        window[o] = static_cast<std::uint8_t>(not_a * (1 + not_b * (1 + not_c)));
+        window[o] = static_cast<std::uint8_t>(not_a * (1 + not_b * (1 + not_c)) +
+                                              kNoGradient * unsigned(m <= real(0)));
     }
     if (!nan_seen) return;
     for (std::size_t o = 0; o < OL; ++o) {
@@ -83,24 +86,23 @@ void pool_windows(const real* __restrict top, const real* __restrict bottom, std
             }
         }
         y[o] = relu(best);
-        window[o] = static_cast<std::uint8_t>(pos);
+        window[o] = static_cast<std::uint8_t>(pos + kNoGradient * unsigned(best <= real(0)));
     }
 }
 
-/// The windows' ∂L/∂z of one plane (see the backward), in normalise_rows' split layout:
-/// g_o = g[o] where y[o] is not <= 0, else 0, at window o's position window[o] in
-/// top[2o], top[2o + 1], bottom[2o], bottom[2o + 1], +0 at the other three. One loop over the
-/// plane's OH·OW windows (one loop per row of 13 or 5 windows stayed scalar). The selections
-/// are masks on the bits: written as `?:`, GCC made them branches on the data, which
-/// mispredict (the position is random). __restrict: the byte loads of `window` could
-/// otherwise alias the stores.
-void windows_dz(const real* __restrict g, const real* __restrict y,
-                const std::uint8_t* __restrict window, std::size_t OL, real* __restrict top,
-                real* __restrict bottom) {
+/// The windows' ∂L/∂z of one plane (see the backward), in normalise_rows' split
+/// layout: g[o] at window o's position window[o] in top[2o], top[2o + 1],
+/// bottom[2o], bottom[2o + 1], +0 at the other three, and +0 at all four where
+/// the byte has kNoGradient (the byte is then none of 0..3). One loop over the
+/// plane's OH·OW windows (one loop per row of 13 or 5 windows stayed scalar).
+/// The selections are masks on the bits: written as `?:`, GCC made them
+/// branches on the data, which mispredict (the position is random). __restrict:
+/// the byte loads of `window` could otherwise alias the stores.
+void windows_dz(const real* __restrict g, const std::uint8_t* __restrict window, std::size_t OL,
+                real* __restrict top, real* __restrict bottom) {
     using Bits = std::conditional_t<sizeof(real) == 4, std::uint32_t, std::uint64_t>;
     for (std::size_t o = 0; o < OL; ++o) {
-        const Bits keep = Bits(0) - Bits(!(y[o] <= real(0)));  // all ones where y is not <= 0
-        const Bits g_o = std::bit_cast<Bits>(g[o]) & keep;
+        const Bits g_o = std::bit_cast<Bits>(g[o]);
         const Bits pos = window[o];
         top[2 * o] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 0)));
         top[2 * o + 1] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 1)));
@@ -109,10 +111,10 @@ void windows_dz(const real* __restrict g, const real* __restrict y,
     }
 }
 
-/// dst[0, n) = src[0, n), not overlapping: kLanes values at a time, the last kLanes again as
-/// one overlapping block; value by value below kLanes. Written as one loop, GCC calls memcpy per
-/// row (26 or 10 values in the benchmark's CNN), and the calls cost more than the copies
-/// (docs/performance.md).
+/// dst[0, n) = src[0, n), not overlapping: kLanes values at a time, the last
+/// kLanes again as one overlapping block; value by value below kLanes. Written
+/// as one loop, GCC calls memcpy per row (26 or 10 values in the benchmark's
+/// CNN), and the calls cost more than the copies (docs/performance.md).
 inline void copy_row(real* __restrict dst, const real* __restrict src, std::size_t n) {
     if (n < kLanes) {
         for (std::size_t i = 0; i < n; ++i)
@@ -129,8 +131,9 @@ inline void copy_row(real* __restrict dst, const real* __restrict src, std::size
     __builtin_memcpy(dst + n - kLanes, &v, sizeof v);
 }
 
-/// Rows `top`, `bottom` of the split layout back into a plane [H, W]: rows 2i and 2i + 1,
-/// columns c < 2OW (a last row or column no window covers is not written).
+/// Rows `top`, `bottom` of the split layout back into a plane [H, W]: rows 2i
+/// and 2i + 1, columns c < 2OW (a last row or column no window covers is not
+/// written).
 void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std::size_t W,
                   std::size_t OH, std::size_t OW, real* __restrict plane) {
     const std::size_t W2 = 2 * OW;
@@ -144,11 +147,13 @@ void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std
     }
 }
 
-/// Every plane's lane sums (sums.hpp's lane_sums) of x [N, C, ...], kept while the planes are
-/// summed in any order on any thread, then added up per channel in the order of add_sums
-/// called plane after plane (n = 0, 1, ...): the channel's sums have the bits of the unfused
-/// kernels', which go over one channel's planes on one thread. Lane k of plane (n, c) is at
-/// [(n·kLanes + k)·C + c], so that add_up adds all channels at once (a vector of channels).
+/// Every plane's lane sums (sums.hpp's lane_sums) of x [N, C, ...], kept while
+/// the planes are summed in any order on any thread, then added up per channel
+/// in the order of add_sums called plane after plane (n = 0, 1, ...): the
+/// channel's sums have the bits of the unfused kernels', which go over one
+/// channel's planes on one thread. Lane k of plane (n, c) is at
+/// [(n·kLanes + k)·C + c], so that add_up adds all channels at once (a vector
+/// of channels).
 class PlaneLanes {
   public:
     PlaneLanes(std::size_t N, std::size_t C)
@@ -163,8 +168,8 @@ class PlaneLanes {
         }
     }
 
-    /// su[c], sv[c] = channel c's two sums: 0 + plane (0, c)'s lanes in lane order + plane
-    /// (1, c)'s ..., as add_sums adds them.
+    /// su[c], sv[c] = channel c's two sums: 0 + plane (0, c)'s lanes in lane
+    /// order + plane (1, c)'s ..., as add_sums adds them.
     void add_up(double* __restrict su, double* __restrict sv) const {
         std::fill(su, su + C_, 0.0);
         std::fill(sv, sv + C_, 0.0);
@@ -180,7 +185,8 @@ class PlaneLanes {
 
   private:
     std::size_t N_, C_;
-    std::unique_ptr<double[]> u_, v_;  // not cleared: put() writes every plane's lanes
+    std::unique_ptr<double[]> u_,
+        v_;  // not cleared: put() writes every plane's lanes
 };
 
 }  // namespace
@@ -190,8 +196,9 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* 
                                          const real* beta, std::size_t N, std::size_t C,
                                          std::size_t H, std::size_t W, double eps) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, P = N * C;
-    // Pass 1, plane by plane in memory order: the lanes of Σd, Σd² with d = x − K, K = the
-    // channel's first value (moments() over the channel's N runs, cut at the planes).
+    // Pass 1, plane by plane in memory order: the lanes of Σd, Σd² with d = x −
+    // K, K = the channel's first value (moments() over the channel's N runs, cut
+    // at the planes).
     PlaneLanes lanes(N, C);
     parallel_for(P, grain_for(L), [=, &lanes](std::size_t p_begin, std::size_t p_end) {
         for (std::size_t p = p_begin; p < p_end; ++p) {
@@ -222,7 +229,8 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* 
     }
     // Pass 2, plane by plane in memory order: normalise, pool, relu.
     parallel_for(P, grain_for(L + OL), [=, &norm](std::size_t p_begin, std::size_t p_end) {
-        // One plane of γ x̂ + β, this thread's: the top rows of the windows, then the bottom ones.
+        // One plane of γ x̂ + β, this thread's: the top rows of the windows,
+        // then the bottom ones.
         std::vector<real> z_plane(4 * OL);
         real* top = z_plane.data();
         real* bottom = top + 2 * OL;
@@ -234,7 +242,7 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* 
 }
 
 void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, const real* g,
-                                          const real* y, const std::uint8_t* window, const real* x,
+                                          const std::uint8_t* window, const real* x,
                                           const double* mean, const double* invstd,
                                           const real* gamma, std::size_t N, std::size_t C,
                                           std::size_t H, std::size_t W) {
@@ -242,20 +250,22 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
     std::vector<Normalise> norm(C);  // x̂ only: γ = 1, β = 0
     for (std::size_t c = 0; c < C; ++c)
         norm[c] = {centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
-    // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum where y[o] is
-    // not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it), into dzp [H, W].
-    // Written window by window, all four positions, without branches or scattered stores, into
-    // `split`, then copied row by row into the plane. A last row or column no window covers
-    // (odd H or W) is not written: it stays the zero the buffer starts as.
+    // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum
+    // where y[o] is not <= 0 (no kNoGradient in its byte), 0 everywhere else (as
+    // relu_max_pool2x2_backward writes it), into dzp [H, W]. Written window by
+    // window, all four positions, without branches or scattered stores, into
+    // `split`, then copied row by row into the plane. A last row or column no
+    // window covers (odd H or W) is not written: it stays the zero the buffer
+    // starts as.
     const auto plane_dz = [=](std::size_t p, real* split, real* dzp) {
         real* top = split;
         real* bottom = top + 2 * OL;
-        windows_dz(g + p * OL, y + p * OL, window + p * OL, OL, top, bottom);
+        windows_dz(g + p * OL, window + p * OL, OL, top, bottom);
         unsplit_rows(top, bottom, W, OH, OW, dzp);
     };
 
-    // Pass 1, plane by plane in memory order: dz, and the lanes of Σdz and Σdz·x̂ (the sums of
-    // the fast batch_norm_backward).
+    // Pass 1, plane by plane in memory order: dz, and the lanes of Σdz and Σdz·x̂
+    // (the sums of the fast batch_norm_backward).
     PlaneLanes lanes(N, C);
     parallel_for(
         P, grain_for(L + 2 * OL), [=, &lanes, &norm](std::size_t p_begin, std::size_t p_end) {
@@ -279,10 +289,10 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
     }
     if (dx == nullptr) return;
 
-    // Pass 2, plane by plane in memory order, dz made again (reading g, y and the positions, a
-    // quarter of the plane each, instead of keeping dz: docs/performance.md):
-    // dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) with dx̂ = dz·γ, so
-    // Σdx̂ = γ·Σdz and Σ(dx̂·x̂) = γ·Σ(dz·x̂).
+    // Pass 2, plane by plane in memory order, dz made again (reading g and the
+    // window bytes, a quarter of the plane each, instead of keeping dz:
+    // docs/performance.md): dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) with dx̂
+    // = dz·γ, so Σdx̂ = γ·Σdz and Σ(dx̂·x̂) = γ·Σ(dz·x̂).
     struct Terms {
         real gc, sum_dxhat, sum_dxhat_xhat, k;
     };
