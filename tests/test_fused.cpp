@@ -300,8 +300,8 @@ BnPoolRun bn_pool_kernels(const Array& x, const Array& gamma, const Array& beta,
         r.y.data(), r.window.data(), r.mean.data(), r.var.data(), r.invstd.data(), x.data(),
         gamma.data(), beta.data(), N, C, H, W, 1e-5);
     tg::kernels::fast::batch_norm_relu_max_pool2x2_backward(
-        r.dx.data(), r.dgamma.data(), r.dbeta.data(), g.data(), r.y.data(), r.window.data(),
-        x.data(), r.mean.data(), r.invstd.data(), gamma.data(), N, C, H, W);
+        r.dx.data(), r.dgamma.data(), r.dbeta.data(), g.data(), r.window.data(), x.data(),
+        r.mean.data(), r.invstd.data(), gamma.data(), N, C, H, W);
     return r;
 }
 
@@ -335,6 +335,31 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2d bit for bit against the fast three ops on 2 "
+    "threads, on the benchmark's two block shapes (the fused kernels split planes, the unfused "
+    "channels)") {
+    // Each channel's sums are made of per-plane lanes summed on whichever thread has the plane,
+    // then added up in plane order (PlaneLanes in batch_norm_relu_max_pool2d.cpp): on these
+    // shapes both threads get planes of every channel, so an order that depended on the split
+    // would show here.
+    tg::Generator gen(29);
+    const std::size_t before = tg::num_threads();
+    tg::set_num_threads(2);
+    for (const tg::Shape& xs : {tg::Shape{24, 8, 26, 26}, tg::Shape{72, 16, 11, 11}}) {
+        CAPTURE(tg::shape_str(xs));
+        const std::vector<Array> values{tied_input(xs, gen), tg::uniform({xs[1]}, -2, 2, gen),
+                                        tg::uniform({xs[1]}, -1, 1, gen)};
+        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
+        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
+        for (std::size_t k = 0; k < unfused.size(); ++k) {
+            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
+            CHECK(same_bits(fused[k], unfused[k]));
+        }
+    }
+    tg::set_num_threads(before);
+}
+
+TEST_CASE(
     "fast vs reference: batch_norm_relu_max_pool2x2 kernels bit-identical at 1 and 2 threads") {
     tg::Generator gen(6);
     const Array x = tied_input({64, 8, 26, 26}, gen);
@@ -353,6 +378,26 @@ TEST_CASE(
     CHECK(same_bits(one.dbeta, two.dbeta));
     CHECK(one.mean == two.mean);
     CHECK(one.var == two.var);
+}
+
+TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2x2's window bytes: the maximum's position, plus "
+    "kNoGradient where relu's output is 0, and no gradient through those windows") {
+    // channel 0: μ = -0.5; window 0 {-1, -2, -3, -4} normalises to values < 0 (maximum at
+    // position 0), window 1 {1, 0, 2, 3} has its maximum 3 at position 3 (row 1, column 1).
+    // channel 1: γ = 0, so every z is 0: position 0, relu's output 0, no gradient.
+    const Array x = {{{{-1, -2, 1, 0}, {-3, -4, 2, 3}}, {{5, 6, 7, 8}, {1, 2, 3, 4}}}};
+    const Array gamma = {1, 0}, beta = {0, 0};
+    const Array g = {{{{0.5, 0.25}}, {{2, 4}}}};
+    const BnPoolRun r = bn_pool_kernels(x, gamma, beta, g);
+    using tg::kernels::fast::kNoGradient;
+    CHECK(r.window ==
+          std::vector<std::uint8_t>{kNoGradient + 0, 3, kNoGradient + 0, kNoGradient + 0});
+    CHECK(r.y(0, 0, 0, 0) == 0);
+    CHECK(r.y(0, 0, 0, 1) > 0);
+    CHECK(r.dbeta(0) == tg::real(0.25));  // Σdz: g of window 1 only
+    CHECK(r.dbeta(1) == 0);
+    CHECK(r.dgamma(1) == 0);
 }
 
 TEST_CASE("vs PyTorch: batch_norm_relu_max_pool2x2 kernels at NaN, as torch's three ops") {

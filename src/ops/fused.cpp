@@ -65,13 +65,11 @@ const real* data_or_null(const Tensor& t) {
 /// and BatchNorm's (dx, dγ, dβ) in one pass over x.
 struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
     BatchNormReluMaxPool2dBackward(const Tensor& input, const Tensor& gamma, const Tensor& beta,
-                                   const Tensor& output, std::vector<std::uint8_t> window_,
-                                   std::vector<double> mean_, std::vector<double> invstd_,
-                                   const Shape& xs)
+                                   std::vector<std::uint8_t> window_, std::vector<double> mean_,
+                                   std::vector<double> invstd_, const Shape& xs)
         : x(input),
           weight(gamma),
           bias(beta),
-          y_handle(output),
           window(std::move(window_)),
           mean(std::move(mean_)),
           invstd(std::move(invstd_)),
@@ -81,8 +79,8 @@ struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
           W(xs[3]) {}
 
     Tensor x, weight, bias;
-    Tensor y_handle;                   // y, read for relu's mask
-    std::vector<std::uint8_t> window;  // position 0..3 of each output's maximum in its window
+    // per output: its maximum's position 0..3 in its window, + kNoGradient where y <= 0
+    std::vector<std::uint8_t> window;
     std::vector<double> mean, invstd;  // μ_B, 1/√(σ²_B + ε) per channel
     std::size_t N, C, H, W;
 
@@ -94,8 +92,8 @@ struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
         Array dbeta = want_dbeta ? new_array(bias.shape()) : Array{};
         kernels::fast::batch_norm_relu_max_pool2x2_backward(
             x.requires_grad() ? dx.data() : nullptr, want_dgamma ? dgamma.data() : nullptr,
-            want_dbeta ? dbeta.data() : nullptr, dy.data(), y_handle.value().data(), window.data(),
-            x.value().data(), mean.data(), invstd.data(), data_or_null(weight), N, C, H, W);
+            want_dbeta ? dbeta.data() : nullptr, dy.data(), window.data(), x.value().data(),
+            mean.data(), invstd.data(), data_or_null(weight), N, C, H, W);
         if (x.requires_grad()) x.accumulate_grad(std::move(dx));
         if (want_dgamma) weight.accumulate_grad(std::move(dgamma));
         if (want_dbeta) bias.accumulate_grad(std::move(dbeta));
@@ -169,7 +167,7 @@ Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
     }
     if (tape != nullptr && any) {
         tape->record(op, std::move(inputs), out,
-                     BatchNormReluMaxPool2dBackward(x, weight, bias, out, std::move(window),
+                     BatchNormReluMaxPool2dBackward(x, weight, bias, std::move(window),
                                                     std::move(mean), std::move(invstd), xs));
     }
     return out;

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -33,12 +34,13 @@ struct Normalise {
     real operator()(real v) const { return gamma * xhat(v) + beta; }
 };
 
-/// z = norm(x) for the rows of one plane x [H, W] that windows cover, split by window row:
-/// top[i·2OW + c] = z(2i, c), bottom[i·2OW + c] = z(2i + 1, c) for c < 2OW (a last row or
-/// column no window covers, odd H or W, is left out). Window o = i·OW + j is then
-/// top[2o], top[2o + 1], bottom[2o], bottom[2o + 1]: the pool runs over the whole plane in one
-/// loop of OH·OW windows instead of OH loops of OW (13 and 5 in the benchmark's CNN, too few
-/// for the vector loop). __restrict: the stores could otherwise alias x and the constants.
+/// z = norm(x) for the rows of one plane x [H, W] that windows cover, split by
+/// window row: top[i·2OW + c] = z(2i, c), bottom[i·2OW + c] = z(2i + 1, c) for
+/// c < 2OW (a last row or column no window covers, odd H or W, is left out).
+/// Window o = i·OW + j is then top[2o], top[2o + 1], bottom[2o], bottom[2o +
+/// 1]: the pool runs over the whole plane in one loop of OH·OW windows instead
+/// of OH loops of OW (13 and 5 in the benchmark's CNN, too few for the vector
+/// loop). __restrict: the stores could otherwise alias x and the constants.
 void normalise_rows(const real* __restrict x, std::size_t W, std::size_t OH, std::size_t OW,
                     const Normalise norm, real* __restrict top, real* __restrict bottom) {
     const std::size_t W2 = 2 * OW;
@@ -54,10 +56,11 @@ void normalise_rows(const real* __restrict x, std::size_t W, std::size_t OH, std
     }
 }
 
-/// The windows of one plane, from normalise_rows' top and bottom, -> y [OH·OW] and the
-/// window positions, without branches on data (they mispredict): m = max(a, b, c, d), its
-/// position the first equal to m; a plane holding a NaN is redone by max_pool2d's general
-/// loop (the last NaN of a window wins), as relu_max_pool2d does.
+/// The windows of one plane, from normalise_rows' top and bottom, -> y [OH·OW]
+/// and the window bytes, without branches on data (they mispredict): m = max(a,
+/// b, c, d), its position the first equal to m, plus kNoGradient where m <= 0;
+/// a plane holding a NaN is redone by max_pool2d's general loop (the last NaN
+/// of a window wins), as relu_max_pool2d does.
 void pool_windows(const real* __restrict top, const real* __restrict bottom, std::size_t OL,
                   real* __restrict y, std::uint8_t* __restrict window) {
     unsigned nan_seen = 0;
@@ -68,7 +71,8 @@ void pool_windows(const real* __restrict top, const real* __restrict bottom, std
         nan_seen |= (a != a) | (b != b) | (c != c) | (d != d);
         const unsigned not_a = a != m, not_b = b != m, not_c = c != m;
         y[o] = relu(m);
-        window[o] = static_cast<std::uint8_t>(not_a * (1 + not_b * (1 + not_c)));
+        window[o] = static_cast<std::uint8_t>(not_a * (1 + not_b * (1 + not_c)) +
+                                              kNoGradient * unsigned(m <= real(0)));
     }
     if (!nan_seen) return;
     for (std::size_t o = 0; o < OL; ++o) {
@@ -82,24 +86,23 @@ void pool_windows(const real* __restrict top, const real* __restrict bottom, std
             }
         }
         y[o] = relu(best);
-        window[o] = static_cast<std::uint8_t>(pos);
+        window[o] = static_cast<std::uint8_t>(pos + kNoGradient * unsigned(best <= real(0)));
     }
 }
 
-/// The windows' ∂L/∂z of one plane (see the backward), in normalise_rows' split layout:
-/// g_o = g[o] where y[o] is not <= 0, else 0, at window o's position window[o] in
-/// top[2o], top[2o + 1], bottom[2o], bottom[2o + 1], +0 at the other three. One loop over the
-/// plane's OH·OW windows (one loop per row of 13 or 5 windows stayed scalar). The selections
-/// are masks on the bits: written as `?:`, GCC made them branches on the data, which
-/// mispredict (the position is random). __restrict: the byte loads of `window` could
-/// otherwise alias the stores.
-void windows_dz(const real* __restrict g, const real* __restrict y,
-                const std::uint8_t* __restrict window, std::size_t OL, real* __restrict top,
-                real* __restrict bottom) {
+/// The windows' ∂L/∂z of one plane (see the backward), in normalise_rows' split
+/// layout: g[o] at window o's position window[o] in top[2o], top[2o + 1],
+/// bottom[2o], bottom[2o + 1], +0 at the other three, and +0 at all four where
+/// the byte has kNoGradient (the byte is then none of 0..3). One loop over the
+/// plane's OH·OW windows (one loop per row of 13 or 5 windows stayed scalar).
+/// The selections are masks on the bits: written as `?:`, GCC made them
+/// branches on the data, which mispredict (the position is random). __restrict:
+/// the byte loads of `window` could otherwise alias the stores.
+void windows_dz(const real* __restrict g, const std::uint8_t* __restrict window, std::size_t OL,
+                real* __restrict top, real* __restrict bottom) {
     using Bits = std::conditional_t<sizeof(real) == 4, std::uint32_t, std::uint64_t>;
     for (std::size_t o = 0; o < OL; ++o) {
-        const Bits keep = Bits(0) - Bits(!(y[o] <= real(0)));  // all ones where y is not <= 0
-        const Bits g_o = std::bit_cast<Bits>(g[o]) & keep;
+        const Bits g_o = std::bit_cast<Bits>(g[o]);
         const Bits pos = window[o];
         top[2 * o] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 0)));
         top[2 * o + 1] = std::bit_cast<real>(g_o & (Bits(0) - Bits(pos == 1)));
@@ -108,8 +111,29 @@ void windows_dz(const real* __restrict g, const real* __restrict y,
     }
 }
 
-/// Rows `top`, `bottom` of the split layout back into a plane [H, W]: rows 2i and 2i + 1,
-/// columns c < 2OW (a last row or column no window covers is not written).
+/// dst[0, n) = src[0, n), not overlapping: kLanes values at a time, the last
+/// kLanes again as one overlapping block; value by value below kLanes. Written
+/// as one loop, GCC calls memcpy per row (26 or 10 values in the benchmark's
+/// CNN), and the calls cost more than the copies (docs/performance.md).
+inline void copy_row(real* __restrict dst, const real* __restrict src, std::size_t n) {
+    if (n < kLanes) {
+        for (std::size_t i = 0; i < n; ++i)
+            dst[i] = src[i];
+        return;
+    }
+    RealLanes v;
+    for (std::size_t i = 0; i + kLanes <= n; i += kLanes) {
+        __builtin_memcpy(&v, src + i, sizeof v);
+        __builtin_memcpy(dst + i, &v, sizeof v);
+        __asm__ volatile("" ::: "memory");
+    }
+    __builtin_memcpy(&v, src + n - kLanes, sizeof v);
+    __builtin_memcpy(dst + n - kLanes, &v, sizeof v);
+}
+
+/// Rows `top`, `bottom` of the split layout back into a plane [H, W]: rows 2i
+/// and 2i + 1, columns c < 2OW (a last row or column no window covers is not
+/// written).
 void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std::size_t W,
                   std::size_t OH, std::size_t OW, real* __restrict plane) {
     const std::size_t W2 = 2 * OW;
@@ -118,12 +142,52 @@ void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std
         real* __restrict r1 = r0 + W;
         const real* __restrict t = top + i * W2;
         const real* __restrict b = bottom + i * W2;
-        for (std::size_t c = 0; c < W2; ++c) {
-            r0[c] = t[c];
-            r1[c] = b[c];
-        }
+        copy_row(r0, t, W2);
+        copy_row(r1, b, W2);
     }
 }
+
+/// Every plane's lane sums (sums.hpp's lane_sums) of x [N, C, ...], kept while
+/// the planes are summed in any order on any thread, then added up per channel
+/// in the order of add_sums called plane after plane (n = 0, 1, ...): the
+/// channel's sums have the bits of the unfused kernels', which go over one
+/// channel's planes on one thread. Lane k of plane (n, c) is at
+/// [(n·kLanes + k)·C + c], so that add_up adds all channels at once (a vector
+/// of channels).
+class PlaneLanes {
+  public:
+    PlaneLanes(std::size_t N, std::size_t C)
+        : N_(N), C_(C), u_(new double[N * kLanes * C]), v_(new double[N * kLanes * C]) {}
+
+    /// The lanes of plane p = n·C + c.
+    void put(std::size_t p, const LaneSums& s) {
+        const std::size_t at = (p / C_) * kLanes * C_ + p % C_;
+        for (std::size_t k = 0; k < kLanes; ++k) {
+            u_[at + k * C_] = s.u[k];
+            v_[at + k * C_] = s.v[k];
+        }
+    }
+
+    /// su[c], sv[c] = channel c's two sums: 0 + plane (0, c)'s lanes in lane
+    /// order + plane (1, c)'s ..., as add_sums adds them.
+    void add_up(double* __restrict su, double* __restrict sv) const {
+        std::fill(su, su + C_, 0.0);
+        std::fill(sv, sv + C_, 0.0);
+        const double* __restrict u = u_.get();
+        const double* __restrict v = v_.get();
+        for (std::size_t r = 0; r < N_ * kLanes; ++r) {
+            for (std::size_t c = 0; c < C_; ++c) {
+                su[c] += u[r * C_ + c];
+                sv[c] += v[r * C_ + c];
+            }
+        }
+    }
+
+  private:
+    std::size_t N_, C_;
+    std::unique_ptr<double[]> u_,
+        v_;  // not cleared: put() writes every plane's lanes
+};
 
 }  // namespace
 
@@ -131,99 +195,134 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* 
                                          double* invstd, const real* x, const real* gamma,
                                          const real* beta, std::size_t N, std::size_t C,
                                          std::size_t H, std::size_t W, double eps) {
-    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW;
-    parallel_for(C, grain_for(N * L), [=](std::size_t c_begin, std::size_t c_end) {
-        // One plane of γ x̂ + β, this thread's: the top rows of the windows, then the bottom ones.
+    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, P = N * C;
+    // Pass 1, plane by plane in memory order: the lanes of Σd, Σd² with d = x −
+    // K, K = the channel's first value (moments() over the channel's N runs, cut
+    // at the planes).
+    PlaneLanes lanes(N, C);
+    parallel_for(P, grain_for(L), [=, &lanes](std::size_t p_begin, std::size_t p_end) {
+        for (std::size_t p = p_begin; p < p_end; ++p) {
+            const real K = x[(p % C) * L];
+            const real* xp = x + p * L;
+            lanes.put(p, lane_sums(L, [xp, K](std::size_t l) {
+                          const real d = xp[l] - K;
+                          return Pair{d, d * d};
+                      }));
+        }
+    });
+    // μ_B, σ²_B per channel
+    std::vector<double> sum_d(C), sum_d2(C);
+    lanes.add_up(sum_d.data(), sum_d2.data());
+    std::vector<Normalise> norm(C);
+    for (std::size_t c = 0; c < C; ++c) {
+        if (N * L == 0) {
+            mean[c] = var[c] = std::numeric_limits<double>::quiet_NaN();
+        } else {
+            const Moments m =
+                moments_of_sums(sum_d[c], sum_d2[c], x[c * L], static_cast<double>(N * L));
+            mean[c] = m.mean;
+            var[c] = m.var;
+        }
+        const real inv = static_cast<real>(1.0 / std::sqrt(var[c] + eps));
+        invstd[c] = inv;
+        norm[c] = {centre(mean[c]), inv, gamma ? gamma[c] : real(1), beta ? beta[c] : real(0)};
+    }
+    // Pass 2, plane by plane in memory order: normalise, pool, relu.
+    parallel_for(P, grain_for(L + OL), [=, &norm](std::size_t p_begin, std::size_t p_end) {
+        // One plane of γ x̂ + β, this thread's: the top rows of the windows,
+        // then the bottom ones.
         std::vector<real> z_plane(4 * OL);
         real* top = z_plane.data();
         real* bottom = top + 2 * OL;
-        for (std::size_t c = c_begin; c < c_end; ++c) {
-            // Pass 1: μ_B, σ²_B of channel c (N runs of L values, C·L apart).
-            const Moments m = moments(x + c * L, N, L, C * L);
-            mean[c] = m.mean;
-            var[c] = m.var;
-            const real inv = static_cast<real>(1.0 / std::sqrt(var[c] + eps));
-            invstd[c] = inv;
-            const Normalise z{centre(mean[c]), inv, gamma ? gamma[c] : real(1),
-                              beta ? beta[c] : real(0)};
-            // Pass 2: normalise, pool, relu, plane by plane.
-            for (std::size_t n = 0; n < N; ++n) {
-                const std::size_t p = n * C + c;
-                normalise_rows(x + p * L, W, OH, OW, z, top, bottom);
-                pool_windows(top, bottom, OL, y + p * OL, window + p * OL);
-            }
+        for (std::size_t p = p_begin; p < p_end; ++p) {
+            normalise_rows(x + p * L, W, OH, OW, norm[p % C], top, bottom);
+            pool_windows(top, bottom, OL, y + p * OL, window + p * OL);
         }
     });
 }
 
 void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, const real* g,
-                                          const real* y, const std::uint8_t* window, const real* x,
+                                          const std::uint8_t* window, const real* x,
                                           const double* mean, const double* invstd,
                                           const real* gamma, std::size_t N, std::size_t C,
                                           std::size_t H, std::size_t W) {
-    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L;
-    parallel_for(C, grain_for(B), [=](std::size_t c_begin, std::size_t c_end) {
-        // One channel of ∂L/∂z, this thread's: made once, plane by plane, in pass 1 and read
-        // again in pass 2 (N·L values: 1.4 MB for conv1's block at batch 512). Making plane p
-        // writes every position a window covers, so the buffer is cleared only here; a last row
-        // or column no window covers (odd H or W) stays the zero it starts as.
-        std::vector<real> dz(N * L, real(0));
-        // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum where y[o]
-        // is not <= 0, 0 everywhere else (as relu_max_pool2x2_backward writes it). Written
-        // window by window, all four positions, without branches or scattered stores.
-        std::vector<real> split(4 * OL);  // the windows' dz, split as normalise_rows splits z
-        const auto plane_dz = [&](std::size_t p, real* dzp) {
-            real* top = split.data();
-            real* bottom = top + 2 * OL;
-            windows_dz(g + p * OL, y + p * OL, window + p * OL, OL, top, bottom);
-            unsplit_rows(top, bottom, W, OH, OW, dzp);
-        };
-        for (std::size_t c = c_begin; c < c_end; ++c) {
-            const Normalise z{centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
-            const real gc = gamma ? gamma[c] : real(1);
+    const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L, P = N * C;
+    std::vector<Normalise> norm(C);  // x̂ only: γ = 1, β = 0
+    for (std::size_t c = 0; c < C; ++c)
+        norm[c] = {centre(mean[c]), static_cast<real>(invstd[c]), real(1), real(0)};
+    // dz of plane p: relu's and the pool's backward, g[o] at output o's maximum
+    // where y[o] is not <= 0 (no kNoGradient in its byte), 0 everywhere else (as
+    // relu_max_pool2x2_backward writes it), into dzp [H, W]. Written window by
+    // window, all four positions, without branches or scattered stores, into
+    // `split`, then copied row by row into the plane. A last row or column no
+    // window covers (odd H or W) is not written: it stays the zero the buffer
+    // starts as.
+    const auto plane_dz = [=](std::size_t p, real* split, real* dzp) {
+        real* top = split;
+        real* bottom = top + 2 * OL;
+        windows_dz(g + p * OL, window + p * OL, OL, top, bottom);
+        unsplit_rows(top, bottom, W, OH, OW, dzp);
+    };
 
-            // Pass 1 over the channel: dz, then dβ = Σdz, dγ = Σdz·x̂ (the sums of the fast
-            // batch_norm_backward, in the same order).
-            double sum_dy = 0.0, sum_dy_xhat = 0.0;
-            for (std::size_t n = 0; n < N; ++n) {
-                const std::size_t p = n * C + c;
+    // Pass 1, plane by plane in memory order: dz, and the lanes of Σdz and Σdz·x̂
+    // (the sums of the fast batch_norm_backward).
+    PlaneLanes lanes(N, C);
+    parallel_for(
+        P, grain_for(L + 2 * OL), [=, &lanes, &norm](std::size_t p_begin, std::size_t p_end) {
+            std::vector<real> buffer(4 * OL + L, real(0));  // the split windows, then the plane
+            for (std::size_t p = p_begin; p < p_end; ++p) {
                 const real* xp = x + p * L;
-                real* dzp = dz.data() + n * L;
-                plane_dz(p, dzp);
-                add_sums(
-                    L,
-                    [xp, dzp, z](std::size_t l) {
-                        return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
-                    },
-                    sum_dy, sum_dy_xhat);
+                const real* dzp = buffer.data() + 4 * OL;
+                plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
+                const Normalise z = norm[p % C];
+                lanes.put(p, lane_sums(L, [xp, dzp, z](std::size_t l) {
+                              return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
+                          }));
             }
-            if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat);
-            if (dbeta) dbeta[c] = static_cast<real>(sum_dy);
-            if (dx == nullptr) continue;
+        });
+    // dβ = Σdz, dγ = Σdz·x̂ per channel
+    std::vector<double> sum_dy(C), sum_dy_xhat(C);
+    lanes.add_up(sum_dy.data(), sum_dy_xhat.data());
+    for (std::size_t c = 0; c < C; ++c) {
+        if (dgamma) dgamma[c] = static_cast<real>(sum_dy_xhat[c]);
+        if (dbeta) dbeta[c] = static_cast<real>(sum_dy[c]);
+    }
+    if (dx == nullptr) return;
 
-            // With dx̂ = dz·γ: Σdx̂ = γ·Σdz, Σ(dx̂·x̂) = γ·Σ(dz·x̂)
-            const real sum_dxhat = static_cast<real>(gc * sum_dy);
-            const real sum_dxhat_xhat = static_cast<real>(gc * sum_dy_xhat);
-            const real Bf = static_cast<real>(B);  // B as a number
-            const real k = z.inv / Bf;             // 1/B · invstd
-            // Pass 2, plane by plane, from pass 1's dz:
-            // dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂))
-            for (std::size_t n = 0; n < N; ++n) {
-                const std::size_t p = n * C + c;
+    // Pass 2, plane by plane in memory order, dz made again (reading g and the
+    // window bytes, a quarter of the plane each, instead of keeping dz:
+    // docs/performance.md): dx = 1/B · invstd · (B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) with dx̂
+    // = dz·γ, so Σdx̂ = γ·Σdz and Σ(dx̂·x̂) = γ·Σ(dz·x̂).
+    struct Terms {
+        real gc, sum_dxhat, sum_dxhat_xhat, k;
+    };
+    const real Bf = static_cast<real>(B);  // B as a number
+    std::vector<Terms> terms(C);
+    for (std::size_t c = 0; c < C; ++c) {
+        const real gc = gamma ? gamma[c] : real(1);
+        terms[c] = {gc, static_cast<real>(gc * sum_dy[c]), static_cast<real>(gc * sum_dy_xhat[c]),
+                    norm[c].inv / Bf};  // k = 1/B · invstd
+    }
+    parallel_for(
+        P, grain_for(2 * L + 2 * OL), [=, &norm, &terms](std::size_t p_begin, std::size_t p_end) {
+            std::vector<real> buffer(4 * OL + L, real(0));  // the split windows, then the plane
+            for (std::size_t p = p_begin; p < p_end; ++p) {
                 const real* xp = x + p * L;
                 real* dxp = dx + p * L;
-                const real* dzp = dz.data() + n * L;
+                const real* dzp = buffer.data() + 4 * OL;
+                plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
+                const Normalise z = norm[p % C];
+                const Terms t = terms[p % C];
                 for (std::size_t l = 0; l < L; ++l) {
                     const real xhat = z.xhat(xp[l]);
-                    const real dxhat = dzp[l] * gc;
-                    real d = Bf * dxhat;         // term 1: B·dx̂
-                    d -= sum_dxhat;              // term 2: Σdx̂
-                    d -= xhat * sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                    dxp[l] = k * d;
+                    const real dxhat = dzp[l] * t.gc;
+                    real d = Bf * dxhat;           // term 1: B·dx̂
+                    d -= t.sum_dxhat;              // term 2: Σdx̂
+                    d -= xhat * t.sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
+                    dxp[l] = t.k * d;
                 }
             }
-        }
-    });
+        });
 }
 
 }  // namespace tg::kernels::fast

@@ -37,8 +37,16 @@ inline constexpr std::size_t kChunk = 64;
 using RealLanes = real __attribute__((vector_size(kLanes * sizeof(real))));
 using DoubleLanes = double __attribute__((vector_size(kLanes * sizeof(double))));
 
+/// The kLanes double partial sums of add_sums before they are added up: lane k holds the terms
+/// i ≡ k mod kLanes of the whole lanes, lane 0 also the last len mod kLanes terms. A kernel that
+/// computes many runs' lanes out of order (on other threads) keeps them and adds them up later
+/// in the order add_sums would have, with the same bits (batch_norm_relu_max_pool2d.cpp).
+struct LaneSums {
+    DoubleLanes u, v;
+};
+
 template <class Term>
-inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
+inline LaneSums lane_sums(std::size_t len, const Term& term) {
     DoubleLanes u = {}, v = {};
     const std::size_t whole = len - len % kLanes;
     std::size_t i = 0;
@@ -64,12 +72,22 @@ inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) 
         u0 += p.u;
         v0 += p.v;
     }
-    su += u0;
-    sv += v0;
-    for (std::size_t k = 1; k < kLanes; ++k) {
-        su += u[k];
-        sv += v[k];
+    u[0] = u0;
+    v[0] = v0;
+    return {u, v};
+}
+
+/// su += the lanes of s.u one by one in lane order, sv likewise.
+inline void add_lanes(const LaneSums& s, double& su, double& sv) {
+    for (std::size_t k = 0; k < kLanes; ++k) {
+        su += s.u[k];
+        sv += s.v[k];
     }
+}
+
+template <class Term>
+inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) {
+    add_lanes(lane_sums(len, term), su, sv);
 }
 
 /// Mean μ and biased variance σ² of one set of B = runs·len values: `runs` contiguous runs of
@@ -83,6 +101,13 @@ inline void add_sums(std::size_t len, const Term& term, double& su, double& sv) 
 struct Moments {
     double mean, var;
 };
+
+/// μ and σ² from the sums of d = x − K over B values (B > 0), as moments() computes them.
+inline Moments moments_of_sums(double sum_d, double sum_d2, real K, double B) {
+    const double mean_d = sum_d / B;  // μ − K
+    const double var = sum_d2 / B - mean_d * mean_d;
+    return {K + mean_d, var > 0.0 ? var : 0.0};
+}
 
 inline Moments moments(const real* p, std::size_t runs, std::size_t len, std::size_t stride) {
     const double B = static_cast<double>(runs * len);
@@ -102,9 +127,7 @@ inline Moments moments(const real* p, std::size_t runs, std::size_t len, std::si
             },
             sum_d, sum_d2);
     }
-    const double mean_d = sum_d / B;  // μ − K
-    const double var = sum_d2 / B - mean_d * mean_d;
-    return {K + mean_d, var > 0.0 ? var : 0.0};
+    return moments_of_sums(sum_d, sum_d2, K, B);
 }
 
 }  // namespace tg::kernels::fast
