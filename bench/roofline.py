@@ -80,9 +80,10 @@ def model(op, x, y, first):
         return (E, S * (E + Y) + 8 * Y, Y, S * (E + 2 * Y) + 8 * Y, "argmax 8 B")
     if op == "batch_norm_relu_max_pool2d":
         # forward: moments pass reading x; one pass reading x, writing y and 1-byte windows
-        # backward: pass 1 makes dz from g, y, windows into a channel buffer and reads x;
-        # pass 2 reads the buffer and x and writes dx
-        return (8 * E, S * (2 * E + Y) + Y, 13 * E, S * (5 * E + 2 * Y) + Y,
+        # backward: pass 1 makes each plane's dz from g and the window bytes (which also hold
+        # relu's mask) and reads x for the sums; pass 2 makes dz again from g and the bytes,
+        # reads x and writes dx
+        return (8 * E, S * (2 * E + Y) + Y, 13 * E, S * (3 * E + 2 * Y) + 2 * Y,
                 "fused, windows 1 B")
     if op in ("flatten", "reshape"):
         return (0, S * 2 * E, 0, S * 2 * E, "a copy")
