@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -11,6 +10,7 @@
 
 #include "batch_norm_checks.hpp"
 #include "kernels/kernel_set.hpp"
+#include "tape_inputs.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
@@ -20,22 +20,8 @@ namespace tg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Shared pieces: argument checks, recording, and the per-set sums every normalisation needs.
+// Shared pieces: argument checks and the per-set sums every normalisation needs.
 // ---------------------------------------------------------------------------------------------
-
-/// The tape to record on (the active tape, if any defined input requires grad) and, in
-/// `inputs`, the defined ones among `candidates` (optional weight/bias may be undefined).
-Tape* tape_for(std::initializer_list<Tensor> candidates, std::vector<Tensor>& inputs) {
-    Tape* tape = Tape::active();
-    if (tape == nullptr) return nullptr;
-    bool any = false;
-    for (const Tensor& t : candidates) {
-        if (!t.defined()) continue;
-        inputs.push_back(t);
-        any = any || t.requires_grad();
-    }
-    return any ? tape : nullptr;
-}
 
 std::string rank_str(std::size_t rank) {
     return std::to_string(rank);
@@ -245,7 +231,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
     Tensor out(std::move(bn.y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         tape->record("batch_norm", std::move(inputs), out, BatchNormBackward(x, weight, bias, bn));
     }
     return out;
@@ -308,7 +294,7 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
 
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         const bool set_stats = fixed_mean == nullptr;
         tape->record(op, std::move(inputs), out,
                      NormalizeSetsBackward(x, weight, bias, s, set_stats, mean, std::move(invstd)));
@@ -391,7 +377,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
                                       eps.value_or(std::numeric_limits<real>::epsilon()));
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight}, inputs))
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight}, inputs))
         tape->record("rms_norm", std::move(inputs), out,
                      RMSNormBackward(x, weight, R, D, std::move(invrms)));
     return out;
