@@ -484,23 +484,22 @@ std::vector<OpExample> catalog::normalization_examples() {
         bad_call({{2, 4}, {3}, {3}},
                  "layer_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
                  "shape [*, 3])",
-                 vs_pytorch("norm/catalog_layer_norm",
+                 vs_pytorch("catalog/layer_norm",
                             op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}},
                                {rows0, {3}, {3}}, rows0,
                                [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }))),
         bad_call({{2, 4}, {3}},
                  "rms_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
                  "shape [*, 3])",
-                 vs_pytorch("norm/catalog_rms_norm",
+                 vs_pytorch("catalog/rms_norm",
                             op("rms_norm", "RMSNormBackward", true, {rows, {3}}, {rows0, {3}},
                                rows0, [](const In& v) { return rms_norm(v[0], {3}, v[1]); }))),
         // Values ~1e-4 in PyTorch's case: the default eps (the float type's epsilon) counts.
-        vs_pytorch("norm/catalog_rms_norm_tiny",
-                   op("rms_norm over [H, W], no weight", "RMSNormBackward", true, {img},
-                      {{0, 2, 6, 6}}, {0, 2, 6, 6},
-                      [](const In& v) {
-                          return rms_norm(v[0], {6, 6});
-                      })),
+        vs_pytorch("catalog/rms_norm_tiny", op("rms_norm over [H, W], no weight", "RMSNormBackward",
+                                               true, {img}, {{0, 2, 6, 6}}, {0, 2, 6, 6},
+                                               [](const In& v) {
+                                                   return rms_norm(v[0], {6, 6});
+                                               })),
         op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
            {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
            [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),
