@@ -9,7 +9,7 @@ names it (vs_pytorch("catalog/<name>", ...) at the end of src/ops/<file>.cpp or 
     # case <name>: inputs <shape> <shape> ...; seed <n>[; scale <s>]; out = <expression>
 
 The expression is the op as PyTorch computes it, or its formula in torch operations where
-PyTorch 1.13 has no such function (rms_norm), on the inputs in0, in1, ...; it may name torch,
+PyTorch 1.13 (this machine's) has no such function, on the inputs in0, in1, ...; it may name torch,
 F (torch.nn.functional) and eps (the stored dtype's machine epsilon, torch.finfo(dtype).eps).
 Torch's autograd differentiates it. The inputs are drawn from the seed: in0 as a batch whose
 channels have different means and spreads (refio.rand_input, then times scale), the others
@@ -33,7 +33,7 @@ CASE = re.compile(r"# case (\w+): inputs ((?:\[[\d, ]*\] ?)+); seed (\d+)(?:; sc
 
 
 def catalog_case(name, expression, shapes, seed, scale):
-    """Writes the numbers of one case: out = expression(in0, in1, ...), backward of sum(out * dy)."""
+    """One case's numbers: out = expression(in0, in1, ...), backward of sum(out * dy)."""
     gen = torch.Generator().manual_seed(seed)
     ins64 = [rand_input(shapes[0], gen)] + [
         torch.rand(s, generator=gen, dtype=torch.float64) + 0.5 for s in shapes[1:]]
