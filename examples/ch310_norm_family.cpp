@@ -1,4 +1,4 @@
-// ch310_norm_family — BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed
+// ch310_norm_family — BatchNorm, LayerNorm, GroupNorm, InstanceNorm and RMSNorm on the same skewed
 // feature map, side by side: the article's comparison table, measured here.
 //
 // The input x [N, C, H, W] = [4, 64, 28, 28] has channel c drawn from N(μ_c, s_c²) with the
@@ -8,6 +8,7 @@
 //   LayerNorm([64, 28, 28]) per example n, over (C, H, W)        — one example at a time
 //   GroupNorm(8, 64)        per example n and group of 8 channels, over (C/G, H, W)
 //   InstanceNorm2d(64)      per example n and channel c, over (H, W)
+//   RMSNorm([64, 28, 28])   LayerNorm's sets, divided by their root mean square, not centred
 // Printed per layer: the mean and std of the whole output, the range of the per-channel means
 // and stds that remain (LayerNorm keeps the channels' skew: it shifts and scales them all
 // together), whether it depends on the rest of the batch, the difference between its training
@@ -205,6 +206,10 @@ std::vector<Layer> norm_layers() {
          [] { return std::make_unique<tg::nn::GroupNorm>(8, C); }},
         {"InstanceNorm2d(64)", "instancenorm", "(H, W) per example, channel",
          [] { return std::make_unique<tg::nn::InstanceNorm2d>(C); }},
+        {"RMSNorm([64,28,28])", "rmsnorm", "(C, H, W) per example, no mean",
+         [] {
+             return std::make_unique<tg::nn::RMSNorm>(tg::Shape{C, H, W});
+         }},
     };
 }
 
@@ -275,12 +280,14 @@ void print_footnote() {
         "changes\n(only BatchNorm's output depends on the rest of the batch). |train−eval|: "
         "BatchNorm's eval mode uses\nrunning statistics (here after one update from "
         "0 and 1), the others compute the same thing in both modes.\nLayerNorm leaves "
-        "the channel means skewed: it normalises each example's (C, H, W) values together.\n");
+        "the channel means skewed: it normalises each example's (C, H, W) values together.\n"
+        "RMSNorm divides the same values by their root mean square and subtracts nothing: "
+        "the output's\nmean square is 1, its mean is the input's mean over its RMS.\n");
 }
 
 // The figure: which values form one set, one cube per normalisation.
 std::string draw_axes(const std::string& out) {
-    tg::viz::Figure fig(1, 4, 1680, 470);
+    tg::viz::Figure fig(1, 5, 2100, 470);
     fig.suptitle =
         "Which values are normalised together (one set shaded): N examples, "
         "C channels, H, W positions";
@@ -288,6 +295,7 @@ std::string draw_axes(const std::string& out) {
     cube_panel(fig.panel(0, 1), "LayerNorm", 0, 8, 0, 1, 20);
     cube_panel(fig.panel(0, 2), "GroupNorm (4 groups drawn)", 2, 4, 0, 1, 30);
     cube_panel(fig.panel(0, 3), "InstanceNorm", 2, 3, 0, 1, 40);
+    cube_panel(fig.panel(0, 4), "RMSNorm (LayerNorm's set, no centring)", 0, 8, 0, 1, 50);
     return fig.save(fs::path(out) / "ch310_norm_axes.png").message;
 }
 
@@ -296,7 +304,7 @@ std::string draw_axes(const std::string& out) {
 int main(int argc, char** argv) {
     tg::examples::Cli cli(
         "ch310_norm_family",
-        "BatchNorm, LayerNorm, GroupNorm and InstanceNorm on the same skewed feature map "
+        "BatchNorm, LayerNorm, GroupNorm, InstanceNorm and RMSNorm on the same skewed feature map "
         "[4, 64, 28, 28]: output statistics, axes, train/eval difference, forward time.");
     auto& common = cli.add_common({}, /*with_seeds=*/false,
                                   /*with_dataset=*/false);

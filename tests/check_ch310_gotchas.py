@@ -127,9 +127,14 @@ def family(stdout, f, program):
           f"{spread['layernorm']:.3f})")
     check(f["batchnorm_batch_dependence"] > 0.1, "batchnorm: output depends on the batch")
     check(f["batchnorm_train_eval_diff"] > 0.1, "batchnorm: train and eval differ")
-    for n in ("layernorm", "groupnorm", "instancenorm"):
+    for n in ("layernorm", "groupnorm", "instancenorm", "rmsnorm"):
         check(f[n + "_batch_dependence"] == 0, f"{n}: output independent of the batch")
         check(f[n + "_train_eval_diff"] == 0, f"{n}: train and eval identical")
+    # RMSNorm: no centring, so mean² + std² (the output's mean square) is 1, not mean 0, std 1
+    check(close(f["rmsnorm_mean"] ** 2 + f["rmsnorm_std"] ** 2, 1, 1e-3),
+          f"rmsnorm: output mean square 1 ({f['rmsnorm_mean']:.4f}² + {f['rmsnorm_std']:.4f}²)")
+    check(f["rmsnorm_channel_mean_hi"] - f["rmsnorm_channel_mean_lo"] > 1.0,
+          "rmsnorm: the channel means stay skewed")
 
 
 ONE_VALUE_ERROR = "expected more than 1 value per channel when training"

@@ -245,6 +245,24 @@ std::string LayerNorm::extra_repr() const {
            ", elementwise_affine=" + py_bool(options.elementwise_affine);
 }
 
+// ---- RMSNorm -------------------------------------------------------------------------------
+
+RMSNorm::RMSNorm(Shape shape, RMSNormOptions opts)
+    : normalized_shape(std::move(shape)), options(opts) {
+    if (options.elementwise_affine)
+        weight = register_parameter("weight", Tensor::ones(normalized_shape));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) {
+    return rms_norm(x, normalized_shape, weight, options.eps);
+}
+
+std::string RMSNorm::extra_repr() const {
+    return py_tuple(normalized_shape) +
+           ", eps=" + (options.eps ? py_number(*options.eps) : "None") +
+           ", elementwise_affine=" + py_bool(options.elementwise_affine);
+}
+
 // ---- GroupNorm -----------------------------------------------------------------------------
 
 GroupNorm::GroupNorm(std::size_t groups, std::size_t channels, GroupNormOptions opts)
@@ -293,6 +311,20 @@ std::vector<LayerExample> catalog::normalization_layers() {
         vs_pytorch("catalog/layer_norm",
                    layer<LayerNorm>("LayerNorm((3,), eps=1e-05, elementwise_affine=True)", {2, 3},
                                     {"weight", "bias"}, Shape{3})),
+        vs_pytorch("catalog/rms_norm",
+                   layer<RMSNorm>("RMSNorm((3,), eps=None, elementwise_affine=True)", {2, 3},
+                                  {"weight"}, Shape{3})),
+        // Values ~1e-4 in PyTorch's case: the default eps (eps=None, the float type's epsilon)
+        // counts.
+        bad_input({2, 6, 5},
+                  "rms_norm: normalized_shape [6, 6] does not match input [2, 6, 5] (expected "
+                  "input of shape [*, 6, 6])",
+                  vs_pytorch("catalog/rms_norm_tiny",
+                             layer<RMSNorm>("RMSNorm((6, 6), eps=None, elementwise_affine=False)",
+                                            {2, 2, 6, 6}, {}, Shape{6, 6},
+                                            RMSNormOptions{.elementwise_affine = false}))),
+        layer<RMSNorm>("RMSNorm((2, 4), eps=1e-06, elementwise_affine=True)", {3, 2, 4}, {"weight"},
+                       Shape{2, 4}, RMSNormOptions{.eps = 1e-6}),
         layer<GroupNorm>("GroupNorm(2, 4, eps=1e-05, affine=True)", {2, 4, 3}, {"weight", "bias"},
                          2, 4),
     };

@@ -239,7 +239,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 // ---------------------------------------------------------------------------------------------
 // layer_norm, group_norm, instance_norm: one "normalise a set" kernel pair
-// (kernels/*/normalize_sets.cpp) with x seen as R sets [R, K, L], parameters p = (r mod G)·K + k.
+// (kernels/*/normalize_sets.cpp) with x seen as R sets [R, K, L], parameters p = (r mod G)·K + k;
+// and rms_norm, whose pair is declared beside it, with x seen as rows [R, D].
 // ---------------------------------------------------------------------------------------------
 
 namespace {
@@ -302,7 +303,7 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
 }
 
 /// Checks that x is [*, normalized_shape] and that weight and bias are undefined or of shape
-/// normalized_shape (layer_norm); returns x seen as rows [R, D], D = the
+/// normalized_shape (layer_norm, rms_norm); returns x seen as rows [R, D], D = the
 /// normalized_shape's size.
 std::pair<std::size_t, std::size_t> check_normalized_shape(const char* op, const Tensor& x,
                                                            const Shape& normalized_shape,
@@ -335,6 +336,25 @@ std::pair<std::size_t, std::size_t> check_normalized_shape(const char* op, const
     return {D == 0 ? 0 : x.numel() / D, D};
 }
 
+/// The backward of rms_norm: from ∂L/∂y (dy) the backward kernel computes ∂L/∂x and ∂L/∂γ.
+struct RMSNormBackward final : BackwardClosure {
+    RMSNormBackward(const Tensor& input, const Tensor& gamma, std::size_t rows, std::size_t size,
+                    std::vector<double> row_invrms)
+        : x(input), weight(gamma), R(rows), D(size), invrms(std::move(row_invrms)) {}
+
+    Tensor x, weight;
+    std::size_t R, D;            // x seen as [R, D]
+    std::vector<double> invrms;  // [R]: 1/sqrt(mean(x²) + ε) of each row, from the forward
+
+    void operator()(const Array& dy) override {
+        const Tensor no_bias;
+        InputGrads grads(x, weight, no_bias);  // dx, dγ: null where not wanted
+        kernels::in_use->rms_norm_backward(grads.dx, grads.dgamma, dy.data(), x.value().data(),
+                                           invrms.data(), data_or_null(weight), R, D);
+        grads.accumulate();  // x.grad += dx, γ.grad += dγ
+    }
+};
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
@@ -345,6 +365,22 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     std::vector<double> mean, var;
     return normalize_sets("layer_norm", x, {R, 1, D, 1}, weight, bias, nullptr, nullptr, eps, mean,
                           var);
+}
+
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                std::optional<double> eps) {
+    const auto [R, D] = check_normalized_shape("rms_norm", x, normalized_shape, weight, Tensor{});
+    std::vector<double> invrms(R);
+    Array y = new_array(x.shape());
+    kernels::in_use->rms_norm_forward(y.data(), invrms.data(), x.value().data(),
+                                      data_or_null(weight), R, D,
+                                      eps.value_or(std::numeric_limits<real>::epsilon()));
+    Tensor out(std::move(y));
+    std::vector<Tensor> inputs;
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight}, inputs))
+        tape->record("rms_norm", std::move(inputs), out,
+                     RMSNormBackward(x, weight, R, D, std::move(invrms)));
+    return out;
 }
 
 Tensor group_norm(const Tensor& x, std::size_t num_groups, const Tensor& weight, const Tensor& bias,
@@ -452,6 +488,18 @@ std::vector<OpExample> catalog::normalization_examples() {
                             op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}},
                                {rows0, {3}, {3}}, rows0,
                                [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }))),
+        bad_call({{2, 4}, {3}},
+                 "rms_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
+                 "shape [*, 3])",
+                 vs_pytorch("catalog/rms_norm",
+                            op("rms_norm", "RMSNormBackward", true, {rows, {3}}, {rows0, {3}},
+                               rows0, [](const In& v) { return rms_norm(v[0], {3}, v[1]); }))),
+        // Values ~1e-4 in PyTorch's case: the default eps (the float type's epsilon) counts.
+        vs_pytorch("catalog/rms_norm_tiny", op("rms_norm over [H, W], no weight", "RMSNormBackward",
+                                               true, {img}, {{0, 2, 6, 6}}, {0, 2, 6, 6},
+                                               [](const In& v) {
+                                                   return rms_norm(v[0], {6, 6});
+                                               })),
         op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
            {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
            [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),

@@ -1,7 +1,8 @@
-// tapegrad/nn/normalization.hpp — BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm layers.
+// tapegrad/nn/normalization.hpp — BatchNorm1d/2d, InstanceNorm2d, LayerNorm, GroupNorm, RMSNorm
+// layers.
 //
-// Each owns γ (weight) and β (bias) and, where it tracks them, the running statistics, and
-// calls the op in tapegrad/ops/normalization.hpp, where the maths is.
+// Each owns γ (weight) and β (bias; RMSNorm has none) and, where it tracks them, the running
+// statistics, and calls the op in tapegrad/ops/normalization.hpp, where the maths is.
 #pragma once
 
 #include <cstddef>
@@ -142,6 +143,29 @@ class LayerNorm : public Module {
     Shape normalized_shape;
     LayerNormOptions options;
     Tensor weight, bias;  // undefined unless elementwise_affine
+};
+
+struct RMSNormOptions {
+    /// Unset (std::nullopt, PyTorch's eps=None): the float type's machine epsilon.
+    std::optional<double> eps = std::nullopt;
+    bool elementwise_affine = true;
+};
+
+/// RMS normalisation over the trailing dims `normalized_shape` (torch.nn.RMSNorm, PyTorch 2.4):
+/// y = γ x / sqrt(mean(x²) + eps), γ of shape normalized_shape; LayerNorm without the centring
+/// and without β.
+class RMSNorm : public Module {
+  public:
+    /// γ (ones) of shape normalized_shape, if elementwise_affine.
+    explicit RMSNorm(Shape normalized_shape, RMSNormOptions options = {});
+    /// y = rms_norm(x, normalized_shape, γ, eps).
+    Tensor forward(const Tensor& x) override;
+    std::string type_name() const override { return "RMSNorm"; }
+    std::string extra_repr() const override;
+
+    Shape normalized_shape;
+    RMSNormOptions options;
+    Tensor weight;  // undefined unless elementwise_affine
 };
 
 struct GroupNormOptions {

@@ -1,4 +1,4 @@
-// tapegrad/ops/normalization.hpp — batch, layer, group and instance normalisation.
+// tapegrad/ops/normalization.hpp — batch, layer, group, instance and RMS normalisation.
 //
 // Every one of them normalises a set of B values and then scales and shifts per channel:
 //
@@ -11,6 +11,8 @@
 //   instance_norm  one set per (n, c):    x[n, c, *]                     (B = H·W)
 //   group_norm     one set per (n, g):    x[n, channels of group g, *]   (B = C/G·H·W)
 //   layer_norm     one set per leading index: the trailing normalized_shape dims
+//
+// rms_norm is layer_norm without the centring (μ = 0, no β): y = γ x / sqrt(mean(x²) + ε).
 //
 // Semantics (defaults, running statistics, error conditions) are PyTorch's
 // torch.nn.functional ones. An optional tensor is passed as an undefined `Tensor{}`.
@@ -45,6 +47,13 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 /// bias (β) have shape normalized_shape, or are undefined.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},
                   const Tensor& bias = {}, double eps = 1e-5);
+
+/// RMS normalisation (torch.nn.functional.rms_norm, PyTorch 2.4): y = γ x / sqrt(1/D Σ x² + ε),
+/// the mean of the squares over the trailing dims of x given by normalized_shape (D values; x is
+/// [*, normalized_shape]), no centring. weight (γ) has shape normalized_shape, or is undefined.
+/// eps unset: the machine epsilon of the library's float type (torch.finfo(x.dtype).eps).
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = {},
+                std::optional<double> eps = std::nullopt);
 
 /// Group normalisation of x [N, C, *]: the C channels are split into num_groups groups of
 /// C/num_groups consecutive channels; μ, σ² (biased) are taken per (n, group) and

@@ -1,4 +1,4 @@
-// The kernels of layer, group and instance norm, one "normalise a set" pair, declared once:
+// The kernels of layer, group, instance and RMS norm, "normalise a set" pairs, declared once:
 // each signature is a function type both kernel sets implement (reference/normalize_sets.cpp,
 // fast/normalize_sets.cpp). An op calls the set in use through kernel_set.hpp.
 #pragma once
@@ -31,20 +31,37 @@ using NormalizeSetsBackwardKernel = void(real* dx, real* dgamma, real* dbeta, co
                                          const real* gamma, std::size_t R, std::size_t G,
                                          std::size_t K, std::size_t L, bool set_stats);
 
+/// RMS norm of R rows of D values, x [R, D]: scaled by the root mean square, not centred:
+///     invrms[r] = 1 / sqrt(1/D Σ_d x[r, d]² + ε)
+///     y[r, d]   = γ_d · x[r, d] · invrms[r]          (gamma [D] may be null: γ = 1)
+/// Writes y [R, D] and invrms [R].
+using RmsNormForwardKernel = void(real* y, double* invrms, const real* x, const real* gamma,
+                                  std::size_t R, std::size_t D, double eps);
+
+/// Its backward from dy [R, D]: dx [R, D] and dgamma [D] (each may be null: not wanted).
+using RmsNormBackwardKernel = void(real* dx, real* dgamma, const real* dy, const real* x,
+                                   const double* invrms, const real* gamma, std::size_t R,
+                                   std::size_t D);
+
 /// This pair's row of a kernel set (kernel_set.hpp): a pointer to each kernel.
 struct NormalizeSetsKernels {
     NormalizeSetsForwardKernel* normalize_sets_forward;
     NormalizeSetsBackwardKernel* normalize_sets_backward;
+    RmsNormForwardKernel* rms_norm_forward;
+    RmsNormBackwardKernel* rms_norm_backward;
 };
 
 // Both kernel sets declare the pair's kernels and their own row of it
 // (reference::normalize_sets_kernels(), fast::normalize_sets_kernels()): written once here,
 // expanded in each set's namespace.
-#define TG_KERNELS_NORMALIZE_SETS                                 \
-    NormalizeSetsForwardKernel normalize_sets_forward;            \
-    NormalizeSetsBackwardKernel normalize_sets_backward;          \
-    constexpr NormalizeSetsKernels normalize_sets_kernels() {     \
-        return {normalize_sets_forward, normalize_sets_backward}; \
+#define TG_KERNELS_NORMALIZE_SETS                                                  \
+    NormalizeSetsForwardKernel normalize_sets_forward;                             \
+    NormalizeSetsBackwardKernel normalize_sets_backward;                           \
+    RmsNormForwardKernel rms_norm_forward;                                         \
+    RmsNormBackwardKernel rms_norm_backward;                                       \
+    constexpr NormalizeSetsKernels normalize_sets_kernels() {                      \
+        return {normalize_sets_forward, normalize_sets_backward, rms_norm_forward, \
+                rms_norm_backward};                                                \
     }
 
 namespace reference {

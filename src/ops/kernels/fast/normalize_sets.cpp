@@ -1,4 +1,4 @@
-// Layer, group and instance norm, fast: the numbers of reference/normalize_sets.cpp (within
+// Layer, group, instance and RMS norm, fast: the numbers of reference/normalize_sets.cpp (within
 // float round-off) with the sums of fast/sums.hpp (float lanes flushed to double, one pass for
 // μ and σ², x − μ as (x − hi) − lo).
 #include "../normalize_sets.hpp"
@@ -116,6 +116,62 @@ void normalize_sets_backward(real* dx, real* dgamma, real* dbeta, const real* dy
         if (dgamma) dgamma[p] = static_cast<real>(sum_dy_xhat[p]);
         if (dbeta) dbeta[p] = static_cast<real>(sum_dy[p]);
     }
+}
+
+void rms_norm_forward(real* y, double* invrms, const real* x, const real* gamma, std::size_t R,
+                      std::size_t D, double eps) {
+    for (std::size_t r = 0; r < R; ++r) {
+        const real* xs = x + r * D;
+        double sum_sq = 0.0, unused = 0.0;
+        add_sums(
+            D,
+            [xs](std::size_t d) {
+                return Pair{xs[d] * xs[d], real(0)};
+            },
+            sum_sq, unused);
+        invrms[r] = 1.0 / std::sqrt(sum_sq / static_cast<double>(D) + eps);
+        const real inv = static_cast<real>(invrms[r]);
+        real* ys = y + r * D;
+        if (gamma) {
+            for (std::size_t d = 0; d < D; ++d)
+                ys[d] = gamma[d] * (xs[d] * inv);
+        } else {
+            for (std::size_t d = 0; d < D; ++d)
+                ys[d] = xs[d] * inv;
+        }
+    }
+}
+
+void rms_norm_backward(real* dx, real* dgamma, const real* dy, const real* x, const double* invrms,
+                       const real* gamma, std::size_t R, std::size_t D) {
+    std::vector<double> sum_dy_xhat(D, 0.0);  // dγ
+    for (std::size_t r = 0; r < R; ++r) {
+        const real* xs = x + r * D;
+        const real* dys = dy + r * D;
+        const real inv = static_cast<real>(invrms[r]);
+        // Σ(dx̂·x̂) = invrms · Σ(dy·γ·x)
+        double sum_dxhat_x = 0.0, unused = 0.0;
+        add_sums(
+            D,
+            [xs, dys, gamma](std::size_t d) {
+                return Pair{(gamma ? dys[d] * gamma[d] : dys[d]) * xs[d], real(0)};
+            },
+            sum_dxhat_x, unused);
+        for (std::size_t d = 0; d < D; ++d)
+            sum_dy_xhat[d] += static_cast<double>(dys[d]) * xs[d] * invrms[r];
+        if (dx == nullptr) continue;
+        // dx = invrms · (dx̂ − x̂ · 1/D Σ(dx̂·x̂)) = inv·dx̂ − x · (inv³/D · Σ(dx̂·x))
+        const real c = static_cast<real>(invrms[r] * invrms[r] * invrms[r] * sum_dxhat_x /
+                                         static_cast<double>(D));
+        real* dxs = dx + r * D;
+        for (std::size_t d = 0; d < D; ++d) {
+            const real dxhat = gamma ? dys[d] * gamma[d] : dys[d];
+            dxs[d] = inv * dxhat - xs[d] * c;
+        }
+    }
+    if (dgamma)
+        for (std::size_t d = 0; d < D; ++d)
+            dgamma[d] = static_cast<real>(sum_dy_xhat[d]);
 }
 
 }  // namespace tg::kernels::fast

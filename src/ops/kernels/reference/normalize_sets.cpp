@@ -1,4 +1,5 @@
-// Layer, group and instance norm as the chapter writes BatchNorm, one set at a time, one thread.
+// Layer, group and instance norm as the chapter writes BatchNorm, one set at a time, one thread;
+// and RMS norm, the same without the centring (at the end).
 //
 // They differ from BatchNorm only in which values form one set (tapegrad/ops/normalization.hpp);
 // here a set is B = K·L contiguous values x[r, :, :]:
@@ -108,6 +109,58 @@ void normalize_sets_backward(real* dx, real* dgamma, real* dbeta, const real* dy
         if (dgamma) dgamma[p] = static_cast<real>(sum_dy_xhat[p]);
         if (dbeta) dbeta[p] = static_cast<real>(sum_dy[p]);
     }
+}
+
+// RMS norm, one row of D values at a time: layer norm without μ,
+//
+//     invrms = 1 / sqrt(1/D Σ x_d² + ε)      x̂_d = x_d · invrms      y_d = γ_d x̂_d
+void rms_norm_forward(real* y, double* invrms, const real* x, const real* gamma, std::size_t R,
+                      std::size_t D, double eps) {
+    for (std::size_t r = 0; r < R; ++r) {
+        const real* xs = x + r * D;  // x[r, :]
+        // 1/D Σ x², the mean square (no centring: the second moment about 0)
+        double sum_sq = 0.0;
+        for (std::size_t d = 0; d < D; ++d)
+            sum_sq += static_cast<double>(xs[d]) * xs[d];
+        invrms[r] = 1.0 / std::sqrt(sum_sq / static_cast<double>(D) + eps);
+        for (std::size_t d = 0; d < D; ++d) {
+            const double g = gamma ? gamma[d] : 1.0;
+            y[r * D + d] = static_cast<real>(g * xs[d] * invrms[r]);  // y = γ x̂
+        }
+    }
+}
+
+// Backward, per row, with x̂ = x·invrms and dx̂ = dy·γ:
+//
+//     dγ_d = Σ_r dy·x̂
+//     dx   = invrms · (dx̂ − x̂ · 1/D Σ(dx̂·x̂))
+//                      term 1   term 3
+// Layer norm's dx without term 2 (Σdx̂): with no μ, no path runs through the mean.
+void rms_norm_backward(real* dx, real* dgamma, const real* dy, const real* x, const double* invrms,
+                       const real* gamma, std::size_t R, std::size_t D) {
+    std::vector<double> sum_dy_xhat(D, 0.0);  // dγ
+    const double Dd = static_cast<double>(D);
+    for (std::size_t r = 0; r < R; ++r) {
+        const real* xs = x + r * D;
+        const real* dys = dy + r * D;
+        double sum_dxhat_xhat = 0.0;  // Σ(dx̂·x̂) over the row
+        for (std::size_t d = 0; d < D; ++d) {
+            const double xhat = xs[d] * invrms[r];
+            const double dxhat = dys[d] * (gamma ? gamma[d] : 1.0);
+            sum_dxhat_xhat += dxhat * xhat;
+            sum_dy_xhat[d] += dys[d] * xhat;
+        }
+        if (dx == nullptr) continue;
+        for (std::size_t d = 0; d < D; ++d) {
+            const double xhat = xs[d] * invrms[r];
+            const double term1 = dys[d] * (gamma ? gamma[d] : 1.0);  // dx̂
+            const double term3 = xhat * sum_dxhat_xhat / Dd;         // x̂ · 1/D Σ(dx̂·x̂)
+            dx[r * D + d] = static_cast<real>(invrms[r] * (term1 - term3));
+        }
+    }
+    if (dgamma)
+        for (std::size_t d = 0; d < D; ++d)
+            dgamma[d] = static_cast<real>(sum_dy_xhat[d]);
 }
 
 }  // namespace tg::kernels::reference
