@@ -5,8 +5,11 @@
 #   (gdb -ix <prefix>/share/tapegrad/gdb/gdbinit ./my_program, or `source` its tapegrad.py in
 #   ~/.gdbinit) and the lldb module in <prefix>/share/tapegrad/lldb. tapegrad is a static
 #   library, so there is no libtapegrad.so for gdb's auto-load directory to key on.
-if(PROJECT_IS_TOP_LEVEL)
-  set(CMAKE_EXPORT_COMPILE_COMMANDS ON CACHE BOOL "Write compile_commands.json (clangd, IDEs)")
+# CMake itself makes this cache entry before the project is read, empty (= off) unless the
+# environment variable of the same name is set, so a plain set(... CACHE) would change nothing:
+# an empty entry is turned on; an explicit -DCMAKE_EXPORT_COMPILE_COMMANDS=OFF stays off.
+if(PROJECT_IS_TOP_LEVEL AND "$CACHE{CMAKE_EXPORT_COMPILE_COMMANDS}" STREQUAL "")
+  set(CMAKE_EXPORT_COMPILE_COMMANDS ON CACHE BOOL "Write compile_commands.json (clangd, IDEs)" FORCE)
 endif()
 if(TAPEGRAD_INSTALL)
   install(FILES scripts/gdb/gdbinit scripts/gdb/tapegrad.py scripts/gdb/tapegrad-skip.gdb

@@ -29,7 +29,7 @@ tg::Tensor weighted_sum(const tg::Tensor& out, const tg::Array& r) {
 TEST_CASE("the op catalog names each example once and gives each a call") {
     std::set<std::string> names;
     for (const tg::OpExample& example : tg::op_catalog()) {
-        INFO(example.name);
+        INFO(std::string(example.name));
         CHECK(names.insert(example.name).second);
         CHECK(static_cast<bool>(example.call));
         CHECK_FALSE(example.inputs.empty());
@@ -59,7 +59,7 @@ TEST_CASE("every op with two kernels: the fast ones give the reference ones' num
         const tgtest::ThreadCount count(threads);
         for (const tg::OpExample& example : tg::op_catalog()) {
             if (!example.two_kernels) continue;
-            INFO(example.name << " on " << threads << " threads");
+            INFO(std::string(example.name) << " on " << threads << " threads");
             std::vector<tg::Array> values;
             tg::Generator gen(11);
             for (const tg::Shape& shape : example.inputs)
@@ -75,7 +75,7 @@ TEST_CASE("every op with two kernels: the fast ones give the reference ones' num
 TEST_CASE("gradcheck float64: every op in the catalog" * doctest::skip(!tg::is_double)) {
     std::size_t walked = 0;
     for (const tg::OpExample& example : tg::op_catalog()) {
-        INFO(example.name);
+        INFO(std::string(example.name));
         // Inputs in [0.5, 1.5]: inside log's, sqrt's and pow's domains, away from relu's kink,
         // without ties for max_pool2d.
         tg::Generator gen(5);
@@ -101,7 +101,8 @@ TEST_CASE("vs PyTorch: every catalog example that names a PyTorch case, each ker
         for (const tg::Kernels k : tgtest::kBothKernels) {
             if (!example.two_kernels && k != tg::kernels_in_use()) continue;
             tgtest::KernelsGuard guard(k);
-            INFO(example.name << " vs " << key << " with the " << tg::kernels_name() << " kernels");
+            INFO(std::string(example.name)
+                 << " vs " << key << " with the " << std::string(tg::kernels_name()) << " kernels");
             std::vector<tg::Tensor> inputs;
             for (std::size_t i = 0; i < example.inputs.size(); ++i) {
                 inputs.emplace_back(ref.at(c + "in" + std::to_string(i)), true);
@@ -125,7 +126,7 @@ TEST_CASE("errors: every catalog example's bad call throws the message it names"
     std::size_t walked = 0;
     for (const tg::OpExample& example : tg::op_catalog()) {
         if (example.bad_message == nullptr) continue;
-        INFO(example.name);
+        INFO(std::string(example.name));
         std::vector<tg::Tensor> inputs;
         for (const tg::Shape& shape : example.bad_inputs)
             inputs.push_back(tg::Tensor::zeros(shape, true));

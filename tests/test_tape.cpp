@@ -92,7 +92,7 @@ TEST_CASE("every op records a named backward struct, none a lambda behind the wr
     // relu_max_pool2d records relu and max_pool2d).
     tgtest::KernelsGuard fast(tg::Kernels::fast);
     for (const tg::OpExample& example : tg::op_catalog()) {
-        INFO(example.name);
+        INFO(std::string(example.name));
         std::vector<Tensor> inputs;
         for (std::size_t i = 0; i < example.inputs.size(); ++i) {
             Array v = Array::from_shape(example.inputs[i]);

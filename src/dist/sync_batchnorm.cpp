@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../ops/kernels/batch_norm.hpp"
+#include "../ops/tape_inputs.hpp"
 #include "kernels/sync_batch_norm.hpp"
 #include "tapegrad/dist/moments.hpp"
 #include "tapegrad/ops/normalization.hpp"
@@ -180,14 +181,7 @@ Tensor sync_batch_norm(const Context& ctx, const Tensor& x, const Tensor& runnin
     Tensor out(std::move(y));
 
     std::vector<Tensor> inputs;
-    bool any = false;
-    for (const Tensor& t : {x, weight, bias}) {
-        if (!t.defined()) continue;
-        inputs.push_back(t);
-        any = any || t.requires_grad();
-    }
-    Tape* tape = any ? Tape::active() : nullptr;
-    if (tape != nullptr) {
+    if (Tape* tape = tg::detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         tape->record(op, std::move(inputs), out,
                      SyncBatchNormBackward(ctx, k, x, weight, bias, std::move(mean),
                                            std::move(invstd), N, C, L, B));

@@ -308,7 +308,10 @@ std::vector<LayerExample> catalog::normalization_layers() {
             {2, 3, 4, 4}, {}, 3),
         layer<LayerNorm>("LayerNorm((4, 4), eps=1e-05, elementwise_affine=True)", {2, 3, 4, 4},
                          {"weight", "bias"}, Shape{4, 4}),
-        vs_pytorch("norm/catalog_rms_norm",
+        vs_pytorch("catalog/layer_norm",
+                   layer<LayerNorm>("LayerNorm((3,), eps=1e-05, elementwise_affine=True)", {2, 3},
+                                    {"weight", "bias"}, Shape{3})),
+        vs_pytorch("catalog/rms_norm",
                    layer<RMSNorm>("RMSNorm((3,), eps=None, elementwise_affine=True)", {2, 3},
                                   {"weight"}, Shape{3})),
         // Values ~1e-4 in PyTorch's case: the default eps (eps=None, the float type's epsilon)
@@ -316,7 +319,7 @@ std::vector<LayerExample> catalog::normalization_layers() {
         bad_input({2, 6, 5},
                   "rms_norm: normalized_shape [6, 6] does not match input [2, 6, 5] (expected "
                   "input of shape [*, 6, 6])",
-                  vs_pytorch("norm/catalog_rms_norm_tiny",
+                  vs_pytorch("catalog/rms_norm_tiny",
                              layer<RMSNorm>("RMSNorm((6, 6), eps=None, elementwise_affine=False)",
                                             {2, 2, 6, 6}, {}, Shape{6, 6},
                                             RMSNormOptions{.elementwise_affine = false}))),

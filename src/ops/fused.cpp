@@ -11,6 +11,7 @@
 #include "kernels/batch_norm.hpp"
 #include "kernels/fast/batch_norm_relu_max_pool2d.hpp"
 #include "kernels/fast/relu_max_pool2d.hpp"
+#include "tape_inputs.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/activation.hpp"
 #include "tapegrad/ops/catalog.hpp"
@@ -157,15 +158,8 @@ Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
     }
 
     Tensor out(std::move(y));
-    Tape* tape = Tape::active();
     std::vector<Tensor> inputs;
-    bool any = false;
-    for (const Tensor& t : {x, weight, bias}) {
-        if (!t.defined()) continue;
-        inputs.push_back(t);
-        any = any || t.requires_grad();
-    }
-    if (tape != nullptr && any) {
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         tape->record(op, std::move(inputs), out,
                      BatchNormReluMaxPool2dBackward(x, weight, bias, std::move(window),
                                                     std::move(mean), std::move(invstd), xs));

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -11,6 +10,7 @@
 
 #include "batch_norm_checks.hpp"
 #include "kernels/kernel_set.hpp"
+#include "tape_inputs.hpp"
 #include "tapegrad/kernels.hpp"
 #include "tapegrad/ops/catalog.hpp"
 #include "tapegrad/tape.hpp"
@@ -20,22 +20,8 @@ namespace tg {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Shared pieces: argument checks, recording, and the per-set sums every normalisation needs.
+// Shared pieces: argument checks and the per-set sums every normalisation needs.
 // ---------------------------------------------------------------------------------------------
-
-/// The tape to record on (the active tape, if any defined input requires grad) and, in
-/// `inputs`, the defined ones among `candidates` (optional weight/bias may be undefined).
-Tape* tape_for(std::initializer_list<Tensor> candidates, std::vector<Tensor>& inputs) {
-    Tape* tape = Tape::active();
-    if (tape == nullptr) return nullptr;
-    bool any = false;
-    for (const Tensor& t : candidates) {
-        if (!t.defined()) continue;
-        inputs.push_back(t);
-        any = any || t.requires_grad();
-    }
-    return any ? tape : nullptr;
-}
 
 std::string rank_str(std::size_t rank) {
     return std::to_string(rank);
@@ -245,7 +231,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
     Tensor out(std::move(bn.y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         tape->record("batch_norm", std::move(inputs), out, BatchNormBackward(x, weight, bias, bn));
     }
     return out;
@@ -308,7 +294,7 @@ Tensor normalize_sets(const char* op, const Tensor& x, const SetLayout& s, const
 
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight, bias}, inputs)) {
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
         const bool set_stats = fixed_mean == nullptr;
         tape->record(op, std::move(inputs), out,
                      NormalizeSetsBackward(x, weight, bias, s, set_stats, mean, std::move(invstd)));
@@ -391,7 +377,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
                                       eps.value_or(std::numeric_limits<real>::epsilon()));
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
-    if (Tape* tape = tape_for({x, weight}, inputs))
+    if (Tape* tape = detail::recording_tape_of_defined({x, weight}, inputs))
         tape->record("rms_norm", std::move(inputs), out,
                      RMSNormBackward(x, weight, R, D, std::move(invrms)));
     return out;
@@ -498,23 +484,22 @@ std::vector<OpExample> catalog::normalization_examples() {
         bad_call({{2, 4}, {3}, {3}},
                  "layer_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
                  "shape [*, 3])",
-                 vs_pytorch("norm/catalog_layer_norm",
+                 vs_pytorch("catalog/layer_norm",
                             op("layer_norm", "NormalizeSetsBackward", true, {rows, {3}, {3}},
                                {rows0, {3}, {3}}, rows0,
                                [](const In& v) { return layer_norm(v[0], {3}, v[1], v[2]); }))),
         bad_call({{2, 4}, {3}},
                  "rms_norm: normalized_shape [3] does not match input [2, 4] (expected input of "
                  "shape [*, 3])",
-                 vs_pytorch("norm/catalog_rms_norm",
+                 vs_pytorch("catalog/rms_norm",
                             op("rms_norm", "RMSNormBackward", true, {rows, {3}}, {rows0, {3}},
                                rows0, [](const In& v) { return rms_norm(v[0], {3}, v[1]); }))),
         // Values ~1e-4 in PyTorch's case: the default eps (the float type's epsilon) counts.
-        vs_pytorch("norm/catalog_rms_norm_tiny",
-                   op("rms_norm over [H, W], no weight", "RMSNormBackward", true, {img},
-                      {{0, 2, 6, 6}}, {0, 2, 6, 6},
-                      [](const In& v) {
-                          return rms_norm(v[0], {6, 6});
-                      })),
+        vs_pytorch("catalog/rms_norm_tiny", op("rms_norm over [H, W], no weight", "RMSNormBackward",
+                                               true, {img}, {{0, 2, 6, 6}}, {0, 2, 6, 6},
+                                               [](const In& v) {
+                                                   return rms_norm(v[0], {6, 6});
+                                               })),
         op("group_norm", "NormalizeSetsBackward", true, {{2, 4, 3}, {4}, {4}},
            {{0, 4, 3}, {4}, {4}}, {0, 4, 3},
            [](const In& v) { return group_norm(v[0], 2, v[1], v[2]); }),

@@ -1,7 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch references for the normalisation ops (tests/test_normalization.cpp, and the op
-catalog's examples that name a case here: tests/test_catalog.cpp). rms_norm, which PyTorch
-1.13 lacks, is its float64 formula under torch autograd.
+"""PyTorch references for the normalisation ops' own tests (tests/test_normalization.cpp). The
+op and layer catalogs' examples have theirs in catalog.txt (gen_catalog.py).
 
 Every case is made in float64 with a fixed seed and cast, so the f32 and f64 lines hold the
 same inputs. For each forward pass the gradients are those of loss = sum(out * dy), dy a fixed
@@ -9,10 +8,6 @@ random tensor; stored per case:
 
     x, dy, weight, bias        the inputs (weight/bias only when affine)
     out, dx, dweight, dbias    PyTorch's output and gradients
-
-catalog_case writes the numbers of one op catalog example (src/ops/catalog.cpp) as its inputs
-in0, in1, ..., dy, out and din0, din1, ...: always computed in float64 (on the inputs rounded
-to the dtype), the exact answer.
 
 batch_norm / instance_norm cases run three training steps on three different batches
 (step0/, step1/, step2/, each also storing running_mean/running_var after the step, and
@@ -23,20 +18,9 @@ Run: /usr/bin/python3 tests/reference/gen_norm.py
 import torch
 import torch.nn.functional as F
 
-from refio import RefWriter, both_dtypes
+from refio import RefWriter, both_dtypes, rand_input
 
 W = RefWriter("norm")
-
-
-def rand_input(shape, gen):
-    """A batch whose channels (axis 1) have different means and spreads: μ ≠ 0, σ ≠ 1."""
-    x = torch.randn(shape, generator=gen, dtype=torch.float64)
-    if len(shape) >= 2:
-        view = [1, shape[1]] + [1] * (len(shape) - 2)
-        scale = torch.rand(shape[1], generator=gen, dtype=torch.float64).add(0.5).mul(2).view(view)
-        shift = torch.randn(shape[1], generator=gen, dtype=torch.float64).mul(3).view(view)
-        x = x * scale + shift
-    return x
 
 
 def params(shape, gen):
@@ -142,28 +126,6 @@ def stateless_case(name, fn, shape, seed, param_shape=None, affine=(True, True),
         run(dtype, name, fn, x64, dy64, w64, b64, torch.float64 if exact else None)
 
 
-def catalog_case(name, fn, shapes, seed, transform=None, dtype_arg=False):
-    """An op catalog example's numbers: fn(*inputs) on inputs of `shapes` (uniform in [0.5, 1.5),
-    the first one also shifted and spread like rand_input, then transformed), backward of
-    sum(out * dy). dtype_arg: fn(dtype, *inputs), for a default that depends on the dtype."""
-    gen = torch.Generator().manual_seed(seed)
-    ins64 = [rand_input(shapes[0], gen)] + [
-        torch.rand(s, generator=gen, dtype=torch.float64) + 0.5 for s in shapes[1:]]
-    if transform is not None:
-        ins64[0] = transform(ins64[0])
-    for dtype in both_dtypes():
-        ins = [t.to(dtype).to(torch.float64).requires_grad_() for t in ins64]
-        out = fn(dtype, *ins) if dtype_arg else fn(*ins)
-        dy = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed + 1),
-                         dtype=torch.float64).to(dtype).to(torch.float64)
-        (out * dy).sum().backward()
-        for i, t in enumerate(ins):
-            W.add(dtype, f"{name}/in{i}", t.to(dtype))
-            W.add(dtype, f"{name}/din{i}", t.grad.to(dtype))
-        W.add(dtype, f"{name}/dy", dy.to(dtype))
-        W.add(dtype, f"{name}/out", out.to(dtype))
-
-
 cumulative = (1.0, 1.0 / 2, 1.0 / 3)
 
 # batch_norm: ranks 2, 3, 4; momentum 0.1 and cumulative; affine off; no running stats; eps.
@@ -212,25 +174,5 @@ stateless_case("gn_group_per_channel_eps",
                lambda x, w, b: F.group_norm(x, 4, w, b, eps=1e-1), [2, 4, 6], 35, [4])
 stateless_case("gn_large_mean", lambda x, w, b: F.group_norm(x, 2, w, b), [2, 4, 8], 36, [4],
                transform=lambda x: 100 + 0.05 * x, exact=True)
-
-# op catalog examples (src/ops/catalog.cpp)
-catalog_case("catalog_layer_norm", lambda x, w, b: F.layer_norm(x, [3], w, b), [[2, 3], [3], [3]],
-             41)
-
-
-
-def rms_norm(dtype, x, normalized_shape, weight=None, eps=None):
-    """torch.nn.functional.rms_norm (PyTorch 2.4; 1.13 has none) as its float64 formula:
-    y = x / sqrt(mean(x²) over the normalized dims + eps) · weight, eps=None: finfo(dtype).eps."""
-    eps = torch.finfo(dtype).eps if eps is None else eps
-    dims = tuple(range(-len(normalized_shape), 0))
-    y = x * torch.rsqrt((x * x).mean(dims, keepdim=True) + eps)
-    return y * weight if weight is not None else y
-
-
-catalog_case("catalog_rms_norm", lambda dtype, x, w: rms_norm(dtype, x, [3], w), [[2, 3], [3]],
-             42, dtype_arg=True)
-catalog_case("catalog_rms_norm_tiny", lambda dtype, x: rms_norm(dtype, x, [6, 6]),
-             [[2, 2, 6, 6]], 43, transform=lambda x: 1e-4 * x, dtype_arg=True)
 
 W.save()

@@ -31,15 +31,32 @@ class RefWriter:
         dims = " ".join(str(d) for d in t.shape)
         self.lines.append(f"{full} {t.dim()} {dims} {vals}".replace("  ", " ").strip())
 
+    def comment(self, line):
+        """Adds a line that is not a tensor (it starts with '#'; the tests' reader skips it)."""
+        assert line.startswith("#"), line
+        self.lines.append(line)
+
     def save(self):
         path = os.path.join(HERE, f"{self.group}.txt")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             f.write("\n".join(self.lines) + "\n")
         os.replace(tmp, path)
-        print(f"wrote {len(self.lines)} tensors to {path}")
+        tensors = sum(1 for line in self.lines if not line.startswith("#"))
+        print(f"wrote {tensors} tensors to {path}")
 
 
 def both_dtypes():
     """The two dtypes every case is generated in."""
     return (torch.float32, torch.float64)
+
+
+def rand_input(shape, gen):
+    """A batch whose channels (axis 1) have different means and spreads: μ ≠ 0, σ ≠ 1."""
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    if len(shape) >= 2:
+        view = [1, shape[1]] + [1] * (len(shape) - 2)
+        scale = torch.rand(shape[1], generator=gen, dtype=torch.float64).add(0.5).mul(2).view(view)
+        shift = torch.randn(shape[1], generator=gen, dtype=torch.float64).mul(3).view(view)
+        x = x * scale + shift
+    return x

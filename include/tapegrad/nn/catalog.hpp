@@ -31,7 +31,7 @@ struct LayerExample {
     Shape input;
     /// Its state_dict's names, in PyTorch's order.
     std::vector<std::string> state;
-    /// "<group>/<case>" of tests/reference/<group>.txt, or null: its in0 is the input, in1,
+    /// "catalog/<case>" of tests/reference/catalog.txt, or null: its in0 is the input, in1,
     /// in2, ... the layer's parameters in order, out the output in training mode.
     const char* pytorch_case = nullptr;
     /// A bad input's shape and the start of the message forward must throw
@@ -53,8 +53,8 @@ LayerExample layer(const char* repr, Shape input, std::vector<std::string> state
             std::move(input), std::move(state)};
 }
 
-/// The example `e`, checked against PyTorch's numbers: "<group>/<case>" of
-/// tests/reference/<group>.txt.
+/// The example `e`, checked against PyTorch's numbers: "catalog/<case>" of
+/// tests/reference/catalog.txt.
 inline LayerExample vs_pytorch(const char* pytorch_case, LayerExample e) {
     e.pytorch_case = pytorch_case;
     return e;

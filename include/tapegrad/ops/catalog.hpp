@@ -40,9 +40,9 @@ struct OpExample {
     /// what was expected).
     std::vector<Shape> bad_inputs;
     const char* bad_message;
-    /// "<group>/<case>": PyTorch's numbers for this call in tests/reference/<group>.txt (inputs
-    /// in0, in1, ... of the shapes above, upstream gradient dy, out, and din0, din1, ...; the
-    /// family's generator writes them with catalog_case), or null.
+    /// "catalog/<case>": PyTorch's numbers for this call in tests/reference/catalog.txt (inputs
+    /// in0, in1, ... of the shapes above, upstream gradient dy, out, and din0, din1, ...;
+    /// tests/reference/gen_catalog.py writes them from the case's line there), or null.
     const char* pytorch_case;
 };
 
@@ -67,8 +67,8 @@ OpExample op(const char* name, const char* backward, bool two_kernels, std::vect
 /// std::invalid_argument with a message that starts with `message`.
 OpExample bad_call(std::vector<Shape> bad, const char* message, OpExample e);
 
-/// The example `e`, checked against PyTorch's numbers for it: "<group>/<case>" of
-/// tests/reference/<group>.txt.
+/// The example `e`, checked against PyTorch's numbers for it: "catalog/<case>" of
+/// tests/reference/catalog.txt (the case's line there gives PyTorch's formula).
 OpExample vs_pytorch(const char* pytorch_case, OpExample e);
 
 /// Each op file's examples, in op_catalog()'s order: <file>_examples() is defined at

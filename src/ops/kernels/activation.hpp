@@ -34,6 +34,17 @@ struct ActivationKernels {
     ActivationBackwardKernel* gelu_tanh_backward;  // saved = x
 };
 
+/// GELU's constants, read by both sets' gelu kernels (their formulas, term by term, are above
+/// the reference ones in reference/activation.cpp):
+///     approximate "none":  Φ(x) = ½ (1 + erf(x / √2)),  Φ'(x) = φ(x) = e^(-x²/2) / √(2π)
+///     approximate "tanh":  Φ(x) ≈ ½ (1 + tanh(u)),      u = √(2/π) (x + κ x³)
+namespace gelu_constants {
+inline constexpr double inv_sqrt2 = 0.70710678118654752440;       // 1 / √2
+inline constexpr double inv_sqrt_2pi = 0.39894228040143267794;    // 1 / √(2π)
+inline constexpr double sqrt_2_over_pi = 0.79788456080286535588;  // √(2/π)
+inline constexpr double kappa = 0.044715;                         // κ
+}  // namespace gelu_constants
+
 // Both kernel sets declare the pair's kernels and their own row of it
 // (reference::activation_kernels(), fast::activation_kernels()): written once here, expanded in
 // each set's namespace.

@@ -53,10 +53,7 @@ void map_batches(real* out, std::size_t n, const F& f, const In*... in) {
                  });
 }
 
-constexpr double inv_sqrt2 = 0.70710678118654752440;       // 1 / √2
-constexpr double inv_sqrt_2pi = 0.39894228040143267794;    // 1 / √(2π)
-constexpr double sqrt_2_over_pi = 0.79788456080286535588;  // √(2/π)
-constexpr double kappa = 0.044715;
+using namespace gelu_constants;  // inv_sqrt2, inv_sqrt_2pi, sqrt_2_over_pi, kappa
 
 }  // namespace
 

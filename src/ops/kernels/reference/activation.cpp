@@ -59,12 +59,8 @@ void leaky_relu_backward(real* dx, const real* dy, const real* x, std::size_t n,
 //                      dy/dx = ½ (1 + t)                       term 1: d(x)/dx · Φ
 //                            + ½ x (1 - t²) √(2/π) (1 + 3κ x²)  term 2: x · dΦ/dx.
 
-namespace {
-constexpr double inv_sqrt2 = 0.70710678118654752440;       // 1 / √2
-constexpr double inv_sqrt_2pi = 0.39894228040143267794;    // 1 / √(2π)
-constexpr double sqrt_2_over_pi = 0.79788456080286535588;  // √(2/π)
-constexpr double kappa = 0.044715;
-}  // namespace
+// The constants 1/√2, 1/√(2π), √(2/π) and κ: ../activation.hpp (the fast kernels read them too).
+using namespace gelu_constants;
 
 void gelu_forward(real* y, const real* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {
