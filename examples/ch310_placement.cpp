@@ -178,8 +178,8 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
     const char* colours[] = {ex::kWithBn, ex::kThird, ex::kFourth,
                              ex::kFifth,  ex::kSixth, ex::kWithoutBn};
     // At least two panels wide, so that the title fits (and the legend inside one panel).
-    tg::viz::Figure fig(1, s.depths.size(),
-                        std::max<std::size_t>(560 * s.depths.size(), 1120), 540);
+    tg::viz::Figure fig(1, s.depths.size(), std::max<std::size_t>(560 * s.depths.size(), 1120),
+                        540);
     fig.suptitle = title;
     std::vector<double> x;
     for (std::size_t e = 1; e <= last; ++e)

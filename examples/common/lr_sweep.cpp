@@ -227,8 +227,7 @@ void report_lr_sweep_by_depth(const fs::path& out, const std::string& stem,
     Table table(header);
     std::vector<std::string> verdicts;
     // At least 1,400 pixels wide, so that the title fits above two panels.
-    tg::viz::Figure fig(1, depths.size(), std::max<std::size_t>(560 * depths.size(), 1400),
-                        540);
+    tg::viz::Figure fig(1, depths.size(), std::max<std::size_t>(560 * depths.size(), 1400), 540);
     fig.suptitle = title;
     for (std::size_t j = 0; j < depths.size(); ++j) {
         const double depth = static_cast<double>(depths[j]);
