@@ -238,7 +238,9 @@ int main(int argc, char** argv) {
     std::printf("\n%-30s %5s  %12s %12s   (ms, forward + backward, one thread)\n",
                 "relu + max_pool2d 2x2", "N", "two ops", "fused");
     for (std::size_t n : sizes) {
-        for (const auto& [c, h] : {std::pair<std::size_t, std::size_t>{8, 26}, {16, 11}}) {
+        // c and h as plain variables: clang 14 cannot capture a structured binding in a lambda.
+        for (const auto& shape : {std::pair<std::size_t, std::size_t>{8, 26}, {16, 11}}) {
+            const std::size_t c = shape.first, h = shape.second;
             tg::Array x = tg::uniform({n, c, h, h}, -1, 1);
             tg::Array g = tg::uniform({n, c, h / 2, h / 2}, -1, 1);
             tg::Array y = tg::Array::from_shape(g.shape()), dx = tg::Array::from_shape(x.shape());
