@@ -10,6 +10,8 @@
 //                conv2d_lanes.*; "-" where they do not take the layer): the forward pass with
 //                lanes across output channels, and the backward's two halves (dW + db, and dx)
 //                also timed alone against the direct kernels'
+//   1ch        : the kernels for one input channel (conv2d_one_channel.*), forward and dW + db,
+//                on the layers they take (C = 1)
 // on one thread (tapegrad's and BLAS's), and prints GFLOP/s. Times are the thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID), not wall time, and the minimum over repetitions: on a shared,
 // loaded machine that leaves out the time other processes held the core.
@@ -27,6 +29,7 @@
 #include "../src/ops/kernels/fast/conv2d.hpp"
 #include "../src/ops/kernels/fast/conv2d_direct.hpp"
 #include "../src/ops/kernels/fast/conv2d_lanes.hpp"
+#include "../src/ops/kernels/fast/conv2d_one_channel.hpp"
 #include "../src/ops/kernels/fast/relu_max_pool2d.hpp"
 
 #include "tapegrad/ops/gemm.hpp"
@@ -229,6 +232,21 @@ int main(int argc, char** argv) {
                         2 * bwd_macs / b_bwd / 1e9, rate(bwd_macs, lanes_bwd).c_str());
             std::printf("%-30s %5zu  %-9s %s %9s %9s %s\n", layer.name, n, "  dW+db",
                         rate(macs, d_dw).c_str(), "", "", rate(macs, l_dw).c_str());
+            if (fast::conv2d_one_channel_supports(s, 1)) {  // C = 1: conv2d_one_channel.*
+                const double o_fwd = min_seconds(reps, [&] {
+                    fast::conv2d_one_channel_forward(s, x.data(), w.data(), b.data(), y.data());
+                });
+                const double o_dw = min_seconds(reps, [&] {
+                    fast::conv2d_one_channel_backward_weight(s, x.data(), gy.data(), dw.data(),
+                                                             db.data());
+                });
+                std::printf("%-30s %5zu  %-9s %s   (one input channel, against direct %s)\n",
+                            layer.name, n, "  1ch fwd", rate(macs, o_fwd).c_str(),
+                            rate(macs, d_fwd).c_str());
+                std::printf("%-30s %5zu  %-9s %s   (one input channel, against direct %s)\n",
+                            layer.name, n, "  1ch dW", rate(macs, o_dw).c_str(),
+                            rate(macs, d_dw).c_str());
+            }
             if (layer.input_grad)
                 std::printf("%-30s %5zu  %-9s %s %9s %9s %s\n", layer.name, n, "  dx",
                             rate(macs, d_dx).c_str(), "", "", rate(macs, l_dx).c_str());

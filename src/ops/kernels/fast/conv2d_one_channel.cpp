@@ -1,0 +1,455 @@
+// Convolution kernels for one input channel: see conv2d_one_channel.hpp for the maths and the
+// layout of the work.
+//
+// The "vectors" of an image: output row i holds per_row of them, at columns 0, V, ..., and
+// OW - V where V does not divide OW. They are numbered k = i per_row + c, and for each the
+// offset of its first input (in the possibly padded image, row stride wp) and of its first
+// output (in one y plane, row stride OW) is kept in a table, so that a register block may take
+// MB consecutive vectors whatever rows they lie in.
+//
+// Register blocking, as the direct kernels': the forward pass keeps OB output channels x MB
+// vectors in registers and streams the taps (p, q) past them: one load of x feeds OB fused
+// multiply-adds, one broadcast weight feeds MB. The weight gradient keeps OB output channels x
+// kW taps of one filter row in registers and streams the vectors past them, V lane sums per
+// number of dW, added up once per block of images.
+#include "conv2d_one_channel.hpp"
+
+#include <algorithm>
+#include <array>
+#include <type_traits>
+#include <vector>
+
+#include <xsimd/xsimd.hpp>
+
+#include "simd_fma.hpp"
+#include "tapegrad/parallel.hpp"
+
+namespace tg::kernels::fast {
+
+namespace {
+
+using Batch = xsimd::batch<real>;
+constexpr std::size_t V = Batch::size;  // numbers per SIMD register
+/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
+constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
+/// Forward register block: OB output channels x MB vectors of accumulators, MB inputs and one
+/// broadcast weight: 4 x 3 + 3 + 1 = 16 with 16 registers (each x vector feeds 4 multiply-adds,
+/// each weight 3), 8 x 2 + 2 + 1 with 32.
+constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
+constexpr std::size_t MB = kRegisters >= 32 ? 2 : 3;
+
+/// The sum of the V lanes of `v`, in lane order.
+real sum_lanes(const Batch& v) {
+    alignas(sizeof(Batch)) std::array<real, V> lanes;
+    v.store_aligned(lanes.data());
+    real total = 0;
+    for (real lane : lanes)
+        total += lane;
+    return total;
+}
+
+/// Where the vectors of one image read and write (see the top of the file).
+struct Layout {
+    std::size_t hp = 0, wp = 0;     // rows and row stride of the image as read (padded or not)
+    std::size_t oh = 0, ow = 0;     // output rows and columns
+    std::size_t plane = 0;          // oh ow: numbers per output channel
+    std::size_t full = 0;           // whole vectors per row at 0, V, ...: ow / V
+    std::size_t per_row = 0;        // full, plus one ending at the last column if V ∤ ow
+    std::vector<std::size_t> in;    // [oh per_row] offset of each vector's first input
+    std::vector<std::size_t> out;   // [oh per_row] offset of each vector's first output
+    bool padded = false;            // whether the image is read from a padded copy
+};
+
+Layout layout_of(const DirectConvShape& s) {
+    Layout l;
+    l.hp = s.h + 2 * s.pad_h;
+    l.wp = s.w + 2 * s.pad_w;
+    l.oh = s.oh();
+    l.ow = s.ow();
+    l.plane = l.oh * l.ow;
+    l.full = l.ow / V;
+    l.per_row = l.full + (l.ow % V != 0 ? 1 : 0);
+    l.padded = s.pad_h > 0 || s.pad_w > 0;
+    l.in.reserve(l.oh * l.per_row);
+    l.out.reserve(l.oh * l.per_row);
+    for (std::size_t i = 0; i < l.oh; ++i) {
+        for (std::size_t c = 0; c < l.per_row; ++c) {
+            const std::size_t j = c < l.full ? c * V : l.ow - V;
+            l.in.push_back(i * l.wp + j);
+            l.out.push_back(i * l.ow + j);
+        }
+    }
+    return l;
+}
+
+/// Scratch space of one thread, kept between calls so a training step allocates nothing.
+struct Workspace {
+    std::vector<real> xp;   // the padded image [Hp, Wp] (only with padding)
+    std::vector<real> dwv;  // weight gradient: dW and db of the block, V lanes per number
+};
+Workspace& workspace() {
+    thread_local Workspace ws;
+    return ws;
+}
+
+/// The image as the kernels read it: x itself without padding, else x [H, W] copied into the
+/// middle of a zeroed [Hp, Wp] buffer.
+const real* source(const DirectConvShape& s, const Layout& l, const real* x, Workspace& ws) {
+    if (!l.padded) return x;
+    if (ws.xp.size() < l.hp * l.wp) ws.xp.resize(l.hp * l.wp);
+    real* xp = ws.xp.data();
+    std::fill(xp, xp + l.hp * l.wp, real(0));
+    for (std::size_t i = 0; i < s.h; ++i)
+        std::copy(x + i * s.w, x + (i + 1) * s.w, xp + (i + s.pad_h) * l.wp + s.pad_w);
+    return xp;
+}
+
+/// y[o0 + ob] at vectors k0 .. k0 + NB - 1 for ob < OB, filter rows of KW taps:
+///   y[o, out[k] + t] = b[o] + sum_{p, q} W[o, p, q] src[in[k] + p wp + q + t],  t < V.
+template <std::size_t OB, std::size_t NB, std::size_t KW>
+void forward_vectors(const Layout& l, std::size_t kh, const real* src, const real* w,
+                     const real* b, std::size_t o0, std::size_t k0, real* y) {
+    const std::size_t taps = kh * KW;  // numbers per W[o]
+    std::array<std::array<Batch, NB>, OB> acc;
+    for (std::size_t ob = 0; ob < OB; ++ob) {
+        const Batch start(b ? b[o0 + ob] : real(0));
+        for (std::size_t mb = 0; mb < NB; ++mb)
+            acc[ob][mb] = start;
+    }
+    for (std::size_t p = 0; p < kh; ++p) {
+        const real* wrow = w + o0 * taps + p * KW;  // W[o0, p, :]
+        for (std::size_t q = 0; q < KW; ++q) {
+            std::array<Batch, NB> xv;
+            for (std::size_t mb = 0; mb < NB; ++mb)
+                xv[mb] = Batch::load_unaligned(src + l.in[k0 + mb] + p * l.wp + q);
+            for (std::size_t ob = 0; ob < OB; ++ob) {
+                const Batch wv(wrow[ob * taps + q]);  // W[o0 + ob, p, q]
+                for (std::size_t mb = 0; mb < NB; ++mb)
+                    acc[ob][mb] = fma(wv, xv[mb], acc[ob][mb]);
+            }
+        }
+    }
+    for (std::size_t ob = 0; ob < OB; ++ob)
+        for (std::size_t mb = 0; mb < NB; ++mb)
+            acc[ob][mb].store_unaligned(y + (o0 + ob) * l.plane + l.out[k0 + mb]);
+}
+
+/// Output channels o0 .. o0 + OB - 1 of one image, every vector.
+template <std::size_t OB, std::size_t KW>
+void forward_channels(const Layout& l, std::size_t kh, const real* src, const real* w,
+                      const real* b, std::size_t o0, real* y) {
+    const std::size_t vectors = l.in.size();
+    std::size_t k = 0;
+    for (; k + MB <= vectors; k += MB)
+        forward_vectors<OB, MB, KW>(l, kh, src, w, b, o0, k, y);
+    for (; k < vectors; ++k)
+        forward_vectors<OB, 1, KW>(l, kh, src, w, b, o0, k, y);
+}
+
+/// Output rows per block of the forward pass with the filter in registers: KH KW weights, the
+/// accumulators of R rows and one streamed x vector fill the registers (R = 6 for 3x3 with 16
+/// registers); 0 where fewer than 4 rows fit (then the filters are broadcast from memory).
+template <std::size_t KH, std::size_t KW>
+constexpr std::size_t rows_block() {
+    const std::size_t taps = KH * KW;
+    if (taps + 1 + 4 > kRegisters) return 0;
+    return std::min<std::size_t>(kRegisters - taps - 1, 8);
+}
+
+/// y[o, i0 + r, j .. j + V - 1] for r < R, with the filter W[o] in registers (wv):
+/// each x vector, loaded once, feeds the rows it is a tap of. Per row the multiply-adds run in
+/// the order (p, q) from b[o], as forward_vectors's do, so both give the same numbers.
+template <std::size_t KH, std::size_t KW, std::size_t R>
+void forward_rows(const Layout& l, const real* src, const std::array<Batch, KH * KW>& wv,
+                  const Batch& start, std::size_t i0, std::size_t in_j, std::size_t out_j,
+                  real* yo) {
+    // (the loops unrolled in full, so that acc and wv are registers, not arrays in memory)
+    std::array<Batch, R> acc;
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r)
+        acc[r] = start;
+#pragma GCC unroll 16
+    for (std::size_t t = 0; t < R + KH - 1; ++t) {  // input row i0 + t
+        const real* xrow = src + (i0 + t) * l.wp + in_j;
+#pragma GCC unroll 8
+        for (std::size_t q = 0; q < KW; ++q) {
+            const Batch xv = Batch::load_unaligned(xrow + q);
+            // output row r = t - p for the filter rows p with 0 <= t - p < R
+#pragma GCC unroll 8
+            for (std::size_t p = 0; p < KH; ++p)
+                if (p <= t && t - p < R) acc[t - p] = fma(wv[p * KW + q], xv, acc[t - p]);
+        }
+    }
+#pragma GCC unroll 16
+    for (std::size_t r = 0; r < R; ++r)
+        acc[r].store_unaligned(yo + (i0 + r) * l.ow + out_j);
+}
+
+/// forward_rows for the last oh mod R rows (R2 = 1 .. R - 1 of them).
+template <std::size_t KH, std::size_t KW, std::size_t R2>
+void forward_rest(std::size_t rest, const Layout& l, const real* src,
+                  const std::array<Batch, KH * KW>& wv, const Batch& start, std::size_t i0,
+                  std::size_t in_j, std::size_t out_j, real* yo) {
+    if constexpr (R2 > 0) {
+        if (rest == R2) return forward_rows<KH, KW, R2>(l, src, wv, start, i0, in_j, out_j, yo);
+        forward_rest<KH, KW, R2 - 1>(rest, l, src, wv, start, i0, in_j, out_j, yo);
+    }
+}
+
+/// y [O, OH, OW] of one image with each filter in registers (KH x KW filters, rows_block > 0).
+template <std::size_t KH, std::size_t KW>
+void forward_image_rows(const DirectConvShape& s, const Layout& l, const real* src, const real* w,
+                        const real* b, real* y) {
+    constexpr std::size_t R = rows_block<KH, KW>();
+    const std::size_t whole = l.oh / R * R, rest = l.oh - whole;
+    for (std::size_t o = 0; o < s.o; ++o) {
+        std::array<Batch, KH * KW> wv;
+        for (std::size_t t = 0; t < KH * KW; ++t)
+            wv[t] = Batch(w[o * KH * KW + t]);
+        const Batch start(b ? b[o] : real(0));
+        real* yo = y + o * l.plane;
+        for (std::size_t c = 0; c < l.per_row; ++c) {
+            const std::size_t j = c < l.full ? c * V : l.ow - V;
+            for (std::size_t i0 = 0; i0 < whole; i0 += R)
+                forward_rows<KH, KW, R>(l, src, wv, start, i0, j, j, yo);
+            forward_rest<KH, KW, R - 1>(rest, l, src, wv, start, whole, j, j, yo);
+        }
+    }
+}
+
+/// y [O, OH, OW] of one image, for filter rows of KW taps.
+template <std::size_t KW>
+void forward_image(const DirectConvShape& s, const Layout& l, const real* src, const real* w,
+                   const real* b, real* y) {
+    std::size_t o0 = 0;
+    for (; o0 + kMaxOB <= s.o; o0 += kMaxOB)
+        forward_channels<kMaxOB, KW>(l, s.kh, src, w, b, o0, y);
+    if constexpr (kMaxOB > 4) {
+        for (; o0 + 4 <= s.o; o0 += 4)
+            forward_channels<4, KW>(l, s.kh, src, w, b, o0, y);
+    }
+    for (; o0 + 2 <= s.o; o0 += 2)
+        forward_channels<2, KW>(l, s.kh, src, w, b, o0, y);
+    for (; o0 < s.o; ++o0)
+        forward_channels<1, KW>(l, s.kh, src, w, b, o0, y);
+}
+
+/// The least multiply-adds worth handing to another thread (a wake-up costs microseconds).
+constexpr std::size_t kMinMacsPerThread = std::size_t{1} << 20;
+
+std::size_t macs_per_image(const DirectConvShape& s) {
+    return std::max<std::size_t>(1, s.o * s.kh * s.kw * s.oh() * s.ow());
+}
+
+/// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
+/// accumulators plus, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
+/// one streamed vector of the other (conv2d_direct.cpp's choice).
+template <std::size_t KW>
+constexpr std::size_t weight_block() {
+    if (4 * KW + std::min<std::size_t>(4, KW) + 1 <= kRegisters) return 4;
+    if (2 * KW + std::min<std::size_t>(2, KW) + 1 <= kRegisters) return 2;
+    return 1;
+}
+
+/// The lanes of the last vector of a row that the vector before it already covers (the first
+/// V - OW mod V) are false; all true where V divides OW.
+xsimd::batch_bool<real> tail_lanes(const Layout& l) {
+    alignas(sizeof(Batch)) std::array<real, V> index;
+    for (std::size_t t = 0; t < V; ++t)
+        index[t] = static_cast<real>(t);
+    const std::size_t skip = l.ow % V == 0 ? 0 : V - l.ow % V;
+    return Batch::load_aligned(index.data()) >= Batch(static_cast<real>(skip));
+}
+
+/// dWv[o0 + ob, p, q] += sum over the vectors of g[o0 + ob, out[k] + t] src[in[k] + p wp + q + t]
+/// lane by lane (t), for every p, q < KW and ob < OB; the overlapping lanes of each row's last
+/// vector (if V ∤ OW) count as 0.
+template <std::size_t OB, std::size_t KW>
+void weight_channels(const Layout& l, std::size_t kh, const real* src, const real* g,
+                     std::size_t o0, xsimd::batch_bool<real> tail, real* dwv) {
+    const std::size_t taps = kh * KW;
+    const std::size_t vectors = l.in.size();
+    for (std::size_t p = 0; p < kh; ++p) {
+        const auto lanes = [&](std::size_t ob, std::size_t q) {  // dWv[o0 + ob, p, q]
+            return dwv + ((o0 + ob) * taps + p * KW + q) * V;
+        };
+        std::array<std::array<Batch, KW>, OB> acc;
+        for (std::size_t ob = 0; ob < OB; ++ob)
+            for (std::size_t q = 0; q < KW; ++q)
+                acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
+        const real* xs = src + p * l.wp;
+        for (std::size_t k = 0; k < vectors; ++k) {
+            const bool last = l.per_row > l.full && k % l.per_row == l.full;
+            const auto g_at = [&](std::size_t ob) {
+                const Batch v = Batch::load_unaligned(g + (o0 + ob) * l.plane + l.out[k]);
+                return last ? xsimd::select(tail, v, Batch(real(0))) : v;
+            };
+            // the same multiply-adds in the same order either way; what differs is which
+            // vectors stay in registers (the fewer: OB of g, or KW of x)
+            if constexpr (OB <= KW) {
+                std::array<Batch, OB> gv;
+                for (std::size_t ob = 0; ob < OB; ++ob)
+                    gv[ob] = g_at(ob);
+                for (std::size_t q = 0; q < KW; ++q) {
+                    const Batch xv = Batch::load_unaligned(xs + l.in[k] + q);
+                    for (std::size_t ob = 0; ob < OB; ++ob)
+                        acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
+                }
+            } else {
+                std::array<Batch, KW> xv;
+                for (std::size_t q = 0; q < KW; ++q)
+                    xv[q] = Batch::load_unaligned(xs + l.in[k] + q);
+                for (std::size_t ob = 0; ob < OB; ++ob) {
+                    const Batch gv = g_at(ob);
+                    for (std::size_t q = 0; q < KW; ++q)
+                        acc[ob][q] = fma(gv, xv[q], acc[ob][q]);
+                }
+            }
+        }
+        for (std::size_t ob = 0; ob < OB; ++ob)
+            for (std::size_t q = 0; q < KW; ++q)
+                acc[ob][q].store_unaligned(lanes(ob, q));
+    }
+}
+
+template <std::size_t KW>
+void weight_image(const DirectConvShape& s, const Layout& l, const real* src, const real* g,
+                  xsimd::batch_bool<real> tail, real* dwv) {
+    constexpr std::size_t OB = weight_block<KW>();
+    std::size_t o0 = 0;
+    for (; o0 + OB <= s.o; o0 += OB)
+        weight_channels<OB, KW>(l, s.kh, src, g, o0, tail, dwv);
+    if constexpr (OB > 2) {
+        for (; o0 + 2 <= s.o; o0 += 2)
+            weight_channels<2, KW>(l, s.kh, src, g, o0, tail, dwv);
+    }
+    for (; o0 < s.o; ++o0)
+        weight_channels<1, KW>(l, s.kh, src, g, o0, tail, dwv);
+}
+
+/// dbv[o0 + ob] += g[o0 + ob, ...] for ob < OB, lane by lane over the vectors (the overlapping
+/// lanes as 0). The OB sums run side by side (one alone waits for each add to finish).
+template <std::size_t OB>
+void bias_channels(const Layout& l, const real* g, std::size_t o0, xsimd::batch_bool<real> tail,
+                   real* dbv) {
+    std::array<Batch, OB> acc;
+    for (std::size_t ob = 0; ob < OB; ++ob)
+        acc[ob] = Batch::load_unaligned(dbv + (o0 + ob) * V);
+    const std::size_t vectors = l.out.size();
+    for (std::size_t k = 0; k < vectors; ++k) {
+        const bool last = l.per_row > l.full && k % l.per_row == l.full;
+        for (std::size_t ob = 0; ob < OB; ++ob) {
+            const Batch v = Batch::load_unaligned(g + (o0 + ob) * l.plane + l.out[k]);
+            acc[ob] += last ? xsimd::select(tail, v, Batch(real(0))) : v;
+        }
+    }
+    for (std::size_t ob = 0; ob < OB; ++ob)
+        acc[ob].store_unaligned(dbv + (o0 + ob) * V);
+}
+
+void bias_image(const DirectConvShape& s, const Layout& l, const real* g,
+                xsimd::batch_bool<real> tail, real* dbv) {
+    std::size_t o0 = 0;
+    for (; o0 + 8 <= s.o; o0 += 8)
+        bias_channels<8>(l, g, o0, tail, dbv);
+    for (; o0 + 4 <= s.o; o0 += 4)
+        bias_channels<4>(l, g, o0, tail, dbv);
+    for (; o0 < s.o; ++o0)
+        bias_channels<1>(l, g, o0, tail, dbv);
+}
+
+/// Calls f(std::integral_constant<std::size_t, kW>{}) for kW = 1 .. kMaxDirectKw.
+template <class F>
+void with_kw(std::size_t kw, const F& f) {
+    switch (kw) {
+        case 1:
+            return f(std::integral_constant<std::size_t, 1>{});
+        case 2:
+            return f(std::integral_constant<std::size_t, 2>{});
+        case 3:
+            return f(std::integral_constant<std::size_t, 3>{});
+        case 4:
+            return f(std::integral_constant<std::size_t, 4>{});
+        case 5:
+            return f(std::integral_constant<std::size_t, 5>{});
+        case 6:
+            return f(std::integral_constant<std::size_t, 6>{});
+        default:  // supports() caps kW at kMaxDirectKw = 7
+            return f(std::integral_constant<std::size_t, 7>{});
+    }
+}
+
+}  // namespace
+
+bool conv2d_one_channel_supports(const DirectConvShape& s, std::size_t stride) {
+    return conv2d_direct_supports(s, stride) && s.c == 1 && s.ow() >= V;
+}
+
+void conv2d_one_channel_forward(const DirectConvShape& s, const real* x, const real* w,
+                                const real* b, real* y) {
+    const Layout l = layout_of(s);
+    const std::size_t x_image = s.h * s.w, y_image = s.o * l.plane;
+    const std::size_t grain = std::max<std::size_t>(1, kMinMacsPerThread / macs_per_image(s));
+    with_kw(s.kw, [&](auto kw) {
+        parallel_for(s.n, grain, [&](std::size_t first, std::size_t last) {
+            Workspace& ws = workspace();
+            constexpr std::size_t KW = decltype(kw)::value;
+            for (std::size_t n = first; n < last; ++n) {
+                const real* src = source(s, l, x + n * x_image, ws);
+                if constexpr (KW == 3 && rows_block<3, 3>() > 0) {
+                    if (s.kh == 3) {
+                        forward_image_rows<3, 3>(s, l, src, w, b, y + n * y_image);
+                        continue;
+                    }
+                }
+                if constexpr (KW == 5 && rows_block<5, 5>() > 0) {
+                    if (s.kh == 5) {
+                        forward_image_rows<5, 5>(s, l, src, w, b, y + n * y_image);
+                        continue;
+                    }
+                }
+                forward_image<KW>(s, l, src, w, b, y + n * y_image);
+            }
+        });
+    });
+}
+
+void conv2d_one_channel_backward_weight(const DirectConvShape& s, const real* x, const real* g,
+                                        real* dw, real* db) {
+    if (dw == nullptr && db == nullptr) return;
+    const Layout l = layout_of(s);
+    const xsimd::batch_bool<real> tail = tail_lanes(l);
+    const std::size_t x_image = s.h * s.w, y_image = s.o * l.plane;
+    const std::size_t dw_size = s.o * s.kh * s.kw, part_size = dw_size + s.o;
+    // Block k sums images [k B, (k+1) B) into partial[k] (dW then db); the blocks are added
+    // in order afterwards, so the sum does not depend on which thread ran which block.
+    const std::size_t blocks = (s.n + kImagesPerBlock - 1) / kImagesPerBlock;
+    std::vector<real> partial(blocks * part_size, real(0));
+    const std::size_t grain =
+        std::max<std::size_t>(1, kMinMacsPerThread / (macs_per_image(s) * kImagesPerBlock));
+    with_kw(s.kw, [&](auto kw) {
+        parallel_for(blocks, grain, [&](std::size_t first, std::size_t last) {
+            Workspace& ws = workspace();
+            if (ws.dwv.size() < part_size * V) ws.dwv.resize(part_size * V);
+            real* dwv = ws.dwv.data();
+            real* dbv = dwv + dw_size * V;
+            for (std::size_t k = first; k < last; ++k) {
+                std::fill(dwv, dwv + part_size * V, real(0));
+                const std::size_t end = std::min(s.n, (k + 1) * kImagesPerBlock);
+                for (std::size_t n = k * kImagesPerBlock; n < end; ++n) {
+                    const real* gn = g + n * y_image;
+                    if (db != nullptr) bias_image(s, l, gn, tail, dbv);
+                    if (dw == nullptr) continue;
+                    const real* src = source(s, l, x + n * x_image, ws);
+                    weight_image<decltype(kw)::value>(s, l, src, gn, tail, dwv);
+                }
+                real* part = partial.data() + k * part_size;  // the lanes added, in lane order
+                for (std::size_t i = 0; i < part_size; ++i)
+                    part[i] = sum_lanes(Batch::load_unaligned(dwv + i * V));
+            }
+        });
+    });
+    add_block_partials(partial.data(), blocks, part_size, dw, dw_size, db, s.o);
+}
+
+}  // namespace tg::kernels::fast
