@@ -26,6 +26,7 @@
 #include "../im2col.hpp"
 #include "conv2d_direct.hpp"
 #include "conv2d_lanes.hpp"
+#include "conv2d_one_channel.hpp"
 #include "tapegrad/ops/gemm.hpp"
 #include "tapegrad/parallel.hpp"
 
@@ -185,9 +186,23 @@ bool conv2d_forward_takes_lanes(const Conv2dShape& s) {
            conv2d_lanes_forward_supports(direct_shape(s), s.stride);
 }
 
+// One input channel (conv1), forward and weight gradient: the kernels of conv2d_one_channel.hpp
+// (lanes along output rows, no padded-width grid, no copy of y), within the direct rule, where
+// C = 1 and a row holds at least one SIMD vector. Measured with bench/bench_conv_kernels (one
+// thread, AMD EPYC, AVX2, 2026-12-08, load average 7-8 from other builds; docs/performance.md,
+// "Convolution with one input channel"): see the figures there; the direct kernels' forward
+// and dW + db ran slower on both of the chapter's conv1 layers (1 -> 8 3x3, 1 -> 6 5x5 pad 2) at
+// batch 8, 64 and 512. Shapes alone decide (and the SIMD width compiled).
+bool conv2d_takes_one_channel(const Conv2dShape& s) {
+    return conv2d_use_one_channel && conv2d_forward_takes_direct(s) &&
+           conv2d_one_channel_supports(direct_shape(s), s.stride);
+}
+
 void conv2d_forward(real* y, const real* x, const real* weight, const real* bias,
                     const Conv2dShape& s) {
-    if (conv2d_forward_takes_lanes(s))
+    if (conv2d_takes_one_channel(s))
+        conv2d_one_channel_forward(direct_shape(s), x, weight, bias, y);
+    else if (conv2d_forward_takes_lanes(s))
         conv2d_lanes_forward(direct_shape(s), x, weight, bias, y);
     else if (conv2d_forward_takes_direct(s))
         conv2d_direct_forward(direct_shape(s), x, weight, bias, y);
@@ -211,7 +226,9 @@ void conv2d_backward(real* dx, real* dweight, real* dbias, const real* dy, const
     // the weight kernels add to dW and db: start them at 0
     if (dweight) std::fill(dweight, dweight + s.o * s.k(), real(0));
     if (dbias) std::fill(dbias, dbias + s.o, real(0));
-    if (conv2d_backward_weight_takes_lanes(s))
+    if (conv2d_takes_one_channel(s))
+        conv2d_one_channel_backward_weight(d, x, dy, dweight, dbias);
+    else if (conv2d_backward_weight_takes_lanes(s))
         conv2d_lanes_backward_weight(d, x, dy, dweight, dbias);
     else
         conv2d_direct_backward_weight(d, x, dy, dweight, dbias);

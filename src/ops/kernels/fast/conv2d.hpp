@@ -39,6 +39,16 @@ bool conv2d_backward_input_takes_lanes(const Conv2dShape& s);
 /// transposition of g per image costs more than the lanes save: see conv2d.cpp).
 inline constexpr std::size_t kMinLanesFilter = 64;
 
+/// Whether conv2d_forward and conv2d_backward may take the kernels for one input channel
+/// (conv2d_one_channel.hpp) where their rule picks them; false: the kernels as before them (a
+/// before/after in one binary). Never depends on the thread count.
+inline bool conv2d_use_one_channel = true;
+
+/// True if conv2d_forward computes y, and conv2d_backward dW and db, with the kernels for one
+/// input channel (conv2d_one_channel.hpp): C = 1, within the direct rule, at least one SIMD
+/// vector of output columns.
+bool conv2d_takes_one_channel(const Conv2dShape& s);
+
 /// True if conv2d_forward computes y with the lanes kernels (conv2d_lanes.hpp; lanes across
 /// output channels): at most two registers of filters, each at least kMinLanesFilter long.
 bool conv2d_forward_takes_lanes(const Conv2dShape& s);
