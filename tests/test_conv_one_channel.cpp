@@ -43,8 +43,8 @@ Result one_channel(const DirectConvShape& s, const Array& x, const Array& w, con
     r.y = Array::from_shape({s.n, s.o, s.oh(), s.ow()});
     r.dw = xt::zeros<tg::real>({s.o, s.c, s.kh, s.kw}) + tg::real(0.5);
     r.db = xt::zeros<tg::real>({s.o}) + tg::real(0.5);
-    tg::kernels::fast::conv2d_one_channel_forward(s, x.data(), w.data(),
-                                                  bias ? b.data() : nullptr, r.y.data());
+    tg::kernels::fast::conv2d_one_channel_forward(s, x.data(), w.data(), bias ? b.data() : nullptr,
+                                                  r.y.data());
     tg::kernels::fast::conv2d_one_channel_backward_weight(s, x.data(), gy.data(), r.dw.data(),
                                                           r.db.data());
     return r;
@@ -58,7 +58,8 @@ Result reference(const DirectConvShape& s, const Array& x, const Array& w, const
     tg::Tape tape;
     Tensor y = tg::conv2d(xt_, wt, bias ? bt : Tensor{}, 1, s.pad_h);
     tape.backward(y, gy);
-    return {y.value(), wt.grad() + tg::real(0.5), bias ? Array(bt.grad() + tg::real(0.5)) : Array{}};
+    return {y.value(), wt.grad() + tg::real(0.5),
+            bias ? Array(bt.grad() + tg::real(0.5)) : Array{}};
 }
 
 DirectConvShape shape(std::size_t n, std::size_t h, std::size_t w, std::size_t o, std::size_t k,
@@ -99,8 +100,8 @@ std::size_t simd_lanes() {
 
 TEST_CASE("conv2d one-channel kernels match conv2d on the chapter's conv1 layers") {
     tg::Generator gen(1281);
-    check_shape(shape(9, 28, 28, 8, 3, 0), gen);  // bench conv1: 26 columns, 26 rows
-    check_shape(shape(5, 28, 28, 6, 5, 2), gen);  // ch310_train_cnn conv1: 28 x 28, padded
+    check_shape(shape(9, 28, 28, 8, 3, 0), gen);         // bench conv1: 26 columns, 26 rows
+    check_shape(shape(5, 28, 28, 6, 5, 2), gen);         // ch310_train_cnn conv1: 28 x 28, padded
     check_shape(shape(3, 28, 28, 8, 3, 0), gen, false);  // no bias
     check_shape(shape(2, 28, 28, 6, 5, 2), gen, false);
 }

@@ -50,14 +50,14 @@ real sum_lanes(const Batch& v) {
 
 /// Where the vectors of one image read and write (see the top of the file).
 struct Layout {
-    std::size_t hp = 0, wp = 0;     // rows and row stride of the image as read (padded or not)
-    std::size_t oh = 0, ow = 0;     // output rows and columns
-    std::size_t plane = 0;          // oh ow: numbers per output channel
-    std::size_t full = 0;           // whole vectors per row at 0, V, ...: ow / V
-    std::size_t per_row = 0;        // full, plus one ending at the last column if V ∤ ow
-    std::vector<std::size_t> in;    // [oh per_row] offset of each vector's first input
-    std::vector<std::size_t> out;   // [oh per_row] offset of each vector's first output
-    bool padded = false;            // whether the image is read from a padded copy
+    std::size_t hp = 0, wp = 0;    // rows and row stride of the image as read (padded or not)
+    std::size_t oh = 0, ow = 0;    // output rows and columns
+    std::size_t plane = 0;         // oh ow: numbers per output channel
+    std::size_t full = 0;          // whole vectors per row at 0, V, ...: ow / V
+    std::size_t per_row = 0;       // full, plus one ending at the last column if V ∤ ow
+    std::vector<std::size_t> in;   // [oh per_row] offset of each vector's first input
+    std::vector<std::size_t> out;  // [oh per_row] offset of each vector's first output
+    bool padded = false;           // whether the image is read from a padded copy
 };
 
 Layout layout_of(const DirectConvShape& s) {
@@ -107,8 +107,8 @@ const real* source(const DirectConvShape& s, const Layout& l, const real* x, Wor
 /// y[o0 + ob] at vectors k0 .. k0 + NB - 1 for ob < OB, filter rows of KW taps:
 ///   y[o, out[k] + t] = b[o] + sum_{p, q} W[o, p, q] src[in[k] + p wp + q + t],  t < V.
 template <std::size_t OB, std::size_t NB, std::size_t KW>
-void forward_vectors(const Layout& l, std::size_t kh, const real* src, const real* w,
-                     const real* b, std::size_t o0, std::size_t k0, real* y) {
+void forward_vectors(const Layout& l, std::size_t kh, const real* src, const real* w, const real* b,
+                     std::size_t o0, std::size_t k0, real* y) {
     const std::size_t taps = kh * KW;  // numbers per W[o]
     std::array<std::array<Batch, NB>, OB> acc;
     for (std::size_t ob = 0; ob < OB; ++ob) {
