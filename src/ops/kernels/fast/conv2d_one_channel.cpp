@@ -263,12 +263,12 @@ xsimd::batch_bool<real> tail_lanes(const Layout& l) {
 
 /// dWv[o0 + ob, p, q] += sum over the vectors of g[o0 + ob, out[k] + t] src[in[k] + p wp + q + t]
 /// lane by lane (t), for every p, q < KW and ob < OB; the overlapping lanes of each row's last
-/// vector (if V ∤ OW) count as 0.
+/// vector (if V ∤ OW) count as 0. The vectors run row by row, the whole ones then the last.
 template <std::size_t OB, std::size_t KW>
 void weight_channels(const Layout& l, std::size_t kh, const real* src, const real* g,
                      std::size_t o0, xsimd::batch_bool<real> tail, real* dwv) {
     const std::size_t taps = kh * KW;
-    const std::size_t vectors = l.in.size();
+    const bool has_tail = l.per_row > l.full;
     for (std::size_t p = 0; p < kh; ++p) {
         const auto lanes = [&](std::size_t ob, std::size_t q) {  // dWv[o0 + ob, p, q]
             return dwv + ((o0 + ob) * taps + p * KW + q) * V;
@@ -277,12 +277,11 @@ void weight_channels(const Layout& l, std::size_t kh, const real* src, const rea
         for (std::size_t ob = 0; ob < OB; ++ob)
             for (std::size_t q = 0; q < KW; ++q)
                 acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
-        const real* xs = src + p * l.wp;
-        for (std::size_t k = 0; k < vectors; ++k) {
-            const bool last = l.per_row > l.full && k % l.per_row == l.full;
+        // one vector: x from xs, g from gs (g[o0, i, j]), its first lanes masked if `masked`
+        const auto step = [&](const real* xs, const real* gs, bool masked) {
             const auto g_at = [&](std::size_t ob) {
-                const Batch v = Batch::load_unaligned(g + (o0 + ob) * l.plane + l.out[k]);
-                return last ? xsimd::select(tail, v, Batch(real(0))) : v;
+                const Batch v = Batch::load_unaligned(gs + ob * l.plane);
+                return masked ? xsimd::select(tail, v, Batch(real(0))) : v;
             };
             // the same multiply-adds in the same order either way; what differs is which
             // vectors stay in registers (the fewer: OB of g, or KW of x)
@@ -291,20 +290,27 @@ void weight_channels(const Layout& l, std::size_t kh, const real* src, const rea
                 for (std::size_t ob = 0; ob < OB; ++ob)
                     gv[ob] = g_at(ob);
                 for (std::size_t q = 0; q < KW; ++q) {
-                    const Batch xv = Batch::load_unaligned(xs + l.in[k] + q);
+                    const Batch xv = Batch::load_unaligned(xs + q);
                     for (std::size_t ob = 0; ob < OB; ++ob)
                         acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
                 }
             } else {
                 std::array<Batch, KW> xv;
                 for (std::size_t q = 0; q < KW; ++q)
-                    xv[q] = Batch::load_unaligned(xs + l.in[k] + q);
+                    xv[q] = Batch::load_unaligned(xs + q);
                 for (std::size_t ob = 0; ob < OB; ++ob) {
                     const Batch gv = g_at(ob);
                     for (std::size_t q = 0; q < KW; ++q)
                         acc[ob][q] = fma(gv, xv[q], acc[ob][q]);
                 }
             }
+        };
+        for (std::size_t i = 0; i < l.oh; ++i) {
+            const real* xs = src + (i + p) * l.wp;
+            const real* gs = g + o0 * l.plane + i * l.ow;
+            for (std::size_t j = 0; j < l.full * V; j += V)
+                step(xs + j, gs + j, false);
+            if (has_tail) step(xs + l.ow - V, gs + l.ow - V, true);
         }
         for (std::size_t ob = 0; ob < OB; ++ob)
             for (std::size_t q = 0; q < KW; ++q)
@@ -335,12 +341,16 @@ void bias_channels(const Layout& l, const real* g, std::size_t o0, xsimd::batch_
     std::array<Batch, OB> acc;
     for (std::size_t ob = 0; ob < OB; ++ob)
         acc[ob] = Batch::load_unaligned(dbv + (o0 + ob) * V);
-    const std::size_t vectors = l.out.size();
-    for (std::size_t k = 0; k < vectors; ++k) {
-        const bool last = l.per_row > l.full && k % l.per_row == l.full;
-        for (std::size_t ob = 0; ob < OB; ++ob) {
-            const Batch v = Batch::load_unaligned(g + (o0 + ob) * l.plane + l.out[k]);
-            acc[ob] += last ? xsimd::select(tail, v, Batch(real(0))) : v;
+    for (std::size_t i = 0; i < l.oh; ++i) {
+        const real* gs = g + o0 * l.plane + i * l.ow;
+        for (std::size_t j = 0; j < l.full * V; j += V)
+            for (std::size_t ob = 0; ob < OB; ++ob)
+                acc[ob] += Batch::load_unaligned(gs + ob * l.plane + j);
+        if (l.per_row > l.full) {
+            for (std::size_t ob = 0; ob < OB; ++ob) {
+                const Batch v = Batch::load_unaligned(gs + ob * l.plane + l.ow - V);
+                acc[ob] += xsimd::select(tail, v, Batch(real(0)));
+            }
         }
     }
     for (std::size_t ob = 0; ob < OB; ++ob)
