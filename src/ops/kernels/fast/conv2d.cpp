@@ -186,15 +186,19 @@ bool conv2d_forward_takes_lanes(const Conv2dShape& s) {
            conv2d_lanes_forward_supports(direct_shape(s), s.stride);
 }
 
-// One input channel (conv1), forward and weight gradient: the kernels of conv2d_one_channel.hpp
-// (lanes along output rows, no padded-width grid, no copy of y), within the direct rule, where
-// C = 1 and a row holds at least one SIMD vector. Measured with bench/bench_conv_kernels (one
-// thread, AMD EPYC, AVX2, 2026-12-08, load average 7-8 from other builds; docs/performance.md,
-// "Convolution with one input channel"): see the figures there; the direct kernels' forward
-// and dW + db ran slower on both of the chapter's conv1 layers (1 -> 8 3x3, 1 -> 6 5x5 pad 2) at
-// batch 8, 64 and 512. Shapes alone decide (and the SIMD width compiled).
+// One input channel, forward and weight gradient: the kernels of conv2d_one_channel.hpp (lanes
+// along output rows, each 3x3 filter held in registers for 6 output rows, no padded-width grid,
+// no copy of y), within the direct rule, where C = 1, the filter is 3x3 and a row holds at
+// least one SIMD vector. Measured with bench/bench_conv_kernels (one thread, AMD EPYC, AVX2,
+// 2026-12-08 00:40 UTC, load average 9.7 from other builds; docs/performance.md, "Convolution
+// with one input channel (conv1)"), GFLOP/s, three runs: the benchmark's conv1 (1 -> 8, 3x3,
+// 28x28) forward 32-44 against the direct kernel's 20-28, dW + db 19-34 against 17-28, at batch
+// 8, 64 and 512 in every run. ch310_train_cnn's conv1 (1 -> 6, 5x5, pad 2) ran level with the
+// direct kernels (forward 20-32 against 21-34, dW + db 24-38 against 24-39: 25 weights do not
+// fit 16 registers, so its filters are broadcast from memory as the direct kernel's are) and
+// stays with them. Shapes alone decide (and the SIMD width compiled).
 bool conv2d_takes_one_channel(const Conv2dShape& s) {
-    return conv2d_use_one_channel && conv2d_forward_takes_direct(s) &&
+    return conv2d_use_one_channel && conv2d_forward_takes_direct(s) && s.kh == 3 && s.kw == 3 &&
            conv2d_one_channel_supports(direct_shape(s), s.stride);
 }
 

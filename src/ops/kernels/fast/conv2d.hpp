@@ -45,8 +45,8 @@ inline constexpr std::size_t kMinLanesFilter = 64;
 inline bool conv2d_use_one_channel = true;
 
 /// True if conv2d_forward computes y, and conv2d_backward dW and db, with the kernels for one
-/// input channel (conv2d_one_channel.hpp): C = 1, within the direct rule, at least one SIMD
-/// vector of output columns.
+/// input channel (conv2d_one_channel.hpp): C = 1, 3x3 filters, within the direct rule, at least
+/// one SIMD vector of output columns (see conv2d.cpp for the measurements).
 bool conv2d_takes_one_channel(const Conv2dShape& s);
 
 /// True if conv2d_forward computes y with the lanes kernels (conv2d_lanes.hpp; lanes across
