@@ -7,9 +7,12 @@
 // output (in one y plane, row stride OW) is kept in a table, so that a register block may take
 // MB consecutive vectors whatever rows they lie in.
 //
-// Register blocking, as the direct kernels': the forward pass keeps OB output channels x MB
-// vectors in registers and streams the taps (p, q) past them: one load of x feeds OB fused
-// multiply-adds, one broadcast weight feeds MB. The weight gradient keeps OB output channels x
+// Register blocking. Forward, where the filter fits the registers with at least 4 rows of
+// accumulators (3x3 with 16 registers; 3x3 and 5x5 with 32): the KH KW weights of one filter in
+// registers, R output rows of one column vector accumulated, and each x vector, loaded once,
+// added to every row it is a tap of (forward_rows). Other filters, as the direct kernels: OB
+// output channels x MB vectors in registers and the taps (p, q) streamed past them: one load of
+// x feeds OB fused multiply-adds, one broadcast weight feeds MB (forward_vectors). The weight gradient keeps OB output channels x
 // kW taps of one filter row in registers and streams the vectors past them, V lane sums per
 // number of dW, added up once per block of images.
 #include "conv2d_one_channel.hpp"

@@ -13,7 +13,7 @@
 // when there is no padding, and no row is copied. The weight gradient masks the overlapping
 // lanes of g to 0 so that no position counts twice.
 //
-// Stride 1, C = 1, OW >= V (one whole vector a row), kH, kW <= kMaxDirectKw. Numbers are the same
+// Stride 1, C = 1, OW >= V (one whole vector a row), kW <= kMaxDirectKw. Numbers are the same
 // at any thread count: every y value is computed by one thread in an order fixed by the shape;
 // dW and db are summed per fixed block of kImagesPerBlock images and the blocks added in order.
 #pragma once
@@ -26,7 +26,7 @@
 namespace tg::kernels::fast {
 
 /// True if the one-channel kernels take this convolution: conv2d_direct_supports (stride 1,
-/// padding < kernel), C = 1, kH <= kMaxDirectKw and at least one SIMD vector of output columns.
+/// padding < kernel, kW <= kMaxDirectKw), C = 1 and at least one SIMD vector of output columns.
 bool conv2d_one_channel_supports(const DirectConvShape& s, std::size_t stride);
 
 /// y [N, O, OH, OW] = conv(x [N, 1, H, W], W [O, 1, kH, kW]) + b [O] (b may be null).
