@@ -12,9 +12,9 @@
 // registers, R output rows of one column vector accumulated, and each x vector, loaded once,
 // added to every row it is a tap of (forward_rows). Other filters, as the direct kernels: OB
 // output channels x MB vectors in registers and the taps (p, q) streamed past them: one load of
-// x feeds OB fused multiply-adds, one broadcast weight feeds MB (forward_vectors). The weight gradient keeps OB output channels x
-// kW taps of one filter row in registers and streams the vectors past them, V lane sums per
-// number of dW, added up once per block of images.
+// x feeds OB fused multiply-adds, one broadcast weight feeds MB (forward_vectors). The weight
+// gradient keeps OB output channels x kW taps of one filter row in registers and streams the
+// vectors past them, V lane sums per number of dW, added up once per block of images.
 #include "conv2d_one_channel.hpp"
 
 #include <algorithm>
