@@ -185,12 +185,13 @@ inline void pool_block(const real* __restrict x0, const real* __restrict x1, con
     const Mask4 not0 = a0 != m, not1 = a1 != m, not2 = a2 != m, no_gradient = m <= Lanes4{};
     const Mask4 pos = (not0 & (1 + (not1 & (1 + (not2 & 1))))) + (no_gradient & kNoGradient);
     const Lanes4 relu_m = no_gradient ? Lanes4{} : m;
-    // the low byte of each lane (little-endian; __builtin_convertvector took GCC 14
-    // instructions, this one shuffle)
+    // the low byte of each lane (__builtin_convertvector took GCC 14 instructions, this one
+    // shuffle). __builtin_bit_cast, here and below: std::bit_cast returns the vector from a
+    // function, which draws GCC's -Wpsabi where the target's registers are narrower.
     using MaskBytes = std::uint8_t __attribute__((vector_size(sizeof(Mask4))));
     constexpr int S = sizeof(Mask4) / 4,
                   low = std::endian::native == std::endian::little ? 0 : S - 1;
-    const MaskBytes pos_bytes = std::bit_cast<MaskBytes>(pos);
+    const MaskBytes pos_bytes = __builtin_bit_cast(MaskBytes, pos);
     const Bytes4 bytes =
         __builtin_shufflevector(pos_bytes, pos_bytes, low, S + low, 2 * S + low, 3 * S + low);
     __builtin_memcpy(y, &relu_m, sizeof relu_m);
@@ -242,10 +243,10 @@ inline void dz_blocks(const real* __restrict g, const std::uint8_t* __restrict w
         __builtin_memcpy(&g4, g + i * OW + j, sizeof g4);
         __builtin_memcpy(&b4, window + i * OW + j, sizeof b4);
         const Mask8 gv =
-            std::bit_cast<Mask8>(__builtin_shufflevector(g4, g4, 0, 0, 1, 1, 2, 2, 3, 3));
+            __builtin_bit_cast(Mask8, __builtin_shufflevector(g4, g4, 0, 0, 1, 1, 2, 2, 3, 3));
         const Mask8 pos = ((Mask8{} + static_cast<MaskLane>(b4)) >> shift) & 0xff;
-        const RealLanes d0 = std::bit_cast<RealLanes>(gv & (pos == top));
-        const RealLanes d1 = std::bit_cast<RealLanes>(gv & (pos == bottom));
+        const RealLanes d0 = __builtin_bit_cast(RealLanes, gv & (pos == top));
+        const RealLanes d1 = __builtin_bit_cast(RealLanes, gv & (pos == bottom));
         emit(2 * i * W + 2 * j, d0, d1);
     };
     for (std::size_t i = 0; i < OH; ++i) {
@@ -431,13 +432,15 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                 real* dxp = dx + p * L;
                 const Normalise z = norm[p % C];
                 const Terms t = terms[p % C];
-                const auto dx_of = [z, t, Bf](auto xv, auto dz) {  // a value or a vector
+                // out = dx from x and dz: values or vectors (by reference: a vector passed or
+                // returned by value draws GCC's -Wpsabi where the target's registers are narrower)
+                const auto dx_of = [z, t, Bf](const auto& xv, const auto& dz, auto& out) {
                     const auto xhat = ((xv - z.mu.hi) - z.mu.lo) * z.inv;
                     const auto dxhat = dz * t.gc;
                     auto d = Bf * dxhat;           // term 1: B·dx̂
                     d -= t.sum_dxhat;              // term 2: Σdx̂
                     d -= xhat * t.sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                    return t.k * d;
+                    out = t.k * d;
                 };
                 if (OW >= 8) {
                     // dz block by block, in registers, and dx from it there (the blocks'
@@ -448,7 +451,8 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                     const auto dx_row = [xp, dxp, &dx_of](std::size_t at, const RealLanes& dz) {
                         RealLanes xv;
                         __builtin_memcpy(&xv, xp + at, sizeof xv);
-                        const RealLanes d = dx_of(xv, dz);
+                        RealLanes d;
+                        dx_of(xv, dz, d);
                         __builtin_memcpy(dxp + at, &d, sizeof d);
                     };
                     dz_blocks(
@@ -459,15 +463,15 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                         });
                     if (W % 2 == 1)
                         for (std::size_t r = 0; r < 2 * OH; ++r)
-                            dxp[r * W + W - 1] = dx_of(xp[r * W + W - 1], real(0));
+                            dx_of(xp[r * W + W - 1], real(0), dxp[r * W + W - 1]);
                     for (std::size_t l = 2 * OH * W; l < L; ++l)  // odd H
-                        dxp[l] = dx_of(xp[l], real(0));
+                        dx_of(xp[l], real(0), dxp[l]);
                     continue;
                 }
                 const real* dzp = buffer.data() + 4 * OL;
                 plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
                 for (std::size_t l = 0; l < L; ++l)
-                    dxp[l] = dx_of(xp[l], dzp[l]);
+                    dx_of(xp[l], dzp[l], dxp[l]);
             }
         });
 }
