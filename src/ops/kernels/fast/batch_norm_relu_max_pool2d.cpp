@@ -183,7 +183,12 @@ inline void pool_block(const real* __restrict x0, const real* __restrict x1, con
     const Lanes4 m01 = a0 < a1 ? a1 : a0, m23 = a2 < a3 ? a3 : a2;
     const Lanes4 m = m01 < m23 ? m23 : m01;
     const Mask4 not0 = a0 != m, not1 = a1 != m, not2 = a2 != m, no_gradient = m <= Lanes4{};
-    const Mask4 pos = (not0 & (1 + (not1 & (1 + (not2 & 1))))) + (no_gradient & kNoGradient);
+    // the first position equal to m: 0 - (-1 where not position 0) - (-1 where not 0 or 1) -
+    // (-1 where not 0, 1 or 2), plus kNoGradient (with the NaN test below written as one
+    // compare: conv1's block at batch 512, forward 15.0 -> 14.5 M instructions)
+    static_assert(kNoGradient == 4);
+    const Mask4 not01 = not0 & not1, not012 = not01 & not2;
+    const Mask4 pos = Mask4{} - not0 - not01 - not012 - (no_gradient << 2);
     const Lanes4 relu_m = no_gradient ? Lanes4{} : m;
     // the low byte of each lane (__builtin_convertvector took GCC 14 instructions, this one
     // shuffle). __builtin_bit_cast, here and below: std::bit_cast returns the vector from a
@@ -196,7 +201,9 @@ inline void pool_block(const real* __restrict x0, const real* __restrict x1, con
         __builtin_shufflevector(pos_bytes, pos_bytes, low, S + low, 2 * S + low, 3 * S + low);
     __builtin_memcpy(y, &relu_m, sizeof relu_m);
     __builtin_memcpy(window, &bytes, sizeof bytes);
-    nan |= (t != t) | (b != b);
+    // a NaN in t or b makes t + b NaN (so may ±inf, a false alarm that redoes the plane)
+    const RealLanes tb = t + b;
+    nan |= tb != tb;
 }
 
 /// The windows of one plane x [H, W] (OW >= 4) block by block: y [OH·OW] and the window
