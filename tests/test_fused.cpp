@@ -335,6 +335,78 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2d on wide maps (8 or more windows per row, "
+    "odd sizes): bit for bit against the fast ops, within kKernelsRtol of the reference ops") {
+    // The kernels' block paths: four windows at a time for OW >= 4 (the case above covers
+    // OW = 4 .. 6), and in the backward's second pass dx straight from the blocks for OW >= 8;
+    // a row's last block overlaps the one before unless OW is a multiple of 4; an odd H or W
+    // leaves a row or column no window covers.
+    tg::Generator gen(43);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    for (int i = 0; i < 12; ++i) {
+        const tg::Shape xs{pick(1, 2), pick(1, 3), pick(8, 27), pick(16, 35)};
+        CAPTURE(tg::shape_str(xs));
+        const Array x = tied_input(xs, gen);
+        Array gamma = tg::uniform({xs[1]}, -2, 2, gen);
+        if (i % 5 == 0) gamma(0) = 0;
+        const Array beta = tg::uniform({xs[1]}, -1, 1, gen);
+        const std::vector<Array> values{x, gamma, beta};
+        const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, values, three_ops);
+        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
+        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
+        for (std::size_t k = 0; k < ref.size(); ++k) {
+            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
+            CHECK(same_bits(fused[k], unfused[k]));
+            CHECK(tgtest::mismatch_scaled(fused[k], ref[k], tgtest::kKernelsRtol,
+                                          tgtest::kKernelsRtol) == "");
+        }
+    }
+}
+
+TEST_CASE(
+    "fast vs reference: batch_norm_relu_max_pool2x2 kernels at NaN on maps of 4 and more "
+    "windows per row (the block paths), as the fast three ops") {
+    // A NaN in channel 1 makes every normalised value of channel 1 NaN: each window takes its
+    // last NaN (position 3) and passes g; channel 0 is untouched.
+    const tg::real nan = std::numeric_limits<tg::real>::quiet_NaN();
+    tg::Generator gen(44);
+    for (const tg::Shape& xs :
+         {tg::Shape{1, 2, 2, 8}, tg::Shape{2, 2, 5, 11}, tg::Shape{1, 2, 4, 19}}) {
+        CAPTURE(tg::shape_str(xs));
+        Array x = tg::uniform(xs, -1, 1, gen);
+        x(xs[0] - 1, 1, xs[2] - 1, 3) = nan;
+        const Array gamma = tg::uniform({2}, 0.5, 2, gen), beta = tg::uniform({2}, -1, 1, gen);
+        const Array g = tg::uniform({xs[0], 2, xs[2] / 2, xs[3] / 2}, -1, 1, gen);
+        const BnPoolRun r = bn_pool_kernels(x, gamma, beta, g);
+        tgtest::KernelsGuard guard(tg::Kernels::fast);
+        const Tensor xt(x, true), gt(gamma, true), bt(beta, true);
+        tg::Tape tape;
+        const Tensor y = three_ops({xt, gt, bt});
+        tape.backward(y, g);
+        const std::size_t OL = (xs[2] / 2) * (xs[3] / 2);
+        for (std::size_t n = 0; n < xs[0]; ++n) {
+            for (std::size_t o = 0; o < OL; ++o)
+                CHECK(r.window[(n * 2 + 1) * OL + o] == 3);
+        }
+        const auto same = [](const Array& a, const Array& b) {  // NaN where NaN, else equal
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                const tg::real u = a.data()[i], v = b.data()[i];
+                if (std::isnan(u) != std::isnan(v) || (!std::isnan(u) && u != v)) return false;
+            }
+            return a.shape() == b.shape();
+        };
+        CHECK(same(r.y, y.value()));
+        CHECK(same(r.dx, xt.grad()));
+        CHECK(same(r.dgamma, gt.grad()));
+        CHECK(same(r.dbeta, bt.grad()));
+        CHECK(std::isnan(r.y(0, 1, 0, 0)));
+        CHECK(!std::isnan(r.dbeta(1)));  // Σdz = Σg: relu's backward passes g at a NaN
+    }
+}
+
+TEST_CASE(
     "fast vs reference: batch_norm_relu_max_pool2d bit for bit against the fast three ops on 2 "
     "threads, on the benchmark's two block shapes (the fused kernels split planes, the unfused "
     "channels)") {

@@ -147,6 +147,123 @@ void unsplit_rows(const real* __restrict top, const real* __restrict bottom, std
     }
 }
 
+// The row-block path, for planes with at least four windows per row (OW >= 4: conv1's block,
+// OW = 13, and conv2's, OW = 5, in the benchmark's CNN). Blocks of four windows of one window
+// row, straight from x (forward) or into the plane's dz (backward), as GCC/Clang vectors: a
+// row's last block starts at OW − 4 and overlaps the one before (its windows are computed
+// twice, with the same result), so there is no scalar tail. The split layout above stayed
+// for OW < 4 and for a forward plane holding a NaN. Per window the same expressions as
+// normalise_rows and pool_windows (the same bits); written that way, GCC vectorised
+// pool_windows' loop with stride-2 loads and spent 11 instructions per window on it, and
+// normalise_rows' 26- or 10-value rows went to scalar tails (docs/performance.md).
+static_assert(kLanes == 8, "a block is 2 rows of kLanes values: 4 windows");
+using Lanes4 = RealHalf;  // one value per window of a block (sums.hpp: kLanes / 2 reals)
+using Mask4 = decltype(Lanes4{} < Lanes4{});
+using Mask8 = decltype(RealLanes{} < RealLanes{});
+using MaskLane = std::remove_cvref_t<decltype(Mask8{}[0])>;  // int32 (float) or int64 (double)
+using Bytes4 = std::uint8_t __attribute__((vector_size(4)));
+
+/// One block: windows j .. j + 3 of the window row whose top row is x0 and bottom row x1
+/// (both from column 2j): y and the window bytes as pool_windows writes them; nan |= the
+/// lanes that hold a NaN. (nan by reference: a returned vector wider than the target's
+/// registers draws GCC's -Wpsabi warning.)
+inline void pool_block(const real* __restrict x0, const real* __restrict x1, const Normalise& norm,
+                       real* __restrict y, std::uint8_t* __restrict window, Mask8& nan) {
+    RealLanes t, b;
+    __builtin_memcpy(&t, x0, sizeof t);
+    __builtin_memcpy(&b, x1, sizeof b);
+    t = norm.gamma * (((t - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
+    b = norm.gamma * (((b - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
+    const Lanes4 a0 = __builtin_shufflevector(t, t, 0, 2, 4, 6);  // window positions 0 .. 3
+    const Lanes4 a1 = __builtin_shufflevector(t, t, 1, 3, 5, 7);
+    const Lanes4 a2 = __builtin_shufflevector(b, b, 0, 2, 4, 6);
+    const Lanes4 a3 = __builtin_shufflevector(b, b, 1, 3, 5, 7);
+    // m = std::max(std::max(a0, a1), std::max(a2, a3)), std::max(p, q) = p < q ? q : p
+    // (as `?:` on the vectors, which GCC makes a max or a blend; as masks and ors it did not)
+    const Lanes4 m01 = a0 < a1 ? a1 : a0, m23 = a2 < a3 ? a3 : a2;
+    const Lanes4 m = m01 < m23 ? m23 : m01;
+    const Mask4 not0 = a0 != m, not1 = a1 != m, not2 = a2 != m, no_gradient = m <= Lanes4{};
+    // the first position equal to m: 0 - (-1 where not position 0) - (-1 where not 0 or 1) -
+    // (-1 where not 0, 1 or 2), plus kNoGradient (with the NaN test below written as one
+    // compare: conv1's block at batch 512, forward 15.0 -> 14.5 M instructions)
+    static_assert(kNoGradient == 4);
+    const Mask4 not01 = not0 & not1, not012 = not01 & not2;
+    const Mask4 pos = Mask4{} - not0 - not01 - not012 - (no_gradient << 2);
+    const Lanes4 relu_m = no_gradient ? Lanes4{} : m;
+    // the low byte of each lane (__builtin_convertvector took GCC 14 instructions, this one
+    // shuffle). __builtin_bit_cast, here and below: std::bit_cast returns the vector from a
+    // function, which draws GCC's -Wpsabi where the target's registers are narrower.
+    using MaskBytes = std::uint8_t __attribute__((vector_size(sizeof(Mask4))));
+    constexpr int S = sizeof(Mask4) / 4,
+                  low = std::endian::native == std::endian::little ? 0 : S - 1;
+    const MaskBytes pos_bytes = __builtin_bit_cast(MaskBytes, pos);
+    const Bytes4 bytes =
+        __builtin_shufflevector(pos_bytes, pos_bytes, low, S + low, 2 * S + low, 3 * S + low);
+    __builtin_memcpy(y, &relu_m, sizeof relu_m);
+    __builtin_memcpy(window, &bytes, sizeof bytes);
+    // a NaN in t or b makes t + b NaN (so may ±inf, a false alarm that redoes the plane)
+    const RealLanes tb = t + b;
+    nan |= tb != tb;
+}
+
+/// The windows of one plane x [H, W] (OW >= 4) block by block: y [OH·OW] and the window
+/// bytes. Returns whether the plane holds a NaN in a window (then the caller redoes it).
+inline bool pool_plane(const real* __restrict x, std::size_t W, std::size_t OH, std::size_t OW,
+                       const Normalise& norm, real* __restrict y, std::uint8_t* __restrict window) {
+    Mask8 nan = {};
+    for (std::size_t i = 0; i < OH; ++i) {
+        const real* x0 = x + 2 * i * W;
+        const real* x1 = x0 + W;
+        real* yi = y + i * OW;
+        std::uint8_t* wi = window + i * OW;
+        std::size_t j = 0;
+        for (; j + 4 <= OW; j += 4)
+            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, nan);
+        if (j < OW) {
+            j = OW - 4;
+            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, nan);
+        }
+    }
+    bool any = false;
+    for (std::size_t k = 0; k < kLanes; ++k)
+        any |= nan[k] != 0;
+    return any;
+}
+
+/// ∂L/∂z of one plane (OW >= 4), block by block: g[o] at window o's position window[o], +0 at
+/// its other three and at all four where the byte has kNoGradient, as windows_dz (the bits of
+/// g, or +0). For each block, emit(at, d0, d1) with d0 = dz at plane offsets at .. at + 7 (a
+/// top row of windows) and d1 at at + W .. at + W + 7 (their bottom row); a row's last block
+/// overlaps the one before. A last row or column no window covers is left to the caller.
+template <class Emit>
+inline void dz_blocks(const real* __restrict g, const std::uint8_t* __restrict window,
+                      std::size_t W, std::size_t OH, std::size_t OW, const Emit& emit) {
+    const Mask8 top = {0, 1, 0, 1, 0, 1, 0, 1}, bottom = top + 2;  // positions, column by column
+    // The four bytes as one 32-bit word in every lane, shifted so that column k's lane holds
+    // window k/2's byte (__builtin_convertvector of the bytes took GCC 11 instructions).
+    Mask8 shift;
+    for (int k = 0; k < 8; ++k)
+        shift[k] = 8 * (std::endian::native == std::endian::little ? k / 2 : 3 - k / 2);
+    const auto block = [&](std::size_t i, std::size_t j) {
+        Lanes4 g4;
+        std::uint32_t b4;
+        __builtin_memcpy(&g4, g + i * OW + j, sizeof g4);
+        __builtin_memcpy(&b4, window + i * OW + j, sizeof b4);
+        const Mask8 gv =
+            __builtin_bit_cast(Mask8, __builtin_shufflevector(g4, g4, 0, 0, 1, 1, 2, 2, 3, 3));
+        const Mask8 pos = ((Mask8{} + static_cast<MaskLane>(b4)) >> shift) & 0xff;
+        const RealLanes d0 = __builtin_bit_cast(RealLanes, gv & (pos == top));
+        const RealLanes d1 = __builtin_bit_cast(RealLanes, gv & (pos == bottom));
+        emit(2 * i * W + 2 * j, d0, d1);
+    };
+    for (std::size_t i = 0; i < OH; ++i) {
+        std::size_t j = 0;
+        for (; j + 4 <= OW; j += 4)
+            block(i, j);
+        if (j < OW) block(i, OW - 4);
+    }
+}
+
 /// Every plane's lane sums (sums.hpp's lane_sums) of x [N, C, ...], kept while
 /// the planes are summed in any order on any thread, then added up per channel
 /// in the order of add_sums called plane after plane (n = 0, 1, ...): the
@@ -235,7 +352,10 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* 
         real* top = z_plane.data();
         real* bottom = top + 2 * OL;
         for (std::size_t p = p_begin; p < p_end; ++p) {
-            normalise_rows(x + p * L, W, OH, OW, norm[p % C], top, bottom);
+            const real* xp = x + p * L;
+            if (OW >= 4 && !pool_plane(xp, W, OH, OW, norm[p % C], y + p * OL, window + p * OL))
+                continue;
+            normalise_rows(xp, W, OH, OW, norm[p % C], top, bottom);  // OW < 4, or a NaN
             pool_windows(top, bottom, OL, y + p * OL, window + p * OL);
         }
     });
@@ -258,6 +378,14 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
     // window covers (odd H or W) is not written: it stays the zero the buffer
     // starts as.
     const auto plane_dz = [=](std::size_t p, real* split, real* dzp) {
+        if (OW >= 4) {
+            dz_blocks(g + p * OL, window + p * OL, W, OH, OW,
+                      [dzp, W](std::size_t at, const RealLanes& d0, const RealLanes& d1) {
+                          __builtin_memcpy(dzp + at, &d0, sizeof d0);
+                          __builtin_memcpy(dzp + at + W, &d1, sizeof d1);
+                      });
+            return;
+        }
         real* top = split;
         real* bottom = top + 2 * OL;
         windows_dz(g + p * OL, window + p * OL, OL, top, bottom);
@@ -309,18 +437,48 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
             for (std::size_t p = p_begin; p < p_end; ++p) {
                 const real* xp = x + p * L;
                 real* dxp = dx + p * L;
-                const real* dzp = buffer.data() + 4 * OL;
-                plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
                 const Normalise z = norm[p % C];
                 const Terms t = terms[p % C];
-                for (std::size_t l = 0; l < L; ++l) {
-                    const real xhat = z.xhat(xp[l]);
-                    const real dxhat = dzp[l] * t.gc;
-                    real d = Bf * dxhat;           // term 1: B·dx̂
+                // out = dx from x and dz: values or vectors (by reference: a vector passed or
+                // returned by value draws GCC's -Wpsabi where the target's registers are narrower)
+                const auto dx_of = [z, t, Bf](const auto& xv, const auto& dz, auto& out) {
+                    const auto xhat = ((xv - z.mu.hi) - z.mu.lo) * z.inv;
+                    const auto dxhat = dz * t.gc;
+                    auto d = Bf * dxhat;           // term 1: B·dx̂
                     d -= t.sum_dxhat;              // term 2: Σdx̂
                     d -= xhat * t.sum_dxhat_xhat;  // term 3: x̂·Σ(dx̂·x̂)
-                    dxp[l] = t.k * d;
+                    out = t.k * d;
+                };
+                if (OW >= 8) {
+                    // dz block by block, in registers, and dx from it there (the blocks'
+                    // rows, then the last column and row no window covers: dz = +0). Not
+                    // for OW < 8: the overlapping last block computes dx again for up to 3
+                    // of a row's windows; callgrind, one call at batch 512: OW = 13,
+                    // 18.4 -> 17.8 M instructions, but OW = 5 (3 of 5 again) 9.9 -> 11.1 M.
+                    const auto dx_row = [xp, dxp, &dx_of](std::size_t at, const RealLanes& dz) {
+                        RealLanes xv;
+                        __builtin_memcpy(&xv, xp + at, sizeof xv);
+                        RealLanes d;
+                        dx_of(xv, dz, d);
+                        __builtin_memcpy(dxp + at, &d, sizeof d);
+                    };
+                    dz_blocks(
+                        g + p * OL, window + p * OL, W, OH, OW,
+                        [W, &dx_row](std::size_t at, const RealLanes& d0, const RealLanes& d1) {
+                            dx_row(at, d0);
+                            dx_row(at + W, d1);
+                        });
+                    if (W % 2 == 1)
+                        for (std::size_t r = 0; r < 2 * OH; ++r)
+                            dx_of(xp[r * W + W - 1], real(0), dxp[r * W + W - 1]);
+                    for (std::size_t l = 2 * OH * W; l < L; ++l)  // odd H
+                        dx_of(xp[l], real(0), dxp[l]);
+                    continue;
                 }
+                const real* dzp = buffer.data() + 4 * OL;
+                plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
+                for (std::size_t l = 0; l < L; ++l)
+                    dx_of(xp[l], dzp[l], dxp[l]);
             }
         });
 }

@@ -11,33 +11,24 @@
 // order, the threads taking consecutive planes (a split by channel read each
 // channel's planes C·H·W apart, runs of 2.7 KB or 0.5 KB in the benchmark's
 // CNN, and ran at a fraction of the cache's rate at batch 512):
-//   forward  pass 1: each plane's partial sums of x − K (K = its channel's
-//   first value) and
-//                    their squares, kept per plane, then added up per channel
-//                    in plane order: μ_B, σ²_B (reads x);
-//            pass 2: plane by plane, z = γ x̂ + β into a one-plane buffer per
-//            thread (in the
-//                    cache), the windows' top rows apart from their bottom rows
-//                    so that the pool is one loop over the plane's windows (a
-//                    loop per row of 13 or 5 windows stayed scalar), then each
-//                    window's maximum, relu, and one byte per output: the
-//                    window position of the maximum, and whether relu passes a
-//                    gradient (reads x, writes the quarter-size y and the
-//                    bytes);
-//   backward pass 1: plane by plane, dz (g at each window's maximum where y >
-//   0, 0 elsewhere)
-//                    into a one-plane buffer per thread (all four positions of
-//                    each window in one loop over the windows, split into top
-//                    and bottom rows as in the forward, then copied row by row
-//                    into the plane), then the plane's partial sums of dz and
-//                    dz·x̂, added up per channel as in the forward (reads g, the
-//                    bytes and x);
-//            pass 2: plane by plane, dz made again, and dx = 1/B · invstd ·
-//            (B·dx̂ − Σdx̂ −
-//                    x̂·Σ(dx̂·x̂)) (reads g, the bytes and x, writes dx). Making
-//                    dz again reads a quarter of a plane of g and of bytes;
-//                    keeping it (the version before) wrote and read a whole
-//                    plane.
+// Forward pass 1: each plane's partial sums of x − K (K = its channel's first value) and their
+//   squares, kept per plane, then added up per channel in plane order: μ_B, σ²_B (reads x).
+// Forward pass 2, plane by plane: z = γ x̂ + β, each window's maximum, relu, and one byte per
+//   output: the window position of the maximum, and whether relu passes a gradient (reads x,
+//   writes the quarter-size y and the bytes). With four or more windows per row (OW >= 4: the
+//   benchmark's 13 and 5) in blocks of four windows of one window row, straight from x in
+//   vector registers, a row's last block overlapping the one before; with fewer, or for a
+//   plane holding a NaN, through a one-plane buffer per thread holding the windows' top rows
+//   apart from their bottom rows, so that the pool is one loop over the plane's windows.
+// Backward pass 1, plane by plane: dz (g at each window's maximum where y > 0, 0 elsewhere) into
+//   a one-plane buffer per thread (OW >= 4: block by block from g and the bytes; else through
+//   the split layout and row copies), then the plane's partial sums of dz and dz·x̂, added up
+//   per channel as in the forward (reads g, the bytes and x).
+// Backward pass 2, plane by plane: dz made again, and dx = 1/B · invstd · (B·dx̂ − Σdx̂ −
+//   x̂·Σ(dx̂·x̂)) (reads g, the bytes and x, writes dx); with OW >= 8 straight from each block's
+//   dz in registers, with fewer windows through the plane buffer. Making dz again reads a
+//   quarter of a plane of g and of bytes; keeping it (a version before) wrote and read a
+//   whole plane.
 // The numbers are those of fast batch_norm_{forward,backward} and
 // relu_max_pool2x2_{forward, backward}, bit for bit, at any thread count: the
 // same expressions (no FMA contraction: CMakeLists.txt) and the same sums in
