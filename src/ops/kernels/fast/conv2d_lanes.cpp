@@ -239,35 +239,48 @@ struct LanesConv {
 };
 
 struct LanesTile {
-    const real* inp;  // inp[0, h, w0]: the tile's first pixel, filter tap (0, 0), plane i = 0
+    const real* inp;  // grid tiles: the tile's first pixel, tap (0, 0), plane 0; pixel tiles: inp
     std::size_t plane, wpi;  // numbers per plane of inp, row stride of inp
     std::size_t in, kh, kw;
     const real* wl;  // wl [I, kH, kW, KV V]
     real* out;       // the tile's pixels, channels last [RB, KV V]
+    std::array<std::size_t, kMaxRB> off;  // pixel tiles: pixel r's tap (0, 0) at inp + off[r]
 };
 
-/// out[r, :] = sum_{i, p, q} inp[i, h + p, w0 + r + q] wl[i, p, q, :] for r < RB.
-template <std::size_t KV, std::size_t RB>
+/// out[r, :] = sum_{i, p, q} inp[off[r] + i plane + p wpi + q] wl[i, p, q, :] for r < RB: any
+/// RB output pixels (consecutive in [OH, OW] order, so a tile may run over the end of a row).
+/// KH and KW are the filter's size when fixed at compile time (the chapter's 3x3 and 5x5: the
+/// taps unrolled, every accumulator, the KV filter vectors and the broadcast in registers), 0
+/// when read from the tile.
+template <std::size_t KV, std::size_t RB, std::size_t KH, std::size_t KW>
 void lanes_tile(const LanesTile& t) {
     constexpr std::size_t KP = KV * V;
+    const std::size_t kh = KH > 0 ? KH : t.kh, kw = KW > 0 ? KW : t.kw;
+    std::array<std::size_t, RB> off;
+    for (std::size_t r = 0; r < RB; ++r)
+        off[r] = t.off[r];
     std::array<std::array<Batch, KV>, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         for (std::size_t v = 0; v < KV; ++v)
             acc[r][v] = Batch(real(0));
+    const real* wr = t.wl;
     for (std::size_t i = 0; i < t.in; ++i) {
-        for (std::size_t p = 0; p < t.kh; ++p) {
-            const real* xr = t.inp + i * t.plane + p * t.wpi;
-            const real* wr = t.wl + (i * t.kh + p) * t.kw * KP;
-            for (std::size_t q = 0; q < t.kw; ++q) {
+        const real* xi = t.inp + i * t.plane;
+#pragma GCC unroll 8
+        for (std::size_t p = 0; p < kh; ++p) {
+            const real* xr = xi + p * t.wpi;
+#pragma GCC unroll 8
+            for (std::size_t q = 0; q < kw; ++q) {
                 std::array<Batch, KV> wv;
                 for (std::size_t v = 0; v < KV; ++v)
                     wv[v] = Batch::load_unaligned(wr + q * KP + v * V);
                 for (std::size_t r = 0; r < RB; ++r) {
-                    const Batch xv(xr[q + r]);
+                    const Batch xv(xr[off[r] + q]);
                     for (std::size_t v = 0; v < KV; ++v)
                         acc[r][v] = fma(xv, wv[v], acc[r][v]);
                 }
             }
+            wr += kw * KP;
         }
     }
     for (std::size_t r = 0; r < RB; ++r)
@@ -277,14 +290,21 @@ void lanes_tile(const LanesTile& t) {
 
 using LanesTileKernel = void (*)(const LanesTile&);
 
-template <std::size_t KV, std::size_t... I>
+template <std::size_t KV, std::size_t KH, std::size_t KW, std::size_t... I>
 constexpr std::array<LanesTileKernel, sizeof...(I)> lanes_tiles(std::index_sequence<I...>) {
-    return {&lanes_tile<KV, I + 1>...};
+    return {&lanes_tile<KV, I + 1, KH, KW>...};
 }
 
-LanesTileKernel lanes_kernel(std::size_t kv, std::size_t rb) {
-    static constexpr auto one = lanes_tiles<1>(std::make_index_sequence<kMaxRB>{});
-    static constexpr auto two = lanes_tiles<2>(std::make_index_sequence<kMaxRB>{});
+/// lanes_tile<kv, rb, ...>: the unrolled 3x3 and 5x5 kernels for those filters, the general
+/// one otherwise.
+LanesTileKernel lanes_kernel(std::size_t kv, std::size_t rb, std::size_t kh, std::size_t kw) {
+    using Seq = std::make_index_sequence<kMaxRB>;
+    static constexpr auto one = lanes_tiles<1, 0, 0>(Seq{});
+    static constexpr auto two = lanes_tiles<2, 0, 0>(Seq{});
+    static constexpr auto two3 = lanes_tiles<2, 3, 3>(Seq{});
+    static constexpr auto two5 = lanes_tiles<2, 5, 5>(Seq{});
+    if (kv == 2 && kh == 3 && kw == 3) return two3[rb - 1];
+    if (kv == 2 && kh == 5 && kw == 5) return two5[rb - 1];
     return (kv == 1 ? one : two)[rb - 1];
 }
 
@@ -463,16 +483,19 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
         pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, buffer);
         padded = buffer;
     }
-    const std::size_t most = std::min(kMaxRB, max_tile(t.kv));
-    const std::size_t row_parts = (ow + most - 1) / most;
-    real* rows = room(ws.dxt, oh * ow * kp);
-    for (std::size_t h = 0; h < oh; ++h) {
-        for (std::size_t k = 0; k < row_parts; ++k) {
-            const auto [w0, rb] = part_of(ow, row_parts, k);
-            tile.inp = padded + h * wpi + w0;
-            tile.out = rows + (h * ow + w0) * kp;
-            lanes_kernel(t.kv, rb)(tile);
-        }
+    // the OH OW pixels in [OH, OW] order cut into near-equal tiles the registers hold (a
+    // tile may run from one row into the next: 121 pixels are 21 tiles of 5 or 6, not 11
+    // rows of 6 + 5)
+    const std::size_t most = std::min(kMaxRB, max_tile(t.kv)), pixels = oh * ow;
+    const std::size_t tiles = (pixels + most - 1) / most;
+    real* rows = room(ws.dxt, pixels * kp);
+    tile.inp = padded;
+    for (std::size_t k = 0; k < tiles; ++k) {
+        const auto [l0, rb] = part_of(pixels, tiles, k);
+        for (std::size_t r = 0; r < rb; ++r)
+            tile.off[r] = (l0 + r) / ow * wpi + (l0 + r) % ow;
+        tile.out = rows + l0 * kp;
+        lanes_kernel(t.kv, rb, t.kh, t.kw)(tile);
     }
     planes_from_lanes(rows, kp, ow, t.out, oh, ow, bias, out);
 }
