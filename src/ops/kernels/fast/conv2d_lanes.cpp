@@ -99,9 +99,66 @@ void pad_planes(const real* src, std::size_t planes, std::size_t h, std::size_t 
     const std::size_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
     std::fill(dst, dst + planes * hp * wp, real(0));
     for (std::size_t c = 0; c < planes; ++c)
-        for (std::size_t i = 0; i < h; ++i)
-            std::memcpy(dst + (c * hp + i + pad_h) * wp + pad_w, src + (c * h + i) * w,
-                        w * sizeof(real));
+        for (std::size_t i = 0; i < h; ++i) {
+            const real* from = src + (c * h + i) * w;
+            real* to = dst + (c * hp + i + pad_h) * wp + pad_w;
+            if (w < V) {
+                std::memcpy(to, from, w * sizeof(real));
+                continue;
+            }
+            // rows of a dozen numbers: whole vectors (the last overlapping the one before it)
+            // instead of a call to memcpy per row
+            for (std::size_t j0 = 0; j0 < w; j0 += V) {
+                const std::size_t j = std::min(j0, w - V);
+                Batch::load_unaligned(from + j).store_unaligned(to + j);
+            }
+        }
+}
+
+/// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
+/// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
+/// that only the branch for the compiled width and type is instantiated.)
+template <class B>
+void transpose_block(std::array<B, B::size>& r) {
+    using T = typename B::value_type;
+    constexpr std::size_t N = B::size;
+#if defined(__AVX__)
+    if constexpr (sizeof(B) == 32 && std::is_same_v<T, float>) {
+        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        r[0] = B(_mm256_permute2f128_ps(s0, s4, 0x20));
+        r[1] = B(_mm256_permute2f128_ps(s1, s5, 0x20));
+        r[2] = B(_mm256_permute2f128_ps(s2, s6, 0x20));
+        r[3] = B(_mm256_permute2f128_ps(s3, s7, 0x20));
+        r[4] = B(_mm256_permute2f128_ps(s0, s4, 0x31));
+        r[5] = B(_mm256_permute2f128_ps(s1, s5, 0x31));
+        r[6] = B(_mm256_permute2f128_ps(s2, s6, 0x31));
+        r[7] = B(_mm256_permute2f128_ps(s3, s7, 0x31));
+        return;
+    } else if constexpr (sizeof(B) == 32 && std::is_same_v<T, double>) {
+        const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = B(_mm256_permute2f128_pd(t0, t2, 0x20));
+        r[1] = B(_mm256_permute2f128_pd(t1, t3, 0x20));
+        r[2] = B(_mm256_permute2f128_pd(t0, t2, 0x31));
+        r[3] = B(_mm256_permute2f128_pd(t1, t3, 0x31));
+        return;
+    }
+#endif
+    alignas(sizeof(B)) std::array<T, N * N> block;
+    for (std::size_t a = 0; a < N; ++a)
+        r[a].store_aligned(block.data() + a * N);
+    for (std::size_t a = 0; a < N; ++a)
+        for (std::size_t b = a + 1; b < N; ++b)
+            std::swap(block[a * N + b], block[b * N + a]);
+    for (std::size_t a = 0; a < N; ++a)
+        r[a] = B::load_aligned(block.data() + a * N);
 }
 
 // ---- weight gradient ----
@@ -176,17 +233,39 @@ WeightTiling weight_tiling(const DirectConvShape& s, std::size_t obv) {
     return {(rows + pb - 1) / pb, q_parts};
 }
 
+/// gt [L, op] = g [O, L] transposed, zeros in lanes o >= O. By V x V blocks in registers where
+/// O fills whole vectors and L >= V (the last block of positions overlapping the one before
+/// it: it writes the same numbers again), number by number otherwise.
+void lanes_from_planes(const real* g, std::size_t o_count, std::size_t L, std::size_t op,
+                       real* gt) {
+    if (o_count == op && L >= V) {
+        std::array<Batch, V> r;
+        for (std::size_t l0 = 0; l0 < L; l0 += V) {
+            const std::size_t l = std::min(l0, L - V);
+            for (std::size_t o0 = 0; o0 < o_count; o0 += V) {
+                for (std::size_t a = 0; a < V; ++a)
+                    r[a] = Batch::load_unaligned(g + (o0 + a) * L + l);
+                transpose_block(r);  // r[a]: position l + a, filters o0 .. o0 + V - 1
+                for (std::size_t a = 0; a < V; ++a)
+                    r[a].store_unaligned(gt + (l + a) * op + o0);
+            }
+        }
+        return;
+    }
+    for (std::size_t l = 0; l < L; ++l) {
+        for (std::size_t o = 0; o < o_count; ++o)
+            gt[l * op + o] = g[o * L + l];
+        for (std::size_t o = o_count; o < op; ++o)
+            gt[l * op + o] = 0;
+    }
+}
+
 /// Adds one image to dWt [C kH, kW, O'] (if dwt) and dbt [O'] (if dbt).
 void weight_image(const DirectConvShape& s, const WeightTiling& tiling, std::size_t obv,
                   const real* x, const real* g, real* dwt, real* dbt, Workspace& ws) {
     const std::size_t op = obv * V, oh = s.oh(), ow = s.ow(), L = oh * ow;
     real* gt = room(ws.gt, L * op);
-    for (std::size_t l = 0; l < L; ++l) {  // gt [L, O'] = g [O, L] transposed, zeros past O
-        for (std::size_t o = 0; o < s.o; ++o)
-            gt[l * op + o] = g[o * L + l];
-        for (std::size_t o = s.o; o < op; ++o)
-            gt[l * op + o] = 0;
-    }
+    lanes_from_planes(g, s.o, L, op, gt);
     if (dbt) {  // dbt[o] += sum_l gt[l, o], position by position; the two vectors side by side
         Batch first = Batch::load_unaligned(dbt), second(real(0));
         if (obv > 1) second = Batch::load_unaligned(dbt + V);
@@ -320,16 +399,20 @@ constexpr std::size_t grid_tile() {
 /// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
 /// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
-template <std::size_t KW>
+/// KH is the filter height when fixed at compile time (3 or 5, with KW the same: the filter
+/// rows unrolled), 0 when read from the tile.
+template <std::size_t KW, std::size_t KH = 0>
 void lanes_grid_tile(const LanesTile& t) {
     constexpr std::size_t RB = grid_tile<KW>();
+    const std::size_t kh = KH > 0 ? KH : t.kh;
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         acc[r] = Batch(real(0));
     for (std::size_t i = 0; i < t.in; ++i) {
-        for (std::size_t p = 0; p < t.kh; ++p) {
+#pragma GCC unroll 8
+        for (std::size_t p = 0; p < kh; ++p) {
             const real* xr = t.inp + i * t.plane + p * t.wpi;
-            const real* wr = t.wl + (i * t.kh + p) * KW * V;
+            const real* wr = t.wl + (i * kh + p) * KW * V;
             std::array<Batch, KW> wv;
             for (std::size_t q = 0; q < KW; ++q)
                 wv[q] = Batch::load_unaligned(wr + q * V);
@@ -347,13 +430,15 @@ void lanes_grid_tile(const LanesTile& t) {
         acc[r].store_unaligned(t.out + r * V);
 }
 
-/// lanes_grid_tile<kW> and its tile size.
+/// lanes_grid_tile<kW> (unrolled over the filter rows for 3x3 and 5x5) and its tile size.
 struct GridKernel {
     LanesTileKernel run;
     std::size_t rb;
 };
 
-GridKernel grid_kernel(std::size_t kw) {
+GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
+    if (kh == 3 && kw == 3) return {lanes_grid_tile<3, 3>, grid_tile<3>()};
+    if (kh == 5 && kw == 5) return {lanes_grid_tile<5, 5>, grid_tile<5>()};
     switch (kw) {
         case 1:
             return {lanes_grid_tile<1>, grid_tile<1>()};
@@ -370,52 +455,6 @@ GridKernel grid_kernel(std::size_t kw) {
         default:  // supports() caps kW at kMaxDirectKw = 7
             return {lanes_grid_tile<7>, grid_tile<7>()};
     }
-}
-
-/// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
-/// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
-/// that only the branch for the compiled width and type is instantiated.)
-template <class B>
-void transpose_block(std::array<B, B::size>& r) {
-    using T = typename B::value_type;
-    constexpr std::size_t N = B::size;
-#if defined(__AVX__)
-    if constexpr (sizeof(B) == 32 && std::is_same_v<T, float>) {
-        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        r[0] = B(_mm256_permute2f128_ps(s0, s4, 0x20));
-        r[1] = B(_mm256_permute2f128_ps(s1, s5, 0x20));
-        r[2] = B(_mm256_permute2f128_ps(s2, s6, 0x20));
-        r[3] = B(_mm256_permute2f128_ps(s3, s7, 0x20));
-        r[4] = B(_mm256_permute2f128_ps(s0, s4, 0x31));
-        r[5] = B(_mm256_permute2f128_ps(s1, s5, 0x31));
-        r[6] = B(_mm256_permute2f128_ps(s2, s6, 0x31));
-        r[7] = B(_mm256_permute2f128_ps(s3, s7, 0x31));
-        return;
-    } else if constexpr (sizeof(B) == 32 && std::is_same_v<T, double>) {
-        const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
-        const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
-        r[0] = B(_mm256_permute2f128_pd(t0, t2, 0x20));
-        r[1] = B(_mm256_permute2f128_pd(t1, t3, 0x20));
-        r[2] = B(_mm256_permute2f128_pd(t0, t2, 0x31));
-        r[3] = B(_mm256_permute2f128_pd(t1, t3, 0x31));
-        return;
-    }
-#endif
-    alignas(sizeof(B)) std::array<T, N * N> block;
-    for (std::size_t a = 0; a < N; ++a)
-        r[a].store_aligned(block.data() + a * N);
-    for (std::size_t a = 0; a < N; ++a)
-        for (std::size_t b = a + 1; b < N; ++b)
-            std::swap(block[a * N + b], block[b * N + a]);
-    for (std::size_t a = 0; a < N; ++a)
-        r[a] = B::load_aligned(block.data() + a * N);
 }
 
 /// out[k, h, w] = rows[(h rs + w) kp + k] (+ bias[k] if bias) for k < K, h < OH, w < OW: the
@@ -461,7 +500,7 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
     tile.plane = hpi * wpi, tile.wpi = wpi, tile.in = t.in, tile.kh = t.kh, tile.kw = t.kw;
     tile.wl = wl;
     if (t.kv == 1) {
-        const GridKernel kernel = grid_kernel(t.kw);
+        const GridKernel kernel = grid_kernel(t.kh, t.kw);
         const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
         // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
         const std::size_t size = t.in * hpi * wpi, slack = kernel.rb + t.kw;
