@@ -3,7 +3,8 @@
 //
 // Weight gradient, one image at a time, added to the block's dWt [C kH, kW, O'] (dW with the
 // filters last, O' = O rounded up to whole vectors, lanes o >= O held at 0):
-//   gt [L, O'] = g [O, L] transposed (zeros in lanes o >= O)
+//   gt [L, O'] = g [O, L] transposed (zeros in lanes o >= O; by V x V register blocks when O
+//   fills whole vectors)
 //   dWt[c kH + p, q, :] += sum_{i, j} xp[c, i + p, j + q] gt[i OW + j, :]
 // A tile is PB filter rows (c, p) x QB taps q of each: PB QB x O'/V accumulators stay in
 // registers while the positions stream past; each position loads O'/V vectors of gt and
@@ -18,11 +19,14 @@
 // W[o, :, kH-1-p', kW-1-q'] (C' = C rounded up), and g is padded by kH-1-pad_h rows and
 // kW-1-pad_w columns to gp:
 //   dxt[h W + w, :] = sum_{o, p', q'} gp[o, h + p', w + q'] wl[o, p', q', :]
-// A tile is RB pixels of one row: RB x K'/V accumulators (K' = O' or C'); each tap loads K'/V
+// A tile is RB output pixels, consecutive in [OH, OW] order (a tile may run from the end of
+// one row into the next): RB x K'/V accumulators (K' = O' or C'); each tap loads K'/V
 // vectors of wl and broadcasts RB numbers of the input, K'/V + RB loads for K'/V x RB
-// multiply-adds. With one vector of channels the tile runs along the grid of the
-// padded rows instead and shares each broadcast between the kW taps that need it. The
-// channels-last result is transposed back to [K, OH, OW] by V x V blocks in registers.
+// multiply-adds. For 3x3 and 5x5 filters the taps are unrolled at compile time (with the
+// filter size read at run time GCC kept the accumulators on the stack). With one vector of
+// channels the tile runs along the grid of the padded rows instead and shares each broadcast
+// between the kW taps that need it. The channels-last result is transposed back to
+// [K, OH, OW] by V x V blocks in registers.
 #include "conv2d_lanes.hpp"
 
 #include <algorithm>
@@ -321,8 +325,8 @@ struct LanesTile {
     const real* inp;  // grid tiles: the tile's first pixel, tap (0, 0), plane 0; pixel tiles: inp
     std::size_t plane, wpi;  // numbers per plane of inp, row stride of inp
     std::size_t in, kh, kw;
-    const real* wl;  // wl [I, kH, kW, KV V]
-    real* out;       // the tile's pixels, channels last [RB, KV V]
+    const real* wl;                       // wl [I, kH, kW, KV V]
+    real* out;                            // the tile's pixels, channels last [RB, KV V]
     std::array<std::size_t, kMaxRB> off;  // pixel tiles: pixel r's tap (0, 0) at inp + off[r]
 };
 
