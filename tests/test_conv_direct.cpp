@@ -275,6 +275,33 @@ TEST_CASE("conv2d lanes kernels match conv2d on random shapes") {
     CHECK(taken.weight > 10);
 }
 
+TEST_CASE("conv2d lanes kernels: the unrolled 3x3 and 5x5 tiles on random shapes") {
+    // The forward and dx kernels have 3x3 and 5x5 tiles with the taps fixed at compile time,
+    // and the forward's tiles run over the end of an output row; dW transposes g by 8 x 8
+    // blocks when O fills whole registers (O = one or two registers of lanes). Random C, O,
+    // sizes and padding with those filters: C and O up to two registers and a few more (the
+    // layers the kernels decline), images a few pixels wide (fewer pixels than a tile, rows
+    // narrower than a register) up to 23.
+    const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+    tg::Generator gen(2829);
+    const auto pick = [&gen](std::size_t lo, std::size_t hi) {
+        return lo + static_cast<std::size_t>(gen.uniform01() * static_cast<double>(hi - lo + 1));
+    };
+    LanesTaken taken;
+    for (int i = 0; i < 24; ++i) {
+        const std::size_t k = i % 2 == 0 ? 3 : 5, pad = pick(0, k - 1);
+        const std::size_t lo = k > 2 * pad ? k - 2 * pad : 1;
+        const std::size_t o =
+            i % 3 == 0 ? pick(1, 2 * lanes + 3) : (i % 3 == 1 ? lanes : 2 * lanes);
+        check_lanes_shape(
+            shape(pick(1, 9), pick(1, 2 * lanes + 3), pick(lo, 23), pick(lo, 23), o, k, pad), gen,
+            taken);
+    }
+    CHECK(taken.forward > 10);
+    CHECK(taken.input > 10);
+    CHECK(taken.weight > 10);
+}
+
 TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
     tg::Generator gen(8);
     for (const DirectConvShape& s :

@@ -180,7 +180,11 @@ bool conv2d_backward_input_takes_lanes(const Conv2dShape& s) {
 // 9 from other builds; docs/performance.md, "Convolution forward with lanes across output
 // channels"): conv2 (C kH kW = 72, O = 16) ran at 35-50 GFLOP/s against the direct kernel's 34
 // in three runs; conv1 (9 numbers a filter, O = 8) at 19-25 against 21-26: there the
-// transposition of y back to [O, OH, OW] costs what the lanes save.
+// transposition of y back to [O, OH, OW] costs what the lanes save. Re-measured 2026-12-08
+// with the 3x3 and 5x5 tiles unrolled (same command, batch 512, load average 4-7;
+// docs/performance.md, "conv2's lanes kernels with the taps unrolled"): 34-50 GFLOP/s against
+// the direct kernel's 25-30 for the benchmark's conv2, 43-54 against 29-30 for the CNN's (6 ->
+// 16, 5x5), so the rule stands.
 bool conv2d_forward_takes_lanes(const Conv2dShape& s) {
     return conv2d_use_lanes && conv2d_forward_takes_direct(s) && s.k() >= kMinLanesFilter &&
            conv2d_lanes_forward_supports(direct_shape(s), s.stride);

@@ -3,7 +3,8 @@
 //
 // Weight gradient, one image at a time, added to the block's dWt [C kH, kW, O'] (dW with the
 // filters last, O' = O rounded up to whole vectors, lanes o >= O held at 0):
-//   gt [L, O'] = g [O, L] transposed (zeros in lanes o >= O)
+//   gt [L, O'] = g [O, L] transposed (zeros in lanes o >= O; by V x V register blocks when O
+//   fills whole vectors)
 //   dWt[c kH + p, q, :] += sum_{i, j} xp[c, i + p, j + q] gt[i OW + j, :]
 // A tile is PB filter rows (c, p) x QB taps q of each: PB QB x O'/V accumulators stay in
 // registers while the positions stream past; each position loads O'/V vectors of gt and
@@ -18,11 +19,14 @@
 // W[o, :, kH-1-p', kW-1-q'] (C' = C rounded up), and g is padded by kH-1-pad_h rows and
 // kW-1-pad_w columns to gp:
 //   dxt[h W + w, :] = sum_{o, p', q'} gp[o, h + p', w + q'] wl[o, p', q', :]
-// A tile is RB pixels of one row: RB x K'/V accumulators (K' = O' or C'); each tap loads K'/V
+// A tile is RB output pixels, consecutive in [OH, OW] order (a tile may run from the end of
+// one row into the next): RB x K'/V accumulators (K' = O' or C'); each tap loads K'/V
 // vectors of wl and broadcasts RB numbers of the input, K'/V + RB loads for K'/V x RB
-// multiply-adds. With one vector of channels the tile runs along the grid of the
-// padded rows instead and shares each broadcast between the kW taps that need it. The
-// channels-last result is transposed back to [K, OH, OW] by V x V blocks in registers.
+// multiply-adds. For 3x3 and 5x5 filters the taps are unrolled at compile time (with the
+// filter size read at run time GCC kept the accumulators on the stack). With one vector of
+// channels the tile runs along the grid of the padded rows instead and shares each broadcast
+// between the kW taps that need it. The channels-last result is transposed back to
+// [K, OH, OW] by V x V blocks in registers.
 #include "conv2d_lanes.hpp"
 
 #include <algorithm>
@@ -99,9 +103,66 @@ void pad_planes(const real* src, std::size_t planes, std::size_t h, std::size_t 
     const std::size_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
     std::fill(dst, dst + planes * hp * wp, real(0));
     for (std::size_t c = 0; c < planes; ++c)
-        for (std::size_t i = 0; i < h; ++i)
-            std::memcpy(dst + (c * hp + i + pad_h) * wp + pad_w, src + (c * h + i) * w,
-                        w * sizeof(real));
+        for (std::size_t i = 0; i < h; ++i) {
+            const real* from = src + (c * h + i) * w;
+            real* to = dst + (c * hp + i + pad_h) * wp + pad_w;
+            if (w < V) {
+                std::memcpy(to, from, w * sizeof(real));
+                continue;
+            }
+            // rows of a dozen numbers: whole vectors (the last overlapping the one before it)
+            // instead of a call to memcpy per row
+            for (std::size_t j0 = 0; j0 < w; j0 += V) {
+                const std::size_t j = std::min(j0, w - V);
+                Batch::load_unaligned(from + j).store_unaligned(to + j);
+            }
+        }
+}
+
+/// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
+/// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
+/// that only the branch for the compiled width and type is instantiated.)
+template <class B>
+void transpose_block(std::array<B, B::size>& r) {
+    using T = typename B::value_type;
+    constexpr std::size_t N = B::size;
+#if defined(__AVX__)
+    if constexpr (sizeof(B) == 32 && std::is_same_v<T, float>) {
+        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+        const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+        const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+        const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        r[0] = B(_mm256_permute2f128_ps(s0, s4, 0x20));
+        r[1] = B(_mm256_permute2f128_ps(s1, s5, 0x20));
+        r[2] = B(_mm256_permute2f128_ps(s2, s6, 0x20));
+        r[3] = B(_mm256_permute2f128_ps(s3, s7, 0x20));
+        r[4] = B(_mm256_permute2f128_ps(s0, s4, 0x31));
+        r[5] = B(_mm256_permute2f128_ps(s1, s5, 0x31));
+        r[6] = B(_mm256_permute2f128_ps(s2, s6, 0x31));
+        r[7] = B(_mm256_permute2f128_ps(s3, s7, 0x31));
+        return;
+    } else if constexpr (sizeof(B) == 32 && std::is_same_v<T, double>) {
+        const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = B(_mm256_permute2f128_pd(t0, t2, 0x20));
+        r[1] = B(_mm256_permute2f128_pd(t1, t3, 0x20));
+        r[2] = B(_mm256_permute2f128_pd(t0, t2, 0x31));
+        r[3] = B(_mm256_permute2f128_pd(t1, t3, 0x31));
+        return;
+    }
+#endif
+    alignas(sizeof(B)) std::array<T, N * N> block;
+    for (std::size_t a = 0; a < N; ++a)
+        r[a].store_aligned(block.data() + a * N);
+    for (std::size_t a = 0; a < N; ++a)
+        for (std::size_t b = a + 1; b < N; ++b)
+            std::swap(block[a * N + b], block[b * N + a]);
+    for (std::size_t a = 0; a < N; ++a)
+        r[a] = B::load_aligned(block.data() + a * N);
 }
 
 // ---- weight gradient ----
@@ -176,17 +237,39 @@ WeightTiling weight_tiling(const DirectConvShape& s, std::size_t obv) {
     return {(rows + pb - 1) / pb, q_parts};
 }
 
+/// gt [L, op] = g [O, L] transposed, zeros in lanes o >= O. By V x V blocks in registers where
+/// O fills whole vectors and L >= V (the last block of positions overlapping the one before
+/// it: it writes the same numbers again), number by number otherwise.
+void lanes_from_planes(const real* g, std::size_t o_count, std::size_t L, std::size_t op,
+                       real* gt) {
+    if (o_count == op && L >= V) {
+        std::array<Batch, V> r;
+        for (std::size_t l0 = 0; l0 < L; l0 += V) {
+            const std::size_t l = std::min(l0, L - V);
+            for (std::size_t o0 = 0; o0 < o_count; o0 += V) {
+                for (std::size_t a = 0; a < V; ++a)
+                    r[a] = Batch::load_unaligned(g + (o0 + a) * L + l);
+                transpose_block(r);  // r[a]: position l + a, filters o0 .. o0 + V - 1
+                for (std::size_t a = 0; a < V; ++a)
+                    r[a].store_unaligned(gt + (l + a) * op + o0);
+            }
+        }
+        return;
+    }
+    for (std::size_t l = 0; l < L; ++l) {
+        for (std::size_t o = 0; o < o_count; ++o)
+            gt[l * op + o] = g[o * L + l];
+        for (std::size_t o = o_count; o < op; ++o)
+            gt[l * op + o] = 0;
+    }
+}
+
 /// Adds one image to dWt [C kH, kW, O'] (if dwt) and dbt [O'] (if dbt).
 void weight_image(const DirectConvShape& s, const WeightTiling& tiling, std::size_t obv,
                   const real* x, const real* g, real* dwt, real* dbt, Workspace& ws) {
     const std::size_t op = obv * V, oh = s.oh(), ow = s.ow(), L = oh * ow;
     real* gt = room(ws.gt, L * op);
-    for (std::size_t l = 0; l < L; ++l) {  // gt [L, O'] = g [O, L] transposed, zeros past O
-        for (std::size_t o = 0; o < s.o; ++o)
-            gt[l * op + o] = g[o * L + l];
-        for (std::size_t o = s.o; o < op; ++o)
-            gt[l * op + o] = 0;
-    }
+    lanes_from_planes(g, s.o, L, op, gt);
     if (dbt) {  // dbt[o] += sum_l gt[l, o], position by position; the two vectors side by side
         Batch first = Batch::load_unaligned(dbt), second(real(0));
         if (obv > 1) second = Batch::load_unaligned(dbt + V);
@@ -239,35 +322,48 @@ struct LanesConv {
 };
 
 struct LanesTile {
-    const real* inp;  // inp[0, h, w0]: the tile's first pixel, filter tap (0, 0), plane i = 0
+    const real* inp;  // grid tiles: the tile's first pixel, tap (0, 0), plane 0; pixel tiles: inp
     std::size_t plane, wpi;  // numbers per plane of inp, row stride of inp
     std::size_t in, kh, kw;
-    const real* wl;  // wl [I, kH, kW, KV V]
-    real* out;       // the tile's pixels, channels last [RB, KV V]
+    const real* wl;                       // wl [I, kH, kW, KV V]
+    real* out;                            // the tile's pixels, channels last [RB, KV V]
+    std::array<std::size_t, kMaxRB> off;  // pixel tiles: pixel r's tap (0, 0) at inp + off[r]
 };
 
-/// out[r, :] = sum_{i, p, q} inp[i, h + p, w0 + r + q] wl[i, p, q, :] for r < RB.
-template <std::size_t KV, std::size_t RB>
+/// out[r, :] = sum_{i, p, q} inp[off[r] + i plane + p wpi + q] wl[i, p, q, :] for r < RB: any
+/// RB output pixels (consecutive in [OH, OW] order, so a tile may run over the end of a row).
+/// KH and KW are the filter's size when fixed at compile time (the chapter's 3x3 and 5x5: the
+/// taps unrolled, every accumulator, the KV filter vectors and the broadcast in registers), 0
+/// when read from the tile.
+template <std::size_t KV, std::size_t RB, std::size_t KH, std::size_t KW>
 void lanes_tile(const LanesTile& t) {
     constexpr std::size_t KP = KV * V;
+    const std::size_t kh = KH > 0 ? KH : t.kh, kw = KW > 0 ? KW : t.kw;
+    std::array<std::size_t, RB> off;
+    for (std::size_t r = 0; r < RB; ++r)
+        off[r] = t.off[r];
     std::array<std::array<Batch, KV>, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         for (std::size_t v = 0; v < KV; ++v)
             acc[r][v] = Batch(real(0));
+    const real* wr = t.wl;
     for (std::size_t i = 0; i < t.in; ++i) {
-        for (std::size_t p = 0; p < t.kh; ++p) {
-            const real* xr = t.inp + i * t.plane + p * t.wpi;
-            const real* wr = t.wl + (i * t.kh + p) * t.kw * KP;
-            for (std::size_t q = 0; q < t.kw; ++q) {
+        const real* xi = t.inp + i * t.plane;
+#pragma GCC unroll 8
+        for (std::size_t p = 0; p < kh; ++p) {
+            const real* xr = xi + p * t.wpi;
+#pragma GCC unroll 8
+            for (std::size_t q = 0; q < kw; ++q) {
                 std::array<Batch, KV> wv;
                 for (std::size_t v = 0; v < KV; ++v)
                     wv[v] = Batch::load_unaligned(wr + q * KP + v * V);
                 for (std::size_t r = 0; r < RB; ++r) {
-                    const Batch xv(xr[q + r]);
+                    const Batch xv(xr[off[r] + q]);
                     for (std::size_t v = 0; v < KV; ++v)
                         acc[r][v] = fma(xv, wv[v], acc[r][v]);
                 }
             }
+            wr += kw * KP;
         }
     }
     for (std::size_t r = 0; r < RB; ++r)
@@ -277,14 +373,21 @@ void lanes_tile(const LanesTile& t) {
 
 using LanesTileKernel = void (*)(const LanesTile&);
 
-template <std::size_t KV, std::size_t... I>
+template <std::size_t KV, std::size_t KH, std::size_t KW, std::size_t... I>
 constexpr std::array<LanesTileKernel, sizeof...(I)> lanes_tiles(std::index_sequence<I...>) {
-    return {&lanes_tile<KV, I + 1>...};
+    return {&lanes_tile<KV, I + 1, KH, KW>...};
 }
 
-LanesTileKernel lanes_kernel(std::size_t kv, std::size_t rb) {
-    static constexpr auto one = lanes_tiles<1>(std::make_index_sequence<kMaxRB>{});
-    static constexpr auto two = lanes_tiles<2>(std::make_index_sequence<kMaxRB>{});
+/// lanes_tile<kv, rb, ...>: the unrolled 3x3 and 5x5 kernels for those filters, the general
+/// one otherwise.
+LanesTileKernel lanes_kernel(std::size_t kv, std::size_t rb, std::size_t kh, std::size_t kw) {
+    using Seq = std::make_index_sequence<kMaxRB>;
+    static constexpr auto one = lanes_tiles<1, 0, 0>(Seq{});
+    static constexpr auto two = lanes_tiles<2, 0, 0>(Seq{});
+    static constexpr auto two3 = lanes_tiles<2, 3, 3>(Seq{});
+    static constexpr auto two5 = lanes_tiles<2, 5, 5>(Seq{});
+    if (kv == 2 && kh == 3 && kw == 3) return two3[rb - 1];
+    if (kv == 2 && kh == 5 && kw == 5) return two5[rb - 1];
     return (kv == 1 ? one : two)[rb - 1];
 }
 
@@ -300,16 +403,20 @@ constexpr std::size_t grid_tile() {
 /// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
 /// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
-template <std::size_t KW>
+/// KH is the filter height when fixed at compile time (3 or 5, with KW the same: the filter
+/// rows unrolled), 0 when read from the tile.
+template <std::size_t KW, std::size_t KH = 0>
 void lanes_grid_tile(const LanesTile& t) {
     constexpr std::size_t RB = grid_tile<KW>();
+    const std::size_t kh = KH > 0 ? KH : t.kh;
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         acc[r] = Batch(real(0));
     for (std::size_t i = 0; i < t.in; ++i) {
-        for (std::size_t p = 0; p < t.kh; ++p) {
+#pragma GCC unroll 8
+        for (std::size_t p = 0; p < kh; ++p) {
             const real* xr = t.inp + i * t.plane + p * t.wpi;
-            const real* wr = t.wl + (i * t.kh + p) * KW * V;
+            const real* wr = t.wl + (i * kh + p) * KW * V;
             std::array<Batch, KW> wv;
             for (std::size_t q = 0; q < KW; ++q)
                 wv[q] = Batch::load_unaligned(wr + q * V);
@@ -327,13 +434,15 @@ void lanes_grid_tile(const LanesTile& t) {
         acc[r].store_unaligned(t.out + r * V);
 }
 
-/// lanes_grid_tile<kW> and its tile size.
+/// lanes_grid_tile<kW> (unrolled over the filter rows for 3x3 and 5x5) and its tile size.
 struct GridKernel {
     LanesTileKernel run;
     std::size_t rb;
 };
 
-GridKernel grid_kernel(std::size_t kw) {
+GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
+    if (kh == 3 && kw == 3) return {lanes_grid_tile<3, 3>, grid_tile<3>()};
+    if (kh == 5 && kw == 5) return {lanes_grid_tile<5, 5>, grid_tile<5>()};
     switch (kw) {
         case 1:
             return {lanes_grid_tile<1>, grid_tile<1>()};
@@ -350,52 +459,6 @@ GridKernel grid_kernel(std::size_t kw) {
         default:  // supports() caps kW at kMaxDirectKw = 7
             return {lanes_grid_tile<7>, grid_tile<7>()};
     }
-}
-
-/// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
-/// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
-/// that only the branch for the compiled width and type is instantiated.)
-template <class B>
-void transpose_block(std::array<B, B::size>& r) {
-    using T = typename B::value_type;
-    constexpr std::size_t N = B::size;
-#if defined(__AVX__)
-    if constexpr (sizeof(B) == 32 && std::is_same_v<T, float>) {
-        const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-        const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-        const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-        const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-        const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-        const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-        const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-        const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-        r[0] = B(_mm256_permute2f128_ps(s0, s4, 0x20));
-        r[1] = B(_mm256_permute2f128_ps(s1, s5, 0x20));
-        r[2] = B(_mm256_permute2f128_ps(s2, s6, 0x20));
-        r[3] = B(_mm256_permute2f128_ps(s3, s7, 0x20));
-        r[4] = B(_mm256_permute2f128_ps(s0, s4, 0x31));
-        r[5] = B(_mm256_permute2f128_ps(s1, s5, 0x31));
-        r[6] = B(_mm256_permute2f128_ps(s2, s6, 0x31));
-        r[7] = B(_mm256_permute2f128_ps(s3, s7, 0x31));
-        return;
-    } else if constexpr (sizeof(B) == 32 && std::is_same_v<T, double>) {
-        const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
-        const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
-        r[0] = B(_mm256_permute2f128_pd(t0, t2, 0x20));
-        r[1] = B(_mm256_permute2f128_pd(t1, t3, 0x20));
-        r[2] = B(_mm256_permute2f128_pd(t0, t2, 0x31));
-        r[3] = B(_mm256_permute2f128_pd(t1, t3, 0x31));
-        return;
-    }
-#endif
-    alignas(sizeof(B)) std::array<T, N * N> block;
-    for (std::size_t a = 0; a < N; ++a)
-        r[a].store_aligned(block.data() + a * N);
-    for (std::size_t a = 0; a < N; ++a)
-        for (std::size_t b = a + 1; b < N; ++b)
-            std::swap(block[a * N + b], block[b * N + a]);
-    for (std::size_t a = 0; a < N; ++a)
-        r[a] = B::load_aligned(block.data() + a * N);
 }
 
 /// out[k, h, w] = rows[(h rs + w) kp + k] (+ bias[k] if bias) for k < K, h < OH, w < OW: the
@@ -441,7 +504,7 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
     tile.plane = hpi * wpi, tile.wpi = wpi, tile.in = t.in, tile.kh = t.kh, tile.kw = t.kw;
     tile.wl = wl;
     if (t.kv == 1) {
-        const GridKernel kernel = grid_kernel(t.kw);
+        const GridKernel kernel = grid_kernel(t.kh, t.kw);
         const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
         // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
         const std::size_t size = t.in * hpi * wpi, slack = kernel.rb + t.kw;
@@ -463,16 +526,19 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
         pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, buffer);
         padded = buffer;
     }
-    const std::size_t most = std::min(kMaxRB, max_tile(t.kv));
-    const std::size_t row_parts = (ow + most - 1) / most;
-    real* rows = room(ws.dxt, oh * ow * kp);
-    for (std::size_t h = 0; h < oh; ++h) {
-        for (std::size_t k = 0; k < row_parts; ++k) {
-            const auto [w0, rb] = part_of(ow, row_parts, k);
-            tile.inp = padded + h * wpi + w0;
-            tile.out = rows + (h * ow + w0) * kp;
-            lanes_kernel(t.kv, rb)(tile);
-        }
+    // the OH OW pixels in [OH, OW] order cut into near-equal tiles the registers hold (a
+    // tile may run from one row into the next: 121 pixels are 21 tiles of 5 or 6, not 11
+    // rows of 6 + 5)
+    const std::size_t most = std::min(kMaxRB, max_tile(t.kv)), pixels = oh * ow;
+    const std::size_t tiles = (pixels + most - 1) / most;
+    real* rows = room(ws.dxt, pixels * kp);
+    tile.inp = padded;
+    for (std::size_t k = 0; k < tiles; ++k) {
+        const auto [l0, rb] = part_of(pixels, tiles, k);
+        for (std::size_t r = 0; r < rb; ++r)
+            tile.off[r] = (l0 + r) / ow * wpi + (l0 + r) % ow;
+        tile.out = rows + l0 * kp;
+        lanes_kernel(t.kv, rb, t.kh, t.kw)(tile);
     }
     planes_from_lanes(rows, kp, ow, t.out, oh, ow, bias, out);
 }
