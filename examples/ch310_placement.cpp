@@ -177,10 +177,12 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                      "lead"});
     const char* colours[] = {ex::kWithBn, ex::kThird, ex::kFourth,
                              ex::kFifth,  ex::kSixth, ex::kWithoutBn};
-    // At least two panels wide, so that the title fits (and the legend inside one panel).
+    // At least two panels wide, so that the title fits (and the legend inside one panel). The
+    // seeds' note is said once, in the title, so that each legend entry is short enough for
+    // its panel; each legend gets its own room below the curves (Panel::legend_room).
     tg::viz::Figure fig(1, s.depths.size(), std::max<std::size_t>(560 * s.depths.size(), 1120),
                         540);
-    fig.suptitle = title;
+    fig.suptitle = seeds.size() > 1 ? title + " (thick: mean; thin: each seed)" : title;
     std::vector<double> x;
     for (std::size_t e = 1; e <= last; ++e)
         x.push_back(static_cast<double>(e));
@@ -188,6 +190,7 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
         auto& panel = ex::titled_panel(fig, 0, j, ex::format("%zu conv layers", s.depths[j]),
                                        "epochs", "test accuracy (%)");
         panel.legend = "bottom right";
+        panel.legend_room = true;
         for (std::size_t i = 0; i < s.depth_lrs.size(); ++i) {
             std::vector<std::string> row = {std::to_string(s.depths[j]),
                                             ex::format("%g", s.depth_lrs[i])};
@@ -218,9 +221,9 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                     if (e + 1 == last) last_cells.push_back(ex::format_mean_sd(m, 2, true));
                     if (e + 1 == last) final_mean[v] = m.mean;
                 }
-                ex::add_spread(panel, x, curves,
-                               ex::format("%s, lr %g", kPlacement[v], s.depth_lrs[i]),
-                               colours[(2 * i + v) % 6]);
+                const std::string label = ex::format("%s, lr %g", kPlacement[v], s.depth_lrs[i]);
+                ex::add_spread(panel, x, curves, label, colours[(2 * i + v) % 6]);
+                panel.series.back().label = label;  // the mean's entry, without the seeds' note
             }
             row.insert(row.end(), first_cells.begin(), first_cells.end());
             row.insert(row.end(), last_cells.begin(), last_cells.end());
