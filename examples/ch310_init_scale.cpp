@@ -421,6 +421,7 @@ void draw_figure(const fs::path& out, const std::string& title, const Flags& f,
     ex::add_spread(ps, xd, spread[1], "without BN", ex::kWithoutBn);
     ex::log_x(ps, xd, 2);
     ps.legend = "center right";
+    ex::seeds_note_in_title(fig);  // legends short enough to sit beside the curves
     ex::save_figure(fig, out / "ch310_init_scale.png");
 }
 

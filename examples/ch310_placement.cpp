@@ -177,12 +177,12 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                      "lead"});
     const char* colours[] = {ex::kWithBn, ex::kThird, ex::kFourth,
                              ex::kFifth,  ex::kSixth, ex::kWithoutBn};
-    // At least two panels wide, so that the title fits (and the legend inside one panel). The
-    // seeds' note is said once, in the title, so that each legend entry is short enough for
-    // its panel; each legend gets its own room below the curves (Panel::legend_room).
+    // At least two panels wide, so that the title fits (and the legend inside one panel).
+    // The seeds' note is said once, in the title (seeds_note_in_title), so that each legend
+    // entry is short enough for its panel; each legend gets its own room below the curves.
     tg::viz::Figure fig(1, s.depths.size(), std::max<std::size_t>(560 * s.depths.size(), 1120),
                         540);
-    fig.suptitle = seeds.size() > 1 ? title + " (thick: mean; thin: each seed)" : title;
+    fig.suptitle = title;
     std::vector<double> x;
     for (std::size_t e = 1; e <= last; ++e)
         x.push_back(static_cast<double>(e));
@@ -221,9 +221,9 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
                     if (e + 1 == last) last_cells.push_back(ex::format_mean_sd(m, 2, true));
                     if (e + 1 == last) final_mean[v] = m.mean;
                 }
-                const std::string label = ex::format("%s, lr %g", kPlacement[v], s.depth_lrs[i]);
-                ex::add_spread(panel, x, curves, label, colours[(2 * i + v) % 6]);
-                panel.series.back().label = label;  // the mean's entry, without the seeds' note
+                ex::add_spread(panel, x, curves,
+                               ex::format("%s, lr %g", kPlacement[v], s.depth_lrs[i]),
+                               colours[(2 * i + v) % 6]);
             }
             row.insert(row.end(), first_cells.begin(), first_cells.end());
             row.insert(row.end(), last_cells.begin(), last_cells.end());
@@ -243,6 +243,7 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
         "mean ± sd over %s; lead: Conv→BN→ReLU − Conv→ReLU→BN after %zu (points)\n\n",
         last, ex::count_of(seeds.size(), "seed").c_str(), last);
     table.print();
+    ex::seeds_note_in_title(fig);
     ex::save_figure(fig, out / "ch310_placement_depth.png");
 }
 
