@@ -285,6 +285,7 @@ void draw_figure(const fs::path& out, const Setup& s, const ex::Data& data,
         // One legend, in the whole curve's panel: near the target, the rising curves pass
         // through the bottom right.
         p.legend = col == 0 ? "bottom right" : "";
+        p.legend_room = col == 0;  // its own room below the curves (Panel::legend_room)
     }
     fig.panel(0, 1).set_yrange(target - 6.0, 100.0);
     ex::save_figure(fig, out / "ch310_convergence.png");

@@ -677,6 +677,7 @@ void draw_figure(const fs::path& out, const std::string& title,
         ex::add_spread(acc, window_x, per_seed, kVariants[v].name, kVariants[v].colour);
     }
     acc.legend = "bottom right";
+    acc.legend_room = true;  // its own room below the curves
     auto& loss_panel =
         ex::titled_panel(fig, 0, 1, "(2a) Loss landscape: L(x - ηg) over the step sizes η", "step",
                          "loss, mean of the seeds");
@@ -690,6 +691,7 @@ void draw_figure(const fs::path& out, const std::string& title,
     loss_panel.logy = grad_panel.logy = beta_panel.logy = true;
     for (std::size_t v = 0; v < kVariants.size(); ++v)
         draw_probes(loss_panel, grad_panel, beta_panel, kVariants[v], probe_sum[v]);
+    ex::seeds_note_in_title(fig);  // legends short enough for their panels
     ex::save_figure(fig, out / "ch310_covariate_shift.png");
 }
 

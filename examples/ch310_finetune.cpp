@@ -441,6 +441,7 @@ void draw(const fs::path& out, const std::string& title, const Sets& sets, const
     }
     ex::log_x(by_batch, xb, 2);
     new_big.legend = "bottom right";
+    new_big.legend_room = true;  // its own room below the curves
     old_big.legend = new_small.legend = by_batch.legend = "";
     ex::save_figure(fig, out / "ch310_finetune.png");
 }

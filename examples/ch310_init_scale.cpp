@@ -409,8 +409,9 @@ void draw_figure(const fs::path& out, const std::string& title, const Flags& f,
                            depth_colours[j % 4]);
         ex::log_x(p, f.depth_scales);
         p.set_yrange(0, 100);
-        // Where no curve is: low on the left with BN, high on the left without.
-        p.legend = b == 0 ? "bottom left" : "top left";
+        // Where no curve is: low on the right with BN (the 16-layer curve starts low at
+        // s = 0.5 in a --quick run), high on the left without.
+        p.legend = b == 0 ? "bottom right" : "top left";
     }
     std::vector<double> xd;
     for (const std::size_t d : f.depths)
@@ -421,6 +422,7 @@ void draw_figure(const fs::path& out, const std::string& title, const Flags& f,
     ex::add_spread(ps, xd, spread[1], "without BN", ex::kWithoutBn);
     ex::log_x(ps, xd, 2);
     ps.legend = "center right";
+    ex::seeds_note_in_title(fig);  // legends short enough to sit beside the curves
     ex::save_figure(fig, out / "ch310_init_scale.png");
 }
 

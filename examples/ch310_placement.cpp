@@ -178,6 +178,8 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
     const char* colours[] = {ex::kWithBn, ex::kThird, ex::kFourth,
                              ex::kFifth,  ex::kSixth, ex::kWithoutBn};
     // At least two panels wide, so that the title fits (and the legend inside one panel).
+    // The seeds' note is said once, in the title (seeds_note_in_title), so that each legend
+    // entry is short enough for its panel; each legend gets its own room below the curves.
     tg::viz::Figure fig(1, s.depths.size(), std::max<std::size_t>(560 * s.depths.size(), 1120),
                         540);
     fig.suptitle = title;
@@ -188,6 +190,7 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
         auto& panel = ex::titled_panel(fig, 0, j, ex::format("%zu conv layers", s.depths[j]),
                                        "epochs", "test accuracy (%)");
         panel.legend = "bottom right";
+        panel.legend_room = true;
         for (std::size_t i = 0; i < s.depth_lrs.size(); ++i) {
             std::vector<std::string> row = {std::to_string(s.depths[j]),
                                             ex::format("%g", s.depth_lrs[i])};
@@ -240,6 +243,7 @@ void report_depth_sweep(const fs::path& out, const std::string& title, const Set
         "mean ± sd over %s; lead: Conv→BN→ReLU − Conv→ReLU→BN after %zu (points)\n\n",
         last, ex::count_of(seeds.size(), "seed").c_str(), last);
     table.print();
+    ex::seeds_note_in_title(fig);
     ex::save_figure(fig, out / "ch310_placement_depth.png");
 }
 

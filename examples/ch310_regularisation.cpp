@@ -288,7 +288,9 @@ void draw(const fs::path& out, const std::string& title, const Settings& s,
     ex::log_x(acc_n, x_sizes);
     // One legend for the figure (same colours everywhere): the gaps fill the other corners.
     acc.legend = "bottom right";
+    acc.legend_room = true;  // its own room below the curves
     gap.legend = gap_n.legend = acc_n.legend = "";
+    ex::seeds_note_in_title(fig);  // a legend short enough for its panel
     ex::save_figure(fig, out / "ch310_regularisation.png");
 }
 

@@ -488,6 +488,7 @@ int main(int argc, char** argv) {
             data.name.c_str(), f.examples, f.base_lr, f.momentum, seeds.size());
         draw_cnn_panels(fig, x, cnn);
         draw_regime_panels(fig, x, grids, per_stat, f.batch_sizes.front());
+        ex::seeds_note_in_title(fig);  // legends short enough for their panels
         ex::save_figure(fig, out / "ch310_small_batch.png");
     } catch (const std::exception& e) {
         std::cerr << "ch310_small_batch: " << e.what() << "\n";

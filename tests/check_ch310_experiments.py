@@ -16,7 +16,10 @@ Every program, whatever its name:
     the timings is byte-identical between the three runs (deterministic by seed, at any
     thread count); the PNG is rendered when gnuplot is installed; the printed tables fit 80 columns;
   - and deterministic facts of each experiment (below, per program), never a statistical
-    direction that could flip with the seed;
+    direction that could flip with the seed, nor a trained number's digits (they move with the
+    kernels' summation order);
+  - the chapter page's verdict (scripts/chapter_verdicts.py) is computed from the files
+    written (held, held in part or did not hold; which one is not checked on a --quick run);
   - a program with --full (ch310_lr_sweep, ch310_init_scale and ch310_small_batch must have it)
     writes the same bytes with --quick --full as with --quick (--quick takes precedence).
 """
@@ -29,6 +32,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+import chapter_verdicts as cv  # noqa: E402
 
 FAILURES = []
 SEEDS = [3, 4]
@@ -644,6 +650,21 @@ HAS_FULL = {"lr_sweep", "init_scale", "small_batch"}
 TIMINGS = {"ch310_convergence_timing.csv"}
 
 
+def check_verdict(name, a, b, c):
+    """The chapter page's verdict (scripts/chapter_verdicts.py) is made from what the program
+    wrote: one of held / held in part / did not hold, with its evidence, and the same from the
+    three runs (but convergence's, which reads the seconds). Which verdict is not checked: a
+    --quick run is too short to argue one, and the rules themselves are checked on the full
+    runs' numbers by tests/check_chapter_verdicts.py."""
+    program = "ch310_" + name
+    got = [cv.verdict(d, program) for d in (a, b, c)]
+    check(got[0][0] in (cv.HELD, cv.PART, cv.NOT) and got[0][1],
+          "%s: the chapter page's verdict from these files: %s (%s)" % (name, *got[0]))
+    if name != "convergence":
+        check(got[0] == got[1] == got[2], "%s: the same verdict and evidence from the three runs"
+              % name)
+
+
 def csv_files(out):
     return sorted(f for f in os.listdir(out) if f.endswith(".csv") or f.endswith(".gp"))
 
@@ -686,6 +707,7 @@ def main():
         check("runs done" in out_a, "progress shown (runs done)")
         check_width(out_a, [tmp])
         FACTS[name](a)
+        check_verdict(name, a, b, c)
         files = csv_files(a)
         check(files == csv_files(b), "both runs wrote the same files")
         for f in files:

@@ -4,8 +4,9 @@ full runs that docs/ch310_experiments.md reports (its tables' means, written her
 files the programs write), the verdicts that page argues for: lr_sweep held in part (commit
 52b56ab: in the MLPs, not in the chapter CNN, where one seed of three failed at lr 0.3 with BN;
 held in commit ac52a22's run, where none did), convergence held
-(in the run of record; held in part, in steps not in seconds, on the older run's machine), regularisation held in part, placement held in part by
-the rule (commit 52b56ab's --full run: level within the seeds' spread), finetune did not hold, small_batch did not hold in the chapter's CNN but held in part with its second part
+(in the run of record; held in part, in steps not in seconds, on the older run's machine), regularisation held in part, placement did not hold (commit
+52b56ab's --full run: level within the seeds' spread, which the rule's noise margin counts as
+level), finetune did not hold, small_batch did not hold in the chapter's CNN but held in part with its second part
 (BatchNorm1d in an MLP broke down at B = 2), covariate_shift (Santurkar et al.'s findings)
 held; and each half of the covariate_shift rule alone gives "held in part". Plus: a missing
 file gives "no verdict" naming it, not a crash.
@@ -63,32 +64,43 @@ with tempfile.TemporaryDirectory() as out:
                                    1: (9.48, 3, 9.48, 3)})
     expect(out, "ch310_placement", cv.NOT)
     # The second part: by depth after the last epoch, Conv-ReLU-BN ahead at every depth: still
-    # did not hold; Conv-BN-ReLU ahead at one depth: held in part.
-    def placement_depth(lead6):
+    # did not hold; Conv-BN-ReLU ahead at one depth by 2 points, sds 0.3: held in part; ahead
+    # there by 0.8 points (more than the sds, less than the 1-point floor): level, did not hold.
+    def placement_depth(lead6, sd=0.003):
         rows = []
         for d in (2, 4, 6):
             for lr in (0.03, 0.1):
                 for e in (1, 3):
                     a1 = 0.95 + 0.001 * e
-                    a0 = a1 - 0.01 + (lead6 if d == 6 and lr == 0.1 and e == 3 else 0)
-                    rows += [(d, 0, lr, e, a0, 3), (d, 1, lr, e, a1, 3)]
+                    a0 = a1 - 0.01 + (lead6 + 0.01 if d == 6 and lr == 0.1 and e == 3 else 0)
+                    rows += [(d, 0, lr, e, a0, sd, 3), (d, 1, lr, e, a1, sd, 3)]
         write(out, "ch310_placement_depth_summary.csv",
-              ["depth", "variant", "lr", "epoch", "test_acc_mean", "runs"], rows)
-    placement_depth(0)
+              ["depth", "variant", "lr", "epoch", "test_acc_mean", "test_acc_sd", "runs"], rows)
+    placement_depth(-0.01)
     expect(out, "ch310_placement", cv.NOT)
     placement_depth(0.02)
     expect(out, "ch310_placement", cv.PART)
-    # The --full run of commit 52b56ab's code (depth, lr: after 4 epochs Conv-BN-ReLU, Conv-ReLU-BN):
-    # the chapter's placement ahead at 2 and 6 layers by at most 0.12 points, behind at 4 and 8:
-    # held in part by the rule (the doc reads it as level).
-    full = {(2, 0.03): (0.96267, 0.96867), (2, 0.1): (0.96867, 0.95983),
-            (4, 0.03): (0.96567, 0.97017), (4, 0.1): (0.96167, 0.96417),
-            (6, 0.03): (0.96750, 0.96433), (6, 0.1): (0.95867, 0.96633),
-            (8, 0.03): (0.95133, 0.96067), (8, 0.1): (0.96033, 0.95883)}
+    placement_depth(0.008, sd=0.001)
+    expect(out, "ch310_placement", cv.NOT)
+    # The same 2-point lead inside the seeds' spread (sds 1.5 points): level, did not hold.
+    placement_depth(0.02, sd=0.015)
+    expect(out, "ch310_placement", cv.NOT)
+    # The --full run of commit 52b56ab's code (depth, lr: after 4 epochs Conv-BN-ReLU,
+    # Conv-ReLU-BN, mean and sd over 3 seeds): the chapter's placement ahead at 2 and 6 layers
+    # by at most 0.32 points, within the seeds' spread everywhere: did not hold (a rule without
+    # the noise margin said "held in part", counting 96.87 against 96.87% as ahead).
+    full = {(2, 0.03): ((0.9627, 0.0064), (0.9687, 0.0068)),
+            (2, 0.1): ((0.9687, 0.0046), (0.9598, 0.0021)),
+            (4, 0.03): ((0.9657, 0.0038), (0.9702, 0.0033)),
+            (4, 0.1): ((0.9617, 0.0028), (0.9642, 0.0046)),
+            (6, 0.03): ((0.9675, 0.0022), (0.9643, 0.0074)),
+            (6, 0.1): ((0.9587, 0.0103), (0.9663, 0.0064)),
+            (8, 0.03): ((0.9513, 0.0159), (0.9607, 0.0014)),
+            (8, 0.1): ((0.9603, 0.0042), (0.9588, 0.0031))}
     write(out, "ch310_placement_depth_summary.csv",
-          ["depth", "variant", "lr", "epoch", "test_acc_mean", "runs"],
-          [(d, v, lr, 4, accs[v], 3) for (d, lr), accs in full.items() for v in (0, 1)])
-    expect(out, "ch310_placement", cv.PART)
+          ["depth", "variant", "lr", "epoch", "test_acc_mean", "test_acc_sd", "runs"],
+          [(d, v, lr, 4) + accs[v] + (3,) for (d, lr), accs in full.items() for v in (0, 1)])
+    expect(out, "ch310_placement", cv.NOT)
     # The run of record (commit 52b56ab, idle machine): 208 steps of 6.08 ms with BN, 267 of
     # 5.22 ms without (3 seeds each).
     write(out, "ch310_convergence_summary.csv", ["variant", "seed", "steps_to_target"],

@@ -405,6 +405,20 @@ void add_spread(tg::viz::Panel& panel, const std::vector<double>& x,
     panel.series.back().line_width = 2.5;
 }
 
+void seeds_note_in_title(tg::viz::Figure& figure) {
+    const std::string head = " (mean; thin: each of ";
+    std::string note;
+    for (std::size_t r = 0; r < figure.rows(); ++r)
+        for (std::size_t c = 0; c < figure.cols(); ++c)
+            for (auto& s : figure.panel(r, c).series) {
+                const auto at = s.label.rfind(head);
+                if (at == std::string::npos || s.label.back() != ')') continue;
+                note = s.label.substr(at + head.size(), s.label.size() - at - head.size() - 1);
+                s.label.erase(at);
+            }
+    if (!note.empty()) figure.suptitle += "; thick: mean, thin: each of " + note;
+}
+
 tg::viz::Panel& titled_panel(tg::viz::Figure& figure, std::size_t row, std::size_t col,
                              const std::string& title, const std::string& xlabel,
                              const std::string& ylabel) {

@@ -197,6 +197,11 @@ void add_spread(tg::viz::Panel& panel, const std::vector<double>& x,
                 const std::vector<std::vector<double>>& per_seed, const std::string& label,
                 const std::string& colour);
 
+/// For figures whose legends would not fit their panels: drops add_spread's seeds note
+/// (" (mean; thin: each of N seeds)") from every legend entry of `figure` and says it once, at
+/// the end of its suptitle ("; thick: mean, thin: each of N seeds").
+void seeds_note_in_title(tg::viz::Figure& figure);
+
 /// Panel (row, col) of `figure` with its title and axis labels.
 tg::viz::Panel& titled_panel(tg::viz::Figure& figure, std::size_t row, std::size_t col,
                              const std::string& title, const std::string& xlabel,
