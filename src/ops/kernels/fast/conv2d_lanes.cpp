@@ -331,7 +331,7 @@ struct LanesTile {
     const real* wl;                       // wl [I, kH, kW, KV V]
     real* out;                            // the tile's pixels, channels last [RB, KV V]
     std::array<std::size_t, kMaxRB> off;  // pixel tiles: pixel r's tap (0, 0) at inp + off[r]
-    std::size_t p_lo, p_hi;  // row tiles: the filter rows [p_lo, p_hi) to run
+    std::size_t p_lo, p_hi;               // row tiles: the filter rows [p_lo, p_hi) to run
 };
 
 /// out[r, :] = sum_{i, p, q} inp[off[r] + i plane + p wpi + q] wl[i, p, q, :] for r < RB: any
@@ -492,8 +492,8 @@ LanesTileKernel row_kernel(std::size_t width) {
 /// The filter rows [p_lo, p_hi) that read a row of inp that is not padding for some output
 /// row in [first, last]: filter row p reads rows h + p of the padded planes, of which
 /// [ph, ph + ih) hold numbers.
-std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t last,
-                                                std::size_t ph, std::size_t ih, std::size_t kh) {
+std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t last, std::size_t ph,
+                                                std::size_t ih, std::size_t kh) {
     return {last >= ph ? 0 : ph - last, std::min(kh, ph + ih - std::min(first, ph + ih))};
 }
 
