@@ -302,6 +302,29 @@ TEST_CASE("conv2d lanes kernels: the unrolled 3x3 and 5x5 tiles on random shapes
     CHECK(taken.weight > 10);
 }
 
+TEST_CASE("conv2d lanes dx: the 5x5 row tiles and 3x3 grid tiles on every height and padding") {
+    // dx with one register of channels and 5x5 filters runs row tiles of up to 10 pixels of
+    // one row (AVX2) and skips the filter rows that read only the 4 - pad rows of zeros above
+    // and below g; 3x3 runs the grid tiles. Every padding, heights from one output row up,
+    // rows from one pixel to several tiles, against conv2d's reference kernels; C = one
+    // register (the chapter's conv2) and fewer channels.
+    const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+    tg::Generator gen(2830);
+    LanesTaken taken;
+    int shapes = 0;
+    for (const std::size_t k : {3, 5})
+        for (std::size_t pad = 0; pad < k; ++pad) {
+            const std::size_t lo = k > 2 * pad ? k - 2 * pad : 1;
+            for (std::size_t h = lo; h < lo + 6; ++h) {
+                const std::size_t w = lo + (h * 5) % 15;  // 1 to 15 output pixels a row
+                const std::size_t c = h % 2 == 0 ? lanes : lanes / 2 + 1;
+                check_lanes_shape(shape(2, c, h, w, 16, k, pad), gen, taken);
+                ++shapes;
+            }
+        }
+    CHECK(taken.input == shapes);
+}
+
 TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
     tg::Generator gen(8);
     for (const DirectConvShape& s :

@@ -25,13 +25,16 @@
 // multiply-adds. For 3x3 and 5x5 filters the taps are unrolled at compile time (with the
 // filter size read at run time GCC kept the accumulators on the stack). With one vector of
 // channels the tile runs along the grid of the padded rows instead and shares each broadcast
-// between the kW taps that need it. The channels-last result is transposed back to
+// between the kW taps that need it; for 5x5 filters (conv2's dx in ch310_train_cnn) it runs
+// along one output row (row tiles: no position past OW, and no filter row that reads only
+// the padding rows of g). The channels-last result is transposed back to
 // [K, OH, OW] by V x V blocks in registers.
 #include "conv2d_lanes.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -328,6 +331,7 @@ struct LanesTile {
     const real* wl;                       // wl [I, kH, kW, KV V]
     real* out;                            // the tile's pixels, channels last [RB, KV V]
     std::array<std::size_t, kMaxRB> off;  // pixel tiles: pixel r's tap (0, 0) at inp + off[r]
+    std::size_t p_lo, p_hi;               // row tiles: the filter rows [p_lo, p_hi) to run
 };
 
 /// out[r, :] = sum_{i, p, q} inp[off[r] + i plane + p wpi + q] wl[i, p, q, :] for r < RB: any
@@ -403,8 +407,10 @@ constexpr std::size_t grid_tile() {
 /// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
 /// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
-/// KH is the filter height when fixed at compile time (3 or 5, with KW the same: the filter
-/// rows unrolled), 0 when read from the tile.
+/// KH is the filter height when fixed at compile time (3, with KW the same: the filter rows
+/// unrolled), 0 when read from the tile. (Skipping the filter rows that read only padding, as
+/// the row tiles do, made this kernel run more instructions, not fewer: the filter rows are
+/// no longer unrolled.)
 template <std::size_t KW, std::size_t KH = 0>
 void lanes_grid_tile(const LanesTile& t) {
     constexpr std::size_t RB = grid_tile<KW>();
@@ -434,7 +440,64 @@ void lanes_grid_tile(const LanesTile& t) {
         acc[r].store_unaligned(t.out + r * V);
 }
 
-/// lanes_grid_tile<kW> (unrolled over the filter rows for 3x3 and 5x5) and its tile size.
+/// Row tiles, the kernel with K' = one register for K x K filters (the taps fixed at compile
+/// time; 5x5): T pixels of one output row, out[r, :] = sum_{i, p, q} inp[i plane + p wpi + r +
+/// q] wl[i, p, q, :]. As on the grid, each number of a row of inp is broadcast once per filter
+/// row and feeds the up to K pixels that need it (T + K - 1 broadcasts and K loads of wl for
+/// T K multiply-adds), but the tile ends where the output row ends: none of the K - 1
+/// positions per row past OW is computed. Filter rows [p_lo, p_hi) only: the others read rows
+/// of padding. T accumulators, K filter vectors and one broadcast number in the registers.
+template <std::size_t K, std::size_t T>
+void lanes_row_tile(const LanesTile& t) {
+    std::array<Batch, T> acc;
+    for (std::size_t r = 0; r < T; ++r)
+        acc[r] = Batch(real(0));
+    for (std::size_t i = 0; i < t.in; ++i) {
+        const real* xi = t.inp + i * t.plane;
+        const real* wi = t.wl + i * K * K * V;
+        for (std::size_t p = t.p_lo; p < t.p_hi; ++p) {
+            std::array<Batch, K> wv;
+            for (std::size_t q = 0; q < K; ++q)
+                wv[q] = Batch::load_unaligned(wi + (p * K + q) * V);
+            const real* xr = xi + p * t.wpi;
+#pragma GCC unroll 32
+            for (std::size_t u = 0; u < T + K - 1; ++u) {
+                const Batch xv(xr[u]);
+#pragma GCC unroll 8
+                for (std::size_t q = 0; q < K; ++q) {
+                    if (u >= q && u - q < T) acc[u - q] = fma(xv, wv[q], acc[u - q]);
+                }
+            }
+        }
+    }
+    for (std::size_t r = 0; r < T; ++r)
+        acc[r].store_unaligned(t.out + r * V);
+}
+
+/// Row tiles of 5x5 filters: at most this many pixels (the accumulators, 5 filter vectors and
+/// one broadcast in the registers: 10 with AVX2's 16).
+constexpr std::size_t kRowTileK = 5, kMaxRowTile = std::min<std::size_t>(12, kRegisters - 6);
+
+template <std::size_t... I>
+constexpr std::array<LanesTileKernel, sizeof...(I)> row_tiles(std::index_sequence<I...>) {
+    return {&lanes_row_tile<kRowTileK, I + 1>...};
+}
+
+/// lanes_row_tile<5, width>.
+LanesTileKernel row_kernel(std::size_t width) {
+    static constexpr auto kernels = row_tiles(std::make_index_sequence<kMaxRowTile>{});
+    return kernels[width - 1];
+}
+
+/// The filter rows [p_lo, p_hi) that read a row of inp that is not padding for some output
+/// row in [first, last]: filter row p reads rows h + p of the padded planes, of which
+/// [ph, ph + ih) hold numbers.
+std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t last, std::size_t ph,
+                                                std::size_t ih, std::size_t kh) {
+    return {last >= ph ? 0 : ph - last, std::min(kh, ph + ih - std::min(first, ph + ih))};
+}
+
+/// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size.
 struct GridKernel {
     LanesTileKernel run;
     std::size_t rb;
@@ -442,7 +505,6 @@ struct GridKernel {
 
 GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
     if (kh == 3 && kw == 3) return {lanes_grid_tile<3, 3>, grid_tile<3>()};
-    if (kh == 5 && kw == 5) return {lanes_grid_tile<5, 5>, grid_tile<5>()};
     switch (kw) {
         case 1:
             return {lanes_grid_tile<1>, grid_tile<1>()};
@@ -503,6 +565,28 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
     LanesTile tile{};
     tile.plane = hpi * wpi, tile.wpi = wpi, tile.in = t.in, tile.kh = t.kh, tile.kw = t.kw;
     tile.wl = wl;
+    if (t.kv == 1 && t.kh == kRowTileK && t.kw == kRowTileK) {
+        // 5x5: each output row cut into near-equal row tiles
+        const real* padded = inp;
+        if (t.ph > 0 || t.pw > 0) {
+            real* buffer = room(ws.gp, t.in * hpi * wpi);
+            pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, buffer);
+            padded = buffer;
+        }
+        real* rows = room(ws.dxt, oh * ow * V);
+        const std::size_t parts = (ow + kMaxRowTile - 1) / kMaxRowTile;
+        for (std::size_t h = 0; h < oh; ++h) {
+            std::tie(tile.p_lo, tile.p_hi) = filter_rows(h, h, t.ph, t.ih, t.kh);
+            for (std::size_t k = 0; k < parts; ++k) {
+                const auto [w0, tb] = part_of(ow, parts, k);
+                tile.inp = padded + h * wpi + w0;
+                tile.out = rows + (h * ow + w0) * V;
+                row_kernel(tb)(tile);
+            }
+        }
+        planes_from_lanes(rows, V, ow, t.out, oh, ow, bias, out);
+        return;
+    }
     if (t.kv == 1) {
         const GridKernel kernel = grid_kernel(t.kh, t.kw);
         const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
@@ -513,8 +597,9 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
         std::fill(padded + size, padded + size + slack, real(0));
         real* rows = room(ws.dxt, tiles * kernel.rb * V);
         for (std::size_t k = 0; k < tiles; ++k) {
-            tile.inp = padded + k * kernel.rb;
-            tile.out = rows + k * kernel.rb * V;
+            const std::size_t m0 = k * kernel.rb;
+            tile.inp = padded + m0;
+            tile.out = rows + m0 * V;
             kernel.run(tile);
         }
         planes_from_lanes(rows, V, wpi, t.out, oh, ow, bias, out);
