@@ -3,7 +3,6 @@
 #include "tapegrad/ops/fused.hpp"
 
 #include <cstdint>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -67,14 +66,12 @@ const real* data_or_null(const Tensor& t) {
 /// and BatchNorm's (dx, dγ, dβ) in one pass over x.
 struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
     BatchNormReluMaxPool2dBackward(const Tensor& input, const Tensor& gamma, const Tensor& beta,
-                                   std::vector<std::uint8_t> window_,
-                                   std::unique_ptr<real[]> at_max_, std::vector<double> mean_,
+                                   std::vector<std::uint8_t> window_, std::vector<double> mean_,
                                    std::vector<double> invstd_, const Shape& xs)
         : x(input),
           weight(gamma),
           bias(beta),
           window(std::move(window_)),
-          at_max(std::move(at_max_)),
           mean(std::move(mean_)),
           invstd(std::move(invstd_)),
           N(xs[0]),
@@ -85,7 +82,6 @@ struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
     Tensor x, weight, bias;
     // per output: its maximum's position 0..3 in its window, + kNoGradient where y <= 0
     std::vector<std::uint8_t> window;
-    std::unique_ptr<real[]> at_max;    // per output: x at its maximum (the first pass's dz·x̂)
     std::vector<double> mean, invstd;  // μ_B, 1/√(σ²_B + ε) per channel
     std::size_t N, C, H, W;
 
@@ -97,8 +93,8 @@ struct BatchNormReluMaxPool2dBackward final : BackwardClosure {
         Array dbeta = want_dbeta ? new_array(bias.shape()) : Array{};
         kernels::fast::batch_norm_relu_max_pool2x2_backward(
             x.requires_grad() ? dx.data() : nullptr, want_dgamma ? dgamma.data() : nullptr,
-            want_dbeta ? dbeta.data() : nullptr, dy.data(), window.data(), at_max.get(),
-            x.value().data(), mean.data(), invstd.data(), data_or_null(weight), N, C, H, W);
+            want_dbeta ? dbeta.data() : nullptr, dy.data(), window.data(), x.value().data(),
+            mean.data(), invstd.data(), data_or_null(weight), N, C, H, W);
         if (x.requires_grad()) x.accumulate_grad(std::move(dx));
         if (want_dgamma) weight.accumulate_grad(std::move(dgamma));
         if (want_dbeta) bias.accumulate_grad(std::move(dbeta));
@@ -148,11 +144,10 @@ Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
     const std::size_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
     Array y = new_array({N, C, H / 2, W / 2});
     std::vector<std::uint8_t> window(y.size());
-    std::unique_ptr<real[]> at_max(new real[y.size()]);  // not cleared: the kernel writes it all
     std::vector<double> mean(C), var(C), invstd(C);
     kernels::fast::batch_norm_relu_max_pool2x2_forward(
-        y.data(), window.data(), at_max.get(), mean.data(), var.data(), invstd.data(),
-        x.value().data(), data_or_null(weight), data_or_null(bias), N, C, H, W, eps);
+        y.data(), window.data(), mean.data(), var.data(), invstd.data(), x.value().data(),
+        data_or_null(weight), data_or_null(bias), N, C, H, W, eps);
 
     // The running statistics, as batch_norm updates them (an empty batch leaves them alone).
     const std::size_t B = N * H * W;
@@ -165,10 +160,9 @@ Tensor batch_norm_relu_max_pool2d(const Tensor& x, const Tensor& running_mean,
     Tensor out(std::move(y));
     std::vector<Tensor> inputs;
     if (Tape* tape = detail::recording_tape_of_defined({x, weight, bias}, inputs)) {
-        tape->record(
-            op, std::move(inputs), out,
-            BatchNormReluMaxPool2dBackward(x, weight, bias, std::move(window), std::move(at_max),
-                                           std::move(mean), std::move(invstd), xs));
+        tape->record(op, std::move(inputs), out,
+                     BatchNormReluMaxPool2dBackward(x, weight, bias, std::move(window),
+                                                    std::move(mean), std::move(invstd), xs));
     }
     return out;
 }

@@ -164,18 +164,16 @@ using MaskLane = std::remove_cvref_t<decltype(Mask8{}[0])>;  // int32 (float) or
 using Bytes4 = std::uint8_t __attribute__((vector_size(4)));
 
 /// One block: windows j .. j + 3 of the window row whose top row is x0 and bottom row x1
-/// (both from column 2j): y and the window bytes as pool_windows writes them, xm = x at each
-/// window's maximum (the position the byte names); nan |= the lanes that hold a z that is NaN
-/// or infinite. (nan by reference: a returned vector wider than the target's registers draws
-/// GCC's -Wpsabi warning.)
+/// (both from column 2j): y and the window bytes as pool_windows writes them; nan |= the
+/// lanes that hold a NaN. (nan by reference: a returned vector wider than the target's
+/// registers draws GCC's -Wpsabi warning.)
 inline void pool_block(const real* __restrict x0, const real* __restrict x1, const Normalise& norm,
-                       real* __restrict y, std::uint8_t* __restrict window, real* __restrict xm,
-                       Mask8& nan) {
-    RealLanes xt, xb;
-    __builtin_memcpy(&xt, x0, sizeof xt);
-    __builtin_memcpy(&xb, x1, sizeof xb);
-    const RealLanes t = norm.gamma * (((xt - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
-    const RealLanes b = norm.gamma * (((xb - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
+                       real* __restrict y, std::uint8_t* __restrict window, Mask8& nan) {
+    RealLanes t, b;
+    __builtin_memcpy(&t, x0, sizeof t);
+    __builtin_memcpy(&b, x1, sizeof b);
+    t = norm.gamma * (((t - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
+    b = norm.gamma * (((b - norm.mu.hi) - norm.mu.lo) * norm.inv) + norm.beta;
     const Lanes4 a0 = __builtin_shufflevector(t, t, 0, 2, 4, 6);  // window positions 0 .. 3
     const Lanes4 a1 = __builtin_shufflevector(t, t, 1, 3, 5, 7);
     const Lanes4 a2 = __builtin_shufflevector(b, b, 0, 2, 4, 6);
@@ -201,28 +199,17 @@ inline void pool_block(const real* __restrict x0, const real* __restrict x1, con
     const MaskBytes pos_bytes = __builtin_bit_cast(MaskBytes, pos);
     const Bytes4 bytes =
         __builtin_shufflevector(pos_bytes, pos_bytes, low, S + low, 2 * S + low, 3 * S + low);
-    // x at the maximum's position (the backward's first pass takes dz·x̂ there, and only there)
-    const Lanes4 x0s = __builtin_shufflevector(xt, xt, 0, 2, 4, 6);
-    const Lanes4 x1s = __builtin_shufflevector(xt, xt, 1, 3, 5, 7);
-    const Lanes4 x2s = __builtin_shufflevector(xb, xb, 0, 2, 4, 6);
-    const Lanes4 x3s = __builtin_shufflevector(xb, xb, 1, 3, 5, 7);
-    const Lanes4 x_at_max = not012 ? x3s : (not01 ? x2s : (not0 ? x1s : x0s));
     __builtin_memcpy(y, &relu_m, sizeof relu_m);
     __builtin_memcpy(window, &bytes, sizeof bytes);
-    __builtin_memcpy(xm, &x_at_max, sizeof x_at_max);
-    // v − v is NaN for a NaN or an infinite v, 0 otherwise: `nan` flags every z that is not
-    // finite (the pool redoes the plane for a NaN; an infinity is a false alarm there, but the
-    // backward must know of it: see at_max in the header)
-    const RealLanes tb = (t - t) + (b - b);
+    // a NaN in t or b makes t + b NaN (so may ±inf, a false alarm that redoes the plane)
+    const RealLanes tb = t + b;
     nan |= tb != tb;
 }
 
-/// The windows of one plane x [H, W] (OW >= 4) block by block: y [OH·OW], the window bytes and
-/// x at each maximum. Returns whether a window of the plane holds a z that is NaN or infinite
-/// (then the caller redoes the plane).
+/// The windows of one plane x [H, W] (OW >= 4) block by block: y [OH·OW] and the window
+/// bytes. Returns whether the plane holds a NaN in a window (then the caller redoes it).
 inline bool pool_plane(const real* __restrict x, std::size_t W, std::size_t OH, std::size_t OW,
-                       const Normalise& norm, real* __restrict y, std::uint8_t* __restrict window,
-                       real* __restrict xm) {
+                       const Normalise& norm, real* __restrict y, std::uint8_t* __restrict window) {
     Mask8 nan = {};
     for (std::size_t i = 0; i < OH; ++i) {
         const real* x0 = x + 2 * i * W;
@@ -231,10 +218,10 @@ inline bool pool_plane(const real* __restrict x, std::size_t W, std::size_t OH, 
         std::uint8_t* wi = window + i * OW;
         std::size_t j = 0;
         for (; j + 4 <= OW; j += 4)
-            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, xm + i * OW + j, nan);
+            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, nan);
         if (j < OW) {
             j = OW - 4;
-            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, xm + i * OW + j, nan);
+            pool_block(x0 + 2 * j, x1 + 2 * j, norm, yi + j, wi + j, nan);
         }
     }
     bool any = false;
@@ -245,10 +232,9 @@ inline bool pool_plane(const real* __restrict x, std::size_t W, std::size_t OH, 
 
 /// ∂L/∂z of one plane (OW >= 4), block by block: g[o] at window o's position window[o], +0 at
 /// its other three and at all four where the byte has kNoGradient, as windows_dz (the bits of
-/// g, or +0). For each block, emit(at, o, d0, d1) with d0 = dz at plane offsets at .. at + 7 (a
+/// g, or +0). For each block, emit(at, d0, d1) with d0 = dz at plane offsets at .. at + 7 (a
 /// top row of windows) and d1 at at + W .. at + W + 7 (their bottom row); a row's last block
-/// overlaps the one before. emit(at, o, d0, d1) also gets the block's first window o = i·OW + j.
-/// A last row or column no window covers is left to the caller.
+/// overlaps the one before. A last row or column no window covers is left to the caller.
 template <class Emit>
 inline void dz_blocks(const real* __restrict g, const std::uint8_t* __restrict window,
                       std::size_t W, std::size_t OH, std::size_t OW, const Emit& emit) {
@@ -268,7 +254,7 @@ inline void dz_blocks(const real* __restrict g, const std::uint8_t* __restrict w
         const Mask8 pos = ((Mask8{} + static_cast<MaskLane>(b4)) >> shift) & 0xff;
         const RealLanes d0 = __builtin_bit_cast(RealLanes, gv & (pos == top));
         const RealLanes d1 = __builtin_bit_cast(RealLanes, gv & (pos == bottom));
-        emit(2 * i * W + 2 * j, i * OW + j, d0, d1);
+        emit(2 * i * W + 2 * j, d0, d1);
     };
     for (std::size_t i = 0; i < OH; ++i) {
         std::size_t j = 0;
@@ -276,36 +262,6 @@ inline void dz_blocks(const real* __restrict g, const std::uint8_t* __restrict w
             block(i, j);
         if (j < OW) block(i, OW - 4);
     }
-}
-
-/// xm[o] = x at window o's maximum (the position in its byte) for the OL windows of one plane
-/// x [H, W]: what pool_block stores, for the planes that go through pool_windows.
-void gather_at_max(const real* __restrict x, std::size_t W, std::size_t OW, std::size_t OL,
-                   const std::uint8_t* __restrict window, real* __restrict xm) {
-    for (std::size_t o = 0; o < OL; ++o) {
-        const std::size_t pos = window[o] & 3u, i = o / OW, j = o % OW;
-        xm[o] = x[(2 * i + pos / 2) * W + 2 * j + pos % 2];
-    }
-}
-
-/// Whether x̂ is finite at every value of one plane x [H, W] that no window covers (the last
-/// column of an odd W, the last row of an odd H; true if there is none).
-bool uncovered_finite(const real* __restrict x, std::size_t H, std::size_t W, std::size_t OH,
-                      const Normalise& norm) {
-    real zero = 0;  // x̂ − x̂ summed: 0 if every x̂ is finite, NaN otherwise
-    if (W % 2 == 1) {
-        for (std::size_t r = 0; r < 2 * OH; ++r) {
-            const real h = norm.xhat(x[r * W + W - 1]);
-            zero += h - h;
-        }
-    }
-    if (H % 2 == 1) {
-        for (std::size_t c = 0; c < W; ++c) {
-            const real h = norm.xhat(x[(H - 1) * W + c]);
-            zero += h - h;
-        }
-    }
-    return zero == real(0);
 }
 
 /// Every plane's lane sums (sums.hpp's lane_sums) of x [N, C, ...], kept while
@@ -352,10 +308,10 @@ class PlaneLanes {
 
 }  // namespace
 
-void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, real* at_max, double* mean,
-                                         double* var, double* invstd, const real* x,
-                                         const real* gamma, const real* beta, std::size_t N,
-                                         std::size_t C, std::size_t H, std::size_t W, double eps) {
+void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* mean, double* var,
+                                         double* invstd, const real* x, const real* gamma,
+                                         const real* beta, std::size_t N, std::size_t C,
+                                         std::size_t H, std::size_t W, double eps) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, P = N * C;
     // Pass 1, plane by plane in memory order: the lanes of Σd, Σd² with d = x −
     // K, K = the channel's first value (moments() over the channel's N runs, cut
@@ -388,34 +344,26 @@ void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, real* at
         invstd[c] = inv;
         norm[c] = {centre(mean[c]), inv, gamma ? gamma[c] : real(1), beta ? beta[c] : real(0)};
     }
-    // Pass 2, plane by plane in memory order: normalise, pool, relu, and x at each maximum.
+    // Pass 2, plane by plane in memory order: normalise, pool, relu.
     parallel_for(P, grain_for(L + OL), [=, &norm](std::size_t p_begin, std::size_t p_end) {
         // One plane of γ x̂ + β, this thread's: the top rows of the windows,
-        // then the bottom ones; then one plane's x at the maxima where at_max is null.
-        std::vector<real> z_plane(4 * OL + (at_max ? 0 : OL));
+        // then the bottom ones.
+        std::vector<real> z_plane(4 * OL);
         real* top = z_plane.data();
         real* bottom = top + 2 * OL;
         for (std::size_t p = p_begin; p < p_end; ++p) {
             const real* xp = x + p * L;
-            const Normalise& np = norm[p % C];
-            real* xm = at_max ? at_max + p * OL : top + 4 * OL;
-            const bool finite =
-                OW >= 4 && !pool_plane(xp, W, OH, OW, np, y + p * OL, window + p * OL, xm);
-            if (!finite) {  // OW < 4, or a z that is NaN or infinite
-                normalise_rows(xp, W, OH, OW, np, top, bottom);
-                pool_windows(top, bottom, OL, y + p * OL, window + p * OL);
-                gather_at_max(xp, W, OW, OL, window + p * OL, xm);
-            }
-            // the backward reads x for a plane whose first at_max is NaN (see the header)
-            if (at_max && (!finite || !uncovered_finite(xp, H, W, OH, np)))
-                xm[0] = std::numeric_limits<real>::quiet_NaN();
+            if (OW >= 4 && !pool_plane(xp, W, OH, OW, norm[p % C], y + p * OL, window + p * OL))
+                continue;
+            normalise_rows(xp, W, OH, OW, norm[p % C], top, bottom);  // OW < 4, or a NaN
+            pool_windows(top, bottom, OL, y + p * OL, window + p * OL);
         }
     });
 }
 
 void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, const real* g,
-                                          const std::uint8_t* window, const real* at_max,
-                                          const real* x, const double* mean, const double* invstd,
+                                          const std::uint8_t* window, const real* x,
+                                          const double* mean, const double* invstd,
                                           const real* gamma, std::size_t N, std::size_t C,
                                           std::size_t H, std::size_t W) {
     const std::size_t L = H * W, OH = H / 2, OW = W / 2, OL = OH * OW, B = N * L, P = N * C;
@@ -431,12 +379,11 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
     // starts as.
     const auto plane_dz = [=](std::size_t p, real* split, real* dzp) {
         if (OW >= 4) {
-            dz_blocks(
-                g + p * OL, window + p * OL, W, OH, OW,
-                [dzp, W](std::size_t at, std::size_t, const RealLanes& d0, const RealLanes& d1) {
-                    __builtin_memcpy(dzp + at, &d0, sizeof d0);
-                    __builtin_memcpy(dzp + at + W, &d1, sizeof d1);
-                });
+            dz_blocks(g + p * OL, window + p * OL, W, OH, OW,
+                      [dzp, W](std::size_t at, const RealLanes& d0, const RealLanes& d1) {
+                          __builtin_memcpy(dzp + at, &d0, sizeof d0);
+                          __builtin_memcpy(dzp + at + W, &d1, sizeof d1);
+                      });
             return;
         }
         real* top = split;
@@ -446,44 +393,16 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
     };
 
     // Pass 1, plane by plane in memory order: dz, and the lanes of Σdz and Σdz·x̂
-    // (the sums of the fast batch_norm_backward). dz is +0 except at the windows' maxima, so
-    // where x̂ is finite all over the plane (at_max[first] not NaN: the forward checked every
-    // z and the values no window covers) the terms dz·x̂ are dz·x̂(x at the maximum) there and
-    // ±0 elsewhere; ±0 added to a lane changes no bit of it (a lane starts at +0 and is never
-    // −0), so a plane of dz·x̂(at_max) broadcast to its window gives the lanes of dz·x̂(x)
-    // without reading x: a quarter of a plane instead of a plane.
+    // (the sums of the fast batch_norm_backward).
     PlaneLanes lanes(N, C);
     parallel_for(
         P, grain_for(L + 2 * OL), [=, &lanes, &norm](std::size_t p_begin, std::size_t p_end) {
-            // the split windows, then the plane's dz, then its dz·x̂ (from at_max)
-            std::vector<real> buffer(4 * OL + 2 * L, real(0));
-            real* dzp = buffer.data() + 4 * OL;
-            real* dzxp = dzp + L;
+            std::vector<real> buffer(4 * OL + L, real(0));  // the split windows, then the plane
             for (std::size_t p = p_begin; p < p_end; ++p) {
-                const Normalise z = norm[p % C];
-                const real* xm = at_max ? at_max + p * OL : nullptr;
-                if (OW >= 4 && xm && xm[0] == xm[0]) {
-                    dz_blocks(g + p * OL, window + p * OL, W, OH, OW,
-                              [dzp, dzxp, xm, z, W](std::size_t at, std::size_t o,
-                                                    const RealLanes& d0, const RealLanes& d1) {
-                                  Lanes4 m;
-                                  __builtin_memcpy(&m, xm + o, sizeof m);
-                                  const Lanes4 h4 = ((m - z.mu.hi) - z.mu.lo) * z.inv;
-                                  const RealLanes h =
-                                      __builtin_shufflevector(h4, h4, 0, 0, 1, 1, 2, 2, 3, 3);
-                                  const RealLanes v0 = d0 * h, v1 = d1 * h;
-                                  __builtin_memcpy(dzp + at, &d0, sizeof d0);
-                                  __builtin_memcpy(dzp + at + W, &d1, sizeof d1);
-                                  __builtin_memcpy(dzxp + at, &v0, sizeof v0);
-                                  __builtin_memcpy(dzxp + at + W, &v1, sizeof v1);
-                              });
-                    lanes.put(p, lane_sums(L, [dzp, dzxp](std::size_t l) {
-                                  return Pair{dzp[l], dzxp[l]};
-                              }));
-                    continue;
-                }
                 const real* xp = x + p * L;
-                plane_dz(p, buffer.data(), dzp);
+                const real* dzp = buffer.data() + 4 * OL;
+                plane_dz(p, buffer.data(), buffer.data() + 4 * OL);
+                const Normalise z = norm[p % C];
                 lanes.put(p, lane_sums(L, [xp, dzp, z](std::size_t l) {
                               return Pair{dzp[l], dzp[l] * z.xhat(xp[l])};
                           }));
@@ -543,12 +462,12 @@ void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, c
                         dx_of(xv, dz, d);
                         __builtin_memcpy(dxp + at, &d, sizeof d);
                     };
-                    dz_blocks(g + p * OL, window + p * OL, W, OH, OW,
-                              [W, &dx_row](std::size_t at, std::size_t, const RealLanes& d0,
-                                           const RealLanes& d1) {
-                                  dx_row(at, d0);
-                                  dx_row(at + W, d1);
-                              });
+                    dz_blocks(
+                        g + p * OL, window + p * OL, W, OH, OW,
+                        [W, &dx_row](std::size_t at, const RealLanes& d0, const RealLanes& d1) {
+                            dx_row(at, d0);
+                            dx_row(at + W, d1);
+                        });
                     if (W % 2 == 1)
                         for (std::size_t r = 0; r < 2 * OH; ++r)
                             dx_of(xp[r * W + W - 1], real(0), dxp[r * W + W - 1]);

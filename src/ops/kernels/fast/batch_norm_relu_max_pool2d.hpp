@@ -20,14 +20,10 @@
 //   vector registers, a row's last block overlapping the one before; with fewer, or for a
 //   plane holding a NaN, through a one-plane buffer per thread holding the windows' top rows
 //   apart from their bottom rows, so that the pool is one loop over the plane's windows.
-//   It also writes x at each window's maximum (at_max, a quarter of x) for the backward.
 // Backward pass 1, plane by plane: dz (g at each window's maximum where y > 0, 0 elsewhere) into
 //   a one-plane buffer per thread (OW >= 4: block by block from g and the bytes; else through
 //   the split layout and row copies), then the plane's partial sums of dz and dz·x̂, added up
-//   per channel as in the forward. dz is 0 but at the maxima, so with OW >= 4 the products
-//   come from at_max into a second plane buffer (reads g, the bytes and at_max: a quarter of x
-//   each); x itself is read only for a plane where x̂ is not finite everywhere (a NaN or an
-//   infinity: +0·x̂ is then not 0), which the forward marks, or for OW < 4.
+//   per channel as in the forward (reads g, the bytes and x).
 // Backward pass 2, plane by plane: dz made again, and dx = 1/B · invstd · (B·dx̂ − Σdx̂ −
 //   x̂·Σ(dx̂·x̂)) (reads g, the bytes and x, writes dx); with OW >= 8 straight from each block's
 //   dz in registers, with fewer windows through the plane buffer. Making dz again reads a
@@ -57,25 +53,21 @@ inline constexpr std::uint8_t kNoGradient = 4;
 /// (training): y [N, C, H/2, W/2] = max_pool2d(relu(γ x̂ + β), 2) (H, W floored
 /// to even as max_pool2d does); window[o] = the position 0..3 of output o's
 /// maximum in its 2x2 window (row-major: 2·r + c), plus kNoGradient where y[o]
-/// <= 0; at_max[o] (the shape of y; may be null) = x at that position, except
-/// that the first value of a plane [n, c] is a NaN where some x̂ of the plane is
-/// not finite, and where OW < 4 (then the backward reads the plane's x); mean, var (biased),
-/// invstd [C] as batch_norm_forward writes them.
+/// <= 0; mean, var (biased), invstd [C] as batch_norm_forward writes them.
 /// gamma/beta [C] may be null (γ = 1, β = 0). Planes are split between
 /// tg::num_threads() threads (the numbers do not depend on the thread count).
 /// H, W ≥ 2.
-void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, real* at_max, double* mean,
-                                         double* var, double* invstd, const real* x,
-                                         const real* gamma, const real* beta, std::size_t N,
-                                         std::size_t C, std::size_t H, std::size_t W, double eps);
+void batch_norm_relu_max_pool2x2_forward(real* y, std::uint8_t* window, double* mean, double* var,
+                                         double* invstd, const real* x, const real* gamma,
+                                         const real* beta, std::size_t N, std::size_t C,
+                                         std::size_t H, std::size_t W, double eps);
 
 /// Backward from g [N, C, H/2, W/2] = ∂L/∂y: dx [N, C, H, W], dgamma [C], dbeta
-/// [C] (each may be null: not wanted; dx is overwritten). window, at_max, mean,
-/// invstd are the forward's; at_max may be null (then the first pass reads x:
-/// the same numbers, more bytes).
+/// [C] (each may be null: not wanted; dx is overwritten). window, mean, invstd
+/// are the forward's.
 void batch_norm_relu_max_pool2x2_backward(real* dx, real* dgamma, real* dbeta, const real* g,
-                                          const std::uint8_t* window, const real* at_max,
-                                          const real* x, const double* mean, const double* invstd,
+                                          const std::uint8_t* window, const real* x,
+                                          const double* mean, const double* invstd,
                                           const real* gamma, std::size_t N, std::size_t C,
                                           std::size_t H, std::size_t W);
 
