@@ -4,7 +4,9 @@
 // shapes (rows that are and are not a multiple of the SIMD width, every kW, padding), in
 // float32 and float64; bit-identical results at 1 and 2 threads; and the rule in
 // kernels/fast/conv2d.cpp that gives them conv1.
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "../src/ops/kernels/fast/conv2d.hpp"
@@ -148,6 +150,39 @@ TEST_CASE("conv2d one-channel kernels: dW alone and db alone") {
                                                           db.data());
     CHECK(bit_identical(dw, both.dw));
     CHECK(bit_identical(db, both.db));
+}
+
+TEST_CASE("conv2d one-channel kernels: an infinite x gives dW the reference's infinities") {
+    // x[27, 20] = +inf meets only the last output row through the filter's last row: dW[o, 2, q]
+    // = g[o, 25, 20 - q] * inf = ±inf, the rest finite. With 8 lanes that output row's columns
+    // 18..21 are the lanes the dW kernel's last vector shares with the one before: made 0 in g,
+    // they would add 0 * inf = NaN; left out, they add nothing.
+    tg::Generator gen(1285);
+    const DirectConvShape s = shape(3, 28, 28, 8, 3, 0);
+    Array x = uniform_like({s.n, 1, s.h, s.w}, gen);
+    x(1, 0, 27, 20) = std::numeric_limits<tg::real>::infinity();
+    const Array w = uniform_like({s.o, 1, s.kh, s.kw}, gen);
+    const Array b = uniform_like({s.o}, gen);
+    const Array gy = uniform_like({s.n, s.o, s.oh(), s.ow()}, gen);
+    const Result want = reference(s, x, w, b, gy), got = one_channel(s, x, w, b, gy);
+    const double rtol = tg::is_double ? 1e-12 : 1e-5;
+    for (std::size_t o = 0; o < s.o; ++o) {
+        for (std::size_t p = 0; p < 3; ++p) {
+            for (std::size_t q = 0; q < 3; ++q) {
+                CAPTURE(o);
+                CAPTURE(p);
+                CAPTURE(q);
+                const tg::real a = got.dw(o, 0, p, q), e = want.dw(o, 0, p, q);
+                CHECK(std::isinf(e) == (p == 2));
+                if (std::isinf(e)) {
+                    CHECK(a == e);
+                } else {
+                    CHECK(std::abs(a - e) <= rtol * (1 + std::abs(e)));
+                }
+            }
+        }
+    }
+    CHECK(tgtest::mismatch_scaled(got.db, want.db, rtol) == "");
 }
 
 TEST_CASE("conv2d one-channel kernels: bit-identical at 1 and 2 threads") {

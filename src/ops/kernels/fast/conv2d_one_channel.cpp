@@ -14,7 +14,8 @@
 // output channels x MB vectors in registers and the taps (p, q) streamed past them: one load of
 // x feeds OB fused multiply-adds, one broadcast weight feeds MB (forward_vectors). The weight
 // gradient keeps OB output channels x kW taps of one filter row in registers and streams the
-// vectors past them, V lane sums per number of dW, added up once per block of images.
+// vectors of a flat run past them (see "The weight gradient on flat runs" below), V lane sums
+// per number of dW, added up once per block of images.
 #include "conv2d_one_channel.hpp"
 
 #include <algorithm>
@@ -89,6 +90,7 @@ Layout layout_of(const DirectConvShape& s) {
 struct Workspace {
     std::vector<real> xp;   // the padded image [Hp, Wp] (only with padding)
     std::vector<real> dwv;  // weight gradient: dW and db of the block, V lanes per number
+    std::vector<real, xsimd::aligned_allocator<real, 64>> xq;  // weight gradient: xq [kW][run]
 };
 Workspace& workspace() {
     thread_local Workspace ws;
@@ -244,6 +246,72 @@ std::size_t macs_per_image(const DirectConvShape& s) {
     return std::max<std::size_t>(1, s.o * s.kh * s.kw * s.oh() * s.ow());
 }
 
+// The weight gradient on flat runs. With output position m = i OW + j (0 <= m < OH OW, the
+// order of a y plane) and xq[q] = the image with its columns shifted by q and cut to rows of OW
+// values (xq[q][r OW + j] = src[r wp + j + q], r < hp), filter tap (p, q) meets output m at
+// xq[q][m + p OW]:
+//   dW[o, p, q] = sum_{m < OH OW} g[o, m] xq[q][m + p OW],   db[o] = sum_m g[o, m]
+// one flat run of OH OW products per tap, vectors at m = 0, V, 2V, ... and one ending at the
+// last position, its lanes that the vector before it already covers masked to 0. (On the rows,
+// 26 columns were 4 vectors of 8 with 6 lanes masked in the last: 104 vectors per tap and
+// image, 85 flat.) The KW shifted copies cost KW hp OW values copied per image.
+
+/// Where the flat runs of one image are: the copies' layout.
+struct Flat {
+    std::size_t plane = 0;  // OH OW positions
+    std::size_t ow = 0;     // OW: the tap (p, q) reads xq[q] from p OW
+    std::size_t run = 0;    // values per shifted copy, rounded up to a whole number of cache lines
+};
+
+Flat flat_of(const Layout& l) {
+    constexpr std::size_t line = 64 / sizeof(real);
+    return {l.plane, l.ow, (l.hp * l.ow + line - 1) / line * line};
+}
+
+/// xq [KW][run]: the KW shifted copies of the image src [hp, wp] (OW >= V: whole vectors, a
+/// row's last one overlapping the one before).
+void shifted_copies(const Layout& l, const Flat& f, std::size_t kw, const real* src, real* xq) {
+    for (std::size_t q = 0; q < kw; ++q) {
+        real* dst = xq + q * f.run;
+        for (std::size_t r = 0; r < l.hp; ++r) {
+            const real* from = src + r * l.wp + q;
+            real* to = dst + r * l.ow;
+            std::size_t j = 0;
+            for (; j + V <= l.ow; j += V)
+                Batch::load_unaligned(from + j).store_unaligned(to + j);
+            if (j < l.ow) Batch::load_unaligned(from + l.ow - V).store_unaligned(to + l.ow - V);
+        }
+    }
+}
+
+/// The lanes of the last vector of a flat run that the vector before it already covers (the
+/// first V - OH OW mod V) are false; all true where V divides OH OW.
+xsimd::batch_bool<real> last_lanes(const Flat& f) {
+    alignas(sizeof(Batch)) std::array<real, V> index;
+    for (std::size_t t = 0; t < V; ++t)
+        index[t] = static_cast<real>(t);
+    const std::size_t skip = f.plane % V == 0 ? 0 : V - f.plane % V;
+    return Batch::load_aligned(index.data()) >= Batch(static_cast<real>(skip));
+}
+
+/// The next image's g and x, brought into the cache a line at a time while the weight gradient
+/// works on this image (at batch 512 g is 11 MB, read once).
+struct Prefetch {
+    const char* at = nullptr;
+    const char* end = nullptr;
+    const char* at2 = nullptr;  // then this range
+    const char* end2 = nullptr;
+    void line() {
+        if (at >= end) return;  // done: one compare per call
+        __builtin_prefetch(at);
+        at += 64;
+        if (at >= end) {
+            at = at2, end = end2;
+            at2 = end2 = nullptr;
+        }
+    }
+};
+
 /// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
 /// accumulators plus, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
 /// one streamed vector of the other (conv2d_direct.cpp's choice).
@@ -254,24 +322,13 @@ constexpr std::size_t weight_block() {
     return 1;
 }
 
-/// The lanes of the last vector of a row that the vector before it already covers (the first
-/// V - OW mod V) are false; all true where V divides OW.
-xsimd::batch_bool<real> tail_lanes(const Layout& l) {
-    alignas(sizeof(Batch)) std::array<real, V> index;
-    for (std::size_t t = 0; t < V; ++t)
-        index[t] = static_cast<real>(t);
-    const std::size_t skip = l.ow % V == 0 ? 0 : V - l.ow % V;
-    return Batch::load_aligned(index.data()) >= Batch(static_cast<real>(skip));
-}
-
-/// dWv[o0 + ob, p, q] += sum over the vectors of g[o0 + ob, out[k] + t] src[in[k] + p wp + q + t]
-/// lane by lane (t), for every p, q < KW and ob < OB; the overlapping lanes of each row's last
-/// vector (if V ∤ OW) count as 0. The vectors run row by row, the whole ones then the last.
+/// dWv[o0 + ob, p, q] += g[o0 + ob, m] xq[q][m + p OW] lane by lane over the flat run (the last
+/// vector's covered lanes as 0), for every p < kh, q < KW, ob < OB.
 template <std::size_t OB, std::size_t KW>
-void weight_channels(const Layout& l, std::size_t kh, const real* src, const real* g,
-                     std::size_t o0, xsimd::batch_bool<real> tail, real* dwv) {
+void weight_channels(const Flat& f, std::size_t kh, const real* xq, const real* g, std::size_t o0,
+                     xsimd::batch_bool<real> last, real* dwv, Prefetch& pf) {
     const std::size_t taps = kh * KW;
-    const bool has_tail = l.per_row > l.full;
+    const real* go = g + o0 * f.plane;
     for (std::size_t p = 0; p < kh; ++p) {
         const auto lanes = [&](std::size_t ob, std::size_t q) {  // dWv[o0 + ob, p, q]
             return dwv + ((o0 + ob) * taps + p * KW + q) * V;
@@ -280,41 +337,41 @@ void weight_channels(const Layout& l, std::size_t kh, const real* src, const rea
         for (std::size_t ob = 0; ob < OB; ++ob)
             for (std::size_t q = 0; q < KW; ++q)
                 acc[ob][q] = Batch::load_unaligned(lanes(ob, q));
-        // one vector: x from xs, g from gs (g[o0, i, j]), its first lanes masked if `masked`
-        const auto step = [&](const real* xs, const real* gs, bool masked) {
-            const auto g_at = [&](std::size_t ob) {
-                const Batch v = Batch::load_unaligned(gs + ob * l.plane);
-                return masked ? xsimd::select(tail, v, Batch(real(0))) : v;
+        const real* xp = xq + p * f.ow;
+        // the vector at m; if `masked`, its covered lanes keep their sums (the product is left
+        // out, not made 0: 0 times an infinite x would be NaN). The same multiply-adds in the
+        // same order either way; what differs is which vectors stay in registers (the fewer:
+        // OB of g, or KW of x)
+        const auto step = [&](std::size_t m, bool masked) {
+            const auto add = [&](Batch& a, const Batch& gv, const Batch& xv) {
+                a = masked ? xsimd::select(last, fma(gv, xv, a), a) : fma(gv, xv, a);
             };
-            // the same multiply-adds in the same order either way; what differs is which
-            // vectors stay in registers (the fewer: OB of g, or KW of x)
             if constexpr (OB <= KW) {
                 std::array<Batch, OB> gv;
                 for (std::size_t ob = 0; ob < OB; ++ob)
-                    gv[ob] = g_at(ob);
+                    gv[ob] = Batch::load_unaligned(go + ob * f.plane + m);
                 for (std::size_t q = 0; q < KW; ++q) {
-                    const Batch xv = Batch::load_unaligned(xs + q);
+                    const Batch xv = Batch::load_unaligned(xp + q * f.run + m);
                     for (std::size_t ob = 0; ob < OB; ++ob)
-                        acc[ob][q] = fma(gv[ob], xv, acc[ob][q]);
+                        add(acc[ob][q], gv[ob], xv);
                 }
             } else {
                 std::array<Batch, KW> xv;
                 for (std::size_t q = 0; q < KW; ++q)
-                    xv[q] = Batch::load_unaligned(xs + q);
+                    xv[q] = Batch::load_unaligned(xp + q * f.run + m);
                 for (std::size_t ob = 0; ob < OB; ++ob) {
-                    const Batch gv = g_at(ob);
+                    const Batch gv = Batch::load_unaligned(go + ob * f.plane + m);
                     for (std::size_t q = 0; q < KW; ++q)
-                        acc[ob][q] = fma(gv, xv[q], acc[ob][q]);
+                        add(acc[ob][q], gv, xv[q]);
                 }
             }
         };
-        for (std::size_t i = 0; i < l.oh; ++i) {
-            const real* xs = src + (i + p) * l.wp;
-            const real* gs = g + o0 * l.plane + i * l.ow;
-            for (std::size_t j = 0; j < l.full * V; j += V)
-                step(xs + j, gs + j, false);
-            if (has_tail) step(xs + l.ow - V, gs + l.ow - V, true);
+        std::size_t m = 0;
+        for (; m + V <= f.plane; m += V) {
+            pf.line();
+            step(m, false);
         }
+        if (m < f.plane) step(f.plane - V, true);
         for (std::size_t ob = 0; ob < OB; ++ob)
             for (std::size_t q = 0; q < KW; ++q)
                 acc[ob][q].store_unaligned(lanes(ob, q));
@@ -322,53 +379,52 @@ void weight_channels(const Layout& l, std::size_t kh, const real* src, const rea
 }
 
 template <std::size_t KW>
-void weight_image(const DirectConvShape& s, const Layout& l, const real* src, const real* g,
-                  xsimd::batch_bool<real> tail, real* dwv) {
+void weight_image(const DirectConvShape& s, const Flat& f, const real* xq, const real* g,
+                  xsimd::batch_bool<real> last, real* dwv, Prefetch& pf) {
     constexpr std::size_t OB = weight_block<KW>();
     std::size_t o0 = 0;
     for (; o0 + OB <= s.o; o0 += OB)
-        weight_channels<OB, KW>(l, s.kh, src, g, o0, tail, dwv);
+        weight_channels<OB, KW>(f, s.kh, xq, g, o0, last, dwv, pf);
     if constexpr (OB > 2) {
         for (; o0 + 2 <= s.o; o0 += 2)
-            weight_channels<2, KW>(l, s.kh, src, g, o0, tail, dwv);
+            weight_channels<2, KW>(f, s.kh, xq, g, o0, last, dwv, pf);
     }
     for (; o0 < s.o; ++o0)
-        weight_channels<1, KW>(l, s.kh, src, g, o0, tail, dwv);
+        weight_channels<1, KW>(f, s.kh, xq, g, o0, last, dwv, pf);
 }
 
-/// dbv[o0 + ob] += g[o0 + ob, ...] for ob < OB, lane by lane over the vectors (the overlapping
-/// lanes as 0). The OB sums run side by side (one alone waits for each add to finish).
+/// dbv[o0 + ob] += g[o0 + ob, m] for ob < OB, lane by lane over the flat run (the last vector's
+/// covered lanes as 0). The OB sums run side by side (one alone waits for each add to finish).
 template <std::size_t OB>
-void bias_channels(const Layout& l, const real* g, std::size_t o0, xsimd::batch_bool<real> tail,
+void bias_channels(const Flat& f, const real* g, std::size_t o0, xsimd::batch_bool<real> last,
                    real* dbv) {
     std::array<Batch, OB> acc;
     for (std::size_t ob = 0; ob < OB; ++ob)
         acc[ob] = Batch::load_unaligned(dbv + (o0 + ob) * V);
-    for (std::size_t i = 0; i < l.oh; ++i) {
-        const real* gs = g + o0 * l.plane + i * l.ow;
-        for (std::size_t j = 0; j < l.full * V; j += V)
-            for (std::size_t ob = 0; ob < OB; ++ob)
-                acc[ob] += Batch::load_unaligned(gs + ob * l.plane + j);
-        if (l.per_row > l.full) {
-            for (std::size_t ob = 0; ob < OB; ++ob) {
-                const Batch v = Batch::load_unaligned(gs + ob * l.plane + l.ow - V);
-                acc[ob] += xsimd::select(tail, v, Batch(real(0)));
-            }
+    const real* go = g + o0 * f.plane;
+    std::size_t m = 0;
+    for (; m + V <= f.plane; m += V)
+        for (std::size_t ob = 0; ob < OB; ++ob)
+            acc[ob] += Batch::load_unaligned(go + ob * f.plane + m);
+    if (m < f.plane) {
+        for (std::size_t ob = 0; ob < OB; ++ob) {
+            const Batch v = Batch::load_unaligned(go + ob * f.plane + f.plane - V);
+            acc[ob] += xsimd::select(last, v, Batch(real(0)));
         }
     }
     for (std::size_t ob = 0; ob < OB; ++ob)
         acc[ob].store_unaligned(dbv + (o0 + ob) * V);
 }
 
-void bias_image(const DirectConvShape& s, const Layout& l, const real* g,
-                xsimd::batch_bool<real> tail, real* dbv) {
+void bias_image(const DirectConvShape& s, const Flat& f, const real* g,
+                xsimd::batch_bool<real> last, real* dbv) {
     std::size_t o0 = 0;
     for (; o0 + 8 <= s.o; o0 += 8)
-        bias_channels<8>(l, g, o0, tail, dbv);
+        bias_channels<8>(f, g, o0, last, dbv);
     for (; o0 + 4 <= s.o; o0 += 4)
-        bias_channels<4>(l, g, o0, tail, dbv);
+        bias_channels<4>(f, g, o0, last, dbv);
     for (; o0 < s.o; ++o0)
-        bias_channels<1>(l, g, o0, tail, dbv);
+        bias_channels<1>(f, g, o0, last, dbv);
 }
 
 /// Calls f(std::integral_constant<std::size_t, kW>{}) for kW = 1 .. kMaxDirectKw.
@@ -431,7 +487,8 @@ void conv2d_one_channel_backward_weight(const DirectConvShape& s, const real* x,
                                         real* dw, real* db) {
     if (dw == nullptr && db == nullptr) return;
     const Layout l = layout_of(s);
-    const xsimd::batch_bool<real> tail = tail_lanes(l);
+    const Flat f = flat_of(l);
+    const xsimd::batch_bool<real> last = last_lanes(f);
     const std::size_t x_image = s.h * s.w, y_image = s.o * l.plane;
     const std::size_t dw_size = s.o * s.kh * s.kw, part_size = dw_size + s.o;
     // Block k sums images [k B, (k+1) B) into partial[k] (dW then db); the blocks are added
@@ -441,20 +498,29 @@ void conv2d_one_channel_backward_weight(const DirectConvShape& s, const real* x,
     const std::size_t grain =
         std::max<std::size_t>(1, kMinMacsPerThread / (macs_per_image(s) * kImagesPerBlock));
     with_kw(s.kw, [&](auto kw) {
-        parallel_for(blocks, grain, [&](std::size_t first, std::size_t last) {
+        parallel_for(blocks, grain, [&](std::size_t first, std::size_t last_block) {
             Workspace& ws = workspace();
             if (ws.dwv.size() < part_size * V) ws.dwv.resize(part_size * V);
+            if (ws.xq.size() < s.kw * f.run) ws.xq.resize(s.kw * f.run);
             real* dwv = ws.dwv.data();
             real* dbv = dwv + dw_size * V;
-            for (std::size_t k = first; k < last; ++k) {
+            const std::size_t images_end = std::min(s.n, last_block * kImagesPerBlock);
+            for (std::size_t k = first; k < last_block; ++k) {
                 std::fill(dwv, dwv + part_size * V, real(0));
                 const std::size_t end = std::min(s.n, (k + 1) * kImagesPerBlock);
                 for (std::size_t n = k * kImagesPerBlock; n < end; ++n) {
                     const real* gn = g + n * y_image;
-                    if (db != nullptr) bias_image(s, l, gn, tail, dbv);
+                    if (db != nullptr) bias_image(s, f, gn, last, dbv);
                     if (dw == nullptr) continue;
-                    const real* src = source(s, l, x + n * x_image, ws);
-                    weight_image<decltype(kw)::value>(s, l, src, gn, tail, dwv);
+                    shifted_copies(l, f, s.kw, source(s, l, x + n * x_image, ws), ws.xq.data());
+                    Prefetch pf;  // this thread's next image: its g, then its x
+                    if (n + 1 < images_end) {
+                        pf.at = reinterpret_cast<const char*>(gn + y_image);
+                        pf.end = pf.at + y_image * sizeof(real);
+                        pf.at2 = reinterpret_cast<const char*>(x + (n + 1) * x_image);
+                        pf.end2 = pf.at2 + x_image * sizeof(real);
+                    }
+                    weight_image<decltype(kw)::value>(s, f, ws.xq.data(), gn, last, dwv, pf);
                 }
                 real* part = partial.data() + k * part_size;  // the lanes added, in lane order
                 for (std::size_t i = 0; i < part_size; ++i)

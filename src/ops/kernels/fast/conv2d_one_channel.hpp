@@ -10,8 +10,10 @@
 // ... and, where V does not divide OW, one more vector ending at the last column (OW - V) that
 // overlaps the one before it: each output vector is stored straight into y (the overlapping
 // lanes get the same numbers twice: same inputs, same order), the input is read in place
-// when there is no padding, and no row is copied. The weight gradient masks the overlapping
-// lanes of g to 0 so that no position counts twice.
+// when there is no padding, and no row is copied. The weight gradient runs over each plane of
+// g as one flat run of OH OW values (vectors that cross rows), against shifted copies of the
+// image cut to rows of OW (see the .cpp); the lanes of its last vector that the vector before
+// it covers are left out, so that no position counts twice.
 //
 // Stride 1, C = 1, OW >= V (one whole vector a row), kW <= kMaxDirectKw. Numbers are the same
 // at any thread count: every y value is computed by one thread in an order fixed by the shape;
