@@ -16,19 +16,13 @@
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "testing.hpp"
+#include "thread_count.hpp"
 
 namespace {
 
 using tg::Array;
 using tg::Tensor;
 using tg::kernels::fast::DirectConvShape;
-
-/// Sets tg::set_num_threads for one scope.
-struct Threads {
-    explicit Threads(std::size_t n) : before(tg::num_threads()) { tg::set_num_threads(n); }
-    ~Threads() { tg::set_num_threads(before); }
-    std::size_t before;
-};
 
 /// y, dx, dW, db of one convolution.
 struct ConvResult {
@@ -194,11 +188,11 @@ TEST_CASE("conv2d direct kernels: bit-identical at 1 and 2 threads") {
         const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
         ConvResult one, two;
         {
-            Threads t(1);
+            tgtest::ThreadCount t(1);
             one = direct(s, x, w, b, gy);
         }
         {
-            Threads t(2);
+            tgtest::ThreadCount t(2);
             two = direct(s, x, w, b, gy);
         }
         CHECK(bit_identical(one.y, two.y));
@@ -336,11 +330,11 @@ TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
         const Array gy = tg::uniform({s.n, s.o, s.oh(), s.ow()}, -1, 1, gen);
         ConvResult one, two;
         {
-            Threads t(1);
+            tgtest::ThreadCount t(1);
             one = lanes(s, x, w, b, gy);
         }
         {
-            Threads t(2);
+            tgtest::ThreadCount t(2);
             two = lanes(s, x, w, b, gy);
         }
         // y wherever the forward kernel takes the layer: O filters in two registers

@@ -17,18 +17,13 @@
 #include "tapegrad/random.hpp"
 #include "tapegrad/tape.hpp"
 #include "testing.hpp"
+#include "thread_count.hpp"
 
 namespace {
 
 using tg::Array;
 using tg::Tensor;
 using tg::kernels::fast::DirectConvShape;
-
-struct Threads {
-    explicit Threads(std::size_t n) : before(tg::num_threads()) { tg::set_num_threads(n); }
-    ~Threads() { tg::set_num_threads(before); }
-    std::size_t before;
-};
 
 struct Result {
     Array y, dw, db;
@@ -196,11 +191,11 @@ TEST_CASE("conv2d one-channel kernels: bit-identical at 1 and 2 threads") {
         const Array gy = uniform_like({s.n, s.o, s.oh(), s.ow()}, gen);
         Result one, two;
         {
-            Threads t(1);
+            tgtest::ThreadCount t(1);
             one = one_channel(s, x, w, b, gy);
         }
         {
-            Threads t(2);
+            tgtest::ThreadCount t(2);
             two = one_channel(s, x, w, b, gy);
         }
         CHECK(bit_identical(one.y, two.y));

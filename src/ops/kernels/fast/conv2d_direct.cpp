@@ -33,10 +33,6 @@ namespace tg::kernels::fast {
 
 namespace {
 
-using Batch = xsimd::batch<real>;
-constexpr std::size_t V = Batch::size;  // numbers per SIMD register
-/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
-constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 /// Output channels per forward register block: OB x MB accumulators, MB inputs, 1 weight.
 constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
 /// Vectors of positions per forward register block. With 16 registers, 4 x 3 accumulators,
@@ -45,17 +41,6 @@ constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
 /// AVX-512 keeps the 8 x 2 it was measured with.
 constexpr std::size_t MB = kRegisters >= 32 ? 2 : 3;
 constexpr std::size_t kChunk = MB * V;  // positions per forward register block
-
-/// The sum of the V lanes of `v`, in lane order. (Not xsimd::hadd: GCC 12 warns inside its
-/// AVX-512 double version, and the order of a written-out loop is plain to see.)
-real sum_lanes(const Batch& v) {
-    alignas(sizeof(Batch)) std::array<real, V> lanes;
-    v.store_aligned(lanes.data());
-    real total = 0;
-    for (real lane : lanes)
-        total += lane;
-    return total;
-}
 
 /// The padded-width grid of one image's convolution (see the top of the file).
 struct Grid {

@@ -48,10 +48,6 @@ namespace tg::kernels::fast {
 
 namespace {
 
-using Batch = xsimd::batch<real>;
-constexpr std::size_t V = Batch::size;  // numbers per SIMD register
-/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
-constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 /// The most channel vectors a kernel handles (O' or C' <= 2 V).
 constexpr std::size_t kMaxChannelVectors = 2;
 /// Weight-gradient tiles: at most kMaxPB filter rows x kMaxQB taps.

@@ -32,25 +32,11 @@ namespace tg::kernels::fast {
 
 namespace {
 
-using Batch = xsimd::batch<real>;
-constexpr std::size_t V = Batch::size;  // numbers per SIMD register
-/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
-constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 /// Forward register block: OB output channels x MB vectors of accumulators, MB inputs and one
 /// broadcast weight: 4 x 3 + 3 + 1 = 16 with 16 registers (each x vector feeds 4 multiply-adds,
 /// each weight 3), 8 x 2 + 2 + 1 with 32.
 constexpr std::size_t kMaxOB = kRegisters >= 32 ? 8 : 4;
 constexpr std::size_t MB = kRegisters >= 32 ? 2 : 3;
-
-/// The sum of the V lanes of `v`, in lane order.
-real sum_lanes(const Batch& v) {
-    alignas(sizeof(Batch)) std::array<real, V> lanes;
-    v.store_aligned(lanes.data());
-    real total = 0;
-    for (real lane : lanes)
-        total += lane;
-    return total;
-}
 
 /// Where the vectors of one image read and write (see the top of the file).
 struct Layout {

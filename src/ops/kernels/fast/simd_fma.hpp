@@ -1,11 +1,21 @@
-// a b + c on xsimd batches, rounded once, for the fast convolution kernels.
+// The SIMD basics the fast convolution kernels share (conv2d_direct, conv2d_lanes,
+// conv2d_one_channel): the register type and its width, how many registers there are, a b + c
+// rounded once, and the sum of a register's lanes in lane order.
 #pragma once
+
+#include <array>
+#include <cstddef>
 
 #include <xsimd/xsimd.hpp>
 
 #include "tapegrad/config.hpp"
 
 namespace tg::kernels::fast {
+
+using Batch = xsimd::batch<real>;
+constexpr std::size_t V = Batch::size;  // numbers per SIMD register
+/// SIMD registers the compiler can keep accumulators in (AVX-512 has 32, AVX2 and SSE 16).
+constexpr std::size_t kRegisters = sizeof(Batch) >= 64 ? 32 : 16;
 
 /// xsimd 8.1 (Debian 12) has no AVX-512 fused multiply-add and falls back to a multiply and an
 /// add there (twice the instructions, rounded twice), so the AVX-512 instruction is named
@@ -24,6 +34,17 @@ inline xsimd::batch<real> fma(const xsimd::batch<real>& a, const xsimd::batch<re
     if constexpr (sizeof(xsimd::batch<real>) == 64) return xsimd::batch<real>(fma512(a, b, c));
 #endif
     return xsimd::fma(a, b, c);
+}
+
+/// The sum of the V lanes of `v`, in lane order. (Not xsimd::hadd: GCC 12 warns inside its
+/// AVX-512 double version, and the order of a written-out loop is plain to see.)
+inline real sum_lanes(const Batch& v) {
+    alignas(sizeof(Batch)) std::array<real, V> lanes;
+    v.store_aligned(lanes.data());
+    real total = 0;
+    for (real lane : lanes)
+        total += lane;
+    return total;
 }
 
 }  // namespace tg::kernels::fast
