@@ -200,7 +200,10 @@ bool conv2d_forward_takes_lanes(const Conv2dShape& s) {
 // 8, 64 and 512 in every run. ch310_train_cnn's conv1 (1 -> 6, 5x5, pad 2) ran level with the
 // direct kernels (forward 20-32 against 21-34, dW + db 24-38 against 24-39: 25 weights do not
 // fit 16 registers, so its filters are broadcast from memory as the direct kernel's are) and
-// stays with them. Shapes alone decide (and the SIMD width compiled).
+// stays with them. Those dW + db figures are the first version's: since the flat runs (h28g,
+// later on 2026-12-08) the benchmark's conv1 dW + db took 1.18-1.38 ms of one thread's CPU at
+// batch 512 against the first version's 2.06-2.10 (load 3.6-6.5; the same section of
+// docs/performance.md). Shapes alone decide (and the SIMD width compiled).
 bool conv2d_takes_one_channel(const Conv2dShape& s) {
     return conv2d_use_one_channel && conv2d_forward_takes_direct(s) && s.kh == 3 && s.kw == 3 &&
            conv2d_one_channel_supports(direct_shape(s), s.stride);
