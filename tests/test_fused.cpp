@@ -305,6 +305,26 @@ BnPoolRun bn_pool_kernels(const Array& x, const Array& gamma, const Array& beta,
     return r;
 }
 
+/// The fused op on x with random γ (γ[0] = 0 when `zero_gamma`: every value of a window ties)
+/// and β, against the three fast ops (bit for bit) and the three reference ops (within
+/// kKernelsRtol): y, dx, dγ and dβ.
+void check_fused_vs_three_ops(const Array& x, bool zero_gamma, tg::Generator& gen) {
+    const std::size_t C = x.shape()[1];
+    Array gamma = tg::uniform({C}, -2, 2, gen);  // a negative γ reverses the order
+    if (zero_gamma) gamma(0) = 0;
+    const Array beta = tg::uniform({C}, -1, 1, gen);
+    const std::vector<Array> values{x, gamma, beta};
+    const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, values, three_ops);
+    const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
+    const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
+    for (std::size_t k = 0; k < ref.size(); ++k) {
+        CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
+        CHECK(same_bits(fused[k], unfused[k]));
+        CHECK(tgtest::mismatch_scaled(fused[k], ref[k], tgtest::kKernelsRtol,
+                                      tgtest::kKernelsRtol) == "");
+    }
+}
+
 }  // namespace
 
 TEST_CASE(
@@ -318,19 +338,7 @@ TEST_CASE(
         const tg::Shape xs{pick(1, 4), pick(1, 4), pick(2, 13), pick(2, 13)};  // odd H, W too
         CAPTURE(tg::shape_str(xs));
         const Array x = tied_input(xs, gen);
-        Array gamma = tg::uniform({xs[1]}, -2, 2, gen);  // a negative γ reverses the order
-        if (i % 7 == 0) gamma(0) = 0;                    // γ = 0: every value of the window ties
-        const Array beta = tg::uniform({xs[1]}, -1, 1, gen);
-        const std::vector<Array> values{x, gamma, beta};
-        const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, values, three_ops);
-        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
-        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
-        for (std::size_t k = 0; k < ref.size(); ++k) {
-            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
-            CHECK(same_bits(fused[k], unfused[k]));
-            CHECK(tgtest::mismatch_scaled(fused[k], ref[k], tgtest::kKernelsRtol,
-                                          tgtest::kKernelsRtol) == "");
-        }
+        check_fused_vs_three_ops(x, i % 7 == 0, gen);
     }
 }
 
@@ -349,19 +357,7 @@ TEST_CASE(
         const tg::Shape xs{pick(1, 2), pick(1, 3), pick(8, 27), pick(16, 35)};
         CAPTURE(tg::shape_str(xs));
         const Array x = tied_input(xs, gen);
-        Array gamma = tg::uniform({xs[1]}, -2, 2, gen);
-        if (i % 5 == 0) gamma(0) = 0;
-        const Array beta = tg::uniform({xs[1]}, -1, 1, gen);
-        const std::vector<Array> values{x, gamma, beta};
-        const auto ref = tgtest::run_with_kernels(tg::Kernels::reference, values, three_ops);
-        const auto unfused = tgtest::run_with_kernels(tg::Kernels::fast, values, three_ops);
-        const auto fused = tgtest::run_with_kernels(tg::Kernels::fast, values, fused_op);
-        for (std::size_t k = 0; k < ref.size(); ++k) {
-            CAPTURE(k);  // 0: y, 1: dx, 2: dγ, 3: dβ
-            CHECK(same_bits(fused[k], unfused[k]));
-            CHECK(tgtest::mismatch_scaled(fused[k], ref[k], tgtest::kKernelsRtol,
-                                          tgtest::kKernelsRtol) == "");
-        }
+        check_fused_vs_three_ops(x, i % 5 == 0, gen);
     }
 }
 

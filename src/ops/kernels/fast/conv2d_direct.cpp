@@ -254,17 +254,6 @@ std::size_t macs_per_image(const DirectConvShape& s) {
     return std::max<std::size_t>(1, s.o * s.c * s.kh * s.kw * s.oh() * s.ow());
 }
 
-/// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
-/// accumulators and, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
-/// one streamed vector (of the other) must fit the registers. With AVX2, 3 taps take 4
-/// filters (12 accumulators, 3 of x, 1 of g).
-template <std::size_t KW>
-constexpr std::size_t weight_block() {
-    if (4 * KW + std::min<std::size_t>(4, KW) + 1 <= kRegisters) return 4;
-    if (2 * KW + std::min<std::size_t>(2, KW) + 1 <= kRegisters) return 2;
-    return 1;
-}
-
 /// dWv[o0 + ob, c, p, q] += gg[o0 + ob, m] xp[c plane + p wp + q + m], summed over the
 /// positions m lane by lane (lane l takes m = l mod V), for every c, p and q < KW = kW,
 /// ob < OB. gg is g on the grid, 0 at the positions that are not outputs. dWv holds V lane

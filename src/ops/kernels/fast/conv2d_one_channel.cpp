@@ -298,16 +298,6 @@ struct Prefetch {
     }
 };
 
-/// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
-/// accumulators plus, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
-/// one streamed vector of the other (conv2d_direct.cpp's choice).
-template <std::size_t KW>
-constexpr std::size_t weight_block() {
-    if (4 * KW + std::min<std::size_t>(4, KW) + 1 <= kRegisters) return 4;
-    if (2 * KW + std::min<std::size_t>(2, KW) + 1 <= kRegisters) return 2;
-    return 1;
-}
-
 /// dWv[o0 + ob, p, q] += g[o0 + ob, m] xq[q][m + p OW] lane by lane over the flat run (the last
 /// vector's covered lanes as 0), for every p < kh, q < KW, ob < OB.
 template <std::size_t OB, std::size_t KW>

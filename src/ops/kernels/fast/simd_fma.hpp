@@ -1,8 +1,10 @@
 // The SIMD basics the fast convolution kernels share (conv2d_direct, conv2d_lanes,
 // conv2d_one_channel): the register type and its width, how many registers there are, a b + c
-// rounded once, and the sum of a register's lanes in lane order.
+// rounded once, the sum of a register's lanes in lane order, and the weight gradient's register
+// block.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 
@@ -45,6 +47,17 @@ inline real sum_lanes(const Batch& v) {
     for (real lane : lanes)
         total += lane;
     return total;
+}
+
+/// Output channels per weight-gradient register block for filter rows of KW taps: OB x KW
+/// accumulators and, held while they are used, min(OB, KW) vectors (OB of g, or KW of x) and
+/// one streamed vector (of the other) must fit the registers. With AVX2, 3 taps take 4
+/// filters (12 accumulators, 3 of x, 1 of g).
+template <std::size_t KW>
+constexpr std::size_t weight_block() {
+    if (4 * KW + std::min<std::size_t>(4, KW) + 1 <= kRegisters) return 4;
+    if (2 * KW + std::min<std::size_t>(2, KW) + 1 <= kRegisters) return 2;
+    return 1;
 }
 
 }  // namespace tg::kernels::fast
