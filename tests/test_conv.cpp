@@ -159,6 +159,21 @@ TEST_CASE("errors: conv2d rejects bad shapes with a message naming them") {
     CHECK(error_of([] {
               tg::conv2d(Tensor::zeros({1, 1, 4, 4}), Tensor::zeros({2, 1, 3, 3}), {}, 0);
           }) == "conv2d: stride must be positive, got 0");
+    // PyTorch: "Only zero batch or zero channel inputs are supported". With padding the kernel
+    // would fit; the fast kernels once read the empty rows (UBSan in tests/fuzz/fuzz_shapes.cpp).
+    CHECK(error_of([] {
+              tg::conv2d(Tensor::zeros({1, 1, 3, 0}), Tensor::zeros({2, 1, 1, 1}), {}, 1, 1);
+          }) ==
+          "conv2d: input [1, 1, 3, 0] has images of 0 rows or columns: only a batch of 0 "
+          "images or 0 channels may be empty");
+    CHECK(error_of([] {
+              tg::conv2d(Tensor::zeros({2, 3, 0, 5}), Tensor::zeros({2, 3, 3, 3}), {}, 1, 2);
+          }) ==
+          "conv2d: input [2, 3, 0, 5] has images of 0 rows or columns: only a batch of 0 "
+          "images or 0 channels may be empty");
+    // An empty batch: an empty output, as PyTorch's [0, 2, 5, 5].
+    CHECK(tg::conv2d(Tensor::zeros({0, 1, 3, 3}), Tensor::zeros({2, 1, 1, 1}), {}, 1, 1).shape() ==
+          tg::Shape{0, 2, 5, 5});
 }
 
 // ---------------------------------------------------------------------------------------------

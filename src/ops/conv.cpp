@@ -41,6 +41,14 @@ Conv2dShape check_and_size(const Tensor& x, const Tensor& weight, const Tensor& 
                                     " does not match weight " + shape_str(ws) + ": expected [" +
                                     std::to_string(ws[0]) + "]");
     }
+    // As PyTorch: an input may be empty only by its batch or its channels. Padding around an
+    // image of 0 rows or columns would make an output from no numbers (and the fast kernels
+    // read rows of an input that has none: tests/fuzz/fuzz_shapes.cpp).
+    if (xs[0] > 0 && xs[1] > 0 && (xs[2] == 0 || xs[3] == 0)) {
+        throw std::invalid_argument("conv2d: input " + shape_str(xs) +
+                                    " has images of 0 rows or columns: only a batch of 0 images "
+                                    "or 0 channels may be empty");
+    }
     if (stride == 0) throw std::invalid_argument("conv2d: stride must be positive, got 0");
     // H + 2 padding must not wrap around (padding = (size_t)-1 made it H - 2).
     const std::size_t larger = std::max(xs[2], xs[3]);
