@@ -118,6 +118,32 @@ void pad_planes(const real* src, std::size_t planes, std::size_t h, std::size_t 
         }
 }
 
+/// dst [planes, h + 2 pad_h, w + pad_w] = src [planes, h, w] with zeros around each plane, the
+/// rows sharing their padding columns: number (i, j) of a plane at (i + pad_h) rs + pad_w + j
+/// (rs = w + pad_w), so the pad_w zeros after a row are the pad_w zeros before the next one,
+/// and the last row's come after the last plane (the caller's zeros). The grid tiles read
+/// this layout: a grid of rs positions per output row instead of w + 2 pad_w.
+void pad_planes_shared(const real* src, std::size_t planes, std::size_t h, std::size_t w,
+                       std::size_t pad_h, std::size_t pad_w, real* dst) {
+    const std::size_t rs = w + pad_w, plane = (h + 2 * pad_h) * rs;
+    std::fill(dst, dst + planes * plane, real(0));
+    for (std::size_t c = 0; c < planes; ++c)
+        for (std::size_t i = 0; i < h; ++i) {
+            const real* from = src + (c * h + i) * w;
+            real* to = dst + c * plane + (i + pad_h) * rs + pad_w;
+            if (w < V) {
+                for (std::size_t j = 0; j < w; ++j)
+                    to[j] = from[j];
+                continue;
+            }
+            // whole vectors, the last overlapping the one before it (as pad_planes)
+            for (std::size_t j0 = 0; j0 < w; j0 += V) {
+                const std::size_t j = std::min(j0, w - V);
+                Batch::load_unaligned(from + j).store_unaligned(to + j);
+            }
+        }
+}
+
 /// r[a] lane b <- r[b] lane a: the V x V block of numbers in r transposed. With AVX (8 floats
 /// or 4 doubles a register) by shuffles in registers; otherwise through memory. (A template so
 /// that only the branch for the compiled width and type is instantiated.)
@@ -398,18 +424,19 @@ constexpr std::size_t grid_tile() {
     return std::min(kMaxRB, kRegisters - KW - 1);
 }
 
-/// The kernel with K' = one register, on the grid of inp's rows (position m = h wpi + w;
-/// the kW - 1 positions per row with w >= OW are computed and dropped): out[r, :] =
-/// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
+/// The kernel with K' = one register, on the grid of inp's rows (inp in pad_planes_shared's
+/// layout, rows rs apart: position m = h rs + w; the rs - OW = kW - 1 - pw positions per row
+/// with w >= OW are computed and dropped, none when pw = kW - 1 as for dx without padding):
+/// out[r, :] = sum_{i, p} sum_q inp[i, m0 + r + p rs + q] wl[i, p, q, :] for r < RB.
 /// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
 /// KH is the filter height when fixed at compile time (3, with KW the same: the filter rows
-/// unrolled), 0 when read from the tile. (Skipping the filter rows that read only padding, as
-/// the row tiles do, made this kernel run more instructions, not fewer: the filter rows are
-/// no longer unrolled.)
-template <std::size_t KW, std::size_t KH = 0>
+/// unrolled), 0 when read from the tile. RB is grid_tile<KW>() but for 3x3, which has a kernel
+/// for every RB up to it so that the tiles cover the grid exactly. (Skipping the filter rows
+/// that read only padding, as the row tiles do, made this kernel run more instructions, not
+/// fewer: the filter rows are no longer unrolled.)
+template <std::size_t KW, std::size_t KH = 0, std::size_t RB = grid_tile<KW>()>
 void lanes_grid_tile(const LanesTile& t) {
-    constexpr std::size_t RB = grid_tile<KW>();
     const std::size_t kh = KH > 0 ? KH : t.kh;
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
@@ -493,29 +520,47 @@ std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t l
     return {last >= ph ? 0 : ph - last, std::min(kh, ph + ih - std::min(first, ph + ih))};
 }
 
-/// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size.
+/// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size:
+/// run(rb) is the kernel for tiles of rb <= most pixels (any rb for 3x3; for the others
+/// only rb = most: their tiles are all of that size, the last running past the grid).
 struct GridKernel {
-    LanesTileKernel run;
-    std::size_t rb;
+    LanesTileKernel (*run)(std::size_t rb);
+    std::size_t most;
+    bool exact;  // tiles of any size, cut to cover the grid exactly
 };
 
+template <std::size_t KW>
+LanesTileKernel grid_full(std::size_t) {
+    return lanes_grid_tile<KW>;
+}
+
+template <std::size_t... I>
+constexpr std::array<LanesTileKernel, sizeof...(I)> grid_tiles3(std::index_sequence<I...>) {
+    return {&lanes_grid_tile<3, 3, I + 1>...};
+}
+
+LanesTileKernel grid3(std::size_t rb) {
+    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<grid_tile<3>()>{});
+    return kernels[rb - 1];
+}
+
 GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
-    if (kh == 3 && kw == 3) return {lanes_grid_tile<3, 3>, grid_tile<3>()};
+    if (kh == 3 && kw == 3) return {grid3, grid_tile<3>(), true};
     switch (kw) {
         case 1:
-            return {lanes_grid_tile<1>, grid_tile<1>()};
+            return {grid_full<1>, grid_tile<1>(), false};
         case 2:
-            return {lanes_grid_tile<2>, grid_tile<2>()};
+            return {grid_full<2>, grid_tile<2>(), false};
         case 3:
-            return {lanes_grid_tile<3>, grid_tile<3>()};
+            return {grid_full<3>, grid_tile<3>(), false};
         case 4:
-            return {lanes_grid_tile<4>, grid_tile<4>()};
+            return {grid_full<4>, grid_tile<4>(), false};
         case 5:
-            return {lanes_grid_tile<5>, grid_tile<5>()};
+            return {grid_full<5>, grid_tile<5>(), false};
         case 6:
-            return {lanes_grid_tile<6>, grid_tile<6>()};
+            return {grid_full<6>, grid_tile<6>(), false};
         default:  // supports() caps kW at kMaxDirectKw = 7
-            return {lanes_grid_tile<7>, grid_tile<7>()};
+            return {grid_full<7>, grid_tile<7>(), false};
     }
 }
 
@@ -584,21 +629,30 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
         return;
     }
     if (t.kv == 1) {
+        // the grid of rs = iw + pw positions per output row (pad_planes_shared: the rows
+        // share their padding columns; with 13 + 2 of conv2's dx that is 13 positions a row,
+        // all of them outputs, where rows padded on both sides made 15)
         const GridKernel kernel = grid_kernel(t.kh, t.kw);
-        const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
-        // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
-        const std::size_t size = t.in * hpi * wpi, slack = kernel.rb + t.kw;
+        const std::size_t rs = t.iw + t.pw, m = oh * rs;
+        const std::size_t tiles = (m + kernel.most - 1) / kernel.most;
+        // past the last plane: its last row's pw padding columns, and what the last tile
+        // reads beyond the grid (up to most + kW - 1 numbers): zeros
+        const std::size_t size = t.in * hpi * rs, slack = kernel.most + t.kw + t.pw;
         real* padded = room(ws.gp, size + slack);
-        pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, padded);
+        pad_planes_shared(inp, t.in, t.ih, t.iw, t.ph, t.pw, padded);
         std::fill(padded + size, padded + size + slack, real(0));
-        real* rows = room(ws.dxt, tiles * kernel.rb * V);
+        tile.plane = hpi * rs, tile.wpi = rs;
+        real* rows = room(ws.dxt, tiles * kernel.most * V);
         for (std::size_t k = 0; k < tiles; ++k) {
-            const std::size_t m0 = k * kernel.rb;
+            // 3x3: near-equal tiles that cover the m positions exactly (169 = 4 x 12 + 11 x
+            // 11); the others: tiles of `most`, the last one past the grid
+            const auto [m0, rb] =
+                kernel.exact ? part_of(m, tiles, k) : std::pair{k * kernel.most, kernel.most};
             tile.inp = padded + m0;
             tile.out = rows + m0 * V;
-            kernel.run(tile);
+            kernel.run(rb)(tile);
         }
-        planes_from_lanes(rows, V, wpi, t.out, oh, ow, bias, out);
+        planes_from_lanes(rows, V, rs, t.out, oh, ow, bias, out);
         return;
     }
     const real* padded = inp;  // without padding the planes are their own padded planes
