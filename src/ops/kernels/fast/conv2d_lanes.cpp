@@ -432,18 +432,21 @@ constexpr std::size_t grid_tile() {
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
 /// KH is the filter height when fixed at compile time (3, with KW the same: the filter rows
 /// unrolled), 0 when read from the tile. RB is grid_tile<KW>() but for 3x3, which has a kernel
-/// for every RB up to it so that the tiles cover the grid exactly. (Skipping the filter rows
-/// that read only padding, as the row tiles do, made this kernel run more instructions, not
-/// fewer: the filter rows are no longer unrolled.)
-template <std::size_t KW, std::size_t KH = 0, std::size_t RB = grid_tile<KW>()>
+/// for every RB up to it so that the tiles cover the grid exactly, and for every range of
+/// filter rows [PL, PH) that a tile's output rows read numbers from (the others read only
+/// the padding rows of inp: the tiles on the first and last two output rows of conv2's dx run
+/// one or two filter rows of three). (With the range read at run time the filter-row loop is
+/// no longer unrolled, and the tile ran more instructions, not fewer.)
+template <std::size_t KW, std::size_t KH = 0, std::size_t RB = grid_tile<KW>(), std::size_t PL = 0,
+          std::size_t PH = KH>
 void lanes_grid_tile(const LanesTile& t) {
-    const std::size_t kh = KH > 0 ? KH : t.kh;
+    const std::size_t kh = KH > 0 ? KH : t.kh, p_lo = KH > 0 ? PL : 0, p_hi = KH > 0 ? PH : kh;
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         acc[r] = Batch(real(0));
     for (std::size_t i = 0; i < t.in; ++i) {
 #pragma GCC unroll 8
-        for (std::size_t p = 0; p < kh; ++p) {
+        for (std::size_t p = p_lo; p < p_hi; ++p) {
             const real* xr = t.inp + i * t.plane + p * t.wpi;
             const real* wr = t.wl + (i * kh + p) * KW * V;
             std::array<Batch, KW> wv;
@@ -521,27 +524,32 @@ std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t l
 }
 
 /// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size:
-/// run(rb) is the kernel for tiles of rb <= most pixels (any rb for 3x3; for the others
-/// only rb = most: their tiles are all of that size, the last running past the grid).
+/// run(rb, p_lo, p_hi) is the kernel for tiles of rb <= most pixels that need the filter rows
+/// [p_lo, p_hi) (3x3: any rb and range; the others: rb = most and all kH filter rows, their
+/// tiles all of that size, the last running past the grid).
 struct GridKernel {
-    LanesTileKernel (*run)(std::size_t rb);
+    LanesTileKernel (*run)(std::size_t rb, std::size_t p_lo, std::size_t p_hi);
     std::size_t most;
     bool exact;  // tiles of any size, cut to cover the grid exactly
 };
 
 template <std::size_t KW>
-LanesTileKernel grid_full(std::size_t) {
+LanesTileKernel grid_full(std::size_t, std::size_t, std::size_t) {
     return lanes_grid_tile<KW>;
 }
 
+/// The 3x3 grid tiles: index (pl 3 + ph - 1) most + rb - 1 for rb <= most pixels and the
+/// filter rows [pl, ph) (the entries with pl >= ph are never used; they run no filter row).
 template <std::size_t... I>
 constexpr std::array<LanesTileKernel, sizeof...(I)> grid_tiles3(std::index_sequence<I...>) {
-    return {&lanes_grid_tile<3, 3, I + 1>...};
+    constexpr std::size_t most = grid_tile<3>();
+    return {&lanes_grid_tile<3, 3, I % most + 1, I / most / 3, I / most % 3 + 1>...};
 }
 
-LanesTileKernel grid3(std::size_t rb) {
-    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<grid_tile<3>()>{});
-    return kernels[rb - 1];
+LanesTileKernel grid3(std::size_t rb, std::size_t p_lo, std::size_t p_hi) {
+    constexpr std::size_t most = grid_tile<3>();
+    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<9 * most>{});
+    return kernels[(p_lo * 3 + p_hi - 1) * most + rb - 1];
 }
 
 GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
@@ -648,9 +656,10 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
             // 11); the others: tiles of `most`, the last one past the grid
             const auto [m0, rb] =
                 kernel.exact ? part_of(m, tiles, k) : std::pair{k * kernel.most, kernel.most};
+            const auto [p_lo, p_hi] = filter_rows(m0 / rs, (m0 + rb - 1) / rs, t.ph, t.ih, t.kh);
             tile.inp = padded + m0;
             tile.out = rows + m0 * V;
-            kernel.run(rb)(tile);
+            kernel.run(rb, p_lo, p_hi)(tile);
         }
         planes_from_lanes(rows, V, rs, t.out, oh, ow, bias, out);
         return;
