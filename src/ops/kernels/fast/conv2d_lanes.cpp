@@ -24,7 +24,8 @@
 // vectors of wl and broadcasts RB numbers of the input, K'/V + RB loads for K'/V x RB
 // multiply-adds. For 3x3 and 5x5 filters the taps are unrolled at compile time (with the
 // filter size read at run time GCC kept the accumulators on the stack). With one vector of
-// channels the tile runs along the grid of the padded rows instead and shares each broadcast
+// channels the tile runs along the grid of the padded rows instead (the rows sharing their
+// padding columns, so no position is wasted for dx without padding) and shares each broadcast
 // between the kW taps that need it; for 5x5 filters (conv2's dx in ch310_train_cnn) it runs
 // along one output row (row tiles: no position past OW, and no filter row that reads only
 // the padding rows of g). The channels-last result is transposed back to
@@ -638,8 +639,8 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
     }
     if (t.kv == 1) {
         // the grid of rs = iw + pw positions per output row (pad_planes_shared: the rows
-        // share their padding columns; with 13 + 2 of conv2's dx that is 13 positions a row,
-        // all of them outputs, where rows padded on both sides made 15)
+        // share their padding columns; for conv2's dx, g 11 wide with 2 padding columns, that
+        // is 13 positions a row, all of them outputs, where rows padded on both sides made 15)
         const GridKernel kernel = grid_kernel(t.kh, t.kw);
         const std::size_t rs = t.iw + t.pw, m = oh * rs;
         const std::size_t tiles = (m + kernel.most - 1) / kernel.most;
