@@ -539,18 +539,21 @@ LanesTileKernel grid_full(std::size_t, std::size_t, std::size_t) {
     return lanes_grid_tile<KW>;
 }
 
-/// The 3x3 grid tiles: index (pl 3 + ph - 1) most + rb - 1 for rb <= most pixels and the
-/// filter rows [pl, ph) (the entries with pl >= ph are never used; they run no filter row).
+/// The ranges [p_lo, p_hi) of a 3x3 filter's rows a grid tile may run: range j is
+/// [kRangeLo[j], kRangeHi[j]), j = p_lo (7 - p_lo) / 2 + p_hi - p_lo - 1.
+constexpr std::array<std::size_t, 6> kRangeLo{0, 0, 0, 1, 1, 2}, kRangeHi{1, 2, 3, 2, 3, 3};
+
+/// The 3x3 grid tiles: index j most + rb - 1 for rb <= most pixels and filter-row range j.
 template <std::size_t... I>
 constexpr std::array<LanesTileKernel, sizeof...(I)> grid_tiles3(std::index_sequence<I...>) {
     constexpr std::size_t most = grid_tile<3>();
-    return {&lanes_grid_tile<3, 3, I % most + 1, I / most / 3, I / most % 3 + 1>...};
+    return {&lanes_grid_tile<3, 3, I % most + 1, kRangeLo[I / most], kRangeHi[I / most]>...};
 }
 
 LanesTileKernel grid3(std::size_t rb, std::size_t p_lo, std::size_t p_hi) {
     constexpr std::size_t most = grid_tile<3>();
-    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<9 * most>{});
-    return kernels[(p_lo * 3 + p_hi - 1) * most + rb - 1];
+    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<6 * most>{});
+    return kernels[(p_lo * (7 - p_lo) / 2 + p_hi - p_lo - 1) * most + rb - 1];
 }
 
 GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
