@@ -319,6 +319,33 @@ TEST_CASE("conv2d lanes dx: the 5x5 row tiles and 3x3 grid tiles on every height
     CHECK(taken.input == shapes);
 }
 
+TEST_CASE("conv2d lanes: the 3x3 grid tiles on every width and padding, forward and dx") {
+    // With one register of output channels (the forward's O, dx's C) and 3x3 filters the
+    // kernels run the grid tiles over planes whose rows share their padding columns (rows
+    // W + pad apart; none of the grid's positions wasted for dx without padding), cut into
+    // tiles of every size up to 12 that cover the grid exactly, each running only the filter
+    // rows its output rows read numbers from. Every padding, rows narrower than a register up
+    // to past two, one or two images, heights from one output row: fewer positions than a
+    // tile, tiles crossing one, two or three rows.
+    const std::size_t lanes = tg::kernels::fast::conv2d_direct_simd_bytes() / sizeof(tg::real);
+    tg::Generator gen(2831);
+    LanesTaken taken;
+    int shapes = 0;
+    for (std::size_t pad = 0; pad < 3; ++pad) {
+        const std::size_t lo = pad < 2 ? 3 - 2 * pad : 1;
+        for (std::size_t w = lo; w < lo + 2 * lanes + 3; ++w) {
+            const std::size_t h = lo + w % 4, n = 1 + w % 2;
+            const std::size_t c = w % 3 == 0 ? lanes : 1 + w % lanes, o = lanes + 1 - c;
+            check_lanes_shape(shape(n, c, h, w, o, 3, pad), gen, taken);
+            ++shapes;
+        }
+    }
+    // every shape's dx (C <= one register); the forward where the filters have 64 numbers or
+    // more is the fast kernels' rule, not the lanes kernels' own: they take every O here
+    CHECK(taken.input == shapes);
+    CHECK(taken.forward == shapes);
+}
+
 TEST_CASE("conv2d lanes kernels: bit-identical at 1 and 2 threads") {
     tg::Generator gen(8);
     for (const DirectConvShape& s :

@@ -24,7 +24,8 @@
 // vectors of wl and broadcasts RB numbers of the input, K'/V + RB loads for K'/V x RB
 // multiply-adds. For 3x3 and 5x5 filters the taps are unrolled at compile time (with the
 // filter size read at run time GCC kept the accumulators on the stack). With one vector of
-// channels the tile runs along the grid of the padded rows instead and shares each broadcast
+// channels the tile runs along the grid of the padded rows instead (the rows sharing their
+// padding columns, so no position is wasted for dx without padding) and shares each broadcast
 // between the kW taps that need it; for 5x5 filters (conv2's dx in ch310_train_cnn) it runs
 // along one output row (row tiles: no position past OW, and no filter row that reads only
 // the padding rows of g). The channels-last result is transposed back to
@@ -111,6 +112,32 @@ void pad_planes(const real* src, std::size_t planes, std::size_t h, std::size_t 
             }
             // rows of a dozen numbers: whole vectors (the last overlapping the one before it)
             // instead of a call to memcpy per row
+            for (std::size_t j0 = 0; j0 < w; j0 += V) {
+                const std::size_t j = std::min(j0, w - V);
+                Batch::load_unaligned(from + j).store_unaligned(to + j);
+            }
+        }
+}
+
+/// dst [planes, h + 2 pad_h, w + pad_w] = src [planes, h, w] with zeros around each plane, the
+/// rows sharing their padding columns: number (i, j) of a plane at (i + pad_h) rs + pad_w + j
+/// (rs = w + pad_w), so the pad_w zeros after a row are the pad_w zeros before the next one,
+/// and the last row's come after the last plane (the caller's zeros). The grid tiles read
+/// this layout: a grid of rs positions per output row instead of w + 2 pad_w.
+void pad_planes_shared(const real* src, std::size_t planes, std::size_t h, std::size_t w,
+                       std::size_t pad_h, std::size_t pad_w, real* dst) {
+    const std::size_t rs = w + pad_w, plane = (h + 2 * pad_h) * rs;
+    std::fill(dst, dst + planes * plane, real(0));
+    for (std::size_t c = 0; c < planes; ++c)
+        for (std::size_t i = 0; i < h; ++i) {
+            const real* from = src + (c * h + i) * w;
+            real* to = dst + c * plane + (i + pad_h) * rs + pad_w;
+            if (w < V) {
+                for (std::size_t j = 0; j < w; ++j)
+                    to[j] = from[j];
+                continue;
+            }
+            // whole vectors, the last overlapping the one before it (as pad_planes)
             for (std::size_t j0 = 0; j0 < w; j0 += V) {
                 const std::size_t j = std::min(j0, w - V);
                 Batch::load_unaligned(from + j).store_unaligned(to + j);
@@ -398,25 +425,29 @@ constexpr std::size_t grid_tile() {
     return std::min(kMaxRB, kRegisters - KW - 1);
 }
 
-/// The kernel with K' = one register, on the grid of inp's rows (position m = h wpi + w;
-/// the kW - 1 positions per row with w >= OW are computed and dropped): out[r, :] =
-/// sum_{i, p} sum_q inp[i, m0 + r + p wpi + q] wl[i, p, q, :] for r < RB = grid_tile<KW>().
+/// The kernel with K' = one register, on the grid of inp's rows (inp in pad_planes_shared's
+/// layout, rows rs apart: position m = h rs + w; the rs - OW = kW - 1 - pw positions per row
+/// with w >= OW are computed and dropped, none when pw = kW - 1 as for dx without padding):
+/// out[r, :] = sum_{i, p} sum_q inp[i, m0 + r + p rs + q] wl[i, p, q, :] for r < RB.
 /// Each number of inp is broadcast once per filter row and feeds the up to KW pixels that
 /// need it, so RB + KW - 1 broadcasts and KW loads of wl feed RB KW multiply-adds.
 /// KH is the filter height when fixed at compile time (3, with KW the same: the filter rows
-/// unrolled), 0 when read from the tile. (Skipping the filter rows that read only padding, as
-/// the row tiles do, made this kernel run more instructions, not fewer: the filter rows are
-/// no longer unrolled.)
-template <std::size_t KW, std::size_t KH = 0>
+/// unrolled), 0 when read from the tile. RB is grid_tile<KW>() but for 3x3, which has a kernel
+/// for every RB up to it so that the tiles cover the grid exactly, and for every range of
+/// filter rows [PL, PH) that a tile's output rows read numbers from (the others read only
+/// the padding rows of inp: the tiles on the first and last two output rows of conv2's dx run
+/// one or two filter rows of three). (With the range read at run time the filter-row loop is
+/// no longer unrolled, and the tile ran more instructions, not fewer.)
+template <std::size_t KW, std::size_t KH = 0, std::size_t RB = grid_tile<KW>(), std::size_t PL = 0,
+          std::size_t PH = KH>
 void lanes_grid_tile(const LanesTile& t) {
-    constexpr std::size_t RB = grid_tile<KW>();
-    const std::size_t kh = KH > 0 ? KH : t.kh;
+    const std::size_t kh = KH > 0 ? KH : t.kh, p_lo = KH > 0 ? PL : 0, p_hi = KH > 0 ? PH : kh;
     std::array<Batch, RB> acc;
     for (std::size_t r = 0; r < RB; ++r)
         acc[r] = Batch(real(0));
     for (std::size_t i = 0; i < t.in; ++i) {
 #pragma GCC unroll 8
-        for (std::size_t p = 0; p < kh; ++p) {
+        for (std::size_t p = p_lo; p < p_hi; ++p) {
             const real* xr = t.inp + i * t.plane + p * t.wpi;
             const real* wr = t.wl + (i * kh + p) * KW * V;
             std::array<Batch, KW> wv;
@@ -493,29 +524,55 @@ std::pair<std::size_t, std::size_t> filter_rows(std::size_t first, std::size_t l
     return {last >= ph ? 0 : ph - last, std::min(kh, ph + ih - std::min(first, ph + ih))};
 }
 
-/// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size.
+/// lanes_grid_tile<kW> (the filter height fixed at compile time for 3x3) and its tile size:
+/// run(rb, p_lo, p_hi) is the kernel for tiles of rb <= most pixels that need the filter rows
+/// [p_lo, p_hi) (3x3: any rb and range; the others: rb = most and all kH filter rows, their
+/// tiles all of that size, the last running past the grid).
 struct GridKernel {
-    LanesTileKernel run;
-    std::size_t rb;
+    LanesTileKernel (*run)(std::size_t rb, std::size_t p_lo, std::size_t p_hi);
+    std::size_t most;
+    bool exact;  // tiles of any size, cut to cover the grid exactly
 };
 
+template <std::size_t KW>
+LanesTileKernel grid_full(std::size_t, std::size_t, std::size_t) {
+    return lanes_grid_tile<KW>;
+}
+
+/// The ranges [p_lo, p_hi) of a 3x3 filter's rows a grid tile may run: range j is
+/// [kRangeLo[j], kRangeHi[j]), j = p_lo (7 - p_lo) / 2 + p_hi - p_lo - 1.
+constexpr std::array<std::size_t, 6> kRangeLo{0, 0, 0, 1, 1, 2}, kRangeHi{1, 2, 3, 2, 3, 3};
+
+/// The 3x3 grid tiles: index j most + rb - 1 for rb <= most pixels and filter-row range j.
+template <std::size_t... I>
+constexpr std::array<LanesTileKernel, sizeof...(I)> grid_tiles3(std::index_sequence<I...>) {
+    constexpr std::size_t most = grid_tile<3>();
+    return {&lanes_grid_tile<3, 3, I % most + 1, kRangeLo[I / most], kRangeHi[I / most]>...};
+}
+
+LanesTileKernel grid3(std::size_t rb, std::size_t p_lo, std::size_t p_hi) {
+    constexpr std::size_t most = grid_tile<3>();
+    static constexpr auto kernels = grid_tiles3(std::make_index_sequence<6 * most>{});
+    return kernels[(p_lo * (7 - p_lo) / 2 + p_hi - p_lo - 1) * most + rb - 1];
+}
+
 GridKernel grid_kernel(std::size_t kh, std::size_t kw) {
-    if (kh == 3 && kw == 3) return {lanes_grid_tile<3, 3>, grid_tile<3>()};
+    if (kh == 3 && kw == 3) return {grid3, grid_tile<3>(), true};
     switch (kw) {
         case 1:
-            return {lanes_grid_tile<1>, grid_tile<1>()};
+            return {grid_full<1>, grid_tile<1>(), false};
         case 2:
-            return {lanes_grid_tile<2>, grid_tile<2>()};
+            return {grid_full<2>, grid_tile<2>(), false};
         case 3:
-            return {lanes_grid_tile<3>, grid_tile<3>()};
+            return {grid_full<3>, grid_tile<3>(), false};
         case 4:
-            return {lanes_grid_tile<4>, grid_tile<4>()};
+            return {grid_full<4>, grid_tile<4>(), false};
         case 5:
-            return {lanes_grid_tile<5>, grid_tile<5>()};
+            return {grid_full<5>, grid_tile<5>(), false};
         case 6:
-            return {lanes_grid_tile<6>, grid_tile<6>()};
+            return {grid_full<6>, grid_tile<6>(), false};
         default:  // supports() caps kW at kMaxDirectKw = 7
-            return {lanes_grid_tile<7>, grid_tile<7>()};
+            return {grid_full<7>, grid_tile<7>(), false};
     }
 }
 
@@ -584,21 +641,31 @@ void lanes_image(const LanesConv& t, const real* inp, const real* wl, const real
         return;
     }
     if (t.kv == 1) {
+        // the grid of rs = iw + pw positions per output row (pad_planes_shared: the rows
+        // share their padding columns; for conv2's dx, g 11 wide with 2 padding columns, that
+        // is 13 positions a row, all of them outputs, where rows padded on both sides made 15)
         const GridKernel kernel = grid_kernel(t.kh, t.kw);
-        const std::size_t m = oh * wpi, tiles = (m + kernel.rb - 1) / kernel.rb;
-        // the last tile reads up to rb + kW - 1 numbers past the last plane: zeros
-        const std::size_t size = t.in * hpi * wpi, slack = kernel.rb + t.kw;
+        const std::size_t rs = t.iw + t.pw, m = oh * rs;
+        const std::size_t tiles = (m + kernel.most - 1) / kernel.most;
+        // past the last plane: its last row's pw padding columns, and what the last tile
+        // reads beyond the grid (up to most + kW - 1 numbers): zeros
+        const std::size_t size = t.in * hpi * rs, slack = kernel.most + t.kw + t.pw;
         real* padded = room(ws.gp, size + slack);
-        pad_planes(inp, t.in, t.ih, t.iw, t.ph, t.pw, padded);
+        pad_planes_shared(inp, t.in, t.ih, t.iw, t.ph, t.pw, padded);
         std::fill(padded + size, padded + size + slack, real(0));
-        real* rows = room(ws.dxt, tiles * kernel.rb * V);
+        tile.plane = hpi * rs, tile.wpi = rs;
+        real* rows = room(ws.dxt, tiles * kernel.most * V);
         for (std::size_t k = 0; k < tiles; ++k) {
-            const std::size_t m0 = k * kernel.rb;
+            // 3x3: near-equal tiles that cover the m positions exactly (169 = 4 x 12 + 11 x
+            // 11); the others: tiles of `most`, the last one past the grid
+            const auto [m0, rb] =
+                kernel.exact ? part_of(m, tiles, k) : std::pair{k * kernel.most, kernel.most};
+            const auto [p_lo, p_hi] = filter_rows(m0 / rs, (m0 + rb - 1) / rs, t.ph, t.ih, t.kh);
             tile.inp = padded + m0;
             tile.out = rows + m0 * V;
-            kernel.run(tile);
+            kernel.run(rb, p_lo, p_hi)(tile);
         }
-        planes_from_lanes(rows, V, wpi, t.out, oh, ow, bias, out);
+        planes_from_lanes(rows, V, rs, t.out, oh, ow, bias, out);
         return;
     }
     const real* padded = inp;  // without padding the planes are their own padded planes
