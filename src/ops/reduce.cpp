@@ -141,6 +141,15 @@ struct SumBackward final : BackwardClosure {
     real scale;        // 1 for sum, 1/n for mean
     void operator()(const Array& g) override {
         // ds_j/dx_i = scale for every i summed into j: g broadcast back over the reduced axes
+        if (g.size() == 1) {
+            // every axis summed (a loss): the one number g·scale for every x_i, written as a
+            // fill (xtensor's broadcast steps an index per element: seconds for 2^20 elements
+            // under the sanitizers, tests/fuzz/fuzz_shapes.cpp)
+            Array dx = new_array(x.shape());
+            dx.fill(scale != real(1) ? g.flat(0) * scale : g.flat(0));
+            x.accumulate_grad(std::move(dx));
+            return;
+        }
         Array gk = g;
         gk.reshape(keep_shape);
         if (scale != real(1)) gk *= scale;
