@@ -135,15 +135,16 @@ i128 window_out(std::size_t in, std::size_t pad, std::size_t k, std::size_t stri
 }
 
 // Whether a window op's output [N, C, OH, OW] is safe to attempt: refused (the window does not
-// fit, or beyond max_numel), or small enough to compute: at most 2^22 elements and 2^26
-// multiply-adds (`per_output` of them per output element). In between it would really be
-// allocated and computed.
-bool output_safe(std::size_t n, std::size_t c, i128 oh, i128 ow, u128 per_output) {
+// fit, or beyond max_numel), or small enough to compute: at most 2^out_bits elements and
+// 2^mac_bits multiply-adds (`per_output` of them per output element). In between it would
+// really be allocated and computed.
+bool output_safe(std::size_t n, std::size_t c, i128 oh, i128 ow, u128 per_output, int out_bits = 22,
+                 int mac_bits = 26) {
     if (oh < 0 || ow < 0) return true;
     if (oh >= (i128{1} << 64) || ow >= (i128{1} << 64)) return true;
     const tg::Shape s{n, c, static_cast<std::size_t>(oh), static_cast<std::size_t>(ow)};
     if (nonzero_product(s) > kMax) return true;
-    return count(s) <= (u128{1} << 22) && count(s) * per_output <= (u128{1} << 26);
+    return count(s) <= (u128{1} << out_bits) && count(s) * per_output <= (u128{1} << mac_bits);
 }
 
 }  // namespace
@@ -225,20 +226,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (!buildable(x) || !buildable(w)) return 0;
                 const i128 oh = window_out(x[2], pad, w[2], stride);
                 const i128 ow = window_out(x[3], pad, w[3], stride);
-                if (!output_safe(x[0], w[0], oh, ow, count(w))) return 0;
-                // The backward passes run each kernel set forward and backward (three times the
+                // The backward (op 7) runs each kernel set forward and backward (three times the
                 // forward's work, twice) and sum's gradient back over y: under the sanitizers
-                // output_safe's bounds took 2-10 s (0 input channels: [393712, 0, 0, 3] with
+                // the forward's bounds took 2-10 s (0 input channels: [393712, 0, 0, 3] with
                 // 787,424 outputs; padding 255: [2, 3, 1, 3] with 519,180 outputs and 18.7 M
-                // multiply-adds), libFuzzer timeouts. A computed output (not one refused for its
-                // size) stays <= 2^18 elements and 2^23 multiply-adds here.
-                if (op == 7 && oh > 0 && ow > 0 && oh < (i128{1} << 64) && ow < (i128{1} << 64)) {
-                    const tg::Shape y{x[0], w[0], static_cast<std::size_t>(oh),
-                                      static_cast<std::size_t>(ow)};
-                    if (nonzero_product(y) <= kMax &&
-                        (count(y) > (u128{1} << 18) || count(y) * count(w) > (u128{1} << 23)))
-                        return 0;
-                }
+                // multiply-adds), libFuzzer timeouts. So 2^18 outputs and 2^23 multiply-adds.
+                if (!(op == 6 ? output_safe(x[0], w[0], oh, ow, count(w))
+                              : output_safe(x[0], w[0], oh, ow, count(w), 18, 23)))
+                    return 0;
                 if (op == 6) {
                     check_result(tg::conv2d(tg::Tensor::ones(x), tg::Tensor::ones(w), tg::Tensor{},
                                             stride, pad),
